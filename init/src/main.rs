@@ -1,0 +1,163 @@
+//! `sprite-init`: PID 1 of a sprite.
+//!
+//! 1. The host starts the sandbox with a listening unix socket as fd 3.
+//! 2. `sprite-init` reaps every child that exits in the sprite (it is the
+//!    sprite's init, so orphans land on it) and routes the exit statuses of
+//!    the processes it started to their sessions.
+//! 3. Each connection on fd 3 carries one request (see the `sprite_init`
+//!    library for the framing). Sessions belong to `sprite-init`, not to the
+//!    connection, so a TTY session outlives its client and the host process.
+//! 4. On SIGTERM it forwards SIGTERM to every process of the sprite, waits a
+//!    few seconds for them, and exits (the sandbox then ends).
+
+mod io;
+mod session;
+
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use sprite_init::{read_frame, write_frame, Frame, Reply, Request};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::signal::unix::{signal, SignalKind};
+
+use session::Sessions;
+
+/// The listening socket handed over by the host.
+const LISTEN_FD: i32 = 3;
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("sprite-init: cannot build its runtime");
+    if let Err(e) = runtime.block_on(run()) {
+        eprintln!("sprite-init: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> std::io::Result<()> {
+    // Children must not inherit the host's socket.
+    nix::fcntl::fcntl(
+        LISTEN_FD,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .map_err(|e| std::io::Error::other(format!("fd {LISTEN_FD} is not the init socket: {e}")))?;
+    // SAFETY: fd 3 is handed to us by the runtime and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(LISTEN_FD) };
+    let std_listener = std::os::unix::net::UnixListener::from(fd);
+    std_listener.set_nonblocking(true)?;
+    let listener = UnixListener::from_std(std_listener)?;
+
+    let sessions = Arc::new(Sessions::default());
+    let mut sigchld = signal(SignalKind::child())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    reap(&sessions);
+
+    loop {
+        tokio::select! {
+            _ = sigchld.recv() => reap(&sessions),
+            _ = sigterm.recv() => return shutdown(&sessions).await,
+            conn = listener.accept() => match conn {
+                Ok((stream, _)) => {
+                    let sessions = sessions.clone();
+                    tokio::spawn(async move { serve(sessions, stream).await });
+                }
+                Err(e) => eprintln!("sprite-init: accept failed: {e}"),
+            },
+        }
+    }
+}
+
+/// Collects every exited child; statuses of session leaders go to their session.
+fn reap(sessions: &Sessions) {
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => sessions.exited(pid.as_raw(), code),
+            Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                sessions.exited(pid.as_raw(), 128 + sig as i32)
+            }
+            Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => return,
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                eprintln!("sprite-init: waitpid failed: {e}");
+                return;
+            }
+        }
+    }
+}
+
+async fn shutdown(sessions: &Sessions) -> std::io::Result<()> {
+    // kill(-1) from PID 1 reaches every other process of the sprite.
+    let _ = nix::sys::signal::kill(Pid::from_raw(-1), nix::sys::signal::Signal::SIGTERM);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < deadline {
+        reap(sessions);
+        if matches!(
+            waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)),
+            Err(nix::errno::Errno::ECHILD)
+        ) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+async fn serve(sessions: Arc<Sessions>, mut stream: UnixStream) {
+    let request = match read_frame(&mut stream).await {
+        Ok(Some(f)) => f.decode::<Request>(),
+        Ok(None) => return,
+        Err(e) => Err(e),
+    };
+    let request = match request {
+        Ok(r) => r,
+        Err(e) => {
+            let reply = Reply::Error {
+                kind: sprite_init::ErrorKind::Invalid,
+                message: e.to_string(),
+            };
+            let _ = write_frame(&mut stream, &Frame::control(&reply)).await;
+            return;
+        }
+    };
+    match request {
+        Request::Ping => {
+            let reply = Reply::Pong {
+                pid: std::process::id(),
+                version: sprite_init::VERSION.to_string(),
+            };
+            let _ = write_frame(&mut stream, &Frame::control(&reply)).await;
+        }
+        Request::ListSessions => {
+            let reply = Reply::Sessions {
+                sessions: sessions.list(),
+            };
+            let _ = write_frame(&mut stream, &Frame::control(&reply)).await;
+        }
+        Request::Kill { session, signal } => {
+            let reply = sessions.kill(session, signal);
+            let _ = write_frame(&mut stream, &Frame::control(&reply)).await;
+        }
+        Request::Exec(spec) => match sessions.spawn(spec) {
+            Ok(session) => session::stream(session, stream, false).await,
+            Err(reply) => {
+                let _ = write_frame(&mut stream, &Frame::control(&reply)).await;
+            }
+        },
+        Request::Attach { session, replay } => match sessions.get(session) {
+            Some(session) => session::stream(session, stream, replay).await,
+            None => {
+                let reply = Reply::Error {
+                    kind: sprite_init::ErrorKind::NotFound,
+                    message: format!("no session {session}"),
+                };
+                let _ = write_frame(&mut stream, &Frame::control(&reply)).await;
+            }
+        },
+    }
+}

@@ -1,0 +1,196 @@
+//! The host's side of the init socket (protocol in the `sprite_init` crate).
+//!
+//! What `sprite-init` says is treated as untrusted: a tenant controls
+//! everything inside the sprite, so replies are size-limited by the framing
+//! and only ever reach the sprite's own owner.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sprite_init::{read_frame, write_frame, ExecSpec, Frame, Reply, Request, SessionInfo, Tag};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::UnixStream;
+
+use crate::error::{Error, Result};
+
+/// How long a request may wait for `sprite-init` to accept and answer.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct Agent {
+    socket: PathBuf,
+}
+
+impl Agent {
+    pub fn new(socket: &Path) -> Agent {
+        Agent {
+            socket: socket.to_path_buf(),
+        }
+    }
+
+    async fn send(&self, req: &Request) -> Result<(Reply, UnixStream)> {
+        let exchange = async {
+            let mut stream = UnixStream::connect(&self.socket)
+                .await
+                .map_err(|e| Error::io("cannot reach the sprite's init", e))?;
+            write_frame(&mut stream, &Frame::control(req)).await?;
+            let frame = read_frame(&mut stream).await?.ok_or(Error::Agent(
+                sprite_init::FrameError::Malformed("no answer"),
+            ))?;
+            Ok::<_, Error>((frame.decode::<Reply>()?, stream))
+        };
+        tokio::time::timeout(ANSWER_TIMEOUT, exchange)
+            .await
+            .map_err(|_| Error::AgentRefused("no answer in time".into()))?
+    }
+
+    async fn call(&self, req: &Request) -> Result<Reply> {
+        let (reply, _) = self.send(req).await?;
+        match reply {
+            Reply::Error { kind, message } => Err(refusal(kind, message)),
+            r => Ok(r),
+        }
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        match self.call(&Request::Ping).await? {
+            Reply::Pong { .. } => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn sessions(&self) -> Result<Vec<SessionInfo>> {
+        match self.call(&Request::ListSessions).await? {
+            Reply::Sessions { sessions } => Ok(sessions),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn kill(&self, session: u64, signal: i32) -> Result<()> {
+        match self.send(&Request::Kill { session, signal }).await?.0 {
+            Reply::Done => Ok(()),
+            Reply::Error {
+                kind: sprite_init::ErrorKind::NotFound,
+                ..
+            } => Err(Error::SessionNotFound(session)),
+            Reply::Error { kind, message } => Err(refusal(kind, message)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn exec(&self, spec: ExecSpec) -> Result<Stream> {
+        self.open(&Request::Exec(spec)).await
+    }
+
+    pub async fn attach(&self, session: u64, replay: bool) -> Result<Stream> {
+        self.open(&Request::Attach { session, replay })
+            .await
+            .map_err(|e| match e {
+                Error::SessionNotFound(_) => Error::SessionNotFound(session),
+                e => e,
+            })
+    }
+
+    async fn open(&self, req: &Request) -> Result<Stream> {
+        let (reply, stream) = self.send(req).await?;
+        match reply {
+            Reply::Started { session, pid } => {
+                let (rd, wr) = stream.into_split();
+                Ok(Stream {
+                    session,
+                    pid,
+                    input: Input(wr),
+                    output: Output(rd),
+                })
+            }
+            Reply::Error { kind, message } => Err(refusal(kind, message)),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+fn refusal(kind: sprite_init::ErrorKind, message: String) -> Error {
+    match kind {
+        sprite_init::ErrorKind::Spawn => Error::Spawn("command".into(), message),
+        // The id is filled in by the caller that knows it.
+        sprite_init::ErrorKind::NotFound => Error::SessionNotFound(0),
+        sprite_init::ErrorKind::Invalid => Error::AgentRefused(message),
+    }
+}
+
+fn unexpected(reply: Reply) -> Error {
+    Error::AgentRefused(format!("unexpected answer {reply:?}"))
+}
+
+/// A running session's streams. Split it to pump both ways at once.
+pub struct Stream {
+    pub session: u64,
+    pub pid: u32,
+    pub input: Input,
+    pub output: Output,
+}
+
+pub struct Input(OwnedWriteHalf);
+pub struct Output(OwnedReadHalf);
+
+impl Input {
+    pub async fn send(&mut self, frame: &Frame) -> Result<()> {
+        write_frame(&mut self.0, frame).await.map_err(Error::Agent)
+    }
+
+    pub async fn stdin(&mut self, data: &[u8]) -> Result<()> {
+        self.send(&Frame::new(Tag::Stdin, data.to_vec())).await
+    }
+
+    pub async fn close_stdin(&mut self) -> Result<()> {
+        self.send(&Frame::new(Tag::StdinEof, Vec::new())).await
+    }
+
+    pub async fn resize(&mut self, rows: u16, cols: u16) -> Result<()> {
+        self.send(&Frame::resize(rows, cols)).await
+    }
+
+    pub async fn signal(&mut self, sig: i32) -> Result<()> {
+        self.send(&Frame::signal(sig)).await
+    }
+}
+
+impl Output {
+    /// The next stdout, stderr or exit frame; `None` once the stream ends.
+    pub async fn next(&mut self) -> Result<Option<Frame>> {
+        read_frame(&mut self.0).await.map_err(Error::Agent)
+    }
+}
+
+/// Collected output of a finished command.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub code: i32,
+}
+
+impl Stream {
+    /// Feeds `stdin`, closes it, and collects everything until the exit.
+    pub async fn collect(mut self, stdin: &[u8]) -> Result<ExecOutput> {
+        if !stdin.is_empty() {
+            self.input.stdin(stdin).await?;
+        }
+        self.input.close_stdin().await?;
+        let mut out = ExecOutput::default();
+        while let Some(f) = self.output.next().await? {
+            match f.tag {
+                Tag::Stdout => out.stdout.extend_from_slice(&f.payload),
+                Tag::Stderr => out.stderr.extend_from_slice(&f.payload),
+                Tag::Exit => {
+                    out.code = f.as_i32()?;
+                    return Ok(out);
+                }
+                _ => {}
+            }
+        }
+        Err(Error::AgentRefused(
+            "the session ended without an exit code".into(),
+        ))
+    }
+}

@@ -1,0 +1,97 @@
+//! Errors of host operations. Callers branch on the variants; the
+//! `#[source]` chain carries the system detail for logs.
+
+use std::path::PathBuf;
+
+use sprites_wire::{CheckpointId, NameError};
+
+use crate::sprite::Phase;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid name")]
+    InvalidName(#[from] NameError),
+    #[error("sprite {0} does not exist")]
+    NotFound(String),
+    #[error("sprite {0} already exists")]
+    AlreadyExists(String),
+    #[error("checkpoint {1} of sprite {0} does not exist")]
+    CheckpointNotFound(String, CheckpointId),
+    #[error("{op} is not allowed while the sprite is {phase}")]
+    WrongPhase { op: &'static str, phase: Phase },
+    #[error("checkpoint {0} is the one the sprite stands on and cannot be deleted")]
+    CheckpointInUse(CheckpointId),
+    #[error("session {0} does not exist")]
+    SessionNotFound(u64),
+    #[error("invalid path {path:?}: {reason}")]
+    InvalidPath { path: String, reason: &'static str },
+    #[error("{0:?} does not exist in the sprite")]
+    FileNotFound(String),
+    #[error("{0:?} already exists in the sprite")]
+    FileExists(String),
+    #[error("{path:?}: {reason}")]
+    FileConflict { path: String, reason: &'static str },
+    #[error("the sprite's disk quota is exhausted")]
+    QuotaExceeded,
+    #[error("the storage pool is full")]
+    PoolFull,
+    #[error("cannot start {0:?}: {1}")]
+    Spawn(String, String),
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("image {0} is not built")]
+    ImageMissing(String),
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{context}: {path}")]
+    PathIo {
+        context: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("sandbox runtime failed: {0}")]
+    Runtime(String),
+    #[error("the sprite's init did not answer")]
+    Agent(#[source] sprite_init::FrameError),
+    #[error("the sprite's init refused: {0}")]
+    AgentRefused(String),
+}
+
+impl Error {
+    /// Wraps an I/O error, turning a full disk into the errors callers act on.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Error {
+        match source.raw_os_error() {
+            Some(libc::ENOSPC) => Error::PoolFull,
+            Some(libc::EDQUOT) => Error::QuotaExceeded,
+            _ => Error::Io {
+                context: context.into(),
+                source,
+            },
+        }
+    }
+
+    pub fn path(context: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        match source.raw_os_error() {
+            Some(libc::ENOSPC) => Error::PoolFull,
+            Some(libc::EDQUOT) => Error::QuotaExceeded,
+            _ => Error::PathIo {
+                context,
+                path: path.into(),
+                source,
+            },
+        }
+    }
+}
+
+impl From<sprite_init::FrameError> for Error {
+    fn from(e: sprite_init::FrameError) -> Error {
+        Error::Agent(e)
+    }
+}

@@ -1,0 +1,43 @@
+//! Sprites on one Linux host.
+//!
+//! [`Host`] owns the vocabulary: create, sleep, wake, exec, attach,
+//! checkpoint, restore, fork, diff, destroy and file access, each documented
+//! with the phases it is allowed in. Underneath, [`pool`] keeps every sprite
+//! and checkpoint as btrfs subvolumes, [`image`] builds the root file systems
+//! sprites start from, [`runtime`] runs each sprite in a sandbox, and
+//! [`agent`] talks to `sprite-init`, PID 1 inside each sprite.
+
+pub mod agent;
+pub mod bench;
+pub mod btrfs;
+pub mod cgroup;
+pub mod diff;
+pub mod error;
+pub mod failpoint;
+pub mod fs;
+pub mod image;
+pub mod pool;
+pub mod record;
+pub mod runtime;
+pub mod sprite;
+
+pub use agent::{ExecOutput, Stream};
+pub use error::{Error, Result};
+pub use sprite::{
+    CheckpointInfo, CreateOptions, Desired, Host, HostConfig, Origin, Phase, SpriteInfo,
+};
+pub use sprite_init::{ExecSpec, SessionInfo, WinSize};
+pub use sprites_wire::{CheckpointId, SpriteName};
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    now_ms() / 1000
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,186 @@
+//! `vmhost`: the host's own command line, for operators, tests and the
+//! benchmark. The product's front door is the server; this drives the same
+//! [`vmhost::Host`] directly.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use vmhost::image::Recipe;
+use vmhost::{CheckpointId, CreateOptions, Host, HostConfig, SpriteName};
+
+#[derive(Parser)]
+#[command(name = "vmhost", about = "Manage the sprites of this machine directly")]
+struct Cli {
+    /// Directory holding the storage pool.
+    #[arg(long, env = "SPRITES_DATA_DIR", default_value = "/var/lib/sprites")]
+    data_dir: PathBuf,
+    /// Runtime state (sockets, runtime state); cleared by a reboot.
+    #[arg(long, env = "SPRITES_RUN_DIR", default_value = "/run/sprites")]
+    run_dir: PathBuf,
+    /// Which host's sprites, when several share one pool.
+    #[arg(long, env = "SPRITES_INSTANCE", default_value = "default")]
+    instance: String,
+    /// Debian mirror for building the base image.
+    #[arg(
+        long,
+        env = "SPRITES_DEBIAN_MIRROR",
+        default_value = "http://deb.debian.org/debian"
+    )]
+    mirror: String,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the base images (Debian, and the small busybox test image).
+    Images,
+    /// Create and start a sprite.
+    Create {
+        name: SpriteName,
+        #[arg(long)]
+        image: Option<String>,
+    },
+    /// List sprites with their phase.
+    List,
+    /// Run a command in a sprite; stdin is passed through, its exit code is ours.
+    Exec {
+        name: SpriteName,
+        #[arg(trailing_var_arg = true, required = true)]
+        argv: Vec<String>,
+    },
+    /// Take a checkpoint.
+    Checkpoint {
+        name: SpriteName,
+        #[arg(short, long, default_value = "")]
+        comment: String,
+    },
+    /// List checkpoints.
+    Checkpoints { name: SpriteName },
+    /// Restore a checkpoint.
+    Restore { name: SpriteName, id: CheckpointId },
+    /// Delete a checkpoint.
+    DeleteCheckpoint { name: SpriteName, id: CheckpointId },
+    /// Fork a sprite (at a checkpoint, or as it is now).
+    Fork {
+        source: SpriteName,
+        name: SpriteName,
+        #[arg(long)]
+        from: Option<CheckpointId>,
+    },
+    /// What changed between a checkpoint and another one, or now.
+    Diff {
+        name: SpriteName,
+        from: CheckpointId,
+        to: Option<CheckpointId>,
+    },
+    /// Put a sprite to sleep (warm: frozen; cold: stopped).
+    Sleep {
+        name: SpriteName,
+        #[arg(long)]
+        cold: bool,
+    },
+    /// Wake a sleeping sprite.
+    Wake { name: SpriteName },
+    /// Destroy a sprite and its checkpoints.
+    Destroy { name: SpriteName },
+    /// Open the host, reconcile, and report.
+    Reconcile,
+    /// Measure every operation against its floor on this machine.
+    Bench {
+        /// Runs per operation.
+        #[arg(long, default_value_t = 30)]
+        runs: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("vmhost: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn print_json<T: serde::Serialize>(v: &T) {
+    println!("{}", serde_json::to_string_pretty(v).expect("serializable"));
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut cfg = HostConfig::new(&cli.data_dir);
+    cfg.run_dir = cli.run_dir.clone();
+    cfg.instance = cli.instance.clone();
+    let host = Host::open(cfg).await?;
+    match cli.cmd {
+        Cmd::Images => {
+            let mut progress = |line: &str| eprintln!("  {line}");
+            host.ensure_image("busybox", &Recipe::Busybox, &mut progress)?;
+            host.ensure_image("debian", &Recipe::debian(&cli.mirror), &mut progress)?;
+        }
+        Cmd::Create { name, image } => {
+            let opts = CreateOptions {
+                image,
+                ..Default::default()
+            };
+            print_json(&host.create(&name, opts).await?);
+        }
+        Cmd::List => {
+            for s in host.list()? {
+                println!("{:<24} {:<16} {}", s.name, s.phase.to_string(), s.image);
+            }
+        }
+        Cmd::Exec { name, argv } => {
+            let mut stdin = Vec::new();
+            if !atty_stdin() {
+                std::io::stdin().read_to_end(&mut stdin)?;
+            }
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            let out = host.run(&name, &argv, &stdin).await?;
+            std::io::stdout().write_all(&out.stdout)?;
+            std::io::stderr().write_all(&out.stderr)?;
+            return Ok(ExitCode::from(out.code.clamp(0, 255) as u8));
+        }
+        Cmd::Checkpoint { name, comment } => print_json(&host.checkpoint(&name, &comment).await?),
+        Cmd::Checkpoints { name } => print_json(&host.checkpoints(&name)?),
+        Cmd::Restore { name, id } => print_json(&host.restore(&name, id).await?),
+        Cmd::DeleteCheckpoint { name, id } => host.delete_checkpoint(&name, id).await?,
+        Cmd::Fork { source, name, from } => print_json(&host.fork(&source, from, &name).await?),
+        Cmd::Diff { name, from, to } => print_json(&host.diff(&name, from, to)?),
+        Cmd::Sleep { name, cold } => {
+            let phase = if cold {
+                host.sleep_cold(&name).await?
+            } else {
+                host.sleep_warm(&name).await?
+            };
+            println!("{phase}");
+        }
+        Cmd::Wake { name } => println!("{}", host.wake(&name).await?),
+        Cmd::Destroy { name } => host.destroy(&name).await?,
+        Cmd::Reconcile => println!("{} sprites reconciled", host.list()?.len()),
+        Cmd::Bench { runs, json } => vmhost::bench::run(&host, &cli.mirror, runs, json).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn atty_stdin() -> bool {
+    nix::unistd::isatty(0).unwrap_or(false)
+}

@@ -1,0 +1,160 @@
+//! The storage pool: one btrfs file system that holds images, sprites and
+//! checkpoints, so every one of them can be a snapshot of another.
+//!
+//! Set-up on first start, under an exclusive lock on `<data>/.pool.lock`
+//! (several processes may open the same data directory at once):
+//!
+//! 1. When the data directory is itself on btrfs, `<data>/pool` is a plain
+//!    directory on it.
+//! 2. Otherwise `<data>/pool.img` is created as a sparse file, formatted as
+//!    btrfs, loop-mounted on `<data>/pool`, and the mount is made private so
+//!    sandboxes created later do not hold copies of it.
+//! 3. Quotas are enabled so each sprite's root can be limited.
+//!
+//! Layout inside the pool:
+//!
+//! ```text
+//! images/<name>@<recipe-hash>      read-only subvolume of a built image
+//! images/<name>.json               which build of <name> is current
+//! hosts/<instance>/sprites/<name>/ one sprite (see `sprite::paths`)
+//! hosts/<instance>/staging/        half-made sprites, removed on start
+//! hosts/<instance>/trash/          destroyed sprites, removed on start
+//! ```
+
+use std::fs::{self, File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::btrfs;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct Pool {
+    root: PathBuf,
+}
+
+/// Holds an exclusive `flock` until dropped (closing the file releases it).
+pub struct FileLock {
+    _file: File,
+}
+
+impl FileLock {
+    pub fn acquire(path: &Path) -> Result<FileLock> {
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::path("cannot open lock file", path, e))?;
+        // SAFETY: flock on a descriptor we own.
+        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+        if rc != 0 {
+            return Err(Error::path(
+                "cannot lock",
+                path,
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(FileLock { _file: f })
+    }
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<()> {
+    let out = cmd
+        .output()
+        .map_err(|e| Error::Spawn(what.to_string(), e.to_string()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::io(
+            format!("{what} failed"),
+            std::io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+        ))
+    }
+}
+
+impl Pool {
+    /// Opens the pool of `data_dir`, creating it on first use. `image_size`
+    /// is the apparent size of a new pool image file (it is sparse).
+    pub fn open_or_create(data_dir: &Path, image_size: u64) -> Result<Pool> {
+        fs::create_dir_all(data_dir).map_err(|e| Error::path("cannot create", data_dir, e))?;
+        let _lock = FileLock::acquire(&data_dir.join(".pool.lock"))?;
+        let root = data_dir.join("pool");
+        fs::create_dir_all(&root).map_err(|e| Error::path("cannot create", &root, e))?;
+        let on_btrfs = btrfs::is_btrfs(&root).map_err(|e| Error::path("cannot stat", &root, e))?;
+        if !on_btrfs {
+            let image = data_dir.join("pool.img");
+            if !image.exists() {
+                tracing::info!(path = %image.display(), size = image_size, "creating the storage pool image");
+                let tmp = data_dir.join("pool.img.new");
+                let f = File::create(&tmp).map_err(|e| Error::path("cannot create", &tmp, e))?;
+                f.set_len(image_size)
+                    .map_err(|e| Error::path("cannot size", &tmp, e))?;
+                drop(f);
+                run(
+                    Command::new("mkfs.btrfs")
+                        .arg("-q")
+                        .arg("-L")
+                        .arg("sprites")
+                        .arg(&tmp),
+                    "mkfs.btrfs",
+                )?;
+                fs::rename(&tmp, &image).map_err(|e| Error::path("cannot rename", &tmp, e))?;
+            }
+            run(
+                Command::new("mount")
+                    .args(["-t", "btrfs", "-o", "loop,noatime"])
+                    .arg(&image)
+                    .arg(&root),
+                "mount of the storage pool",
+            )?;
+            run(
+                Command::new("mount").arg("--make-private").arg(&root),
+                "mount --make-private",
+            )?;
+        }
+        let pool = Pool { root };
+        pool.enable_quota()?;
+        for dir in [pool.images_dir(), pool.root.join("hosts")] {
+            fs::create_dir_all(&dir).map_err(|e| Error::path("cannot create", &dir, e))?;
+        }
+        Ok(pool)
+    }
+
+    fn enable_quota(&self) -> Result<()> {
+        let probe = Command::new("btrfs")
+            .args(["qgroup", "show"])
+            .arg(&self.root)
+            .output()
+            .map_err(|e| Error::Spawn("btrfs".into(), e.to_string()))?;
+        if probe.status.success() {
+            return Ok(());
+        }
+        run(
+            Command::new("btrfs")
+                .args(["quota", "enable"])
+                .arg(&self.root),
+            "btrfs quota enable",
+        )
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn images_dir(&self) -> PathBuf {
+        self.root.join("images")
+    }
+
+    pub fn host_dir(&self, instance: &str) -> PathBuf {
+        self.root.join("hosts").join(instance)
+    }
+
+    /// Bytes used in the pool's file system (data and metadata).
+    pub fn used_bytes(&self) -> Result<u64> {
+        let st = nix::sys::statvfs::statvfs(&self.root)
+            .map_err(|e| Error::path("cannot statvfs", &self.root, e.into()))?;
+        Ok((st.blocks() - st.blocks_free()) * st.fragment_size())
+    }
+}

@@ -1,0 +1,156 @@
+//! checkpoint: an instant, consistent, read-only copy of a sprite's disk.
+//!
+//! 1. Freeze the sprite's cgroup (when it runs), so no process is between
+//!    two writes of one update.
+//! 2. Snapshot `root` read-only as `checkpoints/vN`. The snapshot ioctl
+//!    flushes the subvolume's dirty data and commits the transaction, so
+//!    everything written before it, fsynced or not, is in the checkpoint.
+//! 3. Thaw.
+//! 4. Write `meta/checkpoints/vN.json`: from this instant the checkpoint
+//!    exists. A `vN` subvolume without its record is removed on start.
+//! 5. Record vN as the checkpoint the sprite stands on.
+
+use serde::{Deserialize, Serialize};
+use sprites_wire::{CheckpointId, SpriteName};
+
+use super::{wrong_phase, Host, Paths, SpriteRecord};
+use crate::error::{Error, Result};
+use crate::failpoint::step;
+use crate::runtime::SandboxStatus;
+use crate::{btrfs, record};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointInfo {
+    pub id: CheckpointId,
+    pub comment: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: u64,
+    /// The checkpoint the sprite stood on when this one was taken.
+    pub parent: Option<CheckpointId>,
+    /// Taken by the system (before a restore), not asked for.
+    pub auto: bool,
+}
+
+impl Host {
+    /// Takes a checkpoint. Allowed in every phase but Creating.
+    pub async fn checkpoint(&self, name: &SpriteName, comment: &str) -> Result<CheckpointInfo> {
+        let _guard = self.lock(name).await;
+        let (paths, mut rec) = self.load(name)?;
+        let phase = self.observe(name)?;
+        if !phase.can_checkpoint() {
+            return Err(wrong_phase("checkpoint", phase));
+        }
+        let info = self.take_checkpoint(name, &paths, &rec, comment, false)?;
+        rec.current = Some(info.id);
+        rec.next_checkpoint = info.id.0 + 1;
+        record::write(&paths.record, &rec)?;
+        Ok(info)
+    }
+
+    pub(crate) fn take_checkpoint(
+        &self,
+        name: &SpriteName,
+        paths: &Paths,
+        rec: &SpriteRecord,
+        comment: &str,
+        auto: bool,
+    ) -> Result<CheckpointInfo> {
+        let id = next_id(paths, rec)?;
+        let sandbox = self.sandbox_id(name);
+        let froze = self.runtime.status(&sandbox)? == SandboxStatus::Running;
+        if froze {
+            self.runtime.freeze(&sandbox)?;
+        }
+        step("checkpoint.frozen");
+        let snap = btrfs::snapshot(&paths.root, &paths.checkpoint(id), true);
+        if froze {
+            self.runtime.thaw(&sandbox)?;
+        }
+        snap.map_err(|e| Error::path("cannot snapshot", paths.checkpoint(id), e))?;
+        step("checkpoint.snapshotted");
+        let info = CheckpointInfo {
+            id,
+            comment: comment.to_string(),
+            created_at: crate::now_ms(),
+            parent: rec.current,
+            auto,
+        };
+        record::write(&paths.checkpoint_record(id), &info)?;
+        step("checkpoint.recorded");
+        Ok(info)
+    }
+
+    /// The sprite's checkpoints, oldest first.
+    pub fn checkpoints(&self, name: &SpriteName) -> Result<Vec<CheckpointInfo>> {
+        let (paths, _) = self.load(name)?;
+        let mut out = Vec::new();
+        for id in recorded_ids(&paths)? {
+            if let Some(info) = record::read::<CheckpointInfo>(&paths.checkpoint_record(id))? {
+                out.push(info);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn checkpoint_info(&self, name: &SpriteName, id: CheckpointId) -> Result<CheckpointInfo> {
+        let (paths, _) = self.load(name)?;
+        record::read(&paths.checkpoint_record(id))?
+            .ok_or_else(|| Error::CheckpointNotFound(name.to_string(), id))
+    }
+
+    /// Deletes a checkpoint, but not the one the sprite stands on.
+    pub async fn delete_checkpoint(&self, name: &SpriteName, id: CheckpointId) -> Result<()> {
+        let _guard = self.lock(name).await;
+        let (paths, rec) = self.load(name)?;
+        if record::read::<CheckpointInfo>(&paths.checkpoint_record(id))?.is_none() {
+            return Err(Error::CheckpointNotFound(name.to_string(), id));
+        }
+        if rec.current == Some(id) {
+            return Err(Error::CheckpointInUse(id));
+        }
+        // The record goes first: a crash after it leaves an unrecorded
+        // subvolume, which the next start removes.
+        record::remove(&paths.checkpoint_record(id))?;
+        btrfs::remove_tree(&paths.checkpoint(id))
+            .map_err(|e| Error::path("cannot delete", paths.checkpoint(id), e))
+    }
+}
+
+/// Ids with a record, ascending.
+pub(crate) fn recorded_ids(paths: &Paths) -> Result<Vec<CheckpointId>> {
+    let mut ids = Vec::new();
+    let dir = &paths.checkpoint_meta;
+    for e in std::fs::read_dir(dir).map_err(|e| Error::path("cannot list", dir, e))? {
+        let e = e.map_err(|e| Error::path("cannot list", dir, e))?;
+        let name = e.file_name().to_string_lossy().to_string();
+        if let Some(id) = name.strip_suffix(".json").and_then(|s| s.parse().ok()) {
+            ids.push(id);
+        }
+    }
+    ids.sort();
+    Ok(ids)
+}
+
+/// Ids with a subvolume, recorded or not, ascending.
+pub(crate) fn snapshot_ids(paths: &Paths) -> Result<Vec<CheckpointId>> {
+    let mut ids = Vec::new();
+    let dir = &paths.checkpoints;
+    for e in std::fs::read_dir(dir).map_err(|e| Error::path("cannot list", dir, e))? {
+        let e = e.map_err(|e| Error::path("cannot list", dir, e))?;
+        if let Ok(id) = e.file_name().to_string_lossy().parse() {
+            ids.push(id);
+        }
+    }
+    ids.sort();
+    Ok(ids)
+}
+
+/// Ids only grow: a deleted checkpoint's id is never given again.
+pub(crate) fn next_id(paths: &Paths, rec: &SpriteRecord) -> Result<CheckpointId> {
+    let last = recorded_ids(paths)?
+        .into_iter()
+        .chain(snapshot_ids(paths)?)
+        .max();
+    let after_last = last.map_or(0, |CheckpointId(n)| n + 1);
+    Ok(CheckpointId(after_last.max(rec.next_checkpoint)))
+}

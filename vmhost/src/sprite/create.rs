@@ -1,0 +1,122 @@
+//! create: a new sprite from an image.
+//!
+//! 1. Snapshot the image into `staging/<name>.<pid>-<n>/root` (O(1)), limit
+//!    its quota, write its record there.
+//! 2. Rename the staging directory to `sprites/<name>`: the sprite exists
+//!    from this instant, complete, or not at all.
+//! 3. Start its sandbox.
+//!
+//! A crash before 2 leaves only staging, removed on the next start; after 2
+//! the next start finds a sprite that should run and starts it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sprites_wire::SpriteName;
+
+use super::{Desired, Host, Origin, Paths, SpriteInfo, SpriteRecord};
+use crate::error::{Error, Result};
+use crate::failpoint::step;
+use crate::runtime::Limits;
+use crate::{btrfs, record};
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// Image name; the host's default image when absent.
+    pub image: Option<String>,
+    /// Host name inside; the sprite's name when absent.
+    pub hostname: Option<String>,
+    pub limits: Option<Limits>,
+}
+
+static STAGING_SEQ: AtomicU64 = AtomicU64::new(0);
+
+impl Host {
+    /// Creates and starts a sprite. Fails with `AlreadyExists` when the name
+    /// is taken, `ImageMissing` when the image has not been built.
+    pub async fn create(&self, name: &SpriteName, opts: CreateOptions) -> Result<SpriteInfo> {
+        let _guard = self.lock(name).await;
+        let paths = self.paths(name);
+        if paths.dir.exists() {
+            return Err(Error::AlreadyExists(name.to_string()));
+        }
+        let image = crate::image::current(
+            &self.pool,
+            opts.image.as_deref().unwrap_or(&self.cfg.default_image),
+        )?;
+        let hostname = match opts.hostname {
+            Some(h) => SpriteName::parse(&h)?.to_string(),
+            None => name.to_string(),
+        };
+        let rec = SpriteRecord {
+            name: name.to_string(),
+            hostname,
+            image: format!("{}@{}", image.name, image.hash),
+            created_at: crate::now_ms(),
+            desired: Desired::Running,
+            limits: opts.limits.unwrap_or_default(),
+            origin: None,
+            current: None,
+            next_checkpoint: 0,
+        };
+        self.stage_and_publish(name, &rec, |root| btrfs::snapshot(&image.path, root, false))
+            .await?;
+        step("create.published");
+        let paths = self.paths(name);
+        if let Err(e) = self.start_sandbox(name, &paths, &rec).await {
+            // All or nothing: a sprite that cannot start is not left behind.
+            if let Err(cleanup) = self.destroy_locked(name).await {
+                tracing::error!(sprite = %name, error = %cleanup, "cannot remove a sprite that failed to start");
+            }
+            return Err(e);
+        }
+        self.info(name, rec)
+    }
+
+    /// Makes a sprite directory in staging whose root `make_root` fills,
+    /// then publishes it under `name` with one rename.
+    pub(crate) async fn stage_and_publish(
+        &self,
+        name: &SpriteName,
+        rec: &SpriteRecord,
+        make_root: impl FnOnce(&std::path::Path) -> std::io::Result<()>,
+    ) -> Result<()> {
+        let seq = STAGING_SEQ.fetch_add(1, Ordering::Relaxed);
+        let staged = Paths::new(
+            self.dir
+                .join("staging")
+                .join(format!("{name}.{}-{seq}", std::process::id())),
+        );
+        let result = (|| {
+            for d in [&staged.dir, &staged.checkpoints, &staged.checkpoint_meta] {
+                std::fs::create_dir_all(d).map_err(|e| Error::path("cannot create", d, e))?;
+            }
+            make_root(&staged.root).map_err(|e| Error::path("cannot snapshot", &staged.root, e))?;
+            btrfs::limit_referenced(&staged.root, rec.limits.disk_bytes)
+                .map_err(|e| Error::path("cannot set quota", &staged.root, e))?;
+            record::write(&staged.record, rec)?;
+            step("create.staged");
+            let target = self.paths(name).dir;
+            // rename(2) would replace an empty directory; the lock and this
+            // check keep two creations of one name apart.
+            if target.exists() {
+                return Err(Error::AlreadyExists(name.to_string()));
+            }
+            std::fs::rename(&staged.dir, &target)
+                .map_err(|e| Error::path("cannot publish", &target, e))?;
+            record::sync_dir(target.parent().unwrap())
+        })();
+        if result.is_err() {
+            let _ = btrfs::remove_tree(&staged.dir);
+        }
+        result
+    }
+}
+
+impl Origin {
+    pub fn of(sprite: &SpriteName, checkpoint: Option<sprites_wire::CheckpointId>) -> Origin {
+        Origin {
+            sprite: sprite.to_string(),
+            checkpoint,
+        }
+    }
+}

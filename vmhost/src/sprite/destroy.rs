@@ -1,0 +1,42 @@
+//! destroy: stop the sprite and remove it with its checkpoints.
+//!
+//! 1. Stop its sandbox.
+//! 2. Rename its directory into `trash/`: from this instant it is gone.
+//! 3. Delete the subvolumes in the trash.
+//!
+//! A crash before 2 leaves the sprite as it was (the next start runs it
+//! again); after 2 the next start empties the trash.
+
+use std::time::Duration;
+
+use sprites_wire::SpriteName;
+
+use super::Host;
+use crate::error::{Error, Result};
+use crate::failpoint::step;
+use crate::{btrfs, record};
+
+impl Host {
+    /// Destroys a sprite in any phase.
+    pub async fn destroy(&self, name: &SpriteName) -> Result<()> {
+        let _guard = self.lock(name).await;
+        self.load(name)?;
+        self.destroy_locked(name).await
+    }
+
+    pub(crate) async fn destroy_locked(&self, name: &SpriteName) -> Result<()> {
+        let paths = self.paths(name);
+        self.stop_sandbox(name, Duration::ZERO).await?;
+        step("destroy.stopped");
+        let trash = self
+            .dir
+            .join("trash")
+            .join(format!("{name}.{}", crate::now_ms()));
+        std::fs::rename(&paths.dir, &trash)
+            .map_err(|e| Error::path("cannot move to trash", &paths.dir, e))?;
+        record::sync_dir(&self.dir.join("sprites"))?;
+        step("destroy.trashed");
+        btrfs::remove_tree(&trash).map_err(|e| Error::path("cannot delete", &trash, e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,67 @@
+//! exec and sessions: processes inside a running sprite, through its init.
+
+use sprite_init::{ExecSpec, SessionInfo};
+use sprites_wire::SpriteName;
+
+use super::{wrong_phase, Host};
+use crate::agent::{ExecOutput, Stream};
+use crate::error::{Error, Result};
+
+impl Host {
+    fn running_agent(&self, name: &SpriteName, op: &'static str) -> Result<crate::agent::Agent> {
+        self.load(name)?;
+        let phase = self.observe(name)?;
+        if !phase.can_exec() {
+            return Err(wrong_phase(op, phase));
+        }
+        Ok(self.agent(name))
+    }
+
+    /// Starts a process; its streams are returned. Only when Running.
+    pub async fn exec(&self, name: &SpriteName, spec: ExecSpec) -> Result<Stream> {
+        if spec.argv.is_empty() {
+            return Err(Error::Invalid("empty command".into()));
+        }
+        if spec
+            .argv
+            .iter()
+            .chain(spec.dir.iter())
+            .any(|a| a.contains('\0'))
+            || spec
+                .env
+                .iter()
+                .any(|(k, v)| k.is_empty() || k.contains(['=', '\0']) || v.contains('\0'))
+        {
+            return Err(Error::Invalid("arguments, directory and environment cannot contain NUL, and variable names cannot contain '='".into()));
+        }
+        self.running_agent(name, "exec")?.exec(spec).await
+    }
+
+    /// Runs `argv` to completion with `stdin`, collecting its output.
+    pub async fn run(&self, name: &SpriteName, argv: &[&str], stdin: &[u8]) -> Result<ExecOutput> {
+        let spec = ExecSpec {
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        self.exec(name, spec).await?.collect(stdin).await
+    }
+
+    /// Joins a session; with `replay`, its buffered output comes first.
+    pub async fn attach(&self, name: &SpriteName, session: u64, replay: bool) -> Result<Stream> {
+        self.running_agent(name, "attach")?
+            .attach(session, replay)
+            .await
+    }
+
+    pub async fn sessions(&self, name: &SpriteName) -> Result<Vec<SessionInfo>> {
+        self.running_agent(name, "list sessions")?.sessions().await
+    }
+
+    /// Sends `signal` (SIGKILL when 0) to a session's process group.
+    pub async fn kill_session(&self, name: &SpriteName, session: u64, signal: i32) -> Result<()> {
+        let signal = if signal == 0 { libc::SIGKILL } else { signal };
+        self.running_agent(name, "kill a session")?
+            .kill(session, signal)
+            .await
+    }
+}

@@ -1,0 +1,434 @@
+//! Sprites: the vocabulary of the host. Every command a sprite accepts is a
+//! method of [`Host`], defined in one file per verb, with the phases it is
+//! allowed in and a typed error otherwise.
+//!
+//! A sprite on disk (`hosts/<instance>/sprites/<name>/`):
+//!
+//! ```text
+//! root/                      writable subvolume: the sprite's whole file system
+//! checkpoints/vN             read-only subvolumes, shown inside at /.sprite/checkpoints
+//! meta/sprite.json           the record: desired phase, limits, origin, current checkpoint
+//! meta/checkpoints/vN.json   a checkpoint's record; a vN without it is unfinished
+//! meta/op.json               intent of an unfinished restore, finished on start
+//! root.old                   the replaced root during a restore
+//! init.log                   sprite-init's own output
+//! ```
+//!
+//! The record holds the *desired* phase; the observed phase comes from the
+//! runtime (running, frozen, or not running). On start, [`Host::open`]
+//! reconciles the two before anything is served.
+
+mod checkpoint;
+mod create;
+mod destroy;
+mod exec;
+mod fork;
+mod lifecycle;
+mod reconcile;
+mod restore;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sprites_wire::{CheckpointId, SpriteName};
+
+use crate::error::{Error, Result};
+use crate::pool::Pool;
+use crate::record;
+use crate::runtime::{runc::Runc, IdMap, Limits, Runtime, SandboxStatus};
+
+pub use checkpoint::CheckpointInfo;
+pub use create::CreateOptions;
+
+/// What a sprite is doing, as observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Being made; not yet visible to other calls.
+    Creating,
+    /// Its processes run; exec and sessions are possible.
+    Running,
+    /// Frozen in memory; wakes in about a millisecond.
+    SleepingWarm,
+    /// No processes; only its disk remains.
+    SleepingCold,
+    /// Gone.
+    Destroyed,
+}
+
+impl Phase {
+    pub fn can_exec(self) -> bool {
+        self == Phase::Running
+    }
+    pub fn can_sleep(self) -> bool {
+        matches!(self, Phase::Running | Phase::SleepingWarm)
+    }
+    pub fn can_wake(self) -> bool {
+        matches!(
+            self,
+            Phase::Running | Phase::SleepingWarm | Phase::SleepingCold
+        )
+    }
+    pub fn can_checkpoint(self) -> bool {
+        self.can_wake()
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Creating => "being created",
+            Phase::Running => "running",
+            Phase::SleepingWarm => "asleep (warm)",
+            Phase::SleepingCold => "asleep (cold)",
+            Phase::Destroyed => "destroyed",
+        })
+    }
+}
+
+/// The phase a sprite should be in; kept in its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Desired {
+    Running,
+    SleepingWarm,
+    SleepingCold,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub sprite: String,
+    pub checkpoint: Option<CheckpointId>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SpriteRecord {
+    pub name: String,
+    pub hostname: String,
+    /// `<image>@<hash>` it was created from.
+    pub image: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: u64,
+    pub desired: Desired,
+    pub limits: Limits,
+    pub origin: Option<Origin>,
+    /// The checkpoint the sprite stands on: the last one taken or restored.
+    pub current: Option<CheckpointId>,
+    /// The lowest id the next checkpoint may take.
+    #[serde(default)]
+    pub next_checkpoint: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpriteInfo {
+    pub name: String,
+    pub hostname: String,
+    pub phase: Phase,
+    pub image: String,
+    pub created_at: u64,
+    pub limits: Limits,
+    pub origin: Option<Origin>,
+    pub current_checkpoint: Option<CheckpointId>,
+}
+
+pub(crate) struct Paths {
+    pub dir: PathBuf,
+    pub root: PathBuf,
+    pub old_root: PathBuf,
+    pub checkpoints: PathBuf,
+    pub record: PathBuf,
+    pub checkpoint_meta: PathBuf,
+    pub op: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Paths {
+    pub fn new(dir: PathBuf) -> Paths {
+        let meta = dir.join("meta");
+        Paths {
+            root: dir.join("root"),
+            old_root: dir.join("root.old"),
+            checkpoints: dir.join("checkpoints"),
+            record: meta.join("sprite.json"),
+            checkpoint_meta: meta.join("checkpoints"),
+            op: meta.join("op.json"),
+            log: dir.join("init.log"),
+            dir,
+        }
+    }
+
+    pub fn checkpoint(&self, id: CheckpointId) -> PathBuf {
+        self.checkpoints.join(id.to_string())
+    }
+
+    pub fn checkpoint_record(&self, id: CheckpointId) -> PathBuf {
+        self.checkpoint_meta.join(format!("{id}.json"))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Holds the pool (or its image file).
+    pub data_dir: PathBuf,
+    /// Runtime state that must not outlive a reboot: sockets, runc state.
+    pub run_dir: PathBuf,
+    /// Separates the sprites of several hosts sharing one pool (tests).
+    pub instance: String,
+    /// The static `sprite-init` binary.
+    pub init_binary: PathBuf,
+    /// Apparent size of a new pool image file.
+    pub pool_image_size: u64,
+    pub ids: IdMap,
+    /// Image new sprites come from unless told otherwise.
+    pub default_image: String,
+    /// How long processes get between SIGTERM and SIGKILL on a cold sleep.
+    pub stop_grace: Duration,
+}
+
+impl HostConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> HostConfig {
+        HostConfig {
+            data_dir: data_dir.into(),
+            run_dir: PathBuf::from("/run/sprites"),
+            instance: "default".into(),
+            init_binary: find_init_binary(),
+            pool_image_size: 256 << 30,
+            ids: IdMap {
+                base: 100_000,
+                size: 65_536,
+            },
+            default_image: "debian".into(),
+            stop_grace: Duration::from_secs(3),
+        }
+    }
+}
+
+/// `$SPRITE_INIT`, else `sprite-init` beside the running executable, else
+/// the static build in the cargo target directory the executable came from.
+pub fn find_init_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("SPRITE_INIT") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    let dir = exe.parent().unwrap_or(Path::new("."));
+    let mut candidates = vec![dir.join("sprite-init")];
+    for up in [dir.parent(), dir.parent().and_then(Path::parent)]
+        .into_iter()
+        .flatten()
+    {
+        for profile in ["release", "debug"] {
+            candidates.push(
+                up.join("x86_64-unknown-linux-musl")
+                    .join(profile)
+                    .join("sprite-init"),
+            );
+        }
+    }
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .unwrap_or_else(|| candidates.remove(0))
+}
+
+/// One machine's sprites.
+pub struct Host {
+    cfg: HostConfig,
+    pool: Pool,
+    runtime: Arc<dyn Runtime>,
+    dir: PathBuf,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Host {
+    /// Opens (creating on first use) the pool, then reconciles every sprite
+    /// with the runtime before returning: after this, records, disk and
+    /// processes agree.
+    pub async fn open(cfg: HostConfig) -> Result<Host> {
+        SpriteName::parse(&cfg.instance)?;
+        if !cfg.init_binary.is_file() {
+            return Err(Error::path(
+                "sprite-init binary not found (build it or set SPRITE_INIT)",
+                &cfg.init_binary,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        }
+        let pool = Pool::open_or_create(&cfg.data_dir, cfg.pool_image_size)?;
+        let runtime: Arc<dyn Runtime> = Arc::new(Runc::new(&cfg.run_dir)?);
+        let dir = pool.host_dir(&cfg.instance);
+        for d in ["sprites", "staging", "trash"] {
+            let p = dir.join(d);
+            std::fs::create_dir_all(&p).map_err(|e| Error::path("cannot create", &p, e))?;
+        }
+        let sock = cfg.run_dir.join("sock");
+        std::fs::create_dir_all(&sock).map_err(|e| Error::path("cannot create", &sock, e))?;
+        let host = Host {
+            cfg,
+            pool,
+            runtime,
+            dir,
+            locks: Mutex::new(HashMap::new()),
+        };
+        host.reconcile().await?;
+        Ok(host)
+    }
+
+    pub fn config(&self) -> &HostConfig {
+        &self.cfg
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    pub fn runtime(&self) -> &dyn Runtime {
+        &*self.runtime
+    }
+
+    /// Builds (once) the image `name` from `recipe`, reporting progress.
+    pub fn ensure_image(
+        &self,
+        name: &str,
+        recipe: &crate::image::Recipe,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<crate::image::Image> {
+        crate::image::ensure(&self.pool, name, recipe, self.cfg.ids.base, progress)
+    }
+
+    pub(crate) fn paths(&self, name: &SpriteName) -> Paths {
+        Paths::new(self.dir.join("sprites").join(name.as_str()))
+    }
+
+    pub(crate) fn sandbox_id(&self, name: &SpriteName) -> String {
+        format!("{}.{}", self.cfg.instance, name)
+    }
+
+    /// Unix socket paths are limited to 108 bytes, so they are named by hash.
+    pub(crate) fn socket_path(&self, name: &SpriteName) -> PathBuf {
+        let digest = Sha256::digest(self.sandbox_id(name).as_bytes());
+        self.cfg
+            .run_dir
+            .join("sock")
+            .join(format!("{}.sock", hex::encode(&digest[..8])))
+    }
+
+    pub(crate) fn agent(&self, name: &SpriteName) -> crate::agent::Agent {
+        crate::agent::Agent::new(&self.socket_path(name))
+    }
+
+    /// The lock that serializes lifecycle changes of one sprite.
+    pub(crate) async fn lock(&self, name: &SpriteName) -> tokio::sync::OwnedMutexGuard<()> {
+        let m = self
+            .locks
+            .lock()
+            .unwrap()
+            .entry(name.to_string())
+            .or_default()
+            .clone();
+        m.lock_owned().await
+    }
+
+    pub(crate) fn load(&self, name: &SpriteName) -> Result<(Paths, SpriteRecord)> {
+        let paths = self.paths(name);
+        match record::read::<SpriteRecord>(&paths.record)? {
+            Some(rec) => Ok((paths, rec)),
+            None => Err(Error::NotFound(name.to_string())),
+        }
+    }
+
+    pub(crate) fn observe(&self, name: &SpriteName) -> Result<Phase> {
+        Ok(match self.runtime.status(&self.sandbox_id(name))? {
+            SandboxStatus::Running => Phase::Running,
+            SandboxStatus::Frozen => Phase::SleepingWarm,
+            SandboxStatus::Stopped | SandboxStatus::Absent => Phase::SleepingCold,
+        })
+    }
+
+    fn info(&self, name: &SpriteName, rec: SpriteRecord) -> Result<SpriteInfo> {
+        Ok(SpriteInfo {
+            phase: self.observe(name)?,
+            name: rec.name,
+            hostname: rec.hostname,
+            image: rec.image,
+            created_at: rec.created_at,
+            limits: rec.limits,
+            origin: rec.origin,
+            current_checkpoint: rec.current,
+        })
+    }
+
+    /// One sprite's record and observed phase.
+    pub fn get(&self, name: &SpriteName) -> Result<SpriteInfo> {
+        let (_, rec) = self.load(name)?;
+        self.info(name, rec)
+    }
+
+    /// Every sprite of this host, by name.
+    pub fn list(&self) -> Result<Vec<SpriteInfo>> {
+        let dir = self.dir.join("sprites");
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&dir).map_err(|e| Error::path("cannot list", &dir, e))? {
+            let entry = entry.map_err(|e| Error::path("cannot list", &dir, e))?;
+            let Ok(name) = SpriteName::parse(&entry.file_name().to_string_lossy()) else {
+                continue;
+            };
+            match self.load(&name) {
+                Ok((_, rec)) => out.push(self.info(&name, rec)?),
+                Err(Error::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// The sprite's files, confined to its root; works in every phase.
+    pub fn files(&self, name: &SpriteName) -> Result<crate::fs::SpriteFs> {
+        let (paths, _) = self.load(name)?;
+        crate::fs::SpriteFs::open(&paths.root, self.cfg.ids)
+    }
+
+    /// Starts the sandbox of a sprite whose root is in place.
+    pub(crate) async fn start_sandbox(
+        &self,
+        name: &SpriteName,
+        paths: &Paths,
+        rec: &SpriteRecord,
+    ) -> Result<()> {
+        let sock = self.socket_path(name);
+        match std::fs::remove_file(&sock) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::path("cannot remove stale socket", &sock, e)),
+        }
+        let listener = std::os::unix::net::UnixListener::bind(&sock)
+            .map_err(|e| Error::path("cannot bind init socket", &sock, e))?;
+        let spec = crate::runtime::SandboxSpec {
+            id: self.sandbox_id(name),
+            hostname: rec.hostname.clone(),
+            rootfs: paths.root.clone(),
+            init_binary: self.cfg.init_binary.clone(),
+            checkpoints_dir: paths.checkpoints.clone(),
+            init_socket: Arc::new(std::os::fd::OwnedFd::from(listener)),
+            log_path: paths.log.clone(),
+            limits: rec.limits,
+            ids: self.cfg.ids,
+        };
+        self.runtime.start(&spec).await
+    }
+
+    pub(crate) async fn stop_sandbox(&self, name: &SpriteName, grace: Duration) -> Result<()> {
+        self.runtime.stop(&self.sandbox_id(name), grace).await?;
+        let _ = std::fs::remove_file(self.socket_path(name));
+        Ok(())
+    }
+}
+
+pub(crate) fn wrong_phase(op: &'static str, phase: Phase) -> Error {
+    Error::WrongPhase { op, phase }
+}
