@@ -144,13 +144,16 @@ async fn serve(sessions: Arc<Sessions>, mut stream: UnixStream) {
             let _ = write_frame(&mut stream, &Frame::control(&reply)).await;
         }
         Request::Exec(spec) => match sessions.spawn(spec) {
-            Ok(session) => session::stream(session, stream, false).await,
+            Ok((session, creator)) => session::stream(session, stream, creator).await,
             Err(reply) => {
                 let _ = write_frame(&mut stream, &Frame::control(&reply)).await;
             }
         },
         Request::Attach { session, replay } => match sessions.get(session) {
-            Some(session) => session::stream(session, stream, replay).await,
+            Some(session) => {
+                let sub = session.subscribe(replay);
+                session::stream(session, stream, sub).await
+            }
             None => {
                 let reply = Reply::Error {
                     kind: sprite_init::ErrorKind::NotFound,

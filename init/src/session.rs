@@ -59,6 +59,13 @@ pub struct Session {
     out: Mutex<Output>,
 }
 
+pub struct Subscription {
+    client: u64,
+    backlog: Vec<Frame>,
+    ended: Option<i32>,
+    rx: mpsc::Receiver<Frame>,
+}
+
 #[derive(Default)]
 struct Output {
     ring: VecDeque<(Tag, Vec<u8>)>,
@@ -121,7 +128,9 @@ impl Sessions {
     }
 
     /// Starts the process of `spec` as a new session.
-    pub fn spawn(self: &Arc<Self>, spec: ExecSpec) -> Result<Arc<Session>, Reply> {
+    /// The creator is subscribed before any output is read, so it sees
+    /// every byte even of a command that exits at once.
+    pub fn spawn(self: &Arc<Self>, spec: ExecSpec) -> Result<(Arc<Session>, Subscription), Reply> {
         let Some(program) = spec.argv.first() else {
             return Err(Reply::Error {
                 kind: ErrorKind::Invalid,
@@ -227,6 +236,7 @@ impl Sessions {
             session
         };
         drop(cmd);
+        let creator = session.subscribe(false);
 
         let pumps: Vec<_> = outputs
             .into_iter()
@@ -246,7 +256,7 @@ impl Sessions {
             tokio::time::sleep(KEEP_ENDED).await;
             sessions.inner.lock().unwrap().by_id.remove(&s.id);
         });
-        Ok(session)
+        Ok((session, creator))
     }
 }
 
@@ -333,8 +343,9 @@ impl Session {
         self.stdin.lock().unwrap().take();
     }
 
-    /// Subscribes a client; returns its id, the replay and its receiver.
-    fn subscribe(&self, replay: bool) -> (u64, Vec<Frame>, Option<i32>, mpsc::Receiver<Frame>) {
+    /// Subscribes a client: its id, the replay, the exit code if the
+    /// session has ended, and its receiver of live output.
+    pub fn subscribe(&self, replay: bool) -> Subscription {
         let (tx, rx) = mpsc::channel(256);
         let mut out = self.out.lock().unwrap();
         let frames = if replay {
@@ -350,7 +361,12 @@ impl Session {
         if out.exit.is_none() {
             out.clients.push((id, tx));
         }
-        (id, frames, out.exit, rx)
+        Subscription {
+            client: id,
+            backlog: frames,
+            ended: out.exit,
+            rx,
+        }
     }
 
     fn unsubscribe(&self, client: u64) -> usize {
@@ -394,9 +410,14 @@ impl Session {
 }
 
 /// Serves one client of a session until the session ends or the client goes.
-pub async fn stream(session: Arc<Session>, stream: UnixStream, replay: bool) {
+pub async fn stream(session: Arc<Session>, stream: UnixStream, sub: Subscription) {
     let (mut rd, mut wr) = stream.into_split();
-    let (client, backlog, ended, mut rx) = session.subscribe(replay);
+    let Subscription {
+        client,
+        backlog,
+        ended,
+        mut rx,
+    } = sub;
     let started = Reply::Started {
         session: session.id,
         pid: session.pid as u32,

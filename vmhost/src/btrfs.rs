@@ -51,6 +51,23 @@ struct QgroupLimitArgs {
     lim: QgroupLimit,
 }
 
+#[repr(C)]
+struct QuotaCtlArgs {
+    cmd: u64,
+    status: u64,
+}
+
+#[repr(C)]
+struct FsInfoArgs {
+    max_id: u64,
+    num_devices: u64,
+    fsid: [u8; 16],
+    rest: [u8; 992],
+}
+
+const QUOTA_CTL_DISABLE: u64 = 2;
+const QUOTA_CTL_ENABLE_SIMPLE: u64 = 4;
+
 mod ioctl {
     use super::*;
     nix::ioctl_write_ptr!(subvol_create, 0x94, 14, VolArgs);
@@ -60,6 +77,8 @@ mod ioctl {
     nix::ioctl_write_ptr!(subvol_setflags, 0x94, 26, u64);
     // The kernel declares this one _IOR although it reads the argument.
     nix::ioctl_read!(qgroup_limit, 0x94, 43, QgroupLimitArgs);
+    nix::ioctl_read!(fs_info, 0x94, 31, FsInfoArgs);
+    nix::ioctl_readwrite!(quota_ctl, 0x94, 40, QuotaCtlArgs);
 }
 
 fn split(path: &Path) -> io::Result<(File, &OsStr)> {
@@ -155,6 +174,52 @@ pub fn limit_referenced(path: &Path, bytes: u64) -> io::Result<()> {
     };
     // SAFETY: `args` is a valid btrfs_ioctl_qgroup_limit_args.
     unsafe { ioctl::qgroup_limit(f.as_raw_fd(), &mut args) }.map_err(errno)?;
+    Ok(())
+}
+
+/// The quota mode of the file system at `path`: "squota", "qgroup", or
+/// `None` when quotas are off.
+pub fn quota_mode(path: &Path) -> io::Result<Option<String>> {
+    let f = File::open(path)?;
+    let mut args = FsInfoArgs {
+        max_id: 0,
+        num_devices: 0,
+        fsid: [0; 16],
+        rest: [0; 992],
+    };
+    // SAFETY: the kernel fills a btrfs_ioctl_fs_info_args of this size.
+    unsafe { ioctl::fs_info(f.as_raw_fd(), &mut args) }.map_err(errno)?;
+    let h = hex::encode(args.fsid);
+    let uuid = format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    );
+    match std::fs::read_to_string(format!("/sys/fs/btrfs/{uuid}/qgroups/mode")) {
+        Ok(mode) => Ok(Some(mode.trim().to_string())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Switches the file system at `path` to simple quotas, which charge each
+/// extent to the subvolume that wrote it: a snapshot costs nothing until it
+/// writes, and deleting one never leaves the accounting inconsistent (as
+/// full qgroups do, after which their limits are not enforced).
+pub fn enable_simple_quota(path: &Path) -> io::Result<()> {
+    let f = File::open(path)?;
+    let ctl = |cmd| {
+        let mut args = QuotaCtlArgs { cmd, status: 0 };
+        // SAFETY: a valid btrfs_ioctl_quota_ctl_args.
+        unsafe { ioctl::quota_ctl(f.as_raw_fd(), &mut args) }.map_err(errno)
+    };
+    if quota_mode(path)?.as_deref() == Some("qgroup") {
+        ctl(QUOTA_CTL_DISABLE)?;
+    }
+    ctl(QUOTA_CTL_ENABLE_SIMPLE)?;
     Ok(())
 }
 

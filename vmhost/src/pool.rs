@@ -9,7 +9,8 @@
 //! 2. Otherwise `<data>/pool.img` is created as a sparse file, formatted as
 //!    btrfs, loop-mounted on `<data>/pool`, and the mount is made private so
 //!    sandboxes created later do not hold copies of it.
-//! 3. Quotas are enabled so each sprite's root can be limited.
+//! 3. Simple quotas are enabled, so each sprite's root can be limited to
+//!    what it writes itself (see `btrfs::enable_simple_quota`).
 //!
 //! Layout inside the pool:
 //!
@@ -123,20 +124,16 @@ impl Pool {
     }
 
     fn enable_quota(&self) -> Result<()> {
-        let probe = Command::new("btrfs")
-            .args(["qgroup", "show"])
-            .arg(&self.root)
-            .output()
-            .map_err(|e| Error::Spawn("btrfs".into(), e.to_string()))?;
-        if probe.status.success() {
+        if btrfs::quota_mode(&self.root)
+            .map_err(|e| Error::path("cannot read quota mode", &self.root, e))?
+            .as_deref()
+            == Some("squota")
+        {
             return Ok(());
         }
-        run(
-            Command::new("btrfs")
-                .args(["quota", "enable"])
-                .arg(&self.root),
-            "btrfs quota enable",
-        )
+        tracing::info!(pool = %self.root.display(), "enabling simple quotas");
+        btrfs::enable_simple_quota(&self.root)
+            .map_err(|e| Error::path("cannot enable quotas", &self.root, e))
     }
 
     pub fn root(&self) -> &Path {

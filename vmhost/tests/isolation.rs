@@ -1,0 +1,212 @@
+//! A hostile tenant: every escape attempt is refused, and resource abuse
+//! stays inside its own sprite.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{cleanup, host, name, ok, sh};
+use vmhost::runtime::Limits;
+use vmhost::{CreateOptions, Phase};
+
+async fn refused(host: &vmhost::Host, s: &vmhost::SpriteName, script: &str) {
+    let (out, err, code) = sh(host, s, script).await;
+    assert_ne!(
+        code, 0,
+        "{script:?} should fail but printed {out:?} {err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn escape_attempts_are_refused() {
+    let host = host("t-escape").await;
+    let s = name("tenant");
+    host.create(&s, CreateOptions::default()).await.unwrap();
+
+    refused(&host, &s, "mount -t tmpfs none /mnt").await;
+    refused(&host, &s, "mount --bind / /mnt").await;
+    refused(&host, &s, "mknod /tmp/sda b 8 0").await;
+    refused(&host, &s, "echo 1 > /proc/sys/kernel/sysrq").await;
+    refused(&host, &s, "echo b > /proc/sysrq-trigger").await;
+    refused(&host, &s, "echo x > /sys/kernel/uevent_helper").await;
+    refused(&host, &s, "unshare -U true").await;
+    refused(&host, &s, "unshare -n true").await;
+    refused(&host, &s, "test -s /proc/kcore && head -c1 /proc/kcore").await;
+    // init_module / finit_module / kexec_load straight from the syscall table.
+    for nr in [175, 313, 246] {
+        let script = format!(
+            "python3 -c 'import ctypes,sys; l=ctypes.CDLL(None,use_errno=True); r=l.syscall({nr},0,0,0); sys.exit(0 if r==0 else 1)'"
+        );
+        refused(&host, &s, &script).await;
+    }
+    // No dangerous capability is even in the bounding set.
+    let bnd = ok(&host, &s, "grep CapBnd /proc/self/status | cut -f2").await;
+    let bnd = u64::from_str_radix(&bnd, 16).unwrap();
+    for (cap, bit) in [
+        ("SYS_ADMIN", 21),
+        ("SYS_MODULE", 16),
+        ("SYS_PTRACE", 19),
+        ("MKNOD", 27),
+        ("SYS_RAWIO", 17),
+        ("SYS_TIME", 25),
+        ("NET_ADMIN", 12),
+        ("SYS_BOOT", 22),
+    ] {
+        assert_eq!(bnd & (1 << bit), 0, "CAP_{cap} must be dropped");
+    }
+    // No host devices, no host processes.
+    assert_eq!(
+        ok(&host, &s, "ls /dev | sort | tr '\\n' ' '").await,
+        "fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero"
+    );
+    let host_pid = std::process::id();
+    refused(&host, &s, &format!("kill -0 {host_pid}")).await;
+    let procs: usize = ok(&host, &s, "ls /proc | grep -c '^[0-9]'")
+        .await
+        .parse()
+        .unwrap();
+    assert!(procs < 10, "sees {procs} processes");
+    // Root inside is an unprivileged id outside.
+    let state =
+        std::fs::read_to_string(common::run_dir().join("runc/t-escape.tenant/state.json")).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    let pid = state["init_process_pid"].as_i64().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        uid_line.split_whitespace().skip(1).all(|u| u == "100000"),
+        "{uid_line}"
+    );
+
+    // The host's loopback services are out of reach: the sprite has its own network.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    refused(
+        &host,
+        &s,
+        &format!("curl -sS --max-time 2 http://127.0.0.1:{port}/"),
+    )
+    .await;
+    assert_eq!(ok(&host, &s, "ls /sys/class/net").await, "lo");
+    cleanup(&host).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_exhaustion_kills_only_inside_the_sprite() {
+    let host = host("t-oom").await;
+    let s = name("hog");
+    let limits = Limits {
+        memory_bytes: 128 << 20,
+        ..Limits::default()
+    };
+    host.create(
+        &s,
+        CreateOptions {
+            limits: Some(limits),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let (_, _, code) = sh(
+        &host,
+        &s,
+        "python3 -c 'b = bytearray(1 << 30); print(len(b))'",
+    )
+    .await;
+    assert_eq!(code, 128 + 9, "the hog is OOM-killed");
+    assert_eq!(host.get(&s).unwrap().phase, Phase::Running);
+    assert_eq!(ok(&host, &s, "echo still-here").await, "still-here");
+    cleanup(&host).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fork_bomb_hits_the_pids_limit_and_neighbours_stay_responsive() {
+    let host = host("t-bomb").await;
+    let bomb = name("bomb");
+    let calm = name("calm");
+    let limits = Limits {
+        pids: 128,
+        ..Limits::default()
+    };
+    host.create(
+        &bomb,
+        CreateOptions {
+            limits: Some(limits),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    host.create(&calm, CreateOptions::default()).await.unwrap();
+    let (out, _, _) = sh(
+        &host,
+        &bomb,
+        "for i in $(seq 300); do sleep 5 & done 2>&1 | grep -c 'fork' ; true",
+    )
+    .await;
+    assert!(
+        out.trim().parse::<u32>().unwrap_or(0) > 0,
+        "forks beyond the limit fail"
+    );
+    // A real fork bomb, left running while the neighbour is used.
+    let bomb_spec = vmhost::ExecSpec {
+        argv: vec!["bash".into(), "-c".into(), "f(){ f|f& }; f".into()],
+        detachable: true,
+        ..Default::default()
+    };
+    let _bombing = host.exec(&bomb, bomb_spec).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for _ in 0..5 {
+        let t = Instant::now();
+        assert_eq!(ok(&host, &calm, "echo fine").await, "fine");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "neighbour stalled for {:?}",
+            t.elapsed()
+        );
+    }
+    // The bomb's sprite is still manageable: it stops and is destroyed.
+    host.destroy(&bomb).await.unwrap();
+    cleanup(&host).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_stops_at_the_quota() {
+    let host = host("t-quota").await;
+    let s = name("filler");
+    let other = name("other");
+    // The quota counts what the sprite writes, not the image it shares.
+    let limits = Limits {
+        disk_bytes: 200 << 20,
+        ..Limits::default()
+    };
+    host.create(
+        &s,
+        CreateOptions {
+            limits: Some(limits),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    host.create(&other, CreateOptions::default()).await.unwrap();
+    ok(&host, &s, "echo precious > /root/precious && sync").await;
+    let (_, err, code) = sh(
+        &host,
+        &s,
+        "dd if=/dev/urandom of=/root/fill bs=1M count=2000 conv=fsync",
+    )
+    .await;
+    assert_ne!(code, 0);
+    assert!(err.contains("quota") || err.contains("space"), "{err}");
+    let size: u64 = ok(&host, &s, "stat -c %s /root/fill")
+        .await
+        .parse()
+        .unwrap();
+    assert!(size <= 200 << 20, "wrote {size} bytes past a 200 MiB quota");
+    assert_eq!(ok(&host, &s, "cat /root/precious").await, "precious");
+    ok(&host, &s, "rm /root/fill && sync").await;
+    assert_eq!(ok(&host, &other, "echo unaffected").await, "unaffected");
+    cleanup(&host).await;
+}
