@@ -30,6 +30,9 @@ use std::process::Command;
 use crate::btrfs;
 use crate::error::{Error, Result};
 
+/// Below this size a new pool uses mixed data and metadata block groups.
+const SMALL_POOL: u64 = 16 << 30;
+
 #[derive(Debug, Clone)]
 pub struct Pool {
     root: PathBuf,
@@ -93,14 +96,15 @@ impl Pool {
                 f.set_len(image_size)
                     .map_err(|e| Error::path("cannot size", &tmp, e))?;
                 drop(f);
-                run(
-                    Command::new("mkfs.btrfs")
-                        .arg("-q")
-                        .arg("-L")
-                        .arg("sprites")
-                        .arg(&tmp),
-                    "mkfs.btrfs",
-                )?;
+                let mut mkfs = Command::new("mkfs.btrfs");
+                mkfs.args(["-q", "-L", "sprites"]);
+                // A small file system that fills up can end with every chunk
+                // given to data and none left for metadata, so that even a
+                // delete fails; mixed block groups avoid that.
+                if image_size < SMALL_POOL {
+                    mkfs.arg("--mixed");
+                }
+                run(mkfs.arg(&tmp), "mkfs.btrfs")?;
                 fs::rename(&tmp, &image).map_err(|e| Error::path("cannot rename", &tmp, e))?;
             }
             run(
@@ -146,6 +150,17 @@ impl Pool {
 
     pub fn host_dir(&self, instance: &str) -> PathBuf {
         self.root.join("hosts").join(instance)
+    }
+
+    /// Waits until the space of deleted subvolumes is given back (the kernel
+    /// frees it in the background after a delete returns).
+    pub fn wait_for_deletions(&self) -> Result<()> {
+        run(
+            Command::new("btrfs")
+                .args(["subvolume", "sync"])
+                .arg(&self.root),
+            "btrfs subvolume sync",
+        )
     }
 
     /// Bytes used in the pool's file system (data and metadata).

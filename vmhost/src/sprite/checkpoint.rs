@@ -75,7 +75,11 @@ impl Host {
             parent: rec.current,
             auto,
         };
-        record::write(&paths.checkpoint_record(id), &info)?;
+        if let Err(e) = record::write(&paths.checkpoint_record(id), &info) {
+            // Unrecorded, the snapshot would only hold space until the next start.
+            let _ = btrfs::remove_tree(&paths.checkpoint(id));
+            return Err(e);
+        }
         step("checkpoint.recorded");
         Ok(info)
     }

@@ -47,11 +47,45 @@ impl Host {
         let backup = next_id(&paths, &rec)?;
         record::write(&paths.op, &Intent::Restore { target, backup })?;
         step("restore.intent");
-        self.finish_restore(name, &paths, rec, target, backup)
-            .await?;
+        if let Err(e) = self
+            .finish_restore(name, &paths, rec.clone(), target, backup)
+            .await
+        {
+            self.abandon_restore(name, &paths, &rec, backup).await;
+            return Err(e);
+        }
         let (_, rec) = self.load(name)?;
         let backup = self.checkpoint_info(name, backup)?;
         Ok((self.info(name, rec)?, backup))
+    }
+
+    /// After a failure (a full pool, say) before the old root was moved,
+    /// the restore is dropped and the sprite runs on as it was. Once the
+    /// root has moved, the intent stays and the next start finishes it.
+    async fn abandon_restore(
+        &self,
+        name: &SpriteName,
+        paths: &Paths,
+        rec: &SpriteRecord,
+        backup: CheckpointId,
+    ) {
+        if paths.old_root.exists() || !paths.root.exists() {
+            return;
+        }
+        let undo = async {
+            if record::read::<CheckpointInfo>(&paths.checkpoint_record(backup))?.is_none() {
+                btrfs::remove_tree(&paths.checkpoint(backup))
+                    .map_err(|e| Error::path("cannot delete", paths.checkpoint(backup), e))?;
+            }
+            record::remove(&paths.op)?;
+            if rec.desired == Desired::Running && self.observe(name)? != super::Phase::Running {
+                self.start_sandbox(name, paths, rec).await?;
+            }
+            Ok::<(), Error>(())
+        };
+        if let Err(e) = undo.await {
+            tracing::error!(sprite = %name, error = %e, "cannot undo a failed restore; the next start finishes it");
+        }
     }
 
     pub(crate) async fn finish_restore(
