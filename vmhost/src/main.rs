@@ -129,6 +129,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut cfg = HostConfig::new(&cli.data_dir);
     cfg.run_dir = cli.run_dir.clone();
     cfg.instance = cli.instance.clone();
+    if let Cmd::Bench { runs, json } = cli.cmd {
+        vmhost::bench::run(cfg, &cli.mirror, runs, json).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let host = Host::open(cfg).await?;
     match cli.cmd {
         Cmd::Images => {
@@ -176,7 +180,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Wake { name } => println!("{}", host.wake(&name).await?),
         Cmd::Destroy { name } => host.destroy(&name).await?,
         Cmd::Reconcile => println!("{} sprites reconciled", host.list()?.len()),
-        Cmd::Bench { runs, json } => vmhost::bench::run(&host, &cli.mirror, runs, json).await?,
+        Cmd::Bench { .. } => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
 }
