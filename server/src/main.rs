@@ -1,1 +1,72 @@
-fn main() {}
+//! `sprites-server`: reads its configuration, opens the host (creating the
+//! storage pool and building the base image on first start), binds, serves.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Parser;
+use sprites_server::{app, serve, AppState};
+use vmhost::image::Recipe;
+use vmhost::{Host, HostConfig};
+
+#[derive(Parser)]
+#[command(name = "sprites-server", about = "Durable sprites with a browser IDE")]
+struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "SPRITES_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: SocketAddr,
+    /// Directory holding the storage pool.
+    #[arg(long, env = "SPRITES_DATA_DIR", default_value = "/var/lib/sprites")]
+    data_dir: PathBuf,
+    /// Runtime state (sockets, runtime state); cleared by a reboot.
+    #[arg(long, env = "SPRITES_RUN_DIR", default_value = "/run/sprites")]
+    run_dir: PathBuf,
+    /// Debian mirror for building the base image.
+    #[arg(
+        long,
+        env = "SPRITES_DEBIAN_MIRROR",
+        default_value = "http://deb.debian.org/debian"
+    )]
+    mirror: String,
+    /// The web app's files.
+    #[arg(long, env = "SPRITES_PUBLIC_DIR", default_value = "public")]
+    public_dir: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cfg = Config::parse();
+    let mut host_cfg = HostConfig::new(&cfg.data_dir);
+    host_cfg.run_dir = cfg.run_dir.clone();
+    let host = Host::open(host_cfg).await?;
+    let recipe = Recipe::debian(&cfg.mirror);
+    tokio::task::block_in_place(|| {
+        host.ensure_image("debian", &recipe, &mut |line| {
+            println!("  base image: {line}")
+        })
+    })?;
+    let state = AppState {
+        host: Arc::new(host),
+    };
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+    let port = listener.local_addr()?.port();
+    println!("Sprites is ready: open http://localhost:{port}/");
+    serve(listener, app(state, cfg.public_dir), shutdown_signal()).await?;
+    println!("Stopped; sprites keep running and are re-adopted on the next start.");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::os::fd::OwnedFd;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use rustix::fs::{AtFlags, Mode, OFlags, Stat};
@@ -72,16 +71,10 @@ fn open_dir(parent: &OwnedFd, name: &OsStr) -> rustix::io::Result<OwnedFd> {
 
 fn entries(dir: &OwnedFd) -> rustix::io::Result<BTreeMap<OsString, Stat>> {
     let mut out = BTreeMap::new();
-    let mut it = rustix::fs::Dir::read_from(dir)?;
-    while let Some(ent) = it.next() {
-        let ent = ent?;
-        let n = OsStr::from_bytes(ent.file_name().to_bytes());
-        if n == "." || n == ".." {
-            continue;
-        }
-        match rustix::fs::statat(dir, n, AtFlags::SYMLINK_NOFOLLOW) {
+    for n in crate::fs::dir_names(dir)? {
+        match rustix::fs::statat(dir, &n, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => {
-                out.insert(n.to_os_string(), st);
+                out.insert(n, st);
             }
             Err(rustix::io::Errno::NOENT) => continue,
             Err(e) => return Err(e),

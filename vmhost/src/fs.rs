@@ -12,7 +12,7 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
@@ -234,15 +234,9 @@ impl SpriteFs {
         let dir = self.dir(path, &rel)?;
         let base = absolute(&rel);
         let mut out = Vec::new();
-        let mut it = rustix::fs::Dir::read_from(&dir).map_err(|e| map_err(path, e))?;
-        while let Some(ent) = it.next() {
-            let ent = ent.map_err(|e| map_err(path, e))?;
-            let name = OsStr::from_bytes(ent.file_name().to_bytes());
-            if name == "." || name == ".." {
-                continue;
-            }
-            let child = join(&base, name);
-            match self.entry(&dir, name, child) {
+        for name in dir_names(&dir).map_err(|e| map_err(path, e))? {
+            let child = join(&base, &name);
+            match self.entry(&dir, &name, child) {
                 Ok(e) => out.push(e),
                 Err(Error::FileNotFound(_)) => continue, // removed meanwhile
                 Err(e) => return Err(e),
@@ -491,6 +485,18 @@ fn temp_name(name: &OsStr) -> std::ffi::OsString {
     tmp
 }
 
+/// The names in an open directory, without `.` and `..`.
+pub(crate) fn dir_names(dir: &OwnedFd) -> rustix::io::Result<Vec<std::ffi::OsString>> {
+    let mut names = Vec::new();
+    for ent in rustix::fs::Dir::read_from(dir)? {
+        let n = ent?.file_name().to_bytes().to_vec();
+        if n != b"." && n != b".." {
+            names.push(std::ffi::OsString::from_vec(n));
+        }
+    }
+    Ok(names)
+}
+
 /// Empties the directory `name` in `dir` without following any symlink.
 fn empty_dir(dir: &OwnedFd, name: &OsStr) -> rustix::io::Result<()> {
     let sub = rustix::fs::openat(
@@ -499,16 +505,7 @@ fn empty_dir(dir: &OwnedFd, name: &OsStr) -> rustix::io::Result<()> {
         OFlags::DIRECTORY | OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    let mut names = Vec::new();
-    let mut it = rustix::fs::Dir::read_from(&sub)?;
-    while let Some(ent) = it.next() {
-        let ent = ent?;
-        let n = ent.file_name().to_bytes();
-        if n != b"." && n != b".." {
-            names.push(std::ffi::OsString::from(OsStr::from_bytes(n)));
-        }
-    }
-    for n in names {
+    for n in dir_names(&sub)? {
         let st = rustix::fs::statat(&sub, &n, AtFlags::SYMLINK_NOFOLLOW)?;
         if kind_of(st.st_mode) == Kind::Dir {
             empty_dir(&sub, &n)?;
@@ -544,16 +541,7 @@ fn copy_at(fdir: &OwnedFd, fname: &OsStr, tdir: &OwnedFd, tname: &OsStr) -> rust
             };
             let src = open(fdir, fname)?;
             let dst = open(tdir, tname)?;
-            let mut names = Vec::new();
-            let mut it = rustix::fs::Dir::read_from(&src)?;
-            while let Some(ent) = it.next() {
-                let ent = ent?;
-                let n = ent.file_name().to_bytes();
-                if n != b"." && n != b".." {
-                    names.push(std::ffi::OsString::from(OsStr::from_bytes(n)));
-                }
-            }
-            for n in names {
+            for n in dir_names(&src)? {
                 copy_at(&src, &n, &dst, &n)?;
             }
             rustix::fs::fchown(&dst, owner.0, owner.1)?;

@@ -1,0 +1,70 @@
+//! Router tests: the real router on a real host (root, btrfs, runc), called
+//! without a socket.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use sprites_server::{app, AppState};
+use tower::ServiceExt;
+
+async fn state() -> AppState {
+    assert!(
+        nix_root(),
+        "the router tests need root (run scripts/test as root)"
+    );
+    let mut cfg = vmhost::HostConfig::new(
+        std::env::var_os("SPRITES_TEST_DATA_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| "/var/tmp/sprites-test".into()),
+    );
+    cfg.run_dir = "/run/sprites-test".into();
+    cfg.instance = "t-server".into();
+    AppState {
+        host: Arc::new(vmhost::Host::open(cfg).await.unwrap()),
+    }
+}
+
+fn nix_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_and_host_summary() {
+    let public = std::env::temp_dir();
+    let router = app(state().await, public);
+    let res = router
+        .clone()
+        .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = router
+        .oneshot(Request::get("/v1/host").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["runtime"], "runc");
+    assert!(v["pool_used_bytes"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_are_json_with_stable_codes_and_no_internals() {
+    use axum::response::IntoResponse;
+    use sprites_server::error::ApiError;
+    let res = ApiError::from(vmhost::Error::NotFound("x".into())).into_response();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["error"], "not_found");
+    let internal = vmhost::Error::Runtime("runc said /secret/path".into());
+    let res = ApiError::from(internal).into_response();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert!(!String::from_utf8_lossy(&body).contains("secret"));
+}
