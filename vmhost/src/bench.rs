@@ -88,16 +88,24 @@ fn clone_exec() -> anyhow::Result<Duration> {
     Ok(start.elapsed())
 }
 
+/// Runs not counted before each measurement, so caches (the runtime's
+/// binary, the image's metadata) are as warm as on a busy server.
+const WARMUP: usize = 2;
+
+/// Times `runs` calls of `f` after [`WARMUP`] uncounted ones; `f` gets the
+/// call's index, warm-up calls included.
 async fn time<F, Fut, T>(runs: usize, mut f: F) -> anyhow::Result<Samples>
 where
     F: FnMut(usize) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<T>>,
 {
     let mut v = Vec::with_capacity(runs);
-    for i in 0..runs {
+    for i in 0..runs + WARMUP {
         let start = Instant::now();
         f(i).await?;
-        v.push(start.elapsed());
+        if i >= WARMUP {
+            v.push(start.elapsed());
+        }
     }
     Ok(Samples(v))
 }
@@ -123,6 +131,7 @@ pub async fn run(mut cfg: HostConfig, mirror: &str, runs: usize, json: bool) -> 
         eprintln!("  {l}")
     })?;
     clear(&host).await?;
+    host.pool().wait_for_deletions()?;
     let runs = runs.max(5);
     let mut rows = Vec::new();
     let scratch = host.pool().host_dir("bench");
@@ -137,9 +146,12 @@ pub async fn run(mut cfg: HostConfig, mirror: &str, runs: usize, json: bool) -> 
         }
     })
     .await?;
-    for i in 0..runs {
+    for i in 0..runs + WARMUP {
         btrfs::delete_subvolume(&scratch.join(format!("floor-{i}")))?;
     }
+    // Each phase starts with the kernel's cleaner idle, so one phase's
+    // deletions are not billed to the next.
+    host.pool().wait_for_deletions()?;
     let snap = snap_floor.median();
     rows.push(row(
         "floor: btrfs snapshot ioctl",

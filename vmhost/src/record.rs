@@ -12,6 +12,19 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 
 pub fn write<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    store(path, value, true)
+}
+
+/// Replaces the record atomically but leaves it to the kernel to write it
+/// out: a crash of the process still sees the new record, a power loss may
+/// see the old one. For records whose loss on power failure is harmless,
+/// such as a sprite's desired phase (after a power loss no sandbox runs
+/// anyway), so that sleep and wake stay in the low milliseconds.
+pub fn replace<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    store(path, value, false)
+}
+
+fn store<T: Serialize>(path: &Path, value: &T, durable: bool) -> Result<()> {
     let dir = path.parent().expect("records live in a directory");
     let tmp = dir.join(format!(
         ".{}.tmp",
@@ -20,10 +33,13 @@ pub fn write<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let data = serde_json::to_vec_pretty(value).expect("records always serialize");
     let mut f = File::create(&tmp).map_err(|e| Error::path("cannot write record", &tmp, e))?;
     f.write_all(&data)
-        .and_then(|_| f.sync_all())
+        .and_then(|_| if durable { f.sync_all() } else { Ok(()) })
         .map_err(|e| Error::path("cannot write record", &tmp, e))?;
     fs::rename(&tmp, path).map_err(|e| Error::path("cannot replace record", path, e))?;
-    sync_dir(dir)
+    if durable {
+        sync_dir(dir)?;
+    }
+    Ok(())
 }
 
 pub fn read<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {

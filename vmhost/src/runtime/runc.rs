@@ -178,9 +178,11 @@ impl Runc {
                 Ok(())
             });
         }
+        crate::failpoint::step("runc.run");
         let status = cmd
             .status()
             .map_err(|e| Error::Spawn("runc".into(), e.to_string()))?;
+        crate::failpoint::step("runc.ran");
         if !status.success() {
             let detail = log_tail(&spec.log_path, log_start);
             let _ = self.run_cmd(&["delete", "--force", &spec.id]);

@@ -34,6 +34,7 @@ impl Host {
     /// Creates and starts a sprite. Fails with `AlreadyExists` when the name
     /// is taken, `ImageMissing` when the image has not been built.
     pub async fn create(&self, name: &SpriteName, opts: CreateOptions) -> Result<SpriteInfo> {
+        step("create.begin");
         let _guard = self.lock(name).await;
         let paths = self.paths(name);
         if paths.dir.exists() {

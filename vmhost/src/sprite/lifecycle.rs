@@ -24,7 +24,7 @@ impl Host {
             return Err(wrong_phase("warm sleep", phase));
         }
         rec.desired = Desired::SleepingWarm;
-        record::write(&paths.record, &rec)?;
+        record::replace(&paths.record, &rec)?;
         if phase == Phase::Running {
             self.runtime.freeze(&self.sandbox_id(name))?;
         }
@@ -37,7 +37,7 @@ impl Host {
         let _guard = self.lock(name).await;
         let (paths, mut rec) = self.load(name)?;
         rec.desired = Desired::SleepingCold;
-        record::write(&paths.record, &rec)?;
+        record::replace(&paths.record, &rec)?;
         self.stop_sandbox(name, self.cfg.stop_grace).await?;
         Ok(Phase::SleepingCold)
     }
@@ -52,7 +52,7 @@ impl Host {
         let (paths, mut rec) = self.load(name)?;
         if rec.desired != Desired::Running {
             rec.desired = Desired::Running;
-            record::write(&paths.record, &rec)?;
+            record::replace(&paths.record, &rec)?;
         }
         let id = self.sandbox_id(name);
         match self.runtime.status(&id)? {
