@@ -219,6 +219,25 @@ pub async fn run(mut cfg: HostConfig, mirror: &str, runs: usize, json: bool) -> 
         "<= 5 ms",
     ));
 
+    // cold wake: how much of create and restore is the runtime starting a sandbox
+    let mut cold = Vec::new();
+    for i in 0..runs + WARMUP {
+        host.sleep_cold(&s0).await?;
+        let start = Instant::now();
+        host.wake(&s0).await?;
+        exec_ready(&host, &s0).await?;
+        if i >= WARMUP {
+            cold.push(start.elapsed());
+        }
+    }
+    let cold = Samples(cold);
+    rows.push(row(
+        "cold wake to exec-ready",
+        &cold,
+        Some(clone),
+        "runc start + init",
+    ));
+
     // checkpoint, empty and after 1 GiB written
     let ck = time(runs, |_| async {
         host.checkpoint(&s0, "").await.map_err(anyhow::Error::from)
