@@ -143,6 +143,17 @@ async fn a_plain_exec_dies_with_its_client() {
         argv: vec!["sleep".into(), "300".into()],
         ..Default::default()
     };
+    // A signal sent through the stream reaches the process.
+    let mut stream = host.exec(&s, spec.clone()).await.unwrap();
+    stream.input.signal(libc::SIGTERM).await.unwrap();
+    let mut code = None;
+    while let Some(f) = stream.output.next().await.unwrap() {
+        if f.tag == Tag::Exit {
+            code = Some(f.as_i32().unwrap());
+        }
+    }
+    assert_eq!(code, Some(128 + libc::SIGTERM));
+
     let stream = host.exec(&s, spec).await.unwrap();
     drop(stream);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
