@@ -22,6 +22,9 @@ struct Config {
     /// Runtime state (sockets, runtime state); cleared by a reboot.
     #[arg(long, env = "SPRITES_RUN_DIR", default_value = "/run/sprites")]
     run_dir: PathBuf,
+    /// OCI runtime for the sandboxes: crun or runc.
+    #[arg(long, env = "SPRITES_RUNTIME", default_value = "crun")]
+    runtime: vmhost::runtime::cli::Flavor,
     /// Debian mirror for building the base image.
     #[arg(
         long,
@@ -44,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
     let cfg = Config::parse();
     let mut host_cfg = HostConfig::new(&cfg.data_dir);
     host_cfg.run_dir = cfg.run_dir.clone();
+    host_cfg.runtime = cfg.runtime;
     let host = Host::open(host_cfg).await?;
     let recipe = Recipe::debian(&cfg.mirror);
     tokio::task::block_in_place(|| {

@@ -49,7 +49,7 @@ async fn health_and_host_summary() {
     assert_eq!(res.status(), StatusCode::OK);
     let body = res.into_body().collect().await.unwrap().to_bytes();
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(v["runtime"], "runc");
+    assert_eq!(v["runtime"], "crun");
     assert!(v["pool_used_bytes"].as_u64().unwrap() > 0);
 }
 

@@ -235,7 +235,7 @@ pub async fn run(mut cfg: HostConfig, mirror: &str, runs: usize, json: bool) -> 
         "cold wake to exec-ready",
         &cold,
         Some(clone),
-        "runc start + init",
+        "runtime start + init",
     ));
 
     // checkpoint, empty and after 1 GiB written

@@ -22,6 +22,9 @@ struct Cli {
     /// Which host's sprites, when several share one pool.
     #[arg(long, env = "SPRITES_INSTANCE", default_value = "default")]
     instance: String,
+    /// OCI runtime for the sandboxes: crun or runc.
+    #[arg(long, env = "SPRITES_RUNTIME", default_value = "crun")]
+    runtime: vmhost::runtime::cli::Flavor,
     /// Debian mirror for building the base image.
     #[arg(
         long,
@@ -129,6 +132,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut cfg = HostConfig::new(&cli.data_dir);
     cfg.run_dir = cli.run_dir.clone();
     cfg.instance = cli.instance.clone();
+    cfg.runtime = cli.runtime;
     if let Cmd::Bench { runs, json } = cli.cmd {
         vmhost::bench::run(cfg, &cli.mirror, runs, json).await?;
         return Ok(ExitCode::SUCCESS);

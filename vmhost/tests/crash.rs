@@ -190,18 +190,19 @@ async fn a_dead_init_is_restarted_on_start() {
         .unwrap();
     ok(&host, &s, "echo durable > /root/d && sync").await;
     drop(host);
-    // Kill the sandbox from outside, as an OOM killer or an operator might.
-    let out = Command::new("runc")
-        .args(["--root"])
-        .arg(common::run_dir().join("runc"))
-        .args(["kill", "t-deadinit.fragile", "KILL"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // Kill the sandbox's init from outside, as an OOM killer or an operator might.
+    let probe = Host::open(common::config("t-deadinit")).await.unwrap();
+    let pid = probe
+        .runtime()
+        .init_pid("t-deadinit.fragile")
+        .unwrap()
+        .expect("init runs");
+    drop(probe);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(200));
     let host = Host::open(common::config("t-deadinit")).await.unwrap();
     assert_running(&host, &s).await;

@@ -2,13 +2,13 @@
 //! isolated, running sandbox whose PID 1 is `sprite-init` listening on the
 //! socket it was handed, and can freeze, thaw, inspect and stop it.
 //!
-//! [`runc::Runc`] is the default: an OCI bundle run by runc, with user, pid,
-//! mount, uts, ipc, net and cgroup namespaces, cgroup limits, seccomp and
-//! dropped capabilities. A microVM runtime (cloud-hypervisor) can implement
-//! the same trait where hardware virtualization is available.
+//! [`cli::OciCli`] is the default: an OCI bundle run by crun (or runc), with
+//! user, pid, mount, uts, ipc, net and cgroup namespaces, cgroup limits,
+//! seccomp and dropped capabilities. A microVM runtime (cloud-hypervisor) can
+//! implement the same trait where hardware virtualization is available.
 
+pub mod cli;
 pub mod oci;
-pub mod runc;
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
@@ -84,6 +84,8 @@ pub trait Runtime: Send + Sync {
     /// period, processes get SIGTERM first.
     async fn stop(&self, id: &str, grace: Duration) -> Result<()>;
     fn status(&self, id: &str) -> Result<SandboxStatus>;
+    /// Host pid of the sandbox's init while it runs.
+    fn init_pid(&self, id: &str) -> Result<Option<i32>>;
     fn freeze(&self, id: &str) -> Result<()>;
     fn thaw(&self, id: &str) -> Result<()>;
     /// Ids of the sandboxes the runtime holds whose id starts with `prefix`.

@@ -40,7 +40,8 @@ use sprites_wire::{CheckpointId, SpriteName};
 use crate::error::{Error, Result};
 use crate::pool::Pool;
 use crate::record;
-use crate::runtime::{runc::Runc, IdMap, Limits, Runtime, SandboxStatus};
+use crate::runtime::cli::{Flavor, OciCli};
+use crate::runtime::{IdMap, Limits, Runtime, SandboxStatus};
 
 pub use checkpoint::CheckpointInfo;
 pub use create::CreateOptions;
@@ -175,7 +176,7 @@ impl Paths {
 pub struct HostConfig {
     /// Holds the pool (or its image file).
     pub data_dir: PathBuf,
-    /// Runtime state that must not outlive a reboot: sockets, runc state.
+    /// Runtime state that must not outlive a reboot: sockets, the runtime's state.
     pub run_dir: PathBuf,
     /// Separates the sprites of several hosts sharing one pool (tests).
     pub instance: String,
@@ -188,6 +189,8 @@ pub struct HostConfig {
     pub default_image: String,
     /// How long processes get between SIGTERM and SIGKILL on a cold sleep.
     pub stop_grace: Duration,
+    /// Which OCI runtime runs the sandboxes.
+    pub runtime: Flavor,
 }
 
 impl HostConfig {
@@ -204,6 +207,7 @@ impl HostConfig {
             },
             default_image: "debian".into(),
             stop_grace: Duration::from_secs(3),
+            runtime: Flavor::Crun,
         }
     }
 }
@@ -259,7 +263,7 @@ impl Host {
             ));
         }
         let pool = Pool::open_or_create(&cfg.data_dir, cfg.pool_image_size)?;
-        let runtime: Arc<dyn Runtime> = Arc::new(Runc::new(&cfg.run_dir)?);
+        let runtime: Arc<dyn Runtime> = Arc::new(OciCli::new(cfg.runtime, &cfg.run_dir)?);
         let dir = pool.host_dir(&cfg.instance);
         for d in ["sprites", "staging", "trash"] {
             let p = dir.join(d);
