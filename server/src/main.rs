@@ -8,7 +8,7 @@ use std::sync::Arc;
 use clap::Parser;
 use sprites_server::{app, serve, AppState};
 use vmhost::image::Recipe;
-use vmhost::{Host, HostConfig};
+use vmhost::Host;
 
 #[derive(Parser)]
 #[command(name = "sprites-server", about = "Durable sprites with a browser IDE")]
@@ -16,22 +16,8 @@ struct Config {
     /// Address to listen on.
     #[arg(long, env = "SPRITES_LISTEN", default_value = "0.0.0.0:8080")]
     listen: SocketAddr,
-    /// Directory holding the storage pool.
-    #[arg(long, env = "SPRITES_DATA_DIR", default_value = "/var/lib/sprites")]
-    data_dir: PathBuf,
-    /// Runtime state (sockets, runtime state); cleared by a reboot.
-    #[arg(long, env = "SPRITES_RUN_DIR", default_value = "/run/sprites")]
-    run_dir: PathBuf,
-    /// OCI runtime for the sandboxes: crun or runc.
-    #[arg(long, env = "SPRITES_RUNTIME", default_value = "crun")]
-    runtime: vmhost::runtime::cli::Flavor,
-    /// Debian mirror for building the base image.
-    #[arg(
-        long,
-        env = "SPRITES_DEBIAN_MIRROR",
-        default_value = "http://deb.debian.org/debian"
-    )]
-    mirror: String,
+    #[command(flatten)]
+    host: vmhost::args::HostArgs,
     /// The web app's files.
     #[arg(long, env = "SPRITES_PUBLIC_DIR", default_value = "public")]
     public_dir: PathBuf,
@@ -45,11 +31,8 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cfg = Config::parse();
-    let mut host_cfg = HostConfig::new(&cfg.data_dir);
-    host_cfg.run_dir = cfg.run_dir.clone();
-    host_cfg.runtime = cfg.runtime;
-    let host = Host::open(host_cfg).await?;
-    let recipe = Recipe::debian(&cfg.mirror);
+    let host = Host::open(cfg.host.config()).await?;
+    let recipe = Recipe::debian(&cfg.host.mirror);
     tokio::task::block_in_place(|| {
         host.ensure_image("debian", &recipe, &mut |line| {
             println!("  base image: {line}")

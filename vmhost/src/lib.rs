@@ -8,6 +8,7 @@
 //! [`agent`] talks to `sprite-init`, PID 1 inside each sprite.
 
 pub mod agent;
+pub mod args;
 pub mod bench;
 pub mod btrfs;
 pub mod cgroup;

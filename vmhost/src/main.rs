@@ -3,35 +3,17 @@
 //! [`vmhost::Host`] directly.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use vmhost::image::Recipe;
-use vmhost::{CheckpointId, CreateOptions, Host, HostConfig, SpriteName};
+use vmhost::{CheckpointId, CreateOptions, Host, SpriteName};
 
 #[derive(Parser)]
 #[command(name = "vmhost", about = "Manage the sprites of this machine directly")]
 struct Cli {
-    /// Directory holding the storage pool.
-    #[arg(long, env = "SPRITES_DATA_DIR", default_value = "/var/lib/sprites")]
-    data_dir: PathBuf,
-    /// Runtime state (sockets, runtime state); cleared by a reboot.
-    #[arg(long, env = "SPRITES_RUN_DIR", default_value = "/run/sprites")]
-    run_dir: PathBuf,
-    /// Which host's sprites, when several share one pool.
-    #[arg(long, env = "SPRITES_INSTANCE", default_value = "default")]
-    instance: String,
-    /// OCI runtime for the sandboxes: crun or runc.
-    #[arg(long, env = "SPRITES_RUNTIME", default_value = "crun")]
-    runtime: vmhost::runtime::cli::Flavor,
-    /// Debian mirror for building the base image.
-    #[arg(
-        long,
-        env = "SPRITES_DEBIAN_MIRROR",
-        default_value = "http://deb.debian.org/debian"
-    )]
-    mirror: String,
+    #[command(flatten)]
+    host: vmhost::args::HostArgs,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -129,12 +111,9 @@ fn print_json<T: serde::Serialize>(v: &T) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let mut cfg = HostConfig::new(&cli.data_dir);
-    cfg.run_dir = cli.run_dir.clone();
-    cfg.instance = cli.instance.clone();
-    cfg.runtime = cli.runtime;
+    let cfg = cli.host.config();
     if let Cmd::Bench { runs, json } = cli.cmd {
-        vmhost::bench::run(cfg, &cli.mirror, runs, json).await?;
+        vmhost::bench::run(cfg, &cli.host.mirror, runs, json).await?;
         return Ok(ExitCode::SUCCESS);
     }
     let host = Host::open(cfg).await?;
@@ -142,7 +121,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Images => {
             let mut progress = |line: &str| eprintln!("  {line}");
             host.ensure_image("busybox", &Recipe::Busybox, &mut progress)?;
-            host.ensure_image("debian", &Recipe::debian(&cli.mirror), &mut progress)?;
+            host.ensure_image("debian", &Recipe::debian(&cli.host.mirror), &mut progress)?;
         }
         Cmd::Create { name, image } => {
             let opts = CreateOptions {

@@ -118,15 +118,7 @@ async fn memory_exhaustion_kills_only_inside_the_sprite() {
         memory_bytes: 128 << 20,
         ..Limits::default()
     };
-    host.create(
-        &s,
-        CreateOptions {
-            limits: Some(limits),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    common::create_limited(&host, &s, limits).await;
     let (_, _, code) = sh(
         &host,
         &s,
@@ -148,15 +140,7 @@ async fn a_fork_bomb_hits_the_pids_limit_and_neighbours_stay_responsive() {
         pids: 128,
         ..Limits::default()
     };
-    host.create(
-        &bomb,
-        CreateOptions {
-            limits: Some(limits),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    common::create_limited(&host, &bomb, limits).await;
     host.create(&calm, CreateOptions::default()).await.unwrap();
     let (out, _, _) = sh(
         &host,
@@ -200,15 +184,7 @@ async fn a_full_disk_stops_at_the_quota() {
         disk_bytes: 200 << 20,
         ..Limits::default()
     };
-    host.create(
-        &s,
-        CreateOptions {
-            limits: Some(limits),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    common::create_limited(&host, &s, limits).await;
     host.create(&other, CreateOptions::default()).await.unwrap();
     ok(&host, &s, "echo precious > /root/precious && sync").await;
     let (_, err, code) = sh(

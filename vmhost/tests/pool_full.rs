@@ -28,15 +28,7 @@ async fn a_full_pool_loses_nothing() {
         disk_bytes: 64 << 30,
         ..Limits::default()
     };
-    host.create(
-        &s,
-        CreateOptions {
-            limits: Some(unlimited),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    common::create_limited(&host, &s, unlimited).await;
     ok(&host, &s, "echo precious > /root/precious && sync").await;
     let v0 = host.checkpoint(&s, "before filling").await.unwrap();
 

@@ -64,13 +64,7 @@ async fn tty_session_resizes_and_takes_signals() {
     read_until(&mut t, "after-sleep").await;
 
     t.input.stdin(b"exit 5\n").await.unwrap();
-    let mut code = None;
-    while let Some(f) = t.output.next().await.unwrap() {
-        if f.tag == Tag::Exit {
-            code = Some(f.as_i32().unwrap());
-        }
-    }
-    assert_eq!(code, Some(5));
+    assert_eq!(common::exit_code(&mut t).await, Some(5));
     cleanup(&host).await;
 }
 
@@ -115,14 +109,7 @@ async fn sessions_detach_reattach_with_replay_and_share_clients() {
     read_until(&mut b, "typed-by-b\r\n").await;
 
     host.kill_session(&s, id, 0).await.unwrap();
-    let mut ended = false;
-    while let Some(f) = a.output.next().await.unwrap() {
-        if f.tag == Tag::Exit {
-            assert_eq!(f.as_i32().unwrap(), 128 + 9);
-            ended = true;
-        }
-    }
-    assert!(ended);
+    assert_eq!(common::exit_code(&mut a).await, Some(128 + 9));
     assert!(matches!(
         host.attach(&s, 999_999, true).await,
         Err(Error::SessionNotFound(999_999))
@@ -146,13 +133,10 @@ async fn a_plain_exec_dies_with_its_client() {
     // A signal sent through the stream reaches the process.
     let mut stream = host.exec(&s, spec.clone()).await.unwrap();
     stream.input.signal(libc::SIGTERM).await.unwrap();
-    let mut code = None;
-    while let Some(f) = stream.output.next().await.unwrap() {
-        if f.tag == Tag::Exit {
-            code = Some(f.as_i32().unwrap());
-        }
-    }
-    assert_eq!(code, Some(128 + libc::SIGTERM));
+    assert_eq!(
+        common::exit_code(&mut stream).await,
+        Some(128 + libc::SIGTERM)
+    );
 
     let stream = host.exec(&s, spec).await.unwrap();
     drop(stream);

@@ -89,3 +89,23 @@ pub async fn cleanup(host: &Host) {
         host.destroy(&name(&s.name)).await.expect("destroy");
     }
 }
+
+/// Creates a sprite from the default image with the given limits.
+pub async fn create_limited(host: &Host, sprite: &SpriteName, limits: vmhost::runtime::Limits) {
+    let opts = vmhost::CreateOptions {
+        limits: Some(limits),
+        ..Default::default()
+    };
+    host.create(sprite, opts).await.expect("create with limits");
+}
+
+/// Drains a session's output to its end; its exit code, if it sent one.
+pub async fn exit_code(stream: &mut vmhost::Stream) -> Option<i32> {
+    let mut code = None;
+    while let Some(f) = stream.output.next().await.expect("read session output") {
+        if f.tag == sprite_init::Tag::Exit {
+            code = Some(f.as_i32().expect("exit code"));
+        }
+    }
+    code
+}
