@@ -1,5 +1,6 @@
-//! The one place where errors become HTTP statuses and JSON bodies. A 5xx
-//! body is generic; its detail goes to the log only.
+//! The one place where errors become HTTP statuses and JSON bodies
+//! (`{"error": code, "message": text}`). A 5xx body is generic; its detail
+//! goes to the log only.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -10,33 +11,59 @@ use serde_json::json;
 pub enum ApiError {
     #[error(transparent)]
     Host(#[from] vmhost::Error),
+    #[error("database error")]
+    Db(#[from] sqlx::Error),
+    #[error("authentication required: send an API token as `Authorization: Bearer <token>`")]
+    Unauthorized,
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        use vmhost::Error as E;
+        match self {
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Db(_) | ApiError::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+            ApiError::Host(e) => match e {
+                E::NotFound(_)
+                | E::CheckpointNotFound(..)
+                | E::SessionNotFound(_)
+                | E::FileNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+                E::AlreadyExists(_) | E::FileExists(_) => (StatusCode::CONFLICT, "already_exists"),
+                E::WrongPhase { .. } | E::CheckpointInUse(_) | E::FileConflict { .. } => {
+                    (StatusCode::CONFLICT, "conflict")
+                }
+                E::InvalidName(_) | E::InvalidPath { .. } | E::Invalid(_) => {
+                    (StatusCode::BAD_REQUEST, "invalid")
+                }
+                E::QuotaExceeded => (StatusCode::INSUFFICIENT_STORAGE, "quota_exceeded"),
+                E::PoolFull => (StatusCode::INSUFFICIENT_STORAGE, "pool_full"),
+                _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            },
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        use vmhost::Error as E;
-        let ApiError::Host(e) = &self;
-        let (status, code) = match e {
-            E::NotFound(_)
-            | E::CheckpointNotFound(..)
-            | E::SessionNotFound(_)
-            | E::FileNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            E::AlreadyExists(_) | E::FileExists(_) => (StatusCode::CONFLICT, "already_exists"),
-            E::WrongPhase { .. } | E::CheckpointInUse(_) | E::FileConflict { .. } => {
-                (StatusCode::CONFLICT, "conflict")
-            }
-            E::InvalidName(_) | E::InvalidPath { .. } | E::Invalid(_) => {
-                (StatusCode::BAD_REQUEST, "invalid")
-            }
-            E::QuotaExceeded => (StatusCode::INSUFFICIENT_STORAGE, "quota_exceeded"),
-            E::PoolFull => (StatusCode::INSUFFICIENT_STORAGE, "pool_full"),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        };
-        let message = if status.is_server_error() && status != StatusCode::INSUFFICIENT_STORAGE {
-            tracing::error!(error = %e, source = ?std::error::Error::source(e), "request failed");
+        let (status, code) = self.status_and_code();
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %self, source = ?std::error::Error::source(&self), detail = ?self, "request failed");
             "something went wrong on the server".to_string()
         } else {
-            e.to_string()
+            self.to_string()
         };
         (status, Json(json!({ "error": code, "message": message }))).into_response()
     }

@@ -1,9 +1,13 @@
-//! The sprites server. It only translates: HTTP in, one `vmhost::Host`
-//! call, HTTP out. `app` builds the router, `serve` runs it until shutdown;
-//! `main` reads the configuration, binds and wires.
+//! The sprites server. It only translates: HTTP in, one `vmhost::Host` or
+//! database call, HTTP out. `app` builds the router, `serve` runs it until
+//! shutdown; `main` reads the configuration, binds and wires.
 
+pub mod accounts;
+pub mod auth;
+pub mod db;
 pub mod error;
 pub mod routes;
+pub mod sprites;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,6 +19,34 @@ use tower_http::services::ServeDir;
 #[derive(Clone)]
 pub struct AppState {
     pub host: Arc<vmhost::Host>,
+    pub db: db::Db,
+    pub urls: SpriteUrls,
+}
+
+/// How a sprite's own URL is spelled: `<sprite>-<org>.<base domain>`.
+#[derive(Clone, Debug)]
+pub struct SpriteUrls {
+    pub scheme: String,
+    pub base_domain: String,
+    pub port: u16,
+}
+
+impl SpriteUrls {
+    pub fn sprite_url(&self, sprite: &str, org: &str) -> String {
+        let default_port = matches!(
+            (self.scheme.as_str(), self.port),
+            ("http", 80) | ("https", 443)
+        );
+        let port = if default_port {
+            String::new()
+        } else {
+            format!(":{}", self.port)
+        };
+        format!(
+            "{}://{sprite}-{org}.{}{port}",
+            self.scheme, self.base_domain
+        )
+    }
 }
 
 /// The whole HTTP surface: API routes first, then the web app's files.
@@ -22,6 +54,7 @@ pub fn app(state: AppState, public_dir: PathBuf) -> Router {
     routes::router()
         .with_state(state)
         .fallback_service(ServeDir::new(public_dir))
+        .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 

@@ -1,12 +1,15 @@
-//! `sprites-server`: reads its configuration, opens the host (creating the
-//! storage pool and building the base image on first start), binds, serves.
+//! `sprites-server`: reads its configuration, opens the database and the
+//! host (creating the storage pool and building the base image on first
+//! start), reconciles, binds, serves. `sprites-server admin ...` manages
+//! accounts from the server machine without going through HTTP.
 
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use clap::Parser;
-use sprites_server::{app, serve, AppState};
+use clap::{Parser, Subcommand};
+use sprites_server::{accounts, app, db::Db, serve, sprites, AppState, SpriteUrls};
 use vmhost::image::Recipe;
 use vmhost::Host;
 
@@ -18,9 +21,42 @@ struct Config {
     listen: SocketAddr,
     #[command(flatten)]
     host: vmhost::args::HostArgs,
+    /// Database URL: sqlite://PATH (default: <data dir>/sprites.db) or postgres://...
+    #[arg(long, env = "SPRITES_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Sprites answer at <sprite>-<org>.<base domain>.
+    #[arg(long, env = "SPRITES_BASE_DOMAIN", default_value = "localhost")]
+    base_domain: String,
     /// The web app's files.
     #[arg(long, env = "SPRITES_PUBLIC_DIR", default_value = "public")]
     public_dir: PathBuf,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the API and the web app (the default).
+    Serve,
+    /// Manage accounts from the server machine.
+    #[command(subcommand)]
+    Admin(Admin),
+}
+
+#[derive(Subcommand)]
+enum Admin {
+    /// Create a user (the first one is the admin) and print an API token for
+    /// their personal organization. The password is read from standard input.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        /// Also the name of the user's personal organization.
+        #[arg(long)]
+        handle: String,
+        /// Name of the token to create.
+        #[arg(long, default_value = "cli")]
+        token_name: String,
+    },
 }
 
 #[tokio::main]
@@ -29,8 +65,41 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
+        .with_writer(std::io::stderr)
         .init();
     let cfg = Config::parse();
+    std::fs::create_dir_all(&cfg.host.data_dir)?;
+    let url = cfg.database_url.clone().unwrap_or_else(|| {
+        format!(
+            "sqlite://{}",
+            cfg.host.data_dir.join("sprites.db").display()
+        )
+    });
+    let db = Db::connect(&url).await?;
+    match cfg.cmd {
+        Some(Cmd::Admin(Admin::CreateUser {
+            email,
+            handle,
+            token_name,
+        })) => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let user = accounts::create_user(
+                &db,
+                &email,
+                &handle,
+                password.trim_end_matches(['\r', '\n']),
+            )
+            .await?;
+            let token = accounts::create_token(&db, &user.id, &user.org_id, &token_name).await?;
+            println!("{token}");
+            Ok(())
+        }
+        Some(Cmd::Serve) | None => run(cfg, db).await,
+    }
+}
+
+async fn run(cfg: Config, db: Db) -> anyhow::Result<()> {
     let host = Host::open(cfg.host.config()).await?;
     let recipe = Recipe::debian(&cfg.host.mirror);
     tokio::task::block_in_place(|| {
@@ -38,11 +107,18 @@ async fn main() -> anyhow::Result<()> {
             println!("  base image: {line}")
         })
     })?;
-    let state = AppState {
-        host: Arc::new(host),
-    };
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let port = listener.local_addr()?.port();
+    let state = AppState {
+        host: Arc::new(host),
+        db,
+        urls: SpriteUrls {
+            scheme: "http".into(),
+            base_domain: cfg.base_domain.clone(),
+            port,
+        },
+    };
+    sprites::reconcile(&state).await?;
     println!("Sprites is ready: open http://localhost:{port}/");
     serve(listener, app(state, cfg.public_dir), shutdown_signal()).await?;
     println!("Stopped; sprites keep running and are re-adopted on the next start.");

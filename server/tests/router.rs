@@ -1,7 +1,7 @@
 //! Router tests: the real router on a real host (root, btrfs, runc), called
 //! without a socket.
 
-use std::sync::Arc;
+mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -10,26 +10,9 @@ use sprites_server::{app, AppState};
 use tower::ServiceExt;
 
 async fn state() -> AppState {
-    assert!(
-        nix_root(),
-        "the router tests need root (run scripts/test as root)"
-    );
-    let mut cfg = vmhost::HostConfig::new(
-        std::env::var_os("SPRITES_TEST_DATA_DIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| "/var/tmp/sprites-test".into()),
-    );
-    cfg.run_dir = "/run/sprites-test".into();
-    cfg.instance = "t-server".into();
-    AppState {
-        host: Arc::new(vmhost::Host::open(cfg).await.unwrap()),
-    }
-}
-
-fn nix_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
+    common::start("t-server", common::Backend::Sqlite)
+        .await
+        .state
 }
 
 #[tokio::test(flavor = "multi_thread")]

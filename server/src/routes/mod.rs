@@ -1,11 +1,16 @@
-//! One file per resource.
+//! One file per resource; `json` holds the extractors that turn malformed
+//! input into the API's JSON errors.
 
 mod health;
+mod json;
+mod sprites;
 
 use axum::Router;
 
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(health::routes())
+    Router::new()
+        .merge(health::routes())
+        .merge(sprites::routes())
 }

@@ -1,0 +1,206 @@
+//! Users, their organizations, and API tokens.
+//!
+//! Passwords are hashed with argon2id at OWASP's recommended parameters
+//! (19 MiB, 2 iterations, 1 lane). API tokens are 32 random bytes shown once
+//! and stored as their SHA-256, so a leaked database holds no usable token.
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
+use sha2::{Digest, Sha256};
+use sqlx::Row as _;
+
+use crate::db::{is_unique_violation, new_id, now_ms, Db};
+use crate::error::ApiError;
+
+/// Prefix of every API token, so one found in a log is recognizable.
+pub const TOKEN_PREFIX: &str = "sprt_";
+
+fn hasher() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    // A random salt of the recommended length is made by the hasher.
+    hasher()
+        .hash_password(password.as_bytes())
+        .map(|h: PasswordHash| h.to_string())
+        .map_err(|e| ApiError::Internal(format!("cannot hash password: {e}")))
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| hasher().verify_password(password.as_bytes(), &h).is_ok())
+        .unwrap_or(false)
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub handle: String,
+    pub is_admin: bool,
+    /// The user's personal organization.
+    pub org_id: String,
+}
+
+/// Who a request acts as: a user within one organization.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: String,
+    pub org_id: String,
+    pub org_slug: String,
+}
+
+fn valid_handle(handle: &str) -> Result<(), ApiError> {
+    sprites_wire::SpriteName::parse(handle)
+        .map(|_| ())
+        .map_err(|e| ApiError::Invalid(format!("handle: {e}")))
+}
+
+/// Creates a user with a personal organization named after their handle.
+/// The first user of the server is its admin.
+pub async fn create_user(
+    db: &Db,
+    email: &str,
+    handle: &str,
+    password: &str,
+) -> Result<User, ApiError> {
+    valid_handle(handle)?;
+    if !email.contains('@') || email.len() > 254 {
+        return Err(ApiError::Invalid("email: not an email address".into()));
+    }
+    if password.chars().count() < 8 {
+        return Err(ApiError::Invalid("password: at least 8 characters".into()));
+    }
+    let hash = hash_password(password)?;
+    let (user_id, org_id, now) = (new_id(), new_id(), now_ms());
+    let mut tx = db.pool().begin().await?;
+    let first: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+    let inserted = sqlx::query(
+        "INSERT INTO users (id, email, handle, password_hash, is_admin, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&user_id)
+    .bind(email.to_lowercase())
+    .bind(handle)
+    .bind(&hash)
+    .bind(i64::from(first == 0))
+    .bind(now)
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ApiError::Conflict("that email or handle is taken".into()))
+        }
+        other => other?,
+    };
+    let org = sqlx::query("INSERT INTO organizations (id, slug, name, personal, created_at) VALUES ($1, $2, $3, 1, $4)")
+        .bind(&org_id)
+        .bind(handle)
+        .bind(handle)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+    match org {
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ApiError::Conflict(
+                "an organization with that name exists".into(),
+            ))
+        }
+        other => other?,
+    };
+    sqlx::query(
+        "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)",
+    )
+    .bind(&org_id)
+    .bind(&user_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(User {
+        id: user_id,
+        email: email.to_lowercase(),
+        handle: handle.to_string(),
+        is_admin: first == 0,
+        org_id,
+    })
+}
+
+/// Issues a token for `user` in organization `org_id`; returns it in clear,
+/// the only time it exists so.
+pub async fn create_token(
+    db: &Db,
+    user_id: &str,
+    org_id: &str,
+    name: &str,
+) -> Result<String, ApiError> {
+    use rand::RngCore;
+    let mut b = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    let token = format!("{TOKEN_PREFIX}{}", hex::encode(b));
+    sqlx::query(
+        "INSERT INTO api_tokens (id, user_id, org_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(new_id())
+    .bind(user_id)
+    .bind(org_id)
+    .bind(name)
+    .bind(token_hash(&token))
+    .bind(now_ms())
+    .execute(db.pool())
+    .await?;
+    Ok(token)
+}
+
+/// The caller a bearer token stands for, if it is valid, not revoked, and
+/// its user still belongs to the token's organization.
+pub async fn caller_for_token(db: &Db, token: &str) -> Result<Option<Caller>, ApiError> {
+    if !token.starts_with(TOKEN_PREFIX) || token.len() > 200 {
+        return Ok(None);
+    }
+    let row = sqlx::query(
+        "SELECT t.id AS token_id, t.user_id AS user_id, o.id AS org_id, o.slug AS slug \
+         FROM api_tokens t \
+         JOIN organizations o ON o.id = t.org_id \
+         JOIN memberships m ON m.org_id = t.org_id AND m.user_id = t.user_id \
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
+    )
+    .bind(token_hash(token))
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let token_id: String = row.try_get("token_id")?;
+    sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+        .bind(now_ms())
+        .bind(&token_id)
+        .execute(db.pool())
+        .await?;
+    Ok(Some(Caller {
+        user_id: row.try_get("user_id")?,
+        org_id: row.try_get("org_id")?,
+        org_slug: row.try_get("slug")?,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong horse", &h));
+        assert!(!verify_password("correct horse", "not a hash"));
+    }
+}

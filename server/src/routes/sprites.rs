@@ -1,0 +1,79 @@
+//! `/v1/sprites`: create, list, get, update and destroy sprites.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use sprites_wire::api::{CreateSprite, Sprite, SpriteList, UpdateSprite};
+
+use super::json::{Body, Query};
+use crate::accounts::Caller;
+use crate::error::ApiError;
+use crate::{sprites, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/sprites", get(list).post(create))
+        .route("/v1/sprites/{name}", get(show).put(update).delete(destroy))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(req): Body<CreateSprite>,
+) -> Result<(StatusCode, Json<Sprite>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(sprites::create(&state, &caller, req).await?),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    prefix: Option<String>,
+    max_results: Option<usize>,
+    continuation_token: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<SpriteList>, ApiError> {
+    let list = sprites::list(
+        &state,
+        &caller,
+        q.prefix.as_deref(),
+        q.max_results,
+        q.continuation_token.as_deref(),
+    )
+    .await?;
+    Ok(Json(list))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Sprite>, ApiError> {
+    Ok(Json(sprites::get(&state, &caller, &name).await?))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Body(req): Body<UpdateSprite>,
+) -> Result<Json<Sprite>, ApiError> {
+    Ok(Json(sprites::update(&state, &caller, &name, req).await?))
+}
+
+async fn destroy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    sprites::destroy(&state, &caller, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,309 @@
+//! Sprites as the API sees them: a row per sprite in its organization
+//! (name, URL auth, labels) joined with the host's sprite of the same id.
+//!
+//! Creation inserts the row first (its unique (organization, name) key is
+//! the name's reservation), then creates the host sprite, and removes the
+//! row if that fails. A row left without a host sprite by a crash between
+//! the two is removed by [`reconcile`] on start.
+
+use sprites_wire::api::{CreateSprite, Sprite, SpriteList, UpdateSprite, UrlSettings};
+use sprites_wire::SpriteName;
+use sqlx::Row as _;
+
+use crate::accounts::Caller;
+use crate::db::{is_unique_violation, new_id, now_ms, Row};
+use crate::error::ApiError;
+use crate::AppState;
+
+const MAX_LABELS: usize = 32;
+const MAX_PAGE: usize = 100;
+
+struct Record {
+    id: String,
+    name: String,
+    host_name: String,
+    url_auth: String,
+    labels: Vec<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn record(row: &Row) -> Result<Record, ApiError> {
+    let labels: String = row.try_get("labels")?;
+    Ok(Record {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        host_name: row.try_get("host_name")?,
+        url_auth: row.try_get("url_auth")?,
+        labels: serde_json::from_str(&labels).unwrap_or_default(),
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn iso(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn status(phase: vmhost::Phase) -> &'static str {
+    match phase {
+        vmhost::Phase::Running => "running",
+        vmhost::Phase::SleepingWarm => "warm",
+        vmhost::Phase::SleepingCold => "cold",
+        vmhost::Phase::Creating => "creating",
+        vmhost::Phase::Destroyed => "destroyed",
+    }
+}
+
+fn host_name(r: &Record) -> Result<SpriteName, ApiError> {
+    SpriteName::parse(&r.host_name)
+        .map_err(|_| ApiError::Internal(format!("bad host name {}", r.host_name)))
+}
+
+fn view(state: &AppState, caller: &Caller, r: Record) -> Result<Sprite, ApiError> {
+    let phase = match state.host.get(&host_name(&r)?) {
+        Ok(info) => info.phase,
+        Err(vmhost::Error::NotFound(_)) => vmhost::Phase::Creating,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Sprite {
+        url: state.urls.sprite_url(&r.name, &caller.org_slug),
+        id: r.id,
+        name: r.name,
+        organization: caller.org_slug.clone(),
+        status: status(phase).into(),
+        created_at: iso(r.created_at),
+        updated_at: iso(r.updated_at),
+        url_settings: UrlSettings {
+            auth: Some(r.url_auth),
+        },
+        labels: r.labels,
+    })
+}
+
+fn check_labels(labels: &[String]) -> Result<(), ApiError> {
+    if labels.len() > MAX_LABELS {
+        return Err(ApiError::Invalid(format!("at most {MAX_LABELS} labels")));
+    }
+    if let Some(bad) = labels
+        .iter()
+        .find(|l| l.is_empty() || l.len() > 63 || l.chars().any(char::is_control))
+    {
+        return Err(ApiError::Invalid(format!(
+            "label {bad:?}: 1 to 63 printable characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_auth(s: &Option<UrlSettings>) -> Result<String, ApiError> {
+    match s.as_ref().and_then(|s| s.auth.as_deref()) {
+        None | Some("sprite") => Ok("sprite".into()),
+        Some("public") => Ok("public".into()),
+        Some(other) => Err(ApiError::Invalid(format!(
+            "url_settings.auth {other:?}: use \"sprite\" or \"public\""
+        ))),
+    }
+}
+
+fn limits(
+    cfg: &Option<sprites_wire::api::SpriteConfig>,
+) -> Result<vmhost::runtime::Limits, ApiError> {
+    let mut l = vmhost::runtime::Limits::default();
+    let Some(cfg) = cfg else { return Ok(l) };
+    if let Some(mb) = cfg.ram_mb {
+        if !(64..=256 * 1024).contains(&mb) {
+            return Err(ApiError::Invalid("config.ram_mb: from 64 to 262144".into()));
+        }
+        l.memory_bytes = mb << 20;
+    }
+    if let Some(cpus) = cfg.cpus {
+        if !(1..=256).contains(&cpus) {
+            return Err(ApiError::Invalid("config.cpus: from 1 to 256".into()));
+        }
+        l.cpu_quota_us = u64::from(cpus) * 100_000;
+    }
+    if let Some(gb) = cfg.storage_gb {
+        if !(1..=16 * 1024).contains(&gb) {
+            return Err(ApiError::Invalid(
+                "config.storage_gb: from 1 to 16384".into(),
+            ));
+        }
+        l.disk_bytes = gb << 30;
+    }
+    Ok(l)
+}
+
+async fn find(state: &AppState, caller: &Caller, name: &str) -> Result<Record, ApiError> {
+    let name =
+        SpriteName::parse(name).map_err(|e| ApiError::Invalid(format!("sprite name: {e}")))?;
+    let row = sqlx::query("SELECT * FROM sprites WHERE org_id = $1 AND name = $2")
+        .bind(&caller.org_id)
+        .bind(name.as_str())
+        .fetch_optional(state.db.pool())
+        .await?;
+    // Another organization's sprite is as absent as one that never existed.
+    row.as_ref()
+        .map(record)
+        .transpose()?
+        .ok_or_else(|| ApiError::NotFound(format!("sprite {name}")))
+}
+
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    req: CreateSprite,
+) -> Result<Sprite, ApiError> {
+    let name = SpriteName::parse(&req.name).map_err(|e| ApiError::Invalid(format!("name: {e}")))?;
+    let labels = req.labels.unwrap_or_default();
+    check_labels(&labels)?;
+    let url_auth = check_auth(&req.url_settings)?;
+    let limits = limits(&req.config)?;
+    let id = new_id();
+    let host_name = SpriteName::parse(&format!("s{}", &id[..15])).expect("hex ids are valid names");
+    let now = now_ms();
+    let inserted = sqlx::query(
+        "INSERT INTO sprites (id, org_id, name, host_name, url_auth, labels, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&id)
+    .bind(&caller.org_id)
+    .bind(name.as_str())
+    .bind(host_name.as_str())
+    .bind(&url_auth)
+    .bind(serde_json::to_string(&labels).expect("labels serialize"))
+    .bind(now)
+    .bind(now)
+    .execute(state.db.pool())
+    .await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ApiError::Conflict(format!("a sprite named {name} exists")))
+        }
+        other => other?,
+    };
+    let opts = vmhost::CreateOptions {
+        hostname: Some(name.to_string()),
+        limits: Some(limits),
+        ..Default::default()
+    };
+    if let Err(e) = state.host.create(&host_name, opts).await {
+        sqlx::query("DELETE FROM sprites WHERE id = $1")
+            .bind(&id)
+            .execute(state.db.pool())
+            .await?;
+        return Err(e.into());
+    }
+    get(state, caller, name.as_str()).await
+}
+
+pub async fn get(state: &AppState, caller: &Caller, name: &str) -> Result<Sprite, ApiError> {
+    let r = find(state, caller, name).await?;
+    view(state, caller, r)
+}
+
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    prefix: Option<&str>,
+    max_results: Option<usize>,
+    after: Option<&str>,
+) -> Result<SpriteList, ApiError> {
+    let prefix = prefix.unwrap_or("");
+    if !prefix
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(ApiError::Invalid(
+            "prefix: sprite names hold lowercase letters, digits and hyphens".into(),
+        ));
+    }
+    let max = max_results.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
+    let rows = sqlx::query(
+        "SELECT * FROM sprites WHERE org_id = $1 AND name LIKE $2 AND name > $3 ORDER BY name LIMIT $4",
+    )
+    .bind(&caller.org_id)
+    .bind(format!("{prefix}%"))
+    .bind(after.unwrap_or(""))
+    .bind((max + 1) as i64)
+    .fetch_all(state.db.pool())
+    .await?;
+    let has_more = rows.len() > max;
+    let mut sprites = Vec::new();
+    for row in rows.iter().take(max) {
+        sprites.push(view(state, caller, record(row)?)?);
+    }
+    let count = |s: &str| sprites.iter().filter(|x| x.status == s).count();
+    Ok(SpriteList {
+        has_more,
+        next_continuation_token: has_more
+            .then(|| sprites.last().map(|s| s.name.clone()))
+            .flatten(),
+        running: count("running"),
+        warm: count("warm"),
+        cold: count("cold"),
+        sprites,
+    })
+}
+
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    req: UpdateSprite,
+) -> Result<Sprite, ApiError> {
+    let mut r = find(state, caller, name).await?;
+    if req.url_settings.is_none() && req.labels.is_none() {
+        return Err(ApiError::Invalid(
+            "nothing to update: send url_settings or labels".into(),
+        ));
+    }
+    if req.url_settings.is_some() {
+        r.url_auth = check_auth(&req.url_settings)?;
+    }
+    if let Some(labels) = req.labels {
+        check_labels(&labels)?;
+        r.labels = labels;
+    }
+    r.updated_at = now_ms();
+    sqlx::query("UPDATE sprites SET url_auth = $1, labels = $2, updated_at = $3 WHERE id = $4")
+        .bind(&r.url_auth)
+        .bind(serde_json::to_string(&r.labels).expect("labels serialize"))
+        .bind(r.updated_at)
+        .bind(&r.id)
+        .execute(state.db.pool())
+        .await?;
+    view(state, caller, r)
+}
+
+pub async fn destroy(state: &AppState, caller: &Caller, name: &str) -> Result<(), ApiError> {
+    let r = find(state, caller, name).await?;
+    match state.host.destroy(&host_name(&r)?).await {
+        Ok(()) | Err(vmhost::Error::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    sqlx::query("DELETE FROM sprites WHERE id = $1")
+        .bind(&r.id)
+        .execute(state.db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Removes rows whose host sprite never came to be (a crash mid-create).
+pub async fn reconcile(state: &AppState) -> Result<(), ApiError> {
+    let rows = sqlx::query("SELECT * FROM sprites")
+        .fetch_all(state.db.pool())
+        .await?;
+    for row in &rows {
+        let r = record(row)?;
+        if let Err(vmhost::Error::NotFound(_)) = state.host.get(&host_name(&r)?) {
+            tracing::warn!(sprite = %r.name, "removing a sprite whose creation never finished");
+            sqlx::query("DELETE FROM sprites WHERE id = $1")
+                .bind(&r.id)
+                .execute(state.db.pool())
+                .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,349 @@
+//! The sprites API against a real server, a real database (SQLite and
+//! PostgreSQL) and real sprites.
+
+mod common;
+
+use common::{start, Backend, TestServer};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+async fn body(res: reqwest::Response) -> (StatusCode, Value) {
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn sprites_lifecycle(srv: TestServer) {
+    let alice = srv.user("alice").await;
+    let bob = srv.user("bob").await;
+    let c = &srv.client;
+
+    // No token, a wrong token: 401 with a JSON error.
+    let (st, v) = body(c.get(srv.url("/v1/sprites")).send().await.unwrap()).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert_eq!(v["error"], "unauthorized");
+    let (st, _) = body(
+        c.get(srv.url("/v1/sprites"))
+            .bearer_auth("sprt_nope")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+
+    // Create.
+    let req = json!({"name": "web", "labels": ["demo"], "url_settings": {"auth": "public"}});
+    let (st, v) = body(
+        c.post(srv.url("/v1/sprites"))
+            .bearer_auth(&alice)
+            .json(&req)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(v["name"], "web");
+    assert_eq!(v["organization"], "alice");
+    assert_eq!(v["status"], "running");
+    assert_eq!(v["labels"], json!(["demo"]));
+    assert_eq!(v["url_settings"]["auth"], "public");
+    assert!(v["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://web-alice.localhost:"));
+    assert!(v["created_at"].as_str().unwrap().ends_with('Z'));
+
+    // The sprite is real and its hostname is its name.
+    let host_name = srv
+        .state
+        .host
+        .list()
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap()
+        .name;
+    let out = srv
+        .state
+        .host
+        .run(
+            &vmhost::SpriteName::parse(&host_name).unwrap(),
+            &["hostname"],
+            b"",
+        )
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "web");
+
+    // Bad input: a clear 4xx, nothing changes.
+    for (bad, what) in [
+        (json!({"name": "web"}), "duplicate"),
+        (json!({"name": "Bad_Name"}), "bad name"),
+        (json!({"name": 42}), "wrong type"),
+        (
+            json!({"name": "x", "url_settings": {"auth": "everyone"}}),
+            "bad auth",
+        ),
+        (json!({"name": "x", "config": {"ram_mb": 1}}), "bad config"),
+    ] {
+        let (st, v) = body(
+            c.post(srv.url("/v1/sprites"))
+                .bearer_auth(&alice)
+                .json(&bad)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert!(st.is_client_error(), "{what}: {st} {v}");
+        assert!(
+            v["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}: {v}"
+        );
+    }
+    let (st, _) = body(
+        c.post(srv.url("/v1/sprites"))
+            .bearer_auth(&alice)
+            .header("content-type", "application/json")
+            .body("{not json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let huge = format!("{{\"name\": \"{}\"}}", "a".repeat(2 << 20));
+    let (st, _) = body(
+        c.post(srv.url("/v1/sprites"))
+            .bearer_auth(&alice)
+            .header("content-type", "application/json")
+            .body(huge)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(st.is_client_error(), "oversized body: {st}");
+    assert_eq!(
+        srv.state.host.list().unwrap().len(),
+        1,
+        "no stray sprite from bad requests"
+    );
+
+    // Another user's sprite is not there for them.
+    let (st, v) = body(
+        c.get(srv.url("/v1/sprites/web"))
+            .bearer_auth(&bob)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert_eq!(v["error"], "not_found");
+    let (st, _) = body(
+        c.delete(srv.url("/v1/sprites/web"))
+            .bearer_auth(&bob)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (_, v) = body(
+        c.get(srv.url("/v1/sprites"))
+            .bearer_auth(&bob)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(v["sprites"], json!([]));
+    // Bob may use the same name in his own organization.
+    let (st, _) = body(
+        c.post(srv.url("/v1/sprites"))
+            .bearer_auth(&bob)
+            .json(&json!({"name": "web"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+
+    // List with a prefix and pages.
+    for n in ["api-1", "api-2", "api-3"] {
+        let (st, _) = body(
+            c.post(srv.url("/v1/sprites"))
+                .bearer_auth(&alice)
+                .json(&json!({"name": n}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::CREATED);
+    }
+    let (_, v) = body(
+        c.get(srv.url("/v1/sprites?prefix=api&max_results=2"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let names: Vec<&str> = v["sprites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["api-1", "api-2"]);
+    assert_eq!(v["has_more"], true);
+    let next = v["next_continuation_token"].as_str().unwrap().to_string();
+    let (_, v) = body(
+        c.get(srv.url(&format!(
+            "/v1/sprites?prefix=api&max_results=2&continuation_token={next}"
+        )))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(v["sprites"][0]["name"], "api-3");
+    assert_eq!(v["has_more"], false);
+    let (_, v) = body(
+        c.get(srv.url("/v1/sprites"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(v["sprites"].as_array().unwrap().len(), 4);
+    assert_eq!(v["running"], 4);
+    let (st, _) = body(
+        c.get(srv.url("/v1/sprites?prefix=%25"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        st,
+        StatusCode::BAD_REQUEST,
+        "LIKE wildcards are not a prefix"
+    );
+
+    // Update.
+    let (st, v) = body(
+        c.put(srv.url("/v1/sprites/web"))
+            .bearer_auth(&alice)
+            .json(&json!({"labels": ["a", "b"], "url_settings": {"auth": "sprite"}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["labels"], json!(["a", "b"]));
+    assert_eq!(v["url_settings"]["auth"], "sprite");
+    let (st, _) = body(
+        c.put(srv.url("/v1/sprites/web"))
+            .bearer_auth(&alice)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+
+    // Destroy.
+    let res = c
+        .delete(srv.url("/v1/sprites/web"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (st, _) = body(
+        c.get(srv.url("/v1/sprites/web"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // Bob's sprite of the same name is untouched.
+    let (st, v) = body(
+        c.get(srv.url("/v1/sprites/web"))
+            .bearer_auth(&bob)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["organization"], "bob");
+    srv.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sprites_api_on_sqlite() {
+    sprites_lifecycle(start("t-api-sqlite", Backend::Sqlite).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sprites_api_on_postgres() {
+    sprites_lifecycle(start("t-api-pg", Backend::Postgres).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn accounts_hash_passwords_and_the_first_user_is_admin() {
+    let srv = start("t-api-accounts", Backend::Sqlite).await;
+    let db = &srv.state.db;
+    let first =
+        sprites_server::accounts::create_user(db, "Root@Example.com", "root", "a long password")
+            .await
+            .unwrap();
+    assert!(first.is_admin);
+    assert_eq!(first.email, "root@example.com");
+    let second =
+        sprites_server::accounts::create_user(db, "x@example.com", "second", "a long password")
+            .await
+            .unwrap();
+    assert!(!second.is_admin);
+    for (email, handle, pw) in [
+        ("root@example.com", "other", "a long password"),
+        ("y@example.com", "root", "a long password"),
+        ("nope", "z", "a long password"),
+        ("z@example.com", "Bad Handle", "a long password"),
+        ("z@example.com", "z", "short"),
+    ] {
+        assert!(
+            sprites_server::accounts::create_user(db, email, handle, pw)
+                .await
+                .is_err(),
+            "{email} {handle}"
+        );
+    }
+    let stored: String =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE handle = 'root'")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert!(stored.starts_with("$argon2id$"));
+    assert!(sprites_server::accounts::verify_password(
+        "a long password",
+        &stored
+    ));
+}

@@ -1,0 +1,138 @@
+//! A real server for API tests: bound to a loopback port, on a real
+//! database (SQLite in a temporary file, or the PostgreSQL that
+//! `scripts/test` starts) and a real host in the shared test pool.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use sprites_server::{accounts, app, db::Db, serve, AppState, SpriteUrls};
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    _dir: tempfile::TempDir,
+}
+
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL database for API tests; `scripts/test` provides it.
+fn postgres_url() -> String {
+    std::env::var("SPRITES_TEST_POSTGRES_URL")
+        .expect("SPRITES_TEST_POSTGRES_URL is not set: run the suite with scripts/test, which starts PostgreSQL")
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+pub async fn start(instance: &str, backend: Backend) -> TestServer {
+    assert!(
+        is_root(),
+        "the API tests need root (run scripts/test as root)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("api.db").display()),
+        Backend::Postgres => {
+            let url = postgres_url();
+            reset_postgres(&url, instance).await
+        }
+    };
+    let db = Db::connect(&url)
+        .await
+        .expect("connect to the test database");
+    let mut cfg = vmhost::HostConfig::new(
+        std::env::var_os("SPRITES_TEST_DATA_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| "/var/tmp/sprites-test".into()),
+    );
+    cfg.run_dir = "/run/sprites-test".into();
+    cfg.instance = instance.into();
+    let host = vmhost::Host::open(cfg).await.unwrap();
+    host.ensure_image(
+        "debian",
+        &vmhost::image::Recipe::debian("http://deb.debian.org/debian"),
+        &mut |l| eprintln!("image: {l}"),
+    )
+    .unwrap();
+    for s in host.list().unwrap() {
+        host.destroy(&vmhost::SpriteName::parse(&s.name).unwrap())
+            .await
+            .unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let state = AppState {
+        host: Arc::new(host),
+        db,
+        urls: SpriteUrls {
+            scheme: "http".into(),
+            base_domain: "localhost".into(),
+            port,
+        },
+    };
+    let router = app(state.clone(), dir.path().to_path_buf());
+    tokio::spawn(serve(listener, router, std::future::pending()));
+    TestServer {
+        base: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+        state,
+        _dir: dir,
+    }
+}
+
+/// A fresh schema per test on PostgreSQL: the database named after the
+/// instance is dropped and made again.
+async fn reset_postgres(url: &str, instance: &str) -> String {
+    use sqlx::Connection;
+    let db = instance.replace('-', "_");
+    let mut admin = sqlx::PgConnection::connect(url)
+        .await
+        .expect("connect to PostgreSQL");
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (base, _) = url.rsplit_once('/').expect("a database URL ends in /NAME");
+    format!("{base}/{db}")
+}
+
+impl TestServer {
+    /// A user with a personal organization and a token in it.
+    pub async fn user(&self, handle: &str) -> String {
+        let user = accounts::create_user(
+            &self.state.db,
+            &format!("{handle}@example.com"),
+            handle,
+            "a long password",
+        )
+        .await
+        .unwrap();
+        accounts::create_token(&self.state.db, &user.id, &user.org_id, "test")
+            .await
+            .unwrap()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn cleanup(&self) {
+        for s in self.state.host.list().unwrap() {
+            self.state
+                .host
+                .destroy(&vmhost::SpriteName::parse(&s.name).unwrap())
+                .await
+                .unwrap();
+        }
+    }
+}

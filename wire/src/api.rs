@@ -1,0 +1,80 @@
+//! JSON bodies of the public REST API, in the shapes the official Sprites
+//! SDKs send and read.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UrlSettings {
+    /// `sprite` (private: the organization's members or a token) or `public`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpriteConfig {
+    #[serde(default)]
+    pub ram_mb: Option<u64>,
+    #[serde(default)]
+    pub cpus: Option<u32>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub storage_gb: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateSprite {
+    pub name: String,
+    #[serde(default)]
+    pub config: Option<SpriteConfig>,
+    #[serde(default)]
+    pub url_settings: Option<UrlSettings>,
+    #[serde(default)]
+    pub labels: Option<Vec<String>>,
+    /// Accepted for compatibility; this server never lacks capacity for long.
+    #[serde(default)]
+    pub wait_for_capacity: Option<bool>,
+    /// Accepted for compatibility ("default" or "dev").
+    #[serde(default)]
+    pub runtime: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateSprite {
+    #[serde(default)]
+    pub url_settings: Option<UrlSettings>,
+    #[serde(default)]
+    pub labels: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sprite {
+    pub id: String,
+    pub name: String,
+    pub organization: String,
+    /// `running`, `warm` (asleep in memory) or `cold` (asleep on disk).
+    pub status: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub url: String,
+    pub url_settings: UrlSettings,
+    pub labels: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpriteList {
+    pub sprites: Vec<Sprite>,
+    pub has_more: bool,
+    pub next_continuation_token: Option<String>,
+    pub running: usize,
+    pub warm: usize,
+    pub cold: usize,
+}
+
+/// Every error body: a stable code and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub message: String,
+}
