@@ -49,10 +49,23 @@ async fn tty_session_resizes_and_takes_signals() {
     let out = read_until(&mut t, "/dev/pts/").await;
     assert!(out.contains("24 80"), "{out:?}");
 
+    // One resize, then ask until the shell's terminal reports it: under
+    // load the first `stty` may be read before the resize is processed.
     t.input.resize(40, 120).await.unwrap();
-    t.input.stdin(b"stty size\n").await.unwrap();
-    let out = read_until(&mut t, "40 120").await;
-    assert!(out.contains("40 120"));
+    let mut resized = false;
+    for _ in 0..20 {
+        t.input
+            .stdin(b"stty size; echo asked-$((40+2))\n")
+            .await
+            .unwrap();
+        let out = read_until(&mut t, "asked-42\r\n").await;
+        if out.contains("40 120") {
+            resized = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(resized, "the terminal never reported the new size");
 
     // Ctrl-C reaches the foreground job through the terminal.
     t.input
