@@ -135,6 +135,21 @@ fn limits(
     Ok(l)
 }
 
+/// The host's sprite behind the caller's sprite `name`, woken if it sleeps
+/// (anything that needs a sprite's processes wakes it).
+pub async fn running(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> Result<SpriteName, ApiError> {
+    let r = find(state, caller, name).await?;
+    let host = host_name(&r)?;
+    if state.host.get(&host)?.phase != vmhost::Phase::Running {
+        state.host.wake(&host).await?;
+    }
+    Ok(host)
+}
+
 async fn find(state: &AppState, caller: &Caller, name: &str) -> Result<Record, ApiError> {
     let name =
         SpriteName::parse(name).map_err(|e| ApiError::Invalid(format!("sprite name: {e}")))?;

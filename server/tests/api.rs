@@ -118,8 +118,10 @@ async fn sprites_lifecycle(srv: TestServer) {
     .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     let huge = format!("{{\"name\": \"{}\"}}", "a".repeat(2 << 20));
+    // Its own connection: the server closes one whose body it refused unread.
     let (st, _) = body(
-        c.post(srv.url("/v1/sprites"))
+        reqwest::Client::new()
+            .post(srv.url("/v1/sprites"))
             .bearer_auth(&alice)
             .header("content-type", "application/json")
             .body(huge)
@@ -175,6 +177,49 @@ async fn sprites_lifecycle(srv: TestServer) {
     )
     .await;
     assert_eq!(st, StatusCode::CREATED);
+
+    // Sessions of a sprite: listed for its organization, absent for others.
+    let (st, v) = body(
+        c.get(srv.url("/v1/sprites/web/exec"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    // The `hostname` run above is listed as ended, with its exit code.
+    assert_eq!(v["sessions"][0]["command"], "hostname");
+    assert_eq!(v["sessions"][0]["is_active"], false);
+    assert_eq!(v["sessions"][0]["exit_code"], 0);
+    let (st, _) = body(
+        c.get(srv.url("/v1/sprites/web/exec"))
+            .bearer_auth(&bob)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "bob's own sprite named web");
+    let (st, _) = body(
+        c.get(srv.url("/v1/sprites/nope/exec"))
+            .bearer_auth(&bob)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _) = body(
+        c.post(srv.url("/v1/sprites/web/exec/1/kill"))
+            .bearer_auth(&alice)
+            .json(&json!({"signal": "SIGNOPE"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
 
     // List with a prefix and pages.
     for n in ["api-1", "api-2", "api-3"] {

@@ -1,6 +1,7 @@
 //! One file per resource; `json` holds the extractors that turn malformed
 //! input into the API's JSON errors.
 
+mod exec;
 mod health;
 mod json;
 mod sprites;
@@ -13,4 +14,5 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(health::routes())
         .merge(sprites::routes())
+        .merge(exec::routes())
 }

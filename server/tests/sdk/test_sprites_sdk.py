@@ -6,7 +6,9 @@ SPRITES_URL and SPRITES_TOKEN set. Exec, filesystem and checkpoint calls
 join as the server grows them.
 """
 
+import io
 import os
+import time
 
 import pytest
 from sprites import SpritesClient, URLSettings
@@ -57,3 +59,51 @@ def test_errors_surface_as_sdk_exceptions(client):
     with SpritesClient("sprt_not-a-token", base_url=BASE_URL) as bad:
         with pytest.raises(SpriteError):
             bad.list_sprites()
+
+
+@pytest.fixture
+def sprite(client):
+    s = client.create_sprite("sdk-exec")
+    yield s
+    client.delete_sprite("sdk-exec")
+
+
+def test_exec_output_exit_codes_env_dir_and_stdin(sprite):
+    r = sprite.run("echo", "hello sprite", capture_output=True)
+    assert (r.returncode, r.stdout) == (0, b"hello sprite\n")
+
+    r = sprite.run("sh", "-c", "echo out; echo err >&2; exit 3", capture_output=True)
+    assert (r.returncode, r.stdout, r.stderr) == (3, b"out\n", b"err\n")
+
+    r = sprite.run("sh", "-c", 'echo "$GREETING from $(pwd)"', env={"GREETING": "hi"}, cwd="/tmp", capture_output=True)
+    assert r.stdout == b"hi from /tmp\n"
+
+    cmd = sprite.command("sh", "-c", "tr a-z A-Z", stdin=io.BytesIO(b"piped through\n"))
+    assert cmd.output() == b"PIPED THROUGH\n"
+
+    # Large output arrives whole.
+    r = sprite.run("seq", "1", "100000", capture_output=True)
+    assert r.stdout.splitlines()[-1] == b"100000"
+
+
+def test_exec_with_a_terminal(sprite):
+    r = sprite.run("sh", "-c", "tty; stty size", tty=True, tty_rows=30, tty_cols=100, capture_output=True)
+    assert r.returncode == 0
+    assert b"/dev/pts/" in r.stdout
+    assert b"30 100" in r.stdout
+
+
+def test_sessions_are_listed(sprite):
+    cmd = sprite.command("sleep", "30", tty=True)
+    import threading
+
+    t = threading.Thread(target=lambda: cmd.run(), daemon=True)
+    t.start()
+    deadline = time.monotonic() + 10
+    sessions = []
+    while time.monotonic() < deadline:
+        sessions = [s for s in sprite.list_sessions() if s.command == "sleep 30"]
+        if sessions:
+            break
+        time.sleep(0.1)
+    assert sessions and sessions[0].tty and sessions[0].is_active

@@ -1,0 +1,333 @@
+//! `/v1/sprites/{name}/exec`: commands and terminal sessions over a
+//! WebSocket, in the framing of the public Sprites API.
+//!
+//! - Without a TTY, every binary message starts with a stream byte: 0 stdin,
+//!   1 stdout, 2 stderr, 3 exit (its code in the next byte), 4 stdin EOF.
+//! - With a TTY, binary messages are raw terminal bytes both ways, the
+//!   client resizes with a text message `{"type":"resize","cols","rows"}`,
+//!   and the exit comes as `{"type":"exit","exit_code":N}`.
+//! - The server first sends `{"type":"session_info",...}` naming the session,
+//!   so a client can re-attach with `/exec/{session}` after a disconnect.
+//!
+//! The command is started before the upgrade, so a bad request or a missing
+//! sprite is an ordinary HTTP error. The two pumps end together.
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sprite_init::{ExecSpec, Tag, WinSize};
+
+use super::json::Body;
+use crate::accounts::Caller;
+use crate::error::ApiError;
+use crate::{sprites, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/sprites/{name}/exec", get(exec_or_list))
+        .route("/v1/sprites/{name}/exec/{session}", get(attach))
+        .route("/v1/sprites/{name}/exec/{session}/kill", post(kill))
+}
+
+/// The query of a new command: `cmd` repeated, `env=K=V` repeated, `dir`,
+/// `tty`, `rows`, `cols`.
+fn parse_exec(query: &str) -> Result<ExecSpec, ApiError> {
+    let mut spec = ExecSpec::default();
+    let (mut tty, mut rows, mut cols) = (false, 24u16, 80u16);
+    let num = |k: &str, v: &str| {
+        v.parse::<u16>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| ApiError::Invalid(format!("{k}: a positive number")))
+    };
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "cmd" => spec.argv.push(v.into_owned()),
+            "env" => {
+                let (name, value) = v
+                    .split_once('=')
+                    .ok_or_else(|| ApiError::Invalid(format!("env {v:?}: use NAME=VALUE")))?;
+                spec.env.push((name.to_string(), value.to_string()));
+            }
+            "dir" => spec.dir = Some(v.into_owned()),
+            "tty" => tty = v == "true" || v == "1",
+            "rows" => rows = num("rows", &v)?,
+            "cols" => cols = num("cols", &v)?,
+            _ => {} // `path`, `stdin` and others the SDKs send
+        }
+    }
+    if spec.argv.is_empty() {
+        return Err(ApiError::Invalid(
+            "cmd: give the command, one `cmd` per argument".into(),
+        ));
+    }
+    spec.tty = tty.then_some(WinSize { rows, cols });
+    Ok(spec)
+}
+
+async fn exec_or_list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let host_name = sprites::running(&state, &caller, &name).await?;
+    // A plain GET lists the sessions; an upgrade starts a command.
+    let Ok(ws) = ws else {
+        return Ok(Json(list_sessions(&state, &host_name).await?).into_response());
+    };
+    let spec = parse_exec(query.as_deref().unwrap_or(""))?;
+    let tty = spec.tty.is_some();
+    let command = spec.argv.join(" ");
+    let stream = state.host.exec(&host_name, spec).await?;
+    Ok(ws.on_upgrade(move |socket| pump(socket, stream, tty, command)))
+}
+
+async fn attach(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, session)): Path<(String, String)>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let host_name = sprites::running(&state, &caller, &name).await?;
+    let id: u64 = session
+        .parse()
+        .map_err(|_| ApiError::NotFound(format!("session {session}")))?;
+    let info = state
+        .host
+        .sessions(&host_name)
+        .await?
+        .into_iter()
+        .find(|s| s.id == id)
+        .ok_or_else(|| ApiError::NotFound(format!("session {session}")))?;
+    let stream = state.host.attach(&host_name, id, true).await?;
+    Ok(ws.on_upgrade(move |socket| pump(socket, stream, info.tty, info.argv.join(" "))))
+}
+
+fn iso_secs(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        .to_string()
+}
+
+async fn list_sessions(
+    state: &AppState,
+    host_name: &vmhost::SpriteName,
+) -> Result<Value, ApiError> {
+    let sessions: Vec<Value> = state
+        .host
+        .sessions(host_name)
+        .await?
+        .into_iter()
+        .map(|s| {
+            json!({
+                "id": s.id.to_string(),
+                "command": s.argv.join(" "),
+                "workdir": "",
+                "created": iso_secs(s.started_at),
+                "last_activity": iso_secs(s.last_output_at),
+                "bytes_per_second": 0,
+                "is_active": s.exit_code.is_none(),
+                "tty": s.tty,
+                "clients": s.clients,
+                "exit_code": s.exit_code,
+            })
+        })
+        .collect();
+    Ok(json!({ "sessions": sessions }))
+}
+
+#[derive(Deserialize)]
+struct KillRequest {
+    #[serde(default)]
+    signal: Option<String>,
+}
+
+fn signal_number(name: Option<&str>) -> Result<i32, ApiError> {
+    let name = name.unwrap_or("SIGKILL");
+    let bare = name.strip_prefix("SIG").unwrap_or(name);
+    let n = match bare {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "TERM" => libc::SIGTERM,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        other => other
+            .parse::<i32>()
+            .ok()
+            .filter(|n| (1..=64).contains(n))
+            .ok_or_else(|| {
+                ApiError::Invalid(format!("signal {name:?}: a name like SIGTERM or a number"))
+            })?,
+    };
+    Ok(n)
+}
+
+/// Sends a signal; answers NDJSON progress lines as the SDKs expect.
+async fn kill(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, session)): Path<(String, String)>,
+    Body(req): Body<KillRequest>,
+) -> Result<Response, ApiError> {
+    let host_name = sprites::running(&state, &caller, &name).await?;
+    let id: u64 = session
+        .parse()
+        .map_err(|_| ApiError::NotFound(format!("session {session}")))?;
+    let signal = signal_number(req.signal.as_deref())?;
+    state.host.kill_session(&host_name, id, signal).await?;
+    let lines = [
+        json!({"type": "info", "data": format!("sent signal {signal} to session {id}")}),
+        json!({"type": "complete", "data": "done"}),
+    ];
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    Ok((
+        StatusCode::OK,
+        [("content-type", "application/x-ndjson")],
+        body,
+    )
+        .into_response())
+}
+
+/// Copies between the WebSocket and the session until the session exits
+/// (its exit code sent) or the client goes; either ends both pumps.
+async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: String) {
+    let vmhost::Stream {
+        session,
+        mut input,
+        mut output,
+        ..
+    } = stream;
+    let (mut tx, mut rx) = socket.split();
+    let info = json!({
+        "type": "session_info",
+        "session_id": session.to_string(),
+        "tty": tty,
+        "command": command,
+    });
+    if tx
+        .send(Message::Text(info.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let to_client = async {
+        while let Ok(Some(frame)) = output.next().await {
+            let msg = match (frame.tag, tty) {
+                (Tag::Stdout | Tag::Stderr, true) => Message::Binary(frame.payload.into()),
+                (Tag::Stdout | Tag::Stderr, false) => {
+                    let mut b = Vec::with_capacity(frame.payload.len() + 1);
+                    b.push(frame.tag as u8);
+                    b.extend_from_slice(&frame.payload);
+                    Message::Binary(b.into())
+                }
+                (Tag::Exit, _) => {
+                    let code = frame.as_i32().unwrap_or(255);
+                    let msg = if tty {
+                        Message::Text(
+                            json!({"type": "exit", "exit_code": code})
+                                .to_string()
+                                .into(),
+                        )
+                    } else {
+                        Message::Binary(vec![Tag::Exit as u8, code.clamp(0, 255) as u8].into())
+                    };
+                    let _ = tx.send(msg).await;
+                    let _ = tx.send(Message::Close(None)).await;
+                    return true;
+                }
+                _ => continue,
+            };
+            if tx.send(msg).await.is_err() {
+                return false;
+            }
+        }
+        false
+    };
+    let from_client = async {
+        while let Some(Ok(msg)) = rx.next().await {
+            let sent = match msg {
+                Message::Binary(b) if tty => input.stdin(&b).await,
+                Message::Binary(b) => match b.first().copied() {
+                    Some(0) => input.stdin(&b[1..]).await,
+                    Some(4) => input.close_stdin().await,
+                    _ => Ok(()),
+                },
+                Message::Text(t) => match serde_json::from_str::<Value>(&t) {
+                    Ok(v) if v["type"] == "resize" => {
+                        let dim = |k: &str| {
+                            v[k].as_u64()
+                                .and_then(|n| u16::try_from(n).ok())
+                                .filter(|n| *n > 0)
+                        };
+                        match (dim("rows"), dim("cols")) {
+                            (Some(rows), Some(cols)) => input.resize(rows, cols).await,
+                            _ => Ok(()),
+                        }
+                    }
+                    _ => Ok(()),
+                },
+                Message::Close(_) => return,
+                _ => Ok(()),
+            };
+            // The command may be gone before its input is: its output and
+            // exit code still follow, so a refused write ends nothing.
+            let _ = sent;
+        }
+    };
+    let exited = tokio::select! {
+        exited = to_client => exited,
+        _ = from_client => false,
+    };
+    if exited {
+        // Read until the client's close (or a while): closing a socket with
+        // unread input resets it, and a reset can destroy the exit message
+        // still on its way.
+        let drain = async {
+            while let Some(Ok(msg)) = rx.next().await {
+                if matches!(msg, Message::Close(_)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_queries_parse_like_the_sdks_send_them() {
+        let spec = parse_exec("cmd=sh&cmd=-c&cmd=echo+%22a+b%22&path=sh&env=A%3D1%3D2&dir=%2Ftmp&tty=true&rows=40&cols=120&stdin=true").unwrap();
+        assert_eq!(spec.argv, ["sh", "-c", "echo \"a b\""]);
+        assert_eq!(spec.env, [("A".to_string(), "1=2".to_string())]);
+        assert_eq!(spec.dir.as_deref(), Some("/tmp"));
+        assert_eq!(
+            spec.tty,
+            Some(WinSize {
+                rows: 40,
+                cols: 120
+            })
+        );
+        assert!(parse_exec("stdin=true").is_err());
+        assert!(parse_exec("cmd=ls&env=NOEQUALS").is_err());
+        assert!(parse_exec("cmd=ls&rows=0").is_err());
+        assert_eq!(signal_number(Some("SIGTERM")).unwrap(), libc::SIGTERM);
+        assert_eq!(signal_number(Some("9")).unwrap(), 9);
+        assert!(signal_number(Some("SIGNOPE")).is_err());
+    }
+}
