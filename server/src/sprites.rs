@@ -142,12 +142,20 @@ pub async fn running(
     caller: &Caller,
     name: &str,
 ) -> Result<SpriteName, ApiError> {
-    let r = find(state, caller, name).await?;
-    let host = host_name(&r)?;
+    let host = host_sprite(state, caller, name).await?;
     if state.host.get(&host)?.phase != vmhost::Phase::Running {
         state.host.wake(&host).await?;
     }
     Ok(host)
+}
+
+/// The host's sprite behind the caller's sprite `name`, in whatever phase.
+pub async fn host_sprite(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> Result<SpriteName, ApiError> {
+    host_name(&find(state, caller, name).await?)
 }
 
 async fn find(state: &AppState, caller: &Caller, name: &str) -> Result<Record, ApiError> {
@@ -174,20 +182,58 @@ pub async fn create(
     let labels = req.labels.unwrap_or_default();
     check_labels(&labels)?;
     let url_auth = check_auth(&req.url_settings)?;
-    let limits = limits(&req.config)?;
-    let id = new_id();
-    let host_name = SpriteName::parse(&format!("s{}", &id[..15])).expect("hex ids are valid names");
+    let opts = vmhost::CreateOptions {
+        hostname: Some(name.to_string()),
+        limits: Some(limits(&req.config)?),
+        ..Default::default()
+    };
+    let (id, host) = new_host_name();
+    let make = state.host.create(&host, opts);
+    let new = NewSprite {
+        id: &id,
+        name: &name,
+        host_name: &host,
+        url_auth: &url_auth,
+        labels: &labels,
+    };
+    add(state, caller, new, make).await
+}
+
+/// The row of a sprite about to be made.
+struct NewSprite<'a> {
+    id: &'a str,
+    name: &'a SpriteName,
+    host_name: &'a SpriteName,
+    url_auth: &'a str,
+    labels: &'a [String],
+}
+
+/// Reserves `name` in the caller's organization for a new host sprite made
+/// by `make`; the row goes again if `make` fails.
+async fn add(
+    state: &AppState,
+    caller: &Caller,
+    new: NewSprite<'_>,
+    make: impl std::future::Future<Output = vmhost::Result<vmhost::SpriteInfo>>,
+) -> Result<Sprite, ApiError> {
+    let NewSprite {
+        id,
+        name,
+        host_name,
+        url_auth,
+        labels,
+    } = new;
     let now = now_ms();
     let inserted = sqlx::query(
         "INSERT INTO sprites (id, org_id, name, host_name, url_auth, labels, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(&id)
+    .bind(id)
     .bind(&caller.org_id)
     .bind(name.as_str())
     .bind(host_name.as_str())
-    .bind(&url_auth)
-    .bind(serde_json::to_string(&labels).expect("labels serialize"))
+    .bind(url_auth)
+    .bind(serde_json::to_string(labels).expect("labels serialize"))
     .bind(now)
     .bind(now)
     .execute(state.db.pool())
@@ -198,19 +244,65 @@ pub async fn create(
         }
         other => other?,
     };
-    let opts = vmhost::CreateOptions {
-        hostname: Some(name.to_string()),
-        limits: Some(limits),
-        ..Default::default()
-    };
-    if let Err(e) = state.host.create(&host_name, opts).await {
+    if let Err(e) = make.await {
         sqlx::query("DELETE FROM sprites WHERE id = $1")
-            .bind(&id)
+            .bind(id)
             .execute(state.db.pool())
             .await?;
         return Err(e.into());
     }
     get(state, caller, name.as_str()).await
+}
+
+fn new_host_name() -> (String, SpriteName) {
+    let id = new_id();
+    let host = SpriteName::parse(&format!("s{}", &id[..15])).expect("hex ids are valid names");
+    (id, host)
+}
+
+/// A new sprite from `source` at `checkpoint` (or as it is now), in the
+/// same organization, with the source's URL settings and labels.
+pub async fn fork(
+    state: &AppState,
+    caller: &Caller,
+    source: &str,
+    name: &str,
+    checkpoint: Option<vmhost::CheckpointId>,
+) -> Result<Sprite, ApiError> {
+    let src = find(state, caller, source).await?;
+    let src_host = host_name(&src)?;
+    let name = SpriteName::parse(name).map_err(|e| ApiError::Invalid(format!("name: {e}")))?;
+    let (id, host) = new_host_name();
+    let make = state.host.fork_named(&src_host, checkpoint, &host, &name);
+    let new = NewSprite {
+        id: &id,
+        name: &name,
+        host_name: &host,
+        url_auth: &src.url_auth,
+        labels: &src.labels,
+    };
+    add(state, caller, new, make).await
+}
+
+/// Puts the sprite to sleep (warm: frozen in memory; cold: stopped).
+pub async fn sleep(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    cold: bool,
+) -> Result<Sprite, ApiError> {
+    let host = host_sprite(state, caller, name).await?;
+    if cold {
+        state.host.sleep_cold(&host).await?;
+    } else {
+        state.host.sleep_warm(&host).await?;
+    }
+    get(state, caller, name).await
+}
+
+pub async fn wake(state: &AppState, caller: &Caller, name: &str) -> Result<Sprite, ApiError> {
+    running(state, caller, name).await?;
+    get(state, caller, name).await
 }
 
 pub async fn get(state: &AppState, caller: &Caller, name: &str) -> Result<Sprite, ApiError> {

@@ -392,3 +392,208 @@ async fn accounts_hash_passwords_and_the_first_user_is_admin() {
         &stored
     ));
 }
+
+/// NDJSON lines of a progress stream.
+async fn lines(res: reqwest::Response) -> (StatusCode, Vec<Value>) {
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn checkpoints_restore_fork_sleep_and_wake() {
+    let srv = start("t-api-ckpt", Backend::Sqlite).await;
+    let alice = srv.user("alice").await;
+    let bob = srv.user("bob").await;
+    let c = &srv.client;
+    let (st, _) = body(
+        c.post(srv.url("/v1/sprites"))
+            .bearer_auth(&alice)
+            .json(&json!({"name": "app"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let host = vmhost::SpriteName::parse(&srv.state.host.list().unwrap()[0].name).unwrap();
+    let sh = |script: &'static str| {
+        let host = host.clone();
+        let h = srv.state.host.clone();
+        async move { h.run(&host, &["sh", "-c", script], b"").await.unwrap() }
+    };
+    sh("echo one > /root/f").await;
+
+    let (st, ls) = lines(
+        c.post(srv.url("/v1/sprites/app/checkpoint"))
+            .bearer_auth(&alice)
+            .json(&json!({"comment": "first"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(ls.last().unwrap()["type"], "complete", "{ls:?}");
+    assert_eq!(ls.last().unwrap()["data"], "v0");
+    let (_, v) = body(
+        c.get(srv.url("/v1/sprites/app/checkpoints"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(v[0]["id"], "v0");
+    assert_eq!(v[0]["comment"], "first");
+    assert!(v[0]["create_time"].as_str().unwrap().ends_with('Z'));
+    for missing in ["v9", "bogus"] {
+        let (st, _) = body(
+            c.get(srv.url(&format!("/v1/sprites/app/checkpoints/{missing}")))
+                .bearer_auth(&alice)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{missing}");
+    }
+    let (st, _) = body(
+        c.post(srv.url("/v1/sprites/app/checkpoint"))
+            .bearer_auth(&bob)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        st,
+        StatusCode::NOT_FOUND,
+        "bob cannot checkpoint alice's sprite"
+    );
+
+    sh("echo two > /root/f; touch /root/g").await;
+    let (_, v) = body(
+        c.get(srv.url("/v1/sprites/app/checkpoints/v0/diff"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let changed: Vec<(&str, &str)> = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["path"].as_str().unwrap(), c["change"].as_str().unwrap()))
+        .collect();
+    assert!(changed.contains(&("/root/f", "modified")), "{changed:?}");
+    assert!(changed.contains(&("/root/g", "added")), "{changed:?}");
+
+    let (st, ls) = lines(
+        c.post(srv.url("/v1/sprites/app/checkpoints/v0/restore"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(ls.last().unwrap()["type"], "complete", "{ls:?}");
+    assert!(ls.iter().any(|l| l["backup"] == "v1"), "{ls:?}");
+    assert_eq!(
+        String::from_utf8(sh("cat /root/f").await.stdout).unwrap(),
+        "one\n"
+    );
+    let (st, _) = body(
+        c.post(srv.url("/v1/sprites/app/checkpoints/v7/restore"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+
+    // Fork from the checkpoint: a new sprite of the same organization.
+    let (st, v) = body(
+        c.post(srv.url("/v1/sprites/app/fork"))
+            .bearer_auth(&alice)
+            .json(&json!({"name": "app-b", "checkpoint": "v1"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(v["name"], "app-b");
+    assert_eq!(v["status"], "running");
+    let (st, _) = body(
+        c.post(srv.url("/v1/sprites/app/fork"))
+            .bearer_auth(&alice)
+            .json(&json!({"name": "app-b"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CONFLICT);
+
+    // Sleep and wake, visible in the status.
+    let (_, v) = body(
+        c.post(srv.url("/v1/sprites/app/sleep"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(v["status"], "warm");
+    let (_, v) = body(
+        c.post(srv.url("/v1/sprites/app/sleep"))
+            .bearer_auth(&alice)
+            .json(&json!({"cold": true}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(v["status"], "cold");
+    let (_, v) = body(
+        c.post(srv.url("/v1/sprites/app/wake"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(v["status"], "running");
+    assert_eq!(
+        String::from_utf8(sh("cat /root/f").await.stdout).unwrap(),
+        "one\n"
+    );
+
+    // The checkpoint it stands on stays; others can go.
+    let (st, _) = body(
+        c.delete(srv.url("/v1/sprites/app/checkpoints/v0"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    let res = c
+        .delete(srv.url("/v1/sprites/app/checkpoints/v1"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    srv.cleanup().await;
+}

@@ -1,6 +1,7 @@
 //! One file per resource; `json` holds the extractors that turn malformed
 //! input into the API's JSON errors.
 
+mod checkpoints;
 mod exec;
 mod health;
 mod json;
@@ -15,4 +16,5 @@ pub fn router() -> Router<AppState> {
         .merge(health::routes())
         .merge(sprites::routes())
         .merge(exec::routes())
+        .merge(checkpoints::routes())
 }

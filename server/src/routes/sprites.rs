@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use sprites_wire::api::{CreateSprite, Sprite, SpriteList, UpdateSprite};
@@ -16,6 +16,61 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/sprites", get(list).post(create))
         .route("/v1/sprites/{name}", get(show).put(update).delete(destroy))
+        .route("/v1/sprites/{name}/fork", post(fork))
+        .route("/v1/sprites/{name}/sleep", post(sleep))
+        .route("/v1/sprites/{name}/wake", post(wake))
+}
+
+#[derive(Deserialize)]
+struct ForkRequest {
+    /// Name of the new sprite.
+    name: String,
+    /// Checkpoint to fork from; the sprite as it is now when absent.
+    #[serde(default)]
+    checkpoint: Option<String>,
+}
+
+async fn fork(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Body(req): Body<ForkRequest>,
+) -> Result<(StatusCode, Json<Sprite>), ApiError> {
+    let checkpoint = req
+        .checkpoint
+        .as_deref()
+        .map(|c| {
+            c.parse()
+                .map_err(|_| ApiError::NotFound(format!("checkpoint {c}")))
+        })
+        .transpose()?;
+    let sprite = sprites::fork(&state, &caller, &name, &req.name, checkpoint).await?;
+    Ok((StatusCode::CREATED, Json(sprite)))
+}
+
+#[derive(Deserialize, Default)]
+struct SleepRequest {
+    /// Stop the processes (only the disk stays) instead of freezing them.
+    #[serde(default)]
+    cold: bool,
+}
+
+async fn sleep(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Result<Body<SleepRequest>, ApiError>,
+) -> Result<Json<Sprite>, ApiError> {
+    let cold = body.map(|Body(b)| b.cold).unwrap_or(false);
+    Ok(Json(sprites::sleep(&state, &caller, &name, cold).await?))
+}
+
+async fn wake(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Sprite>, ApiError> {
+    Ok(Json(sprites::wake(&state, &caller, &name).await?))
 }
 
 async fn create(

@@ -107,3 +107,22 @@ def test_sessions_are_listed(sprite):
             break
         time.sleep(0.1)
     assert sessions and sessions[0].tty and sessions[0].is_active
+
+
+def test_checkpoints_create_list_get_restore(sprite):
+    sprite.run("sh", "-c", "echo before > /root/state")
+    messages = list(sprite.create_checkpoint("before the change"))
+    assert messages[-1].type == "complete", messages
+    checkpoint_id = messages[-1].data
+
+    listed = sprite.list_checkpoints()
+    assert [c.id for c in listed] == [checkpoint_id]
+    assert listed[0].comment == "before the change"
+    assert sprite.get_checkpoint(checkpoint_id).create_time is not None
+
+    sprite.run("sh", "-c", "echo after > /root/state")
+    messages = list(sprite.restore_checkpoint(checkpoint_id))
+    assert messages[-1].type == "complete", messages
+    assert sprite.run("cat", "/root/state", capture_output=True).stdout == b"before\n"
+    # The state before the restore was kept as a checkpoint of its own.
+    assert len(sprite.list_checkpoints()) == 2

@@ -25,6 +25,17 @@ impl Host {
         checkpoint: Option<CheckpointId>,
         name: &SpriteName,
     ) -> Result<SpriteInfo> {
+        self.fork_named(source, checkpoint, name, name).await
+    }
+
+    /// [`Host::fork`] with a host name inside other than the sprite's name.
+    pub async fn fork_named(
+        &self,
+        source: &SpriteName,
+        checkpoint: Option<CheckpointId>,
+        name: &SpriteName,
+        hostname: &SpriteName,
+    ) -> Result<SpriteInfo> {
         if source == name {
             return Err(Error::AlreadyExists(name.to_string()));
         }
@@ -51,7 +62,7 @@ impl Host {
         };
         let rec = SpriteRecord {
             name: name.to_string(),
-            hostname: name.to_string(),
+            hostname: hostname.to_string(),
             image: src.image.clone(),
             created_at: crate::now_ms(),
             desired: Desired::Running,

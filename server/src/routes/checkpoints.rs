@@ -1,0 +1,229 @@
+//! Checkpoints of a sprite: `POST /checkpoint` and `POST
+//! /checkpoints/{id}/restore` answer NDJSON progress lines (`{"type":
+//! "info"|"complete"|"error", ...}`) as the SDKs read them; list, get and
+//! delete are plain JSON; `diff` tells which paths changed.
+
+use axum::body::Body as HttpBody;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use vmhost::{CheckpointId, CheckpointInfo};
+
+use super::json::{Body, Query};
+use crate::accounts::Caller;
+use crate::error::ApiError;
+use crate::{sprites, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/sprites/{name}/checkpoint", post(create))
+        .route("/v1/sprites/{name}/checkpoints", get(list))
+        .route(
+            "/v1/sprites/{name}/checkpoints/{id}",
+            get(show).delete(remove),
+        )
+        .route("/v1/sprites/{name}/checkpoints/{id}/restore", post(restore))
+        .route("/v1/sprites/{name}/checkpoints/{id}/diff", get(diff))
+        .route("/v1/sprites/{name}/checkpoints/{id}/delete", delete(remove))
+}
+
+fn iso(ms: u64) -> String {
+    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+        .to_string()
+}
+
+/// A checkpoint as JSON; `history` is its ancestry, newest first.
+fn view(c: &CheckpointInfo, all: &[CheckpointInfo]) -> Value {
+    let mut history = Vec::new();
+    let mut parent = c.parent;
+    while let Some(p) = parent {
+        if history.len() > all.len() {
+            break; // a cycle cannot happen, but a bound costs nothing
+        }
+        history.push(p.to_string());
+        parent = all.iter().find(|x| x.id == p).and_then(|x| x.parent);
+    }
+    json!({
+        "id": c.id.to_string(),
+        "create_time": iso(c.created_at),
+        "comment": c.comment,
+        "history": history,
+        "parent": c.parent.map(|p| p.to_string()),
+        "auto": c.auto,
+    })
+}
+
+fn checkpoint_id(id: &str) -> Result<CheckpointId, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::NotFound(format!("checkpoint {id}")))
+}
+
+/// An NDJSON response whose lines are written as `work` reports them.
+fn ndjson<F, Fut>(work: F) -> Response
+where
+    F: FnOnce(tokio::sync::mpsc::UnboundedSender<Value>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    // The work finishes even if the client goes away.
+    tokio::spawn(work(tx));
+    let lines = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|v| (Ok::<_, std::convert::Infallible>(format!("{v}\n")), rx))
+    });
+    (
+        StatusCode::OK,
+        [("content-type", "application/x-ndjson")],
+        HttpBody::from_stream(lines),
+    )
+        .into_response()
+}
+
+fn error_line(e: ApiError) -> Value {
+    let message = match &e {
+        ApiError::Db(_) | ApiError::Internal(_) => "something went wrong on the server".to_string(),
+        ApiError::Host(h)
+            if matches!(
+                h,
+                vmhost::Error::Io { .. } | vmhost::Error::PathIo { .. } | vmhost::Error::Runtime(_)
+            ) =>
+        {
+            tracing::error!(error = %h, "checkpoint operation failed");
+            "something went wrong on the server".to_string()
+        }
+        other => other.to_string(),
+    };
+    json!({"type": "error", "error": message})
+}
+
+#[derive(Deserialize, Default)]
+struct CreateRequest {
+    #[serde(default)]
+    comment: String,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Result<Body<CreateRequest>, ApiError>,
+) -> Result<Response, ApiError> {
+    let host_name = sprites::host_sprite(&state, &caller, &name).await?;
+    // The body is optional: no comment is an empty one.
+    let comment = body.map(|Body(b)| b.comment).unwrap_or_default();
+    if comment.len() > 1000 {
+        return Err(ApiError::Invalid("comment: at most 1000 bytes".into()));
+    }
+    Ok(ndjson(move |tx| async move {
+        let _ = tx.send(json!({"type": "info", "data": format!("Creating checkpoint of {name}")}));
+        match state.host.checkpoint(&host_name, &comment).await {
+            Ok(c) => {
+                let _ = tx.send(json!({"type": "info", "data": format!("Checkpoint {} created", c.id), "id": c.id.to_string()}));
+                let _ = tx.send(json!({"type": "complete", "data": c.id.to_string()}));
+            }
+            Err(e) => {
+                let _ = tx.send(error_line(e.into()));
+            }
+        }
+    }))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let host_name = sprites::host_sprite(&state, &caller, &name).await?;
+    let all = state.host.checkpoints(&host_name)?;
+    let mut views: Vec<Value> = all.iter().rev().map(|c| view(c, &all)).collect();
+    if let Some(h) = q.get("history").filter(|h| !h.is_empty()) {
+        views.retain(|v| {
+            v["id"] == h.as_str()
+                || v["history"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == h.as_str()))
+        });
+    }
+    Ok(Json(views))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let host_name = sprites::host_sprite(&state, &caller, &name).await?;
+    let id = checkpoint_id(&id)?;
+    let all = state.host.checkpoints(&host_name)?;
+    let c = state.host.checkpoint_info(&host_name, id)?;
+    Ok(Json(view(&c, &all)))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let host_name = sprites::host_sprite(&state, &caller, &name).await?;
+    state
+        .host
+        .delete_checkpoint(&host_name, checkpoint_id(&id)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn restore(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let host_name = sprites::host_sprite(&state, &caller, &name).await?;
+    let id = checkpoint_id(&id)?;
+    // Unknown checkpoints are an HTTP 404, before any streaming starts.
+    state.host.checkpoint_info(&host_name, id)?;
+    Ok(ndjson(move |tx| async move {
+        let _ = tx.send(json!({"type": "info", "data": format!("Restoring {name} to {id}")}));
+        match state.host.restore(&host_name, id).await {
+            Ok((_, backup)) => {
+                let _ = tx.send(json!({
+                    "type": "info",
+                    "data": format!("The state before is kept as checkpoint {}", backup.id),
+                    "backup": backup.id.to_string(),
+                }));
+                let _ = tx.send(json!({"type": "complete", "data": format!("Restored {id}")}));
+            }
+            Err(e) => {
+                let _ = tx.send(error_line(e.into()));
+            }
+        }
+    }))
+}
+
+#[derive(Deserialize)]
+struct DiffQuery {
+    /// Another checkpoint; the sprite's disk now when absent.
+    to: Option<String>,
+}
+
+async fn diff(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, id)): Path<(String, String)>,
+    Query(q): Query<DiffQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let host_name = sprites::host_sprite(&state, &caller, &name).await?;
+    let from = checkpoint_id(&id)?;
+    let to = q.to.as_deref().map(checkpoint_id).transpose()?;
+    let changes = tokio::task::block_in_place(|| state.host.diff(&host_name, from, to))?;
+    Ok(Json(json!({
+        "from": from.to_string(),
+        "to": to.map(|t| t.to_string()),
+        "changes": changes,
+    })))
+}
