@@ -65,6 +65,14 @@ impl IntoResponse for ApiError {
         } else {
             self.to_string()
         };
-        (status, Json(json!({ "error": code, "message": message }))).into_response()
+        let mut body = json!({ "error": code, "message": message });
+        // File errors also carry their errno name, which the SDKs' file
+        // APIs turn into their own exceptions.
+        if let ApiError::Host(e) = &self {
+            if let Some(errno) = e.errno() {
+                body["code"] = json!(errno);
+            }
+        }
+        (status, Json(body)).into_response()
     }
 }

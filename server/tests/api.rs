@@ -597,3 +597,185 @@ async fn checkpoints_restore_fork_sleep_and_wake() {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     srv.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn files_through_the_api_stay_inside_the_sprite() {
+    let srv = start("t-api-fs", Backend::Sqlite).await;
+    let alice = srv.user("alice").await;
+    let bob = srv.user("bob").await;
+    let c = &srv.client;
+    let (st, _) = body(
+        c.post(srv.url("/v1/sprites"))
+            .bearer_auth(&alice)
+            .json(&json!({"name": "box"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+
+    let res = c
+        .put(srv.url("/v1/sprites/box/fs/write?path=notes/today.txt&workingDir=/root&mode=0640"))
+        .bearer_auth(&alice)
+        .body("remember the milk")
+        .send()
+        .await
+        .unwrap();
+    let (st, v) = body(res).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["path"], "/root/notes/today.txt");
+    assert_eq!(v["mode"], "0640");
+    let res = c
+        .get(srv.url("/v1/sprites/box/fs/read?path=/root/notes/today.txt"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.text().await.unwrap(), "remember the milk");
+    let (_, v) = body(
+        c.get(srv.url("/v1/sprites/box/fs/list?path=/root/notes"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(v["isDir"], true);
+    assert_eq!(v["entries"][0]["name"], "today.txt");
+
+    // Hostile paths resolve inside the sprite; the host's files are out of reach.
+    let host_hostname = std::fs::read_to_string("/etc/hostname").unwrap();
+    c.put(srv.url("/v1/sprites/box/fs/write?path=/etc/hostname"))
+        .bearer_auth(&alice)
+        .body("inside\n")
+        .send()
+        .await
+        .unwrap();
+    for hostile in [
+        "/../../../etc/hostname",
+        "../../etc/hostname",
+        "/root/../../etc/hostname",
+    ] {
+        let res = c
+            .get(srv.url(&format!("/v1/sprites/box/fs/read?path={hostile}")))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.text().await.unwrap(), "inside\n", "{hostile}");
+    }
+    assert_eq!(
+        std::fs::read_to_string("/etc/hostname").unwrap(),
+        host_hostname
+    );
+    let (st, v) = body(
+        c.get(srv.url("/v1/sprites/box/fs/read?path=/etc"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    assert_eq!(v["code"], "EISDIR");
+    let (st, v) = body(
+        c.get(srv.url("/v1/sprites/box/fs/read?path=/nope"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert_eq!(v["code"], "ENOENT");
+    let (st, _) = body(
+        c.get(srv.url("/v1/sprites/box/fs/read?path="))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, _) = body(
+        c.get(srv.url("/v1/sprites/box/fs/read"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "missing path");
+
+    // Rename, copy, chown, delete.
+    let (st, _) = body(
+        c.post(srv.url("/v1/sprites/box/fs/copy"))
+            .bearer_auth(&alice)
+            .json(&json!({"source": "/root/notes", "dest": "/root/notes2"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, v) = body(
+        c.post(srv.url("/v1/sprites/box/fs/chown"))
+            .bearer_auth(&alice)
+            .json(&json!({"path": "/root/notes2", "uid": 1000, "gid": 1000, "recursive": true}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (_, v) = body(
+        c.get(srv.url("/v1/sprites/box/fs/list?path=/root/notes2/today.txt"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(v["entries"][0]["uid"], 1000);
+    let (st, _) = body(
+        c.post(srv.url("/v1/sprites/box/fs/rename"))
+            .bearer_auth(&alice)
+            .json(&json!({"source": "/root/notes2", "dest": "/root/archive"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, v) = body(
+        c.delete(srv.url("/v1/sprites/box/fs/delete?path=/root/archive"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    assert_eq!(v["code"], "ENOTEMPTY");
+    let res = c
+        .delete(srv.url("/v1/sprites/box/fs/delete?path=/root/archive&recursive=true"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    // Another organization cannot read a byte.
+    let (st, _) = body(
+        c.get(srv.url("/v1/sprites/box/fs/read?path=/root/notes/today.txt"))
+            .bearer_auth(&bob)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    srv.cleanup().await;
+}

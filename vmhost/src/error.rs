@@ -32,7 +32,12 @@ pub enum Error {
     #[error("{0:?} already exists in the sprite")]
     FileExists(String),
     #[error("{path:?}: {reason}")]
-    FileConflict { path: String, reason: &'static str },
+    FileConflict {
+        path: String,
+        reason: &'static str,
+        /// The errno name a file API reports (`EISDIR`, `ENOTEMPTY`, ...).
+        errno: &'static str,
+    },
     #[error("the sprite's disk quota is exhausted")]
     QuotaExceeded,
     #[error("the storage pool is full")]
@@ -87,6 +92,21 @@ impl Error {
                 source,
             },
         }
+    }
+}
+
+impl Error {
+    /// The errno name of a file error, for file APIs that report one.
+    pub fn errno(&self) -> Option<&'static str> {
+        Some(match self {
+            Error::FileNotFound(_) => "ENOENT",
+            Error::FileExists(_) => "EEXIST",
+            Error::FileConflict { errno, .. } => errno,
+            Error::InvalidPath { .. } => "EINVAL",
+            Error::QuotaExceeded => "EDQUOT",
+            Error::PoolFull => "ENOSPC",
+            _ => return None,
+        })
     }
 }
 

@@ -111,22 +111,27 @@ fn map_err(path: &str, e: rustix::io::Errno) -> Error {
         rustix::io::Errno::NOTDIR => Error::FileConflict {
             path: path.into(),
             reason: "a part of the path is not a directory",
+            errno: "ENOTDIR",
         },
         rustix::io::Errno::ISDIR => Error::FileConflict {
             path: path.into(),
             reason: "is a directory",
+            errno: "EISDIR",
         },
         rustix::io::Errno::NOTEMPTY => Error::FileConflict {
             path: path.into(),
             reason: "directory is not empty",
+            errno: "ENOTEMPTY",
         },
         rustix::io::Errno::LOOP => Error::FileConflict {
             path: path.into(),
             reason: "too many levels of symbolic links",
+            errno: "ELOOP",
         },
         rustix::io::Errno::XDEV => Error::FileConflict {
             path: path.into(),
             reason: "cannot move across file systems",
+            errno: "EXDEV",
         },
         rustix::io::Errno::NAMETOOLONG => Error::InvalidPath {
             path: path.into(),
@@ -257,13 +262,19 @@ impl SpriteFs {
             )
             .map_err(|e| map_err(path, e))?;
         let st = rustix::fs::fstat(&fd).map_err(|e| map_err(path, e))?;
-        if kind_of(st.st_mode) != Kind::File {
-            return Err(Error::FileConflict {
+        match kind_of(st.st_mode) {
+            Kind::File => Ok(File::from(fd)),
+            Kind::Dir => Err(Error::FileConflict {
+                path: path.into(),
+                reason: "is a directory",
+                errno: "EISDIR",
+            }),
+            _ => Err(Error::FileConflict {
                 path: path.into(),
                 reason: "is not a regular file",
-            });
+                errno: "EINVAL",
+            }),
         }
-        Ok(File::from(fd))
     }
 
     /// Reads a whole file of at most `max` bytes.
@@ -277,6 +288,7 @@ impl SpriteFs {
             return Err(Error::FileConflict {
                 path: path.into(),
                 reason: "file is larger than allowed here",
+                errno: "EFBIG",
             });
         }
         Ok(data)
@@ -302,6 +314,7 @@ impl SpriteFs {
             return Err(Error::FileConflict {
                 path: path.into(),
                 reason: "is a directory",
+                errno: "EISDIR",
             });
         }
         let (uid, gid, perm) = match existing.filter(|st| kind_of(st.st_mode) == Kind::File) {
@@ -414,6 +427,7 @@ impl SpriteFs {
             return Err(Error::FileConflict {
                 path: from.into(),
                 reason: "is a directory (copy it recursively)",
+                errno: "EISDIR",
             });
         }
         copy_at(&fdir, &fname, &tdir, &tname).map_err(|e| map_err(from, e))?;
@@ -431,6 +445,7 @@ impl SpriteFs {
             return Err(Error::FileConflict {
                 path: path.into(),
                 reason: "is a symbolic link",
+                errno: "EINVAL",
             });
         }
         // An O_PATH descriptor cannot be fchmod'ed; its /proc link can be

@@ -3,6 +3,7 @@
 
 mod checkpoints;
 mod exec;
+mod fs;
 mod health;
 mod json;
 mod sprites;
@@ -17,4 +18,5 @@ pub fn router() -> Router<AppState> {
         .merge(sprites::routes())
         .merge(exec::routes())
         .merge(checkpoints::routes())
+        .merge(fs::routes())
 }

@@ -126,3 +126,36 @@ def test_checkpoints_create_list_get_restore(sprite):
     assert sprite.run("cat", "/root/state", capture_output=True).stdout == b"before\n"
     # The state before the restore was kept as a checkpoint of its own.
     assert len(sprite.list_checkpoints()) == 2
+
+
+def test_filesystem(sprite):
+    from sprites.exceptions import DirectoryNotEmptyError, FileNotFoundError_, IsADirectoryError_
+
+    fs = sprite.filesystem("/srv")
+    page = fs / "site" / "index.html"
+    page.write_text("<h1>hello</h1>")
+    assert page.read_text() == "<h1>hello</h1>"
+    assert page.exists() and page.stat().size == 14
+    assert sprite.run("cat", "/srv/site/index.html", capture_output=True).stdout == b"<h1>hello</h1>"
+    assert (fs / "site").listdir() == ["index.html"]
+
+    (fs / "deep" / "er").mkdir(parents=True)
+    # The SDK's stat() reads the first entry of a listing, so it cannot stat
+    # a directory; ask the sprite instead.
+    assert sprite.run("test", "-d", "/srv/deep/er").returncode == 0
+
+    page.copy_to(fs / "site" / "copy.html")
+    (fs / "site" / "copy.html").rename(fs / "site" / "moved.html")
+    assert sorted((fs / "site").listdir()) == ["index.html", "moved.html"]
+
+    page.chmod(0o600)
+    assert sprite.run("stat", "-c", "%a", "/srv/site/index.html", capture_output=True).stdout == b"600\n"
+
+    with pytest.raises(IsADirectoryError_):
+        (fs / "site").read_bytes()
+    with pytest.raises(DirectoryNotEmptyError):
+        (fs / "site").rmdir()
+    (fs / "site").rmtree()
+    assert not page.exists()
+    with pytest.raises(FileNotFoundError_):
+        page.read_text()

@@ -1,0 +1,306 @@
+//! `/v1/sprites/{name}/fs/*`: a sprite's files, in the shapes of the
+//! Sprites SDKs' filesystem API. Paths are absolute inside the sprite, or
+//! relative to `workingDir`; every one is confined to the sprite's root by
+//! `vmhost::fs`. Files work in every phase: a sleeping sprite stays asleep.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use vmhost::fs::{Entry, Kind, SpriteFs};
+
+use super::json::{Body, Query};
+use crate::accounts::Caller;
+use crate::error::ApiError;
+use crate::{sprites, AppState};
+
+/// The largest file read or written in one request.
+const MAX_FILE: u64 = 64 << 20;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/sprites/{name}/fs/list", get(list))
+        .route("/v1/sprites/{name}/fs/read", get(read))
+        .route(
+            "/v1/sprites/{name}/fs/write",
+            put(write).layer(axum::extract::DefaultBodyLimit::max(MAX_FILE as usize)),
+        )
+        .route("/v1/sprites/{name}/fs/delete", delete(remove))
+        .route("/v1/sprites/{name}/fs/mkdir", post(mkdir))
+        .route("/v1/sprites/{name}/fs/rename", post(rename))
+        .route("/v1/sprites/{name}/fs/copy", post(copy))
+        .route("/v1/sprites/{name}/fs/chmod", post(chmod))
+        .route("/v1/sprites/{name}/fs/chown", post(chown))
+}
+
+/// `path` made absolute against `workingDir` (default `/`).
+fn resolve(path: &str, working_dir: Option<&str>) -> Result<String, ApiError> {
+    if path.is_empty() {
+        return Err(ApiError::Invalid("path: give a path".into()));
+    }
+    if path.starts_with('/') {
+        return Ok(path.to_string());
+    }
+    let base = working_dir.filter(|w| !w.is_empty()).unwrap_or("/");
+    Ok(format!("{}/{path}", base.trim_end_matches('/')))
+}
+
+fn mode_of(text: &str) -> Result<u32, ApiError> {
+    u32::from_str_radix(text.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| ApiError::Invalid(format!("mode {text:?}: octal, like 0644")))
+}
+
+fn entry_json(e: &Entry) -> Value {
+    let modified = std::time::UNIX_EPOCH + std::time::Duration::from_secs(e.modified.max(0) as u64);
+    json!({
+        "name": e.name,
+        "path": e.path,
+        "size": e.size,
+        "mode": format!("{:04o}", e.mode),
+        "modTime": humantime::format_rfc3339_seconds(modified).to_string(),
+        "isDir": e.kind == Kind::Dir,
+        "type": e.kind,
+        "uid": e.uid,
+        "gid": e.gid,
+        "linkTarget": e.link_target,
+    })
+}
+
+async fn files(state: &AppState, caller: &Caller, name: &str) -> Result<SpriteFs, ApiError> {
+    let host_name = sprites::host_sprite(state, caller, name).await?;
+    Ok(state.host.files(&host_name)?)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PathQuery {
+    path: String,
+    working_dir: Option<String>,
+    recursive: Option<String>,
+    mode: Option<String>,
+    mkdir_parents: Option<String>,
+}
+
+fn flag(v: &Option<String>, default: bool) -> bool {
+    v.as_deref().map_or(default, |v| v == "true" || v == "1")
+}
+
+/// A directory's entries, or the one entry of a file.
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(q): Query<PathQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let fs = files(&state, &caller, &name).await?;
+    let path = resolve(&q.path, q.working_dir.as_deref())?;
+    let me = tokio::task::block_in_place(|| fs.stat(&path))?;
+    let entries = if me.kind == Kind::Dir {
+        tokio::task::block_in_place(|| fs.list(&path))?
+    } else {
+        vec![me.clone()]
+    };
+    Ok(Json(json!({
+        "path": me.path,
+        "isDir": me.kind == Kind::Dir,
+        "entries": entries.iter().map(entry_json).collect::<Vec<_>>(),
+    })))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(q): Query<PathQuery>,
+) -> Result<Response, ApiError> {
+    let fs = files(&state, &caller, &name).await?;
+    let path = resolve(&q.path, q.working_dir.as_deref())?;
+    let data = tokio::task::block_in_place(|| fs.read(&path, MAX_FILE))?;
+    Ok(([("content-type", "application/octet-stream")], data).into_response())
+}
+
+async fn write(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(q): Query<PathQuery>,
+    data: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let fs = files(&state, &caller, &name).await?;
+    let path = resolve(&q.path, q.working_dir.as_deref())?;
+    let mode = q.mode.as_deref().map(mode_of).transpose()?;
+    let parents = flag(&q.mkdir_parents, true);
+    let e = tokio::task::block_in_place(|| fs.write(&path, &data, mode, parents))?;
+    Ok(Json(entry_json(&e)))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(q): Query<PathQuery>,
+) -> Result<StatusCode, ApiError> {
+    let fs = files(&state, &caller, &name).await?;
+    let path = resolve(&q.path, q.working_dir.as_deref())?;
+    let recursive = flag(&q.recursive, false);
+    tokio::task::block_in_place(|| fs.remove(&path, recursive))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MkdirRequest {
+    path: String,
+    working_dir: Option<String>,
+    #[serde(default)]
+    parents: bool,
+}
+
+async fn mkdir(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Body(req): Body<MkdirRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let fs = files(&state, &caller, &name).await?;
+    let path = resolve(&req.path, req.working_dir.as_deref())?;
+    let e = tokio::task::block_in_place(|| fs.mkdir(&path, req.parents))?;
+    Ok(Json(entry_json(&e)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MoveRequest {
+    source: String,
+    dest: String,
+    working_dir: Option<String>,
+    #[serde(default)]
+    recursive: Option<bool>,
+}
+
+async fn rename(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Body(req): Body<MoveRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let fs = files(&state, &caller, &name).await?;
+    let from = resolve(&req.source, req.working_dir.as_deref())?;
+    let to = resolve(&req.dest, req.working_dir.as_deref())?;
+    let e = tokio::task::block_in_place(|| fs.rename(&from, &to))?;
+    Ok(Json(entry_json(&e)))
+}
+
+async fn copy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Body(req): Body<MoveRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let fs = files(&state, &caller, &name).await?;
+    let from = resolve(&req.source, req.working_dir.as_deref())?;
+    let to = resolve(&req.dest, req.working_dir.as_deref())?;
+    let recursive = req.recursive.unwrap_or(true);
+    let e = tokio::task::block_in_place(|| fs.copy(&from, &to, recursive))?;
+    Ok(Json(entry_json(&e)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChmodRequest {
+    path: String,
+    working_dir: Option<String>,
+    mode: String,
+    #[serde(default)]
+    recursive: bool,
+}
+
+/// Applies `f` to `path` and, with `recursive`, to everything under it.
+fn each(
+    fs: &SpriteFs,
+    path: &str,
+    recursive: bool,
+    f: &dyn Fn(&str) -> vmhost::Result<Entry>,
+) -> vmhost::Result<Entry> {
+    let top = f(path)?;
+    if recursive && top.kind == Kind::Dir {
+        for child in fs.list(path)? {
+            each(fs, &child.path, true, f)?;
+        }
+    }
+    Ok(top)
+}
+
+async fn chmod(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Body(req): Body<ChmodRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let fs = files(&state, &caller, &name).await?;
+    let path = resolve(&req.path, req.working_dir.as_deref())?;
+    let mode = mode_of(&req.mode)?;
+    let e = tokio::task::block_in_place(|| {
+        each(&fs, &path, req.recursive, &|p| match fs.chmod(p, mode) {
+            // Symlinks have no mode of their own; a recursive change passes them.
+            Err(vmhost::Error::FileConflict {
+                errno: "EINVAL", ..
+            }) if p != path => fs.stat(p),
+            other => other,
+        })
+    })?;
+    Ok(Json(entry_json(&e)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChownRequest {
+    path: String,
+    working_dir: Option<String>,
+    uid: u32,
+    gid: u32,
+    #[serde(default)]
+    recursive: bool,
+}
+
+async fn chown(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Body(req): Body<ChownRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let fs = files(&state, &caller, &name).await?;
+    let path = resolve(&req.path, req.working_dir.as_deref())?;
+    let e = tokio::task::block_in_place(|| {
+        each(&fs, &path, req.recursive, &|p| {
+            fs.chown(p, req.uid, req.gid)
+        })
+    })?;
+    Ok(Json(entry_json(&e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_against_the_working_directory() {
+        assert_eq!(resolve("/etc/hosts", Some("/root")).unwrap(), "/etc/hosts");
+        assert_eq!(
+            resolve("notes.txt", Some("/root/")).unwrap(),
+            "/root/notes.txt"
+        );
+        assert_eq!(resolve("notes.txt", None).unwrap(), "/notes.txt");
+        assert!(resolve("", None).is_err());
+        assert_eq!(mode_of("0755").unwrap(), 0o755);
+        assert_eq!(mode_of("644").unwrap(), 0o644);
+        assert!(mode_of("rwx").is_err());
+        assert!(mode_of("77777").is_err());
+    }
+}
