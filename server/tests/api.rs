@@ -37,15 +37,7 @@ async fn sprites_lifecycle(srv: TestServer) {
 
     // Create.
     let req = json!({"name": "web", "labels": ["demo"], "url_settings": {"auth": "public"}});
-    let (st, v) = body(
-        c.post(srv.url("/v1/sprites"))
-            .bearer_auth(&alice)
-            .json(&req)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, v) = srv.post(&alice, "/v1/sprites", req).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     assert_eq!(v["name"], "web");
     assert_eq!(v["organization"], "alice");
@@ -91,15 +83,7 @@ async fn sprites_lifecycle(srv: TestServer) {
         ),
         (json!({"name": "x", "config": {"ram_mb": 1}}), "bad config"),
     ] {
-        let (st, v) = body(
-            c.post(srv.url("/v1/sprites"))
-                .bearer_auth(&alice)
-                .json(&bad)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (st, v) = srv.post(&alice, "/v1/sprites", bad).await;
         assert!(st.is_client_error(), "{what}: {st} {v}");
         assert!(
             v["message"].as_str().is_some_and(|m| !m.is_empty()),
@@ -138,110 +122,45 @@ async fn sprites_lifecycle(srv: TestServer) {
     );
 
     // Another user's sprite is not there for them.
-    let (st, v) = body(
-        c.get(srv.url("/v1/sprites/web"))
-            .bearer_auth(&bob)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, v) = srv.get(&bob, "/v1/sprites/web").await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     assert_eq!(v["error"], "not_found");
-    let (st, _) = body(
-        c.delete(srv.url("/v1/sprites/web"))
-            .bearer_auth(&bob)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, _) = srv.delete(&bob, "/v1/sprites/web").await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    let (_, v) = body(
-        c.get(srv.url("/v1/sprites"))
-            .bearer_auth(&bob)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, v) = srv.get(&bob, "/v1/sprites").await;
     assert_eq!(v["sprites"], json!([]));
     // Bob may use the same name in his own organization.
-    let (st, _) = body(
-        c.post(srv.url("/v1/sprites"))
-            .bearer_auth(&bob)
-            .json(&json!({"name": "web"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, _) = srv.post(&bob, "/v1/sprites", json!({"name": "web"})).await;
     assert_eq!(st, StatusCode::CREATED);
 
     // Sessions of a sprite: listed for its organization, absent for others.
-    let (st, v) = body(
-        c.get(srv.url("/v1/sprites/web/exec"))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, v) = srv.get(&alice, "/v1/sprites/web/exec").await;
     assert_eq!(st, StatusCode::OK, "{v}");
     // The `hostname` run above is listed as ended, with its exit code.
     assert_eq!(v["sessions"][0]["command"], "hostname");
     assert_eq!(v["sessions"][0]["is_active"], false);
     assert_eq!(v["sessions"][0]["exit_code"], 0);
-    let (st, _) = body(
-        c.get(srv.url("/v1/sprites/web/exec"))
-            .bearer_auth(&bob)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, _) = srv.get(&bob, "/v1/sprites/web/exec").await;
     assert_eq!(st, StatusCode::OK, "bob's own sprite named web");
-    let (st, _) = body(
-        c.get(srv.url("/v1/sprites/nope/exec"))
-            .bearer_auth(&bob)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, _) = srv.get(&bob, "/v1/sprites/nope/exec").await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    let (st, _) = body(
-        c.post(srv.url("/v1/sprites/web/exec/1/kill"))
-            .bearer_auth(&alice)
-            .json(&json!({"signal": "SIGNOPE"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, _) = srv
+        .post(
+            &alice,
+            "/v1/sprites/web/exec/1/kill",
+            json!({"signal": "SIGNOPE"}),
+        )
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
 
     // List with a prefix and pages.
     for n in ["api-1", "api-2", "api-3"] {
-        let (st, _) = body(
-            c.post(srv.url("/v1/sprites"))
-                .bearer_auth(&alice)
-                .json(&json!({"name": n}))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (st, _) = srv.post(&alice, "/v1/sprites", json!({"name": n})).await;
         assert_eq!(st, StatusCode::CREATED);
     }
-    let (_, v) = body(
-        c.get(srv.url("/v1/sprites?prefix=api&max_results=2"))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, v) = srv
+        .get(&alice, "/v1/sprites?prefix=api&max_results=2")
+        .await;
     let names: Vec<&str> = v["sprites"]
         .as_array()
         .unwrap()
@@ -251,36 +170,18 @@ async fn sprites_lifecycle(srv: TestServer) {
     assert_eq!(names, ["api-1", "api-2"]);
     assert_eq!(v["has_more"], true);
     let next = v["next_continuation_token"].as_str().unwrap().to_string();
-    let (_, v) = body(
-        c.get(srv.url(&format!(
-            "/v1/sprites?prefix=api&max_results=2&continuation_token={next}"
-        )))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
+    let (_, v) = srv
+        .get(
+            &alice,
+            &format!("/v1/sprites?prefix=api&max_results=2&continuation_token={next}"),
+        )
+        .await;
     assert_eq!(v["sprites"][0]["name"], "api-3");
     assert_eq!(v["has_more"], false);
-    let (_, v) = body(
-        c.get(srv.url("/v1/sprites"))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, v) = srv.get(&alice, "/v1/sprites").await;
     assert_eq!(v["sprites"].as_array().unwrap().len(), 4);
     assert_eq!(v["running"], 4);
-    let (st, _) = body(
-        c.get(srv.url("/v1/sprites?prefix=%25"))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, _) = srv.get(&alice, "/v1/sprites?prefix=%25").await;
     assert_eq!(
         st,
         StatusCode::BAD_REQUEST,
@@ -288,27 +189,17 @@ async fn sprites_lifecycle(srv: TestServer) {
     );
 
     // Update.
-    let (st, v) = body(
-        c.put(srv.url("/v1/sprites/web"))
-            .bearer_auth(&alice)
-            .json(&json!({"labels": ["a", "b"], "url_settings": {"auth": "sprite"}}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, v) = srv
+        .put(
+            &alice,
+            "/v1/sprites/web",
+            json!({"labels": ["a", "b"], "url_settings": {"auth": "sprite"}}),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["labels"], json!(["a", "b"]));
     assert_eq!(v["url_settings"]["auth"], "sprite");
-    let (st, _) = body(
-        c.put(srv.url("/v1/sprites/web"))
-            .bearer_auth(&alice)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, _) = srv.put(&alice, "/v1/sprites/web", json!({})).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
 
     // Destroy.
@@ -319,24 +210,10 @@ async fn sprites_lifecycle(srv: TestServer) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let (st, _) = body(
-        c.get(srv.url("/v1/sprites/web"))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, _) = srv.get(&alice, "/v1/sprites/web").await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     // Bob's sprite of the same name is untouched.
-    let (st, v) = body(
-        c.get(srv.url("/v1/sprites/web"))
-            .bearer_auth(&bob)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, v) = srv.get(&bob, "/v1/sprites/web").await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(v["organization"], "bob");
     srv.cleanup().await;
@@ -411,15 +288,9 @@ async fn checkpoints_restore_fork_sleep_and_wake() {
     let alice = srv.user("alice").await;
     let bob = srv.user("bob").await;
     let c = &srv.client;
-    let (st, _) = body(
-        c.post(srv.url("/v1/sprites"))
-            .bearer_auth(&alice)
-            .json(&json!({"name": "app"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, _) = srv
+        .post(&alice, "/v1/sprites", json!({"name": "app"}))
+        .await;
     assert_eq!(st, StatusCode::CREATED);
     let host = vmhost::SpriteName::parse(&srv.state.host.list().unwrap()[0].name).unwrap();
     let sh = |script: &'static str| {
@@ -441,36 +312,19 @@ async fn checkpoints_restore_fork_sleep_and_wake() {
     assert_eq!(st, StatusCode::OK);
     assert_eq!(ls.last().unwrap()["type"], "complete", "{ls:?}");
     assert_eq!(ls.last().unwrap()["data"], "v0");
-    let (_, v) = body(
-        c.get(srv.url("/v1/sprites/app/checkpoints"))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, v) = srv.get(&alice, "/v1/sprites/app/checkpoints").await;
     assert_eq!(v[0]["id"], "v0");
     assert_eq!(v[0]["comment"], "first");
     assert!(v[0]["create_time"].as_str().unwrap().ends_with('Z'));
     for missing in ["v9", "bogus"] {
-        let (st, _) = body(
-            c.get(srv.url(&format!("/v1/sprites/app/checkpoints/{missing}")))
-                .bearer_auth(&alice)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (st, _) = srv
+            .get(&alice, &format!("/v1/sprites/app/checkpoints/{missing}"))
+            .await;
         assert_eq!(st, StatusCode::NOT_FOUND, "{missing}");
     }
-    let (st, _) = body(
-        c.post(srv.url("/v1/sprites/app/checkpoint"))
-            .bearer_auth(&bob)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, _) = srv
+        .post(&bob, "/v1/sprites/app/checkpoint", json!({}))
+        .await;
     assert_eq!(
         st,
         StatusCode::NOT_FOUND,
@@ -478,14 +332,7 @@ async fn checkpoints_restore_fork_sleep_and_wake() {
     );
 
     sh("echo two > /root/f; touch /root/g").await;
-    let (_, v) = body(
-        c.get(srv.url("/v1/sprites/app/checkpoints/v0/diff"))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, v) = srv.get(&alice, "/v1/sprites/app/checkpoints/v0/diff").await;
     let changed: Vec<(&str, &str)> = v["changes"]
         .as_array()
         .unwrap()
@@ -510,68 +357,35 @@ async fn checkpoints_restore_fork_sleep_and_wake() {
         String::from_utf8(sh("cat /root/f").await.stdout).unwrap(),
         "one\n"
     );
-    let (st, _) = body(
-        c.post(srv.url("/v1/sprites/app/checkpoints/v7/restore"))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, _) = srv
+        .post(&alice, "/v1/sprites/app/checkpoints/v7/restore", json!({}))
+        .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
 
     // Fork from the checkpoint: a new sprite of the same organization.
-    let (st, v) = body(
-        c.post(srv.url("/v1/sprites/app/fork"))
-            .bearer_auth(&alice)
-            .json(&json!({"name": "app-b", "checkpoint": "v1"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, v) = srv
+        .post(
+            &alice,
+            "/v1/sprites/app/fork",
+            json!({"name": "app-b", "checkpoint": "v1"}),
+        )
+        .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     assert_eq!(v["name"], "app-b");
     assert_eq!(v["status"], "running");
-    let (st, _) = body(
-        c.post(srv.url("/v1/sprites/app/fork"))
-            .bearer_auth(&alice)
-            .json(&json!({"name": "app-b"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, _) = srv
+        .post(&alice, "/v1/sprites/app/fork", json!({"name": "app-b"}))
+        .await;
     assert_eq!(st, StatusCode::CONFLICT);
 
     // Sleep and wake, visible in the status.
-    let (_, v) = body(
-        c.post(srv.url("/v1/sprites/app/sleep"))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, v) = srv.post(&alice, "/v1/sprites/app/sleep", json!({})).await;
     assert_eq!(v["status"], "warm");
-    let (_, v) = body(
-        c.post(srv.url("/v1/sprites/app/sleep"))
-            .bearer_auth(&alice)
-            .json(&json!({"cold": true}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, v) = srv
+        .post(&alice, "/v1/sprites/app/sleep", json!({"cold": true}))
+        .await;
     assert_eq!(v["status"], "cold");
-    let (_, v) = body(
-        c.post(srv.url("/v1/sprites/app/wake"))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, v) = srv.post(&alice, "/v1/sprites/app/wake", json!({})).await;
     assert_eq!(v["status"], "running");
     assert_eq!(
         String::from_utf8(sh("cat /root/f").await.stdout).unwrap(),
@@ -579,14 +393,7 @@ async fn checkpoints_restore_fork_sleep_and_wake() {
     );
 
     // The checkpoint it stands on stays; others can go.
-    let (st, _) = body(
-        c.delete(srv.url("/v1/sprites/app/checkpoints/v0"))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, _) = srv.delete(&alice, "/v1/sprites/app/checkpoints/v0").await;
     assert_eq!(st, StatusCode::CONFLICT);
     let res = c
         .delete(srv.url("/v1/sprites/app/checkpoints/v1"))
@@ -604,15 +411,9 @@ async fn files_through_the_api_stay_inside_the_sprite() {
     let alice = srv.user("alice").await;
     let bob = srv.user("bob").await;
     let c = &srv.client;
-    let (st, _) = body(
-        c.post(srv.url("/v1/sprites"))
-            .bearer_auth(&alice)
-            .json(&json!({"name": "box"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, _) = srv
+        .post(&alice, "/v1/sprites", json!({"name": "box"}))
+        .await;
     assert_eq!(st, StatusCode::CREATED);
 
     let res = c
@@ -634,14 +435,9 @@ async fn files_through_the_api_stay_inside_the_sprite() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.text().await.unwrap(), "remember the milk");
-    let (_, v) = body(
-        c.get(srv.url("/v1/sprites/box/fs/list?path=/root/notes"))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, v) = srv
+        .get(&alice, "/v1/sprites/box/fs/list?path=/root/notes")
+        .await;
     assert_eq!(v["isDir"], true);
     assert_eq!(v["entries"][0]["name"], "today.txt");
 
@@ -670,93 +466,52 @@ async fn files_through_the_api_stay_inside_the_sprite() {
         std::fs::read_to_string("/etc/hostname").unwrap(),
         host_hostname
     );
-    let (st, v) = body(
-        c.get(srv.url("/v1/sprites/box/fs/read?path=/etc"))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, v) = srv.get(&alice, "/v1/sprites/box/fs/read?path=/etc").await;
     assert_eq!(st, StatusCode::CONFLICT);
     assert_eq!(v["code"], "EISDIR");
-    let (st, v) = body(
-        c.get(srv.url("/v1/sprites/box/fs/read?path=/nope"))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, v) = srv.get(&alice, "/v1/sprites/box/fs/read?path=/nope").await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     assert_eq!(v["code"], "ENOENT");
-    let (st, _) = body(
-        c.get(srv.url("/v1/sprites/box/fs/read?path="))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, _) = srv.get(&alice, "/v1/sprites/box/fs/read?path=").await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    let (st, _) = body(
-        c.get(srv.url("/v1/sprites/box/fs/read"))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, _) = srv.get(&alice, "/v1/sprites/box/fs/read").await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "missing path");
 
     // Rename, copy, chown, delete.
-    let (st, _) = body(
-        c.post(srv.url("/v1/sprites/box/fs/copy"))
-            .bearer_auth(&alice)
-            .json(&json!({"source": "/root/notes", "dest": "/root/notes2"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, _) = srv
+        .post(
+            &alice,
+            "/v1/sprites/box/fs/copy",
+            json!({"source": "/root/notes", "dest": "/root/notes2"}),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK);
-    let (st, v) = body(
-        c.post(srv.url("/v1/sprites/box/fs/chown"))
-            .bearer_auth(&alice)
-            .json(&json!({"path": "/root/notes2", "uid": 1000, "gid": 1000, "recursive": true}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, v) = srv
+        .post(
+            &alice,
+            "/v1/sprites/box/fs/chown",
+            json!({"path": "/root/notes2", "uid": 1000, "gid": 1000, "recursive": true}),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    let (_, v) = body(
-        c.get(srv.url("/v1/sprites/box/fs/list?path=/root/notes2/today.txt"))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, v) = srv
+        .get(
+            &alice,
+            "/v1/sprites/box/fs/list?path=/root/notes2/today.txt",
+        )
+        .await;
     assert_eq!(v["entries"][0]["uid"], 1000);
-    let (st, _) = body(
-        c.post(srv.url("/v1/sprites/box/fs/rename"))
-            .bearer_auth(&alice)
-            .json(&json!({"source": "/root/notes2", "dest": "/root/archive"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, _) = srv
+        .post(
+            &alice,
+            "/v1/sprites/box/fs/rename",
+            json!({"source": "/root/notes2", "dest": "/root/archive"}),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK);
-    let (st, v) = body(
-        c.delete(srv.url("/v1/sprites/box/fs/delete?path=/root/archive"))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, v) = srv
+        .delete(&alice, "/v1/sprites/box/fs/delete?path=/root/archive")
+        .await;
     assert_eq!(st, StatusCode::CONFLICT);
     assert_eq!(v["code"], "ENOTEMPTY");
     let res = c
@@ -768,14 +523,9 @@ async fn files_through_the_api_stay_inside_the_sprite() {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
 
     // Another organization cannot read a byte.
-    let (st, _) = body(
-        c.get(srv.url("/v1/sprites/box/fs/read?path=/root/notes/today.txt"))
-            .bearer_auth(&bob)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, _) = srv
+        .get(&bob, "/v1/sprites/box/fs/read?path=/root/notes/today.txt")
+        .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     srv.cleanup().await;
 }

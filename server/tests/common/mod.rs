@@ -126,6 +126,61 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
+    /// Sends a request as the holder of `token`; the status and the JSON
+    /// body (or the text, as a JSON string, when it is not JSON).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        json: Option<serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(json) = json {
+            req = req.json(&json);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let text = res.text().await.expect("response body");
+        let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, value)
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> (reqwest::StatusCode, serde_json::Value) {
+        self.call(reqwest::Method::GET, token, path, None).await
+    }
+
+    pub async fn post(
+        &self,
+        token: &str,
+        path: &str,
+        json: serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        self.call(reqwest::Method::POST, token, path, Some(json))
+            .await
+    }
+
+    pub async fn put(
+        &self,
+        token: &str,
+        path: &str,
+        json: serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        self.call(reqwest::Method::PUT, token, path, Some(json))
+            .await
+    }
+
+    pub async fn delete(
+        &self,
+        token: &str,
+        path: &str,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        self.call(reqwest::Method::DELETE, token, path, None).await
+    }
+
     pub async fn cleanup(&self) {
         for s in self.state.host.list().unwrap() {
             self.state
