@@ -204,3 +204,166 @@ mod tests {
         assert!(!verify_password("correct horse", "not a hash"));
     }
 }
+
+/// A user's id and password hash, found by email or handle.
+pub async fn find_login(db: &Db, login: &str) -> Result<Option<(String, String)>, ApiError> {
+    let login = login.trim().to_lowercase();
+    let row = sqlx::query("SELECT id, password_hash FROM users WHERE email = $1 OR handle = $1")
+        .bind(&login)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(match row {
+        Some(r) => Some((r.try_get("id")?, r.try_get("password_hash")?)),
+        None => None,
+    })
+}
+
+/// The caller a signed-in user is in organization `org_id`, if a member.
+pub async fn caller_for_user(
+    db: &Db,
+    user_id: &str,
+    org_id: &str,
+) -> Result<Option<Caller>, ApiError> {
+    let row = sqlx::query(
+        "SELECT o.slug AS slug FROM memberships m JOIN organizations o ON o.id = m.org_id \
+         WHERE m.user_id = $1 AND m.org_id = $2",
+    )
+    .bind(user_id)
+    .bind(org_id)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(match row {
+        Some(r) => Some(Caller {
+            user_id: user_id.to_string(),
+            org_id: org_id.to_string(),
+            org_slug: r.try_get("slug")?,
+        }),
+        None => None,
+    })
+}
+
+/// The personal organization of a user.
+pub async fn personal_org(db: &Db, user_id: &str) -> Result<String, ApiError> {
+    let row = sqlx::query(
+        "SELECT o.id AS id FROM memberships m JOIN organizations o ON o.id = m.org_id \
+         WHERE m.user_id = $1 AND o.personal = 1",
+    )
+    .bind(user_id)
+    .fetch_one(db.pool())
+    .await?;
+    Ok(row.try_get("id")?)
+}
+
+/// The signed-in user and the organizations they belong to.
+pub async fn profile(db: &Db, caller: &Caller) -> Result<serde_json::Value, ApiError> {
+    let user = sqlx::query("SELECT email, handle, is_admin FROM users WHERE id = $1")
+        .bind(&caller.user_id)
+        .fetch_one(db.pool())
+        .await?;
+    let orgs = sqlx::query(
+        "SELECT o.slug AS slug, o.name AS name, o.personal AS personal, m.role AS role \
+         FROM memberships m JOIN organizations o ON o.id = m.org_id WHERE m.user_id = $1 ORDER BY o.slug",
+    )
+    .bind(&caller.user_id)
+    .fetch_all(db.pool())
+    .await?;
+    let mut list = Vec::new();
+    for o in &orgs {
+        list.push(serde_json::json!({
+            "slug": o.try_get::<String, _>("slug")?,
+            "name": o.try_get::<String, _>("name")?,
+            "personal": o.try_get::<i64, _>("personal")? == 1,
+            "role": o.try_get::<String, _>("role")?,
+        }));
+    }
+    Ok(serde_json::json!({
+        "email": user.try_get::<String, _>("email")?,
+        "handle": user.try_get::<String, _>("handle")?,
+        "is_admin": user.try_get::<i64, _>("is_admin")? == 1,
+        "organization": caller.org_slug,
+        "organizations": list,
+    }))
+}
+
+/// The caller's tokens in their organization, without their secrets.
+pub async fn list_tokens(db: &Db, caller: &Caller) -> Result<Vec<serde_json::Value>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT id, name, created_at, last_used_at FROM api_tokens \
+         WHERE user_id = $1 AND org_id = $2 AND revoked_at IS NULL ORDER BY created_at",
+    )
+    .bind(&caller.user_id)
+    .bind(&caller.org_id)
+    .fetch_all(db.pool())
+    .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        out.push(serde_json::json!({
+            "id": r.try_get::<String, _>("id")?,
+            "name": r.try_get::<String, _>("name")?,
+            "created_at": r.try_get::<i64, _>("created_at")?,
+            "last_used_at": r.try_get::<Option<i64>, _>("last_used_at")?,
+        }));
+    }
+    Ok(out)
+}
+
+/// Revokes one of the caller's tokens; `false` when there is no such token.
+pub async fn revoke_token(db: &Db, caller: &Caller, token_id: &str) -> Result<bool, ApiError> {
+    let done = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND org_id = $4 AND revoked_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(token_id)
+    .bind(&caller.user_id)
+    .bind(&caller.org_id)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Whether anybody has an account yet (the first one may always sign up).
+pub async fn has_users(db: &Db) -> Result<bool, ApiError> {
+    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users")
+        .fetch_one(db.pool())
+        .await?
+        .try_get("n")?;
+    Ok(n > 0)
+}
+
+/// Failed sign-ins per account: after [`Throttle::LIMIT`] failures within
+/// [`Throttle::WINDOW`], further attempts are refused until it passes.
+#[derive(Debug, Default, Clone)]
+pub struct Throttle {
+    failures: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
+    >,
+}
+
+impl Throttle {
+    pub const LIMIT: u32 = 5;
+    pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
+
+    /// Seconds to wait before `key` may try again, if it must wait.
+    pub fn wait(&self, key: &str) -> Option<u64> {
+        let map = self.failures.lock().unwrap();
+        let (n, since) = map.get(key)?;
+        let elapsed = since.elapsed();
+        (*n >= Self::LIMIT && elapsed < Self::WINDOW)
+            .then(|| (Self::WINDOW - elapsed).as_secs().max(1))
+    }
+
+    pub fn failed(&self, key: &str) {
+        let mut map = self.failures.lock().unwrap();
+        let entry = map
+            .entry(key.to_string())
+            .or_insert((0, std::time::Instant::now()));
+        if entry.1.elapsed() >= Self::WINDOW {
+            *entry = (0, std::time::Instant::now());
+        }
+        entry.0 += 1;
+    }
+
+    pub fn succeeded(&self, key: &str) {
+        self.failures.lock().unwrap().remove(key);
+    }
+}

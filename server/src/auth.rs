@@ -1,28 +1,56 @@
-//! Authentication as an extractor: a handler that takes a [`Caller`] only
-//! runs for a valid `Authorization: Bearer` token; anything else is a 401.
+//! Authentication as an extractor. A handler that takes a [`Caller`] runs
+//! only for a valid `Authorization: Bearer` token, or for a signed-in
+//! browser session; anything else is a 401. A session request that changes
+//! state must also send the session's CSRF token in `X-CSRF-Token` (403
+//! otherwise); bearer requests need none.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use axum::http::Method;
+use tower_sessions::Session;
 
-use crate::accounts::{caller_for_token, Caller};
+use crate::accounts::{caller_for_token, caller_for_user, Caller};
 use crate::error::ApiError;
+use crate::session::{CSRF, ORG_ID, USER_ID};
 use crate::AppState;
+
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(ApiError::Unauthorized)?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .ok_or(ApiError::Unauthorized)?;
-        caller_for_token(&state.db, token.trim())
+        if let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) {
+            let header = header.to_str().map_err(|_| ApiError::Unauthorized)?;
+            let token = header
+                .strip_prefix("Bearer ")
+                .or_else(|| header.strip_prefix("bearer "))
+                .ok_or(ApiError::Unauthorized)?;
+            return caller_for_token(&state.db, token.trim())
+                .await?
+                .ok_or(ApiError::Unauthorized);
+        }
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::Unauthorized)?;
+        let user: Option<String> = session.get(USER_ID).await.map_err(session_error)?;
+        let org: Option<String> = session.get(ORG_ID).await.map_err(session_error)?;
+        let (Some(user), Some(org)) = (user, org) else {
+            return Err(ApiError::Unauthorized);
+        };
+        if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            let expected: Option<String> = session.get(CSRF).await.map_err(session_error)?;
+            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+            if expected.is_none() || sent != expected.as_deref() {
+                return Err(ApiError::Forbidden("missing or wrong X-CSRF-Token".into()));
+            }
+        }
+        caller_for_user(&state.db, &user, &org)
             .await?
             .ok_or(ApiError::Unauthorized)
     }
+}
+
+pub fn session_error(e: tower_sessions::session::Error) -> ApiError {
+    ApiError::Internal(format!("session store: {e}"))
 }

@@ -15,6 +15,10 @@ pub enum ApiError {
     Db(#[from] sqlx::Error),
     #[error("authentication required: send an API token as `Authorization: Bearer <token>`")]
     Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("too many failed attempts; try again in {0} seconds")]
+    TooManyRequests(u64),
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
@@ -30,6 +34,8 @@ impl ApiError {
         use vmhost::Error as E;
         match self {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
@@ -73,6 +79,11 @@ impl IntoResponse for ApiError {
                 body["code"] = json!(errno);
             }
         }
-        (status, Json(body)).into_response()
+        let mut res = (status, Json(body)).into_response();
+        if let ApiError::TooManyRequests(secs) = self {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        res
     }
 }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod db;
 pub mod error;
 pub mod routes;
+pub mod session;
 pub mod sprites;
 
 use std::path::PathBuf;
@@ -21,6 +22,19 @@ pub struct AppState {
     pub host: Arc<vmhost::Host>,
     pub db: db::Db,
     pub urls: SpriteUrls,
+    pub sessions: session::Store,
+    pub settings: Settings,
+    pub throttle: accounts::Throttle,
+}
+
+/// Server-wide choices an operator makes.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Anyone may sign up; otherwise only the first user, and others are
+    /// made by an admin.
+    pub open_signup: bool,
+    /// The server is reached over TLS: session cookies are `Secure`.
+    pub secure_cookies: bool,
 }
 
 /// How a sprite's own URL is spelled: `<sprite>-<org>.<base domain>`.
@@ -51,9 +65,11 @@ impl SpriteUrls {
 
 /// The whole HTTP surface: API routes first, then the web app's files.
 pub fn app(state: AppState, public_dir: PathBuf) -> Router {
+    let sessions = state.sessions.clone().layer(state.settings.secure_cookies);
     routes::router()
         .with_state(state)
         .fallback_service(ServeDir::new(public_dir))
+        .layer(sessions)
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }

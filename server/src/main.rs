@@ -27,6 +27,13 @@ struct Config {
     /// Sprites answer at <sprite>-<org>.<base domain>.
     #[arg(long, env = "SPRITES_BASE_DOMAIN", default_value = "localhost")]
     base_domain: String,
+    /// Let anyone sign up; otherwise only the first user does, and the
+    /// admin makes the others (`admin create-user`).
+    #[arg(long, env = "SPRITES_OPEN_SIGNUP")]
+    open_signup: bool,
+    /// The server is reached over TLS (behind a proxy): mark cookies Secure.
+    #[arg(long, env = "SPRITES_SECURE_COOKIES")]
+    secure_cookies: bool,
     /// The web app's files.
     #[arg(long, env = "SPRITES_PUBLIC_DIR", default_value = "public")]
     public_dir: PathBuf,
@@ -76,6 +83,7 @@ async fn main() -> anyhow::Result<()> {
         )
     });
     let db = Db::connect(&url).await?;
+    let sessions = sprites_server::session::Store::connect(&url).await?;
     match cfg.cmd {
         Some(Cmd::Admin(Admin::CreateUser {
             email,
@@ -95,11 +103,11 @@ async fn main() -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
-        Some(Cmd::Serve) | None => run(cfg, db).await,
+        Some(Cmd::Serve) | None => run(cfg, db, sessions).await,
     }
 }
 
-async fn run(cfg: Config, db: Db) -> anyhow::Result<()> {
+async fn run(cfg: Config, db: Db, sessions: sprites_server::session::Store) -> anyhow::Result<()> {
     let host = Host::open(cfg.host.config()).await?;
     let recipe = Recipe::debian(&cfg.host.mirror);
     tokio::task::block_in_place(|| {
@@ -117,6 +125,12 @@ async fn run(cfg: Config, db: Db) -> anyhow::Result<()> {
             base_domain: cfg.base_domain.clone(),
             port,
         },
+        sessions,
+        settings: sprites_server::Settings {
+            open_signup: cfg.open_signup,
+            secure_cookies: cfg.secure_cookies,
+        },
+        throttle: Default::default(),
     };
     sprites::reconcile(&state).await?;
     println!("Sprites is ready: open http://localhost:{port}/");

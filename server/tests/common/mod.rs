@@ -31,6 +31,11 @@ fn is_root() -> bool {
 }
 
 pub async fn start(instance: &str, backend: Backend) -> TestServer {
+    start_with(instance, backend, true).await
+}
+
+/// [`start`], choosing whether anyone may sign up.
+pub async fn start_with(instance: &str, backend: Backend, open_signup: bool) -> TestServer {
     assert!(
         is_root(),
         "the API tests need root (run scripts/test as root)"
@@ -46,6 +51,9 @@ pub async fn start(instance: &str, backend: Backend) -> TestServer {
     let db = Db::connect(&url)
         .await
         .expect("connect to the test database");
+    let sessions = sprites_server::session::Store::connect(&url)
+        .await
+        .expect("session store");
     let mut cfg = vmhost::HostConfig::new(
         std::env::var_os("SPRITES_TEST_DATA_DIR")
             .map(std::path::PathBuf::from)
@@ -75,6 +83,12 @@ pub async fn start(instance: &str, backend: Backend) -> TestServer {
             base_domain: "localhost".into(),
             port,
         },
+        sessions,
+        settings: sprites_server::Settings {
+            open_signup,
+            secure_cookies: false,
+        },
+        throttle: Default::default(),
     };
     let router = app(state.clone(), dir.path().to_path_buf());
     tokio::spawn(serve(listener, router, std::future::pending()));

@@ -1,0 +1,133 @@
+//! `/v1/auth`: sign up, sign in, sign out, and who am I, for the web app.
+//! Signing in replaces the session id (no fixation) and issues a fresh
+//! CSRF token, which `me` and the sign-in answer return.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::Value;
+use tower_sessions::Session;
+
+use super::json::Body;
+use crate::accounts::{self, Caller};
+use crate::auth::session_error;
+use crate::error::ApiError;
+use crate::session::{CSRF, ORG_ID, USER_ID};
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/auth/signup", post(signup))
+        .route("/v1/auth/signin", post(signin))
+        .route("/v1/auth/signout", post(signout))
+        .route("/v1/auth/me", get(me))
+}
+
+#[derive(Deserialize)]
+struct SignUp {
+    email: String,
+    handle: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct SignIn {
+    /// Email or handle.
+    login: String,
+    password: String,
+}
+
+/// Starts a signed-in session for `user_id` and answers like `me`.
+async fn start(state: &AppState, session: &Session, user_id: &str) -> Result<Value, ApiError> {
+    let org_id = accounts::personal_org(&state.db, user_id).await?;
+    session.cycle_id().await.map_err(session_error)?;
+    session
+        .insert(USER_ID, user_id)
+        .await
+        .map_err(session_error)?;
+    session
+        .insert(ORG_ID, &org_id)
+        .await
+        .map_err(session_error)?;
+    let csrf = crate::db::new_id();
+    session.insert(CSRF, &csrf).await.map_err(session_error)?;
+    let caller = accounts::caller_for_user(&state.db, user_id, &org_id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let mut profile = accounts::profile(&state.db, &caller).await?;
+    profile["csrf_token"] = Value::String(csrf);
+    Ok(profile)
+}
+
+async fn signup(
+    State(state): State<AppState>,
+    session: Session,
+    Body(req): Body<SignUp>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if !state.settings.open_signup && accounts::has_users(&state.db).await? {
+        return Err(ApiError::Forbidden(
+            "sign-up is by invitation on this server: ask its admin for an account".into(),
+        ));
+    }
+    let user = accounts::create_user(&state.db, &req.email, &req.handle, &req.password).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(start(&state, &session, &user.id).await?),
+    ))
+}
+
+async fn signin(
+    State(state): State<AppState>,
+    session: Session,
+    Body(req): Body<SignIn>,
+) -> Result<Json<Value>, ApiError> {
+    let key = req.login.trim().to_lowercase();
+    if let Some(secs) = state.throttle.wait(&key) {
+        return Err(ApiError::TooManyRequests(secs));
+    }
+    let found = accounts::find_login(&state.db, &key).await?;
+    // Verify against a real hash even for unknown accounts, so timing does
+    // not tell which accounts exist.
+    let ok = tokio::task::block_in_place(|| {
+        let hash = match &found {
+            Some((_, h)) => h.as_str(),
+            None => unknown_user_hash(),
+        };
+        accounts::verify_password(&req.password, hash)
+    });
+    match found {
+        Some((user_id, _)) if ok => {
+            state.throttle.succeeded(&key);
+            Ok(Json(start(&state, &session, &user_id).await?))
+        }
+        _ => {
+            state.throttle.failed(&key);
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
+/// An argon2id hash of a random password nobody knows, made once.
+fn unknown_user_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| accounts::hash_password(&crate::db::new_id()).expect("hashing works"))
+}
+
+async fn signout(session: Session) -> Result<StatusCode, ApiError> {
+    session.flush().await.map_err(session_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(
+    State(state): State<AppState>,
+    session: Session,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let mut profile = accounts::profile(&state.db, &caller).await?;
+    if let Some(csrf) = session.get::<String>(CSRF).await.map_err(session_error)? {
+        profile["csrf_token"] = Value::String(csrf);
+    }
+    Ok(Json(profile))
+}

@@ -1,0 +1,59 @@
+//! `/v1/tokens`: the caller's API tokens in their organization. A new
+//! token is shown once, in the answer that creates it.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::json::Body;
+use crate::accounts::{self, Caller};
+use crate::error::ApiError;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/tokens", get(list).post(create))
+        .route("/v1/tokens/{id}", delete(revoke))
+}
+
+#[derive(Deserialize)]
+struct NewToken {
+    name: String,
+}
+
+async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        json!({ "tokens": accounts::list_tokens(&state.db, &caller).await? }),
+    ))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(req): Body<NewToken>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let name = req.name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return Err(ApiError::Invalid("name: 1 to 100 characters".into()));
+    }
+    let token = accounts::create_token(&state.db, &caller.user_id, &caller.org_id, name).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "name": name, "token": token, "organization": caller.org_slug })),
+    ))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if accounts::revoke_token(&state.db, &caller, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("token {id}")))
+    }
+}

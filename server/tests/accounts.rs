@@ -1,0 +1,164 @@
+//! Browser accounts: sign up, sessions with CSRF protection, API tokens,
+//! sign-in throttling, and the sign-up setting.
+
+mod common;
+
+use common::{start, start_with, Backend};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+async fn send(req: reqwest::RequestBuilder) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    let res = req.send().await.unwrap();
+    let (status, headers) = (res.status(), res.headers().clone());
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        headers,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_csrf_tokens_and_sign_out() {
+    let srv = start("t-acct", Backend::Sqlite).await;
+    let web = browser();
+    let signup =
+        json!({"email": "Ada@Example.com", "handle": "ada", "password": "a long password"});
+    let (st, v, headers) = send(web.post(srv.url("/v1/auth/signup")).json(&signup)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(v["handle"], "ada");
+    assert_eq!(v["is_admin"], true, "the first user is the admin");
+    let csrf = v["csrf_token"].as_str().unwrap().to_string();
+    let cookie = headers
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(cookie.starts_with("sprites_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+
+    let (st, v, _) = send(web.get(srv.url("/v1/auth/me"))).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["organization"], "ada");
+    assert_eq!(v["organizations"][0]["role"], "owner");
+
+    // A cookie alone cannot change state: the CSRF token must come too.
+    let (st, v, _) = send(
+        web.post(srv.url("/v1/sprites"))
+            .json(&json!({"name": "web"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    let (st, _, _) = send(
+        web.post(srv.url("/v1/sprites"))
+            .header("x-csrf-token", "guess")
+            .json(&json!({"name": "web"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, v, _) = send(
+        web.post(srv.url("/v1/sprites"))
+            .header("x-csrf-token", &csrf)
+            .json(&json!({"name": "web"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let (st, _, _) = send(web.get(srv.url("/v1/sprites/web"))).await;
+    assert_eq!(st, StatusCode::OK, "reading needs no CSRF token");
+
+    // Tokens: shown once, listed without the secret, revocable.
+    let (st, v, _) = send(
+        web.post(srv.url("/v1/tokens"))
+            .header("x-csrf-token", &csrf)
+            .json(&json!({"name": "laptop"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let token = v["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("sprt_"));
+    let (st, v) = srv.get(&token, "/v1/sprites").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["sprites"][0]["name"], "web");
+    let (_, v) = srv.get(&token, "/v1/tokens").await;
+    let listed = &v["tokens"][0];
+    assert_eq!(listed["name"], "laptop");
+    assert!(listed.get("token").is_none(), "the secret is never listed");
+    assert!(!v.to_string().contains(&token));
+    let id = listed["id"].as_str().unwrap().to_string();
+    let (st, _) = srv.delete(&token, &format!("/v1/tokens/{id}")).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, _) = srv.get(&token, "/v1/sprites").await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "a revoked token is refused");
+    let (st, _) = srv.delete(&token, "/v1/tokens/nope").await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+
+    // Sign out ends the session.
+    let (st, _, _) = send(web.post(srv.url("/v1/auth/signout"))).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, _, _) = send(web.get(srv.url("/v1/auth/me"))).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+
+    // Sign in again, by handle or email, with a new session and CSRF token.
+    let (st, v, headers) = send(
+        web.post(srv.url("/v1/auth/signin"))
+            .json(&json!({"login": "ADA@example.com", "password": "a long password"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert!(
+        headers.get("set-cookie").is_some(),
+        "a fresh session id at sign-in"
+    );
+    assert_ne!(v["csrf_token"].as_str().unwrap(), csrf);
+    srv.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_sign_ins_are_throttled() {
+    let srv = start("t-throttle", Backend::Sqlite).await;
+    srv.user("grace").await;
+    let web = browser();
+    let wrong = json!({"login": "grace", "password": "not the password"});
+    for _ in 0..5 {
+        let (st, v, _) = send(web.post(srv.url("/v1/auth/signin")).json(&wrong)).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
+    }
+    let (st, v, headers) = send(web.post(srv.url("/v1/auth/signin")).json(&wrong)).await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert!(headers.get("retry-after").is_some());
+    // Even the right password waits out the window.
+    let right = json!({"login": "grace", "password": "a long password"});
+    let (st, _, _) = send(web.post(srv.url("/v1/auth/signin")).json(&right)).await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+    // Unknown accounts answer like wrong passwords.
+    let (st, v, _) = send(
+        web.post(srv.url("/v1/auth/signin"))
+            .json(&json!({"login": "nobody", "password": "x"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert_eq!(v["error"], "unauthorized");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_up_by_invitation_lets_only_the_first_user_in() {
+    let srv = start_with("t-invite", Backend::Sqlite, false).await;
+    let first =
+        json!({"email": "root@example.com", "handle": "root", "password": "a long password"});
+    let (st, _, _) = send(browser().post(srv.url("/v1/auth/signup")).json(&first)).await;
+    assert_eq!(st, StatusCode::CREATED);
+    let second =
+        json!({"email": "eve@example.com", "handle": "eve", "password": "a long password"});
+    let (st, v, _) = send(browser().post(srv.url("/v1/auth/signup")).json(&second)).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("invitation"));
+}
