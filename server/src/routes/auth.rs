@@ -4,25 +4,25 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 use tower_sessions::Session;
 
 use super::json::Body;
+use super::Routes;
 use crate::accounts::{self, Caller};
 use crate::auth::session_error;
 use crate::error::ApiError;
 use crate::session::{CSRF, ORG_ID, USER_ID};
 use crate::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/auth/signup", post(signup))
-        .route("/v1/auth/signin", post(signin))
-        .route("/v1/auth/signout", post(signout))
-        .route("/v1/auth/me", get(me))
+pub fn routes() -> Routes {
+    Routes::new()
+        .post("/v1/auth/signup", signup)
+        .post("/v1/auth/signin", signin)
+        .post("/v1/auth/signout", signout)
+        .get("/v1/auth/me", me)
 }
 
 #[derive(Deserialize)]

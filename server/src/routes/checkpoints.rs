@@ -7,28 +7,25 @@ use axum::body::Body as HttpBody;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use vmhost::{CheckpointId, CheckpointInfo};
 
 use super::json::{Body, Query};
+use super::Routes;
 use crate::accounts::Caller;
 use crate::error::ApiError;
 use crate::{sprites, AppState};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/sprites/{name}/checkpoint", post(create))
-        .route("/v1/sprites/{name}/checkpoints", get(list))
-        .route(
-            "/v1/sprites/{name}/checkpoints/{id}",
-            get(show).delete(remove),
-        )
-        .route("/v1/sprites/{name}/checkpoints/{id}/restore", post(restore))
-        .route("/v1/sprites/{name}/checkpoints/{id}/diff", get(diff))
-        .route("/v1/sprites/{name}/checkpoints/{id}/delete", delete(remove))
+pub fn routes() -> Routes {
+    Routes::new()
+        .post("/v1/sprites/{name}/checkpoint", create)
+        .get("/v1/sprites/{name}/checkpoints", list)
+        .get("/v1/sprites/{name}/checkpoints/{id}", show)
+        .delete("/v1/sprites/{name}/checkpoints/{id}", remove)
+        .post("/v1/sprites/{name}/checkpoints/{id}/restore", restore)
+        .get("/v1/sprites/{name}/checkpoints/{id}/diff", diff)
 }
 
 fn iso(ms: u64) -> String {

@@ -17,23 +17,23 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sprite_init::{ExecSpec, Tag, WinSize};
 
 use super::json::Body;
+use super::Routes;
 use crate::accounts::Caller;
 use crate::error::ApiError;
 use crate::{sprites, AppState};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/sprites/{name}/exec", get(exec_or_list))
-        .route("/v1/sprites/{name}/exec/{session}", get(attach))
-        .route("/v1/sprites/{name}/exec/{session}/kill", post(kill))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/v1/sprites/{name}/exec", exec_or_list)
+        .get("/v1/sprites/{name}/exec/{session}", attach)
+        .post("/v1/sprites/{name}/exec/{session}/kill", kill)
 }
 
 /// The query of a new command: `cmd` repeated, `env=K=V` repeated, `dir`,

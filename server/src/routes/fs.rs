@@ -7,13 +7,13 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use vmhost::fs::{Entry, Kind, SpriteFs};
 
 use super::json::{Body, Query};
+use super::Routes;
 use crate::accounts::Caller;
 use crate::error::ApiError;
 use crate::{sprites, AppState};
@@ -21,20 +21,22 @@ use crate::{sprites, AppState};
 /// The largest file read or written in one request.
 const MAX_FILE: u64 = 64 << 20;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/sprites/{name}/fs/list", get(list))
-        .route("/v1/sprites/{name}/fs/read", get(read))
-        .route(
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/v1/sprites/{name}/fs/list", list)
+        .get("/v1/sprites/{name}/fs/read", read)
+        .add(
+            axum::http::Method::PUT,
             "/v1/sprites/{name}/fs/write",
-            put(write).layer(axum::extract::DefaultBodyLimit::max(MAX_FILE as usize)),
+            axum::routing::put(write)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_FILE as usize)),
         )
-        .route("/v1/sprites/{name}/fs/delete", delete(remove))
-        .route("/v1/sprites/{name}/fs/mkdir", post(mkdir))
-        .route("/v1/sprites/{name}/fs/rename", post(rename))
-        .route("/v1/sprites/{name}/fs/copy", post(copy))
-        .route("/v1/sprites/{name}/fs/chmod", post(chmod))
-        .route("/v1/sprites/{name}/fs/chown", post(chown))
+        .delete("/v1/sprites/{name}/fs/delete", remove)
+        .post("/v1/sprites/{name}/fs/mkdir", mkdir)
+        .post("/v1/sprites/{name}/fs/rename", rename)
+        .post("/v1/sprites/{name}/fs/copy", copy)
+        .post("/v1/sprites/{name}/fs/chmod", chmod)
+        .post("/v1/sprites/{name}/fs/chown", chown)
 }
 
 /// `path` made absolute against `workingDir` (default `/`).

@@ -1,17 +1,15 @@
 //! Liveness and a summary of the host, for operators and monitoring.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 
+use super::Routes;
 use crate::error::ApiError;
 use crate::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(health))
-        .route("/v1/host", get(host))
+pub fn routes() -> Routes {
+    Routes::new().get("/healthz", health).get("/v1/host", host)
 }
 
 async fn health() -> Json<Value> {

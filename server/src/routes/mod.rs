@@ -1,8 +1,13 @@
-//! One file per resource; `json` holds the extractors that turn malformed
-//! input into the API's JSON errors.
+//! One file per resource, each giving its [`Routes`]; `json` holds the
+//! extractors that turn malformed input into the API's JSON errors.
+//!
+//! Every route is added through [`Routes`], which also records its method
+//! and path, so a test can hold the table against the checked-in OpenAPI
+//! document (`server/openapi.json`) in both directions.
 
 mod auth;
 mod checkpoints;
+mod docs;
 mod exec;
 mod fs;
 mod health;
@@ -10,17 +15,79 @@ mod json;
 mod sprites;
 mod tokens;
 
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::MethodRouter;
 use axum::Router;
 
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// Routes and the table of what they answer.
+pub struct Routes {
+    router: Router<AppState>,
+    table: Vec<(Method, &'static str)>,
+}
+
+impl Routes {
+    fn new() -> Routes {
+        Routes {
+            router: Router::new(),
+            table: Vec::new(),
+        }
+    }
+
+    /// Answers `method` at `path` with `handler`.
+    fn add(
+        mut self,
+        method: Method,
+        path: &'static str,
+        handler: MethodRouter<AppState>,
+    ) -> Routes {
+        self.router = self.router.route(path, handler);
+        self.table.push((method, path));
+        self
+    }
+
+    fn get<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Routes {
+        self.add(Method::GET, path, axum::routing::get(h))
+    }
+
+    fn post<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Routes {
+        self.add(Method::POST, path, axum::routing::post(h))
+    }
+
+    fn put<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Routes {
+        self.add(Method::PUT, path, axum::routing::put(h))
+    }
+
+    fn delete<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Routes {
+        self.add(Method::DELETE, path, axum::routing::delete(h))
+    }
+
+    fn merge(mut self, other: Routes) -> Routes {
+        self.router = self.router.merge(other.router);
+        self.table.extend(other.table);
+        self
+    }
+}
+
+fn all() -> Routes {
+    Routes::new()
         .merge(health::routes())
+        .merge(docs::routes())
+        .merge(auth::routes())
+        .merge(tokens::routes())
         .merge(sprites::routes())
         .merge(exec::routes())
         .merge(checkpoints::routes())
         .merge(fs::routes())
-        .merge(auth::routes())
-        .merge(tokens::routes())
+}
+
+pub fn router() -> Router<AppState> {
+    all().router
+}
+
+/// Every (method, path) the API answers.
+pub fn table() -> Vec<(Method, &'static str)> {
+    all().table
 }

@@ -2,23 +2,26 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use sprites_wire::api::{CreateSprite, Sprite, SpriteList, UpdateSprite};
 
 use super::json::{Body, Query};
+use super::Routes;
 use crate::accounts::Caller;
 use crate::error::ApiError;
 use crate::{sprites, AppState};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/sprites", get(list).post(create))
-        .route("/v1/sprites/{name}", get(show).put(update).delete(destroy))
-        .route("/v1/sprites/{name}/fork", post(fork))
-        .route("/v1/sprites/{name}/sleep", post(sleep))
-        .route("/v1/sprites/{name}/wake", post(wake))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/v1/sprites", list)
+        .post("/v1/sprites", create)
+        .get("/v1/sprites/{name}", show)
+        .put("/v1/sprites/{name}", update)
+        .delete("/v1/sprites/{name}", destroy)
+        .post("/v1/sprites/{name}/fork", fork)
+        .post("/v1/sprites/{name}/sleep", sleep)
+        .post("/v1/sprites/{name}/wake", wake)
 }
 
 #[derive(Deserialize)]

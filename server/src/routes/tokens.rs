@@ -3,20 +3,21 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::json::Body;
+use super::Routes;
 use crate::accounts::{self, Caller};
 use crate::error::ApiError;
 use crate::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/tokens", get(list).post(create))
-        .route("/v1/tokens/{id}", delete(revoke))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/v1/tokens", list)
+        .post("/v1/tokens", create)
+        .delete("/v1/tokens/{id}", revoke)
 }
 
 #[derive(Deserialize)]
