@@ -1,11 +1,22 @@
-//! `sprite`: the command line for sprites on a sprites server.
+//! `sprite`: durable sprites from the command line, against a sprites
+//! server's API (the same one the SDKs use).
 //!
-//! Its commands (login, create, exec, console, checkpoint, restore, ...) talk
-//! to the server's API; they arrive with the API. Today it knows its version
-//! and validates names the way the server does.
+//! Configuration: `sprite login` stores the server URL and an API token in
+//! `$XDG_CONFIG_HOME/sprites/config.json` (mode 0600). The sprite a command
+//! acts on is `-s NAME`, else the `.sprite` file that `sprite use` wrote in
+//! this directory or a parent.
+
+mod api;
+mod config;
+mod exec;
+
+use std::io::Read;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use sprites_wire::SpriteName;
+use serde_json::{json, Value};
+
+use api::Api;
 
 #[derive(Parser)]
 #[command(
@@ -14,27 +25,397 @@ use sprites_wire::SpriteName;
     about = "Durable sprites from the command line"
 )]
 struct Cli {
+    /// The sprite to act on (default: from `sprite use`).
+    #[arg(short, long, global = true)]
+    sprite: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Check that NAME is a valid sprite name.
-    CheckName { name: String },
+    /// Store the server URL and an API token (read from stdin when not given).
+    Login {
+        #[arg(long, default_value = "http://localhost:8080")]
+        url: String,
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// Forget the stored token.
+    Logout,
+    /// Create a sprite.
+    Create { name: String },
+    /// List sprites.
+    List {
+        #[arg(long)]
+        prefix: Option<String>,
+    },
+    /// Act on NAME by default in this directory (writes `.sprite`).
+    Use { name: String },
+    /// Run a command in the sprite; its exit code becomes ours.
+    #[command(alias = "x")]
+    Exec {
+        /// Run on a terminal.
+        #[arg(short, long)]
+        tty: bool,
+        /// Working directory inside the sprite.
+        #[arg(long)]
+        dir: Option<String>,
+        /// NAME=VALUE, repeatable.
+        #[arg(short, long)]
+        env: Vec<String>,
+        #[arg(trailing_var_arg = true, required = true)]
+        cmd: Vec<String>,
+    },
+    /// Checkpoints of the sprite.
+    #[command(subcommand)]
+    Checkpoint(CheckpointCmd),
+    /// Restore a checkpoint (the state before is kept as a new one).
+    Restore { id: String },
+    /// Fork the sprite into a new one.
+    Fork {
+        name: String,
+        /// Checkpoint to fork from (default: the sprite as it is now).
+        #[arg(long)]
+        from: Option<String>,
+    },
+    /// Put the sprite to sleep.
+    Sleep {
+        #[arg(long)]
+        cold: bool,
+    },
+    /// Wake the sprite.
+    Wake,
+    /// Print the sprite's URL.
+    Url,
+    /// Destroy the sprite (asks first unless --force).
+    Destroy {
+        name: Option<String>,
+        #[arg(long)]
+        force: bool,
+    },
+    /// An authenticated API call: `sprite api GET /v1/sprites`.
+    Api {
+        method: String,
+        path: String,
+        /// JSON body.
+        #[arg(short, long)]
+        data: Option<String>,
+    },
 }
 
-fn main() -> std::process::ExitCode {
-    match Cli::parse().cmd {
-        Cmd::CheckName { name } => match SpriteName::parse(&name) {
-            Ok(n) => {
-                println!("{n} is a valid sprite name");
-                std::process::ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("sprite: {e}");
-                std::process::ExitCode::from(2)
-            }
-        },
+#[derive(Subcommand)]
+enum CheckpointCmd {
+    /// Take a checkpoint.
+    Create {
+        #[arg(short = 'm', long, default_value = "")]
+        comment: String,
+    },
+    /// List checkpoints.
+    List,
+    /// Show one checkpoint.
+    Info { id: String },
+    /// Delete a checkpoint.
+    Delete { id: String },
+    /// What changed since a checkpoint (to another with --to).
+    Diff {
+        id: String,
+        #[arg(long)]
+        to: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let code = match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sprite: {e:#}");
+            ExitCode::from(1)
+        }
+    };
+    // A read of our stdin may still be pending in a blocking thread (the
+    // command ended before its input did); do not wait for it.
+    runtime.shutdown_background();
+    code
+}
+
+fn print(json_out: bool, v: &Value, text: impl FnOnce(&Value) -> String) {
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(v).expect("JSON"));
+    } else {
+        println!("{}", text(v));
     }
+}
+
+/// Lines of an NDJSON progress answer; fails on an error line.
+fn progress(json_out: bool, lines: &[Value]) -> anyhow::Result<()> {
+    for l in lines {
+        if json_out {
+            println!("{l}");
+        } else if let Some(d) = l["data"].as_str().filter(|_| l["type"] == "info") {
+            eprintln!("{d}");
+        }
+        if l["type"] == "error" {
+            anyhow::bail!("{}", l["error"].as_str().unwrap_or("failed"));
+        }
+    }
+    Ok(())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Cmd::Login { url, token } = &cli.cmd {
+        let token = match token {
+            Some(t) => t.clone(),
+            None => {
+                eprintln!(
+                    "Paste an API token (sprites-server admin create-user, or POST /v1/tokens):"
+                );
+                let mut t = String::new();
+                std::io::stdin().read_to_string(&mut t)?;
+                t.trim().to_string()
+            }
+        };
+        let api = Api::new(url.trim_end_matches('/'), &token);
+        let me = api.get("/v1/auth/me").await?;
+        config::save(&config::Config {
+            url: url.trim_end_matches('/').into(),
+            token,
+        })?;
+        println!(
+            "Logged in to {url} as {} ({})",
+            me["handle"].as_str().unwrap_or("?"),
+            me["organization"].as_str().unwrap_or("?")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Cmd::Logout = cli.cmd {
+        config::forget()?;
+        println!("Logged out.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cfg = config::load()?;
+    let api = Api::new(&cfg.url, &cfg.token);
+    let sprite = || -> anyhow::Result<String> {
+        cli.sprite
+            .clone()
+            .or_else(config::current_sprite)
+            .ok_or_else(|| anyhow::anyhow!("which sprite? give -s NAME or run `sprite use NAME`"))
+    };
+    let j = cli.json;
+    match &cli.cmd {
+        Cmd::Login { .. } | Cmd::Logout => unreachable!("handled above"),
+        Cmd::Create { name } => {
+            let v = api.post("/v1/sprites", json!({"name": name})).await?;
+            print(j, &v, |v| {
+                format!(
+                    "Created {} ({}) at {}",
+                    v["name"].as_str().unwrap_or(""),
+                    v["status"].as_str().unwrap_or(""),
+                    v["url"].as_str().unwrap_or("")
+                )
+            });
+        }
+        Cmd::List { prefix } => {
+            let path = match prefix {
+                Some(p) => format!(
+                    "/v1/sprites?prefix={}",
+                    form_urlencoded::byte_serialize(p.as_bytes()).collect::<String>()
+                ),
+                None => "/v1/sprites".into(),
+            };
+            let v = api.get(&path).await?;
+            print(j, &v, |v| {
+                let rows: Vec<String> = v["sprites"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|s| {
+                                format!(
+                                    "{:<24} {:<8} {}",
+                                    s["name"].as_str().unwrap_or(""),
+                                    s["status"].as_str().unwrap_or(""),
+                                    s["url"].as_str().unwrap_or("")
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if rows.is_empty() {
+                    "No sprites yet: `sprite create NAME`.".into()
+                } else {
+                    rows.join("\n")
+                }
+            });
+        }
+        Cmd::Use { name } => {
+            api.get(&format!("/v1/sprites/{name}")).await?;
+            std::fs::write(".sprite", format!("{name}\n"))?;
+            println!("Using {name} in this directory.");
+        }
+        Cmd::Exec { tty, dir, env, cmd } => {
+            let code = exec::run(&cfg, &sprite()?, cmd, env, dir.as_deref(), *tty).await?;
+            return Ok(ExitCode::from(code.clamp(0, 255) as u8));
+        }
+        Cmd::Checkpoint(c) => {
+            let s = sprite()?;
+            match c {
+                CheckpointCmd::Create { comment } => {
+                    let lines = api
+                        .ndjson(
+                            &format!("/v1/sprites/{s}/checkpoint"),
+                            json!({"comment": comment}),
+                        )
+                        .await?;
+                    progress(j, &lines)?;
+                    if !j {
+                        println!(
+                            "{}",
+                            lines.last().and_then(|l| l["data"].as_str()).unwrap_or("")
+                        );
+                    }
+                }
+                CheckpointCmd::List => {
+                    let v = api.get(&format!("/v1/sprites/{s}/checkpoints")).await?;
+                    print(j, &v, |v| {
+                        v.as_array()
+                            .map(|a| {
+                                a.iter()
+                                    .map(|c| {
+                                        format!(
+                                            "{:<6} {}  {}{}",
+                                            c["id"].as_str().unwrap_or(""),
+                                            c["create_time"].as_str().unwrap_or(""),
+                                            c["comment"].as_str().unwrap_or(""),
+                                            if c["auto"] == true {
+                                                " (automatic)"
+                                            } else {
+                                                ""
+                                            }
+                                        )
+                                    })
+                                    .collect::<Vec<_>>()
+                                    .join("\n")
+                            })
+                            .unwrap_or_default()
+                    });
+                }
+                CheckpointCmd::Info { id } => {
+                    let v = api
+                        .get(&format!("/v1/sprites/{s}/checkpoints/{id}"))
+                        .await?;
+                    print(j, &v, |v| serde_json::to_string_pretty(v).expect("JSON"));
+                }
+                CheckpointCmd::Delete { id } => {
+                    api.delete(&format!("/v1/sprites/{s}/checkpoints/{id}"))
+                        .await?;
+                    println!("Deleted {id}.");
+                }
+                CheckpointCmd::Diff { id, to } => {
+                    let path = match to {
+                        Some(t) => format!("/v1/sprites/{s}/checkpoints/{id}/diff?to={t}"),
+                        None => format!("/v1/sprites/{s}/checkpoints/{id}/diff"),
+                    };
+                    let v = api.get(&path).await?;
+                    print(j, &v, |v| {
+                        v["changes"]
+                            .as_array()
+                            .map(|a| {
+                                a.iter()
+                                    .map(|c| {
+                                        let mark = match c["change"].as_str() {
+                                            Some("added") => "A",
+                                            Some("deleted") => "D",
+                                            _ => "M",
+                                        };
+                                        format!("{mark} {}", c["path"].as_str().unwrap_or(""))
+                                    })
+                                    .collect::<Vec<_>>()
+                                    .join("\n")
+                            })
+                            .unwrap_or_default()
+                    });
+                }
+            }
+        }
+        Cmd::Restore { id } => {
+            let s = sprite()?;
+            let lines = api
+                .ndjson(
+                    &format!("/v1/sprites/{s}/checkpoints/{id}/restore"),
+                    json!({}),
+                )
+                .await?;
+            progress(j, &lines)?;
+            if !j {
+                println!("Restored {s} to {id}.");
+            }
+        }
+        Cmd::Fork { name, from } => {
+            let s = sprite()?;
+            let v = api
+                .post(
+                    &format!("/v1/sprites/{s}/fork"),
+                    json!({"name": name, "checkpoint": from}),
+                )
+                .await?;
+            print(j, &v, |v| {
+                format!("Forked {s} into {}", v["name"].as_str().unwrap_or(""))
+            });
+        }
+        Cmd::Sleep { cold } => {
+            let s = sprite()?;
+            let v = api
+                .post(&format!("/v1/sprites/{s}/sleep"), json!({"cold": cold}))
+                .await?;
+            print(j, &v, |v| {
+                format!("{s} is {}", v["status"].as_str().unwrap_or(""))
+            });
+        }
+        Cmd::Wake => {
+            let s = sprite()?;
+            let v = api
+                .post(&format!("/v1/sprites/{s}/wake"), json!({}))
+                .await?;
+            print(j, &v, |v| {
+                format!("{s} is {}", v["status"].as_str().unwrap_or(""))
+            });
+        }
+        Cmd::Url => {
+            let v = api.get(&format!("/v1/sprites/{}", sprite()?)).await?;
+            print(j, &v, |v| v["url"].as_str().unwrap_or("").to_string());
+        }
+        Cmd::Destroy { name, force } => {
+            let s = match name {
+                Some(n) => n.clone(),
+                None => sprite()?,
+            };
+            if !force {
+                eprint!("Destroy {s} and all its checkpoints? Type its name to confirm: ");
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer)?;
+                if answer.trim() != s {
+                    anyhow::bail!("not destroyed");
+                }
+            }
+            api.delete(&format!("/v1/sprites/{s}")).await?;
+            println!("Destroyed {s}.");
+        }
+        Cmd::Api { method, path, data } => {
+            let body = data.as_deref().map(serde_json::from_str).transpose()?;
+            let (status, text) = api.raw(method, path, body).await?;
+            println!("{text}");
+            if !status.is_success() {
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

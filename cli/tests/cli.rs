@@ -1,0 +1,243 @@
+//! The real `sprite` binary against a real server (SQLite, the shared test
+//! pool, crun), as a user types it.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use sprites_server::{accounts, app, db::Db, serve, AppState, Settings, SpriteUrls};
+
+struct Env {
+    base: String,
+    token: String,
+    home: tempfile::TempDir,
+    work: tempfile::TempDir,
+    state: AppState,
+}
+
+async fn server() -> Env {
+    assert!(
+        nix_root(),
+        "the CLI tests need root (run scripts/test as root)"
+    );
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", home.path().join("cli.db").display());
+    let db = Db::connect(&url).await.unwrap();
+    let sessions = sprites_server::session::Store::connect(&url).await.unwrap();
+    let mut cfg = vmhost::HostConfig::new(
+        std::env::var_os("SPRITES_TEST_DATA_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| "/var/tmp/sprites-test".into()),
+    );
+    cfg.run_dir = "/run/sprites-test".into();
+    cfg.instance = "t-cli".into();
+    let host = vmhost::Host::open(cfg).await.unwrap();
+    host.ensure_image(
+        "debian",
+        &vmhost::image::Recipe::debian("http://deb.debian.org/debian"),
+        &mut |_| {},
+    )
+    .unwrap();
+    for s in host.list().unwrap() {
+        host.destroy(&vmhost::SpriteName::parse(&s.name).unwrap())
+            .await
+            .unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let state = AppState {
+        host: Arc::new(host),
+        db: db.clone(),
+        urls: SpriteUrls {
+            scheme: "http".into(),
+            base_domain: "localhost".into(),
+            port,
+        },
+        sessions,
+        settings: Settings {
+            open_signup: false,
+            secure_cookies: false,
+        },
+        throttle: Default::default(),
+    };
+    tokio::spawn(serve(
+        listener,
+        app(state.clone(), work.path().to_path_buf()),
+        std::future::pending(),
+    ));
+    let user = accounts::create_user(&db, "cli@example.com", "cli", "a long password")
+        .await
+        .unwrap();
+    let token = accounts::create_token(&db, &user.id, &user.org_id, "cli")
+        .await
+        .unwrap();
+    Env {
+        base: format!("http://127.0.0.1:{port}"),
+        token,
+        home,
+        work,
+        state,
+    }
+}
+
+fn nix_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
+impl Env {
+    /// Runs `sprite ARGS` with `stdin`, in the work directory.
+    async fn sprite(&self, args: &[&str], stdin: &[u8]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sprite"));
+        cmd.args(args)
+            .current_dir(self.work.path())
+            .env("XDG_CONFIG_HOME", self.home.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let stdin = stdin.to_vec();
+        tokio::task::spawn_blocking(move || {
+            let mut child = cmd.spawn().unwrap();
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(&stdin).unwrap();
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap()
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = self.sprite(args, b"").await;
+        assert!(
+            out.status.success(),
+            "sprite {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+fn mode(p: &Path) -> u32 {
+    std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_drives_a_sprite_from_the_command_line() {
+    let env = server().await;
+    let out = env
+        .sprite(&["login", "--url", &env.base], env.token.as_bytes())
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("as cli"));
+    assert_eq!(
+        mode(&env.home.path().join("sprites/config.json")),
+        0o600,
+        "the token file is private"
+    );
+
+    assert!(env.ok(&["create", "demo"]).await.contains("Created demo"));
+    env.ok(&["use", "demo"]).await;
+    assert_eq!(
+        std::fs::read_to_string(env.work.path().join(".sprite")).unwrap(),
+        "demo\n"
+    );
+
+    // exec: output, exit code, stdin, env and dir.
+    let out = env
+        .sprite(
+            &["exec", "--", "sh", "-c", "echo hi; echo oops >&2; exit 3"],
+            b"",
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
+    let out = env
+        .sprite(
+            &[
+                "x",
+                "--env",
+                "A=b",
+                "--dir",
+                "/tmp",
+                "--",
+                "sh",
+                "-c",
+                "tr a-z A-Z; echo $A $(pwd)",
+            ],
+            b"piped\n",
+        )
+        .await;
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "PIPED\nb /tmp\n");
+
+    // checkpoints, diff, restore, fork.
+    env.ok(&["x", "--", "sh", "-c", "echo one > /root/f"]).await;
+    assert_eq!(
+        env.ok(&["checkpoint", "create", "-m", "first"])
+            .await
+            .trim(),
+        "v0"
+    );
+    assert!(env.ok(&["checkpoint", "list"]).await.contains("first"));
+    env.ok(&["x", "--", "sh", "-c", "echo two > /root/f"]).await;
+    assert!(env
+        .ok(&["checkpoint", "diff", "v0"])
+        .await
+        .contains("M /root/f"));
+    env.ok(&["restore", "v0"]).await;
+    assert_eq!(env.ok(&["x", "--", "cat", "/root/f"]).await, "one\n");
+    env.ok(&["fork", "demo-b", "--from", "v0"]).await;
+    let list = env.ok(&["list"]).await;
+    assert!(list.contains("demo ") && list.contains("demo-b"), "{list}");
+    let listed: serde_json::Value =
+        serde_json::from_str(&env.ok(&["list", "--json"]).await).unwrap();
+    assert_eq!(listed["sprites"].as_array().unwrap().len(), 2);
+    assert!(env
+        .ok(&["url"])
+        .await
+        .starts_with("http://demo-cli.localhost:"));
+    let api: serde_json::Value =
+        serde_json::from_str(&env.ok(&["api", "GET", "/v1/sprites/demo-b"]).await).unwrap();
+    assert_eq!(api["name"], "demo-b");
+
+    // sleep and wake.
+    assert!(env.ok(&["sleep"]).await.contains("warm"));
+    assert!(env.ok(&["wake"]).await.contains("running"));
+
+    // destroy asks first; --force does not.
+    let out = env.sprite(&["destroy", "demo-b"], b"no\n").await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not destroyed"));
+    let out = env.sprite(&["destroy", "demo-b"], b"demo-b\n").await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    env.ok(&["destroy", "demo", "--force"]).await;
+
+    // Clear errors.
+    let out = env.sprite(&["x", "-s", "missing", "--", "true"], b"").await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not found"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    env.ok(&["logout"]).await;
+    let out = env.sprite(&["list"], b"").await;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sprite login"));
+    for s in env.state.host.list().unwrap() {
+        env.state
+            .host
+            .destroy(&vmhost::SpriteName::parse(&s.name).unwrap())
+            .await
+            .unwrap();
+    }
+}
