@@ -157,7 +157,7 @@ pub async fn run(mut cfg: HostConfig, mirror: &str, runs: usize, json: bool) -> 
         "floor: btrfs snapshot ioctl",
         &snap_floor,
         None,
-        "~8 ms measured earlier",
+        "PRODUCT.md floor: ~8 ms",
     ));
     let clone_floor = time(runs, |_| async { clone_exec() }).await?;
     let clone = clone_floor.median();
@@ -165,7 +165,7 @@ pub async fn run(mut cfg: HostConfig, mirror: &str, runs: usize, json: bool) -> 
         "floor: namespaced clone+exec",
         &clone_floor,
         None,
-        "~0.7 ms measured earlier",
+        "PRODUCT.md floor: ~0.7 ms",
     ));
 
     // create → exec-ready
