@@ -1,47 +1,74 @@
-//! `sprite exec`: a command in the sprite over the exec WebSocket, with this
-//! process's stdin, stdout and stderr wired to its streams.
+//! Commands and terminals in a sprite over the exec WebSocket.
+//!
+//! - `sprite exec` wires this process's stdin, stdout and stderr to the
+//!   command's streams and exits with its code.
+//! - `sprite console` and `sprite sessions attach` put the local terminal in
+//!   raw mode, forward window-size changes, and detach on Ctrl+\ (the
+//!   session keeps running in the sprite and can be attached again).
+
+use std::io::Write;
+use std::os::fd::AsFd;
 
 use futures_util::{SinkExt, StreamExt};
-use std::io::Write;
-
 use tokio::io::AsyncReadExt;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::config::Config;
 
-pub async fn run(
-    cfg: &Config,
-    sprite: &str,
-    cmd: &[String],
-    env: &[String],
-    dir: Option<&str>,
-    tty: bool,
-) -> anyhow::Result<i32> {
-    let mut q = form_urlencoded::Serializer::new(String::new());
-    for a in cmd {
-        q.append_pair("cmd", a);
-    }
-    for e in env {
-        anyhow::ensure!(e.contains('='), "--env {e:?}: use NAME=VALUE");
-        q.append_pair("env", e);
-    }
-    if let Some(d) = dir {
-        q.append_pair("dir", d);
-    }
-    if tty {
-        let (rows, cols) = terminal_size();
-        q.append_pair("tty", "true");
-        q.append_pair("rows", &rows.to_string());
-        q.append_pair("cols", &cols.to_string());
-    }
-    let ws_base = cfg.url.replacen("http", "ws", 1);
-    let url = format!("{ws_base}/v1/sprites/{sprite}/exec?{}", q.finish());
+/// Ctrl+\ detaches an interactive session.
+const DETACH: u8 = 0x1c;
+
+/// What to connect to.
+pub enum Target<'a> {
+    New {
+        cmd: &'a [String],
+        env: &'a [String],
+        dir: Option<&'a str>,
+        tty: bool,
+    },
+    Attach(&'a str),
+}
+
+/// How a session ended for this client.
+pub enum Ended {
+    Exited(i32),
+    Detached(String),
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(cfg: &Config, sprite: &str, target: &Target<'_>) -> anyhow::Result<Ws> {
+    let path = match target {
+        Target::Attach(id) => format!("/v1/sprites/{sprite}/exec/{id}"),
+        Target::New { cmd, env, dir, tty } => {
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            for a in cmd.iter() {
+                q.append_pair("cmd", a);
+            }
+            for e in env.iter() {
+                anyhow::ensure!(e.contains('='), "--env {e:?}: use NAME=VALUE");
+                q.append_pair("env", e);
+            }
+            if let Some(d) = dir {
+                q.append_pair("dir", d);
+            }
+            if *tty {
+                let (rows, cols) = terminal_size();
+                q.append_pair("tty", "true");
+                q.append_pair("rows", &rows.to_string());
+                q.append_pair("cols", &cols.to_string());
+            }
+            format!("/v1/sprites/{sprite}/exec?{}", q.finish())
+        }
+    };
+    let url = format!("{}{path}", cfg.url.replacen("http", "ws", 1));
     let mut req = url.into_client_request()?;
     req.headers_mut()
         .insert("authorization", format!("Bearer {}", cfg.token).parse()?);
-    let (ws, _) = match tokio_tungstenite::connect_async(req).await {
-        Ok(c) => c,
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((ws, _)) => Ok(ws),
         Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
             let body = res
                 .body()
@@ -52,34 +79,84 @@ pub async fn run(
                 .ok()
                 .and_then(|v| v["message"].as_str().map(str::to_string))
                 .unwrap_or(body);
-            anyhow::bail!("{message}");
+            anyhow::bail!("{message}")
         }
-        Err(e) => return Err(e.into()),
-    };
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Runs a command with this process's streams; returns its exit code.
+pub async fn run(cfg: &Config, sprite: &str, target: Target<'_>) -> anyhow::Result<i32> {
+    let tty = matches!(target, Target::New { tty: true, .. });
+    let ws = connect(cfg, sprite, &target).await?;
+    match pump(ws, tty, false).await? {
+        Ended::Exited(code) => Ok(code),
+        Ended::Detached(_) => unreachable!("only interactive sessions detach"),
+    }
+}
+
+/// An interactive terminal session: raw mode, resizes, Ctrl+\ to detach.
+pub async fn interactive(cfg: &Config, sprite: &str, target: Target<'_>) -> anyhow::Result<Ended> {
+    let ws = connect(cfg, sprite, &target).await?;
+    let _raw = RawMode::enter()?;
+    pump(ws, true, true).await
+}
+
+async fn pump(ws: Ws, tty: bool, interactive: bool) -> anyhow::Result<Ended> {
     let (mut tx, mut rx) = ws.split();
-    let stdin_pump = async move {
+    let (detach_tx, mut detach_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let input = async move {
         let mut stdin = tokio::io::stdin();
+        let mut winch =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok();
         let mut buf = vec![0u8; 16 * 1024];
         loop {
-            match stdin.read(&mut buf).await {
-                Ok(0) | Err(_) => {
-                    if !tty {
-                        let _ = tx.send(Message::Binary(vec![4].into())).await;
-                    }
-                    break;
+            let resized = async {
+                match winch.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
                 }
-                Ok(n) => {
-                    let msg = if tty {
-                        buf[..n].to_vec()
-                    } else {
-                        let mut m = vec![0];
-                        m.extend_from_slice(&buf[..n]);
-                        m
-                    };
-                    if tx.send(Message::Binary(msg.into())).await.is_err() {
+            };
+            tokio::select! {
+                _ = resized, if interactive => {
+                    let (rows, cols) = terminal_size();
+                    let msg = serde_json::json!({"type": "resize", "rows": rows, "cols": cols}).to_string();
+                    if tx.send(Message::Text(msg.into())).await.is_err() {
                         break;
                     }
                 }
+                read = stdin.read(&mut buf) => match read {
+                    Ok(0) | Err(_) => {
+                        if !tty {
+                            let _ = tx.send(Message::Binary(vec![4].into())).await;
+                        }
+                        break;
+                    }
+                    Ok(n) => {
+                        let mut data = &buf[..n];
+                        if interactive {
+                            if let Some(at) = data.iter().position(|b| *b == DETACH) {
+                                data = &data[..at];
+                                if !data.is_empty() {
+                                    let _ = tx.send(Message::Binary(data.to_vec().into())).await;
+                                }
+                                let _ = tx.send(Message::Close(None)).await;
+                                let _ = detach_tx.send(()).await;
+                                break;
+                            }
+                        }
+                        let msg = if tty {
+                            data.to_vec()
+                        } else {
+                            let mut m = vec![0];
+                            m.extend_from_slice(data);
+                            m
+                        };
+                        if tx.send(Message::Binary(msg.into())).await.is_err() {
+                            break;
+                        }
+                    }
+                },
             }
         }
         // Keep the sink alive (dropping it would close the socket).
@@ -90,7 +167,13 @@ pub async fn run(
     let output = async {
         let mut out = std::io::stdout();
         let mut err = std::io::stderr();
-        while let Some(msg) = rx.next().await {
+        let mut session = String::new();
+        loop {
+            let msg = tokio::select! {
+                m = rx.next() => m,
+                _ = detach_rx.recv() => return Ok(Ended::Detached(session)),
+            };
+            let Some(msg) = msg else { break };
             match msg? {
                 Message::Binary(b) if tty => out.write_all(&b)?,
                 Message::Binary(b) => match b.first() {
@@ -98,7 +181,7 @@ pub async fn run(
                     Some(2) => err.write_all(&b[1..])?,
                     Some(3) => {
                         out.flush()?;
-                        return Ok(i32::from(b.get(1).copied().unwrap_or(0)));
+                        return Ok(Ended::Exited(i32::from(b.get(1).copied().unwrap_or(0))));
                     }
                     _ => {}
                 },
@@ -106,7 +189,10 @@ pub async fn run(
                     let v: serde_json::Value = serde_json::from_str(&t).unwrap_or_default();
                     if v["type"] == "exit" {
                         out.flush()?;
-                        return Ok(v["exit_code"].as_i64().unwrap_or(0) as i32);
+                        return Ok(Ended::Exited(v["exit_code"].as_i64().unwrap_or(0) as i32));
+                    }
+                    if v["type"] == "session_info" {
+                        session = v["session_id"].as_str().unwrap_or("").to_string();
                     }
                 }
                 Message::Close(_) => break,
@@ -118,7 +204,36 @@ pub async fn run(
     };
     tokio::select! {
         r = output => r,
-        _ = stdin_pump => unreachable!("the stdin pump never ends by itself"),
+        _ = input => unreachable!("the input pump never ends by itself"),
+    }
+}
+
+/// The local terminal in raw mode while it lives; restored when dropped.
+struct RawMode(Option<nix::sys::termios::Termios>);
+
+impl RawMode {
+    fn enter() -> anyhow::Result<RawMode> {
+        let stdin = std::io::stdin();
+        let Ok(saved) = nix::sys::termios::tcgetattr(stdin.as_fd()) else {
+            return Ok(RawMode(None)); // not a terminal: nothing to change
+        };
+        let mut raw = saved.clone();
+        nix::sys::termios::cfmakeraw(&mut raw);
+        nix::sys::termios::tcsetattr(stdin.as_fd(), nix::sys::termios::SetArg::TCSANOW, &raw)?;
+        Ok(RawMode(Some(saved)))
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.0 {
+            let stdin = std::io::stdin();
+            let _ = nix::sys::termios::tcsetattr(
+                stdin.as_fd(),
+                nix::sys::termios::SetArg::TCSANOW,
+                saved,
+            );
+        }
     }
 }
 
@@ -130,7 +245,7 @@ fn terminal_size() -> (u16, u16) {
         ws_ypixel: 0,
     };
     // SAFETY: TIOCGWINSZ writes one winsize.
-    let ok = unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) } == 0;
+    let ok = unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0;
     if ok && ws.ws_row > 0 && ws.ws_col > 0 {
         (ws.ws_row, ws.ws_col)
     } else {

@@ -70,6 +70,16 @@ enum Cmd {
         #[arg(trailing_var_arg = true, required = true)]
         cmd: Vec<String>,
     },
+    /// A shell on a terminal in the sprite; Ctrl+\ detaches.
+    #[command(alias = "c")]
+    Console {
+        /// The shell (default: bash, login).
+        #[arg(trailing_var_arg = true)]
+        cmd: Vec<String>,
+    },
+    /// Terminal sessions of the sprite.
+    #[command(subcommand)]
+    Sessions(SessionsCmd),
     /// Checkpoints of the sprite.
     #[command(subcommand)]
     Checkpoint(CheckpointCmd),
@@ -104,6 +114,20 @@ enum Cmd {
         /// JSON body.
         #[arg(short, long)]
         data: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SessionsCmd {
+    /// List sessions, running and recently ended.
+    List,
+    /// Re-attach to a session (its recent output is replayed); Ctrl+\ detaches.
+    Attach { id: String },
+    /// Send a signal to a session (default SIGKILL).
+    Kill {
+        id: String,
+        #[arg(long, default_value = "SIGKILL")]
+        signal: String,
     },
 }
 
@@ -168,6 +192,19 @@ fn progress(json_out: bool, lines: &[Value]) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The exit of an interactive session, or how to come back to it.
+fn ended(e: exec::Ended) -> anyhow::Result<ExitCode> {
+    match e {
+        exec::Ended::Exited(code) => Ok(ExitCode::from(code.clamp(0, 255) as u8)),
+        exec::Ended::Detached(id) => {
+            eprintln!(
+                "\r\nDetached; the session runs on. Come back with `sprite sessions attach {id}`."
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -261,8 +298,79 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("Using {name} in this directory.");
         }
         Cmd::Exec { tty, dir, env, cmd } => {
-            let code = exec::run(&cfg, &sprite()?, cmd, env, dir.as_deref(), *tty).await?;
+            let target = exec::Target::New {
+                cmd,
+                env,
+                dir: dir.as_deref(),
+                tty: *tty,
+            };
+            let code = exec::run(&cfg, &sprite()?, target).await?;
             return Ok(ExitCode::from(code.clamp(0, 255) as u8));
+        }
+        Cmd::Console { cmd } => {
+            let shell = if cmd.is_empty() {
+                vec!["bash".to_string(), "-l".to_string()]
+            } else {
+                cmd.clone()
+            };
+            let target = exec::Target::New {
+                cmd: &shell,
+                env: &[],
+                dir: None,
+                tty: true,
+            };
+            return ended(exec::interactive(&cfg, &sprite()?, target).await?);
+        }
+        Cmd::Sessions(c) => {
+            let s = sprite()?;
+            match c {
+                SessionsCmd::List => {
+                    let v = api.get(&format!("/v1/sprites/{s}/exec")).await?;
+                    print(j, &v, |v| {
+                        let rows: Vec<String> = v["sessions"]
+                            .as_array()
+                            .map(|a| {
+                                a.iter()
+                                    .map(|x| {
+                                        let state = if x["is_active"] == true {
+                                            "running"
+                                        } else {
+                                            "ended"
+                                        };
+                                        format!(
+                                            "{:<6} {:<8} {:<4} {}",
+                                            x["id"].as_str().unwrap_or(""),
+                                            state,
+                                            if x["tty"] == true { "tty" } else { "" },
+                                            x["command"].as_str().unwrap_or("")
+                                        )
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        if rows.is_empty() {
+                            "No sessions.".into()
+                        } else {
+                            rows.join("\n")
+                        }
+                    });
+                }
+                SessionsCmd::Attach { id } => {
+                    return ended(exec::interactive(&cfg, &s, exec::Target::Attach(id)).await?);
+                }
+                SessionsCmd::Kill { id, signal } => {
+                    let lines = api
+                        .ndjson(
+                            &format!("/v1/sprites/{s}/exec/{id}/kill"),
+                            json!({"signal": signal}),
+                        )
+                        .await?;
+                    progress(j, &lines)?;
+                    if !j {
+                        println!("Sent {signal} to session {id}.");
+                    }
+                }
+            }
         }
         Cmd::Checkpoint(c) => {
             let s = sprite()?;

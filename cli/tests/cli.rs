@@ -15,7 +15,7 @@ struct Env {
     state: AppState,
 }
 
-async fn server() -> Env {
+async fn server(instance: &str) -> Env {
     assert!(
         nix_root(),
         "the CLI tests need root (run scripts/test as root)"
@@ -31,7 +31,7 @@ async fn server() -> Env {
             .unwrap_or_else(|| "/var/tmp/sprites-test".into()),
     );
     cfg.run_dir = "/run/sprites-test".into();
-    cfg.instance = "t-cli".into();
+    cfg.instance = instance.into();
     let host = vmhost::Host::open(cfg).await.unwrap();
     host.ensure_image(
         "debian",
@@ -125,7 +125,7 @@ fn mode(p: &Path) -> u32 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_user_drives_a_sprite_from_the_command_line() {
-    let env = server().await;
+    let env = server("t-cli").await;
     let out = env
         .sprite(&["login", "--url", &env.base], env.token.as_bytes())
         .await;
@@ -233,6 +233,130 @@ async fn a_user_drives_a_sprite_from_the_command_line() {
     env.ok(&["logout"]).await;
     let out = env.sprite(&["list"], b"").await;
     assert!(String::from_utf8_lossy(&out.stderr).contains("sprite login"));
+    for s in env.state.host.list().unwrap() {
+        env.state
+            .host
+            .destroy(&vmhost::SpriteName::parse(&s.name).unwrap())
+            .await
+            .unwrap();
+    }
+}
+
+/// `sprite ARGS` on a pseudo-terminal of 30x100, as a person runs it.
+struct OnPty {
+    child: std::process::Child,
+    master: std::fs::File,
+    seen: String,
+}
+
+impl Env {
+    fn on_pty(&self, args: &[&str]) -> OnPty {
+        use std::os::fd::{AsRawFd, OwnedFd};
+        use std::os::unix::process::CommandExt;
+        let ws = nix::pty::Winsize {
+            ws_row: 30,
+            ws_col: 100,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        let pty = nix::pty::openpty(Some(&ws), None).unwrap();
+        let slave: OwnedFd = pty.slave;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sprite"));
+        cmd.args(args)
+            .current_dir(self.work.path())
+            .env("XDG_CONFIG_HOME", self.home.path())
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
+        // SAFETY: setsid and ioctl are async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::unistd::setsid()?;
+                libc::ioctl(0, libc::TIOCSCTTY, 0);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().unwrap();
+        let flags =
+            nix::fcntl::fcntl(pty.master.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL).unwrap();
+        let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
+        nix::fcntl::fcntl(pty.master.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
+        OnPty {
+            child,
+            master: std::fs::File::from(pty.master),
+            seen: String::new(),
+        }
+    }
+}
+
+impl OnPty {
+    fn type_in(&mut self, keys: &[u8]) {
+        use std::io::Write;
+        self.master.write_all(keys).unwrap();
+    }
+
+    /// Reads the screen until `needle` shows up (20 s at most).
+    async fn wait_for(&mut self, needle: &str) {
+        use std::io::Read;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut buf = [0u8; 4096];
+        while !self.seen.contains(needle) {
+            match self.master.read(&mut buf) {
+                Ok(n) if n > 0 => self.seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                _ => {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "waited for {needle:?}, saw {:?}",
+                        self.seen
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
+        }
+    }
+
+    async fn exit_code(mut self) -> i32 {
+        let status = tokio::task::spawn_blocking(move || self.child.wait().unwrap())
+            .await
+            .unwrap();
+        status.code().unwrap_or(-1)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_console_detaches_and_its_session_is_attached_again() {
+    let env = server("t-cli-console").await;
+    let out = env
+        .sprite(&["login", "--url", &env.base], env.token.as_bytes())
+        .await;
+    assert!(out.status.success());
+    env.ok(&["create", "term"]).await;
+    env.ok(&["use", "term"]).await;
+
+    let mut console = env.on_pty(&["console"]);
+    console.type_in(b"stty size; echo hello-$((6*7))\r");
+    console.wait_for("hello-42").await;
+    assert!(
+        console.seen.contains("30 100"),
+        "the terminal size reached the sprite: {:?}",
+        console.seen
+    );
+    console.type_in(&[0x1c]); // Ctrl+\
+    console.wait_for("Detached").await;
+    assert_eq!(console.exit_code().await, 0);
+
+    let list = env.ok(&["sessions", "list"]).await;
+    let line = list
+        .lines()
+        .find(|l| l.contains("bash -l"))
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(line.contains("running") && line.contains("tty"), "{line}");
+    let id = line.split_whitespace().next().unwrap().to_string();
+
+    let mut again = env.on_pty(&["sessions", "attach", &id]);
+    again.wait_for("hello-42").await; // replayed
+    again.type_in(b"exit 7\r");
+    assert_eq!(again.exit_code().await, 7);
     for s in env.state.host.list().unwrap() {
         env.state
             .host
