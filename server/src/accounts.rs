@@ -168,8 +168,8 @@ pub async fn caller_for_token(db: &Db, token: &str) -> Result<Option<Caller>, Ap
         return Ok(None);
     }
     let row = sqlx::query(
-        "SELECT t.id AS token_id, t.user_id AS user_id, o.id AS org_id, o.slug AS slug \
-         FROM api_tokens t \
+        "SELECT t.id AS token_id, t.user_id AS user_id, o.id AS org_id, o.slug AS slug, \
+         t.last_used_at AS last_used_at FROM api_tokens t \
          JOIN organizations o ON o.id = t.org_id \
          JOIN memberships m ON m.org_id = t.org_id AND m.user_id = t.user_id \
          WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
@@ -179,11 +179,17 @@ pub async fn caller_for_token(db: &Db, token: &str) -> Result<Option<Caller>, Ap
     .await?;
     let Some(row) = row else { return Ok(None) };
     let token_id: String = row.try_get("token_id")?;
-    sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
-        .bind(now_ms())
-        .bind(&token_id)
-        .execute(db.pool())
-        .await?;
+    // Last use is kept to the minute: a write per request would cost every
+    // API call a database commit.
+    let last: Option<i64> = row.try_get("last_used_at")?;
+    let now = now_ms();
+    if last.is_none_or(|t| now - t > 60_000) {
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(&token_id)
+            .execute(db.pool())
+            .await?;
+    }
     Ok(Some(Caller {
         user_id: row.try_get("user_id")?,
         org_id: row.try_get("org_id")?,

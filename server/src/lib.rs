@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod bench;
 pub mod db;
 pub mod error;
 pub mod routes;
@@ -81,6 +82,14 @@ pub async fn serve(
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // Progress streams and terminals write small pieces; without NODELAY
+    // each one after the first waits for the client's delayed ACK (~40 ms).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

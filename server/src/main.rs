@@ -48,6 +48,13 @@ enum Cmd {
     /// Manage accounts from the server machine.
     #[command(subcommand)]
     Admin(Admin),
+    /// Measure what the API adds over calling the host directly.
+    Bench {
+        #[arg(long, default_value_t = 30)]
+        runs: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -102,6 +109,16 @@ async fn main() -> anyhow::Result<()> {
             let token = accounts::create_token(&db, &user.id, &user.org_id, &token_name).await?;
             println!("{token}");
             Ok(())
+        }
+        Some(Cmd::Bench { runs, json }) => {
+            let mut host_cfg = cfg.host.config();
+            host_cfg.instance = "bench-api".into();
+            let host = Host::open(host_cfg).await?;
+            let recipe = Recipe::debian(&cfg.host.mirror);
+            tokio::task::block_in_place(|| {
+                host.ensure_image("debian", &recipe, &mut |l| eprintln!("  {l}"))
+            })?;
+            sprites_server::bench::run(host, runs, json).await
         }
         Some(Cmd::Serve) | None => run(cfg, db, sessions).await,
     }

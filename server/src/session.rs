@@ -35,7 +35,9 @@ impl Store {
             let opts: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
             let opts = opts
                 .create_if_missing(true)
-                .busy_timeout(std::time::Duration::from_secs(5));
+                .busy_timeout(std::time::Duration::from_secs(5))
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
             let pool = sqlx::sqlite::SqlitePoolOptions::new()
                 .max_connections(4)
                 .connect_with(opts)

@@ -28,7 +28,8 @@ pub struct Row {
     pub target: String,
 }
 
-struct Samples(Vec<Duration>);
+/// Timings of one operation.
+pub struct Samples(pub Vec<Duration>);
 
 impl Samples {
     fn ms(&self, q: f64) -> f64 {
@@ -37,15 +38,16 @@ impl Samples {
         let i = ((v.len() as f64 - 1.0) * q).round() as usize;
         v[i]
     }
-    fn median(&self) -> f64 {
+    pub fn median(&self) -> f64 {
         self.ms(0.5)
     }
-    fn p95(&self) -> f64 {
+    pub fn p95(&self) -> f64 {
         self.ms(0.95)
     }
 }
 
-fn row(operation: &str, s: &Samples, floor: Option<f64>, target: &str) -> Row {
+/// A row of the table: `s` against `floor` (a median in ms).
+pub fn row(operation: &str, s: &Samples, floor: Option<f64>, target: &str) -> Row {
     let median = s.median();
     Row {
         operation: operation.into(),
@@ -352,7 +354,8 @@ fn sync_pool(host: &Host) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_table(rows: &[Row]) {
+/// Prints rows as the table `vmhost bench` shows.
+pub fn print_table(rows: &[Row]) {
     println!(
         "{:<34} {:>10} {:>10} {:>10} {:>8}  target",
         "operation", "median", "p95", "floor", "ratio"

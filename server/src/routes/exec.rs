@@ -79,15 +79,23 @@ async fn exec_or_list(
     RawQuery(query): RawQuery,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let host_name = sprites::running(&state, &caller, &name).await?;
     // A plain GET lists the sessions; an upgrade starts a command.
     let Ok(ws) = ws else {
+        let host_name = sprites::running(&state, &caller, &name).await?;
         return Ok(Json(list_sessions(&state, &host_name).await?).into_response());
     };
     let spec = parse_exec(query.as_deref().unwrap_or(""))?;
     let tty = spec.tty.is_some();
     let command = spec.argv.join(" ");
-    let stream = state.host.exec(&host_name, spec).await?;
+    // The hot path: try at once, and wake the sprite only if it sleeps.
+    let host_name = sprites::host_sprite(&state, &caller, &name).await?;
+    let stream = match state.host.exec(&host_name, spec.clone()).await {
+        Err(vmhost::Error::WrongPhase { .. }) => {
+            state.host.wake(&host_name).await?;
+            state.host.exec(&host_name, spec).await?
+        }
+        other => other?,
+    };
     Ok(ws.on_upgrade(move |socket| pump(socket, stream, tty, command)))
 }
 
