@@ -3,9 +3,8 @@
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
 
-use sprites_server::{accounts, app, db::Db, serve, AppState, Settings, SpriteUrls};
+use sprites_server::{accounts, start_local, AppState, Settings};
 
 struct Env {
     base: String,
@@ -23,8 +22,6 @@ async fn server(instance: &str) -> Env {
     let home = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", home.path().join("cli.db").display());
-    let db = Db::connect(&url).await.unwrap();
-    let sessions = sprites_server::session::Store::connect(&url).await.unwrap();
     let mut cfg = vmhost::HostConfig::new(
         std::env::var_os("SPRITES_TEST_DATA_DIR")
             .map(std::path::PathBuf::from)
@@ -44,28 +41,14 @@ async fn server(instance: &str) -> Env {
             .await
             .unwrap();
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let state = AppState {
-        host: Arc::new(host),
-        db: db.clone(),
-        urls: SpriteUrls {
-            scheme: "http".into(),
-            base_domain: "localhost".into(),
-            port,
-        },
-        sessions,
-        settings: Settings {
-            open_signup: false,
-            secure_cookies: false,
-        },
-        throttle: Default::default(),
+    let settings = Settings {
+        open_signup: false,
+        secure_cookies: false,
     };
-    tokio::spawn(serve(
-        listener,
-        app(state.clone(), work.path().to_path_buf()),
-        std::future::pending(),
-    ));
+    let (base, state) = start_local(host, &url, settings, work.path().to_path_buf())
+        .await
+        .unwrap();
+    let db = state.db.clone();
     let user = accounts::create_user(&db, "cli@example.com", "cli", "a long password")
         .await
         .unwrap();
@@ -73,7 +56,7 @@ async fn server(instance: &str) -> Env {
         .await
         .unwrap();
     Env {
-        base: format!("http://127.0.0.1:{port}"),
+        base,
         token,
         home,
         work,

@@ -94,3 +94,36 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
 }
+
+/// A server on a free loopback port for `host`, on the database at
+/// `db_url`, serving `public_dir`; runs until the process ends. For the
+/// API benchmark and the tests, which talk to a real server.
+pub async fn start_local(
+    host: vmhost::Host,
+    db_url: &str,
+    settings: Settings,
+    public_dir: PathBuf,
+) -> anyhow::Result<(String, AppState)> {
+    let db = db::Db::connect(db_url).await?;
+    let sessions = session::Store::connect(db_url).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let state = AppState {
+        host: Arc::new(host),
+        db,
+        urls: SpriteUrls {
+            scheme: "http".into(),
+            base_domain: "localhost".into(),
+            port,
+        },
+        sessions,
+        settings,
+        throttle: Default::default(),
+    };
+    tokio::spawn(serve(
+        listener,
+        app(state.clone(), public_dir),
+        std::future::pending(),
+    ));
+    Ok((format!("http://127.0.0.1:{port}"), state))
+}

@@ -4,9 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::sync::Arc;
-
-use sprites_server::{accounts, app, db::Db, serve, AppState, SpriteUrls};
+use sprites_server::{accounts, start_local, AppState};
 
 pub struct TestServer {
     pub base: String,
@@ -48,12 +46,6 @@ pub async fn start_with(instance: &str, backend: Backend, open_signup: bool) -> 
             reset_postgres(&url, instance).await
         }
     };
-    let db = Db::connect(&url)
-        .await
-        .expect("connect to the test database");
-    let sessions = sprites_server::session::Store::connect(&url)
-        .await
-        .expect("session store");
     let mut cfg = vmhost::HostConfig::new(
         std::env::var_os("SPRITES_TEST_DATA_DIR")
             .map(std::path::PathBuf::from)
@@ -73,27 +65,15 @@ pub async fn start_with(instance: &str, backend: Backend, open_signup: bool) -> 
             .await
             .unwrap();
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let state = AppState {
-        host: Arc::new(host),
-        db,
-        urls: SpriteUrls {
-            scheme: "http".into(),
-            base_domain: "localhost".into(),
-            port,
-        },
-        sessions,
-        settings: sprites_server::Settings {
-            open_signup,
-            secure_cookies: false,
-        },
-        throttle: Default::default(),
+    let settings = sprites_server::Settings {
+        open_signup,
+        secure_cookies: false,
     };
-    let router = app(state.clone(), dir.path().to_path_buf());
-    tokio::spawn(serve(listener, router, std::future::pending()));
+    let (base, state) = start_local(host, &url, settings, dir.path().to_path_buf())
+        .await
+        .expect("start the server");
     TestServer {
-        base: format!("http://127.0.0.1:{port}"),
+        base,
         client: reqwest::Client::new(),
         state,
         _dir: dir,
