@@ -15,32 +15,10 @@ struct Env {
 }
 
 async fn server(instance: &str) -> Env {
-    assert!(
-        nix_root(),
-        "the CLI tests need root (run scripts/test as root)"
-    );
     let home = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", home.path().join("cli.db").display());
-    let mut cfg = vmhost::HostConfig::new(
-        std::env::var_os("SPRITES_TEST_DATA_DIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| "/var/tmp/sprites-test".into()),
-    );
-    cfg.run_dir = "/run/sprites-test".into();
-    cfg.instance = instance.into();
-    let host = vmhost::Host::open(cfg).await.unwrap();
-    host.ensure_image(
-        "debian",
-        &vmhost::image::Recipe::debian("http://deb.debian.org/debian"),
-        &mut |_| {},
-    )
-    .unwrap();
-    for s in host.list().unwrap() {
-        host.destroy(&vmhost::SpriteName::parse(&s.name).unwrap())
-            .await
-            .unwrap();
-    }
+    let host = vmhost::testing::host(instance).await;
     let settings = Settings {
         open_signup: false,
         secure_cookies: false,
@@ -62,12 +40,6 @@ async fn server(instance: &str) -> Env {
         work,
         state,
     }
-}
-
-fn nix_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
 }
 
 impl Env {
@@ -216,13 +188,7 @@ async fn a_user_drives_a_sprite_from_the_command_line() {
     env.ok(&["logout"]).await;
     let out = env.sprite(&["list"], b"").await;
     assert!(String::from_utf8_lossy(&out.stderr).contains("sprite login"));
-    for s in env.state.host.list().unwrap() {
-        env.state
-            .host
-            .destroy(&vmhost::SpriteName::parse(&s.name).unwrap())
-            .await
-            .unwrap();
-    }
+    vmhost::testing::destroy_all(&env.state.host).await;
 }
 
 /// `sprite ARGS` on a pseudo-terminal of 30x100, as a person runs it.
@@ -340,11 +306,5 @@ async fn a_console_detaches_and_its_session_is_attached_again() {
     again.wait_for("hello-42").await; // replayed
     again.type_in(b"exit 7\r");
     assert_eq!(again.exit_code().await, 7);
-    for s in env.state.host.list().unwrap() {
-        env.state
-            .host
-            .destroy(&vmhost::SpriteName::parse(&s.name).unwrap())
-            .await
-            .unwrap();
-    }
+    vmhost::testing::destroy_all(&env.state.host).await;
 }

@@ -28,6 +28,25 @@ pub struct AppState {
     pub throttle: accounts::Throttle,
 }
 
+impl AppState {
+    pub fn new(
+        host: vmhost::Host,
+        db: db::Db,
+        sessions: session::Store,
+        urls: SpriteUrls,
+        settings: Settings,
+    ) -> AppState {
+        AppState {
+            host: Arc::new(host),
+            db,
+            urls,
+            sessions,
+            settings,
+            throttle: Default::default(),
+        }
+    }
+}
+
 /// Server-wide choices an operator makes.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -108,18 +127,12 @@ pub async fn start_local(
     let sessions = session::Store::connect(db_url).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
-    let state = AppState {
-        host: Arc::new(host),
-        db,
-        urls: SpriteUrls {
-            scheme: "http".into(),
-            base_domain: "localhost".into(),
-            port,
-        },
-        sessions,
-        settings,
-        throttle: Default::default(),
+    let urls = SpriteUrls {
+        scheme: "http".into(),
+        base_domain: "localhost".into(),
+        port,
     };
+    let state = AppState::new(host, db, sessions, urls, settings);
     tokio::spawn(serve(
         listener,
         app(state.clone(), public_dir),

@@ -6,7 +6,6 @@
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use sprites_server::{accounts, app, db::Db, serve, sprites, AppState, SpriteUrls};
@@ -134,21 +133,16 @@ async fn run(cfg: Config, db: Db, sessions: sprites_server::session::Store) -> a
     })?;
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let port = listener.local_addr()?.port();
-    let state = AppState {
-        host: Arc::new(host),
-        db,
-        urls: SpriteUrls {
-            scheme: "http".into(),
-            base_domain: cfg.base_domain.clone(),
-            port,
-        },
-        sessions,
-        settings: sprites_server::Settings {
-            open_signup: cfg.open_signup,
-            secure_cookies: cfg.secure_cookies,
-        },
-        throttle: Default::default(),
+    let urls = SpriteUrls {
+        scheme: "http".into(),
+        base_domain: cfg.base_domain.clone(),
+        port,
     };
+    let settings = sprites_server::Settings {
+        open_signup: cfg.open_signup,
+        secure_cookies: cfg.secure_cookies,
+    };
+    let state = AppState::new(host, db, sessions, urls, settings);
     sprites::reconcile(&state).await?;
     println!("Sprites is ready: open http://localhost:{port}/");
     serve(listener, app(state, cfg.public_dir), shutdown_signal()).await?;

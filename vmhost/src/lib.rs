@@ -21,6 +21,7 @@ pub mod pool;
 pub mod record;
 pub mod runtime;
 pub mod sprite;
+pub mod testing;
 
 pub use agent::{ExecOutput, Stream};
 pub use error::{Error, Result};

@@ -24,20 +24,12 @@ fn postgres_url() -> String {
         .expect("SPRITES_TEST_POSTGRES_URL is not set: run the suite with scripts/test, which starts PostgreSQL")
 }
 
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
 pub async fn start(instance: &str, backend: Backend) -> TestServer {
     start_with(instance, backend, true).await
 }
 
 /// [`start`], choosing whether anyone may sign up.
 pub async fn start_with(instance: &str, backend: Backend, open_signup: bool) -> TestServer {
-    assert!(
-        is_root(),
-        "the API tests need root (run scripts/test as root)"
-    );
     let dir = tempfile::tempdir().unwrap();
     let url = match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("api.db").display()),
@@ -46,25 +38,7 @@ pub async fn start_with(instance: &str, backend: Backend, open_signup: bool) -> 
             reset_postgres(&url, instance).await
         }
     };
-    let mut cfg = vmhost::HostConfig::new(
-        std::env::var_os("SPRITES_TEST_DATA_DIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| "/var/tmp/sprites-test".into()),
-    );
-    cfg.run_dir = "/run/sprites-test".into();
-    cfg.instance = instance.into();
-    let host = vmhost::Host::open(cfg).await.unwrap();
-    host.ensure_image(
-        "debian",
-        &vmhost::image::Recipe::debian("http://deb.debian.org/debian"),
-        &mut |l| eprintln!("image: {l}"),
-    )
-    .unwrap();
-    for s in host.list().unwrap() {
-        host.destroy(&vmhost::SpriteName::parse(&s.name).unwrap())
-            .await
-            .unwrap();
-    }
+    let host = vmhost::testing::host(instance).await;
     let settings = sprites_server::Settings {
         open_signup,
         secure_cookies: false,
@@ -176,12 +150,6 @@ impl TestServer {
     }
 
     pub async fn cleanup(&self) {
-        for s in self.state.host.list().unwrap() {
-            self.state
-                .host
-                .destroy(&vmhost::SpriteName::parse(&s.name).unwrap())
-                .await
-                .unwrap();
-        }
+        vmhost::testing::destroy_all(&self.state.host).await;
     }
 }

@@ -1,4 +1,4 @@
-//! Integration harness: a real host on a real btrfs pool, real runc
+//! Integration harness: a real host on a real btrfs pool, real crun
 //! sandboxes and the real Debian image. Needs root; it fails (never skips)
 //! without it. Each test gets its own instance in a shared pool, so tests
 //! run in parallel without seeing each other's sprites, and the images are
@@ -6,58 +6,11 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
+use vmhost::{Host, SpriteName};
 
-use vmhost::image::Recipe;
-use vmhost::{Host, HostConfig, SpriteName};
-
-pub fn data_dir() -> PathBuf {
-    std::env::var_os("SPRITES_TEST_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/tmp/sprites-test"))
-}
-
-pub fn run_dir() -> PathBuf {
-    PathBuf::from("/run/sprites-test")
-}
-
-pub fn mirror() -> String {
-    std::env::var("SPRITES_DEBIAN_MIRROR").unwrap_or_else(|_| "http://deb.debian.org/debian".into())
-}
-
-pub fn config(instance: &str) -> HostConfig {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "the integration tests need root (run scripts/test as root)"
-    );
-    let mut cfg = HostConfig::new(data_dir());
-    cfg.run_dir = run_dir();
-    cfg.instance = instance.to_string();
-    cfg.stop_grace = std::time::Duration::from_millis(500);
-    cfg
-}
-
-static IMAGES: OnceLock<()> = OnceLock::new();
-
-/// Opens the host of `instance` with the images built and no sprites left
-/// over from an earlier run of the same test.
-pub async fn host(instance: &str) -> Host {
-    let host = Host::open(config(instance)).await.expect("open host");
-    IMAGES.get_or_init(|| {
-        let mut progress = |l: &str| eprintln!("image: {l}");
-        host.ensure_image("busybox", &Recipe::Busybox, &mut progress)
-            .expect("busybox image");
-        host.ensure_image("debian", &Recipe::debian(&mirror()), &mut progress)
-            .expect("debian image");
-    });
-    for s in host.list().expect("list") {
-        host.destroy(&name(&s.name))
-            .await
-            .expect("remove leftover sprite");
-    }
-    host
-}
+// Each test binary uses its own part of this module.
+#[allow(unused_imports)]
+pub use vmhost::testing::{config, data_dir, host, run_dir};
 
 pub fn name(s: &str) -> SpriteName {
     SpriteName::parse(s).expect("valid test name")
@@ -85,9 +38,7 @@ pub async fn ok(host: &Host, sprite: &SpriteName, script: &str) -> String {
 
 /// Destroys every sprite of the host.
 pub async fn cleanup(host: &Host) {
-    for s in host.list().expect("list") {
-        host.destroy(&name(&s.name)).await.expect("destroy");
-    }
+    vmhost::testing::destroy_all(host).await;
 }
 
 /// Creates a sprite from the default image with the given limits.

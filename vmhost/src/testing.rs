@@ -1,0 +1,65 @@
+//! Support for tests that need a real host (root, btrfs, a runtime, the
+//! Debian image): the shared test pool, one instance per test, images built
+//! once, leftovers of an earlier run of the same test removed. Used by the
+//! integration tests of vmhost, the server and the CLI. Without root it
+//! fails loudly rather than skip.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use crate::image::Recipe;
+use crate::{Host, HostConfig, SpriteName};
+
+/// The shared test pool (`SPRITES_TEST_DATA_DIR`, default `/var/tmp/sprites-test`).
+pub fn data_dir() -> PathBuf {
+    std::env::var_os("SPRITES_TEST_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/sprites-test"))
+}
+
+pub fn run_dir() -> PathBuf {
+    PathBuf::from("/run/sprites-test")
+}
+
+pub fn mirror() -> String {
+    std::env::var("SPRITES_DEBIAN_MIRROR").unwrap_or_else(|_| "http://deb.debian.org/debian".into())
+}
+
+/// The configuration of test instance `instance`.
+pub fn config(instance: &str) -> HostConfig {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "tests of real sprites need root: run scripts/test as root"
+    );
+    let mut cfg = HostConfig::new(data_dir());
+    cfg.run_dir = run_dir();
+    cfg.instance = instance.to_string();
+    cfg.stop_grace = std::time::Duration::from_millis(500);
+    cfg
+}
+
+static IMAGES: OnceLock<()> = OnceLock::new();
+
+/// The host of `instance`, with the images built and no sprites left over.
+pub async fn host(instance: &str) -> Host {
+    let host = Host::open(config(instance))
+        .await
+        .expect("open the test host");
+    IMAGES.get_or_init(|| {
+        let mut progress = |l: &str| eprintln!("image: {l}");
+        host.ensure_image("busybox", &Recipe::Busybox, &mut progress)
+            .expect("busybox image");
+        host.ensure_image("debian", &Recipe::debian(&mirror()), &mut progress)
+            .expect("debian image");
+    });
+    destroy_all(&host).await;
+    host
+}
+
+/// Destroys every sprite of the host.
+pub async fn destroy_all(host: &Host) {
+    for s in host.list().expect("list sprites") {
+        let name = SpriteName::parse(&s.name).expect("listed names are valid");
+        host.destroy(&name).await.expect("destroy");
+    }
+}
