@@ -253,7 +253,18 @@ async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: Str
                         Message::Binary(vec![Tag::Exit as u8, code.clamp(0, 255) as u8].into())
                     };
                     let _ = tx.send(msg).await;
-                    let _ = tx.send(Message::Close(None)).await;
+                    // Some SDKs read a TTY command's outcome from the close
+                    // code rather than the exit message: 1000 for success,
+                    // 4000 + the exit code (an application code) otherwise.
+                    let close = axum::extract::ws::CloseFrame {
+                        code: if code == 0 {
+                            axum::extract::ws::close_code::NORMAL
+                        } else {
+                            4000 + code.clamp(1, 999) as u16
+                        },
+                        reason: "".into(),
+                    };
+                    let _ = tx.send(Message::Close(Some(close))).await;
                     return true;
                 }
                 _ => continue,
