@@ -7,6 +7,7 @@ pub mod auth;
 pub mod bench;
 pub mod db;
 pub mod error;
+pub mod orgs;
 pub mod routes;
 pub mod session;
 pub mod sprites;

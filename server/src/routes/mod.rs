@@ -12,6 +12,7 @@ mod exec;
 mod fs;
 mod health;
 mod json;
+mod orgs;
 mod sprites;
 mod tokens;
 
@@ -77,6 +78,7 @@ fn all() -> Routes {
         .merge(docs::routes())
         .merge(auth::routes())
         .merge(tokens::routes())
+        .merge(orgs::routes())
         .merge(sprites::routes())
         .merge(exec::routes())
         .merge(checkpoints::routes())

@@ -23,6 +23,9 @@ pub fn routes() -> Routes {
 #[derive(Deserialize)]
 struct NewToken {
     name: String,
+    /// Organization the token acts in (default: the caller's current one).
+    #[serde(default)]
+    organization: Option<String>,
 }
 
 async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
@@ -40,10 +43,19 @@ async fn create(
     if name.is_empty() || name.len() > 100 {
         return Err(ApiError::Invalid("name: 1 to 100 characters".into()));
     }
-    let token = accounts::create_token(&state.db, &caller.user_id, &caller.org_id, name).await?;
+    let (org_id, org_slug) = match &req.organization {
+        Some(slug) => (
+            crate::orgs::role_in(&state.db, &caller.user_id, slug)
+                .await?
+                .0,
+            slug.clone(),
+        ),
+        None => (caller.org_id.clone(), caller.org_slug.clone()),
+    };
+    let token = accounts::create_token(&state.db, &caller.user_id, &org_id, name).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "name": name, "token": token, "organization": caller.org_slug })),
+        Json(json!({ "name": name, "token": token, "organization": org_slug })),
     ))
 }
 

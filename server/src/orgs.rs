@@ -1,0 +1,227 @@
+//! Organizations and their members. Each user has a personal organization;
+//! team organizations are made by users, who become their owner. Owners
+//! and admins manage members; an admin cannot make or remove an owner, and
+//! the last owner cannot leave.
+
+use serde_json::{json, Value};
+use sqlx::Row as _;
+
+use crate::accounts::Caller;
+use crate::db::{is_unique_violation, new_id, now_ms, Db};
+use crate::error::ApiError;
+
+pub const ROLES: [&str; 3] = ["owner", "admin", "member"];
+
+/// The caller's role in organization `slug`; a non-member gets 404, as if
+/// the organization did not exist.
+pub async fn role_in(db: &Db, user_id: &str, slug: &str) -> Result<(String, String), ApiError> {
+    let row = sqlx::query(
+        "SELECT o.id AS id, m.role AS role FROM organizations o \
+         JOIN memberships m ON m.org_id = o.id WHERE o.slug = $1 AND m.user_id = $2",
+    )
+    .bind(slug)
+    .bind(user_id)
+    .fetch_optional(db.pool())
+    .await?;
+    match row {
+        Some(r) => Ok((r.try_get("id")?, r.try_get("role")?)),
+        None => Err(ApiError::NotFound(format!("organization {slug}"))),
+    }
+}
+
+pub async fn list(db: &Db, caller: &Caller) -> Result<Value, ApiError> {
+    let rows = sqlx::query(
+        "SELECT o.slug AS slug, o.name AS name, o.personal AS personal, m.role AS role \
+         FROM memberships m JOIN organizations o ON o.id = m.org_id WHERE m.user_id = $1 ORDER BY o.slug",
+    )
+    .bind(&caller.user_id)
+    .fetch_all(db.pool())
+    .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        out.push(json!({
+            "slug": r.try_get::<String, _>("slug")?,
+            "name": r.try_get::<String, _>("name")?,
+            "personal": r.try_get::<i64, _>("personal")? == 1,
+            "role": r.try_get::<String, _>("role")?,
+        }));
+    }
+    Ok(json!({ "organizations": out }))
+}
+
+pub async fn create(db: &Db, caller: &Caller, slug: &str, name: &str) -> Result<Value, ApiError> {
+    sprites_wire::SpriteName::parse(slug).map_err(|e| ApiError::Invalid(format!("slug: {e}")))?;
+    let name = name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return Err(ApiError::Invalid("name: 1 to 100 characters".into()));
+    }
+    let (id, now) = (new_id(), now_ms());
+    let mut tx = db.pool().begin().await?;
+    let made = sqlx::query("INSERT INTO organizations (id, slug, name, personal, created_at) VALUES ($1, $2, $3, 0, $4)")
+        .bind(&id)
+        .bind(slug)
+        .bind(name)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+    match made {
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ApiError::Conflict(format!("the name {slug} is taken")))
+        }
+        other => other?,
+    };
+    sqlx::query(
+        "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)",
+    )
+    .bind(&id)
+    .bind(&caller.user_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(json!({ "slug": slug, "name": name, "personal": false, "role": "owner" }))
+}
+
+pub async fn members(db: &Db, caller: &Caller, slug: &str) -> Result<Value, ApiError> {
+    let (org_id, _) = role_in(db, &caller.user_id, slug).await?;
+    let rows = sqlx::query(
+        "SELECT u.handle AS handle, m.role AS role FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.org_id = $1 ORDER BY u.handle",
+    )
+    .bind(&org_id)
+    .fetch_all(db.pool())
+    .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        out.push(json!({ "handle": r.try_get::<String, _>("handle")?, "role": r.try_get::<String, _>("role")? }));
+    }
+    Ok(json!({ "members": out }))
+}
+
+/// Checks that the caller may manage members of `slug` and touch `role`.
+async fn manager(db: &Db, caller: &Caller, slug: &str, role: &str) -> Result<String, ApiError> {
+    let (org_id, mine) = role_in(db, &caller.user_id, slug).await?;
+    match (mine.as_str(), role) {
+        ("owner", _) => Ok(org_id),
+        ("admin", "admin" | "member") => Ok(org_id),
+        ("admin", _) => Err(ApiError::Forbidden(
+            "only an owner can make or remove an owner".into(),
+        )),
+        _ => Err(ApiError::Forbidden(
+            "only owners and admins manage members".into(),
+        )),
+    }
+}
+
+async fn personal(db: &Db, org_id: &str) -> Result<bool, ApiError> {
+    let p: i64 = sqlx::query("SELECT personal FROM organizations WHERE id = $1")
+        .bind(org_id)
+        .fetch_one(db.pool())
+        .await?
+        .try_get("personal")?;
+    Ok(p == 1)
+}
+
+/// Adds a user (by handle) or changes their role.
+pub async fn set_member(
+    db: &Db,
+    caller: &Caller,
+    slug: &str,
+    handle: &str,
+    role: &str,
+) -> Result<Value, ApiError> {
+    if !ROLES.contains(&role) {
+        return Err(ApiError::Invalid(format!(
+            "role {role:?}: owner, admin or member"
+        )));
+    }
+    let org_id = manager(db, caller, slug, role).await?;
+    if personal(db, &org_id).await? {
+        return Err(ApiError::Conflict(
+            "a personal organization has one member".into(),
+        ));
+    }
+    let user = sqlx::query("SELECT id FROM users WHERE handle = $1")
+        .bind(handle)
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("user {handle}")))?;
+    let user_id: String = user.try_get("id")?;
+    let current = sqlx::query("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
+        .bind(&org_id)
+        .bind(&user_id)
+        .fetch_optional(db.pool())
+        .await?;
+    match current {
+        Some(r) => {
+            let was: String = r.try_get("role")?;
+            manager(db, caller, slug, &was).await?;
+            if was == "owner" && role != "owner" {
+                last_owner_guard(db, &org_id).await?;
+            }
+            sqlx::query("UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3")
+                .bind(role)
+                .bind(&org_id)
+                .bind(&user_id)
+                .execute(db.pool())
+                .await?;
+        }
+        None => {
+            sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(&org_id)
+                .bind(&user_id)
+                .bind(role)
+                .bind(now_ms())
+                .execute(db.pool())
+                .await?;
+        }
+    }
+    Ok(json!({ "handle": handle, "role": role }))
+}
+
+async fn last_owner_guard(db: &Db, org_id: &str) -> Result<(), ApiError> {
+    let owners: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM memberships WHERE org_id = $1 AND role = 'owner'")
+            .bind(org_id)
+            .fetch_one(db.pool())
+            .await?
+            .try_get("n")?;
+    if owners <= 1 {
+        return Err(ApiError::Conflict(
+            "an organization keeps at least one owner".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn remove_member(
+    db: &Db,
+    caller: &Caller,
+    slug: &str,
+    handle: &str,
+) -> Result<(), ApiError> {
+    let (org_id, _) = role_in(db, &caller.user_id, slug).await?;
+    let row = sqlx::query(
+        "SELECT m.user_id AS user_id, m.role AS role FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.org_id = $1 AND u.handle = $2",
+    )
+    .bind(&org_id)
+    .bind(handle)
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("member {handle}")))?;
+    let (user_id, role): (String, String) = (row.try_get("user_id")?, row.try_get("role")?);
+    // Anyone may leave; removing others needs the right role.
+    if user_id != caller.user_id {
+        manager(db, caller, slug, &role).await?;
+    }
+    if role == "owner" {
+        last_owner_guard(db, &org_id).await?;
+    }
+    sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
+        .bind(&org_id)
+        .bind(&user_id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
