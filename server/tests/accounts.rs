@@ -101,6 +101,38 @@ async fn sessions_csrf_tokens_and_sign_out() {
     let (st, _) = srv.delete(&token, "/v1/tokens/nope").await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
 
+    // The session can act in a team organization the user belongs to.
+    let (st, _, _) = send(
+        web.post(srv.url("/v1/organizations"))
+            .header("x-csrf-token", &csrf)
+            .json(&json!({"slug": "ada-team", "name": "Team"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (st, v, _) = send(
+        web.post(srv.url("/v1/auth/organization"))
+            .header("x-csrf-token", &csrf)
+            .json(&json!({"slug": "ada-team"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["organization"], "ada-team");
+    let (_, v, _) = send(web.get(srv.url("/v1/sprites"))).await;
+    assert_eq!(v["sprites"], json!([]), "the team has no sprites yet");
+    let (st, _, _) = send(
+        web.post(srv.url("/v1/auth/organization"))
+            .header("x-csrf-token", &csrf)
+            .json(&json!({"slug": "someone-else"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    send(
+        web.post(srv.url("/v1/auth/organization"))
+            .header("x-csrf-token", &csrf)
+            .json(&json!({"slug": "ada"})),
+    )
+    .await;
+
     // Sign out ends the session.
     let (st, _, _) = send(web.post(srv.url("/v1/auth/signout"))).await;
     assert_eq!(st, StatusCode::NO_CONTENT);

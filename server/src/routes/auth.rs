@@ -23,6 +23,7 @@ pub fn routes() -> Routes {
         .post("/v1/auth/signin", signin)
         .post("/v1/auth/signout", signout)
         .get("/v1/auth/me", me)
+        .post("/v1/auth/organization", switch_org)
 }
 
 #[derive(Deserialize)]
@@ -126,6 +127,44 @@ async fn me(
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     let mut profile = accounts::profile(&state.db, &caller).await?;
+    if let Some(csrf) = session.get::<String>(CSRF).await.map_err(session_error)? {
+        profile["csrf_token"] = Value::String(csrf);
+    }
+    Ok(Json(profile))
+}
+
+#[derive(Deserialize)]
+struct SwitchOrg {
+    slug: String,
+}
+
+/// Makes the session act in another organization the user belongs to.
+async fn switch_org(
+    State(state): State<AppState>,
+    session: Session,
+    caller: Caller,
+    Body(req): Body<SwitchOrg>,
+) -> Result<Json<Value>, ApiError> {
+    let (org_id, _) = crate::orgs::role_in(&state.db, &caller.user_id, &req.slug).await?;
+    if session
+        .get::<String>(USER_ID)
+        .await
+        .map_err(session_error)?
+        .is_none()
+    {
+        return Err(ApiError::Invalid(
+            "a token acts in its own organization; mint one for another with POST /v1/tokens"
+                .into(),
+        ));
+    }
+    session
+        .insert(ORG_ID, &org_id)
+        .await
+        .map_err(session_error)?;
+    let now = accounts::caller_for_user(&state.db, &caller.user_id, &org_id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let mut profile = accounts::profile(&state.db, &now).await?;
     if let Some(csrf) = session.get::<String>(CSRF).await.map_err(session_error)? {
         profile["csrf_token"] = Value::String(csrf);
     }
