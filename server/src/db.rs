@@ -65,6 +65,18 @@ pub fn now_ms() -> i64 {
     vmhost::now_ms() as i64
 }
 
+/// RFC 3339 text (UTC, milliseconds) of a time in milliseconds since the epoch.
+pub fn iso_ms(ms: u64) -> String {
+    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+        .to_string()
+}
+
+/// RFC 3339 text (UTC, seconds) of a time in seconds since the epoch.
+pub fn iso_secs(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        .to_string()
+}
+
 /// A fresh random id (128 bits, hex).
 pub fn new_id() -> String {
     use rand::RngCore;

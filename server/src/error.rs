@@ -62,15 +62,23 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(error = %self, source = ?std::error::Error::source(&self), detail = ?self, "request failed");
+impl ApiError {
+    /// The message a client may read: the error's own words, or a generic
+    /// sentence for a server fault, whose detail goes to the log instead.
+    pub fn public_message(&self) -> String {
+        if self.status_and_code().0 == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %self, source = ?std::error::Error::source(self), detail = ?self, "request failed");
             "something went wrong on the server".to_string()
         } else {
             self.to_string()
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = self.public_message();
         let mut body = json!({ "error": code, "message": message });
         // File errors also carry their errno name, which the SDKs' file
         // APIs turn into their own exceptions.

@@ -41,11 +41,6 @@ fn record(row: &Row) -> Result<Record, ApiError> {
     })
 }
 
-fn iso(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_millis(t).to_string()
-}
-
 fn status(phase: vmhost::Phase) -> &'static str {
     match phase {
         vmhost::Phase::Running => "running",
@@ -73,8 +68,8 @@ fn view(state: &AppState, caller: &Caller, r: Record) -> Result<Sprite, ApiError
         name: r.name,
         organization: caller.org_slug.clone(),
         status: status(phase).into(),
-        created_at: iso(r.created_at),
-        updated_at: iso(r.updated_at),
+        created_at: crate::db::iso_ms(r.created_at.max(0) as u64),
+        updated_at: crate::db::iso_ms(r.updated_at.max(0) as u64),
         url_settings: UrlSettings {
             auth: Some(r.url_auth),
         },

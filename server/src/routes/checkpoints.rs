@@ -28,11 +28,6 @@ pub fn routes() -> Routes {
         .get("/v1/sprites/{name}/checkpoints/{id}/diff", diff)
 }
 
-fn iso(ms: u64) -> String {
-    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
-        .to_string()
-}
-
 /// A checkpoint as JSON; `history` is its ancestry, newest first.
 fn view(c: &CheckpointInfo, all: &[CheckpointInfo]) -> Value {
     let mut history = Vec::new();
@@ -46,7 +41,7 @@ fn view(c: &CheckpointInfo, all: &[CheckpointInfo]) -> Value {
     }
     json!({
         "id": c.id.to_string(),
-        "create_time": iso(c.created_at),
+        "create_time": crate::db::iso_ms(c.created_at),
         "comment": c.comment,
         "history": history,
         "parent": c.parent.map(|p| p.to_string()),
@@ -81,21 +76,9 @@ where
         .into_response()
 }
 
+/// The last line of a stream that failed, worded as an error body would be.
 fn error_line(e: ApiError) -> Value {
-    let message = match &e {
-        ApiError::Db(_) | ApiError::Internal(_) => "something went wrong on the server".to_string(),
-        ApiError::Host(h)
-            if matches!(
-                h,
-                vmhost::Error::Io { .. } | vmhost::Error::PathIo { .. } | vmhost::Error::Runtime(_)
-            ) =>
-        {
-            tracing::error!(error = %h, "checkpoint operation failed");
-            "something went wrong on the server".to_string()
-        }
-        other => other.to_string(),
-    };
-    json!({"type": "error", "error": message})
+    json!({"type": "error", "error": e.public_message()})
 }
 
 #[derive(Deserialize, Default)]
@@ -158,8 +141,11 @@ async fn show(
     let host_name = sprites::host_sprite(&state, &caller, &name).await?;
     let id = checkpoint_id(&id)?;
     let all = state.host.checkpoints(&host_name)?;
-    let c = state.host.checkpoint_info(&host_name, id)?;
-    Ok(Json(view(&c, &all)))
+    let c = all
+        .iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| ApiError::NotFound(format!("checkpoint {id}")))?;
+    Ok(Json(view(c, &all)))
 }
 
 async fn remove(

@@ -120,11 +120,6 @@ async fn attach(
     Ok(ws.on_upgrade(move |socket| pump(socket, stream, info.tty, info.argv.join(" "))))
 }
 
-fn iso_secs(secs: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
-        .to_string()
-}
-
 async fn list_sessions(
     state: &AppState,
     host_name: &vmhost::SpriteName,
@@ -139,8 +134,8 @@ async fn list_sessions(
                 "id": s.id.to_string(),
                 "command": s.argv.join(" "),
                 "workdir": "",
-                "created": iso_secs(s.started_at),
-                "last_activity": iso_secs(s.last_output_at),
+                "created": crate::db::iso_secs(s.started_at),
+                "last_activity": crate::db::iso_secs(s.last_output_at),
                 "bytes_per_second": 0,
                 "is_active": s.exit_code.is_none(),
                 "tty": s.tty,

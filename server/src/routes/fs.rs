@@ -59,13 +59,12 @@ fn mode_of(text: &str) -> Result<u32, ApiError> {
 }
 
 fn entry_json(e: &Entry) -> Value {
-    let modified = std::time::UNIX_EPOCH + std::time::Duration::from_secs(e.modified.max(0) as u64);
     json!({
         "name": e.name,
         "path": e.path,
         "size": e.size,
         "mode": format!("{:04o}", e.mode),
-        "modTime": humantime::format_rfc3339_seconds(modified).to_string(),
+        "modTime": crate::db::iso_secs(e.modified.max(0) as u64),
         "isDir": e.kind == Kind::Dir,
         "type": e.kind,
         "uid": e.uid,
