@@ -7,6 +7,7 @@ pub mod auth;
 pub mod bench;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod orgs;
 pub mod routes;
 pub mod session;
@@ -27,6 +28,7 @@ pub struct AppState {
     pub sessions: session::Store,
     pub settings: Settings,
     pub throttle: accounts::Throttle,
+    pub events: events::Events,
 }
 
 impl AppState {
@@ -37,6 +39,8 @@ impl AppState {
         urls: SpriteUrls,
         settings: Settings,
     ) -> AppState {
+        let events = events::Events::default();
+        events::relay(host.subscribe(), db.clone(), events.clone());
         AppState {
             host: Arc::new(host),
             db,
@@ -44,6 +48,7 @@ impl AppState {
             sessions,
             settings,
             throttle: Default::default(),
+            events,
         }
     }
 }

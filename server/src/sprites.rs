@@ -6,7 +6,9 @@
 //! row if that fails. A row left without a host sprite by a crash between
 //! the two is removed by [`reconcile`] on start.
 
-use sprites_wire::api::{CreateSprite, Sprite, SpriteList, UpdateSprite, UrlSettings};
+use sprites_wire::api::{
+    CreateSprite, Sprite, SpriteList, SpriteUsage, UpdateSprite, UrlSettings, UsageReport,
+};
 use sprites_wire::SpriteName;
 use sqlx::Row as _;
 
@@ -41,7 +43,7 @@ fn record(row: &Row) -> Result<Record, ApiError> {
     })
 }
 
-fn status(phase: vmhost::Phase) -> &'static str {
+pub(crate) fn status(phase: vmhost::Phase) -> &'static str {
     match phase {
         vmhost::Phase::Running => "running",
         vmhost::Phase::SleepingWarm => "warm",
@@ -246,7 +248,15 @@ async fn add(
             .await?;
         return Err(e.into());
     }
-    get(state, caller, name.as_str()).await
+    let sprite = get(state, caller, name.as_str()).await?;
+    state.events.publish(
+        &caller.org_id,
+        "sprite.created",
+        &sprite.name,
+        Some(&sprite.status),
+        None,
+    );
+    Ok(sprite)
 }
 
 fn new_host_name() -> (String, SpriteName) {
@@ -303,6 +313,44 @@ pub async fn wake(state: &AppState, caller: &Caller, name: &str) -> Result<Sprit
 pub async fn get(state: &AppState, caller: &Caller, name: &str) -> Result<Sprite, ApiError> {
     let r = find(state, caller, name).await?;
     view(state, caller, r)
+}
+
+pub async fn usage(state: &AppState, caller: &Caller, name: &str) -> Result<SpriteUsage, ApiError> {
+    let r = find(state, caller, name).await?;
+    usage_of(state, r)
+}
+
+fn usage_of(state: &AppState, r: Record) -> Result<SpriteUsage, ApiError> {
+    let host = host_name(&r)?;
+    let info = state.host.get(&host)?;
+    Ok(SpriteUsage {
+        name: r.name,
+        status: status(info.phase).into(),
+        active_seconds: info.active_ms / 1000,
+        disk_bytes: state.host.disk_usage(&host)?,
+    })
+}
+
+/// Usage of every sprite of the caller's organization, and the sums.
+pub async fn usage_all(state: &AppState, caller: &Caller) -> Result<UsageReport, ApiError> {
+    let rows = sqlx::query("SELECT * FROM sprites WHERE org_id = $1 ORDER BY name")
+        .bind(&caller.org_id)
+        .fetch_all(state.db.pool())
+        .await?;
+    let mut sprites = Vec::new();
+    for row in &rows {
+        match usage_of(state, record(row)?) {
+            Ok(u) => sprites.push(u),
+            // Destroyed while we looked.
+            Err(ApiError::Host(vmhost::Error::NotFound(_))) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(UsageReport {
+        active_seconds: sprites.iter().map(|u| u.active_seconds).sum(),
+        disk_bytes: sprites.iter().map(|u| u.disk_bytes).sum(),
+        sprites,
+    })
 }
 
 pub async fn list(
@@ -376,7 +424,15 @@ pub async fn update(
         .bind(&r.id)
         .execute(state.db.pool())
         .await?;
-    view(state, caller, r)
+    let sprite = view(state, caller, r)?;
+    state.events.publish(
+        &caller.org_id,
+        "sprite.updated",
+        &sprite.name,
+        Some(&sprite.status),
+        None,
+    );
+    Ok(sprite)
 }
 
 pub async fn destroy(state: &AppState, caller: &Caller, name: &str) -> Result<(), ApiError> {
@@ -389,6 +445,13 @@ pub async fn destroy(state: &AppState, caller: &Caller, name: &str) -> Result<()
         .bind(&r.id)
         .execute(state.db.pool())
         .await?;
+    state.events.publish(
+        &caller.org_id,
+        "sprite.destroyed",
+        &r.name,
+        Some("destroyed"),
+        None,
+    );
     Ok(())
 }
 

@@ -65,6 +65,13 @@ struct FsInfoArgs {
     rest: [u8; 992],
 }
 
+#[repr(C)]
+struct InoLookupArgs {
+    treeid: u64,
+    objectid: u64,
+    name: [u8; 4080],
+}
+
 const QUOTA_CTL_DISABLE: u64 = 2;
 const QUOTA_CTL_ENABLE_SIMPLE: u64 = 4;
 
@@ -79,6 +86,7 @@ mod ioctl {
     nix::ioctl_read!(qgroup_limit, 0x94, 43, QgroupLimitArgs);
     nix::ioctl_read!(fs_info, 0x94, 31, FsInfoArgs);
     nix::ioctl_readwrite!(quota_ctl, 0x94, 40, QuotaCtlArgs);
+    nix::ioctl_readwrite!(ino_lookup, 0x94, 18, InoLookupArgs);
 }
 
 fn split(path: &Path) -> io::Result<(File, &OsStr)> {
@@ -177,10 +185,8 @@ pub fn limit_referenced(path: &Path, bytes: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// The quota mode of the file system at `path`: "squota", "qgroup", or
-/// `None` when quotas are off.
-pub fn quota_mode(path: &Path) -> io::Result<Option<String>> {
-    let f = File::open(path)?;
+/// The sysfs directory of the btrfs file system `f` is on.
+fn sysfs_dir(f: &File) -> io::Result<String> {
     let mut args = FsInfoArgs {
         max_id: 0,
         num_devices: 0,
@@ -190,16 +196,47 @@ pub fn quota_mode(path: &Path) -> io::Result<Option<String>> {
     // SAFETY: the kernel fills a btrfs_ioctl_fs_info_args of this size.
     unsafe { ioctl::fs_info(f.as_raw_fd(), &mut args) }.map_err(errno)?;
     let h = hex::encode(args.fsid);
-    let uuid = format!(
-        "{}-{}-{}-{}-{}",
+    Ok(format!(
+        "/sys/fs/btrfs/{}-{}-{}-{}-{}",
         &h[..8],
         &h[8..12],
         &h[12..16],
         &h[16..20],
         &h[20..]
-    );
-    match std::fs::read_to_string(format!("/sys/fs/btrfs/{uuid}/qgroups/mode")) {
+    ))
+}
+
+/// The quota mode of the file system at `path`: "squota", "qgroup", or
+/// `None` when quotas are off.
+pub fn quota_mode(path: &Path) -> io::Result<Option<String>> {
+    let dir = sysfs_dir(&File::open(path)?)?;
+    match std::fs::read_to_string(format!("{dir}/qgroups/mode")) {
         Ok(mode) => Ok(Some(mode.trim().to_string())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Bytes charged to the subvolume at `path` by its quota group: with
+/// simple quotas, what it wrote itself and what still holds those
+/// extents. `None` when quotas are off.
+pub fn charged_bytes(path: &Path) -> io::Result<Option<u64>> {
+    let f = File::open(path)?;
+    let mut args = InoLookupArgs {
+        treeid: 0,
+        objectid: FIRST_FREE_OBJECTID,
+        name: [0; 4080],
+    };
+    // SAFETY: a valid btrfs_ioctl_ino_lookup_args; with treeid 0 the
+    // kernel answers the id of the subvolume the descriptor is in.
+    unsafe { ioctl::ino_lookup(f.as_raw_fd(), &mut args) }.map_err(errno)?;
+    let file = format!("{}/qgroups/0_{}/referenced", sysfs_dir(&f)?, args.treeid);
+    match std::fs::read_to_string(&file) {
+        Ok(n) => n
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("{file}: {n:?}"))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }

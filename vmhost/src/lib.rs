@@ -26,7 +26,8 @@ pub mod testing;
 pub use agent::{ExecOutput, Stream};
 pub use error::{Error, Result};
 pub use sprite::{
-    CheckpointInfo, CreateOptions, Desired, Host, HostConfig, Origin, Phase, SpriteInfo,
+    Activity, CheckpointInfo, CreateOptions, Desired, Host, HostConfig, HostEvent, Origin, Phase,
+    SpriteInfo,
 };
 pub use sprite_init::{ExecSpec, SessionInfo, WinSize};
 pub use sprites_wire::{CheckpointId, SpriteName};

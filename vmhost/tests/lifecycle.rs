@@ -217,3 +217,47 @@ async fn sprites_outlive_the_host_and_are_readopted() {
     );
     cleanup(&host).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_counts_awake_time_and_written_bytes_and_phases_are_announced() {
+    let host = host("t-usage").await;
+    let s = name("u");
+    let mut events = host.subscribe();
+    host.create(&s, CreateOptions::default()).await.unwrap();
+    let next = |events: &mut tokio::sync::broadcast::Receiver<vmhost::HostEvent>| {
+        let e = events.try_recv().expect("an event");
+        assert_eq!(e.sprite, s);
+        e.phase
+    };
+    assert_eq!(next(&mut events), Phase::Running);
+
+    let before = host.disk_usage(&s).unwrap();
+    ok(&host, &s, "head -c 8M /dev/urandom > /big && sync").await;
+    let after = host.disk_usage(&s).unwrap();
+    assert!(
+        after >= before + (8 << 20),
+        "8 MiB written: {before} then {after}"
+    );
+
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    host.sleep_warm(&s).await.unwrap();
+    assert_eq!(next(&mut events), Phase::SleepingWarm);
+    let awake = host.get(&s).unwrap().active_ms;
+    assert!(awake >= 300, "awake {awake} ms");
+    // Asleep, the clock stands still.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(host.get(&s).unwrap().active_ms, awake);
+
+    host.sleep_cold(&s).await.unwrap();
+    assert_eq!(next(&mut events), Phase::SleepingCold);
+    host.wake(&s).await.unwrap();
+    assert_eq!(next(&mut events), Phase::Running);
+    // Waking what is awake changes nothing and says nothing.
+    host.wake(&s).await.unwrap();
+    assert!(events.try_recv().is_err());
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(host.get(&s).unwrap().active_ms >= awake + 100);
+
+    host.destroy(&s).await.unwrap();
+    assert_eq!(next(&mut events), Phase::Destroyed);
+}

@@ -78,3 +78,44 @@ pub struct ErrorBody {
     pub error: String,
     pub message: String,
 }
+
+/// What one sprite has used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpriteUsage {
+    pub name: String,
+    pub status: String,
+    /// Seconds it has been awake (running) since it was made.
+    pub active_seconds: u64,
+    /// Bytes of storage it holds: its file system and its checkpoints.
+    pub disk_bytes: u64,
+}
+
+/// What an organization's sprites have used, each and in all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageReport {
+    pub sprites: Vec<SpriteUsage>,
+    pub active_seconds: u64,
+    pub disk_bytes: u64,
+}
+
+/// One line of the live event stream (`GET /v1/events`, server-sent
+/// events): something happened to a sprite of the caller's organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpriteEvent {
+    /// `sprite.created`, `sprite.status`, `sprite.updated`,
+    /// `sprite.destroyed`, `checkpoint.created`, `checkpoint.restored`,
+    /// `checkpoint.deleted`; or `resync` when the stream lost events and
+    /// the client should fetch the list again.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The sprite's name; empty for `resync`.
+    #[serde(default)]
+    pub sprite: String,
+    /// Its status after the change: `running`, `warm`, `cold`, `destroyed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
+    /// RFC 3339, milliseconds.
+    pub at: String,
+}

@@ -103,6 +103,13 @@ async fn create(
         let _ = tx.send(json!({"type": "info", "data": format!("Creating checkpoint of {name}")}));
         match state.host.checkpoint(&host_name, &comment).await {
             Ok(c) => {
+                state.events.publish(
+                    &caller.org_id,
+                    "checkpoint.created",
+                    &name,
+                    None,
+                    Some(c.id.to_string()),
+                );
                 let _ = tx.send(json!({"type": "info", "data": format!("Checkpoint {} created", c.id), "id": c.id.to_string()}));
                 let _ = tx.send(json!({"type": "complete", "data": c.id.to_string()}));
             }
@@ -154,10 +161,12 @@ async fn remove(
     Path((name, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let host_name = sprites::host_sprite(&state, &caller, &name).await?;
+    let id = checkpoint_id(&id)?;
+    state.host.delete_checkpoint(&host_name, id).await?;
+    let id = Some(id.to_string());
     state
-        .host
-        .delete_checkpoint(&host_name, checkpoint_id(&id)?)
-        .await?;
+        .events
+        .publish(&caller.org_id, "checkpoint.deleted", &name, None, id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -174,6 +183,13 @@ async fn restore(
         let _ = tx.send(json!({"type": "info", "data": format!("Restoring {name} to {id}")}));
         match state.host.restore(&host_name, id).await {
             Ok((_, backup)) => {
+                state.events.publish(
+                    &caller.org_id,
+                    "checkpoint.restored",
+                    &name,
+                    Some("running"),
+                    Some(id.to_string()),
+                );
                 let _ = tx.send(json!({
                     "type": "info",
                     "data": format!("The state before is kept as checkpoint {}", backup.id),

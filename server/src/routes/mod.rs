@@ -8,6 +8,7 @@
 mod auth;
 mod checkpoints;
 mod docs;
+mod events;
 mod exec;
 mod fs;
 mod health;
@@ -83,6 +84,7 @@ fn all() -> Routes {
         .merge(exec::routes())
         .merge(checkpoints::routes())
         .merge(fs::routes())
+        .merge(events::routes())
 }
 
 pub fn router() -> Router<AppState> {

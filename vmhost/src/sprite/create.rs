@@ -58,6 +58,7 @@ impl Host {
             origin: None,
             current: None,
             next_checkpoint: 0,
+            activity: super::Activity::started_now(),
         };
         self.stage_and_publish(name, &rec, |root| btrfs::snapshot(&image.path, root, false))
             .await?;
@@ -70,6 +71,7 @@ impl Host {
             }
             return Err(e);
         }
+        self.emit(name, super::Phase::Running);
         self.info(name, rec)
     }
 

@@ -36,6 +36,7 @@ impl Host {
             .map_err(|e| Error::path("cannot move to trash", &paths.dir, e))?;
         record::sync_dir(&self.dir.join("sprites"))?;
         step("destroy.trashed");
+        self.emit(name, super::Phase::Destroyed);
         btrfs::remove_tree(&trash).map_err(|e| Error::path("cannot delete", &trash, e))?;
         Ok(())
     }

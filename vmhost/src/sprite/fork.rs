@@ -70,6 +70,7 @@ impl Host {
             origin: Some(Origin::of(source, checkpoint)),
             current: None,
             next_checkpoint: 0,
+            activity: super::Activity::started_now(),
         };
         let sandbox = self.sandbox_id(source);
         let freeze =
@@ -95,6 +96,7 @@ impl Host {
             }
             return Err(e);
         }
+        self.emit(name, super::Phase::Running);
         self.info(name, rec)
     }
 }

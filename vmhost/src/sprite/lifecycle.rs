@@ -23,10 +23,11 @@ impl Host {
         if !phase.can_sleep() {
             return Err(wrong_phase("warm sleep", phase));
         }
-        rec.desired = Desired::SleepingWarm;
+        rec.set_desired(Desired::SleepingWarm);
         record::replace(&paths.record, &rec)?;
         if phase == Phase::Running {
             self.runtime.freeze(&self.sandbox_id(name))?;
+            self.emit(name, Phase::SleepingWarm);
         }
         Ok(Phase::SleepingWarm)
     }
@@ -36,9 +37,13 @@ impl Host {
     pub async fn sleep_cold(&self, name: &SpriteName) -> Result<Phase> {
         let _guard = self.lock(name).await;
         let (paths, mut rec) = self.load(name)?;
-        rec.desired = Desired::SleepingCold;
+        let phase = self.observe(name)?;
+        rec.set_desired(Desired::SleepingCold);
         record::replace(&paths.record, &rec)?;
         self.stop_sandbox(name, self.cfg.stop_grace).await?;
+        if phase != Phase::SleepingCold {
+            self.emit(name, Phase::SleepingCold);
+        }
         Ok(Phase::SleepingCold)
     }
 
@@ -51,12 +56,12 @@ impl Host {
     pub(crate) async fn wake_locked(&self, name: &SpriteName) -> Result<Phase> {
         let (paths, mut rec) = self.load(name)?;
         if rec.desired != Desired::Running {
-            rec.desired = Desired::Running;
+            rec.set_desired(Desired::Running);
             record::replace(&paths.record, &rec)?;
         }
         let id = self.sandbox_id(name);
         match self.runtime.status(&id)? {
-            crate::runtime::SandboxStatus::Running => {}
+            crate::runtime::SandboxStatus::Running => return Ok(Phase::Running),
             crate::runtime::SandboxStatus::Frozen => self.runtime.thaw(&id)?,
             crate::runtime::SandboxStatus::Stopped => {
                 self.stop_sandbox(name, std::time::Duration::ZERO).await?;
@@ -64,6 +69,7 @@ impl Host {
             }
             crate::runtime::SandboxStatus::Absent => self.start_sandbox(name, &paths, &rec).await?,
         }
+        self.emit(name, Phase::Running);
         Ok(Phase::Running)
     }
 }

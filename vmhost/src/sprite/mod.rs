@@ -123,6 +123,57 @@ pub struct SpriteRecord {
     /// The lowest id the next checkpoint may take.
     #[serde(default)]
     pub next_checkpoint: u32,
+    #[serde(default)]
+    pub activity: Activity,
+}
+
+impl SpriteRecord {
+    /// Records the phase the sprite should be in, and with it the start or
+    /// the end of a stretch of active time.
+    pub(crate) fn set_desired(&mut self, desired: Desired) {
+        let now = crate::now_ms();
+        match (desired == Desired::Running, self.activity.since) {
+            (true, None) => self.activity.since = Some(now),
+            (false, Some(since)) => {
+                self.activity.active_ms += now.saturating_sub(since);
+                self.activity.since = None;
+            }
+            _ => {}
+        }
+        self.desired = desired;
+    }
+}
+
+/// The time a sprite has spent wanting to run (awake), across sleeps,
+/// restarts of the host and restores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    /// Milliseconds awake before the current stretch.
+    pub active_ms: u64,
+    /// Start of the current stretch (ms since the Unix epoch); `None`
+    /// while asleep.
+    pub since: Option<u64>,
+}
+
+impl Activity {
+    pub fn started_now() -> Activity {
+        Activity {
+            active_ms: 0,
+            since: Some(crate::now_ms()),
+        }
+    }
+
+    /// Milliseconds awake up to `now`.
+    pub fn total_ms(&self, now: u64) -> u64 {
+        self.active_ms + self.since.map_or(0, |s| now.saturating_sub(s))
+    }
+}
+
+/// A change of a sprite's observed phase, as the host made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostEvent {
+    pub sprite: SpriteName,
+    pub phase: Phase,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -135,6 +186,8 @@ pub struct SpriteInfo {
     pub limits: Limits,
     pub origin: Option<Origin>,
     pub current_checkpoint: Option<CheckpointId>,
+    /// Milliseconds it has been awake in all.
+    pub active_ms: u64,
 }
 
 pub(crate) struct Paths {
@@ -247,6 +300,7 @@ pub struct Host {
     runtime: Arc<dyn Runtime>,
     dir: PathBuf,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    events: tokio::sync::broadcast::Sender<HostEvent>,
 }
 
 impl Host {
@@ -277,6 +331,7 @@ impl Host {
             runtime,
             dir,
             locks: Mutex::new(HashMap::new()),
+            events: tokio::sync::broadcast::channel(EVENT_BACKLOG).0,
         };
         host.reconcile().await?;
         Ok(host)
@@ -292,6 +347,43 @@ impl Host {
 
     pub fn runtime(&self) -> &dyn Runtime {
         &*self.runtime
+    }
+
+    /// Every phase change from now on. A receiver that falls more than
+    /// [`EVENT_BACKLOG`] events behind is told how many it missed.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<HostEvent> {
+        self.events.subscribe()
+    }
+
+    pub(crate) fn emit(&self, sprite: &SpriteName, phase: Phase) {
+        // No receiver is not an error: nobody is watching.
+        let _ = self.events.send(HostEvent {
+            sprite: sprite.clone(),
+            phase,
+        });
+    }
+
+    /// Bytes of the pool the sprite holds: its root and its checkpoints,
+    /// as the pool's quota accounting charges them. Zero when quotas are
+    /// off.
+    pub fn disk_usage(&self, name: &SpriteName) -> Result<u64> {
+        let (paths, _) = self.load(name)?;
+        let mut subvolumes = vec![paths.root.clone()];
+        match std::fs::read_dir(&paths.checkpoints) {
+            Ok(dir) => subvolumes.extend(dir.flatten().map(|e| e.path())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::path("cannot list", &paths.checkpoints, e)),
+        }
+        let mut total = 0;
+        for subvolume in &subvolumes {
+            match crate::btrfs::charged_bytes(subvolume) {
+                Ok(bytes) => total += bytes.unwrap_or(0),
+                // Deleted meanwhile (a checkpoint, or the whole sprite).
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::path("cannot read usage of", subvolume, e)),
+            }
+        }
+        Ok(total)
     }
 
     /// Builds (once) the image `name` from `recipe`, reporting progress.
@@ -363,6 +455,7 @@ impl Host {
             limits: rec.limits,
             origin: rec.origin,
             current_checkpoint: rec.current,
+            active_ms: rec.activity.total_ms(crate::now_ms()),
         })
     }
 
@@ -432,6 +525,9 @@ impl Host {
         Ok(())
     }
 }
+
+/// Phase changes kept for a slow receiver of [`Host::subscribe`].
+pub const EVENT_BACKLOG: usize = 1024;
 
 pub(crate) fn wrong_phase(op: &'static str, phase: Phase) -> Error {
     Error::WrongPhase { op, phase }

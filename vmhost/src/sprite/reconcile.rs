@@ -116,7 +116,7 @@ impl Host {
             // Memory of a warm sleeper is gone once its sandbox is: it sleeps cold now.
             (Desired::SleepingWarm, SandboxStatus::Stopped | SandboxStatus::Absent) => {
                 let (paths, mut rec) = self.load(name)?;
-                rec.desired = Desired::SleepingCold;
+                rec.set_desired(Desired::SleepingCold);
                 record::write(&paths.record, &rec)?;
                 self.stop_sandbox(name, Duration::ZERO).await
             }

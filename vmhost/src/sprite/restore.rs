@@ -141,12 +141,14 @@ impl Host {
 
         rec.current = Some(target);
         rec.next_checkpoint = rec.next_checkpoint.max(backup.0 + 1);
-        rec.desired = Desired::Running;
+        rec.set_desired(Desired::Running);
         record::write(&paths.record, &rec)?;
         record::remove(&paths.op)?;
         step("restore.recorded");
         btrfs::remove_tree(&paths.old_root)
             .map_err(|e| Error::path("cannot delete", &paths.old_root, e))?;
-        self.start_sandbox(name, paths, &rec).await
+        self.start_sandbox(name, paths, &rec).await?;
+        self.emit(name, super::Phase::Running);
+        Ok(())
     }
 }

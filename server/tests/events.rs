@@ -1,0 +1,203 @@
+//! The live event stream and usage, against a real server and sprites.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{start, Backend};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// Reads server-sent events from a response, one JSON `data:` at a time.
+struct EventReader {
+    res: reqwest::Response,
+    buf: String,
+}
+
+impl EventReader {
+    async fn next(&mut self) -> Value {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let data: String = block
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim_start)
+                    .collect();
+                if data.is_empty() {
+                    continue; // a keep-alive comment
+                }
+                return serde_json::from_str(&data).expect("events are JSON");
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(30), self.res.chunk())
+                .await
+                .expect("an event within 30 s")
+                .expect("the stream reads")
+                .expect("the stream stays open");
+            self.buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    /// The next `sprite.status` event that says `sprite` is now `status`.
+    /// (Creation also reports the host's first "running", in either order
+    /// with `sprite.created`.)
+    async fn status(&mut self, sprite: &str, status: &str) {
+        loop {
+            let e = self.expect("sprite.status", sprite).await;
+            if e["status"] == status {
+                return;
+            }
+        }
+    }
+
+    /// The next event about `sprite` of kind `kind`, skipping others.
+    async fn expect(&mut self, kind: &str, sprite: &str) -> Value {
+        loop {
+            let e = self.next().await;
+            if e["type"] == kind && e["sprite"] == sprite {
+                return e;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_tell_an_organization_what_happens_to_its_sprites() {
+    let srv = start("t-api-events", Backend::Sqlite).await;
+    let alice = srv.user("alice").await;
+    let bob = srv.user("bob").await;
+
+    let open = |token: &str| {
+        srv.client
+            .get(srv.url("/v1/events"))
+            .bearer_auth(token)
+            .send()
+    };
+    let res = open(&alice).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let mut ev = EventReader {
+        res,
+        buf: String::new(),
+    };
+    let mut bobs = EventReader {
+        res: open(&bob).await.unwrap(),
+        buf: String::new(),
+    };
+    // Each stream starts by asking the client to fetch the list.
+    assert_eq!(ev.next().await["type"], "resync");
+    assert_eq!(bobs.next().await["type"], "resync");
+    assert_eq!(
+        srv.client
+            .get(srv.url("/v1/events"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let (st, v) = srv.post(&alice, "/v1/sprites", json!({"name": "ev"})).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let e = ev.expect("sprite.created", "ev").await;
+    assert_eq!(e["status"], "running");
+    assert!(e["at"].as_str().unwrap().ends_with('Z'));
+
+    srv.post(&alice, "/v1/sprites/ev/sleep", json!({})).await;
+    ev.status("ev", "warm").await;
+    srv.post(&alice, "/v1/sprites/ev/sleep", json!({"cold": true}))
+        .await;
+    ev.status("ev", "cold").await;
+    srv.post(&alice, "/v1/sprites/ev/wake", json!({})).await;
+    ev.status("ev", "running").await;
+
+    srv.put(&alice, "/v1/sprites/ev", json!({"labels": ["x"]}))
+        .await;
+    ev.expect("sprite.updated", "ev").await;
+    let res = srv
+        .client
+        .post(srv.url("/v1/sprites/ev/checkpoint"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    res.text().await.unwrap();
+    let e = ev.expect("checkpoint.created", "ev").await;
+    assert_eq!(e["checkpoint"], "v0");
+
+    let (st, _) = srv.delete(&alice, "/v1/sprites/ev").await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert_eq!(
+        ev.expect("sprite.destroyed", "ev").await["status"],
+        "destroyed"
+    );
+
+    // Bob's sprite is news to Bob: the first event his stream carries
+    // after its start is his own, none of Alice's.
+    srv.post(&bob, "/v1/sprites", json!({"name": "bobs"})).await;
+    let e = bobs.next().await;
+    assert_eq!(e["sprite"], "bobs", "{e}");
+    srv.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_reports_awake_seconds_and_disk_bytes() {
+    let srv = start("t-api-usage", Backend::Sqlite).await;
+    let alice = srv.user("alice").await;
+    let bob = srv.user("bob").await;
+    for name in ["a", "b"] {
+        let (st, v) = srv.post(&alice, "/v1/sprites", json!({"name": name})).await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+    }
+    let host = srv.state.host.list().unwrap();
+    let a = host
+        .iter()
+        .find(|s| s.hostname == "a")
+        .map(|s| vmhost::SpriteName::parse(&s.name).unwrap())
+        .unwrap();
+    let out = srv
+        .state
+        .host
+        .run(
+            &a,
+            &["sh", "-c", "head -c 4M /dev/urandom > /blob && sync"],
+            b"",
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.code, 0);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let (st, v) = srv.get(&alice, "/v1/sprites/a/usage").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["name"], "a");
+    assert_eq!(v["status"], "running");
+    assert!(v["active_seconds"].as_u64().unwrap() >= 1, "{v}");
+    assert!(v["disk_bytes"].as_u64().unwrap() >= 4 << 20, "{v}");
+
+    let (st, all) = srv.get(&alice, "/v1/usage").await;
+    assert_eq!(st, StatusCode::OK, "{all}");
+    let sprites = all["sprites"].as_array().unwrap();
+    assert_eq!(sprites.len(), 2);
+    let sum = |key: &str| {
+        sprites
+            .iter()
+            .map(|s| s[key].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!(all["disk_bytes"].as_u64().unwrap(), sum("disk_bytes"));
+    assert_eq!(
+        all["active_seconds"].as_u64().unwrap(),
+        sum("active_seconds")
+    );
+
+    // Another organization sees neither the sprite nor its usage.
+    let (st, _) = srv.get(&bob, "/v1/sprites/a/usage").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (_, v) = srv.get(&bob, "/v1/usage").await;
+    assert_eq!(v["sprites"], json!([]));
+    srv.cleanup().await;
+}
