@@ -529,3 +529,54 @@ async fn files_through_the_api_stay_inside_the_sprite() {
     assert_eq!(st, StatusCode::NOT_FOUND);
     srv.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_over_plain_http_streams_framed_output_and_the_exit_code() {
+    let srv = start("t-api-httpexec", Backend::Sqlite).await;
+    let alice = srv.user("alice").await;
+    let bob = srv.user("bob").await;
+    let (st, v) = srv.post(&alice, "/v1/sprites", json!({"name": "h"})).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let exec = |token: &str, query: &str, body: &'static str| {
+        srv.client
+            .post(srv.url(&format!("/v1/sprites/h/exec?{query}")))
+            .bearer_auth(token)
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .send()
+    };
+
+    let mut res = exec(
+        &alice,
+        "cmd=sh&cmd=-c&cmd=echo+%24A;+tr+a-z+A-Z;+echo+err+%3E%262;+exit+5&env=A%3Dx&stdin=true",
+        "piped\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let (mut out, mut err, mut exit) = (Vec::new(), Vec::new(), None);
+    while let Some(chunk) = res.chunk().await.unwrap() {
+        match chunk[0] {
+            1 => out.extend_from_slice(&chunk[1..]),
+            2 => err.extend_from_slice(&chunk[1..]),
+            3 => exit = Some(chunk[1..].to_vec()),
+            other => panic!("frame type {other}"),
+        }
+    }
+    assert_eq!(String::from_utf8(out).unwrap(), "x\nPIPED\n");
+    assert_eq!(String::from_utf8(err).unwrap(), "err\n");
+    assert_eq!(exit, Some(vec![5]));
+
+    // Without stdin=true the body is not the command's input.
+    let res = exec(&alice, "cmd=cat", "ignored").await.unwrap();
+    assert_eq!(res.bytes().await.unwrap().as_ref(), [3, 0]);
+
+    let (st, v) = body(exec(&alice, "cmd=sh&tty=true", "").await.unwrap()).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(v["message"].as_str().unwrap().contains("WebSocket"), "{v}");
+    let (st, _) = body(exec(&alice, "", "").await.unwrap()).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, _) = body(exec(&bob, "cmd=true", "").await.unwrap()).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    srv.cleanup().await;
+}

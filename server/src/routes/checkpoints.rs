@@ -55,7 +55,7 @@ fn checkpoint_id(id: &str) -> Result<CheckpointId, ApiError> {
 }
 
 /// An NDJSON response whose lines are written as `work` reports them.
-fn ndjson<F, Fut>(work: F) -> Response
+pub(super) fn ndjson<F, Fut>(work: F) -> Response
 where
     F: FnOnce(tokio::sync::mpsc::UnboundedSender<Value>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
@@ -77,7 +77,7 @@ where
 }
 
 /// The last line of a stream that failed, worded as an error body would be.
-fn error_line(e: ApiError) -> Value {
+pub(super) fn error_line(e: ApiError) -> Value {
     json!({"type": "error", "error": e.public_message()})
 }
 

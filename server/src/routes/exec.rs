@@ -15,7 +15,6 @@
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::{SinkExt, StreamExt};
@@ -23,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sprite_init::{ExecSpec, Tag, WinSize};
 
-use super::json::Body;
+use super::json::Query;
 use super::Routes;
 use crate::accounts::Caller;
 use crate::error::ApiError;
@@ -32,6 +31,7 @@ use crate::{sprites, AppState};
 pub fn routes() -> Routes {
     Routes::new()
         .get("/v1/sprites/{name}/exec", exec_or_list)
+        .post("/v1/sprites/{name}/exec", exec_http)
         .get("/v1/sprites/{name}/exec/{session}", attach)
         .post("/v1/sprites/{name}/exec/{session}/kill", kill)
 }
@@ -87,16 +87,91 @@ async fn exec_or_list(
     let spec = parse_exec(query.as_deref().unwrap_or(""))?;
     let tty = spec.tty.is_some();
     let command = spec.argv.join(" ");
-    // The hot path: try at once, and wake the sprite only if it sleeps.
-    let host_name = sprites::host_sprite(&state, &caller, &name).await?;
-    let stream = match state.host.exec(&host_name, spec.clone()).await {
+    let stream = start(&state, &caller, &name, spec).await?;
+    Ok(ws.on_upgrade(move |socket| pump(socket, stream, tty, command)))
+}
+
+/// Starts `spec` in the caller's sprite `name`. The hot path: try at once,
+/// and wake the sprite only if it sleeps.
+async fn start(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    spec: ExecSpec,
+) -> Result<vmhost::Stream, ApiError> {
+    let host_name = sprites::host_sprite(state, caller, name).await?;
+    Ok(match state.host.exec(&host_name, spec.clone()).await {
         Err(vmhost::Error::WrongPhase { .. }) => {
             state.host.wake(&host_name).await?;
             state.host.exec(&host_name, spec).await?
         }
         other => other?,
-    };
-    Ok(ws.on_upgrade(move |socket| pump(socket, stream, tty, command)))
+    })
+}
+
+/// A command over plain HTTP, for clients without WebSockets: the request
+/// body is its stdin (with `stdin=true`; none otherwise), and the response
+/// streams one chunk per frame in the WebSocket's non-TTY framing: 1 and 2
+/// with output, then 3 with the exit code.
+async fn exec_http(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    let query = query.unwrap_or_default();
+    let spec = parse_exec(&query)?;
+    if spec.tty.is_some() {
+        return Err(ApiError::Invalid(
+            "tty: a terminal needs the WebSocket exec; HTTP exec has none".into(),
+        ));
+    }
+    let stdin = form_urlencoded::parse(query.as_bytes())
+        .any(|(k, v)| k == "stdin" && (v == "true" || v == "1"));
+    let vmhost::Stream {
+        mut input, output, ..
+    } = start(&state, &caller, &name, spec).await?;
+    // The input half stays open until the output is done: closing it
+    // would tell the sprite that this client left.
+    let (done, output_done) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        if stdin {
+            let mut chunks = body.into_data_stream();
+            while let Some(Ok(chunk)) = chunks.next().await {
+                if input.stdin(&chunk).await.is_err() {
+                    break; // the command is gone; its exit still comes
+                }
+            }
+        }
+        let _ = input.close_stdin().await;
+        let _ = output_done.await;
+    });
+    let frames = futures_util::stream::unfold(Some((output, done)), |state| async move {
+        let (mut output, done) = state?;
+        loop {
+            let frame = match output.next().await {
+                Ok(Some(frame)) => frame,
+                // The sprite went away mid-command: no exit to report.
+                Ok(None) | Err(_) => return None,
+            };
+            let mut chunk = vec![frame.tag as u8];
+            match frame.tag {
+                Tag::Stdout | Tag::Stderr => chunk.extend_from_slice(&frame.payload),
+                Tag::Exit => {
+                    chunk.push(frame.as_i32().unwrap_or(255).clamp(0, 255) as u8);
+                    return Some((Ok::<_, std::io::Error>(chunk), None));
+                }
+                _ => continue,
+            }
+            return Some((Ok(chunk), Some((output, done))));
+        }
+    });
+    Ok((
+        [("content-type", "application/octet-stream")],
+        axum::body::Body::from_stream(frames),
+    )
+        .into_response())
 }
 
 async fn attach(
@@ -147,10 +222,48 @@ async fn list_sessions(
     Ok(json!({ "sessions": sessions }))
 }
 
-#[derive(Deserialize)]
+/// What to send and how long to wait for the session to end before a
+/// SIGKILL; as a JSON body (`sprites-py`) or in the query (`@fly/sprites`).
+#[derive(Deserialize, Default)]
 struct KillRequest {
     #[serde(default)]
     signal: Option<String>,
+    /// Seconds (a number, or text like `10`, `10s`, `500ms`).
+    #[serde(default)]
+    timeout: Option<Value>,
+}
+
+const DEFAULT_KILL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const MAX_KILL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+fn kill_timeout(v: Option<&Value>) -> Result<std::time::Duration, ApiError> {
+    use std::time::Duration;
+    let bad = || ApiError::Invalid("timeout: seconds, like 10 or \"10s\" or \"500ms\"".into());
+    let d = match v {
+        None | Some(Value::Null) => return Ok(DEFAULT_KILL_TIMEOUT),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(bad)?,
+        Some(Value::String(t)) => {
+            let t = t.trim();
+            let (num, scale) = if let Some(ms) = t.strip_suffix("ms") {
+                (ms, 0.001)
+            } else if let Some(m) = t.strip_suffix('m') {
+                (m, 60.0)
+            } else {
+                (t.strip_suffix('s').unwrap_or(t), 1.0)
+            };
+            num.parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(|s| Duration::from_secs_f64(s * scale))
+                .ok_or_else(bad)?
+        }
+        Some(_) => return Err(bad()),
+    };
+    Ok(d.min(MAX_KILL_TIMEOUT))
 }
 
 fn signal_number(name: Option<&str>) -> Result<i32, ApiError> {
@@ -177,30 +290,58 @@ fn signal_number(name: Option<&str>) -> Result<i32, ApiError> {
     Ok(n)
 }
 
-/// Sends a signal; answers NDJSON progress lines as the SDKs expect.
+/// Sends a signal, then waits (up to the timeout) for the session to end,
+/// and kills it if it did not; NDJSON progress lines as the SDKs expect.
 async fn kill(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, session)): Path<(String, String)>,
-    Body(req): Body<KillRequest>,
+    Query(query): Query<KillRequest>,
+    body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let host_name = sprites::running(&state, &caller, &name).await?;
     let id: u64 = session
         .parse()
         .map_err(|_| ApiError::NotFound(format!("session {session}")))?;
+    let req = if body.is_empty() {
+        query
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::Invalid(format!("request body: {e}")))?
+    };
     let signal = signal_number(req.signal.as_deref())?;
+    let timeout = kill_timeout(req.timeout.as_ref())?;
     state.host.kill_session(&host_name, id, signal).await?;
-    let lines = [
-        json!({"type": "info", "data": format!("sent signal {signal} to session {id}")}),
-        json!({"type": "complete", "data": "done"}),
-    ];
-    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    Ok((
-        StatusCode::OK,
-        [("content-type", "application/x-ndjson")],
-        body,
-    )
-        .into_response())
+    Ok(super::checkpoints::ndjson(move |tx| async move {
+        let _ = tx
+            .send(json!({"type": "info", "data": format!("sent signal {signal} to session {id}")}));
+        let exited = |sessions: vmhost::Result<Vec<vmhost::SessionInfo>>| {
+            sessions.map(|all| {
+                all.into_iter()
+                    .find(|s| s.id == id)
+                    .is_none_or(|s| s.exit_code.is_some())
+            })
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match exited(state.host.sessions(&host_name).await) {
+                Ok(true) => break,
+                Ok(false) if tokio::time::Instant::now() >= deadline => {
+                    let _ = tx.send(json!({"type": "info", "data": format!("session {id} still runs after {timeout:?}; sending SIGKILL")}));
+                    if let Err(e) = state.host.kill_session(&host_name, id, libc::SIGKILL).await {
+                        let _ = tx.send(super::checkpoints::error_line(e.into()));
+                        return;
+                    }
+                }
+                Ok(false) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                Err(e) => {
+                    let _ = tx.send(super::checkpoints::error_line(e.into()));
+                    return;
+                }
+            }
+        }
+        let _ = tx.send(json!({"type": "complete", "data": format!("session {id} ended")}));
+    }))
 }
 
 /// Copies between the WebSocket and the session until the session exits

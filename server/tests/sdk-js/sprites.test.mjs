@@ -78,3 +78,117 @@ test('checkpoints', async () => {
     await client.deleteSprite('js-ckpt');
   }
 });
+
+test('restore, get and delete checkpoints', async () => {
+  await client.createSprite('js-restore');
+  const sprite = client.sprite('js-restore');
+  try {
+    await sprite.execFile('sh', ['-c', 'echo before > /root/state']);
+    for await (const _ of await sprite.createCheckpoint('before')) { /* drain */ }
+    await sprite.execFile('sh', ['-c', 'echo after > /root/state']);
+    const [first] = await sprite.listCheckpoints();
+    const got = await sprite.getCheckpoint(first.id);
+    assert.equal(got.comment, 'before');
+    const lines = [];
+    for await (const m of await sprite.restoreCheckpoint(first.id)) lines.push(m);
+    assert.equal(lines.at(-1).type, 'complete');
+    const { stdout } = await sprite.execFile('cat', ['/root/state']);
+    assert.equal(String(stdout), 'before\n');
+  } finally {
+    await client.deleteSprite('js-restore');
+  }
+});
+
+test('the filesystem', async () => {
+  await client.createSprite('js-fs');
+  const sprite = client.sprite('js-fs');
+  const fs = sprite.filesystem('/srv');
+  try {
+    await fs.writeFile('app/hello.txt', 'hello\n');
+    assert.equal(await fs.readFile('app/hello.txt', 'utf8'), 'hello\n');
+    await fs.appendFile('app/hello.txt', 'again\n');
+    assert.equal(await fs.readFile('app/hello.txt', 'utf8'), 'hello\nagain\n');
+    await fs.writeJSON('app/data.json', { n: 1 });
+    assert.deepEqual(await fs.readJSON('app/data.json'), { n: 1 });
+    assert.deepEqual((await fs.readdir('app')).sort(), ['data.json', 'hello.txt']);
+    const st = await fs.stat('app/hello.txt');
+    assert.equal(st.size, 12);
+    assert.ok(st.isFile());
+    await fs.mkdir('made/deep', { recursive: true });
+    await fs.rename('app/hello.txt', 'made/deep/moved.txt');
+    await fs.copyFile('made/deep/moved.txt', 'made/copy.txt');
+    await fs.chmod('made/copy.txt', 0o600);
+    assert.equal((await fs.stat('made/copy.txt')).mode & 0o777, 0o600);
+    assert.equal(await fs.exists('app/hello.txt'), false);
+    assert.equal(await fs.exists('made/deep/moved.txt'), true);
+    await fs.rm('made', { recursive: true });
+    assert.equal(await fs.exists('made'), false);
+    // The sprite sees the same files.
+    const { stdout } = await sprite.execFile('cat', ['/srv/app/data.json']);
+    assert.deepEqual(JSON.parse(String(stdout)), { n: 1 });
+    // Escaping the sprite's root is not possible.
+    await assert.rejects(fs.readFile('/../../../etc/shadow-of-the-host', 'utf8'));
+  } finally {
+    await client.deleteSprite('js-fs');
+  }
+});
+
+test('sessions: list, attach and kill', async () => {
+  await client.createSprite('js-sess');
+  const sprite = client.sprite('js-sess');
+  try {
+    const long = sprite.spawn('sh', ['-c', 'echo started; sleep 600'], { tty: true });
+    await new Promise((resolve, reject) => {
+      long.once('spawn', resolve);
+      long.once('error', reject);
+    });
+    let sessions = [];
+    for (let i = 0; i < 50 && !sessions.some((s) => s.isActive); i++) {
+      sessions = await sprite.listSessions();
+      if (!sessions.some((s) => s.isActive)) await new Promise((r) => setTimeout(r, 100));
+    }
+    const active = sessions.find((s) => s.isActive);
+    assert.ok(active, JSON.stringify(sessions));
+    assert.equal(active.tty, true);
+    assert.match(active.command, /sleep 600/);
+
+    // Another client joins and sees what was already printed.
+    const joined = sprite.attachSession(active.id);
+    let seen = '';
+    joined.stdout.on('data', (chunk) => (seen += chunk));
+    for (let i = 0; i < 50 && !seen.includes('started'); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(seen, /started/);
+
+    const events = [];
+    for await (const e of await sprite.killSession(active.id, 'SIGKILL')) events.push(e);
+    assert.ok(events.length > 0);
+    const code = await long.wait();
+    assert.notEqual(code, 0);
+    await joined.wait().catch(() => {});
+  } finally {
+    await client.deleteSprite('js-sess');
+  }
+});
+
+test('exec over plain HTTP', async () => {
+  await client.createSprite('js-http');
+  const sprite = client.sprite('js-http');
+  try {
+    const r = await sprite.execFileHTTP('sh', ['-c', 'echo "$A in $(pwd)"; cat; echo err >&2'], {
+      env: { A: 'b' },
+      cwd: '/tmp',
+      input: 'from stdin\n',
+    });
+    assert.equal(r.stdout, 'b in /tmp\nfrom stdin\n');
+    assert.equal(r.stderr, 'err\n');
+    assert.equal(r.exitCode, 0);
+    await assert.rejects(sprite.execFileHTTP('sh', ['-c', 'exit 9']), (err) => {
+      assert.equal(err.exitCode, 9);
+      return true;
+    });
+  } finally {
+    await client.deleteSprite('js-http');
+  }
+});

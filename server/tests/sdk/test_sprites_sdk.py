@@ -93,20 +93,38 @@ def test_exec_with_a_terminal(sprite):
     assert b"30 100" in r.stdout
 
 
-def test_sessions_are_listed(sprite):
-    cmd = sprite.command("sleep", "30", tty=True)
+def test_sessions_are_listed_and_killed(sprite):
+    from sprites.session import kill_session
+
+    cmd = sprite.command("sh", "-c", "trap '' TERM; sleep 30", tty=True)
     import threading
 
-    t = threading.Thread(target=lambda: cmd.run(), daemon=True)
+    outcome = []
+
+    def run():
+        try:
+            outcome.append(cmd.run())
+        except Exception as e:  # the SDK raises on a non-zero exit
+            outcome.append(e)
+
+    t = threading.Thread(target=run, daemon=True)
     t.start()
     deadline = time.monotonic() + 10
     sessions = []
     while time.monotonic() < deadline:
-        sessions = [s for s in sprite.list_sessions() if s.command == "sleep 30"]
+        sessions = [s for s in sprite.list_sessions() if "sleep 30" in s.command]
         if sessions:
             break
         time.sleep(0.1)
     assert sessions and sessions[0].tty and sessions[0].is_active
+
+    # SIGTERM is ignored, so the session is killed once the timeout passes.
+    messages = list(kill_session(sprite, sessions[0].id, "SIGTERM", 1))
+    assert messages[-1].type == "complete", messages
+    assert any("SIGKILL" in str(m.data) for m in messages), messages
+    t.join(10)
+    assert not t.is_alive()
+    assert "137" in str(outcome[0]), outcome
 
 
 def test_checkpoints_create_list_get_restore(sprite):
