@@ -19,12 +19,13 @@ impl Api {
         }
     }
 
-    pub async fn raw(
+    /// Sends a request, whatever the answer's status.
+    async fn request(
         &self,
         method: &str,
         path: &str,
         body: Option<Value>,
-    ) -> anyhow::Result<(StatusCode, String)> {
+    ) -> anyhow::Result<reqwest::Response> {
         let method =
             Method::from_bytes(method.to_uppercase().as_bytes()).context("not an HTTP method")?;
         let mut req = self
@@ -34,19 +35,37 @@ impl Api {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let res = req
-            .send()
+        req.send()
             .await
-            .with_context(|| format!("cannot reach {}", self.base))?;
+            .with_context(|| format!("cannot reach {}", self.base))
+    }
+
+    /// The status and body of any answer (for `sprite api`).
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(StatusCode, String)> {
+        let res = self.request(method, path, body).await?;
         let status = res.status();
         Ok((status, res.text().await?))
     }
 
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<String> {
-        let (status, text) = self.raw(method, path, body).await?;
+    /// Sends a request; a non-success answer is an error in the server's
+    /// words.
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<reqwest::Response> {
+        let res = self.request(method, path, body).await?;
+        let status = res.status();
         if status.is_success() {
-            return Ok(text);
+            return Ok(res);
         }
+        let text = res.text().await?;
         let message = serde_json::from_str::<Value>(&text)
             .ok()
             .and_then(|v| v["message"].as_str().map(str::to_string))
@@ -55,6 +74,10 @@ impl Api {
             StatusCode::UNAUTHORIZED => anyhow::bail!("{message} (run `sprite login`)"),
             _ => anyhow::bail!("{message}"),
         }
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<String> {
+        Ok(self.send(method, path, body).await?.text().await?)
     }
 
     fn json(text: &str) -> anyhow::Result<Value> {
@@ -76,9 +99,52 @@ impl Api {
         Self::json(&self.call("DELETE", path, None).await?)
     }
 
-    /// A POST answered with NDJSON progress lines.
-    pub async fn ndjson(&self, path: &str, body: Value) -> anyhow::Result<Vec<Value>> {
-        let text = self.call("POST", path, Some(body)).await?;
-        text.lines().map(|l| Ok(serde_json::from_str(l)?)).collect()
+    /// A POST answered with NDJSON progress lines, each handed to
+    /// `on_line` as it arrives; all of them at the end.
+    pub async fn ndjson(
+        &self,
+        path: &str,
+        body: Value,
+        mut on_line: impl FnMut(&Value),
+    ) -> anyhow::Result<Vec<Value>> {
+        let mut res = self.send("POST", path, Some(body)).await?;
+        let mut lines = Vec::new();
+        let mut buf = Vec::new();
+        while let Some(chunk) = res.chunk().await? {
+            buf.extend_from_slice(&chunk);
+            while let Some(end) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=end).collect();
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let v: Value = serde_json::from_slice(&line)
+                    .context("the server sent a progress line that is not JSON")?;
+                on_line(&v);
+                lines.push(v);
+            }
+        }
+        Ok(lines)
+    }
+
+    /// Server-sent events from `path`, each `data:` parsed as JSON and
+    /// handed to `on_event`, until the server ends the stream.
+    pub async fn events(&self, path: &str, mut on_event: impl FnMut(&Value)) -> anyhow::Result<()> {
+        let mut res = self.send("GET", path, None).await?;
+        let mut buf = String::new();
+        while let Some(chunk) = res.chunk().await? {
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buf.find("\n\n") {
+                let block: String = buf.drain(..end + 2).collect();
+                let data: String = block
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim_start)
+                    .collect();
+                if let Ok(v) = serde_json::from_str::<Value>(&data) {
+                    on_event(&v);
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -107,6 +107,14 @@ enum Cmd {
         #[arg(long)]
         force: bool,
     },
+    /// Awake time and disk use: of one sprite, or of every sprite of the
+    /// organization.
+    Usage { name: Option<String> },
+    /// Follow what happens to the organization's sprites, live.
+    Events,
+    /// Print a shell completion script: `sprite completion bash >
+    /// /etc/bash_completion.d/sprite`.
+    Completion { shell: clap_complete::Shell },
     /// An authenticated API call: `sprite api GET /v1/sprites`.
     Api {
         method: String,
@@ -179,19 +187,99 @@ fn print(json_out: bool, v: &Value, text: impl FnOnce(&Value) -> String) {
     }
 }
 
-/// Lines of an NDJSON progress answer; fails on an error line.
-fn progress(json_out: bool, lines: &[Value]) -> anyhow::Result<()> {
-    for l in lines {
-        if json_out {
-            println!("{l}");
-        } else if let Some(d) = l["data"].as_str().filter(|_| l["type"] == "info") {
-            eprintln!("{d}");
+/// A spinner on stderr while something slow happens, when a person
+/// watches (stderr is a terminal) and no JSON was asked for.
+struct Spinner(Option<indicatif::ProgressBar>);
+
+impl Spinner {
+    fn start(json_out: bool, message: impl Into<String>) -> Spinner {
+        use std::io::IsTerminal;
+        if json_out || !std::io::stderr().is_terminal() {
+            return Spinner(None);
         }
-        if l["type"] == "error" {
-            anyhow::bail!("{}", l["error"].as_str().unwrap_or("failed"));
+        let bar = indicatif::ProgressBar::new_spinner().with_message(message.into());
+        bar.enable_steady_tick(std::time::Duration::from_millis(80));
+        Spinner(Some(bar))
+    }
+
+    fn say(&self, message: &str) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(message.to_string());
         }
     }
-    Ok(())
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Runs `fut` under a spinner saying `message`.
+async fn spin<T>(json_out: bool, message: &str, fut: impl std::future::Future<Output = T>) -> T {
+    let _spinner = Spinner::start(json_out, message);
+    fut.await
+}
+
+/// POSTs to an NDJSON progress route, showing each step on the spinner
+/// (or each line, with --json); fails on an error line.
+async fn progress(
+    api: &Api,
+    json_out: bool,
+    message: &str,
+    path: &str,
+    body: Value,
+) -> anyhow::Result<Vec<Value>> {
+    let spinner = Spinner::start(json_out, message);
+    let lines = api
+        .ndjson(path, body, |l| {
+            if json_out {
+                println!("{l}");
+            } else if let Some(d) = l["data"].as_str().filter(|_| l["type"] == "info") {
+                spinner.say(d);
+            }
+        })
+        .await?;
+    drop(spinner);
+    if let Some(e) = lines.iter().find(|l| l["type"] == "error") {
+        anyhow::bail!("{}", e["error"].as_str().unwrap_or("failed"));
+    }
+    Ok(lines)
+}
+
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+fn duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m {:02}s", s / 60, s % 60),
+        s => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+fn usage_row(u: &Value) -> String {
+    format!(
+        "{:<24} {:<8} {:>10} {:>10}",
+        u["name"].as_str().unwrap_or(""),
+        u["status"].as_str().unwrap_or(""),
+        duration(u["active_seconds"].as_u64().unwrap_or(0)),
+        bytes(u["disk_bytes"].as_u64().unwrap_or(0)),
+    )
 }
 
 /// The exit of an interactive session, or how to come back to it.
@@ -233,6 +321,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
+    if let Cmd::Completion { shell } = cli.cmd {
+        use clap::CommandFactory;
+        clap_complete::generate(shell, &mut Cli::command(), "sprite", &mut std::io::stdout());
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Cmd::Logout = cli.cmd {
         config::forget()?;
         println!("Logged out.");
@@ -248,9 +341,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let j = cli.json;
     match &cli.cmd {
-        Cmd::Login { .. } | Cmd::Logout => unreachable!("handled above"),
+        Cmd::Login { .. } | Cmd::Logout | Cmd::Completion { .. } => {
+            unreachable!("handled above")
+        }
         Cmd::Create { name } => {
-            let v = api.post("/v1/sprites", json!({"name": name})).await?;
+            let v = spin(
+                j,
+                &format!("Creating {name}"),
+                api.post("/v1/sprites", json!({"name": name})),
+            )
+            .await?;
             print(j, &v, |v| {
                 format!(
                     "Created {} ({}) at {}",
@@ -359,15 +459,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return ended(exec::interactive(&cfg, &s, exec::Target::Attach(id)).await?);
                 }
                 SessionsCmd::Kill { id, signal } => {
-                    let lines = api
-                        .ndjson(
-                            &format!("/v1/sprites/{s}/exec/{id}/kill"),
-                            json!({"signal": signal}),
-                        )
-                        .await?;
-                    progress(j, &lines)?;
+                    progress(
+                        &api,
+                        j,
+                        &format!("Sending {signal} to session {id}"),
+                        &format!("/v1/sprites/{s}/exec/{id}/kill"),
+                        json!({"signal": signal}),
+                    )
+                    .await?;
                     if !j {
-                        println!("Sent {signal} to session {id}.");
+                        println!("Session {id} ended.");
                     }
                 }
             }
@@ -376,13 +477,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let s = sprite()?;
             match c {
                 CheckpointCmd::Create { comment } => {
-                    let lines = api
-                        .ndjson(
-                            &format!("/v1/sprites/{s}/checkpoint"),
-                            json!({"comment": comment}),
-                        )
-                        .await?;
-                    progress(j, &lines)?;
+                    let lines = progress(
+                        &api,
+                        j,
+                        &format!("Checkpointing {s}"),
+                        &format!("/v1/sprites/{s}/checkpoint"),
+                        json!({"comment": comment}),
+                    )
+                    .await?;
                     if !j {
                         println!(
                             "{}",
@@ -455,43 +557,53 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Restore { id } => {
             let s = sprite()?;
-            let lines = api
-                .ndjson(
-                    &format!("/v1/sprites/{s}/checkpoints/{id}/restore"),
-                    json!({}),
-                )
-                .await?;
-            progress(j, &lines)?;
+            progress(
+                &api,
+                j,
+                &format!("Restoring {s} to {id}"),
+                &format!("/v1/sprites/{s}/checkpoints/{id}/restore"),
+                json!({}),
+            )
+            .await?;
             if !j {
                 println!("Restored {s} to {id}.");
             }
         }
         Cmd::Fork { name, from } => {
             let s = sprite()?;
-            let v = api
-                .post(
+            let v = spin(
+                j,
+                &format!("Forking {s} into {name}"),
+                api.post(
                     &format!("/v1/sprites/{s}/fork"),
                     json!({"name": name, "checkpoint": from}),
-                )
-                .await?;
+                ),
+            )
+            .await?;
             print(j, &v, |v| {
                 format!("Forked {s} into {}", v["name"].as_str().unwrap_or(""))
             });
         }
         Cmd::Sleep { cold } => {
             let s = sprite()?;
-            let v = api
-                .post(&format!("/v1/sprites/{s}/sleep"), json!({"cold": cold}))
-                .await?;
+            let v = spin(
+                j,
+                &format!("Putting {s} to sleep"),
+                api.post(&format!("/v1/sprites/{s}/sleep"), json!({"cold": cold})),
+            )
+            .await?;
             print(j, &v, |v| {
                 format!("{s} is {}", v["status"].as_str().unwrap_or(""))
             });
         }
         Cmd::Wake => {
             let s = sprite()?;
-            let v = api
-                .post(&format!("/v1/sprites/{s}/wake"), json!({}))
-                .await?;
+            let v = spin(
+                j,
+                &format!("Waking {s}"),
+                api.post(&format!("/v1/sprites/{s}/wake"), json!({})),
+            )
+            .await?;
             print(j, &v, |v| {
                 format!("{s} is {}", v["status"].as_str().unwrap_or(""))
             });
@@ -513,8 +625,60 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     anyhow::bail!("not destroyed");
                 }
             }
-            api.delete(&format!("/v1/sprites/{s}")).await?;
+            spin(
+                j,
+                &format!("Destroying {s}"),
+                api.delete(&format!("/v1/sprites/{s}")),
+            )
+            .await?;
             println!("Destroyed {s}.");
+        }
+        Cmd::Usage { name } => {
+            let header = format!(
+                "{:<24} {:<8} {:>10} {:>10}",
+                "SPRITE", "STATUS", "AWAKE", "DISK"
+            );
+            match name {
+                Some(n) => {
+                    let v = api.get(&format!("/v1/sprites/{n}/usage")).await?;
+                    print(j, &v, |v| format!("{header}\n{}", usage_row(v)));
+                }
+                None => {
+                    let v = api.get("/v1/usage").await?;
+                    print(j, &v, |v| {
+                        let mut out = vec![header.clone()];
+                        for u in v["sprites"].as_array().into_iter().flatten() {
+                            out.push(usage_row(u));
+                        }
+                        let mut total = v.clone();
+                        total["name"] = json!("total");
+                        total["status"] = json!("");
+                        out.push(usage_row(&total));
+                        out.join("\n")
+                    });
+                }
+            }
+        }
+        Cmd::Events => {
+            api.events("/v1/events", |e| {
+                if j {
+                    println!("{e}");
+                } else if e["type"] != "resync" {
+                    println!(
+                        "{}  {:<20} {:<20} {}{}",
+                        e["at"].as_str().unwrap_or(""),
+                        e["type"].as_str().unwrap_or(""),
+                        e["sprite"].as_str().unwrap_or(""),
+                        e["status"].as_str().unwrap_or(""),
+                        e["checkpoint"]
+                            .as_str()
+                            .map(|c| format!(" {c}"))
+                            .unwrap_or_default(),
+                    );
+                }
+            })
+            .await?;
+            anyhow::bail!("the server ended the event stream");
         }
         Cmd::Api { method, path, data } => {
             let body = data.as_deref().map(serde_json::from_str).transpose()?;

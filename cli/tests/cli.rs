@@ -165,6 +165,18 @@ async fn a_user_drives_a_sprite_from_the_command_line() {
     assert!(env.ok(&["sleep"]).await.contains("warm"));
     assert!(env.ok(&["wake"]).await.contains("running"));
 
+    // usage, of one sprite and of the organization.
+    let one: serde_json::Value =
+        serde_json::from_str(&env.ok(&["usage", "demo", "--json"]).await).unwrap();
+    assert_eq!(one["name"], "demo");
+    assert!(one["disk_bytes"].as_u64().unwrap() > 0, "{one}");
+    let table = env.ok(&["usage"]).await;
+    assert!(table.starts_with("SPRITE"), "{table}");
+    assert!(
+        table.contains("demo-b") && table.lines().last().unwrap().starts_with("total"),
+        "{table}"
+    );
+
     // destroy asks first; --force does not.
     let out = env.sprite(&["destroy", "demo-b"], b"no\n").await;
     assert!(!out.status.success());
@@ -188,6 +200,62 @@ async fn a_user_drives_a_sprite_from_the_command_line() {
     env.ok(&["logout"]).await;
     let out = env.sprite(&["list"], b"").await;
     assert!(String::from_utf8_lossy(&out.stderr).contains("sprite login"));
+    vmhost::testing::destroy_all(&env.state.host).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_are_followed_and_completions_are_printed() {
+    let env = server("t-cli-events").await;
+    env.sprite(&["login", "--url", &env.base], env.token.as_bytes())
+        .await;
+
+    let mut follow = Command::new(env!("CARGO_BIN_EXE_sprite"))
+        .args(["events", "--json"])
+        .env("XDG_CONFIG_HOME", env.home.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let stdout = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            let _ = tx.send(serde_json::from_str::<serde_json::Value>(&line).unwrap());
+        }
+    });
+    async fn next(
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+    ) -> serde_json::Value {
+        tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv())
+            .await
+            .expect("an event within 30 s")
+            .expect("sprite events keeps running")
+    }
+    // The stream is open once its first event (a resync) is printed.
+    assert_eq!(next(&mut rx).await["type"], "resync");
+    env.ok(&["create", "watched"]).await;
+    loop {
+        let e = next(&mut rx).await;
+        if e["type"] == "sprite.created" {
+            assert_eq!(e["sprite"], "watched");
+            break;
+        }
+    }
+    env.ok(&["sleep", "-s", "watched"]).await;
+    loop {
+        let e = next(&mut rx).await;
+        if e["type"] == "sprite.status" && e["status"] == "warm" {
+            break;
+        }
+    }
+    follow.kill().unwrap();
+    follow.wait().unwrap();
+
+    for shell in ["bash", "zsh", "fish"] {
+        let script = env.ok(&["completion", shell]).await;
+        assert!(script.contains("checkpoint"), "{shell}: {script}");
+    }
     vmhost::testing::destroy_all(&env.state.host).await;
 }
 
