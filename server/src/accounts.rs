@@ -336,30 +336,58 @@ pub async fn has_users(db: &Db) -> Result<bool, ApiError> {
     Ok(n > 0)
 }
 
-/// Failed sign-ins per account: after [`Throttle::LIMIT`] failures within
-/// [`Throttle::WINDOW`], further attempts are refused until it passes.
-#[derive(Debug, Default, Clone)]
+/// Failed sign-ins per key (an account, or a client address): after
+/// `limit` failures within [`Throttle::WINDOW`], further attempts are
+/// refused until it passes.
+#[derive(Debug, Clone)]
 pub struct Throttle {
+    limit: u32,
     failures: std::sync::Arc<
         std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
     >,
 }
 
 impl Throttle {
-    pub const LIMIT: u32 = 5;
+    /// Failures an account may see in a window.
+    pub const PER_ACCOUNT: u32 = 5;
+    /// Failures one client address may cause in a window, over all the
+    /// accounts it tries (guessing many accounts' passwords at once).
+    pub const PER_ADDRESS: u32 = 50;
     pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
+    /// Keys kept at most; the oldest windows go first beyond it, so a flood
+    /// of addresses cannot grow memory without bound.
+    const MAX_KEYS: usize = 100_000;
+
+    pub fn new(limit: u32) -> Throttle {
+        Throttle {
+            limit,
+            failures: Default::default(),
+        }
+    }
 
     /// Seconds to wait before `key` may try again, if it must wait.
     pub fn wait(&self, key: &str) -> Option<u64> {
         let map = self.failures.lock().unwrap();
         let (n, since) = map.get(key)?;
         let elapsed = since.elapsed();
-        (*n >= Self::LIMIT && elapsed < Self::WINDOW)
+        (*n >= self.limit && elapsed < Self::WINDOW)
             .then(|| (Self::WINDOW - elapsed).as_secs().max(1))
     }
 
     pub fn failed(&self, key: &str) {
         let mut map = self.failures.lock().unwrap();
+        if map.len() >= Self::MAX_KEYS {
+            map.retain(|_, (_, since)| since.elapsed() < Self::WINDOW);
+        }
+        if map.len() >= Self::MAX_KEYS {
+            let oldest = map
+                .iter()
+                .min_by_key(|(_, (_, since))| *since)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                map.remove(&k);
+            }
+        }
         let entry = map
             .entry(key.to_string())
             .or_insert((0, std::time::Instant::now()));

@@ -27,7 +27,10 @@ pub struct AppState {
     pub urls: SpriteUrls,
     pub sessions: session::Store,
     pub settings: Settings,
+    /// Failed sign-ins per account.
     pub throttle: accounts::Throttle,
+    /// Failed sign-ins per client address.
+    pub address_throttle: accounts::Throttle,
     pub events: events::Events,
 }
 
@@ -47,7 +50,8 @@ impl AppState {
             urls,
             sessions,
             settings,
-            throttle: Default::default(),
+            throttle: accounts::Throttle::new(accounts::Throttle::PER_ACCOUNT),
+            address_throttle: accounts::Throttle::new(accounts::Throttle::PER_ADDRESS),
             events,
         }
     }
@@ -107,17 +111,55 @@ pub async fn serve(
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    // Progress streams and terminals write small pieces; without NODELAY
-    // each one after the first waits for the client's delayed ACK (~40 ms).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
+    axum::serve(
+        Listener(listener),
+        app.into_make_service_with_connect_info::<ClientAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// The TCP listener, with NODELAY on every connection: progress streams
+/// and terminals write small pieces, and without it each one after the
+/// first waits for the client's delayed ACK (~40 ms).
+struct Listener(tokio::net::TcpListener);
+
+impl axum::serve::Listener for Listener {
+    type Io = tokio::net::TcpStream;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (io, addr) = axum::serve::Listener::accept(&mut self.0).await;
+        if let Err(e) = io.set_nodelay(true) {
             tracing::warn!(error = %e, "cannot set TCP_NODELAY");
         }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+        (io, addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
+/// The address a connection came from, for rate limits and (for sprite
+/// URLs) `X-Forwarded-For`. Read it with [`client_addr`].
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Listener>>
+    for ClientAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, Listener>) -> ClientAddr {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
+/// The client's address, when the request came through [`serve`].
+pub fn client_addr(parts: &axum::http::request::Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<ClientAddr>>()
+        .map(|c| c.0 .0.ip())
 }
 
 /// A server on a free loopback port for `host`, on the database at

@@ -182,6 +182,29 @@ async fn failed_sign_ins_are_throttled() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn one_address_guessing_many_accounts_is_throttled() {
+    let srv = start("t-throttle-ip", Backend::Sqlite).await;
+    srv.user("heidi").await;
+    let web = browser();
+    // Few tries per account, many accounts: each account stays under its
+    // own limit, but the address runs out.
+    let limit = sprites_server::accounts::Throttle::PER_ADDRESS;
+    for i in 0..limit {
+        let guess = json!({"login": format!("user{}", i / 2), "password": "guess"});
+        let (st, v, _) = send(web.post(srv.url("/v1/auth/signin")).json(&guess)).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "attempt {i}: {v}");
+    }
+    let right = json!({"login": "heidi", "password": "a long password"});
+    let (st, v, headers) = send(web.post(srv.url("/v1/auth/signin")).json(&right)).await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert!(headers.get("retry-after").is_some());
+    // Tokens are not sign-ins: the API still works for their holders.
+    let token = srv.user("ivan").await;
+    let (st, _) = srv.get(&token, "/v1/sprites").await;
+    assert_eq!(st, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sign_up_by_invitation_lets_only_the_first_user_in() {
     let srv = start_with("t-invite", Backend::Sqlite, false).await;
     let first =

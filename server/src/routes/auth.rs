@@ -79,13 +79,34 @@ async fn signup(
     ))
 }
 
+/// The client's address, when known (requests through the server's own
+/// listener; not those a test router gets directly).
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl axum::extract::FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &AppState,
+    ) -> Result<ClientIp, std::convert::Infallible> {
+        Ok(ClientIp(crate::client_addr(parts)))
+    }
+}
+
 async fn signin(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     session: Session,
     Body(req): Body<SignIn>,
 ) -> Result<Json<Value>, ApiError> {
     let key = req.login.trim().to_lowercase();
-    if let Some(secs) = state.throttle.wait(&key) {
+    let address = ip.map(|ip| ip.to_string()).unwrap_or_default();
+    let waits = [
+        state.throttle.wait(&key),
+        state.address_throttle.wait(&address),
+    ];
+    if let Some(secs) = waits.into_iter().flatten().max() {
         return Err(ApiError::TooManyRequests(secs));
     }
     let found = accounts::find_login(&state.db, &key).await?;
@@ -105,6 +126,7 @@ async fn signin(
         }
         _ => {
             state.throttle.failed(&key);
+            state.address_throttle.failed(&address);
             Err(ApiError::Unauthorized)
         }
     }
