@@ -161,11 +161,51 @@ pub async fn create_token(
     Ok(token)
 }
 
+/// Callers of recently seen tokens, so that a burst of calls (an agent's
+/// execs) skips the token query. An entry is trusted for [`Self::TTL`];
+/// revoking a token or removing a member clears them all on this server.
+/// Other servers sharing a PostgreSQL database notice within the TTL.
+#[derive(Clone, Debug, Default)]
+pub struct TokenCache(
+    std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, (Caller, std::time::Instant)>>,
+    >,
+);
+
+impl TokenCache {
+    const TTL: std::time::Duration = std::time::Duration::from_secs(10);
+    const MAX: usize = 10_000;
+
+    fn get(&self, hash: &str) -> Option<Caller> {
+        let map = self.0.lock().unwrap();
+        map.get(hash)
+            .filter(|(_, at)| at.elapsed() < Self::TTL)
+            .map(|(c, _)| c.clone())
+    }
+
+    fn put(&self, hash: String, caller: Caller) {
+        let mut map = self.0.lock().unwrap();
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        map.insert(hash, (caller, std::time::Instant::now()));
+    }
+
+    /// Forgets every entry: a token or a membership ended.
+    pub fn clear(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
 /// The caller a bearer token stands for, if it is valid, not revoked, and
 /// its user still belongs to the token's organization.
 pub async fn caller_for_token(db: &Db, token: &str) -> Result<Option<Caller>, ApiError> {
     if !token.starts_with(TOKEN_PREFIX) || token.len() > 200 {
         return Ok(None);
+    }
+    let hash = token_hash(token);
+    if let Some(caller) = db.tokens.get(&hash) {
+        return Ok(Some(caller));
     }
     let row = sqlx::query(
         "SELECT t.id AS token_id, t.user_id AS user_id, o.id AS org_id, o.slug AS slug, \
@@ -174,7 +214,7 @@ pub async fn caller_for_token(db: &Db, token: &str) -> Result<Option<Caller>, Ap
          JOIN memberships m ON m.org_id = t.org_id AND m.user_id = t.user_id \
          WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
     )
-    .bind(token_hash(token))
+    .bind(&hash)
     .fetch_optional(db.pool())
     .await?;
     let Some(row) = row else { return Ok(None) };
@@ -190,11 +230,13 @@ pub async fn caller_for_token(db: &Db, token: &str) -> Result<Option<Caller>, Ap
             .execute(db.pool())
             .await?;
     }
-    Ok(Some(Caller {
+    let caller = Caller {
         user_id: row.try_get("user_id")?,
         org_id: row.try_get("org_id")?,
         org_slug: row.try_get("slug")?,
-    }))
+    };
+    db.tokens.put(hash, caller.clone());
+    Ok(Some(caller))
 }
 
 #[cfg(test)]
@@ -324,6 +366,7 @@ pub async fn revoke_token(db: &Db, caller: &Caller, token_id: &str) -> Result<bo
     .bind(&caller.org_id)
     .execute(db.pool())
     .await?;
+    db.tokens.clear();
     Ok(done.rows_affected() == 1)
 }
 

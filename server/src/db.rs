@@ -10,6 +10,10 @@ pub type Row = AnyRow;
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: AnyPool,
+    /// Who recent tokens stand for. It lives with the pool because every
+    /// write that can end a token's validity goes through here and clears
+    /// it (see `accounts::TokenCache`).
+    pub(crate) tokens: crate::accounts::TokenCache,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -52,7 +56,10 @@ impl Db {
             .connect(&url)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Db { pool })
+        Ok(Db {
+            pool,
+            tokens: Default::default(),
+        })
     }
 
     pub fn pool(&self) -> &AnyPool {

@@ -32,6 +32,7 @@ pub struct AppState {
     /// Failed sign-ins per client address.
     pub address_throttle: accounts::Throttle,
     pub events: events::Events,
+    pub host_names: sprites::HostNames,
 }
 
 impl AppState {
@@ -53,6 +54,7 @@ impl AppState {
             throttle: accounts::Throttle::new(accounts::Throttle::PER_ACCOUNT),
             address_throttle: accounts::Throttle::new(accounts::Throttle::PER_ADDRESS),
             events,
+            host_names: Default::default(),
         }
     }
 }

@@ -223,5 +223,6 @@ pub async fn remove_member(
         .bind(&user_id)
         .execute(db.pool())
         .await?;
+    db.tokens.clear();
     Ok(())
 }

@@ -152,7 +152,63 @@ pub async fn host_sprite(
     caller: &Caller,
     name: &str,
 ) -> Result<SpriteName, ApiError> {
-    host_name(&find(state, caller, name).await?)
+    let key = (caller.org_id.clone(), name.to_string());
+    if let Some(host) = state.host_names.get(&key) {
+        return Ok(host);
+    }
+    let generation = state.host_names.generation();
+    let host = host_name(&find(state, caller, name).await?)?;
+    state.host_names.put(key, host.clone(), generation);
+    Ok(host)
+}
+
+/// (organization, name) to host name, for the hot path (an exec) to skip
+/// the sprites query. A row's host name never changes while it exists, so
+/// only a destroy invalidates: it moves the generation on, and entries of
+/// an older generation (including one being looked up across the destroy)
+/// are never answered.
+#[derive(Clone, Default)]
+pub struct HostNames(std::sync::Arc<std::sync::Mutex<HostNamesInner>>);
+
+#[derive(Default)]
+struct HostNamesInner {
+    generation: u64,
+    names: std::collections::HashMap<(String, String), (SpriteName, u64)>,
+}
+
+impl HostNames {
+    const MAX: usize = 10_000;
+
+    fn generation(&self) -> u64 {
+        self.0.lock().unwrap().generation
+    }
+
+    fn get(&self, key: &(String, String)) -> Option<SpriteName> {
+        let inner = self.0.lock().unwrap();
+        inner
+            .names
+            .get(key)
+            .filter(|(_, g)| *g == inner.generation)
+            .map(|(host, _)| host.clone())
+    }
+
+    fn put(&self, key: (String, String), host: SpriteName, generation: u64) {
+        let mut inner = self.0.lock().unwrap();
+        if generation != inner.generation {
+            return;
+        }
+        if inner.names.len() >= Self::MAX {
+            inner.names.clear();
+        }
+        inner.names.insert(key, (host, generation));
+    }
+
+    /// A sprite is going away: forget every mapping.
+    fn invalidate(&self) {
+        let mut inner = self.0.lock().unwrap();
+        inner.generation += 1;
+        inner.names.clear();
+    }
 }
 
 async fn find(state: &AppState, caller: &Caller, name: &str) -> Result<Record, ApiError> {
@@ -246,6 +302,7 @@ async fn add(
             .bind(id)
             .execute(state.db.pool())
             .await?;
+        state.host_names.invalidate();
         return Err(e.into());
     }
     let sprite = get(state, caller, name.as_str()).await?;
@@ -445,6 +502,7 @@ pub async fn destroy(state: &AppState, caller: &Caller, name: &str) -> Result<()
         .bind(&r.id)
         .execute(state.db.pool())
         .await?;
+    state.host_names.invalidate();
     state.events.publish(
         &caller.org_id,
         "sprite.destroyed",
@@ -468,6 +526,7 @@ pub async fn reconcile(state: &AppState) -> Result<(), ApiError> {
                 .bind(&r.id)
                 .execute(state.db.pool())
                 .await?;
+            state.host_names.invalidate();
         }
     }
     Ok(())

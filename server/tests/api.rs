@@ -580,3 +580,40 @@ async fn exec_over_plain_http_streams_framed_output_and_the_exit_code() {
     assert_eq!(st, StatusCode::NOT_FOUND);
     srv.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_name_used_again_reaches_the_new_sprite() {
+    let srv = start("t-api-again", Backend::Sqlite).await;
+    let alice = srv.user("alice").await;
+    let run = |cmd: &'static str| {
+        srv.client
+            .post(srv.url(&format!(
+                "/v1/sprites/again/exec?cmd=sh&cmd=-c&cmd={}",
+                form_urlencoded::byte_serialize(cmd.as_bytes()).collect::<String>()
+            )))
+            .bearer_auth(&alice)
+            .send()
+    };
+    for round in 0..3 {
+        let (st, v) = srv
+            .post(&alice, "/v1/sprites", json!({"name": "again"}))
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "round {round}: {v}");
+        // A fresh disk each time: the file of the last round is not there.
+        let out = run("ls /root/mark 2>&1; touch /root/mark")
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&out).contains("No such file"),
+            "round {round}: {out:?}"
+        );
+        let (st, _) = srv.delete(&alice, "/v1/sprites/again").await;
+        assert_eq!(st, StatusCode::NO_CONTENT);
+        let res = run("true").await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    }
+    srv.cleanup().await;
+}
