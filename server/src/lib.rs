@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod bench;
+pub mod config_file;
 pub mod db;
 pub mod error;
 pub mod events;

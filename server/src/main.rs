@@ -15,6 +15,11 @@ use vmhost::Host;
 #[derive(Parser)]
 #[command(name = "sprites-server", about = "Durable sprites with a browser IDE")]
 struct Config {
+    /// A TOML file of settings named like these flags (default:
+    /// /etc/sprites/config.toml when it exists); flags and the environment
+    /// win over it.
+    #[arg(long, env = "SPRITES_CONFIG")]
+    config: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, env = "SPRITES_LISTEN", default_value = "0.0.0.0:8080")]
     listen: SocketAddr,
@@ -72,8 +77,21 @@ enum Admin {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // The file's settings become environment variables before any thread
+    // exists, so clap reads them with the precedence it gives variables.
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(path) = sprites_server::config_file::locate(&args) {
+        use clap::CommandFactory;
+        sprites_server::config_file::apply(&path, &Config::command())?;
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve_or_admin())
+}
+
+async fn serve_or_admin() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
