@@ -11,11 +11,11 @@ use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
 use futures_util::Stream;
-use sprites_wire::api::{SpriteUsage, UsageReport};
+use sprites_wire::api::{SpriteEvent, SpriteUsage, UsageReport};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Routes;
-use crate::accounts::Caller;
+use crate::accounts::{caller_for_user, Caller};
 use crate::error::ApiError;
 use crate::events::event;
 use crate::{sprites, AppState};
@@ -27,6 +27,10 @@ pub fn routes() -> Routes {
         .get("/v1/sprites/{name}/usage", usage)
 }
 
+/// How often a stream checks that its caller still belongs to the
+/// organization; a removed member's stream ends within this time.
+const MEMBERSHIP_CHECK: Duration = Duration::from_secs(30);
+
 /// Starts with a `resync` (fetch the list now: anything after it arrives
 /// as an event), then every change in the caller's organization. A client
 /// too slow to keep up gets another `resync` instead of what it missed.
@@ -34,31 +38,43 @@ async fn stream(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let rx = state.events.subscribe();
-    let first = Some(event("resync", "", None, None));
-    let org = caller.org_id;
-    let events = futures_util::stream::unfold((rx, first), move |(mut rx, first)| {
-        let org = org.clone();
-        async move {
-            if let Some(e) = first {
-                return Some((e, (rx, None)));
-            }
-            loop {
-                match rx.recv().await {
-                    Ok(e) if e.org_id.as_ref().is_none_or(|o| *o == org) => {
-                        return Some((e.event.clone(), (rx, None)));
-                    }
+    let mut rx = state.events.subscribe();
+    let (tx, out) = tokio::sync::mpsc::channel::<SpriteEvent>(64);
+    tokio::spawn(async move {
+        if tx.send(event("resync", "", None, None)).await.is_err() {
+            return;
+        }
+        let mut check = tokio::time::interval(MEMBERSHIP_CHECK);
+        check.tick().await; // the first tick is now, and the caller was just checked
+        loop {
+            let next = tokio::select! {
+                received = rx.recv() => match received {
+                    Ok(e) if e.org_id.as_ref().is_none_or(|o| *o == caller.org_id) => e.event.clone(),
                     Ok(_) => continue,
-                    Err(RecvError::Lagged(_)) => {
-                        return Some((event("resync", "", None, None), (rx, None)))
+                    Err(RecvError::Lagged(_)) => event("resync", "", None, None),
+                    Err(RecvError::Closed) => return,
+                },
+                _ = check.tick() => {
+                    match caller_for_user(&state.db, &caller.user_id, &caller.org_id).await {
+                        Ok(Some(_)) => continue,
+                        Ok(None) => return, // no longer a member
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot check an event stream's membership");
+                            continue;
+                        }
                     }
-                    Err(RecvError::Closed) => return None,
                 }
+                () = tx.closed() => return, // the client left
+            };
+            if tx.send(next).await.is_err() {
+                return;
             }
         }
     });
-    let events = futures_util::StreamExt::map(events, |e| {
-        Ok(Event::default().data(serde_json::to_string(&e).expect("events serialize")))
+    let events = futures_util::stream::unfold(out, |mut out| async move {
+        let e = out.recv().await?;
+        let data = serde_json::to_string(&e).expect("events serialize");
+        Some((Ok(Event::default().data(data)), out))
     });
     Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
