@@ -20,7 +20,7 @@ use axum::Json;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sprite_init::{ExecSpec, Tag, WinSize};
+use sprite_init::{ExecSpec, Frame, Tag, WinSize};
 
 use super::json::Query;
 use super::Routes;
@@ -147,31 +147,92 @@ async fn exec_http(
         let _ = input.close_stdin().await;
         let _ = output_done.await;
     });
-    let frames = futures_util::stream::unfold(Some((output, done)), |state| async move {
-        let (mut output, done) = state?;
-        loop {
-            let frame = match output.next().await {
-                Ok(Some(frame)) => frame,
-                // The sprite went away mid-command: no exit to report.
-                Ok(None) | Err(_) => return None,
-            };
-            let mut chunk = vec![frame.tag as u8];
-            match frame.tag {
-                Tag::Stdout | Tag::Stderr => chunk.extend_from_slice(&frame.payload),
-                Tag::Exit => {
-                    chunk.push(frame.as_i32().unwrap_or(255).clamp(0, 255) as u8);
-                    return Some((Ok::<_, std::io::Error>(chunk), None));
-                }
-                _ => continue,
+    // Frames are read ahead, so that output of one stream that piles up
+    // while the previous chunk goes out is merged into one chunk.
+    let (frames_tx, frames) = tokio::sync::mpsc::channel::<Frame>(256);
+    tokio::spawn(async move {
+        let mut output = output;
+        // The sprite went away mid-command when this ends without an exit.
+        while let Ok(Some(frame)) = output.next().await {
+            let exit = frame.tag == Tag::Exit;
+            if matches!(frame.tag, Tag::Stdout | Tag::Stderr | Tag::Exit)
+                && frames_tx.send(frame).await.is_err()
+            {
+                return;
             }
-            return Some((Ok(chunk), Some((output, done))));
+            if exit {
+                return;
+            }
         }
     });
+    let chunks = futures_util::stream::unfold(
+        Some(HttpFrames {
+            frames,
+            pending: None,
+            last: None,
+            _done: done,
+        }),
+        |state| async move {
+            let mut state = state?;
+            let chunk = state.next_chunk().await?;
+            let more = chunk[0] != Tag::Exit as u8;
+            Some((Ok::<_, std::io::Error>(chunk), more.then_some(state)))
+        },
+    );
     Ok((
         [("content-type", "application/octet-stream")],
-        axum::body::Body::from_stream(frames),
+        axum::body::Body::from_stream(chunks),
     )
         .into_response())
+}
+
+/// The chunks of an HTTP exec response. Its framing has no lengths (a
+/// type byte, then the payload, one frame per HTTP chunk), so clients tell
+/// frames apart by the chunks they read, and some (fetch in Node.js) join
+/// chunks that arrive together. So chunks go out at least [`Self::PACE`]
+/// apart, and what arrives meanwhile for the same stream is merged into the
+/// next one instead of following as chunks of its own. Chunks stay small
+/// enough for one loopback segment, since a client may also see a chunk
+/// split in two; large output belongs on the WebSocket.
+struct HttpFrames {
+    frames: tokio::sync::mpsc::Receiver<Frame>,
+    pending: Option<Frame>,
+    last: Option<tokio::time::Instant>,
+    /// Held until the response ends: dropping it lets the input half go.
+    _done: tokio::sync::oneshot::Sender<()>,
+}
+
+impl HttpFrames {
+    const PACE: std::time::Duration = std::time::Duration::from_millis(5);
+    const MAX_CHUNK: usize = 32 << 10;
+
+    async fn next_chunk(&mut self) -> Option<Vec<u8>> {
+        let first = match self.pending.take() {
+            Some(f) => f,
+            None => self.frames.recv().await?,
+        };
+        if let Some(last) = self.last {
+            tokio::time::sleep_until(last + Self::PACE).await;
+        }
+        let mut chunk = vec![first.tag as u8];
+        if first.tag == Tag::Exit {
+            chunk.push(first.as_i32().unwrap_or(255).clamp(0, 255) as u8);
+        } else {
+            chunk.extend_from_slice(&first.payload);
+            while chunk.len() < Self::MAX_CHUNK {
+                match self.frames.try_recv() {
+                    Ok(f) if f.tag == first.tag => chunk.extend_from_slice(&f.payload),
+                    Ok(f) => {
+                        self.pending = Some(f);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        self.last = Some(tokio::time::Instant::now());
+        Some(chunk)
+    }
 }
 
 async fn attach(
