@@ -149,6 +149,7 @@ async fn serve(sessions: Arc<Sessions>, mut stream: UnixStream) {
                 let _ = write_frame(&mut stream, &Frame::control(&reply)).await;
             }
         },
+        Request::Connect { host, port } => connect(stream, &host, port).await,
         Request::Attach { session, replay } => match sessions.get(session) {
             Some(session) => {
                 let sub = session.subscribe(replay);
@@ -163,4 +164,48 @@ async fn serve(sessions: Arc<Sessions>, mut stream: UnixStream) {
             }
         },
     }
+}
+
+/// Connects to `host:port` from inside the sprite and splices the
+/// connection with the host's socket until either end closes.
+async fn connect(mut stream: UnixStream, host: &str, port: u16) {
+    // `localhost` is the sprite's own loopback, whatever its /etc/hosts
+    // says (or whether it still has one): IPv4 first, then IPv6.
+    let attempt = if host == "localhost" {
+        match tokio::net::TcpStream::connect((std::net::Ipv4Addr::LOCALHOST, port)).await {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                tokio::net::TcpStream::connect((std::net::Ipv6Addr::LOCALHOST, port))
+                    .await
+                    .map_err(|_| e)
+            }
+            other => other,
+        }
+    } else {
+        tokio::net::TcpStream::connect((host, port)).await
+    };
+    let tcp = match attempt {
+        Ok(tcp) => tcp,
+        Err(e) => {
+            let kind = if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                sprite_init::ErrorKind::Refused
+            } else {
+                sprite_init::ErrorKind::Invalid
+            };
+            let reply = Reply::Error {
+                kind,
+                message: format!("cannot connect to {host}:{port}: {e}"),
+            };
+            let _ = write_frame(&mut stream, &Frame::control(&reply)).await;
+            return;
+        }
+    };
+    let _ = tcp.set_nodelay(true);
+    if write_frame(&mut stream, &Frame::control(&Reply::Connected))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut tcp = tcp;
+    let _ = tokio::io::copy_bidirectional(&mut stream, &mut tcp).await;
 }

@@ -17,6 +17,11 @@ pub enum Request {
     ListSessions,
     /// Send `signal` to the session's process group.
     Kill { session: u64, signal: i32 },
+    /// Open a TCP connection from inside the sprite to `host`:`port`
+    /// (`localhost` for the sprite's own services). Answered with
+    /// [`Reply::Connected`], after which the socket carries the connection's
+    /// raw bytes both ways, unframed, until either side closes.
+    Connect { host: String, port: u16 },
 }
 
 /// A process to start inside the sprite.
@@ -50,6 +55,7 @@ pub enum Reply {
     Started { session: u64, pid: u32 },
     Sessions { sessions: Vec<SessionInfo> },
     Done,
+    Connected,
     Error { kind: ErrorKind, message: String },
 }
 
@@ -62,6 +68,8 @@ pub enum ErrorKind {
     Spawn,
     /// The request itself was malformed.
     Invalid,
+    /// Nothing accepts connections there (yet).
+    Refused,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -56,6 +56,7 @@ impl ApiError {
                 }
                 E::QuotaExceeded => (StatusCode::INSUFFICIENT_STORAGE, "quota_exceeded"),
                 E::PoolFull => (StatusCode::INSUFFICIENT_STORAGE, "pool_full"),
+                E::PortClosed(_) => (StatusCode::BAD_GATEWAY, "port_closed"),
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
         }

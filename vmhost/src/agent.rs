@@ -91,6 +91,27 @@ impl Agent {
             })
     }
 
+    /// A TCP connection from inside the sprite to `host:port`, as a socket
+    /// that carries its bytes.
+    pub async fn connect(&self, host: &str, port: u16) -> Result<UnixStream> {
+        let req = Request::Connect {
+            host: host.to_string(),
+            port,
+        };
+        match self.send(&req).await? {
+            (Reply::Connected, stream) => Ok(stream),
+            (
+                Reply::Error {
+                    kind: sprite_init::ErrorKind::Refused,
+                    ..
+                },
+                _,
+            ) => Err(Error::PortClosed(port)),
+            (Reply::Error { kind, message }, _) => Err(refusal(kind, message)),
+            (other, _) => Err(unexpected(other)),
+        }
+    }
+
     async fn open(&self, req: &Request) -> Result<Stream> {
         let (reply, stream) = self.send(req).await?;
         match reply {
@@ -114,7 +135,9 @@ fn refusal(kind: sprite_init::ErrorKind, message: String) -> Error {
         sprite_init::ErrorKind::Spawn => Error::Spawn("command".into(), message),
         // The id is filled in by the caller that knows it.
         sprite_init::ErrorKind::NotFound => Error::SessionNotFound(0),
-        sprite_init::ErrorKind::Invalid => Error::AgentRefused(message),
+        sprite_init::ErrorKind::Invalid | sprite_init::ErrorKind::Refused => {
+            Error::AgentRefused(message)
+        }
     }
 }
 

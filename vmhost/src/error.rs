@@ -67,6 +67,8 @@ pub enum Error {
     Agent(#[source] sprite_init::FrameError),
     #[error("the sprite's init refused: {0}")]
     AgentRefused(String),
+    #[error("nothing in the sprite accepts connections on port {0}")]
+    PortClosed(u16),
 }
 
 impl Error {

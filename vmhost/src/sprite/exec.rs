@@ -37,6 +37,22 @@ impl Host {
         self.running_agent(name, "exec")?.exec(spec).await
     }
 
+    /// A TCP connection from inside the running sprite to `host:port`
+    /// (`localhost` for its own services), as a socket carrying its bytes.
+    pub async fn connect(
+        &self,
+        name: &SpriteName,
+        host: &str,
+        port: u16,
+    ) -> Result<tokio::net::UnixStream> {
+        if host.is_empty() || host.len() > 253 || host.contains(['\0', '/']) || port == 0 {
+            return Err(Error::Invalid(format!("cannot connect to {host:?}:{port}")));
+        }
+        self.running_agent(name, "connect")?
+            .connect(host, port)
+            .await
+    }
+
     /// Runs `argv` to completion with `stdin`, collecting its output.
     pub async fn run(&self, name: &SpriteName, argv: &[&str], stdin: &[u8]) -> Result<ExecOutput> {
         let spec = ExecSpec {
