@@ -64,6 +64,10 @@ impl ApiError {
 }
 
 impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
     /// The message a client may read: the error's own words, or a generic
     /// sentence for a server fault, whose detail goes to the log instead.
     pub fn public_message(&self) -> String {

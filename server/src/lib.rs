@@ -5,13 +5,16 @@
 pub mod accounts;
 pub mod auth;
 pub mod bench;
+pub mod cache;
 pub mod config_file;
 pub mod db;
 pub mod error;
 pub mod events;
 pub mod orgs;
+pub mod proxy;
 pub mod routes;
 pub mod session;
+pub mod signing;
 pub mod sprites;
 
 use std::path::PathBuf;
@@ -34,6 +37,13 @@ pub struct AppState {
     pub address_throttle: accounts::Throttle,
     pub events: events::Events,
     pub host_names: sprites::HostNames,
+    /// Sprite URL labels to their sprites.
+    pub sprite_routes: proxy::Routes,
+    /// Connections to sprites' web apps, kept for reuse.
+    pub upstreams: proxy::Upstreams,
+    /// Signs the sprite URL hand-off; replaced by the data directory's key
+    /// when the server runs for real.
+    pub signing: signing::Key,
 }
 
 impl AppState {
@@ -55,7 +65,10 @@ impl AppState {
             throttle: accounts::Throttle::new(accounts::Throttle::PER_ACCOUNT),
             address_throttle: accounts::Throttle::new(accounts::Throttle::PER_ADDRESS),
             events,
-            host_names: Default::default(),
+            host_names: sprites::HostNames::new(10_000),
+            sprite_routes: proxy::Routes::new(10_000),
+            upstreams: Default::default(),
+            signing: signing::Key::random(),
         }
     }
 }
@@ -79,19 +92,34 @@ pub struct SpriteUrls {
 }
 
 impl SpriteUrls {
-    pub fn sprite_url(&self, sprite: &str, org: &str) -> String {
+    fn port_suffix(&self) -> String {
         let default_port = matches!(
             (self.scheme.as_str(), self.port),
             ("http", 80) | ("https", 443)
         );
-        let port = if default_port {
+        if default_port {
             String::new()
         } else {
             format!(":{}", self.port)
-        };
+        }
+    }
+
+    pub fn sprite_url(&self, sprite: &str, org: &str) -> String {
         format!(
-            "{}://{sprite}-{org}.{}{port}",
-            self.scheme, self.base_domain
+            "{}://{sprite}-{org}.{}{}",
+            self.scheme,
+            self.base_domain,
+            self.port_suffix()
+        )
+    }
+
+    /// The origin of the API and the web app.
+    pub fn app_url(&self) -> String {
+        format!(
+            "{}://{}{}",
+            self.scheme,
+            self.base_domain,
+            self.port_suffix()
         )
     }
 }
@@ -99,9 +127,11 @@ impl SpriteUrls {
 /// The whole HTTP surface: API routes first, then the web app's files.
 pub fn app(state: AppState, public_dir: PathBuf) -> Router {
     let sessions = state.sessions.clone().layer(state.settings.secure_cookies);
+    let sprite_urls = axum::middleware::from_fn_with_state(state.clone(), proxy::dispatch);
     routes::router()
         .with_state(state)
         .fallback_service(ServeDir::new(public_dir))
+        .layer(sprite_urls)
         .layer(sessions)
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -159,8 +189,11 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, List
 
 /// The client's address, when the request came through [`serve`].
 pub fn client_addr(parts: &axum::http::request::Parts) -> Option<std::net::IpAddr> {
-    parts
-        .extensions
+    client_addr_of(&parts.extensions)
+}
+
+pub fn client_addr_of(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    extensions
         .get::<axum::extract::ConnectInfo<ClientAddr>>()
         .map(|c| c.0 .0.ip())
 }

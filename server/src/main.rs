@@ -160,7 +160,9 @@ async fn run(cfg: Config, db: Db, sessions: sprites_server::session::Store) -> a
         open_signup: cfg.open_signup,
         secure_cookies: cfg.secure_cookies,
     };
-    let state = AppState::new(host, db, sessions, urls, settings);
+    let mut state = AppState::new(host, db, sessions, urls, settings);
+    state.signing =
+        sprites_server::signing::Key::load_or_create(&cfg.host.data_dir.join("server.key"))?;
     sprites::reconcile(&state).await?;
     println!("Sprites is ready: open http://localhost:{port}/");
     serve(listener, app(state, cfg.public_dir), shutdown_signal()).await?;

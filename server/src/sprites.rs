@@ -164,52 +164,8 @@ pub async fn host_sprite(
 
 /// (organization, name) to host name, for the hot path (an exec) to skip
 /// the sprites query. A row's host name never changes while it exists, so
-/// only a destroy invalidates: it moves the generation on, and entries of
-/// an older generation (including one being looked up across the destroy)
-/// are never answered.
-#[derive(Clone, Default)]
-pub struct HostNames(std::sync::Arc<std::sync::Mutex<HostNamesInner>>);
-
-#[derive(Default)]
-struct HostNamesInner {
-    generation: u64,
-    names: std::collections::HashMap<(String, String), (SpriteName, u64)>,
-}
-
-impl HostNames {
-    const MAX: usize = 10_000;
-
-    fn generation(&self) -> u64 {
-        self.0.lock().unwrap().generation
-    }
-
-    fn get(&self, key: &(String, String)) -> Option<SpriteName> {
-        let inner = self.0.lock().unwrap();
-        inner
-            .names
-            .get(key)
-            .filter(|(_, g)| *g == inner.generation)
-            .map(|(host, _)| host.clone())
-    }
-
-    fn put(&self, key: (String, String), host: SpriteName, generation: u64) {
-        let mut inner = self.0.lock().unwrap();
-        if generation != inner.generation {
-            return;
-        }
-        if inner.names.len() >= Self::MAX {
-            inner.names.clear();
-        }
-        inner.names.insert(key, (host, generation));
-    }
-
-    /// A sprite is going away: forget every mapping.
-    fn invalidate(&self) {
-        let mut inner = self.0.lock().unwrap();
-        inner.generation += 1;
-        inner.names.clear();
-    }
-}
+/// only deletions invalidate it.
+pub type HostNames = crate::cache::GenCache<(String, String), SpriteName>;
 
 async fn find(state: &AppState, caller: &Caller, name: &str) -> Result<Record, ApiError> {
     let name =
@@ -276,6 +232,16 @@ async fn add(
         url_auth,
         labels,
     } = new;
+    // Names and slugs may both hold hyphens: `a-b` of `c` and `a` of `b-c`
+    // would share one URL, so the second to come is refused.
+    let label = format!("{name}-{}", caller.org_slug);
+    if let Some(other) = crate::proxy::resolve(state, &label).await? {
+        if other.org_id != caller.org_id {
+            return Err(ApiError::Conflict(format!(
+                "the URL of a sprite named {name} here is taken by another organization's sprite; choose another name"
+            )));
+        }
+    }
     let now = now_ms();
     let inserted = sqlx::query(
         "INSERT INTO sprites (id, org_id, name, host_name, url_auth, labels, created_at, updated_at) \
@@ -302,7 +268,7 @@ async fn add(
             .bind(id)
             .execute(state.db.pool())
             .await?;
-        state.host_names.invalidate();
+        forget(state);
         return Err(e.into());
     }
     let sprite = get(state, caller, name.as_str()).await?;
@@ -481,6 +447,7 @@ pub async fn update(
         .bind(&r.id)
         .execute(state.db.pool())
         .await?;
+    forget(state);
     let sprite = view(state, caller, r)?;
     state.events.publish(
         &caller.org_id,
@@ -502,7 +469,7 @@ pub async fn destroy(state: &AppState, caller: &Caller, name: &str) -> Result<()
         .bind(&r.id)
         .execute(state.db.pool())
         .await?;
-    state.host_names.invalidate();
+    forget(state);
     state.events.publish(
         &caller.org_id,
         "sprite.destroyed",
@@ -526,8 +493,15 @@ pub async fn reconcile(state: &AppState) -> Result<(), ApiError> {
                 .bind(&r.id)
                 .execute(state.db.pool())
                 .await?;
-            state.host_names.invalidate();
+            forget(state);
         }
     }
     Ok(())
+}
+
+/// A sprite row went or changed: cached lookups of names and URLs may be
+/// wrong now.
+fn forget(state: &AppState) {
+    state.host_names.invalidate();
+    state.sprite_routes.invalidate();
 }

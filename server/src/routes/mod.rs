@@ -16,6 +16,7 @@ mod json;
 mod orgs;
 mod sprites;
 mod tokens;
+mod url_auth;
 
 use axum::handler::Handler;
 use axum::http::Method;
@@ -85,6 +86,7 @@ fn all() -> Routes {
         .merge(checkpoints::routes())
         .merge(fs::routes())
         .merge(events::routes())
+        .merge(url_auth::routes())
 }
 
 pub fn router() -> Router<AppState> {

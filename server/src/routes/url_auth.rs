@@ -1,0 +1,74 @@
+//! `/v1/url-auth`: the app origin's half of the private sprite URL
+//! hand-off (see `proxy`). A signed-in member arrives here from a sprite's
+//! host and goes back with a one-minute ticket for that host alone.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::json::Query;
+use super::Routes;
+use crate::accounts::{caller_for_user, Caller};
+use crate::error::ApiError;
+use crate::{proxy, AppState};
+
+pub fn routes() -> Routes {
+    Routes::new().get("/v1/url-auth", hand_off)
+}
+
+#[derive(Deserialize)]
+struct HandOff {
+    sprite: String,
+    org: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+async fn hand_off(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Query(q): Query<HandOff>,
+) -> Result<Response, ApiError> {
+    let next = proxy::local_path(q.next.as_deref().unwrap_or("/")).to_string();
+    let Ok(caller) = caller else {
+        // Not signed in here: the web app signs in, then comes back.
+        let back = format!(
+            "/v1/url-auth?sprite={}&org={}&next={}",
+            enc(&q.sprite),
+            enc(&q.org),
+            enc(&next)
+        );
+        let to = format!("/?next={}", enc(&back));
+        return Ok((StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response());
+    };
+    let not_found = || ApiError::NotFound(format!("sprite {}", q.sprite));
+    let route = proxy::resolve(&state, &format!("{}-{}", q.sprite, q.org))
+        .await?
+        .filter(|r| r.name == q.sprite && r.org_slug == q.org)
+        .ok_or_else(not_found)?;
+    // A sprite of an organization the user is not in does not exist for them.
+    caller_for_user(&state.db, &caller.user_id, &route.org_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let ticket = proxy::ticket(&state, &route.sprite_id, &caller.user_id);
+    let to = format!(
+        "{}{}?ticket={}&next={}",
+        state.urls.sprite_url(&route.name, &route.org_slug),
+        proxy::AUTH_PATH,
+        enc(&ticket),
+        enc(&next)
+    );
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, to),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+    )
+        .into_response())
+}
+
+fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

@@ -1,0 +1,396 @@
+//! Sprite URLs against a real server and real sprites: public and private
+//! access, the browser hand-off, what the sprite's app sees, streaming both
+//! ways, upgrades, and waking on a request.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{start, Backend, TestServer};
+use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{redirect, StatusCode};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// An app for port 8080: echoes the request it got as JSON, counts an
+/// upload, streams events slowly, and answers `Upgrade: echo` by echoing.
+const APP: &str = r#"
+import http.server, json, socketserver, time
+
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a):
+        pass
+    def reply(self, body, kind="application/json"):
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        if self.headers.get("Upgrade") == "echo":
+            self.send_response(101)
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Upgrade", "echo")
+            self.end_headers()
+            self.wfile.flush()
+            while True:
+                data = self.connection.recv(65536)
+                if not data:
+                    break
+                self.connection.sendall(data)
+            self.close_connection = True
+            return
+        if self.path == "/events":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for i in range(3):
+                self.wfile.write(("data: %d\n\n" % i).encode())
+                self.wfile.flush()
+                time.sleep(0.4)
+            self.close_connection = True
+            return
+        self.reply(json.dumps({"path": self.path, "headers": dict(self.headers.items())}).encode())
+    def do_POST(self):
+        left = int(self.headers.get("Content-Length", "0"))
+        total = 0
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 16))
+            if not chunk:
+                break
+            total += len(chunk)
+            left -= len(chunk)
+        self.reply(json.dumps({"received": total}).encode())
+
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+S(("0.0.0.0", 8080), H).serve_forever()
+"#;
+
+fn host_name(srv: &TestServer, sprite: &str) -> vmhost::SpriteName {
+    let info = srv
+        .state
+        .host
+        .list()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.hostname == sprite)
+        .expect("the sprite on the host");
+    vmhost::SpriteName::parse(&info.name).unwrap()
+}
+
+/// Creates `name` and starts the app in it.
+async fn sprite_with_app(srv: &TestServer, token: &str, name: &str, auth: &str) {
+    let req = json!({"name": name, "url_settings": {"auth": auth}});
+    let (st, v) = srv.post(token, "/v1/sprites", req).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let host = host_name(srv, name);
+    let files = srv.state.host.files(&host).unwrap();
+    files
+        .write("/srv/app.py", APP.as_bytes(), None, true)
+        .unwrap();
+    let out = srv
+        .state
+        .host
+        .run(
+            &host,
+            &[
+                "sh",
+                "-c",
+                "setsid python3 /srv/app.py >/tmp/app.log 2>&1 &",
+            ],
+            b"",
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.code, 0);
+    for _ in 0..100 {
+        if srv
+            .state
+            .host
+            .connect(&host, "localhost", 8080)
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the app did not start");
+}
+
+/// A client that reaches `<label>.localhost` on the test server, without
+/// following redirects (the tests follow the hand-off by hand).
+fn client(srv: &TestServer, labels: &[&str], cookies: bool) -> reqwest::Client {
+    let addr: std::net::SocketAddr = srv.base.trim_start_matches("http://").parse().unwrap();
+    let mut b = reqwest::Client::builder()
+        .redirect(redirect::Policy::none())
+        .cookie_store(cookies)
+        .resolve("localhost", addr);
+    for l in labels {
+        b = b.resolve(&format!("{l}.localhost"), addr);
+    }
+    b.build().unwrap()
+}
+
+fn port(srv: &TestServer) -> u16 {
+    srv.base.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+fn at(srv: &TestServer, label: &str, path: &str) -> String {
+    format!("http://{label}.localhost:{}{path}", port(srv))
+}
+
+async fn json_of(res: reqwest::Response) -> Value {
+    let text = res.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_public_sprite_serves_its_app_and_never_sees_credentials() {
+    let srv = start("t-url-public", Backend::Sqlite).await;
+    let alice = srv.user("alice").await;
+    sprite_with_app(&srv, &alice, "site", "public").await;
+    let c = client(&srv, &["site-alice"], false);
+
+    let res = c
+        .get(at(&srv, "site-alice", "/hello?x=1"))
+        .bearer_auth(&alice)
+        .header(
+            COOKIE,
+            "theme=dark; __sprite_auth=stolen; sprites_session=stolen",
+        )
+        .header("x-forwarded-for", "6.6.6.6")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let seen = json_of(res).await;
+    assert_eq!(seen["path"], "/hello?x=1");
+    let h = &seen["headers"]; // names as the proxy writes them: lowercase
+    assert_eq!(
+        h["host"],
+        format!("site-alice.localhost:{}", port(&srv)),
+        "{h}"
+    );
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert!(h["forwarded"]
+        .as_str()
+        .unwrap()
+        .starts_with("for=127.0.0.1;"));
+    assert_eq!(h["cookie"], "theme=dark", "{h}");
+    assert!(h.get("authorization").is_none(), "{h}");
+
+    // Bodies stream both ways: a large upload, and events as they come.
+    let upload = vec![7u8; 24 << 20];
+    let res = c
+        .post(at(&srv, "site-alice", "/upload"))
+        .body(upload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(res).await["received"], 24 << 20);
+    let started = std::time::Instant::now();
+    let mut res = c
+        .get(at(&srv, "site-alice", "/events"))
+        .send()
+        .await
+        .unwrap();
+    let first = res.chunk().await.unwrap().unwrap();
+    assert_eq!(&first[..], b"data: 0\n\n");
+    assert!(
+        started.elapsed() < Duration::from_millis(700),
+        "the first event came only with the last"
+    );
+    let mut rest = Vec::new();
+    while let Some(c) = res.chunk().await.unwrap() {
+        rest.extend_from_slice(&c);
+    }
+    assert_eq!(rest, b"data: 1\n\ndata: 2\n\n");
+
+    // An upgrade becomes a spliced connection (as WebSockets do).
+    let mut tcp = tokio::net::TcpStream::connect(srv.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let head = format!(
+        "GET /ws HTTP/1.1\r\nHost: site-alice.localhost:{}\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+        port(&srv)
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let mut got = Vec::new();
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tcp.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before the upgrade: {got:?}");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    tcp.write_all(b"ping through the proxy").await.unwrap();
+    let mut echo = vec![0u8; 22];
+    tcp.read_exact(&mut echo).await.unwrap();
+    assert_eq!(&echo, b"ping through the proxy");
+
+    // Unknown sprites, and sprites that do not listen, say so in a page.
+    let res = c.get(at(&srv, "nope-alice", "/")).send().await;
+    assert!(res.is_err() || res.unwrap().status() == StatusCode::NOT_FOUND);
+    let c2 = client(&srv, &["nope-alice", "quiet-alice"], false);
+    let res = c2.get(at(&srv, "nope-alice", "/")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let (st, _) = srv
+        .post(
+            &alice,
+            "/v1/sprites",
+            json!({"name": "quiet", "url_settings": {"auth": "public"}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let res = c2.get(at(&srv, "quiet-alice", "/")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.headers().contains_key("retry-after"));
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("nothing listens on port 8080"));
+    srv.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_private_sprite_admits_members_by_token_or_by_the_hand_off() {
+    let srv = start("t-url-private", Backend::Sqlite).await;
+    let alice = srv.user("alice").await;
+    let bob = srv.user("bob").await;
+    sprite_with_app(&srv, &alice, "app", "sprite").await;
+    let url = at(&srv, "app-alice", "/private?q=1");
+    let c = client(&srv, &["app-alice"], false);
+
+    // No credentials: a script is refused, a browser is sent to sign in.
+    let res = c.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = c
+        .get(&url)
+        .header(ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let handoff = res.headers()[LOCATION].to_str().unwrap().to_string();
+    assert!(
+        handoff.starts_with(&format!("http://localhost:{}/v1/url-auth?", port(&srv))),
+        "{handoff}"
+    );
+    // Tokens: the organization's pass, another's do not.
+    let res = c.get(&url).bearer_auth(&alice).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = c.get(&url).bearer_auth(&bob).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    // A browser: signed in on the app's origin, through the hand-off.
+    let web = client(&srv, &["app-alice"], true);
+    let res = web
+        .post(format!("http://localhost:{}/v1/auth/signin", port(&srv)))
+        .json(&json!({"login": "alice", "password": "a long password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = web.get(&handoff).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let back = res.headers()[LOCATION].to_str().unwrap().to_string();
+    assert!(
+        back.starts_with(&at(&srv, "app-alice", "/__sprite_auth?ticket=")),
+        "{back}"
+    );
+    let res = web.get(&back).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[LOCATION], "/private?q=1");
+    let cookie = res.headers()[SET_COOKIE].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && !cookie.contains("Domain"),
+        "{cookie}"
+    );
+    let res = web.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let seen = json_of(res).await;
+    // Neither the dashboard's session nor the hand-off cookie reaches the app.
+    assert!(seen["headers"].get("cookie").is_none(), "{seen}");
+
+    // A ticket is for its holder's sprite only, and cannot be forged.
+    let forged = back.replace("ticket=", "ticket=0");
+    let res = web.get(&forged).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let bobs = client(&srv, &[], true);
+    bobs.post(format!("http://localhost:{}/v1/auth/signin", port(&srv)))
+        .json(&json!({"login": "bob", "password": "a long password"}))
+        .send()
+        .await
+        .unwrap();
+    let res = bobs.get(&handoff).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    // Without a session, the hand-off goes to sign in on the app first.
+    let res = client(&srv, &[], false).get(&handoff).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(res.headers()[LOCATION]
+        .to_str()
+        .unwrap()
+        .starts_with("/?next="));
+
+    // Made public, it needs nothing; private again, the token is needed again.
+    srv.put(
+        &alice,
+        "/v1/sprites/app",
+        json!({"url_settings": {"auth": "public"}}),
+    )
+    .await;
+    assert_eq!(c.get(&url).send().await.unwrap().status(), StatusCode::OK);
+    srv.put(
+        &alice,
+        "/v1/sprites/app",
+        json!({"url_settings": {"auth": "sprite"}}),
+    )
+    .await;
+    assert_eq!(
+        c.get(&url).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    srv.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_wakes_a_sleeping_sprite_and_succeeds() {
+    let srv = start("t-url-wake", Backend::Sqlite).await;
+    let alice = srv.user("alice").await;
+    sprite_with_app(&srv, &alice, "nap", "public").await;
+    let c = client(&srv, &["nap-alice"], false);
+    let (st, v) = srv.post(&alice, "/v1/sprites/nap/sleep", json!({})).await;
+    assert_eq!((st, v["status"].as_str()), (StatusCode::OK, Some("warm")));
+    let res = c.get(at(&srv, "nap-alice", "/")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let (_, v) = srv.get(&alice, "/v1/sprites/nap").await;
+    assert_eq!(v["status"], "running");
+    srv.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_that_would_share_a_url_are_refused() {
+    let srv = start("t-url-clash", Backend::Sqlite).await;
+    // Sprite "a-b" of organization "c", and sprite "a" of organization "b-c",
+    // would both be a-b-c.localhost.
+    let c = srv.user("c").await;
+    let bc = srv.user("b-c").await;
+    let (st, _) = srv.post(&c, "/v1/sprites", json!({"name": "a-b"})).await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (st, v) = srv.post(&bc, "/v1/sprites", json!({"name": "a"})).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("URL"), "{v}");
+    srv.cleanup().await;
+}
