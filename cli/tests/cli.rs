@@ -22,6 +22,7 @@ async fn server(instance: &str) -> Env {
     let settings = Settings {
         open_signup: false,
         secure_cookies: false,
+        ..Default::default()
     };
     let (base, state) = start_local(host, &url, settings, work.path().to_path_buf())
         .await

@@ -47,6 +47,7 @@ pub async fn run(host: Host, runs: usize, json_out: bool) -> anyhow::Result<()> 
     let settings = Settings {
         open_signup: false,
         secure_cookies: false,
+        ..Default::default()
     };
     let (base, state) = crate::start_local(host, &url, settings, dir.clone()).await?;
     let (db, host) = (state.db.clone(), state.host.clone());

@@ -10,6 +10,7 @@ pub mod config_file;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod idle;
 pub mod orgs;
 pub mod proxy;
 pub mod routes;
@@ -44,6 +45,8 @@ pub struct AppState {
     /// Signs the sprite URL hand-off; replaced by the data directory's key
     /// when the server runs for real.
     pub signing: signing::Key,
+    /// When each sprite was last used, and what is in flight.
+    pub activity: idle::Activity,
 }
 
 impl AppState {
@@ -69,18 +72,28 @@ impl AppState {
             sprite_routes: proxy::Routes::new(10_000),
             upstreams: Default::default(),
             signing: signing::Key::random(),
+            activity: Default::default(),
         }
+    }
+
+    /// [`new`](Self::new), with the idle sleeper running: what a server
+    /// does (the benchmark and some tests go without).
+    pub fn with_sleeper(self) -> AppState {
+        idle::spawn_sleeper(self.clone());
+        self
     }
 }
 
 /// Server-wide choices an operator makes.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Settings {
     /// Anyone may sign up; otherwise only the first user, and others are
     /// made by an admin.
     pub open_signup: bool,
     /// The server is reached over TLS: session cookies are `Secure`.
     pub secure_cookies: bool,
+    /// Sleep times of sprites that set none.
+    pub sleep: idle::SleepDefaults,
 }
 
 /// How a sprite's own URL is spelled: `<sprite>-<org>.<base domain>`.
@@ -216,7 +229,7 @@ pub async fn start_local(
         base_domain: "localhost".into(),
         port,
     };
-    let state = AppState::new(host, db, sessions, urls, settings);
+    let state = AppState::new(host, db, sessions, urls, settings).with_sleeper();
     tokio::spawn(serve(
         listener,
         app(state.clone(), public_dir),

@@ -38,6 +38,14 @@ struct Config {
     /// The server is reached over TLS (behind a proxy): mark cookies Secure.
     #[arg(long, env = "SPRITES_SECURE_COOKIES")]
     secure_cookies: bool,
+    /// Seconds without activity before a sprite sleeps warm (frozen in
+    /// memory); 0: never. Sprites may set their own.
+    #[arg(long, env = "SPRITES_SLEEP_AFTER", default_value_t = 60)]
+    sleep_after: u64,
+    /// Seconds without activity before a sprite sleeps cold (stopped, only
+    /// its disk kept); 0: never.
+    #[arg(long, env = "SPRITES_COLD_AFTER", default_value_t = 1800)]
+    cold_after: u64,
     /// The web app's files.
     #[arg(long, env = "SPRITES_PUBLIC_DIR", default_value = "public")]
     public_dir: PathBuf,
@@ -159,11 +167,16 @@ async fn run(cfg: Config, db: Db, sessions: sprites_server::session::Store) -> a
     let settings = sprites_server::Settings {
         open_signup: cfg.open_signup,
         secure_cookies: cfg.secure_cookies,
+        sleep: sprites_server::idle::SleepDefaults {
+            warm_after: std::time::Duration::from_secs(cfg.sleep_after),
+            cold_after: std::time::Duration::from_secs(cfg.cold_after),
+        },
     };
     let mut state = AppState::new(host, db, sessions, urls, settings);
     state.signing =
         sprites_server::signing::Key::load_or_create(&cfg.host.data_dir.join("server.key"))?;
     sprites::reconcile(&state).await?;
+    let state = state.with_sleeper();
     println!("Sprites is ready: open http://localhost:{port}/");
     serve(listener, app(state, cfg.public_dir), shutdown_signal()).await?;
     println!("Stopped; sprites keep running and are re-adopted on the next start.");

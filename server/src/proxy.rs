@@ -247,6 +247,9 @@ async fn proxy(state: &AppState, label: &str, mut req: Request) -> Result<Respon
         req = Request::from_parts(parts, body);
     }
 
+    // In flight until the response body ends (or the upgraded connection
+    // closes): the sprite does not fall asleep under its own request.
+    let busy = state.activity.busy(&route.host).await;
     let woke = wake(state, &route.host).await?;
     let host_header = req.headers().get(header::HOST).cloned();
     let upgrade = req.headers().contains_key(header::UPGRADE);
@@ -287,6 +290,7 @@ async fn proxy(state: &AppState, label: &str, mut req: Request) -> Result<Respon
         let upstream_upgrade = hyper::upgrade::on(&mut res);
         if let Some(client_upgrade) = client_upgrade {
             tokio::spawn(async move {
+                let _busy = busy;
                 let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await)
                 else {
                     return;
@@ -303,6 +307,10 @@ async fn proxy(state: &AppState, label: &str, mut req: Request) -> Result<Respon
     }
     let (mut parts, body) = res.into_parts();
     strip_hop_by_hop(&mut parts.headers, false);
+    let body = http_body_util::BodyExt::map_frame(body, move |frame| {
+        let _ = &busy;
+        frame
+    });
     Ok(Response::from_parts(parts, Body::new(body)))
 }
 

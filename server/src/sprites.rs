@@ -7,7 +7,8 @@
 //! the two is removed by [`reconcile`] on start.
 
 use sprites_wire::api::{
-    CreateSprite, Sprite, SpriteList, SpriteUsage, UpdateSprite, UrlSettings, UsageReport,
+    CreateSprite, KeepAwake, NewKeepAwake, SleepSettings, Sprite, SpriteList, SpriteUsage,
+    UpdateSprite, UrlSettings, UsageReport,
 };
 use sprites_wire::SpriteName;
 use sqlx::Row as _;
@@ -28,6 +29,9 @@ struct Record {
     labels: Vec<String>,
     created_at: i64,
     updated_at: i64,
+    /// Seconds; `None` for the server's default, 0 for never.
+    warm_after: Option<i64>,
+    cold_after: Option<i64>,
 }
 
 fn record(row: &Row) -> Result<Record, ApiError> {
@@ -40,7 +44,24 @@ fn record(row: &Row) -> Result<Record, ApiError> {
         labels: serde_json::from_str(&labels).unwrap_or_default(),
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        warm_after: row.try_get("warm_after_secs")?,
+        cold_after: row.try_get("cold_after_secs")?,
     })
+}
+
+/// Checks sleep times: whole seconds up to a year, 0 for never.
+fn check_sleep(s: &SleepSettings) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    const YEAR: u64 = 365 * 24 * 3600;
+    let check = |name: &str, v: Option<u64>| match v {
+        Some(secs) if secs > YEAR => Err(ApiError::Invalid(format!(
+            "sleep.{name}: at most {YEAR} seconds (0 for never)"
+        ))),
+        other => Ok(other.map(|v| v as i64)),
+    };
+    Ok((
+        check("warm_after_secs", s.warm_after_secs)?,
+        check("cold_after_secs", s.cold_after_secs)?,
+    ))
 }
 
 pub(crate) fn status(phase: vmhost::Phase) -> &'static str {
@@ -58,14 +79,26 @@ fn host_name(r: &Record) -> Result<SpriteName, ApiError> {
         .map_err(|_| ApiError::Internal(format!("bad host name {}", r.host_name)))
 }
 
-fn view(state: &AppState, caller: &Caller, r: Record) -> Result<Sprite, ApiError> {
-    let phase = match state.host.get(&host_name(&r)?) {
+async fn view(state: &AppState, caller: &Caller, r: Record) -> Result<Sprite, ApiError> {
+    let host = host_name(&r)?;
+    let phase = match state.host.get(&host) {
         Ok(info) => info.phase,
         Err(vmhost::Error::NotFound(_)) => vmhost::Phase::Creating,
         Err(e) => return Err(e.into()),
     };
+    let defaults = state.settings.sleep;
+    let secs = |v: Option<i64>, d: std::time::Duration| v.map_or(d.as_secs(), |v| v.max(0) as u64);
     Ok(Sprite {
         url: state.urls.sprite_url(&r.name, &caller.org_slug),
+        keep_awake: keep_awake(state, &r.id).await?,
+        last_active_at: state
+            .activity
+            .last(&host)
+            .map(|ms| crate::db::iso_ms(ms.max(0) as u64)),
+        sleep: SleepSettings {
+            warm_after_secs: Some(secs(r.warm_after, defaults.warm_after)),
+            cold_after_secs: Some(secs(r.cold_after, defaults.cold_after)),
+        },
         id: r.id,
         name: r.name,
         organization: caller.org_slug.clone(),
@@ -77,6 +110,93 @@ fn view(state: &AppState, caller: &Caller, r: Record) -> Result<Sprite, ApiError
         },
         labels: r.labels,
     })
+}
+
+/// The keep-awake tasks of a sprite that have not expired.
+pub async fn keep_awake(state: &AppState, sprite_id: &str) -> Result<Vec<KeepAwake>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT id, reason, until_ms FROM keep_awake WHERE sprite_id = $1 AND until_ms > $2 ORDER BY until_ms",
+    )
+    .bind(sprite_id)
+    .bind(now_ms())
+    .fetch_all(state.db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(KeepAwake {
+                id: r.try_get("id")?,
+                reason: r.try_get("reason")?,
+                until: crate::db::iso_ms(r.try_get::<i64, _>("until_ms")?.max(0) as u64),
+            })
+        })
+        .collect()
+}
+
+/// Keeps the caller's sprite `name` awake for `seconds`, waking it now.
+pub async fn add_keep_awake(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    req: NewKeepAwake,
+) -> Result<KeepAwake, ApiError> {
+    const WEEK: u64 = 7 * 24 * 3600;
+    if !(1..=WEEK).contains(&req.seconds) {
+        return Err(ApiError::Invalid(format!("seconds: from 1 to {WEEK}")));
+    }
+    let reason = req.reason.unwrap_or_default();
+    if reason.len() > 200 || reason.chars().any(char::is_control) {
+        return Err(ApiError::Invalid(
+            "reason: at most 200 printable characters".into(),
+        ));
+    }
+    let r = find(state, caller, name).await?;
+    running(state, caller, name).await?;
+    let id = new_id();
+    let until = now_ms() + req.seconds as i64 * 1000;
+    sqlx::query(
+        "INSERT INTO keep_awake (id, sprite_id, reason, until_ms, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&id)
+    .bind(&r.id)
+    .bind(&reason)
+    .bind(until)
+    .bind(now_ms())
+    .execute(state.db.pool())
+    .await?;
+    Ok(KeepAwake {
+        id,
+        reason,
+        until: crate::db::iso_ms(until.max(0) as u64),
+    })
+}
+
+/// Ends a keep-awake task early.
+pub async fn remove_keep_awake(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    id: &str,
+) -> Result<(), ApiError> {
+    let r = find(state, caller, name).await?;
+    let done = sqlx::query("DELETE FROM keep_awake WHERE id = $1 AND sprite_id = $2")
+        .bind(id)
+        .bind(&r.id)
+        .execute(state.db.pool())
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(ApiError::NotFound(format!("keep-awake task {id}")));
+    }
+    Ok(())
+}
+
+/// The keep-awake tasks of the caller's sprite `name`.
+pub async fn list_keep_awake(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> Result<Vec<KeepAwake>, ApiError> {
+    let r = find(state, caller, name).await?;
+    keep_awake(state, &r.id).await
 }
 
 fn check_labels(labels: &[String]) -> Result<(), ApiError> {
@@ -153,12 +273,17 @@ pub async fn host_sprite(
     name: &str,
 ) -> Result<SpriteName, ApiError> {
     let key = (caller.org_id.clone(), name.to_string());
-    if let Some(host) = state.host_names.get(&key) {
-        return Ok(host);
-    }
-    let generation = state.host_names.generation();
-    let host = host_name(&find(state, caller, name).await?)?;
-    state.host_names.put(key, host.clone(), generation);
+    let host = match state.host_names.get(&key) {
+        Some(host) => host,
+        None => {
+            let generation = state.host_names.generation();
+            let host = host_name(&find(state, caller, name).await?)?;
+            state.host_names.put(key, host.clone(), generation);
+            host
+        }
+    };
+    // Every API call about a sprite counts as its activity.
+    state.activity.touch(&host);
     Ok(host)
 }
 
@@ -191,6 +316,7 @@ pub async fn create(
     let labels = req.labels.unwrap_or_default();
     check_labels(&labels)?;
     let url_auth = check_auth(&req.url_settings)?;
+    let sleep = check_sleep(&req.sleep.unwrap_or_default())?;
     let opts = vmhost::CreateOptions {
         hostname: Some(name.to_string()),
         limits: Some(limits(&req.config)?),
@@ -204,6 +330,7 @@ pub async fn create(
         host_name: &host,
         url_auth: &url_auth,
         labels: &labels,
+        sleep,
     };
     add(state, caller, new, make).await
 }
@@ -215,6 +342,8 @@ struct NewSprite<'a> {
     host_name: &'a SpriteName,
     url_auth: &'a str,
     labels: &'a [String],
+    /// Warm and cold sleep times (seconds; `None`: the server's default).
+    sleep: (Option<i64>, Option<i64>),
 }
 
 /// Reserves `name` in the caller's organization for a new host sprite made
@@ -231,6 +360,7 @@ async fn add(
         host_name,
         url_auth,
         labels,
+        sleep,
     } = new;
     // Names and slugs may both hold hyphens: `a-b` of `c` and `a` of `b-c`
     // would share one URL, so the second to come is refused.
@@ -244,8 +374,8 @@ async fn add(
     }
     let now = now_ms();
     let inserted = sqlx::query(
-        "INSERT INTO sprites (id, org_id, name, host_name, url_auth, labels, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO sprites (id, org_id, name, host_name, url_auth, labels, created_at, updated_at, \
+         warm_after_secs, cold_after_secs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(id)
     .bind(&caller.org_id)
@@ -255,6 +385,8 @@ async fn add(
     .bind(serde_json::to_string(labels).expect("labels serialize"))
     .bind(now)
     .bind(now)
+    .bind(sleep.0)
+    .bind(sleep.1)
     .execute(state.db.pool())
     .await;
     match inserted {
@@ -271,6 +403,7 @@ async fn add(
         forget(state);
         return Err(e.into());
     }
+    state.activity.touch(host_name);
     let sprite = get(state, caller, name.as_str()).await?;
     state.events.publish(
         &caller.org_id,
@@ -308,6 +441,7 @@ pub async fn fork(
         host_name: &host,
         url_auth: &src.url_auth,
         labels: &src.labels,
+        sleep: (src.warm_after, src.cold_after),
     };
     add(state, caller, new, make).await
 }
@@ -335,7 +469,7 @@ pub async fn wake(state: &AppState, caller: &Caller, name: &str) -> Result<Sprit
 
 pub async fn get(state: &AppState, caller: &Caller, name: &str) -> Result<Sprite, ApiError> {
     let r = find(state, caller, name).await?;
-    view(state, caller, r)
+    view(state, caller, r).await
 }
 
 pub async fn usage(state: &AppState, caller: &Caller, name: &str) -> Result<SpriteUsage, ApiError> {
@@ -405,7 +539,7 @@ pub async fn list(
     let has_more = rows.len() > max;
     let mut sprites = Vec::new();
     for row in rows.iter().take(max) {
-        sprites.push(view(state, caller, record(row)?)?);
+        sprites.push(view(state, caller, record(row)?).await?);
     }
     let count = |s: &str| sprites.iter().filter(|x| x.status == s).count();
     Ok(SpriteList {
@@ -427,10 +561,15 @@ pub async fn update(
     req: UpdateSprite,
 ) -> Result<Sprite, ApiError> {
     let mut r = find(state, caller, name).await?;
-    if req.url_settings.is_none() && req.labels.is_none() {
+    if req.url_settings.is_none() && req.labels.is_none() && req.sleep.is_none() {
         return Err(ApiError::Invalid(
-            "nothing to update: send url_settings or labels".into(),
+            "nothing to update: send url_settings, labels or sleep".into(),
         ));
+    }
+    if let Some(sleep) = &req.sleep {
+        let (warm, cold) = check_sleep(sleep)?;
+        r.warm_after = warm.or(r.warm_after);
+        r.cold_after = cold.or(r.cold_after);
     }
     if req.url_settings.is_some() {
         r.url_auth = check_auth(&req.url_settings)?;
@@ -440,15 +579,20 @@ pub async fn update(
         r.labels = labels;
     }
     r.updated_at = now_ms();
-    sqlx::query("UPDATE sprites SET url_auth = $1, labels = $2, updated_at = $3 WHERE id = $4")
-        .bind(&r.url_auth)
-        .bind(serde_json::to_string(&r.labels).expect("labels serialize"))
-        .bind(r.updated_at)
-        .bind(&r.id)
-        .execute(state.db.pool())
-        .await?;
+    sqlx::query(
+        "UPDATE sprites SET url_auth = $1, labels = $2, updated_at = $3, \
+         warm_after_secs = $4, cold_after_secs = $5 WHERE id = $6",
+    )
+    .bind(&r.url_auth)
+    .bind(serde_json::to_string(&r.labels).expect("labels serialize"))
+    .bind(r.updated_at)
+    .bind(r.warm_after)
+    .bind(r.cold_after)
+    .bind(&r.id)
+    .execute(state.db.pool())
+    .await?;
     forget(state);
-    let sprite = view(state, caller, r)?;
+    let sprite = view(state, caller, r).await?;
     state.events.publish(
         &caller.org_id,
         "sprite.updated",
@@ -461,7 +605,10 @@ pub async fn update(
 
 pub async fn destroy(state: &AppState, caller: &Caller, name: &str) -> Result<(), ApiError> {
     let r = find(state, caller, name).await?;
-    match state.host.destroy(&host_name(&r)?).await {
+    let host = host_name(&r)?;
+    state.activity.forget(&host);
+    state.upstreams.forget(&host);
+    match state.host.destroy(&host).await {
         Ok(()) | Err(vmhost::Error::NotFound(_)) => {}
         Err(e) => return Err(e.into()),
     }

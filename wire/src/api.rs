@@ -23,9 +23,24 @@ pub struct SpriteConfig {
     pub storage_gb: Option<u64>,
 }
 
+/// When a sprite goes to sleep after its last activity; 0 is never, and
+/// an absent field keeps (or, at creation, takes the server's default).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SleepSettings {
+    /// Seconds idle before it freezes in memory (wakes in milliseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_after_secs: Option<u64>,
+    /// Seconds idle before its processes stop (only the disk stays).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_after_secs: Option<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateSprite {
     pub name: String,
+    #[serde(default)]
+    pub sleep: Option<SleepSettings>,
     #[serde(default)]
     pub config: Option<SpriteConfig>,
     #[serde(default)]
@@ -45,6 +60,8 @@ pub struct UpdateSprite {
     #[serde(default)]
     pub url_settings: Option<UrlSettings>,
     #[serde(default)]
+    pub sleep: Option<SleepSettings>,
+    #[serde(default)]
     pub labels: Option<Vec<String>>,
 }
 
@@ -60,6 +77,33 @@ pub struct Sprite {
     pub url: String,
     pub url_settings: UrlSettings,
     pub labels: Vec<String>,
+    /// The sleep times in force (0: never).
+    #[serde(default)]
+    pub sleep: SleepSettings,
+    /// The last request, command output or API call that kept it awake.
+    #[serde(default)]
+    pub last_active_at: Option<String>,
+    /// Tasks keeping it awake now.
+    #[serde(default)]
+    pub keep_awake: Vec<KeepAwake>,
+}
+
+/// A reason to stay awake until a time, whatever the activity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeepAwake {
+    pub id: String,
+    pub reason: String,
+    /// RFC 3339.
+    pub until: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKeepAwake {
+    /// How long, in seconds (at most a week).
+    pub seconds: u64,
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -87,8 +87,8 @@ async fn exec_or_list(
     let spec = parse_exec(query.as_deref().unwrap_or(""))?;
     let tty = spec.tty.is_some();
     let command = spec.argv.join(" ");
-    let stream = start(&state, &caller, &name, spec).await?;
-    Ok(ws.on_upgrade(move |socket| pump(socket, stream, tty, command)))
+    let (stream, watch) = start(&state, &caller, &name, spec).await?;
+    Ok(ws.on_upgrade(move |socket| pump(socket, stream, tty, command, watch)))
 }
 
 /// Starts `spec` in the caller's sprite `name`. The hot path: try at once,
@@ -98,15 +98,63 @@ async fn start(
     caller: &Caller,
     name: &str,
     spec: ExecSpec,
-) -> Result<vmhost::Stream, ApiError> {
+) -> Result<(vmhost::Stream, Watch), ApiError> {
     let host_name = sprites::host_sprite(state, caller, name).await?;
-    Ok(match state.host.exec(&host_name, spec.clone()).await {
+    let busy = state.activity.busy(&host_name).await;
+    let tty = spec.tty.is_some();
+    let stream = match state.host.exec(&host_name, spec.clone()).await {
         Err(vmhost::Error::WrongPhase { .. }) => {
             state.host.wake(&host_name).await?;
             state.host.exec(&host_name, spec).await?
         }
         other => other?,
-    })
+    };
+    Ok((stream, Watch::new(state, host_name, busy, tty)))
+}
+
+/// What a session's traffic tells the idle sleeper. A command without a
+/// terminal keeps its sprite awake until it ends (its client is waiting);
+/// a terminal only while input or output flows, and input to a terminal
+/// whose sprite fell asleep wakes it.
+struct Watch {
+    state: AppState,
+    host: vmhost::SpriteName,
+    _busy: Option<crate::idle::Busy>,
+}
+
+impl Watch {
+    fn new(
+        state: &AppState,
+        host: vmhost::SpriteName,
+        busy: crate::idle::Busy,
+        tty: bool,
+    ) -> Watch {
+        Watch {
+            state: state.clone(),
+            host,
+            _busy: (!tty).then_some(busy),
+        }
+    }
+
+    fn output(&self) {
+        self.state.activity.touch(&self.host);
+    }
+
+    /// Holds the sprite awake (waking it) while `write` delivers input.
+    async fn input<T>(&self, write: impl std::future::Future<Output = T>) -> T {
+        let _busy = self.state.activity.busy(&self.host).await;
+        if self
+            .state
+            .host
+            .get(&self.host)
+            .is_ok_and(|i| i.phase != vmhost::Phase::Running)
+        {
+            if let Err(e) = self.state.host.wake(&self.host).await {
+                tracing::warn!(sprite = %self.host, error = %e, "cannot wake a sprite for terminal input");
+            }
+        }
+        write.await
+    }
 }
 
 /// A command over plain HTTP, for clients without WebSockets: the request
@@ -129,9 +177,10 @@ async fn exec_http(
     }
     let stdin = form_urlencoded::parse(query.as_bytes())
         .any(|(k, v)| k == "stdin" && (v == "true" || v == "1"));
+    let (stream, watch) = start(&state, &caller, &name, spec).await?;
     let vmhost::Stream {
         mut input, output, ..
-    } = start(&state, &caller, &name, spec).await?;
+    } = stream;
     // The input half stays open until the output is done: closing it
     // would tell the sprite that this client left.
     let (done, output_done) = tokio::sync::oneshot::channel::<()>();
@@ -171,6 +220,7 @@ async fn exec_http(
             pending: None,
             last: None,
             _done: done,
+            _watch: watch,
         }),
         |state| async move {
             let mut state = state?;
@@ -200,6 +250,8 @@ struct HttpFrames {
     last: Option<tokio::time::Instant>,
     /// Held until the response ends: dropping it lets the input half go.
     _done: tokio::sync::oneshot::Sender<()>,
+    /// Keeps the sprite awake until then.
+    _watch: Watch,
 }
 
 impl HttpFrames {
@@ -252,8 +304,10 @@ async fn attach(
         .into_iter()
         .find(|s| s.id == id)
         .ok_or_else(|| ApiError::NotFound(format!("session {session}")))?;
+    let busy = state.activity.busy(&host_name).await;
     let stream = state.host.attach(&host_name, id, true).await?;
-    Ok(ws.on_upgrade(move |socket| pump(socket, stream, info.tty, info.argv.join(" "))))
+    let watch = Watch::new(&state, host_name, busy, info.tty);
+    Ok(ws.on_upgrade(move |socket| pump(socket, stream, info.tty, info.argv.join(" "), watch)))
 }
 
 async fn list_sessions(
@@ -407,7 +461,7 @@ async fn kill(
 
 /// Copies between the WebSocket and the session until the session exits
 /// (its exit code sent) or the client goes; either ends both pumps.
-async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: String) {
+async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: String, watch: Watch) {
     let vmhost::Stream {
         session,
         mut input,
@@ -430,6 +484,7 @@ async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: Str
     }
     let to_client = async {
         while let Ok(Some(frame)) = output.next().await {
+            watch.output();
             let msg = match (frame.tag, tty) {
                 (Tag::Stdout | Tag::Stderr, true) => Message::Binary(frame.payload.into()),
                 (Tag::Stdout | Tag::Stderr, false) => {
@@ -475,7 +530,7 @@ async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: Str
     let from_client = async {
         while let Some(Ok(msg)) = rx.next().await {
             let sent = match msg {
-                Message::Binary(b) if tty => input.stdin(&b).await,
+                Message::Binary(b) if tty => watch.input(input.stdin(&b)).await,
                 Message::Binary(b) => match b.first().copied() {
                     Some(0) => input.stdin(&b[1..]).await,
                     Some(4) => input.close_stdin().await,

@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
-use sprites_wire::api::{CreateSprite, Sprite, SpriteList, UpdateSprite};
+use sprites_wire::api::{CreateSprite, KeepAwake, NewKeepAwake, Sprite, SpriteList, UpdateSprite};
 
 use super::json::{Body, Query};
 use super::Routes;
@@ -22,6 +22,38 @@ pub fn routes() -> Routes {
         .post("/v1/sprites/{name}/fork", fork)
         .post("/v1/sprites/{name}/sleep", sleep)
         .post("/v1/sprites/{name}/wake", wake)
+        .get("/v1/sprites/{name}/keep-awake", list_keep_awake)
+        .post("/v1/sprites/{name}/keep-awake", add_keep_awake)
+        .delete("/v1/sprites/{name}/keep-awake/{id}", remove_keep_awake)
+}
+
+async fn list_keep_awake(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<KeepAwake>>, ApiError> {
+    Ok(Json(
+        sprites::list_keep_awake(&state, &caller, &name).await?,
+    ))
+}
+
+async fn add_keep_awake(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Body(req): Body<NewKeepAwake>,
+) -> Result<(StatusCode, Json<KeepAwake>), ApiError> {
+    let task = sprites::add_keep_awake(&state, &caller, &name, req).await?;
+    Ok((StatusCode::CREATED, Json(task)))
+}
+
+async fn remove_keep_awake(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    sprites::remove_keep_awake(&state, &caller, &name, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]

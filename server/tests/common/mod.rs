@@ -42,6 +42,7 @@ pub async fn start_with(instance: &str, backend: Backend, open_signup: bool) -> 
     let settings = sprites_server::Settings {
         open_signup,
         secure_cookies: false,
+        ..Default::default()
     };
     let (base, state) = start_local(host, &url, settings, dir.path().to_path_buf())
         .await
