@@ -95,6 +95,10 @@ impl Api {
         Self::json(&self.call("POST", path, Some(body)).await?)
     }
 
+    pub async fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        Self::json(&self.call("PUT", path, Some(body)).await?)
+    }
+
     pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
         Self::json(&self.call("DELETE", path, None).await?)
     }

@@ -101,6 +101,31 @@ enum Cmd {
     Wake,
     /// Print the sprite's URL.
     Url,
+    /// What the sprite is doing: status, last activity, awake time, disk,
+    /// when it sleeps and what keeps it awake.
+    Info,
+    /// Change the sprite's settings.
+    Set {
+        /// Seconds idle before it sleeps warm (frozen); 0: never.
+        #[arg(long)]
+        warm_after: Option<u64>,
+        /// Seconds idle before it sleeps cold (stopped); 0: never.
+        #[arg(long)]
+        cold_after: Option<u64>,
+        /// Who may open its URL: `public`, or `sprite` (its organization).
+        #[arg(long, value_parser = ["public", "sprite"])]
+        url_auth: Option<String>,
+    },
+    /// Keep the sprite awake for a while (`30m`, `2h`, `90s`), or end a
+    /// task with --end ID.
+    KeepAwake {
+        #[arg(required_unless_present = "end")]
+        duration: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long, conflicts_with = "duration")]
+        end: Option<String>,
+    },
     /// Destroy the sprite (asks first unless --force).
     Destroy {
         name: Option<String>,
@@ -269,6 +294,34 @@ fn duration(secs: u64) -> String {
         s if s < 60 => format!("{s}s"),
         s if s < 3600 => format!("{}m {:02}s", s / 60, s % 60),
         s => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// `90`, `90s`, `30m`, `2h`, `1d` in seconds.
+fn parse_duration(text: &str) -> anyhow::Result<u64> {
+    let t = text.trim();
+    let (num, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{text:?}: a duration like 90s, 30m, 2h or 1d"))?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => anyhow::bail!("{text:?}: a duration like 90s, 30m, 2h or 1d"),
+    };
+    Ok(n * scale)
+}
+
+fn never_or(secs: &Value) -> String {
+    match secs.as_u64() {
+        Some(0) => "never".into(),
+        Some(s) => format!("after {} idle", duration(s)),
+        None => "?".into(),
     }
 }
 
@@ -611,6 +664,116 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Url => {
             let v = api.get(&format!("/v1/sprites/{}", sprite()?)).await?;
             print(j, &v, |v| v["url"].as_str().unwrap_or("").to_string());
+        }
+        Cmd::Info => {
+            let s = sprite()?;
+            let mut v = api.get(&format!("/v1/sprites/{s}")).await?;
+            v["usage"] = api.get(&format!("/v1/sprites/{s}/usage")).await?;
+            print(j, &v, |v| {
+                let text = |k: &str| v[k].as_str().unwrap_or("").to_string();
+                let mut out = vec![
+                    format!("{:<12} {}", "sprite", text("name")),
+                    format!("{:<12} {}", "status", text("status")),
+                    format!(
+                        "{:<12} {} ({})",
+                        "url",
+                        text("url"),
+                        v["url_settings"]["auth"].as_str().unwrap_or("sprite")
+                    ),
+                    format!(
+                        "{:<12} {}",
+                        "last active",
+                        v["last_active_at"]
+                            .as_str()
+                            .unwrap_or("not since the server started")
+                    ),
+                    format!(
+                        "{:<12} {}",
+                        "awake",
+                        duration(v["usage"]["active_seconds"].as_u64().unwrap_or(0))
+                    ),
+                    format!(
+                        "{:<12} {}",
+                        "disk",
+                        bytes(v["usage"]["disk_bytes"].as_u64().unwrap_or(0))
+                    ),
+                    format!(
+                        "{:<12} warm {}, cold {}",
+                        "sleeps",
+                        never_or(&v["sleep"]["warm_after_secs"]),
+                        never_or(&v["sleep"]["cold_after_secs"])
+                    ),
+                ];
+                for k in v["keep_awake"].as_array().into_iter().flatten() {
+                    out.push(format!(
+                        "{:<12} until {} ({}) id {}",
+                        "kept awake",
+                        k["until"].as_str().unwrap_or(""),
+                        k["reason"].as_str().unwrap_or(""),
+                        k["id"].as_str().unwrap_or("")
+                    ));
+                }
+                out.join("\n")
+            });
+        }
+        Cmd::Set {
+            warm_after,
+            cold_after,
+            url_auth,
+        } => {
+            let s = sprite()?;
+            let mut body = json!({});
+            if warm_after.is_some() || cold_after.is_some() {
+                body["sleep"] = json!({});
+                if let Some(w) = warm_after {
+                    body["sleep"]["warm_after_secs"] = json!(w);
+                }
+                if let Some(c) = cold_after {
+                    body["sleep"]["cold_after_secs"] = json!(c);
+                }
+            }
+            if let Some(a) = url_auth {
+                body["url_settings"] = json!({"auth": a});
+            }
+            if body.as_object().is_some_and(|o| o.is_empty()) {
+                anyhow::bail!("nothing to set: give --warm-after, --cold-after or --url-auth");
+            }
+            let v = api.put(&format!("/v1/sprites/{s}"), body).await?;
+            print(j, &v, |v| {
+                format!(
+                    "{s}: sleeps warm {}, cold {}; URL {}",
+                    never_or(&v["sleep"]["warm_after_secs"]),
+                    never_or(&v["sleep"]["cold_after_secs"]),
+                    v["url_settings"]["auth"].as_str().unwrap_or("")
+                )
+            });
+        }
+        Cmd::KeepAwake {
+            duration: how_long,
+            reason,
+            end,
+        } => {
+            let s = sprite()?;
+            if let Some(id) = end {
+                api.delete(&format!("/v1/sprites/{s}/keep-awake/{id}"))
+                    .await?;
+                println!("Ended {id}; {s} sleeps when idle again.");
+            } else {
+                let secs = parse_duration(how_long.as_deref().unwrap_or(""))?;
+                let v = api
+                    .post(
+                        &format!("/v1/sprites/{s}/keep-awake"),
+                        json!({"seconds": secs, "reason": reason}),
+                    )
+                    .await?;
+                print(j, &v, |v| {
+                    format!(
+                        "{s} stays awake until {} (end it early: sprite keep-awake --end {})",
+                        v["until"].as_str().unwrap_or(""),
+                        v["id"].as_str().unwrap_or("")
+                    )
+                });
+            }
         }
         Cmd::Destroy { name, force } => {
             let s = match name {

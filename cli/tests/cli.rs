@@ -166,6 +166,36 @@ async fn a_user_drives_a_sprite_from_the_command_line() {
     assert!(env.ok(&["sleep"]).await.contains("warm"));
     assert!(env.ok(&["wake"]).await.contains("running"));
 
+    // settings, keep-awake tasks, and what info shows of them.
+    assert!(env
+        .ok(&[
+            "set",
+            "--warm-after",
+            "0",
+            "--cold-after",
+            "3600",
+            "--url-auth",
+            "public"
+        ])
+        .await
+        .contains("sleeps warm never, cold after 1h 00m idle; URL public"));
+    let kept = env
+        .ok(&["keep-awake", "30m", "--reason", "a build", "--json"])
+        .await;
+    let kept: serde_json::Value = serde_json::from_str(&kept).unwrap();
+    let info = env.ok(&["info"]).await;
+    assert!(info.contains("status       running"), "{info}");
+    assert!(
+        info.contains("sleeps       warm never, cold after 1h 00m"),
+        "{info}"
+    );
+    assert!(info.contains("(a build)"), "{info}");
+    env.ok(&["keep-awake", "--end", kept["id"].as_str().unwrap()])
+        .await;
+    assert!(!env.ok(&["info"]).await.contains("kept awake"));
+    let out = env.sprite(&["keep-awake", "soon"], b"").await;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a duration like"));
+
     // usage, of one sprite and of the organization.
     let one: serde_json::Value =
         serde_json::from_str(&env.ok(&["usage", "demo", "--json"]).await).unwrap();
