@@ -36,7 +36,7 @@ pub enum Ended {
     Detached(String),
 }
 
-type Ws =
+pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(cfg: &Config, sprite: &str, target: &Target<'_>) -> anyhow::Result<Ws> {
@@ -63,6 +63,12 @@ async fn connect(cfg: &Config, sprite: &str, target: &Target<'_>) -> anyhow::Res
             format!("/v1/sprites/{sprite}/exec?{}", q.finish())
         }
     };
+    open_ws(cfg, &path).await
+}
+
+/// A WebSocket to the API at `path`, authenticated; a refusal is an error
+/// in the server's words.
+pub async fn open_ws(cfg: &Config, path: &str) -> anyhow::Result<Ws> {
     let url = format!("{}{path}", cfg.url.replacen("http", "ws", 1));
     let mut req = url.into_client_request()?;
     req.headers_mut()

@@ -9,6 +9,7 @@
 mod api;
 mod config;
 mod exec;
+mod proxy;
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -131,6 +132,15 @@ enum Cmd {
         name: Option<String>,
         #[arg(long)]
         force: bool,
+    },
+    /// Forward a local port to a port inside the sprite: `sprite proxy 8080`
+    /// or `sprite proxy 3000:8080` (local:remote); with --stdio, this
+    /// command's stdin and stdout are the connection (for SSH's
+    /// ProxyCommand).
+    Proxy {
+        ports: String,
+        #[arg(long)]
+        stdio: bool,
     },
     /// Awake time and disk use: of one sprite, or of every sprite of the
     /// organization.
@@ -795,6 +805,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .await?;
             println!("Destroyed {s}.");
+        }
+        Cmd::Proxy { ports, stdio } => {
+            let s = sprite()?;
+            let port = |p: &str| {
+                p.parse::<u16>()
+                    .map_err(|_| anyhow::anyhow!("{p:?}: a port, or LOCAL:REMOTE"))
+            };
+            let (local, remote) = match ports.split_once(':') {
+                Some((l, r)) => (port(l)?, port(r)?),
+                None => (port(ports)?, port(ports)?),
+            };
+            if *stdio {
+                proxy::stdio(&cfg, &s, remote).await?;
+            } else {
+                proxy::listen(&cfg, &s, local, remote).await?;
+            }
         }
         Cmd::Usage { name } => {
             let header = format!(

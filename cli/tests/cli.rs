@@ -290,6 +290,86 @@ async fn events_are_followed_and_completions_are_printed() {
     vmhost::testing::destroy_all(&env.state.host).await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn ports_are_forwarded_locally_and_over_stdio() {
+    let env = server("t-cli-proxy").await;
+    env.sprite(&["login", "--url", &env.base], env.token.as_bytes())
+        .await;
+    env.ok(&["create", "fwd"]).await;
+    env.ok(&["use", "fwd"]).await;
+    env.ok(&[
+        "x",
+        "--",
+        "sh",
+        "-c",
+        "mkdir -p /srv && cd /srv && echo proxied > index.html && \
+         (setsid python3 -m http.server 8080 >/dev/null 2>&1 &)",
+    ])
+    .await;
+
+    // --stdio: one connection on stdin and stdout (an SSH ProxyCommand).
+    let request = b"GET /index.html HTTP/1.0\r\nHost: x\r\n\r\n";
+    let mut answer = String::new();
+    for _ in 0..100 {
+        let out = env.sprite(&["proxy", "--stdio", "8080"], request).await;
+        answer = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && answer.contains("proxied") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+    assert!(answer.contains("proxied"), "{answer}");
+
+    // A local port: every connection to it reaches the sprite's port.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sprite"))
+        .args(["proxy", "0:8080"])
+        .current_dir(env.work.path())
+        .env("XDG_CONFIG_HOME", env.home.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let port = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(stderr)
+            .read_line(&mut line)
+            .unwrap();
+        line.split("127.0.0.1:")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse::<u16>()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    for _ in 0..3 {
+        let body = reqwest::get(format!("http://127.0.0.1:{port}/index.html"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(body, "proxied\n");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Nothing listening there: a clear error.
+    let out = env.sprite(&["proxy", "--stdio", "9"], b"").await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("port 9"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    vmhost::testing::destroy_all(&env.state.host).await;
+}
+
 /// `sprite ARGS` on a pseudo-terminal of 30x100, as a person runs it.
 struct OnPty {
     child: std::process::Child,

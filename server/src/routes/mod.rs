@@ -14,6 +14,7 @@ mod fs;
 mod health;
 mod json;
 mod orgs;
+mod port_proxy;
 mod sprites;
 mod tokens;
 mod url_auth;
@@ -87,6 +88,7 @@ fn all() -> Routes {
         .merge(fs::routes())
         .merge(events::routes())
         .merge(url_auth::routes())
+        .merge(port_proxy::routes())
 }
 
 pub fn router() -> Router<AppState> {

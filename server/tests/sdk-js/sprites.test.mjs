@@ -192,3 +192,23 @@ test('exec over plain HTTP', async () => {
     await client.deleteSprite('js-http');
   }
 });
+
+test('a local port forwarded into the sprite', async () => {
+  await client.createSprite('js-proxy');
+  const sprite = client.sprite('js-proxy');
+  try {
+    await sprite.execFile('sh', ['-c',
+      'mkdir -p /srv && cd /srv && echo forwarded > index.html && (setsid python3 -m http.server 8080 >/dev/null 2>&1 &)']);
+    const session = await sprite.proxyPort(0, 8080);
+    const port = session.server.address().port;
+    let body = '';
+    for (let i = 0; i < 50 && body !== 'forwarded\n'; i++) {
+      body = await fetch(`http://localhost:${port}/index.html`).then((r) => r.text()).catch(() => '');
+      if (body !== 'forwarded\n') await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(body, 'forwarded\n');
+    session.close();
+  } finally {
+    await client.deleteSprite('js-proxy');
+  }
+});

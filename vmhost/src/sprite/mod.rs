@@ -288,9 +288,22 @@ pub fn find_init_binary() -> PathBuf {
     }
     candidates
         .iter()
-        .find(|p| p.is_file())
+        .find(|p| p.is_file() && is_static(p))
         .cloned()
         .unwrap_or_else(|| candidates.remove(0))
+}
+
+/// Whether the executable at `path` needs no dynamic loader: it runs in
+/// any image (a `cargo build` of the workspace leaves a dynamically linked
+/// `sprite-init` beside the other binaries, which must not be taken).
+fn is_static(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = vec![0u8; 4096];
+    let Ok(n) = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)) else {
+        return false;
+    };
+    // The loader's path (PT_INTERP) sits at the start of a dynamic ELF.
+    !head[..n].windows(8).any(|w| w == b"ld-linux")
 }
 
 /// One machine's sprites.
