@@ -71,10 +71,10 @@ where
     let down = async {
         while let Some(Ok(msg)) = rx.next().await {
             match msg {
-                Message::Binary(b) => {
-                    if wr.write_all(&b).await.is_err() || wr.flush().await.is_err() {
-                        break;
-                    }
+                Message::Binary(b)
+                    if wr.write_all(&b).await.is_err() || wr.flush().await.is_err() =>
+                {
+                    break
                 }
                 Message::Close(_) => break,
                 _ => {}
