@@ -104,11 +104,7 @@ async fn splice(mut socket: WebSocket, state: &AppState, host: &vmhost::SpriteNa
     let up = async {
         while let Some(Ok(msg)) = rx.next().await {
             match msg {
-                Message::Binary(b) => {
-                    if wr.write_all(&b).await.is_err() {
-                        break;
-                    }
-                }
+                Message::Binary(b) if wr.write_all(&b).await.is_err() => break,
                 Message::Close(_) => break,
                 _ => {}
             }
