@@ -11,6 +11,7 @@
 //!    few seconds for them, and exits (the sandbox then ends).
 
 mod io;
+mod services;
 mod session;
 
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -23,6 +24,7 @@ use sprite_init::{read_frame, write_frame, Frame, Reply, Request};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::signal::unix::{signal, SignalKind};
 
+use services::Services;
 use session::Sessions;
 
 /// The listening socket handed over by the host.
@@ -53,9 +55,11 @@ async fn run() -> std::io::Result<()> {
     let listener = UnixListener::from_std(std_listener)?;
 
     let sessions = Arc::new(Sessions::default());
+    let services = Services::new(sessions.clone());
     let mut sigchld = signal(SignalKind::child())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     reap(&sessions);
+    services.boot();
 
     loop {
         tokio::select! {
@@ -64,7 +68,8 @@ async fn run() -> std::io::Result<()> {
             conn = listener.accept() => match conn {
                 Ok((stream, _)) => {
                     let sessions = sessions.clone();
-                    tokio::spawn(async move { serve(sessions, stream).await });
+                    let services = services.clone();
+                    tokio::spawn(async move { serve(sessions, services, stream).await });
                 }
                 Err(e) => eprintln!("sprite-init: accept failed: {e}"),
             },
@@ -108,7 +113,7 @@ async fn shutdown(sessions: &Sessions) -> std::io::Result<()> {
     Ok(())
 }
 
-async fn serve(sessions: Arc<Sessions>, mut stream: UnixStream) {
+async fn serve(sessions: Arc<Sessions>, services: Arc<Services>, mut stream: UnixStream) {
     let request = match read_frame(&mut stream).await {
         Ok(Some(f)) => f.decode::<Request>(),
         Ok(None) => return,
@@ -150,6 +155,52 @@ async fn serve(sessions: Arc<Sessions>, mut stream: UnixStream) {
             }
         },
         Request::Connect { host, port } => connect(stream, &host, port).await,
+        Request::ListServices => {
+            let reply = Reply::Services {
+                services: services.list(),
+            };
+            let _ = write_frame(&mut stream, &Frame::control(&reply)).await;
+        }
+        Request::Service {
+            name,
+            change,
+            follow_ms,
+        } => {
+            let (reply, follower) = services.apply(&name, change, follow_ms > 0).await;
+            if write_frame(&mut stream, &Frame::control(&reply))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            if let Some(rx) = follower {
+                let until = tokio::time::Instant::now() + Duration::from_millis(follow_ms);
+                stream_events(stream, Vec::new(), rx, Some(until)).await;
+            }
+        }
+        Request::ServiceLogs {
+            name,
+            lines,
+            follow,
+        } => match services.logs(&name, lines) {
+            Some((recent, rx)) => {
+                if write_frame(&mut stream, &Frame::control(&Reply::Done))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                let until = (!follow).then(tokio::time::Instant::now);
+                stream_events(stream, recent, rx, until).await;
+            }
+            None => {
+                let reply = Reply::Error {
+                    kind: sprite_init::ErrorKind::NotFound,
+                    message: format!("no service {name}"),
+                };
+                let _ = write_frame(&mut stream, &Frame::control(&reply)).await;
+            }
+        },
         Request::Attach { session, replay } => match sessions.get(session) {
             Some(session) => {
                 let sub = session.subscribe(replay);
@@ -208,4 +259,45 @@ async fn connect(mut stream: UnixStream, host: &str, port: u16) {
     }
     let mut tcp = tcp;
     let _ = tokio::io::copy_bidirectional(&mut stream, &mut tcp).await;
+}
+
+/// Writes `first`, then events from `rx` until `until` (or, without it,
+/// until the host closes the connection), one control frame each.
+async fn stream_events(
+    mut stream: UnixStream,
+    first: Vec<sprite_init::ServiceEvent>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<sprite_init::ServiceEvent>,
+    until: Option<tokio::time::Instant>,
+) {
+    for e in &first {
+        if write_frame(&mut stream, &Frame::control(e)).await.is_err() {
+            return;
+        }
+    }
+    let (mut rd, mut wr) = stream.into_split();
+    let closed = async {
+        use tokio::io::AsyncReadExt;
+        let mut b = [0u8; 1];
+        let _ = rd.read(&mut b).await;
+    };
+    tokio::pin!(closed);
+    loop {
+        let deadline = async {
+            match until {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        let e = tokio::select! {
+            e = rx.recv() => match e {
+                Some(e) => e,
+                None => return,
+            },
+            _ = deadline => return,
+            _ = &mut closed => return,
+        };
+        if write_frame(&mut wr, &Frame::control(&e)).await.is_err() {
+            return;
+        }
+    }
 }

@@ -22,6 +22,105 @@ pub enum Request {
     /// [`Reply::Connected`], after which the socket carries the connection's
     /// raw bytes both ways, unframed, until either side closes.
     Connect { host: String, port: u16 },
+    /// Answered with [`Reply::Services`].
+    ListServices,
+    /// Changes a service. Answered with [`Reply::Done`] once the change is
+    /// made (a stop, once the process is gone); then, when `follow_ms` is
+    /// not zero, the service's events from the start of the change until
+    /// `follow_ms` after its end come as [`Tag::Control`] frames holding a
+    /// [`ServiceEvent`] each, and the connection closes.
+    ///
+    /// [`Tag::Control`]: crate::Tag::Control
+    Service {
+        name: String,
+        change: ServiceOp,
+        #[serde(default)]
+        follow_ms: u64,
+    },
+    /// The service's last `lines` events, then (with `follow`) every new
+    /// one until the host closes the connection; as [`Request::Service`]
+    /// streams them.
+    ServiceLogs {
+        name: String,
+        lines: usize,
+        follow: bool,
+    },
+}
+
+/// What to do to a service.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ServiceOp {
+    /// Creates or replaces its definition (kept on the sprite's disk) and
+    /// starts it, restarting it if it ran with another definition.
+    Put {
+        spec: ServiceSpec,
+    },
+    Start,
+    /// SIGTERM to its process group, SIGKILL after `timeout_ms`.
+    Stop {
+        timeout_ms: u64,
+    },
+    Restart,
+    /// Stops it and removes its definition.
+    Delete,
+    Signal {
+        signal: i32,
+    },
+}
+
+/// A service: a named long-running command that sprite-init starts at
+/// boot and restarts when it crashes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct ServiceSpec {
+    pub cmd: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub dir: Option<String>,
+    /// Services that must be running first.
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// The port of its HTTP server: the sprite's URL goes there.
+    #[serde(default)]
+    pub http_port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ServiceInfo {
+    pub name: String,
+    pub spec: ServiceSpec,
+    pub state: ServiceState,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct ServiceState {
+    /// `stopped`, `starting`, `running`, `stopping` or `failed`.
+    pub status: String,
+    pub pid: Option<u32>,
+    /// Milliseconds since the Unix epoch.
+    pub started_at: Option<u64>,
+    pub error: Option<String>,
+    pub restart_count: u32,
+    /// Milliseconds since the Unix epoch.
+    pub next_restart_at: Option<u64>,
+}
+
+/// Something a service did or printed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ServiceEvent {
+    /// `stdout`, `stderr` (a line each), `started`, `exit`, `stopping`,
+    /// `stopped`, `error`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: u64,
 }
 
 /// A process to start inside the sprite.
@@ -54,6 +153,7 @@ pub enum Reply {
     Pong { pid: u32, version: String },
     Started { session: u64, pid: u32 },
     Sessions { sessions: Vec<SessionInfo> },
+    Services { services: Vec<ServiceInfo> },
     Done,
     Connected,
     Error { kind: ErrorKind, message: String },
@@ -70,6 +170,9 @@ pub enum ErrorKind {
     Invalid,
     /// Nothing accepts connections there (yet).
     Refused,
+    /// The request contradicts the state (a service others need, one that
+    /// is not running).
+    Conflict,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

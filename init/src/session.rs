@@ -31,7 +31,7 @@ const KEEP_ENDED: Duration = Duration::from_secs(300);
 /// background child still holds them open.
 const DRAIN_GRACE: Duration = Duration::from_millis(100);
 
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 #[derive(Default)]
 pub struct Sessions {
@@ -95,6 +95,22 @@ impl Sessions {
         if let Some(tx) = waiter {
             let _ = tx.send(code);
         }
+    }
+
+    /// Spawns `cmd` so that the reaper hands its exit status to the
+    /// returned receiver: for processes that are not sessions (services).
+    pub fn spawn_watched(
+        &self,
+        cmd: &mut Command,
+    ) -> std::io::Result<(i32, oneshot::Receiver<i32>)> {
+        let (tx, rx) = oneshot::channel();
+        let mut inner = self.inner.lock().unwrap();
+        let child = cmd.spawn()?;
+        let pid = child.id() as i32;
+        // The reaper owns the exit status; dropping `child` neither waits nor kills.
+        drop(child);
+        inner.waiting.insert(pid, tx);
+        Ok((pid, rx))
     }
 
     pub fn get(&self, id: u64) -> Option<Arc<Session>> {

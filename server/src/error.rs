@@ -46,11 +46,13 @@ impl ApiError {
                 E::NotFound(_)
                 | E::CheckpointNotFound(..)
                 | E::SessionNotFound(_)
-                | E::FileNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+                | E::FileNotFound(_)
+                | E::ServiceNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
                 E::AlreadyExists(_) | E::FileExists(_) => (StatusCode::CONFLICT, "already_exists"),
-                E::WrongPhase { .. } | E::CheckpointInUse(_) | E::FileConflict { .. } => {
-                    (StatusCode::CONFLICT, "conflict")
-                }
+                E::WrongPhase { .. }
+                | E::CheckpointInUse(_)
+                | E::FileConflict { .. }
+                | E::ServiceConflict(_) => (StatusCode::CONFLICT, "conflict"),
                 E::InvalidName(_) | E::InvalidPath { .. } | E::Invalid(_) => {
                     (StatusCode::BAD_REQUEST, "invalid")
                 }

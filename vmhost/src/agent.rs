@@ -7,7 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sprite_init::{read_frame, write_frame, ExecSpec, Frame, Reply, Request, SessionInfo, Tag};
+use sprite_init::{
+    read_frame, write_frame, ExecSpec, Frame, Reply, Request, ServiceEvent, ServiceInfo, ServiceOp,
+    SessionInfo, Tag,
+};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 
@@ -15,6 +18,8 @@ use crate::error::{Error, Result};
 
 /// How long a request may wait for `sprite-init` to accept and answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a service change may take (a stop waits out its timeout).
+const PATIENT_TIMEOUT: Duration = Duration::from_secs(330);
 
 #[derive(Debug, Clone)]
 pub struct Agent {
@@ -29,6 +34,15 @@ impl Agent {
     }
 
     async fn send(&self, req: &Request) -> Result<(Reply, UnixStream)> {
+        self.send_within(req, ANSWER_TIMEOUT).await
+    }
+
+    /// [`send`](Self::send) for requests whose answer may take a while.
+    async fn send_patiently(&self, req: &Request) -> Result<(Reply, UnixStream)> {
+        self.send_within(req, PATIENT_TIMEOUT).await
+    }
+
+    async fn send_within(&self, req: &Request, limit: Duration) -> Result<(Reply, UnixStream)> {
         let exchange = async {
             let mut stream = UnixStream::connect(&self.socket)
                 .await
@@ -39,7 +53,7 @@ impl Agent {
             ))?;
             Ok::<_, Error>((frame.decode::<Reply>()?, stream))
         };
-        tokio::time::timeout(ANSWER_TIMEOUT, exchange)
+        tokio::time::timeout(limit, exchange)
             .await
             .map_err(|_| Error::AgentRefused("no answer in time".into()))?
     }
@@ -112,6 +126,66 @@ impl Agent {
         }
     }
 
+    pub async fn services(&self) -> Result<Vec<ServiceInfo>> {
+        match self.call(&Request::ListServices).await? {
+            Reply::Services { services } => Ok(services),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Changes service `name`; its events follow for `follow_ms`.
+    pub async fn service(
+        &self,
+        name: &str,
+        change: ServiceOp,
+        follow_ms: u64,
+    ) -> Result<ServiceEvents> {
+        let req = Request::Service {
+            name: name.to_string(),
+            change,
+            follow_ms,
+        };
+        self.service_stream(name, &req).await
+    }
+
+    /// The last `lines` events of service `name`, then with `follow` the
+    /// new ones until the stream is dropped.
+    pub async fn service_logs(
+        &self,
+        name: &str,
+        lines: usize,
+        follow: bool,
+    ) -> Result<ServiceEvents> {
+        let req = Request::ServiceLogs {
+            name: name.to_string(),
+            lines,
+            follow,
+        };
+        self.service_stream(name, &req).await
+    }
+
+    async fn service_stream(&self, name: &str, req: &Request) -> Result<ServiceEvents> {
+        // A stop waits for the process to go: longer than other answers.
+        let (reply, stream) = self.send_patiently(req).await?;
+        match reply {
+            Reply::Done => Ok(ServiceEvents(stream)),
+            Reply::Error {
+                kind: sprite_init::ErrorKind::NotFound,
+                ..
+            } => Err(Error::ServiceNotFound(name.to_string())),
+            Reply::Error {
+                kind: sprite_init::ErrorKind::Conflict,
+                message,
+            } => Err(Error::ServiceConflict(message)),
+            Reply::Error {
+                kind: sprite_init::ErrorKind::Invalid,
+                message,
+            } => Err(Error::Invalid(message)),
+            Reply::Error { kind, message } => Err(refusal(kind, message)),
+            other => Err(unexpected(other)),
+        }
+    }
+
     async fn open(&self, req: &Request) -> Result<Stream> {
         let (reply, stream) = self.send(req).await?;
         match reply {
@@ -135,14 +209,27 @@ fn refusal(kind: sprite_init::ErrorKind, message: String) -> Error {
         sprite_init::ErrorKind::Spawn => Error::Spawn("command".into(), message),
         // The id is filled in by the caller that knows it.
         sprite_init::ErrorKind::NotFound => Error::SessionNotFound(0),
-        sprite_init::ErrorKind::Invalid | sprite_init::ErrorKind::Refused => {
-            Error::AgentRefused(message)
-        }
+        sprite_init::ErrorKind::Invalid
+        | sprite_init::ErrorKind::Refused
+        | sprite_init::ErrorKind::Conflict => Error::AgentRefused(message),
     }
 }
 
 fn unexpected(reply: Reply) -> Error {
     Error::AgentRefused(format!("unexpected answer {reply:?}"))
+}
+
+/// Events of a service, as sprite-init streams them.
+pub struct ServiceEvents(UnixStream);
+
+impl ServiceEvents {
+    /// The next event; `None` once the stream ends.
+    pub async fn next(&mut self) -> Result<Option<ServiceEvent>> {
+        match read_frame(&mut self.0).await? {
+            Some(f) => Ok(Some(f.decode()?)),
+            None => Ok(None),
+        }
+    }
 }
 
 /// A running session's streams. Split it to pump both ways at once.

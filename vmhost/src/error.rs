@@ -69,6 +69,10 @@ pub enum Error {
     AgentRefused(String),
     #[error("nothing in the sprite accepts connections on port {0}")]
     PortClosed(u16),
+    #[error("service {0} does not exist")]
+    ServiceNotFound(String),
+    #[error("{0}")]
+    ServiceConflict(String),
 }
 
 impl Error {

@@ -23,13 +23,15 @@ pub mod runtime;
 pub mod sprite;
 pub mod testing;
 
-pub use agent::{ExecOutput, Stream};
+pub use agent::{ExecOutput, ServiceEvents, Stream};
 pub use error::{Error, Result};
 pub use sprite::{
     Activity, CheckpointInfo, CreateOptions, Desired, Host, HostConfig, HostEvent, Origin, Phase,
     SpriteInfo,
 };
-pub use sprite_init::{ExecSpec, SessionInfo, WinSize};
+pub use sprite_init::{
+    ExecSpec, ServiceEvent, ServiceInfo, ServiceOp, ServiceSpec, ServiceState, SessionInfo, WinSize,
+};
 pub use sprites_wire::{CheckpointId, SpriteName};
 
 /// Seconds since the Unix epoch.

@@ -53,6 +53,38 @@ impl Host {
             .await
     }
 
+    /// The services of the running sprite, with their state.
+    pub async fn services(&self, name: &SpriteName) -> Result<Vec<sprite_init::ServiceInfo>> {
+        self.running_agent(name, "list services")?.services().await
+    }
+
+    /// Changes service `service` of the running sprite; its events follow
+    /// for `follow_ms`.
+    pub async fn service(
+        &self,
+        name: &SpriteName,
+        service: &str,
+        change: sprite_init::ServiceOp,
+        follow_ms: u64,
+    ) -> Result<crate::agent::ServiceEvents> {
+        self.running_agent(name, "change a service")?
+            .service(service, change, follow_ms)
+            .await
+    }
+
+    /// The recent events of a service, then with `follow` the new ones.
+    pub async fn service_logs(
+        &self,
+        name: &SpriteName,
+        service: &str,
+        lines: usize,
+        follow: bool,
+    ) -> Result<crate::agent::ServiceEvents> {
+        self.running_agent(name, "read service logs")?
+            .service_logs(service, lines, follow)
+            .await
+    }
+
     /// Runs `argv` to completion with `stdin`, collecting its output.
     pub async fn run(&self, name: &SpriteName, argv: &[&str], stdin: &[u8]) -> Result<ExecOutput> {
         let spec = ExecSpec {
