@@ -1,5 +1,6 @@
 //! Sprite URLs: every sprite answers at `<sprite>-<org>.<base domain>` on
-//! the server's own port, and requests there go to port 8080 inside it.
+//! the server's own port, and requests there go to port 8080 inside it, or
+//! to the port of the service that declares itself its HTTP service.
 //!
 //! 1. [`dispatch`] looks at the `Host` header first: the app's own host
 //!    goes on to the API and the web app; a sprite's host is proxied.
@@ -141,7 +142,7 @@ enum Refusal {
     /// A browser that should go through the hand-off first.
     SignIn(String),
     Unauthorized,
-    NotListening(String),
+    NotListening(String, u16),
     Api(ApiError),
 }
 
@@ -178,13 +179,13 @@ fn page_for(refusal: Refusal) -> Response {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             res
         }
-        Refusal::NotListening(name) => {
+        Refusal::NotListening(name, port) => {
             let mut res = page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Waiting for the app",
                 &format!(
-                    "<b>{}</b> is awake, but nothing listens on port {APP_PORT} inside it yet. \
-                     Start a server there, for example <code>python3 -m http.server {APP_PORT}</code>; \
+                    "<b>{}</b> is awake, but nothing listens on port {port} inside it yet. \
+                     Start a server there, for example <code>python3 -m http.server {port}</code>; \
                      this page tries again by itself.",
                     html_escape(&name)
                 ),
@@ -344,15 +345,16 @@ async fn connect(
             return Ok(sender);
         }
     }
+    let port = app_port(state, &route.host).await;
     let deadline = tokio::time::Instant::now() + APP_START_LIMIT;
     let stream = loop {
-        match state.host.connect(&route.host, "localhost", APP_PORT).await {
+        match state.host.connect(&route.host, "localhost", port).await {
             Ok(stream) => break stream,
             Err(vmhost::Error::PortClosed(_)) if woke && tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Err(vmhost::Error::PortClosed(_)) => {
-                return Err(Refusal::NotListening(route.name.clone()))
+                return Err(Refusal::NotListening(route.name.clone(), port))
             }
             Err(e) => return Err(e.into()),
         }
@@ -371,6 +373,18 @@ async fn connect(
         }
     });
     Ok(sender)
+}
+
+/// The port of the sprite's web app: that of the service that declares an
+/// HTTP port, else [`APP_PORT`].
+async fn app_port(state: &AppState, host: &SpriteName) -> u16 {
+    match state.host.services(host).await {
+        Ok(services) => services
+            .iter()
+            .find_map(|s| s.spec.http_port)
+            .unwrap_or(APP_PORT),
+        Err(_) => APP_PORT,
+    }
 }
 
 /// Idle HTTP/1.1 connections to sprites' apps, for keep-alive.

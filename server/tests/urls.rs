@@ -394,3 +394,76 @@ async fn names_that_would_share_a_url_are_refused() {
     assert!(v["message"].as_str().unwrap().contains("URL"), "{v}");
     srv.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cold_sprite_wakes_for_a_request_and_its_http_service_answers() {
+    let srv = start("t-url-cold", Backend::Sqlite).await;
+    let alice = srv.user("alice").await;
+    let (st, _) = srv
+        .post(
+            &alice,
+            "/v1/sprites",
+            json!({"name": "cold", "url_settings": {"auth": "public"}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let host = host_name(&srv, "cold");
+    let files = srv.state.host.files(&host).unwrap();
+    files
+        .write("/srv/index.html", b"from the service\n", None, true)
+        .unwrap();
+    // The service declares its own port: the URL goes there, not to 8080.
+    let service = json!({"cmd": "python3", "args": ["-m", "http.server", "8000"], "dir": "/srv", "http_port": 8000});
+    let res = srv
+        .client
+        .put(srv.url("/v1/sprites/cold/services/web?duration=1s"))
+        .bearer_auth(&alice)
+        .json(&service)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let lines = res.text().await.unwrap();
+    assert!(
+        lines.contains("\"started\"") && lines.trim_end().ends_with("}"),
+        "{lines}"
+    );
+    assert!(
+        lines.lines().last().unwrap().contains("complete"),
+        "{lines}"
+    );
+
+    let c = client(&srv, &["cold-alice"], false);
+    let get = || async {
+        let res = c
+            .get(at(&srv, "cold-alice", "/index.html"))
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.text().await.unwrap())
+    };
+    // Right after the service starts it may not listen yet: the page says so.
+    let mut answer = get().await;
+    for _ in 0..50 {
+        if answer.0 == StatusCode::OK {
+            break;
+        }
+        assert_eq!(answer.0, StatusCode::SERVICE_UNAVAILABLE, "{answer:?}");
+        assert!(answer.1.contains("port 8000"), "{answer:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        answer = get().await;
+    }
+    assert_eq!(answer, (StatusCode::OK, "from the service\n".to_string()));
+
+    // Asleep cold, the sprite has no processes; a request wakes it, its
+    // service starts again, and the request waits for it: no error.
+    let (st, v) = srv
+        .post(&alice, "/v1/sprites/cold/sleep", json!({"cold": true}))
+        .await;
+    assert_eq!((st, v["status"].as_str()), (StatusCode::OK, Some("cold")));
+    assert_eq!(
+        get().await,
+        (StatusCode::OK, "from the service\n".to_string())
+    );
+    srv.cleanup().await;
+}

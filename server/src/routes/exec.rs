@@ -361,27 +361,13 @@ fn kill_timeout(v: Option<&Value>) -> Result<std::time::Duration, ApiError> {
             .filter(|s| s.is_finite() && *s >= 0.0)
             .map(Duration::from_secs_f64)
             .ok_or_else(bad)?,
-        Some(Value::String(t)) => {
-            let t = t.trim();
-            let (num, scale) = if let Some(ms) = t.strip_suffix("ms") {
-                (ms, 0.001)
-            } else if let Some(m) = t.strip_suffix('m') {
-                (m, 60.0)
-            } else {
-                (t.strip_suffix('s').unwrap_or(t), 1.0)
-            };
-            num.parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(|s| Duration::from_secs_f64(s * scale))
-                .ok_or_else(bad)?
-        }
+        Some(Value::String(t)) => super::json::parse_duration(t).ok_or_else(bad)?,
         Some(_) => return Err(bad()),
     };
     Ok(d.min(MAX_KILL_TIMEOUT))
 }
 
-fn signal_number(name: Option<&str>) -> Result<i32, ApiError> {
+pub(super) fn signal_number(name: Option<&str>) -> Result<i32, ApiError> {
     let name = name.unwrap_or("SIGKILL");
     let bare = name.strip_prefix("SIG").unwrap_or(name);
     let n = match bare {

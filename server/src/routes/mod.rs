@@ -15,6 +15,7 @@ mod health;
 mod json;
 mod orgs;
 mod port_proxy;
+mod services;
 mod sprites;
 mod tokens;
 mod url_auth;
@@ -89,6 +90,7 @@ fn all() -> Routes {
         .merge(events::routes())
         .merge(url_auth::routes())
         .merge(port_proxy::routes())
+        .merge(services::routes())
 }
 
 pub fn router() -> Router<AppState> {

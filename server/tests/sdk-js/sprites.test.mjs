@@ -212,3 +212,43 @@ test('a local port forwarded into the sprite', async () => {
     await client.deleteSprite('js-proxy');
   }
 });
+
+test('services', async () => {
+  await client.createSprite('js-svc');
+  const sprite = client.sprite('js-svc');
+  try {
+    await sprite.execFile('sh', ['-c', 'mkdir -p /srv && echo hello > /srv/index.html']);
+    const created = [];
+    for await (const e of await sprite.createService('web', {
+      cmd: 'python3', args: ['-m', 'http.server', '8000'], dir: '/srv', httpPort: 8000,
+    }, '1s')) created.push(e);
+    assert.ok(created.some((e) => e.type === 'started'), JSON.stringify(created));
+    assert.equal(created.at(-1).type, 'complete');
+
+    const list = await sprite.listServices();
+    assert.deepEqual(list.map((s) => s.name), ['web']);
+    const web = await sprite.getService('web');
+    assert.equal(web.httpPort, 8000);
+    assert.equal(web.state.status, 'running');
+
+    // Logs hold what it printed: a request to it, through sprite exec.
+    let out = '';
+    for (let i = 0; i < 50 && !out.includes('hello'); i++) {
+      out = String((await sprite.execFile('sh', ['-c', 'curl -s localhost:8000/ || true'])).stdout);
+      if (!out.includes('hello')) await new Promise((r) => setTimeout(r, 100));
+    }
+    const logs = [];
+    for await (const e of await sprite.getServiceLogs('web', { lines: 50 })) logs.push(e);
+    assert.ok(logs.some((e) => e.type === 'stderr' && /GET \//.test(e.data)), JSON.stringify(logs));
+
+    const restarted = [];
+    for await (const e of await sprite.restartService('web', '1s')) restarted.push(e);
+    assert.ok(restarted.some((e) => e.type === 'started'), JSON.stringify(restarted));
+    for await (const _ of await sprite.stopService('web', '2s')) { /* drain */ }
+    assert.equal((await sprite.getService('web')).state.status, 'stopped');
+    await sprite.deleteService('web');
+    assert.deepEqual(await sprite.listServices(), []);
+  } finally {
+    await client.deleteSprite('js-svc');
+  }
+});

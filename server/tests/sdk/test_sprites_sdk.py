@@ -177,3 +177,41 @@ def test_filesystem(sprite):
     assert not page.exists()
     with pytest.raises(FileNotFoundError_):
         page.read_text()
+
+
+def test_services_create_list_log_stop_signal_and_delete(sprite):
+    sprite.run("sh", "-c", "mkdir -p /srv && echo hi > /srv/index.html")
+    events = list(
+        sprite.create_service(
+            "web", "python3", ["-m", "http.server", "8000"], http_port=8000, duration=1, dir="/srv"
+        )
+    )
+    assert any(e.type == "started" for e in events), events
+    assert events[-1].type == "complete", events
+
+    services = sprite.list_services()
+    assert [s.name for s in services] == ["web"]
+    web = sprite.get_service("web")
+    assert web.cmd == "python3" and web.http_port == 8000 and web.dir == "/srv"
+    assert web.state.status == "running" and web.state.pid
+    assert web.state.started_at is not None
+
+    # Depending on another service; the one needed cannot go first.
+    list(sprite.create_service("worker", "sleep", ["infinity"], needs=["web"]))
+    assert sprite.get_service("worker").needs == ["web"]
+
+    sprite.signal_service("worker", "SIGTERM")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and sprite.get_service("worker").state.restart_count < 1:
+        time.sleep(0.1)
+    assert sprite.get_service("worker").state.restart_count >= 1
+
+    stopped = list(sprite.stop_service("worker", timeout=2))
+    assert stopped[-1].type == "complete", stopped
+    assert sprite.get_service("worker").state.status == "stopped"
+    started = list(sprite.start_service("worker", duration=0.5))
+    assert any(e.type == "started" for e in started), started
+
+    sprite.delete_service("worker")
+    sprite.delete_service("web")
+    assert sprite.list_services() == []
