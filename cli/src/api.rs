@@ -109,9 +109,21 @@ impl Api {
         &self,
         path: &str,
         body: Value,
+        on_line: impl FnMut(&Value),
+    ) -> anyhow::Result<Vec<Value>> {
+        self.send_ndjson("POST", path, Some(body), on_line).await
+    }
+
+    /// Any request answered with NDJSON lines, each handed to `on_line` as
+    /// it arrives; all of them at the end.
+    pub async fn send_ndjson(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
         mut on_line: impl FnMut(&Value),
     ) -> anyhow::Result<Vec<Value>> {
-        let mut res = self.send("POST", path, Some(body)).await?;
+        let mut res = self.send(method, path, body).await?;
         let mut lines = Vec::new();
         let mut buf = Vec::new();
         while let Some(chunk) = res.chunk().await? {

@@ -84,6 +84,10 @@ enum Cmd {
     /// Checkpoints of the sprite.
     #[command(subcommand)]
     Checkpoint(CheckpointCmd),
+    /// Services of the sprite: long-running commands that start at boot
+    /// and restart when they crash.
+    #[command(subcommand)]
+    Services(ServicesCmd),
     /// Restore a checkpoint (the state before is kept as a new one).
     Restore { id: String },
     /// Fork the sprite into a new one.
@@ -172,6 +176,72 @@ enum SessionsCmd {
         #[arg(long, default_value = "SIGKILL")]
         signal: String,
     },
+}
+
+#[derive(Subcommand)]
+enum ServicesCmd {
+    /// List services and their state.
+    List,
+    /// Create or replace a service and start it: `sprite services create
+    /// web --http-port 8000 -- python3 -m http.server 8000`.
+    Create {
+        name: String,
+        /// Working directory inside the sprite.
+        #[arg(long)]
+        dir: Option<String>,
+        /// NAME=VALUE, repeatable.
+        #[arg(short, long)]
+        env: Vec<String>,
+        /// Services to start first, repeatable.
+        #[arg(long)]
+        needs: Vec<String>,
+        /// The port its HTTP server listens on: the sprite's URL goes there.
+        #[arg(long)]
+        http_port: Option<u16>,
+        #[arg(trailing_var_arg = true, required = true)]
+        cmd: Vec<String>,
+    },
+    /// Recent output; with -f, follow new output (for --for, default 1h).
+    Logs {
+        name: String,
+        #[arg(short = 'n', long, default_value_t = 100)]
+        lines: usize,
+        #[arg(short, long)]
+        follow: bool,
+        #[arg(long = "for", default_value = "1h")]
+        follow_for: String,
+    },
+    Start {
+        name: String,
+    },
+    /// SIGTERM, then SIGKILL after --timeout.
+    Stop {
+        name: String,
+        #[arg(long, default_value = "10s")]
+        timeout: String,
+    },
+    Restart {
+        name: String,
+    },
+    Delete {
+        name: String,
+    },
+    /// Send a signal (TERM, HUP, USR1, ... or a number).
+    Signal {
+        name: String,
+        signal: String,
+    },
+}
+
+fn service_event(e: &Value) -> Option<String> {
+    let data = e["data"].as_str().unwrap_or("");
+    Some(match e["type"].as_str()? {
+        "stdout" | "stderr" => data.to_string(),
+        "exit" => format!("[exited with code {}]", e["exit_code"]),
+        "complete" => return None,
+        other if data.is_empty() => format!("[{other}]"),
+        other => format!("[{other}: {data}]"),
+    })
 }
 
 #[derive(Subcommand)]
@@ -278,10 +348,16 @@ async fn progress(
         })
         .await?;
     drop(spinner);
+    failed(&lines)?;
+    Ok(lines)
+}
+
+/// Fails on the error line of an NDJSON answer, if any.
+fn failed(lines: &[Value]) -> anyhow::Result<()> {
     if let Some(e) = lines.iter().find(|l| l["type"] == "error") {
         anyhow::bail!("{}", e["error"].as_str().unwrap_or("failed"));
     }
-    Ok(lines)
+    Ok(())
 }
 
 fn bytes(n: u64) -> String {
@@ -533,6 +609,132 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     if !j {
                         println!("Session {id} ended.");
                     }
+                }
+            }
+        }
+        Cmd::Services(c) => {
+            let s = sprite()?;
+            let base = format!("/v1/sprites/{s}/services");
+            let show = |e: &Value| {
+                if j {
+                    println!("{e}");
+                } else if let Some(line) = service_event(e) {
+                    println!("{line}");
+                }
+            };
+            match c {
+                ServicesCmd::List => {
+                    let v = api.get(&base).await?;
+                    print(j, &v, |v| {
+                        let rows: Vec<String> = v
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|x| {
+                                let st = &x["state"];
+                                let mut line = format!(
+                                    "{:<16} {:<9} {:<7} {}",
+                                    x["name"].as_str().unwrap_or(""),
+                                    st["status"].as_str().unwrap_or(""),
+                                    st["pid"]
+                                        .as_u64()
+                                        .map(|p| p.to_string())
+                                        .unwrap_or_default(),
+                                    std::iter::once(x["cmd"].as_str().unwrap_or(""))
+                                        .chain(
+                                            x["args"]
+                                                .as_array()
+                                                .into_iter()
+                                                .flatten()
+                                                .filter_map(|a| a.as_str())
+                                        )
+                                        .collect::<Vec<_>>()
+                                        .join(" ")
+                                );
+                                if let Some(p) = x["http_port"].as_u64() {
+                                    line.push_str(&format!("  (http :{p})"));
+                                }
+                                if let Some(e) = st["error"].as_str() {
+                                    line.push_str(&format!("  [{e}]"));
+                                }
+                                line
+                            })
+                            .collect();
+                        if rows.is_empty() {
+                            "No services.".into()
+                        } else {
+                            rows.join("\n")
+                        }
+                    });
+                }
+                ServicesCmd::Create {
+                    name,
+                    dir,
+                    env,
+                    needs,
+                    http_port,
+                    cmd,
+                } => {
+                    let mut vars = serde_json::Map::new();
+                    for e in env {
+                        let (k, v) = e
+                            .split_once('=')
+                            .ok_or_else(|| anyhow::anyhow!("--env {e:?}: use NAME=VALUE"))?;
+                        vars.insert(k.into(), json!(v));
+                    }
+                    let body = json!({
+                        "cmd": cmd[0], "args": cmd[1..], "dir": dir, "env": vars,
+                        "needs": needs, "http_port": http_port,
+                    });
+                    let lines = api
+                        .send_ndjson(
+                            "PUT",
+                            &format!("{base}/{name}?duration=2s"),
+                            Some(body),
+                            show,
+                        )
+                        .await?;
+                    failed(&lines)?;
+                }
+                ServicesCmd::Logs {
+                    name,
+                    lines,
+                    follow,
+                    follow_for,
+                } => {
+                    let mut path = format!("{base}/{name}/logs?lines={lines}");
+                    if *follow {
+                        path.push_str(&format!("&duration={follow_for}"));
+                    }
+                    let lines = api.send_ndjson("GET", &path, None, show).await?;
+                    failed(&lines)?;
+                }
+                ServicesCmd::Start { name } | ServicesCmd::Restart { name } => {
+                    let verb = if matches!(c, ServicesCmd::Start { .. }) {
+                        "start"
+                    } else {
+                        "restart"
+                    };
+                    let path = format!("{base}/{name}/{verb}?duration=2s");
+                    let lines = api.send_ndjson("POST", &path, None, show).await?;
+                    failed(&lines)?;
+                }
+                ServicesCmd::Stop { name, timeout } => {
+                    let path = format!("{base}/{name}/stop?timeout={timeout}");
+                    let lines = api.send_ndjson("POST", &path, None, show).await?;
+                    failed(&lines)?;
+                }
+                ServicesCmd::Delete { name } => {
+                    api.delete(&format!("{base}/{name}")).await?;
+                    println!("Deleted service {name}.");
+                }
+                ServicesCmd::Signal { name, signal } => {
+                    api.post(
+                        &format!("{base}/signal"),
+                        json!({"name": name, "signal": signal}),
+                    )
+                    .await?;
+                    println!("Sent {signal} to {name}.");
                 }
             }
         }

@@ -359,6 +359,43 @@ async fn ports_are_forwarded_locally_and_over_stdio() {
     child.kill().unwrap();
     child.wait().unwrap();
 
+    // Services from the command line.
+    let out = env
+        .ok(&[
+            "services",
+            "create",
+            "echoer",
+            "--env",
+            "WORD=sprites",
+            "--",
+            "sh",
+            "-c",
+            "echo hello $WORD; exec sleep infinity",
+        ])
+        .await;
+    assert!(out.contains("hello sprites"), "{out}");
+    let list = env.ok(&["services", "list"]).await;
+    assert!(
+        list.starts_with("echoer") && list.contains("running"),
+        "{list}"
+    );
+    assert!(env
+        .ok(&["services", "logs", "echoer"])
+        .await
+        .contains("hello sprites"));
+    let stopped = env
+        .ok(&["services", "stop", "echoer", "--timeout", "1s"])
+        .await;
+    assert!(stopped.contains("[stopped]"), "{stopped}");
+    env.ok(&["services", "delete", "echoer"]).await;
+    assert_eq!(env.ok(&["services", "list"]).await.trim(), "No services.");
+    let out = env.sprite(&["services", "start", "nope"], b"").await;
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("service nope does not exist"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // Nothing listening there: a clear error.
     let out = env.sprite(&["proxy", "--stdio", "9"], b"").await;
     assert!(!out.status.success());
