@@ -13,6 +13,7 @@
 mod io;
 mod services;
 mod session;
+mod sprite_env;
 
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::Arc;
@@ -31,6 +32,12 @@ use session::Sessions;
 const LISTEN_FD: i32 = 3;
 
 fn main() {
+    let mut args: Vec<String> = std::env::args().collect();
+    let program = args.first().cloned().unwrap_or_default();
+    if program.rsplit('/').next() == Some("sprite-env") {
+        args.remove(0);
+        std::process::exit(sprite_env::main(args));
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -59,6 +66,7 @@ async fn run() -> std::io::Result<()> {
     let mut sigchld = signal(SignalKind::child())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     reap(&sessions);
+    offer_sprite_env();
     services.boot();
 
     loop {
@@ -74,6 +82,17 @@ async fn run() -> std::io::Result<()> {
                 Err(e) => eprintln!("sprite-init: accept failed: {e}"),
             },
         }
+    }
+}
+
+/// Puts `sprite-env` on the sprite's PATH (login shells reset PATH, so a
+/// link in /usr/local/bin rather than /.sprite/bin). Left alone when the
+/// sprite's user made something else of that name.
+fn offer_sprite_env() {
+    let link = std::path::Path::new("/usr/local/bin/sprite-env");
+    if link.symlink_metadata().is_err() {
+        let _ = std::fs::create_dir_all("/usr/local/bin");
+        let _ = std::os::unix::fs::symlink("/.sprite/bin/sprite-env", link);
     }
 }
 

@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod idle;
+pub mod mgmt;
 pub mod orgs;
 pub mod proxy;
 pub mod routes;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub signing: signing::Key,
     /// When each sprite was last used, and what is in flight.
     pub activity: idle::Activity,
+    /// The sprites' management sockets being served.
+    pub mgmt: mgmt::Sockets,
 }
 
 impl AppState {
@@ -73,13 +76,15 @@ impl AppState {
             upstreams: Default::default(),
             signing: signing::Key::random(),
             activity: Default::default(),
+            mgmt: Default::default(),
         }
     }
 
-    /// [`new`](Self::new), with the idle sleeper running: what a server
-    /// does (the benchmark and some tests go without).
-    pub fn with_sleeper(self) -> AppState {
+    /// [`new`](Self::new), with its background work running: the idle
+    /// sleeper and the sprites' management sockets.
+    pub fn with_background(self) -> AppState {
         idle::spawn_sleeper(self.clone());
+        mgmt::spawn_watcher(self.clone());
         self
     }
 }
@@ -229,7 +234,7 @@ pub async fn start_local(
         base_domain: "localhost".into(),
         port,
     };
-    let state = AppState::new(host, db, sessions, urls, settings).with_sleeper();
+    let state = AppState::new(host, db, sessions, urls, settings).with_background();
     tokio::spawn(serve(
         listener,
         app(state.clone(), public_dir),

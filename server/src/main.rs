@@ -176,7 +176,7 @@ async fn run(cfg: Config, db: Db, sessions: sprites_server::session::Store) -> a
     state.signing =
         sprites_server::signing::Key::load_or_create(&cfg.host.data_dir.join("server.key"))?;
     sprites::reconcile(&state).await?;
-    let state = state.with_sleeper();
+    let state = state.with_background();
     println!("Sprites is ready: open http://localhost:{port}/");
     serve(listener, app(state, cfg.public_dir), shutdown_signal()).await?;
     println!("Stopped; sprites keep running and are re-adopted on the next start.");

@@ -57,6 +57,9 @@ pub struct SandboxSpec {
     pub init_binary: PathBuf,
     /// Shown read-only at `/.sprite/checkpoints`.
     pub checkpoints_dir: PathBuf,
+    /// Shown read-only at `/.sprite/run`: the management socket the host
+    /// serves for this sprite (`api.sock`).
+    pub mgmt_dir: PathBuf,
     /// Listening socket that becomes fd 3 of `sprite-init`.
     pub init_socket: Arc<OwnedFd>,
     /// Where `sprite-init`'s own output goes.

@@ -187,6 +187,12 @@ pub fn config(spec: &SandboxSpec, cgroup_path: &str) -> Value {
               "options": ["bind", "ro", "nosuid", "nodev"] },
             { "destination": "/.sprite/checkpoints", "type": "bind", "source": spec.checkpoints_dir,
               "options": ["rbind", "ro", "nosuid", "nodev"] },
+            // The same binary answers to `sprite-env`, the sprite's own
+            // command for the management socket beside it.
+            { "destination": "/.sprite/bin/sprite-env", "type": "bind", "source": spec.init_binary,
+              "options": ["bind", "ro", "nosuid", "nodev"] },
+            { "destination": "/.sprite/run", "type": "bind", "source": spec.mgmt_dir,
+              "options": ["bind", "ro", "nosuid", "nodev", "noexec"] },
         ],
         "linux": {
             "uidMappings": map,

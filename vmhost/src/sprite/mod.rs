@@ -426,6 +426,16 @@ impl Host {
             .join(format!("{}.sock", hex::encode(&digest[..8])))
     }
 
+    /// The host directory shown at `/.sprite/run` inside the sprite, where
+    /// the server binds the sprite's management socket (`api.sock`).
+    pub fn mgmt_dir(&self, name: &SpriteName) -> PathBuf {
+        let digest = Sha256::digest(self.sandbox_id(name).as_bytes());
+        self.cfg
+            .run_dir
+            .join("mgmt")
+            .join(hex::encode(&digest[..8]))
+    }
+
     pub(crate) fn agent(&self, name: &SpriteName) -> crate::agent::Agent {
         crate::agent::Agent::new(&self.socket_path(name))
     }
@@ -518,7 +528,11 @@ impl Host {
         }
         let listener = std::os::unix::net::UnixListener::bind(&sock)
             .map_err(|e| Error::path("cannot bind init socket", &sock, e))?;
+        let mgmt_dir = self.mgmt_dir(name);
+        std::fs::create_dir_all(&mgmt_dir)
+            .map_err(|e| Error::path("cannot create", &mgmt_dir, e))?;
         let spec = crate::runtime::SandboxSpec {
+            mgmt_dir,
             id: self.sandbox_id(name),
             hostname: rec.hostname.clone(),
             rootfs: paths.root.clone(),
