@@ -117,6 +117,7 @@ pub async fn run(host: Host, runs: usize, json_out: bool) -> anyhow::Result<()> 
             hk.push(t.elapsed());
         }
     }
+    let mut url_rows = urls(&base, &state, &http, &token, runs).await?;
     let (direct_create, http_create) = (Samples(dc), Samples(hc));
     let (direct_exec, http_exec) = (Samples(de), Samples(he));
     let (direct_ckpt, http_ckpt) = (Samples(dk), Samples(hk));
@@ -125,7 +126,7 @@ pub async fn run(host: Host, runs: usize, json_out: bool) -> anyhow::Result<()> 
     }
     let _ = std::fs::remove_dir_all(&dir);
 
-    let rows = vec![
+    let mut rows = vec![
         row(
             "API: create to exec-ready",
             &http_create,
@@ -145,6 +146,7 @@ pub async fn run(host: Host, runs: usize, json_out: bool) -> anyhow::Result<()> 
             "<= 1.3x direct",
         ),
     ];
+    rows.append(&mut url_rows);
     if json_out {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
@@ -157,4 +159,282 @@ fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("sprites-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// The app the URL benchmark serves: HTTP/1.1 with keep-alive, a short body.
+const APP: &str = r#"
+import http.server, socketserver
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # One write per response, sent at once: no wait on the client's ACK.
+    wbufsize = -1
+    disable_nagle_algorithm = True
+    def log_message(self, *a):
+        pass
+    def do_GET(self):
+        b = b"hello\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+S(("0.0.0.0", 8080), H).serve_forever()
+"#;
+
+/// The load generator, the same program inside the sprite (straight to the
+/// app) and on the host (through the sprite's URL): keep-alive connections
+/// sending GET / for a while; prints requests per second and latencies.
+const LOAD: &str = r#"
+import http.client, json, sys, threading, time
+host, port, name, conc, secs = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+lat, lock = [], threading.Lock()
+stop = time.monotonic() + secs
+def worker():
+    c = http.client.HTTPConnection(host, port)
+    mine = []
+    while time.monotonic() < stop:
+        t = time.monotonic()
+        c.request("GET", "/", headers={"Host": name})
+        r = c.getresponse()
+        r.read()
+        assert r.status == 200, r.status
+        mine.append((time.monotonic() - t) * 1000)
+    with lock:
+        lat.extend(mine)
+start = time.monotonic()
+ts = [threading.Thread(target=worker) for _ in range(conc)]
+for t in ts: t.start()
+for t in ts: t.join()
+print(json.dumps({"rps": len(lat) / (time.monotonic() - start), "latencies_ms": lat}))
+"#;
+
+struct Load {
+    rps: f64,
+    latencies: Samples,
+}
+
+fn load_result(out: &[u8]) -> anyhow::Result<Load> {
+    let v: serde_json::Value = serde_json::from_slice(out)
+        .map_err(|e| anyhow::anyhow!("load generator: {e}: {}", String::from_utf8_lossy(out)))?;
+    let lat = v["latencies_ms"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_f64())
+        .map(|ms| std::time::Duration::from_secs_f64(ms / 1000.0))
+        .collect();
+    Ok(Load {
+        rps: v["rps"].as_f64().unwrap_or(0.0),
+        latencies: Samples(lat),
+    })
+}
+
+/// The sprite URL: throughput and latency through the proxy against the
+/// same app reached inside the sprite, a request to a sprite asleep warm,
+/// and one to a sprite asleep cold (its service starts again first).
+async fn urls(
+    base: &str,
+    state: &crate::AppState,
+    http: &reqwest::Client,
+    token: &str,
+    runs: usize,
+) -> anyhow::Result<Vec<vmhost::bench::Row>> {
+    use vmhost::bench::Row;
+    let res = http
+        .post(format!("{base}/v1/sprites"))
+        .bearer_auth(token)
+        .json(&json!({"name": "web", "url_settings": {"auth": "public"}, "sleep": {"warm_after_secs": 0, "cold_after_secs": 0}}))
+        .send()
+        .await?;
+    anyhow::ensure!(res.status().is_success(), "create web: {}", res.status());
+    let host = state
+        .host
+        .list()?
+        .into_iter()
+        .find(|s| s.hostname == "web")
+        .map(|s| SpriteName::parse(&s.name))
+        .transpose()?
+        .ok_or_else(|| anyhow::anyhow!("the web sprite is missing"))?;
+    let files = state.host.files(&host)?;
+    files.write("/srv/app.py", APP.as_bytes(), None, true)?;
+    files.write("/srv/load.py", LOAD.as_bytes(), None, true)?;
+    let spec = vmhost::ServiceSpec {
+        cmd: "python3".into(),
+        args: vec!["/srv/app.py".into()],
+        http_port: Some(8080),
+        ..Default::default()
+    };
+    let mut put = state
+        .host
+        .service(&host, "app", vmhost::ServiceOp::Put { spec }, 0)
+        .await?;
+    while put.next().await?.is_some() {}
+    let listening = |state: &crate::AppState, host: &SpriteName| {
+        let (state, host) = (state.clone(), host.clone());
+        async move {
+            for _ in 0..400 {
+                if state.host.connect(&host, "localhost", 8080).await.is_ok() {
+                    return Ok(());
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            anyhow::bail!("the app does not listen")
+        }
+    };
+    listening(state, &host).await?;
+
+    let port: u16 = base.rsplit(':').next().unwrap_or("").parse()?;
+    let label = format!("web-bench.localhost:{port}");
+    let script = std::env::temp_dir().join(format!("sprites-load-{}.py", std::process::id()));
+    std::fs::write(&script, LOAD)?;
+    let direct = |conc: &'static str, secs: &'static str| {
+        let (state, host) = (state.clone(), host.clone());
+        async move {
+            let out = state
+                .host
+                .run(
+                    &host,
+                    &[
+                        "python3",
+                        "/srv/load.py",
+                        "127.0.0.1",
+                        "8080",
+                        "localhost",
+                        conc,
+                        secs,
+                    ],
+                    b"",
+                )
+                .await?;
+            anyhow::ensure!(
+                out.code == 0,
+                "load: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            load_result(&out.stdout)
+        }
+    };
+    let proxied = |conc: &'static str, secs: &'static str| {
+        let (script, label) = (script.clone(), label.clone());
+        async move {
+            let out = tokio::process::Command::new("python3")
+                .arg(&script)
+                .args(["127.0.0.1", &port.to_string(), &label, conc, secs])
+                .output()
+                .await?;
+            anyhow::ensure!(
+                out.status.success(),
+                "load: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            load_result(&out.stdout)
+        }
+    };
+    // Warm both paths, then measure them one after the other.
+    direct("2", "0.5").await?;
+    proxied("2", "0.5").await?;
+    let direct_one = direct("1", "3").await?;
+    let proxied_one = proxied("1", "3").await?;
+    let direct_many = direct("8", "3").await?;
+    let proxied_many = proxied("8", "3").await?;
+    let _ = std::fs::remove_file(&script);
+
+    // A request to a sprite asleep warm; the floor is the thaw itself.
+    let client = reqwest::Client::builder()
+        .resolve("web-bench.localhost", format!("127.0.0.1:{port}").parse()?)
+        .build()?;
+    let url = format!("http://{label}/");
+    let get = |client: &reqwest::Client| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let res = client.get(&url).send().await?;
+            anyhow::ensure!(res.status().is_success(), "GET: {}", res.status());
+            res.bytes().await?;
+            Ok(())
+        }
+    };
+    get(&client).await?;
+    let (mut warm, mut thaw) = (vec![], vec![]);
+    for i in 0..runs + WARMUP {
+        state.host.sleep_warm(&host).await?;
+        let t = Instant::now();
+        state.host.wake(&host).await?;
+        let floor = t.elapsed();
+        state.host.sleep_warm(&host).await?;
+        let t = Instant::now();
+        get(&client).await?;
+        if i >= WARMUP {
+            thaw.push(floor);
+            warm.push(t.elapsed());
+        }
+    }
+    // A request to a sprite asleep cold, and what its app takes to start.
+    let cold_runs = runs.min(10);
+    let (mut cold, mut app_start) = (vec![], vec![]);
+    for i in 0..cold_runs + 1 {
+        state.host.sleep_cold(&host).await?;
+        let t = Instant::now();
+        get(&client).await?;
+        let served = t.elapsed();
+        let mut stop = state
+            .host
+            .service(
+                &host,
+                "app",
+                vmhost::ServiceOp::Stop { timeout_ms: 2000 },
+                0,
+            )
+            .await?;
+        while stop.next().await?.is_some() {}
+        let t = Instant::now();
+        let mut start = state
+            .host
+            .service(&host, "app", vmhost::ServiceOp::Start, 0)
+            .await?;
+        while start.next().await?.is_some() {}
+        listening(state, &host).await?;
+        if i >= 1 {
+            cold.push(served);
+            app_start.push(t.elapsed());
+        }
+    }
+    let (cold, app_start) = (Samples(cold), Samples(app_start));
+    let rps_row = |name: &str, proxy: f64, direct: f64| Row {
+        operation: name.into(),
+        median_ms: proxy,
+        p95_ms: proxy,
+        floor_ms: Some(direct),
+        ratio: Some(proxy / direct),
+        target: ">= 0.7x direct".into(),
+    };
+    Ok(vec![
+        row(
+            "URL: GET, keep-alive, 1 client",
+            &proxied_one.latencies,
+            Some(direct_one.latencies.median()),
+            "latency; floor: inside",
+        ),
+        rps_row("URL: requests/s, 1 client", proxied_one.rps, direct_one.rps),
+        rps_row(
+            "URL: requests/s, 8 clients",
+            proxied_many.rps,
+            direct_many.rps,
+        ),
+        row(
+            "URL: GET to a sprite asleep warm",
+            &Samples(warm),
+            Some(Samples(thaw).median()),
+            "wake <= 5 ms",
+        ),
+        Row {
+            operation: "URL: GET to a sprite asleep cold".into(),
+            median_ms: cold.median(),
+            p95_ms: cold.p95(),
+            floor_ms: Some(app_start.median()),
+            ratio: None,
+            target: format!("<= 150 ms + app start ({:.0} ms)", app_start.median()),
+        },
+    ])
 }

@@ -317,7 +317,7 @@ async fn proxy(state: &AppState, label: &str, mut req: Request) -> Result<Respon
 
 /// Wakes the sprite if it sleeps; whether it had to.
 async fn wake(state: &AppState, host: &SpriteName) -> Result<bool, Refusal> {
-    if state.host.get(host)?.phase == vmhost::Phase::Running {
+    if state.host.phase(host)? == vmhost::Phase::Running {
         return Ok(false);
     }
     match tokio::time::timeout(WAKE_LIMIT, state.host.wake(host)).await {

@@ -99,7 +99,7 @@ async fn splice(mut socket: WebSocket, state: &AppState, host: &vmhost::SpriteNa
     {
         return;
     }
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let (mut tx, mut rx) = socket.split();
     let up = async {
         while let Some(Ok(msg)) = rx.next().await {

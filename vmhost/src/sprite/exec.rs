@@ -39,18 +39,36 @@ impl Host {
 
     /// A TCP connection from inside the running sprite to `host:port`
     /// (`localhost` for its own services), as a socket carrying its bytes.
-    pub async fn connect(
-        &self,
-        name: &SpriteName,
-        host: &str,
-        port: u16,
-    ) -> Result<tokio::net::UnixStream> {
+    ///
+    /// To the sprite's own loopback (`localhost` or an address literal),
+    /// the socket is made in the sprite's network namespace by a thread of
+    /// ours that enters it for that alone, so the bytes go straight to the
+    /// app; other names are resolved and connected by sprite-init, whose
+    /// socket carries them.
+    pub async fn connect(&self, name: &SpriteName, host: &str, port: u16) -> Result<Connection> {
         if host.is_empty() || host.len() > 253 || host.contains(['\0', '/']) || port == 0 {
             return Err(Error::Invalid(format!("cannot connect to {host:?}:{port}")));
         }
-        self.running_agent(name, "connect")?
-            .connect(host, port)
-            .await
+        let agent = self.running_agent(name, "connect")?;
+        let ip: Option<std::net::IpAddr> = match host {
+            "localhost" => Some(std::net::Ipv4Addr::LOCALHOST.into()),
+            other => other.parse().ok(),
+        };
+        let pid = self.runtime.init_pid(&self.sandbox_id(name))?;
+        match (ip, pid) {
+            (Some(ip), Some(pid)) => {
+                let addr = std::net::SocketAddr::new(ip, port);
+                let stream = connect_in_netns(pid, addr).await.map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                        Error::PortClosed(port)
+                    } else {
+                        Error::io(format!("cannot connect to {addr} in the sprite"), e)
+                    }
+                })?;
+                Ok(Connection::Tcp(stream))
+            }
+            _ => Ok(Connection::Init(agent.connect(host, port).await?)),
+        }
     }
 
     /// The services of the running sprite, with their state.
@@ -112,4 +130,86 @@ impl Host {
             .kill(session, signal)
             .await
     }
+}
+
+/// A connection into a sprite: a TCP socket of its network namespace, or
+/// sprite-init's socket relaying one.
+#[derive(Debug)]
+pub enum Connection {
+    Tcp(tokio::net::TcpStream),
+    Init(tokio::net::UnixStream),
+}
+
+impl tokio::io::AsyncRead for Connection {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Connection::Tcp(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Connection::Init(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Connection {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Connection::Tcp(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Connection::Init(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Connection::Tcp(s) => std::pin::Pin::new(s).poll_flush(cx),
+            Connection::Init(s) => std::pin::Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Connection::Tcp(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            Connection::Init(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Connects to `addr` in the network namespace of process `pid`. A new
+/// thread enters the namespace, connects and ends, so no thread of ours
+/// stays in a sprite's network.
+async fn connect_in_netns(
+    pid: i32,
+    addr: std::net::SocketAddr,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("sprite-connect".into())
+        .spawn(move || {
+            let connect = || -> std::io::Result<std::net::TcpStream> {
+                let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
+                nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET)?;
+                let stream =
+                    std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5))?;
+                stream.set_nodelay(true)?;
+                stream.set_nonblocking(true)?;
+                Ok(stream)
+            };
+            let _ = tx.send(connect());
+        })?;
+    let stream = rx
+        .await
+        .map_err(|_| std::io::Error::other("the connecting thread ended"))??;
+    tokio::net::TcpStream::from_std(stream)
 }

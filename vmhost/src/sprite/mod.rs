@@ -45,6 +45,7 @@ use crate::runtime::{IdMap, Limits, Runtime, SandboxStatus};
 
 pub use checkpoint::CheckpointInfo;
 pub use create::CreateOptions;
+pub use exec::Connection;
 
 /// What a sprite is doing, as observed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -480,6 +481,12 @@ impl Host {
             current_checkpoint: rec.current,
             active_ms: rec.activity.total_ms(crate::now_ms()),
         })
+    }
+
+    /// What the sprite is doing now, from the runtime alone (no record is
+    /// read): for hot paths. A sprite that does not exist looks cold.
+    pub fn phase(&self, name: &SpriteName) -> Result<Phase> {
+        self.observe(name)
     }
 
     /// One sprite's record and observed phase.
