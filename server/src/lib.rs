@@ -142,17 +142,20 @@ impl SpriteUrls {
     }
 }
 
-/// The whole HTTP surface: API routes first, then the web app's files.
+/// The whole HTTP surface: sprite URLs first (by their host name, before
+/// any of the app's layers: sessions, body limits and tracing are the
+/// app's, and a sprite's traffic must not pay for them), then API routes,
+/// then the web app's files.
 pub fn app(state: AppState, public_dir: PathBuf) -> Router {
     let sessions = state.sessions.clone().layer(state.settings.secure_cookies);
     let sprite_urls = axum::middleware::from_fn_with_state(state.clone(), proxy::dispatch);
-    routes::router()
+    let api = routes::router()
         .with_state(state)
         .fallback_service(ServeDir::new(public_dir))
-        .layer(sprite_urls)
         .layer(sessions)
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    Router::new().fallback_service(api).layer(sprite_urls)
 }
 
 /// Serves until `shutdown` completes. Sprites are not touched on the way
