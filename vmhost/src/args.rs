@@ -27,6 +27,10 @@ pub struct HostArgs {
         default_value = "http://deb.debian.org/debian"
     )]
     pub mirror: String,
+    /// Let sprites reach the internet through the host (NAT; private
+    /// ranges and the host itself stay out of reach). `false`: loopback only.
+    #[arg(long, env = "SPRITES_EGRESS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub egress: bool,
 }
 
 impl HostArgs {
@@ -35,6 +39,7 @@ impl HostArgs {
         cfg.run_dir = self.run_dir.clone();
         cfg.instance = self.instance.clone();
         cfg.runtime = self.runtime;
+        cfg.egress = self.egress;
         cfg
     }
 }

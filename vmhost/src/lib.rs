@@ -17,6 +17,7 @@ pub mod error;
 pub mod failpoint;
 pub mod fs;
 pub mod image;
+pub mod net;
 pub mod pool;
 pub mod record;
 pub mod runtime;

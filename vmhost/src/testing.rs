@@ -42,9 +42,12 @@ static IMAGES: OnceLock<()> = OnceLock::new();
 
 /// The host of `instance`, with the images built and no sprites left over.
 pub async fn host(instance: &str) -> Host {
-    let host = Host::open(config(instance))
-        .await
-        .expect("open the test host");
+    host_with(config(instance)).await
+}
+
+/// [`host`] with a configuration of the test's own.
+pub async fn host_with(cfg: HostConfig) -> Host {
+    let host = Host::open(cfg).await.expect("open the test host");
     IMAGES.get_or_init(|| {
         let mut progress = |l: &str| eprintln!("image: {l}");
         host.ensure_image("busybox", &Recipe::Busybox, &mut progress)

@@ -60,6 +60,8 @@ pub struct SandboxSpec {
     /// Shown read-only at `/.sprite/run`: the management socket the host
     /// serves for this sprite (`api.sock`).
     pub mgmt_dir: PathBuf,
+    /// Shown read-only at `/etc/resolv.conf`: name servers sprites reach.
+    pub resolv_conf: PathBuf,
     /// Listening socket that becomes fd 3 of `sprite-init`.
     pub init_socket: Arc<OwnedFd>,
     /// Where `sprite-init`'s own output goes.

@@ -193,6 +193,8 @@ pub fn config(spec: &SandboxSpec, cgroup_path: &str) -> Value {
               "options": ["bind", "ro", "nosuid", "nodev"] },
             { "destination": "/.sprite/run", "type": "bind", "source": spec.mgmt_dir,
               "options": ["bind", "ro", "nosuid", "nodev", "noexec"] },
+            { "destination": "/etc/resolv.conf", "type": "bind", "source": spec.resolv_conf,
+              "options": ["bind", "ro", "nosuid", "nodev", "noexec"] },
         ],
         "linux": {
             "uidMappings": map,

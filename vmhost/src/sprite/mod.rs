@@ -245,6 +245,8 @@ pub struct HostConfig {
     pub stop_grace: Duration,
     /// Which OCI runtime runs the sandboxes.
     pub runtime: Flavor,
+    /// Sprites reach the internet through the host (see [`crate::net`]).
+    pub egress: bool,
 }
 
 impl HostConfig {
@@ -262,6 +264,7 @@ impl HostConfig {
             default_image: "debian".into(),
             stop_grace: Duration::from_secs(3),
             runtime: Flavor::Crun,
+            egress: true,
         }
     }
 }
@@ -315,6 +318,8 @@ pub struct Host {
     dir: PathBuf,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     events: tokio::sync::broadcast::Sender<HostEvent>,
+    /// Network addresses of running sprites, with egress.
+    slots: Option<crate::net::Slots>,
 }
 
 impl Host {
@@ -339,7 +344,18 @@ impl Host {
         }
         let sock = cfg.run_dir.join("sock");
         std::fs::create_dir_all(&sock).map_err(|e| Error::path("cannot create", &sock, e))?;
+        let slots = if cfg.egress {
+            crate::net::install()?;
+            Some(crate::net::Slots::new(&cfg.run_dir)?)
+        } else {
+            None
+        };
+        let resolv = cfg.run_dir.join("resolv.conf");
+        // Written in place: running sprites have this very file mounted.
+        std::fs::write(&resolv, crate::net::resolv_conf())
+            .map_err(|e| Error::path("cannot write", &resolv, e))?;
         let host = Host {
+            slots,
             cfg,
             pool,
             runtime,
@@ -540,6 +556,7 @@ impl Host {
             .map_err(|e| Error::path("cannot create", &mgmt_dir, e))?;
         let spec = crate::runtime::SandboxSpec {
             mgmt_dir,
+            resolv_conf: self.cfg.run_dir.join("resolv.conf"),
             id: self.sandbox_id(name),
             hostname: rec.hostname.clone(),
             rootfs: paths.root.clone(),
@@ -550,12 +567,46 @@ impl Host {
             limits: rec.limits,
             ids: self.cfg.ids,
         };
-        self.runtime.start(&spec).await
+        self.runtime.start(&spec).await?;
+        self.connect_network(name);
+        Ok(())
+    }
+
+    /// With egress, gives the running sprite its link out, in the
+    /// background: veth set-up takes tens of milliseconds, which a create
+    /// or a wake does not wait for.
+    fn connect_network(&self, name: &SpriteName) {
+        let Some(slots) = &self.slots else { return };
+        let id = self.sandbox_id(name);
+        let pid = match self.runtime.init_pid(&id) {
+            Ok(Some(pid)) => pid,
+            other => {
+                tracing::warn!(sprite = %name, ?other, "no init to give a network to");
+                return;
+            }
+        };
+        let slot = match slots.take(&id) {
+            Ok(slot) => slot,
+            Err(e) => {
+                tracing::warn!(sprite = %name, error = %e, "no network address for the sprite");
+                return;
+            }
+        };
+        let name = name.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = crate::net::attach(pid, slot) {
+                tracing::warn!(sprite = %name, error = %e, "cannot connect the sprite's network");
+            }
+        });
     }
 
     pub(crate) async fn stop_sandbox(&self, name: &SpriteName, grace: Duration) -> Result<()> {
         self.runtime.stop(&self.sandbox_id(name), grace).await?;
         let _ = std::fs::remove_file(self.socket_path(name));
+        // The sprite's veth went with its network namespace.
+        if let Some(slots) = &self.slots {
+            slots.release(&self.sandbox_id(name));
+        }
         Ok(())
     }
 }

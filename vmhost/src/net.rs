@@ -1,0 +1,290 @@
+//! Egress: a sprite's way out to the internet, when the operator allows it.
+//!
+//! Each running sprite gets a veth pair: `sprite<N>` on the host (no other
+//! interface may take that prefix), `eth0` in
+//! the sprite with the address `100.64.0.0/10 + N` (the shared address
+//! space, so never an address of the networks around the machine), routed
+//! through `100.64.0.1`, the host's end of every pair. One nftables table
+//! (`inet sprites`) then:
+//!
+//! - masquerades what sprites send out, so they reach the internet;
+//! - drops what they send to private, shared, link-local, loopback and
+//!   multicast ranges (the machine's neighbours, other sprites, cloud
+//!   metadata), and anything but IPv4;
+//! - drops everything they send to the host itself (the API, the database,
+//!   any local service), whatever address it is sent to.
+//!
+//! Without egress a sprite has only its loopback. Either way the host
+//! reaches in (proxied requests, forwarded ports) with sockets it opens in
+//! the sprite's namespace, never through this network.
+
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::error::{Error, Result};
+
+/// The host's end of every sprite's link.
+pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 1);
+/// Addresses for sprites: 100.64.1.0 onwards.
+const FIRST: u32 = u32::from_be_bytes([100, 64, 1, 0]);
+const SLOTS: u32 = (1 << 22) - 512;
+
+/// Destinations a sprite never reaches.
+const REFUSED: &str = "0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8, 169.254.0.0/16, \
+    172.16.0.0/12, 192.0.0.0/24, 192.168.0.0/16, 198.18.0.0/15, 224.0.0.0/4, 240.0.0.0/4";
+
+/// The nftables table; replaced whole, so applying it twice is harmless.
+fn ruleset() -> String {
+    format!(
+        "table inet sprites
+delete table inet sprites
+table inet sprites {{
+  set refused {{ type ipv4_addr; flags interval; elements = {{ {REFUSED} }} }}
+  chain input {{
+    type filter hook input priority 0; policy accept;
+    iifname \"sprite*\" drop
+  }}
+  chain forward {{
+    type filter hook forward priority 0; policy accept;
+    iifname \"sprite*\" meta nfproto != ipv4 drop
+    iifname \"sprite*\" ip daddr @refused drop
+    iifname \"sprite*\" accept
+    oifname \"sprite*\" ct state established,related accept
+    oifname \"sprite*\" drop
+  }}
+  chain postrouting {{
+    type nat hook postrouting priority 100; policy accept;
+    ip saddr 100.64.0.0/10 oifname != \"sprite*\" masquerade
+  }}
+}}
+"
+    )
+}
+
+fn run(cmd: &mut Command, what: &str, input: Option<&str>) -> Result<()> {
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::io(format!("cannot run {what}"), e))?;
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|e| Error::io(format!("cannot feed {what}"), e))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error::io(format!("cannot run {what}"), e))?;
+    if !out.status.success() {
+        return Err(Error::Runtime(format!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Turns forwarding on and installs the table. Once per host start.
+pub fn install() -> Result<()> {
+    std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
+        .map_err(|e| Error::io("cannot turn on IPv4 forwarding", e))?;
+    run(
+        Command::new("nft").arg("-f").arg("-"),
+        "nft",
+        Some(&ruleset()),
+    )
+}
+
+/// A sprite's slot: its address and its host interface's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot(pub u32);
+
+impl Slot {
+    pub fn address(self) -> Ipv4Addr {
+        Ipv4Addr::from(FIRST + self.0)
+    }
+
+    pub fn interface(self) -> String {
+        format!("sprite{}", self.0)
+    }
+}
+
+/// Slots in use, as files of `dir` (a directory of the run dir, so a
+/// reboot frees them all) named by slot and holding the sandbox's id.
+pub struct Slots {
+    dir: PathBuf,
+}
+
+impl Slots {
+    pub fn new(run_dir: &Path) -> Result<Slots> {
+        let dir = run_dir.join("net");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::path("cannot create", &dir, e))?;
+        Ok(Slots { dir })
+    }
+
+    /// A free slot for sandbox `id`: its hash's first, else the next free.
+    pub fn take(&self, id: &str) -> Result<Slot> {
+        self.release(id);
+        let start = id
+            .bytes()
+            .fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619))
+            % SLOTS;
+        for i in 0..SLOTS {
+            let slot = (start + i) % SLOTS;
+            let path = self.dir.join(slot.to_string());
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    f.write_all(id.as_bytes())
+                        .map_err(|e| Error::path("cannot write", &path, e))?;
+                    return Ok(Slot(slot));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(Error::path("cannot create", &path, e)),
+            }
+        }
+        Err(Error::Runtime("no network address is free".into()))
+    }
+
+    /// Frees the slot of sandbox `id`, if it holds one.
+    pub fn release(&self, id: &str) {
+        let Ok(dir) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in dir.flatten() {
+            if std::fs::read(entry.path()).is_ok_and(|owner| owner == id.as_bytes()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// Gives the sprite whose init is `pid` its link in `slot`.
+pub fn attach(pid: i32, slot: Slot) -> Result<()> {
+    let host = slot.interface();
+    let peer = format!("{host}p");
+    let addr = slot.address();
+    let ns = format!("/proc/{pid}/ns/net");
+    // A link left by an earlier sandbox of this slot would be in the way.
+    let _ = run(
+        Command::new("ip").args(["link", "del", &host]),
+        "ip link del",
+        None,
+    );
+    let outside = format!(
+        "link add {host} type veth peer name {peer}\n\
+         link set {peer} netns {pid}\n\
+         addr add {GATEWAY}/32 dev {host}\n\
+         link set {host} up\n\
+         route add {addr}/32 dev {host}\n"
+    );
+    run(
+        Command::new("ip").args(["-batch", "-"]),
+        "ip",
+        Some(&outside),
+    )?;
+    let inside = format!(
+        "link set {peer} name eth0\n\
+         addr add {addr}/32 dev eth0\n\
+         link set eth0 up\n\
+         route add {GATEWAY} dev eth0\n\
+         route add default via {GATEWAY} dev eth0\n"
+    );
+    run(
+        Command::new("nsenter")
+            .arg(format!("--net={ns}"))
+            .args(["ip", "-batch", "-"]),
+        "ip (in the sprite)",
+        Some(&inside),
+    )
+}
+
+/// Whether a sprite may send to `ip` (see [`REFUSED`]).
+pub fn reachable(ip: Ipv4Addr) -> bool {
+    let o = ip.octets();
+    !(ip.is_unspecified()
+        || o[0] == 0
+        || ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_multicast()
+        || o[0] >= 240
+        || (o[0] == 100 && (64..128).contains(&o[1]))
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+        || (o[0] == 198 && (18..20).contains(&o[1])))
+}
+
+/// The resolv.conf sprites see: the host's IPv4 name servers that sprites
+/// may reach (not a local stub, not one on a private network), else public
+/// ones.
+pub fn resolv_conf() -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let usable: Vec<&str> = host
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .map(str::trim)
+        .filter(|ip| ip.parse::<Ipv4Addr>().is_ok_and(reachable))
+        .collect();
+    let servers = if usable.is_empty() {
+        vec!["1.1.1.1", "8.8.8.8"]
+    } else {
+        usable
+    };
+    servers
+        .iter()
+        .map(|s| format!("nameserver {s}\n"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_addresses_in_the_shared_space_and_taken_once() {
+        assert_eq!(Slot(0).address(), Ipv4Addr::new(100, 64, 1, 0));
+        assert_eq!(Slot(300).address(), Ipv4Addr::new(100, 64, 2, 44));
+        assert!(Slot(SLOTS - 1).address() < Ipv4Addr::new(100, 128, 0, 0));
+        let dir = tempfile::tempdir().unwrap();
+        let slots = Slots::new(dir.path()).unwrap();
+        let a = slots.take("a").unwrap();
+        let b = slots.take("b").unwrap();
+        assert_ne!(a, b);
+        // Taking again for the same sandbox gives back its old slot first.
+        assert_eq!(slots.take("a").unwrap(), a);
+        slots.release("a");
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("net")).unwrap().count(),
+            1
+        );
+    }
+
+    #[test]
+    fn private_and_special_ranges_are_unreachable() {
+        for ip in [
+            "10.255.255.53",
+            "192.168.1.1",
+            "172.20.0.1",
+            "127.0.0.1",
+            "169.254.169.254",
+            "100.64.1.9",
+            "0.1.2.3",
+            "224.0.0.1",
+        ] {
+            assert!(!reachable(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["1.1.1.1", "8.8.8.8", "203.0.113.7"] {
+            assert!(reachable(ip.parse().unwrap()), "{ip}");
+        }
+    }
+}

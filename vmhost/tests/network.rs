@@ -1,0 +1,181 @@
+//! Egress: a sprite reaches the outside through the host's NAT, but never a
+//! refused range, the host itself, or another sprite. "Outside" here is a
+//! network namespace the test makes, holding a documentation address
+//! (203.0.113.0/24); the refused network is in the benchmarking range
+//! (198.18.0.0/15). Nothing leaves the machine.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{host, name, sh};
+use vmhost::{CreateOptions, Host, SpriteName};
+
+/// A namespace linked to the host, with a web server on `ip`:80.
+struct Network {
+    ns: String,
+    server: Child,
+}
+
+impl Network {
+    fn new(ns: &str, addr: &str, host_ip: &str, prefix: u8) -> Network {
+        let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        let link = format!("{}h", &ns[..ns.len().min(12)]);
+        let _ = Command::new("ip").args(["link", "del", &link]).status();
+        let ip = |args: &[&str]| {
+            let ok = Command::new("ip").args(args).status().unwrap().success();
+            assert!(ok, "ip {args:?} failed");
+        };
+        let peer = format!("{link}p");
+        let (host_cidr, cidr) = (format!("{host_ip}/{prefix}"), format!("{addr}/{prefix}"));
+        ip(&["netns", "add", ns]);
+        ip(&["link", "add", &link, "type", "veth", "peer", "name", &peer]);
+        ip(&["link", "set", &peer, "netns", ns]);
+        ip(&["addr", "add", &host_cidr, "dev", &link]);
+        ip(&["link", "set", &link, "up"]);
+        ip(&["-n", ns, "addr", "add", &cidr, "dev", &peer]);
+        ip(&["-n", ns, "link", "set", &peer, "up"]);
+        ip(&["-n", ns, "link", "set", "lo", "up"]);
+        std::fs::create_dir_all(format!("/tmp/{ns}")).unwrap();
+        std::fs::write(
+            format!("/tmp/{ns}/index.html"),
+            format!("hello from {ns}\n"),
+        )
+        .unwrap();
+        let server = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns,
+                "python3",
+                "-m",
+                "http.server",
+                "80",
+                "--bind",
+                addr,
+            ])
+            .current_dir(format!("/tmp/{ns}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Network {
+            ns: ns.to_string(),
+            server,
+        }
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+        let _ = std::fs::remove_dir_all(format!("/tmp/{}", self.ns));
+    }
+}
+
+/// Waits until the sprite has its link out (its address and its default
+/// route, the last thing set); its address.
+async fn address(host: &Host, s: &SpriteName) -> String {
+    for _ in 0..200 {
+        let (out, _, _) = sh(
+            host,
+            s,
+            "ip -4 route show default | grep -q . && ip -4 -o addr show dev eth0 2>/dev/null",
+        )
+        .await;
+        if let Some(addr) = out.split_whitespace().nth(3) {
+            return addr.split('/').next().unwrap().to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no network in the sprite");
+}
+
+async fn fetch(host: &Host, s: &SpriteName, url: &str) -> String {
+    let (out, _, _) = sh(host, s, &format!("curl -s -m 2 {url} || echo unreachable")).await;
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sprites_reach_outside_but_not_refused_ranges_the_host_or_each_other() {
+    let host = host("t-network").await;
+    let outside = Network::new("tnet-out", "203.0.113.1", "203.0.113.254", 24);
+    let refused = Network::new("tnet-refused", "198.18.0.1", "198.18.0.254", 24);
+    let (a, b) = (name("neta"), name("netb"));
+    host.create(&a, CreateOptions::default()).await.unwrap();
+    host.create(&b, CreateOptions::default()).await.unwrap();
+    let addr_a = address(&host, &a).await;
+    let addr_b = address(&host, &b).await;
+    assert!(
+        addr_a.starts_with("100.") && addr_a != addr_b,
+        "{addr_a} {addr_b}"
+    );
+
+    // Out through NAT: the server sees the host's address, not the sprite's.
+    let started = std::time::Instant::now();
+    let answer = fetch(&host, &a, "http://203.0.113.1/index.html").await;
+    assert_eq!(
+        answer,
+        "hello from tnet-out\n",
+        "after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        fetch(&host, &a, "http://198.18.0.1/index.html").await,
+        "unreachable\n",
+        "a refused range"
+    );
+
+    // The host itself, on any of its addresses, is out of reach.
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    for ip in ["203.0.113.254", "100.64.0.1"] {
+        assert_eq!(
+            fetch(&host, &a, &format!("http://{ip}:{port}/")).await,
+            "unreachable\n",
+            "the host at {ip}"
+        );
+    }
+
+    // Another sprite is out of reach, even listening on all addresses.
+    sh(
+        &host,
+        &b,
+        "cd /tmp && (setsid python3 -m http.server 8081 >/dev/null 2>&1 &)",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        fetch(&host, &a, &format!("http://{addr_b}:8081/")).await,
+        "unreachable\n"
+    );
+
+    // The link comes back after a cold sleep, and goes with the sprite.
+    host.sleep_cold(&a).await.unwrap();
+    host.wake(&a).await.unwrap();
+    address(&host, &a).await;
+    assert_eq!(
+        fetch(&host, &a, "http://203.0.113.1/index.html").await,
+        "hello from tnet-out\n"
+    );
+    host.destroy(&a).await.unwrap();
+    host.destroy(&b).await.unwrap();
+    drop(outside);
+    drop(refused);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_egress_a_sprite_has_only_its_loopback() {
+    let mut cfg = vmhost::testing::config("t-no-egress");
+    cfg.egress = false;
+    let host = vmhost::testing::host_with(cfg).await;
+    let s = name("island");
+    host.create(&s, CreateOptions::default()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (out, _, _) = sh(&host, &s, "ip -o link | grep -c ': eth0' || true").await;
+    assert_eq!(out.trim(), "0");
+    host.destroy(&s).await.unwrap();
+}
