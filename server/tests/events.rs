@@ -152,12 +152,7 @@ async fn usage_reports_awake_seconds_and_disk_bytes() {
         let (st, v) = srv.post(&alice, "/v1/sprites", json!({"name": name})).await;
         assert_eq!(st, StatusCode::CREATED, "{v}");
     }
-    let host = srv.state.host.list().unwrap();
-    let a = host
-        .iter()
-        .find(|s| s.hostname == "a")
-        .map(|s| vmhost::SpriteName::parse(&s.name).unwrap())
-        .unwrap();
+    let a = srv.host_name("a");
     let out = srv
         .state
         .host

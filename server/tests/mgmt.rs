@@ -10,18 +10,6 @@ use common::{start, Backend, TestServer};
 use reqwest::StatusCode;
 use serde_json::json;
 
-fn host_name(srv: &TestServer, sprite: &str) -> vmhost::SpriteName {
-    let info = srv
-        .state
-        .host
-        .list()
-        .unwrap()
-        .into_iter()
-        .find(|s| s.hostname == sprite)
-        .expect("the sprite on the host");
-    vmhost::SpriteName::parse(&info.name).unwrap()
-}
-
 /// Runs `sprite-env ARGS` inside the sprite: (stdout, stderr, exit code).
 async fn sprite_env(
     srv: &TestServer,
@@ -46,7 +34,7 @@ async fn a_sprite_manages_itself_through_its_socket_and_no_further() {
         .post(&alice, "/v1/sprites", json!({"name": "self"}))
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
-    let host = host_name(&srv, "self");
+    let host = srv.host_name("self");
     let socket = srv.state.host.mgmt_dir(&host).join("api.sock");
     for _ in 0..100 {
         if socket.exists() {

@@ -71,24 +71,12 @@ class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
 S(("0.0.0.0", 8080), H).serve_forever()
 "#;
 
-fn host_name(srv: &TestServer, sprite: &str) -> vmhost::SpriteName {
-    let info = srv
-        .state
-        .host
-        .list()
-        .unwrap()
-        .into_iter()
-        .find(|s| s.hostname == sprite)
-        .expect("the sprite on the host");
-    vmhost::SpriteName::parse(&info.name).unwrap()
-}
-
 /// Creates `name` and starts the app in it.
 async fn sprite_with_app(srv: &TestServer, token: &str, name: &str, auth: &str) {
     let req = json!({"name": name, "url_settings": {"auth": auth}});
     let (st, v) = srv.post(token, "/v1/sprites", req).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
-    let host = host_name(srv, name);
+    let host = srv.host_name(name);
     let files = srv.state.host.files(&host).unwrap();
     files
         .write("/srv/app.py", APP.as_bytes(), None, true)
@@ -407,7 +395,7 @@ async fn a_cold_sprite_wakes_for_a_request_and_its_http_service_answers() {
         )
         .await;
     assert_eq!(st, StatusCode::CREATED);
-    let host = host_name(&srv, "cold");
+    let host = srv.host_name("cold");
     let files = srv.state.host.files(&host).unwrap();
     files
         .write("/srv/index.html", b"from the service\n", None, true)

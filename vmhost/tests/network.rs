@@ -60,6 +60,15 @@ impl Network {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        // The host reaches the namespace directly: wait for the server.
+        let target: std::net::SocketAddr = format!("{addr}:80").parse().unwrap();
+        let listening = (0..200).any(|_| {
+            std::net::TcpStream::connect_timeout(&target, Duration::from_millis(100)).is_ok() || {
+                std::thread::sleep(Duration::from_millis(25));
+                false
+            }
+        });
+        assert!(listening, "the server in {ns} does not listen");
         Network {
             ns: ns.to_string(),
             server,

@@ -91,6 +91,20 @@ impl TestServer {
             .unwrap()
     }
 
+    /// The host's name of the caller-facing sprite `sprite` (host sprites
+    /// take their API name as hostname).
+    pub fn host_name(&self, sprite: &str) -> vmhost::SpriteName {
+        let info = self
+            .state
+            .host
+            .list()
+            .unwrap()
+            .into_iter()
+            .find(|s| s.hostname == sprite)
+            .expect("the sprite on the host");
+        vmhost::SpriteName::parse(&info.name).unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
