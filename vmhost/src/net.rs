@@ -169,7 +169,9 @@ impl Slots {
     }
 }
 
-/// Gives the sprite whose init is `pid` its link in `slot`.
+/// Gives the sprite whose init is `pid` its link in `slot`. Runs at a
+/// lower CPU priority than the requests it must not slow down (a create or
+/// a wake on a small machine). A half-made link is removed.
 pub fn attach(pid: i32, slot: Slot) -> Result<()> {
     let host = slot.interface();
     let peer = format!("{host}p");
@@ -188,11 +190,6 @@ pub fn attach(pid: i32, slot: Slot) -> Result<()> {
          link set {host} up\n\
          route add {addr}/32 dev {host}\n"
     );
-    run(
-        Command::new("ip").args(["-batch", "-"]),
-        "ip",
-        Some(&outside),
-    )?;
     let inside = format!(
         "link set {peer} name eth0\n\
          addr add {addr}/32 dev eth0\n\
@@ -200,13 +197,36 @@ pub fn attach(pid: i32, slot: Slot) -> Result<()> {
          route add {GATEWAY} dev eth0\n\
          route add default via {GATEWAY} dev eth0\n"
     );
-    run(
-        Command::new("nsenter")
-            .arg(format!("--net={ns}"))
-            .args(["ip", "-batch", "-"]),
-        "ip (in the sprite)",
-        Some(&inside),
+    let made = run(
+        Command::new("nice").args(["-n", "10", "ip", "-batch", "-"]),
+        "ip",
+        Some(&outside),
     )
+    .and_then(|()| {
+        run(
+            Command::new("nice")
+                .args(["-n", "10", "nsenter"])
+                .arg(format!("--net={ns}"))
+                .args(["ip", "-batch", "-"]),
+            "ip (in the sprite)",
+            Some(&inside),
+        )
+    });
+    if made.is_err() {
+        // The sprite may have stopped meanwhile; leave nothing behind.
+        let _ = run(
+            Command::new("ip").args(["link", "del", &host]),
+            "ip link del",
+            None,
+        );
+    }
+    made
+}
+
+/// Whether the process `pid` still exists (a sprite stopped while its link
+/// was being made is no error).
+pub fn alive(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Whether a sprite may send to `ip` (see [`REFUSED`]).

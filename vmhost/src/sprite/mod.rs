@@ -593,8 +593,12 @@ impl Host {
             }
         };
         let name = name.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = crate::net::attach(pid, slot) {
+        tokio::task::spawn_blocking(move || match crate::net::attach(pid, slot) {
+            Ok(()) => {}
+            Err(e) if !crate::net::alive(pid) || e.to_string().contains("No such process") => {
+                tracing::debug!(sprite = %name, error = %e, "sprite stopped before its network was made");
+            }
+            Err(e) => {
                 tracing::warn!(sprite = %name, error = %e, "cannot connect the sprite's network");
             }
         });
