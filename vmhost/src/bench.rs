@@ -353,6 +353,9 @@ pub async fn run(mut cfg: HostConfig, mirror: &str, runs: usize, json: bool) -> 
     // below zero.
     let added = (used_memory()? as f64 - before as f64) / 1e6;
     clear(&host).await?;
+    // The kernel frees deleted subvolumes in the background: let it finish
+    // before anything else is measured on this machine.
+    host.pool().wait_for_deletions()?;
     rows.push(Row {
         operation: format!("host memory, {many} sprites cold (MB)"),
         median_ms: added,
