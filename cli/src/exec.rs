@@ -146,8 +146,10 @@ async fn pump(ws: Ws, tty: bool, interactive: bool) -> anyhow::Result<Ended> {
                                 if !data.is_empty() {
                                     let _ = tx.send(Message::Binary(data.to_vec().into())).await;
                                 }
-                                let _ = tx.send(Message::Close(None)).await;
+                                // Detached before the close goes out: whatever the
+                                // server answers to it is no longer an error.
                                 let _ = detach_tx.send(()).await;
+                                let _ = tx.send(Message::Close(None)).await;
                                 break;
                             }
                         }
@@ -176,8 +178,9 @@ async fn pump(ws: Ws, tty: bool, interactive: bool) -> anyhow::Result<Ended> {
         let mut session = String::new();
         loop {
             let msg = tokio::select! {
-                m = rx.next() => m,
+                biased;
                 _ = detach_rx.recv() => return Ok(Ended::Detached(session)),
+                m = rx.next() => m,
             };
             let Some(msg) = msg else { break };
             match msg? {

@@ -536,18 +536,24 @@ async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: Str
                     }
                     _ => Ok(()),
                 },
-                Message::Close(_) => return,
+                Message::Close(_) => return true,
                 _ => Ok(()),
             };
             // The command may be gone before its input is: its output and
             // exit code still follow, so a refused write ends nothing.
             let _ = sent;
         }
+        false
     };
-    let exited = tokio::select! {
-        exited = to_client => exited,
-        _ = from_client => false,
+    let (exited, client_closed) = tokio::select! {
+        exited = to_client => (exited, false),
+        closed = from_client => (false, closed),
     };
+    if client_closed {
+        // The client detached (or left): answer its close, so it ends
+        // cleanly rather than on a reset.
+        let _ = tx.send(Message::Close(None)).await;
+    }
     if exited {
         // Read until the client's close (or a while): closing a socket with
         // unread input resets it, and a reset can destroy the exit message
