@@ -15,6 +15,17 @@ async fn create_exec_and_destroy_a_debian_sprite() {
     assert!(info.image.starts_with("debian@"));
 
     assert_eq!(ok(&host, &s, "hostname").await, "dev");
+    // Its names resolve without any network: localhost and its own.
+    assert_eq!(ok(&host, &s, "cat /etc/hostname").await, "dev");
+    assert_eq!(
+        ok(
+            &host,
+            &s,
+            "python3 -c \"import socket; print(socket.gethostbyname('localhost'), socket.gethostbyname('dev'))\""
+        )
+        .await,
+        "127.0.0.1 127.0.1.1"
+    );
     assert!(ok(&host, &s, "cat /etc/os-release")
         .await
         .contains("bookworm"));

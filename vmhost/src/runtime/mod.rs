@@ -62,6 +62,9 @@ pub struct SandboxSpec {
     pub mgmt_dir: PathBuf,
     /// Shown read-only at `/etc/resolv.conf`: name servers sprites reach.
     pub resolv_conf: PathBuf,
+    /// Shown at `/etc/hostname` and `/etc/hosts`: the sprite's own names
+    /// (`hostname`, `hosts` in this directory), writable by its root.
+    pub names_dir: PathBuf,
     /// Listening socket that becomes fd 3 of `sprite-init`.
     pub init_socket: Arc<OwnedFd>,
     /// Where `sprite-init`'s own output goes.

@@ -195,6 +195,10 @@ pub fn config(spec: &SandboxSpec, cgroup_path: &str) -> Value {
               "options": ["bind", "ro", "nosuid", "nodev", "noexec"] },
             { "destination": "/etc/resolv.conf", "type": "bind", "source": spec.resolv_conf,
               "options": ["bind", "ro", "nosuid", "nodev", "noexec"] },
+            { "destination": "/etc/hostname", "type": "bind", "source": spec.names_dir.join("hostname"),
+              "options": ["bind", "rw", "nosuid", "nodev", "noexec"] },
+            { "destination": "/etc/hosts", "type": "bind", "source": spec.names_dir.join("hosts"),
+              "options": ["bind", "rw", "nosuid", "nodev", "noexec"] },
         ],
         "linux": {
             "uidMappings": map,

@@ -39,6 +39,7 @@ impl Host {
         self.emit(name, super::Phase::Destroyed);
         btrfs::remove_tree(&trash).map_err(|e| Error::path("cannot delete", &trash, e))?;
         let _ = std::fs::remove_dir_all(self.mgmt_dir(name));
+        let _ = std::fs::remove_dir_all(self.mgmt_dir(name).with_extension("etc"));
         Ok(())
     }
 }

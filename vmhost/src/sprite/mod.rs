@@ -554,7 +554,9 @@ impl Host {
         let mgmt_dir = self.mgmt_dir(name);
         std::fs::create_dir_all(&mgmt_dir)
             .map_err(|e| Error::path("cannot create", &mgmt_dir, e))?;
+        let names_dir = self.write_names(name, &rec.hostname)?;
         let spec = crate::runtime::SandboxSpec {
+            names_dir,
             mgmt_dir,
             resolv_conf: self.cfg.run_dir.join("resolv.conf"),
             id: self.sandbox_id(name),
@@ -570,6 +572,27 @@ impl Host {
         self.runtime.start(&spec).await?;
         self.connect_network(name);
         Ok(())
+    }
+
+    /// Writes the sprite's `/etc/hostname` and `/etc/hosts` (so `localhost`
+    /// and its own name resolve whatever its image holds) into a directory
+    /// of the run dir, owned by the sprite's root; they live as long as the
+    /// sandbox does, like a container's.
+    fn write_names(&self, name: &SpriteName, hostname: &str) -> Result<PathBuf> {
+        let dir = self.mgmt_dir(name).with_extension("etc");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::path("cannot create", &dir, e))?;
+        let hosts = format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+        );
+        let root = Some(nix::unistd::Uid::from_raw(self.cfg.ids.base));
+        let group = Some(nix::unistd::Gid::from_raw(self.cfg.ids.base));
+        for (file, text) in [("hostname", format!("{hostname}\n")), ("hosts", hosts)] {
+            let path = dir.join(file);
+            std::fs::write(&path, text).map_err(|e| Error::path("cannot write", &path, e))?;
+            nix::unistd::chown(&path, root, group)
+                .map_err(|e| Error::path("cannot chown", &path, e.into()))?;
+        }
+        Ok(dir)
     }
 
     /// With egress, gives the running sprite its link out, in the
