@@ -124,39 +124,38 @@ async fn hostile_paths_and_symlinks_stay_inside_the_sprite() {
     let s = name("evil");
     host.create(&s, CreateOptions::default()).await.unwrap();
     let fs = host.files(&s).unwrap();
-    let host_secret = std::fs::read("/etc/hostname").unwrap();
-    ok(&host, &s, "echo sprite-hostname > /etc/hostname").await;
+    // A file at the same path on the host and on the sprite's own disk
+    // (not /etc/hostname: a sprite's is a per-start file of the run dir).
+    let host_secret = std::fs::read("/etc/issue").unwrap();
+    ok(&host, &s, "echo sprite-issue > /etc/issue").await;
 
     // `..` stops at the sprite's root.
     assert_eq!(
-        fs.read("/../../../../etc/hostname", 100).unwrap(),
-        b"sprite-hostname\n"
+        fs.read("/../../../../etc/issue", 100).unwrap(),
+        b"sprite-issue\n"
     );
-    assert_eq!(
-        fs.read("../etc/hostname", 100).unwrap(),
-        b"sprite-hostname\n"
-    );
+    assert_eq!(fs.read("../etc/issue", 100).unwrap(), b"sprite-issue\n");
     // Symlinks planted by the tenant resolve inside the sprite.
-    ok(&host, &s, "ln -s /etc/hostname /root/abs; ln -s ../../../../../../etc/hostname /root/rel; ln -s / /root/rootlink").await;
-    assert_eq!(fs.read("/root/abs", 100).unwrap(), b"sprite-hostname\n");
-    assert_eq!(fs.read("/root/rel", 100).unwrap(), b"sprite-hostname\n");
+    ok(&host, &s, "ln -s /etc/issue /root/abs; ln -s ../../../../../../etc/issue /root/rel; ln -s / /root/rootlink").await;
+    assert_eq!(fs.read("/root/abs", 100).unwrap(), b"sprite-issue\n");
+    assert_eq!(fs.read("/root/rel", 100).unwrap(), b"sprite-issue\n");
     assert_eq!(
-        fs.read("/root/rootlink/etc/hostname", 100).unwrap(),
-        b"sprite-hostname\n"
+        fs.read("/root/rootlink/etc/issue", 100).unwrap(),
+        b"sprite-issue\n"
     );
     // Writing through a symlink never touches the host.
-    fs.write("/root/rootlink/etc/hostname", b"pwned", None, false)
+    fs.write("/root/rootlink/etc/issue", b"pwned", None, false)
         .unwrap();
-    assert_eq!(std::fs::read("/etc/hostname").unwrap(), host_secret);
+    assert_eq!(std::fs::read("/etc/issue").unwrap(), host_secret);
     fs.remove("/root/abs", false).unwrap();
     assert_eq!(
-        std::fs::read("/etc/hostname").unwrap(),
+        std::fs::read("/etc/issue").unwrap(),
         host_secret,
         "removing a symlink removes only the link"
     );
     // /proc magic links are refused.
     ok(&host, &s, "ln -s /proc/1/root /root/magic").await;
-    assert!(fs.read("/root/magic/etc/hostname", 100).is_err());
+    assert!(fs.read("/root/magic/etc/issue", 100).is_err());
     // Malformed paths get clear errors.
     assert!(matches!(fs.read("", 10), Err(Error::InvalidPath { .. })));
     assert!(matches!(
