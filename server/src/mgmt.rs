@@ -121,47 +121,43 @@ pub fn spawn_watcher(state: AppState) {
     });
 }
 
+/// Sprites with what their management socket needs to know of them.
+const SPRITES: &str = "SELECT s.host_name AS host_name, s.name AS name, s.org_id AS org_id, \
+     o.slug AS slug FROM sprites s JOIN organizations o ON o.id = s.org_id";
+
 async fn serve_one(state: &AppState, host: &SpriteName) -> Result<(), ApiError> {
+    let row = sqlx::query(&format!("{SPRITES} WHERE s.host_name = $1"))
+        .bind(host.as_str())
+        .fetch_optional(state.db.pool())
+        .await?;
+    match row {
+        Some(row) => serve_row(state, &row),
+        None => Ok(()),
+    }
+}
+
+/// Serves every existing sprite's socket (at start).
+pub async fn serve_all(state: &AppState) -> Result<(), ApiError> {
+    let rows = sqlx::query(SPRITES).fetch_all(state.db.pool()).await?;
+    for row in &rows {
+        serve_row(state, row)?;
+    }
+    Ok(())
+}
+
+/// Serves the socket of the sprite of `row`, if the host has it.
+fn serve_row(state: &AppState, row: &crate::db::Row) -> Result<(), ApiError> {
     use sqlx::Row as _;
-    let row = sqlx::query(
-        "SELECT s.name AS name, s.org_id AS org_id, o.slug AS slug \
-         FROM sprites s JOIN organizations o ON o.id = s.org_id WHERE s.host_name = $1",
-    )
-    .bind(host.as_str())
-    .fetch_optional(state.db.pool())
-    .await?;
-    if let Some(row) = row {
+    let Ok(host) = SpriteName::parse(&row.try_get::<String, _>("host_name")?) else {
+        return Ok(());
+    };
+    if state.host.get(&host).is_ok() {
         let (name, org, slug): (String, String, String) = (
             row.try_get("name")?,
             row.try_get("org_id")?,
             row.try_get("slug")?,
         );
-        ensure(state, host, &name, &org, &slug);
-    }
-    Ok(())
-}
-
-/// Serves every existing sprite's socket (at start).
-pub async fn serve_all(state: &AppState) -> Result<(), ApiError> {
-    use sqlx::Row as _;
-    let rows = sqlx::query(
-        "SELECT s.host_name AS host_name, s.name AS name, s.org_id AS org_id, o.slug AS slug \
-         FROM sprites s JOIN organizations o ON o.id = s.org_id",
-    )
-    .fetch_all(state.db.pool())
-    .await?;
-    for row in rows {
-        let Ok(host) = SpriteName::parse(&row.try_get::<String, _>("host_name")?) else {
-            continue;
-        };
-        if state.host.get(&host).is_ok() {
-            let (name, org, slug): (String, String, String) = (
-                row.try_get("name")?,
-                row.try_get("org_id")?,
-                row.try_get("slug")?,
-            );
-            ensure(state, &host, &name, &org, &slug);
-        }
+        ensure(state, &host, &name, &org, &slug);
     }
     Ok(())
 }

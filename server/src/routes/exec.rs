@@ -146,8 +146,8 @@ impl Watch {
         if self
             .state
             .host
-            .get(&self.host)
-            .is_ok_and(|i| i.phase != vmhost::Phase::Running)
+            .phase(&self.host)
+            .is_ok_and(|p| p != vmhost::Phase::Running)
         {
             if let Err(e) = self.state.host.wake(&self.host).await {
                 tracing::warn!(sprite = %self.host, error = %e, "cannot wake a sprite for terminal input");
