@@ -3,6 +3,11 @@
 //! browser session; anything else is a 401. A session request that changes
 //! state must also send the session's CSRF token in `X-CSRF-Token` (403
 //! otherwise); bearer requests need none.
+//!
+//! A session request that names its origin must come from the API's own
+//! origin: sprite URLs share the site of the app (`*.localhost`, or the
+//! operator's wildcard domain), so a sprite's page could otherwise open the
+//! exec WebSocket, a GET that carries the session cookie and no CSRF token.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -37,6 +42,11 @@ impl FromRequestParts<AppState> for Caller {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::Unauthorized)?;
+        if !same_origin(&parts.headers) {
+            return Err(ApiError::Forbidden(
+                "a signed-in session is only usable from the app's own pages".into(),
+            ));
+        }
         let user: Option<String> = session.get(USER_ID).await.map_err(session_error)?;
         let org: Option<String> = session.get(ORG_ID).await.map_err(session_error)?;
         let (Some(user), Some(org)) = (user, org) else {
@@ -53,6 +63,22 @@ impl FromRequestParts<AppState> for Caller {
             .await?
             .ok_or(ApiError::Unauthorized)
     }
+}
+
+/// Whether the request's `Origin`, when it sends one, is the host it asks.
+fn same_origin(headers: &axum::http::HeaderMap) -> bool {
+    let Some(origin) = headers.get(axum::http::header::ORIGIN) else {
+        return true;
+    };
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, authority)| authority);
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
 }
 
 pub fn session_error(e: tower_sessions::session::Error) -> ApiError {

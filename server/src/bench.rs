@@ -183,51 +183,72 @@ class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
 S(("0.0.0.0", 8080), H).serve_forever()
 "#;
 
-/// The load generator, the same program inside the sprite (straight to the
-/// app) and on the host (through the sprite's URL): keep-alive connections
-/// sending GET / for a while; prints requests per second and latencies.
-const LOAD: &str = r#"
-import http.client, json, sys, threading, time
-host, port, name, conc, secs = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
-lat, lock = [], threading.Lock()
-stop = time.monotonic() + secs
-def worker():
-    c = http.client.HTTPConnection(host, port)
-    mine = []
-    while time.monotonic() < stop:
-        t = time.monotonic()
-        c.request("GET", "/", headers={"Host": name})
-        r = c.getresponse()
-        r.read()
-        assert r.status == 200, r.status
-        mine.append((time.monotonic() - t) * 1000)
-    with lock:
-        lat.extend(mine)
-start = time.monotonic()
-ts = [threading.Thread(target=worker) for _ in range(conc)]
-for t in ts: t.start()
-for t in ts: t.join()
-print(json.dumps({"rps": len(lat) / (time.monotonic() - start), "latencies_ms": lat}))
-"#;
+/// A load run of `wrk` (a C load generator, so the measure is the path
+/// and the app, not the client): `conc` keep-alive connections sending
+/// `GET /` for `secs`, from the network namespace `netns` when given.
+async fn wrk(
+    netns: Option<&std::path::Path>,
+    url: &str,
+    host: &str,
+    conc: usize,
+    secs: u32,
+) -> anyhow::Result<Load> {
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = tokio::process::Command::new("nsenter");
+            c.arg(format!("--net={}", ns.display())).arg("wrk");
+            c
+        }
+        None => tokio::process::Command::new("wrk"),
+    };
+    let out = cmd
+        .args(["--latency", "-t1", "-c", &conc.to_string()])
+        .args([
+            "-d",
+            &format!("{secs}s"),
+            "-H",
+            &format!("Host: {host}"),
+            url,
+        ])
+        .output()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot run wrk (scripts/setup installs it): {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(
+        out.status.success() && !text.contains("Non-2xx"),
+        "wrk: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wrk_result(&text)
+}
 
 struct Load {
     rps: f64,
-    latencies: Samples,
+    median_ms: f64,
 }
 
-fn load_result(out: &[u8]) -> anyhow::Result<Load> {
-    let v: serde_json::Value = serde_json::from_slice(out)
-        .map_err(|e| anyhow::anyhow!("load generator: {e}: {}", String::from_utf8_lossy(out)))?;
-    let lat = v["latencies_ms"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|x| x.as_f64())
-        .map(|ms| std::time::Duration::from_secs_f64(ms / 1000.0))
-        .collect();
+/// Requests per second and the median latency of wrk's report.
+fn wrk_result(text: &str) -> anyhow::Result<Load> {
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(str::trim))
+            .ok_or_else(|| anyhow::anyhow!("wrk printed no {prefix:?}: {text}"))
+    };
+    let rps: f64 = field("Requests/sec:")?.parse()?;
+    let median = field("50%")?;
+    let (num, unit) = median
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map(|i| median.split_at(i))
+        .ok_or_else(|| anyhow::anyhow!("wrk latency {median:?}"))?;
+    let scale = match unit {
+        "us" => 0.001,
+        "ms" => 1.0,
+        "s" => 1000.0,
+        other => anyhow::bail!("wrk latency unit {other:?}"),
+    };
     Ok(Load {
-        rps: v["rps"].as_f64().unwrap_or(0.0),
-        latencies: Samples(lat),
+        rps,
+        median_ms: num.parse::<f64>()? * scale,
     })
 }
 
@@ -259,7 +280,6 @@ async fn urls(
         .ok_or_else(|| anyhow::anyhow!("the web sprite is missing"))?;
     let files = state.host.files(&host)?;
     files.write("/srv/app.py", APP.as_bytes(), None, true)?;
-    files.write("/srv/load.py", LOAD.as_bytes(), None, true)?;
     let spec = vmhost::ServiceSpec {
         cmd: "python3".into(),
         args: vec!["/srv/app.py".into()],
@@ -287,59 +307,16 @@ async fn urls(
 
     let port: u16 = base.rsplit(':').next().unwrap_or("").parse()?;
     let label = format!("web-bench.localhost:{port}");
-    let script = std::env::temp_dir().join(format!("sprites-load-{}.py", std::process::id()));
-    std::fs::write(&script, LOAD)?;
-    let direct = |conc: &'static str, secs: &'static str| {
-        let (state, host) = (state.clone(), host.clone());
-        async move {
-            let out = state
-                .host
-                .run(
-                    &host,
-                    &[
-                        "python3",
-                        "/srv/load.py",
-                        "127.0.0.1",
-                        "8080",
-                        "localhost",
-                        conc,
-                        secs,
-                    ],
-                    b"",
-                )
-                .await?;
-            anyhow::ensure!(
-                out.code == 0,
-                "load: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            load_result(&out.stdout)
-        }
-    };
-    let proxied = |conc: &'static str, secs: &'static str| {
-        let (script, label) = (script.clone(), label.clone());
-        async move {
-            let out = tokio::process::Command::new("python3")
-                .arg(&script)
-                .args(["127.0.0.1", &port.to_string(), &label, conc, secs])
-                .output()
-                .await?;
-            anyhow::ensure!(
-                out.status.success(),
-                "load: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            load_result(&out.stdout)
-        }
-    };
+    let netns = state.host.network_namespace(&host)?;
+    let inside = "http://127.0.0.1:8080/";
+    let through = format!("http://127.0.0.1:{port}/");
     // Warm both paths, then measure them one after the other.
-    direct("2", "0.5").await?;
-    proxied("2", "0.5").await?;
-    let direct_one = direct("1", "3").await?;
-    let proxied_one = proxied("1", "3").await?;
-    let direct_many = direct("8", "3").await?;
-    let proxied_many = proxied("8", "3").await?;
-    let _ = std::fs::remove_file(&script);
+    wrk(Some(&netns), inside, "localhost", 2, 1).await?;
+    wrk(None, &through, &label, 2, 1).await?;
+    let direct_one = wrk(Some(&netns), inside, "localhost", 1, 3).await?;
+    let proxied_one = wrk(None, &through, &label, 1, 3).await?;
+    let direct_many = wrk(Some(&netns), inside, "localhost", 8, 3).await?;
+    let proxied_many = wrk(None, &through, &label, 8, 3).await?;
 
     // A request to a sprite asleep warm; the floor is the thaw itself.
     let client = reqwest::Client::builder()
@@ -410,12 +387,14 @@ async fn urls(
         target: ">= 0.7x direct".into(),
     };
     Ok(vec![
-        row(
-            "URL: GET, keep-alive, 1 client",
-            &proxied_one.latencies,
-            Some(direct_one.latencies.median()),
-            "latency; floor: inside",
-        ),
+        Row {
+            operation: "URL: GET, keep-alive, 1 client".into(),
+            median_ms: proxied_one.median_ms,
+            p95_ms: proxied_one.median_ms,
+            floor_ms: Some(direct_one.median_ms),
+            ratio: Some(proxied_one.median_ms / direct_one.median_ms),
+            target: "latency; floor: inside".into(),
+        },
         rps_row("URL: requests/s, 1 client", proxied_one.rps, direct_one.rps),
         rps_row(
             "URL: requests/s, 8 clients",

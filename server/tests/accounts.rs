@@ -75,6 +75,43 @@ async fn sessions_csrf_tokens_and_sign_out() {
     let (st, _, _) = send(web.get(srv.url("/v1/sprites/web"))).await;
     assert_eq!(st, StatusCode::OK, "reading needs no CSRF token");
 
+    // A page of a sprite's URL shares the app's site, so the session cookie
+    // would ride along on its requests (the exec WebSocket is a GET): only
+    // the app's own origin may use the session.
+    let here = srv.url("");
+    let (st, _, _) = send(
+        web.get(srv.url("/v1/sprites/web"))
+            .header("origin", here.trim_end_matches('/')),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "the app's own pages use the session");
+    for foreign in [
+        "http://web-ada.localhost:8080",
+        "null",
+        "http://evil.example",
+    ] {
+        let (st, v, _) = send(
+            web.get(srv.url("/v1/sprites/web"))
+                .header("origin", foreign),
+        )
+        .await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{foreign}: {v}");
+        let (st, _, _) = send(
+            web.get(srv.url("/v1/sprites/web/exec?cmd=id"))
+                .header("origin", foreign)
+                .header("connection", "upgrade")
+                .header("upgrade", "websocket")
+                .header("sec-websocket-version", "13")
+                .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        )
+        .await;
+        assert_eq!(
+            st,
+            StatusCode::FORBIDDEN,
+            "{foreign}: no WebSocket with the session"
+        );
+    }
+
     // Tokens: shown once, listed without the secret, revocable.
     let (st, v, _) = send(
         web.post(srv.url("/v1/tokens"))

@@ -409,12 +409,13 @@ pub fn print_table(rows: &[Row]) {
         "operation", "median", "p95", "floor", "ratio"
     );
     for r in rows {
-        let unit = if r.operation.ends_with("(MB)") {
+        // Rows of megabytes or requests per second name their unit.
+        let unit = if r.operation.ends_with("(MB)") || r.operation.contains("requests/s") {
             ""
         } else {
             " ms"
         };
-        let floor = r.floor_ms.map_or("-".into(), |f| format!("{f:.2} ms"));
+        let floor = r.floor_ms.map_or("-".into(), |f| format!("{f:.2}{unit}"));
         let ratio = r.ratio.map_or("-".into(), |x| format!("{x:.2}x"));
         println!(
             "{:<34} {:>10} {:>10} {:>10} {:>8}  {}",

@@ -15,12 +15,14 @@
 //! is detached, so crun sees, and manages, a plain v1 host. The sandbox's
 //! isolation is still crun's, from the same configuration.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -82,11 +84,16 @@ impl Layout {
     }
 }
 
-/// What the runtime recorded about a sandbox.
+/// What the runtime recorded about a sandbox, and whether its init lives.
+#[derive(Clone)]
 struct Recorded {
     pid: i64,
     start: u64,
     freezer: Option<Freezer>,
+    alive: bool,
+    /// A pidfd of the live init: asking whether it has exited is one
+    /// `poll`, where reading `/proc` is an open, a read and a parse.
+    pidfd: Option<Arc<OwnedFd>>,
 }
 
 #[derive(Clone)]
@@ -97,6 +104,10 @@ pub struct OciCli {
     root: PathBuf,
     /// Where bundles are written.
     bundles: PathBuf,
+    /// The records of sandboxes whose init was alive when last read. A
+    /// record stays true while that same process (pid and start time)
+    /// lives, so the state file is parsed once per start, not per request.
+    live: Arc<Mutex<HashMap<String, Recorded>>>,
 }
 
 impl OciCli {
@@ -111,6 +122,7 @@ impl OciCli {
             layout: Layout::detect(),
             root,
             bundles,
+            live: Arc::default(),
         })
     }
 
@@ -149,6 +161,20 @@ impl OciCli {
     }
 
     fn recorded(&self, id: &str) -> Result<Option<Recorded>> {
+        let known = self.live.lock().unwrap().get(id).cloned();
+        if let Some(rec) = known.filter(|r| r.pidfd.as_deref().is_some_and(|fd| !exited(fd))) {
+            return Ok(Some(rec));
+        }
+        let rec = self.read_record(id)?;
+        let mut live = self.live.lock().unwrap();
+        match &rec {
+            Some(r) if r.alive => live.insert(id.to_string(), r.clone()),
+            _ => live.remove(id),
+        };
+        Ok(rec)
+    }
+
+    fn read_record(&self, id: &str) -> Result<Option<Recorded>> {
         let file = match self.flavor {
             Flavor::Runc => "state.json",
             Flavor::Crun => "status",
@@ -163,13 +189,15 @@ impl OciCli {
                         pid: 0,
                         start: 0,
                         freezer: None,
+                        alive: false,
+                        pidfd: None,
                     }))
                 }
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::path("cannot read runtime state", path, e)),
         };
-        Ok(Some(match self.flavor {
+        let mut rec = match self.flavor {
             Flavor::Runc => {
                 let paths = &state["cgroup_paths"];
                 let freezer = paths["freezer"]
@@ -180,6 +208,8 @@ impl OciCli {
                     pid: state["init_process_pid"].as_i64().unwrap_or(0),
                     start: state["init_process_start"].as_u64().unwrap_or(0),
                     freezer,
+                    alive: false,
+                    pidfd: None,
                 }
             }
             Flavor::Crun => {
@@ -195,9 +225,20 @@ impl OciCli {
                     pid: state["pid"].as_i64().unwrap_or(0),
                     start: state["process-start-time"].as_u64().unwrap_or(0),
                     freezer,
+                    alive: false,
+                    pidfd: None,
                 }
             }
-        }))
+        };
+        rec.alive = rec.pid > 0 && init_alive(rec.pid, rec.start);
+        if rec.alive {
+            // Checked again once the pidfd is open: the pid was not reused
+            // between the first look and the open.
+            rec.pidfd = pidfd_open(rec.pid)
+                .filter(|_| init_alive(rec.pid, rec.start))
+                .map(Arc::new);
+        }
+        Ok(Some(rec))
     }
 
     fn freezer(&self, id: &str) -> Result<Freezer> {
@@ -364,6 +405,25 @@ fn init_alive(pid: i64, start: u64) -> bool {
     !zombie && fields.get(19).and_then(|s| s.parse::<u64>().ok()) == Some(start)
 }
 
+fn pidfd_open(pid: i64) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    // SAFETY: a non-negative result is a descriptor that nothing else owns.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Whether the process behind `pidfd` has exited (a pidfd polls readable then).
+fn exited(pidfd: &OwnedFd) -> bool {
+    let mut fds = [nix::poll::PollFd::new(
+        pidfd.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    !matches!(
+        nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO),
+        Ok(0)
+    )
+}
+
 #[async_trait::async_trait]
 impl Runtime for OciCli {
     fn name(&self) -> &'static str {
@@ -391,7 +451,7 @@ impl Runtime for OciCli {
         let Some(rec) = self.recorded(id)? else {
             return Ok(SandboxStatus::Absent);
         };
-        if rec.pid <= 0 || !init_alive(rec.pid, rec.start) {
+        if !rec.alive {
             return Ok(SandboxStatus::Stopped);
         }
         match rec.freezer.map(|f| f.is_frozen()) {
@@ -401,10 +461,7 @@ impl Runtime for OciCli {
     }
 
     fn init_pid(&self, id: &str) -> Result<Option<i32>> {
-        Ok(self
-            .recorded(id)?
-            .filter(|r| r.pid > 0 && init_alive(r.pid, r.start))
-            .map(|r| r.pid as i32))
+        Ok(self.recorded(id)?.filter(|r| r.alive).map(|r| r.pid as i32))
     }
 
     fn freeze(&self, id: &str) -> Result<()> {

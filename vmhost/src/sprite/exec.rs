@@ -3,7 +3,7 @@
 use sprite_init::{ExecSpec, SessionInfo};
 use sprites_wire::SpriteName;
 
-use super::{wrong_phase, Host};
+use super::{wrong_phase, Host, Phase};
 use crate::agent::{ExecOutput, Stream};
 use crate::error::{Error, Result};
 
@@ -68,6 +68,17 @@ impl Host {
                 Ok(Connection::Tcp(stream))
             }
             _ => Ok(Connection::Init(agent.connect(host, port).await?)),
+        }
+    }
+
+    /// The network namespace of the running sprite, as a path another
+    /// process can enter (`nsenter --net=`): what measures the sprite's
+    /// apps from inside without running in it.
+    pub fn network_namespace(&self, name: &SpriteName) -> Result<std::path::PathBuf> {
+        self.running_agent(name, "enter the network of")?;
+        match self.runtime.init_pid(&self.sandbox_id(name))? {
+            Some(pid) => Ok(format!("/proc/{pid}/ns/net").into()),
+            None => Err(wrong_phase("enter the network of", Phase::SleepingCold)),
         }
     }
 
