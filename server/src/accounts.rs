@@ -379,12 +379,14 @@ pub async fn has_users(db: &Db) -> Result<bool, ApiError> {
     Ok(n > 0)
 }
 
-/// Failed sign-ins per key (an account, or a client address): after
-/// `limit` failures within [`Throttle::WINDOW`], further attempts are
-/// refused until it passes.
+/// Events per key within a window, for refusing what repeats too often:
+/// failed sign-ins per account or client address (after `limit` failures
+/// within [`Throttle::WINDOW`], further attempts wait until it passes), or
+/// sprite URL hand-offs that come back because a browser drops the cookie.
 #[derive(Debug, Clone)]
 pub struct Throttle {
     limit: u32,
+    window: std::time::Duration,
     failures: std::sync::Arc<
         std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
     >,
@@ -402,8 +404,13 @@ impl Throttle {
     const MAX_KEYS: usize = 100_000;
 
     pub fn new(limit: u32) -> Throttle {
+        Throttle::with_window(limit, Self::WINDOW)
+    }
+
+    pub fn with_window(limit: u32, window: std::time::Duration) -> Throttle {
         Throttle {
             limit,
+            window,
             failures: Default::default(),
         }
     }
@@ -413,14 +420,15 @@ impl Throttle {
         let map = self.failures.lock().unwrap();
         let (n, since) = map.get(key)?;
         let elapsed = since.elapsed();
-        (*n >= self.limit && elapsed < Self::WINDOW)
-            .then(|| (Self::WINDOW - elapsed).as_secs().max(1))
+        (*n >= self.limit && elapsed < self.window)
+            .then(|| (self.window - elapsed).as_secs().max(1))
     }
 
     pub fn failed(&self, key: &str) {
         let mut map = self.failures.lock().unwrap();
         if map.len() >= Self::MAX_KEYS {
-            map.retain(|_, (_, since)| since.elapsed() < Self::WINDOW);
+            let window = self.window;
+            map.retain(|_, (_, since)| since.elapsed() < window);
         }
         if map.len() >= Self::MAX_KEYS {
             let oldest = map
@@ -434,7 +442,7 @@ impl Throttle {
         let entry = map
             .entry(key.to_string())
             .or_insert((0, std::time::Instant::now()));
-        if entry.1.elapsed() >= Self::WINDOW {
+        if entry.1.elapsed() >= self.window {
             *entry = (0, std::time::Instant::now());
         }
         entry.0 += 1;

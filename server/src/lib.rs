@@ -37,6 +37,9 @@ pub struct AppState {
     pub throttle: accounts::Throttle,
     /// Failed sign-ins per client address.
     pub address_throttle: accounts::Throttle,
+    /// Sprite URL hand-offs per member and sprite: a browser that keeps
+    /// coming back has not kept the sprite's cookie.
+    pub hand_offs: accounts::Throttle,
     pub events: events::Events,
     pub host_names: sprites::HostNames,
     /// Sprite URL labels to their sprites.
@@ -70,6 +73,7 @@ impl AppState {
             settings,
             throttle: accounts::Throttle::new(accounts::Throttle::PER_ACCOUNT),
             address_throttle: accounts::Throttle::new(accounts::Throttle::PER_ADDRESS),
+            hand_offs: accounts::Throttle::with_window(4, std::time::Duration::from_secs(30)),
             events,
             host_names: sprites::HostNames::new(10_000),
             sprite_routes: proxy::Routes::new(10_000),
@@ -145,13 +149,18 @@ impl SpriteUrls {
 /// The whole HTTP surface: sprite URLs first (by their host name, before
 /// any of the app's layers: sessions, body limits and tracing are the
 /// app's, and a sprite's traffic must not pay for them), then API routes,
-/// then the web app's files.
+/// then the web app's files. The web app routes its pages in the browser,
+/// so a path that is no file gets its `index.html`; an unknown API path is
+/// a JSON 404.
 pub fn app(state: AppState, public_dir: PathBuf) -> Router {
     let sessions = state.sessions.clone().layer(state.settings.secure_cookies);
     let sprite_urls = axum::middleware::from_fn_with_state(state.clone(), proxy::dispatch);
     let api = routes::router()
         .with_state(state)
-        .fallback_service(ServeDir::new(public_dir))
+        .route("/v1/{*rest}", axum::routing::any(routes::unknown))
+        .fallback_service(ServeDir::new(&public_dir).fallback(
+            tower_http::services::ServeFile::new(public_dir.join("index.html")),
+        ))
         .layer(sessions)
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .layer(tower_http::trace::TraceLayer::new_for_http());

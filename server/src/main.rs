@@ -47,7 +47,7 @@ struct Config {
     #[arg(long, env = "SPRITES_COLD_AFTER", default_value_t = 1800)]
     cold_after: u64,
     /// The web app's files.
-    #[arg(long, env = "SPRITES_PUBLIC_DIR", default_value = "public")]
+    #[arg(long, env = "SPRITES_PUBLIC_DIR", default_value = "dist")]
     public_dir: PathBuf,
     #[command(subcommand)]
     cmd: Option<Cmd>,

@@ -229,6 +229,22 @@ fn page(status: StatusCode, title: &str, body: &str, retry: bool) -> Response {
         .into_response()
 }
 
+/// The page for a browser that does not keep a private sprite's cookie.
+pub fn cookie_refused_page(url: &str) -> Response {
+    let url = html_escape(url);
+    page(
+        StatusCode::FORBIDDEN,
+        "Open the sprite in its own tab",
+        &format!(
+            "This browser does not keep the sign-in of a private sprite shown inside \
+             another page (it blocks cookies of other sites here). \
+             <a href=\"{url}\" target=\"_blank\" rel=\"noopener\">Open it in a new tab</a>, \
+             or make the sprite public in its settings."
+        ),
+        false,
+    )
+}
+
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -610,6 +626,21 @@ pub fn local_path(next: &str) -> &str {
     }
 }
 
+/// Where a sprite's cookie may go. The web app shows the sprite in a frame,
+/// where a browser sends only `SameSite=None` cookies, and those must be
+/// `Secure`: over TLS, and on `localhost` names, which browsers count as
+/// secure. `Partitioned` keeps the framed cookie to the app's pages. Over
+/// plain HTTP on another domain, a frame cannot keep it (the preview then
+/// says to open a tab).
+fn cookie_scope(state: &AppState) -> &'static str {
+    let localhost = state.urls.base_domain == "localhost";
+    if state.settings.secure_cookies || localhost {
+        "SameSite=None; Secure; Partitioned"
+    } else {
+        "SameSite=Lax"
+    }
+}
+
 /// `/__sprite_auth?ticket=...&next=...` on the sprite's host: turns a valid
 /// ticket into this host's cookie and goes on to `next`.
 fn accept_ticket(state: &AppState, route: &Route, req: &Request) -> Response {
@@ -637,14 +668,10 @@ fn accept_ticket(state: &AppState, route: &Route, req: &Request) -> Response {
     let value = state
         .signing
         .sign("sprite-cookie", &[&route.sprite_id, &user, &until]);
-    let secure = if state.settings.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
     let cookie = format!(
-        "{AUTH_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-        COOKIE_LIFE.as_secs()
+        "{AUTH_COOKIE}={value}; Path=/; HttpOnly; Max-Age={}; {}",
+        COOKIE_LIFE.as_secs(),
+        cookie_scope(state)
     );
     (
         StatusCode::SEE_OTHER,

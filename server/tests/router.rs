@@ -51,3 +51,31 @@ async fn errors_are_json_with_stable_codes_and_no_internals() {
     let body = res.into_body().collect().await.unwrap().to_bytes();
     assert!(!String::from_utf8_lossy(&body).contains("secret"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_of_the_web_app_get_its_index_and_unknown_api_paths_a_json_404() {
+    let public = tempfile::tempdir().unwrap();
+    std::fs::write(public.path().join("index.html"), "<!doctype html>the app").unwrap();
+    std::fs::write(public.path().join("app.js"), "export {}").unwrap();
+    let router = app(state().await, public.path().to_path_buf());
+    let get = |path: &str| {
+        let router = router.clone();
+        let req = Request::get(path).body(Body::empty()).unwrap();
+        async move {
+            let res = router.oneshot(req).await.unwrap();
+            let status = res.status();
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    for page in ["/", "/s/blog", "/signin?next=%2Fv1%2Furl-auth", "/tokens"] {
+        let (st, body) = get(page).await;
+        assert_eq!(st, StatusCode::OK, "{page}");
+        assert!(body.contains("the app"), "{page}: {body}");
+    }
+    assert_eq!(get("/app.js").await.1, "export {}");
+    let (st, body) = get("/v1/no-such-thing").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"], "not_found", "{body}");
+}

@@ -306,11 +306,33 @@ async fn a_private_sprite_admits_members_by_token_or_by_the_hand_off() {
         cookie.contains("HttpOnly") && !cookie.contains("Domain"),
         "{cookie}"
     );
-    let res = web.get(&url).send().await.unwrap();
+    // Usable in the web app's preview frame: a browser sends only
+    // SameSite=None cookies there, which must be Secure (localhost names
+    // count as secure in browsers), partitioned to the app's pages.
+    assert!(
+        cookie.contains("SameSite=None")
+            && cookie.contains("Secure")
+            && cookie.contains("Partitioned"),
+        "{cookie}"
+    );
+    // This client keeps no Secure cookie over plain HTTP; a browser does.
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let res = web.get(&url).header("cookie", &pair).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let seen = json_of(res).await;
     // Neither the dashboard's session nor the hand-off cookie reaches the app.
     assert!(seen["headers"].get("cookie").is_none(), "{seen}");
+
+    // A browser that drops the cookie would loop between the two hosts: a
+    // few hand-offs in a row, then a page that says what to do instead.
+    for _ in 0..3 {
+        let res = web.get(&handoff).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    }
+    let res = web.get(&handoff).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Open it in a new tab"), "{page}");
 
     // A ticket is for its holder's sprite only, and cannot be forged.
     let forged = back.replace("ticket=", "ticket=0");

@@ -1,13 +1,83 @@
-//! The browser IDE (Leptos, client-side rendered, built with Trunk).
+//! The browser IDE: Leptos, rendered in the browser, built with Trunk and
+//! served by the server on the API's own origin.
 //!
-//! The pages arrive with the IDE; what is here compiles to
-//! `wasm32-unknown-unknown` and shares the wire types with the server.
+//! - [`api`]: calls to the REST API (session cookie plus CSRF token).
+//! - [`js`]: the thin bindings to the terminal (xterm.js) and the editor
+//!   (Monaco) in `web/js/ide.js`.
+//! - [`pages`]: sign-in and sign-up, the dashboard, a sprite's workspace.
 
+pub mod api;
+pub mod js;
+pub mod pages;
+
+use leptos::prelude::*;
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
 use sprites_wire::SpriteName;
 
 /// The label the dashboard shows for a sprite's URL host name.
 pub fn url_host(sprite: &SpriteName, org: &str, base_domain: &str) -> String {
     format!("{sprite}-{org}.{base_domain}")
+}
+
+/// Who is signed in: `None` before the first answer, then `Some(None)` for
+/// nobody. Every page reads it from the context, with whether this server
+/// lets anyone sign up.
+#[derive(Clone, Copy)]
+pub struct Session(
+    pub RwSignal<Option<Option<api::Profile>>>,
+    pub RwSignal<bool>,
+);
+
+impl Session {
+    pub fn signed_in(&self, profile: api::Profile) {
+        api::set_csrf(&profile.csrf_token);
+        self.0.set(Some(Some(profile)));
+    }
+
+    pub fn profile(&self) -> Option<api::Profile> {
+        self.0.get().flatten()
+    }
+}
+
+/// Reads who is signed in from the server.
+pub fn refresh_session(session: Session) {
+    leptos::task::spawn_local(async move {
+        match api::get::<api::SessionState>("/v1/auth/session").await {
+            Ok(state) => {
+                session.1.set(state.signup_open);
+                match state.profile {
+                    Some(p) => session.signed_in(p),
+                    None => session.0.set(Some(None)),
+                }
+            }
+            Err(_) => session.0.set(Some(None)),
+        }
+    });
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    let session = Session(RwSignal::new(None), RwSignal::new(false));
+    provide_context(session);
+    refresh_session(session);
+    view! {
+        <Router>
+            <Routes fallback=|| view! { <pages::NotFound /> }>
+                <Route path=path!("/") view=pages::Home />
+                <Route path=path!("/signin") view=pages::auth::SignIn />
+                <Route path=path!("/signup") view=pages::auth::SignUp />
+                <Route path=path!("/tokens") view=pages::tokens::Tokens />
+                <Route path=path!("/s/:name") view=pages::workspace::Workspace />
+            </Routes>
+        </Router>
+    }
+}
+
+/// Where the page starts in the browser.
+#[wasm_bindgen::prelude::wasm_bindgen(start)]
+pub fn start() {
+    leptos::mount::mount_to_body(App);
 }
 
 #[cfg(test)]

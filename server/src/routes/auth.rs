@@ -23,6 +23,7 @@ pub fn routes() -> Routes {
         .post("/v1/auth/signin", signin)
         .post("/v1/auth/signout", signout)
         .get("/v1/auth/me", me)
+        .get("/v1/auth/session", session_state)
         .post("/v1/auth/organization", switch_org)
 }
 
@@ -153,6 +154,30 @@ async fn me(
         profile["csrf_token"] = Value::String(csrf);
     }
     Ok(Json(profile))
+}
+
+/// What the web app asks first: who is signed in (`profile`, null for
+/// nobody, where `me` would be a 401) and whether anyone may sign up.
+async fn session_state(
+    State(state): State<AppState>,
+    session: Session,
+    caller: Result<Caller, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let profile = match caller {
+        Ok(caller) => {
+            let mut profile = accounts::profile(&state.db, &caller).await?;
+            if let Some(csrf) = session.get::<String>(CSRF).await.map_err(session_error)? {
+                profile["csrf_token"] = Value::String(csrf);
+            }
+            profile
+        }
+        Err(ApiError::Unauthorized) => Value::Null,
+        Err(e) => return Err(e),
+    };
+    let signup_open = state.settings.open_signup || !accounts::has_users(&state.db).await?;
+    Ok(Json(
+        serde_json::json!({ "profile": profile, "signup_open": signup_open }),
+    ))
 }
 
 #[derive(Deserialize)]

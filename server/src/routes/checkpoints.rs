@@ -49,7 +49,7 @@ fn view(c: &CheckpointInfo, all: &[CheckpointInfo]) -> Value {
     })
 }
 
-fn checkpoint_id(id: &str) -> Result<CheckpointId, ApiError> {
+pub(super) fn checkpoint_id(id: &str) -> Result<CheckpointId, ApiError> {
     id.parse()
         .map_err(|_| ApiError::NotFound(format!("checkpoint {id}")))
 }

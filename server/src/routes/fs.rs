@@ -25,6 +25,10 @@ pub fn routes() -> Routes {
     Routes::new()
         .get("/v1/sprites/{name}/fs/list", list)
         .get("/v1/sprites/{name}/fs/read", read)
+        .get(
+            "/v1/sprites/{name}/checkpoints/{id}/fs/read",
+            read_at_checkpoint,
+        )
         .add(
             axum::http::Method::PUT,
             "/v1/sprites/{name}/fs/write",
@@ -121,6 +125,21 @@ async fn read(
     Query(q): Query<PathQuery>,
 ) -> Result<Response, ApiError> {
     let fs = files(&state, &caller, &name).await?;
+    let path = resolve(&q.path, q.working_dir.as_deref())?;
+    let data = tokio::task::block_in_place(|| fs.read(&path, MAX_FILE))?;
+    Ok(([("content-type", "application/octet-stream")], data).into_response())
+}
+
+/// A file's bytes as they were at a checkpoint (the history view's diff).
+async fn read_at_checkpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, id)): Path<(String, String)>,
+    Query(q): Query<PathQuery>,
+) -> Result<Response, ApiError> {
+    let host_name = sprites::host_sprite(&state, &caller, &name).await?;
+    let id = super::checkpoints::checkpoint_id(&id)?;
+    let fs = state.host.checkpoint_files(&host_name, id)?;
     let path = resolve(&q.path, q.working_dir.as_deref())?;
     let data = tokio::task::block_in_place(|| fs.read(&path, MAX_FILE))?;
     Ok(([("content-type", "application/octet-stream")], data).into_response())

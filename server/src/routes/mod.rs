@@ -93,6 +93,11 @@ fn all() -> Routes {
         .merge(services::routes())
 }
 
+/// Any path under `/v1` that names no endpoint.
+pub async fn unknown(uri: axum::http::Uri) -> crate::error::ApiError {
+    crate::error::ApiError::NotFound(format!("no such endpoint: {}", uri.path()))
+}
+
 pub fn router() -> Router<AppState> {
     all().router
 }

@@ -51,6 +51,20 @@ async fn hand_off(
     caller_for_user(&state.db, &caller.user_id, &route.org_id)
         .await?
         .ok_or_else(not_found)?;
+    // The same member back for the same sprite again and again within
+    // seconds: the browser does not keep the sprite's cookie (a frame in a
+    // browser that blocks cookies of other sites). Say so instead of a
+    // redirect loop.
+    let key = format!("{}/{}", caller.user_id, route.sprite_id);
+    if state.hand_offs.wait(&key).is_some() {
+        let url = format!(
+            "{}{}",
+            state.urls.sprite_url(&route.name, &route.org_slug),
+            next
+        );
+        return Ok(proxy::cookie_refused_page(&url));
+    }
+    state.hand_offs.failed(&key);
     let ticket = proxy::ticket(&state, &route.sprite_id, &caller.user_id);
     let to = format!(
         "{}{}?ticket={}&next={}",

@@ -106,6 +106,19 @@ impl Host {
             .ok_or_else(|| Error::CheckpointNotFound(name.to_string(), id))
     }
 
+    /// The files of a checkpoint, read-only (a checkpoint is a read-only
+    /// snapshot: every write fails), with the same path rules as
+    /// [`Host::files`].
+    pub fn checkpoint_files(
+        &self,
+        name: &SpriteName,
+        id: CheckpointId,
+    ) -> Result<crate::fs::SpriteFs> {
+        self.checkpoint_info(name, id)?;
+        let (paths, _) = self.load(name)?;
+        crate::fs::SpriteFs::open(&paths.checkpoint(id), self.cfg.ids)
+    }
+
     /// Deletes a checkpoint, but not the one the sprite stands on.
     pub async fn delete_checkpoint(&self, name: &SpriteName, id: CheckpointId) -> Result<()> {
         let _guard = self.lock(name).await;

@@ -1,0 +1,138 @@
+// What the stories share: Debian's Chromium through playwright-core, a
+// fresh account per story, screenshots kept in e2e/artifacts/, and the
+// browser console watched for errors.
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
+
+export const BASE = process.env.SPRITES_URL ?? "http://localhost:8080";
+const here = dirname(fileURLToPath(import.meta.url));
+export const ARTIFACTS = process.env.E2E_ARTIFACTS ?? join(here, "artifacts");
+mkdirSync(ARTIFACTS, { recursive: true });
+
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
+// A new browser profile (its own cookies) with the console watched: any
+// error there fails the story at `done()`.
+export async function person(browser, label) {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  const errors = [];
+  // What the sprite's own pages log in the preview frame is theirs (a 503
+  // while nothing listens yet, say); the app's pages must log no error.
+  const app = new URL(BASE).host;
+  const watch = (page) => {
+    page.on("console", (m) => {
+      const where = m.location()?.url ?? "";
+      const fromSprite = where !== "" && new URL(where, BASE).host !== app;
+      if (m.type() === "error" && !fromSprite) errors.push(`${label}: ${m.text()} (${where})`);
+    });
+    page.on("pageerror", (e) => errors.push(`${label}: ${e.message}`));
+    return page;
+  };
+  const page = watch(await context.newPage());
+  return {
+    context,
+    page,
+    errors,
+    // Another page of the same browser (same cookies), watched likewise.
+    async newPage() {
+      return watch(await context.newPage());
+    },
+    // Errors the story expects (a refused request it makes on purpose).
+    allow(pattern) {
+      for (let i = errors.length - 1; i >= 0; i--) if (pattern.test(errors[i])) errors.splice(i, 1);
+    },
+    async done() {
+      await context.close();
+      assert.deepEqual(errors, [], "the browser console stays free of errors");
+    },
+  };
+}
+
+// Named after the story (each test file runs in a process of its own).
+const story = basename(process.argv[1] ?? "story", ".test.mjs");
+let shots = 0;
+export async function shot(page, name) {
+  shots += 1;
+  const file = join(ARTIFACTS, `${story}-${String(shots).padStart(2, "0")}-${name}.png`);
+  await page.screenshot({ path: file });
+  return file;
+}
+
+const suffix = () => Math.random().toString(36).slice(2, 8);
+
+// Signs up a new person through the page; returns their handle.
+export async function signUp(page, prefix = "user") {
+  const handle = `${prefix}-${suffix()}`;
+  await page.goto(`${BASE}/signup`);
+  await page.getByLabel("Email").fill(`${handle}@example.com`);
+  await page.getByLabel("User name").fill(handle);
+  await page.getByLabel("Password").fill("a long password");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("heading", { name: "Your sprites" }).waitFor();
+  return handle;
+}
+
+// Creates a sprite from the dashboard and opens its workspace.
+export async function createSprite(page, name) {
+  await page.getByLabel("New sprite").fill(name);
+  await page.getByRole("button", { name: "Create sprite" }).click();
+  await page.locator(`li.card[data-sprite="${name}"]`).waitFor({ timeout: 60_000 });
+  await page.locator(`li.card[data-sprite="${name}"]`).getByRole("link", { name: "Open" }).click();
+  await page.locator(".workspace").waitFor();
+}
+
+// Types a command into the visible terminal and presses Enter.
+export async function run(page, command) {
+  const term = page.locator(".term:not(.hidden) .xterm");
+  await term.click();
+  await page.keyboard.type(command);
+  await page.keyboard.press("Enter");
+}
+
+// The text the visible terminal shows.
+export async function screenText(page) {
+  return page.locator(".term:not(.hidden) .xterm-rows").innerText();
+}
+
+export async function waitForScreen(page, pattern, timeout = 30_000) {
+  const deadline = Date.now() + timeout;
+  let text = "";
+  while (Date.now() < deadline) {
+    text = await screenText(page);
+    if (pattern.test(text)) return text;
+    await page.waitForTimeout(200);
+  }
+  throw new Error(`the terminal never showed ${pattern}; it shows:\n${text}`);
+}
+
+// The preview frame's body text, once it matches.
+export async function waitForPreview(page, pattern, timeout = 30_000) {
+  const deadline = Date.now() + timeout;
+  let text = "";
+  while (Date.now() < deadline) {
+    const frame = page.frameLocator(".preview iframe");
+    text = await frame.locator("body").innerText({ timeout: 5_000 }).catch(() => "");
+    if (pattern.test(text)) return text;
+    await page.waitForTimeout(300);
+  }
+  throw new Error(`the preview never showed ${pattern}; it shows:\n${text}`);
+}

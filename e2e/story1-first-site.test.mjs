@@ -1,0 +1,51 @@
+// Story 1: a newcomer signs up, creates a sprite, writes index.html in the
+// editor, starts a web server from the terminal and sees the page in the
+// preview; an edit and a save show in the preview too.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { launch, person, shot, signUp, createSprite, run, waitForScreen, waitForPreview } from "./lib.mjs";
+
+test("sign up, write a page, serve it, see it and its edit in the preview", async () => {
+  const browser = await launch();
+  try {
+    const ada = await person(browser, "ada");
+    const { page } = ada;
+    await signUp(page, "ada");
+    await shot(page, "dashboard-empty");
+    await createSprite(page, "site");
+    await shot(page, "workspace-opened");
+
+    // A new file in the home folder, written in the editor.
+    await page.getByRole("button", { name: "+ File" }).click();
+    await page.getByPlaceholder("New file name").fill("index.html");
+    await page.getByRole("button", { name: "OK" }).click();
+    const editor = page.locator(".monaco .view-lines");
+    await editor.waitFor({ timeout: 60_000 });
+    await editor.click();
+    await page.keyboard.type("<h1>Hello from my sprite</h1>");
+    await page.locator(".tab.dirty").waitFor();
+    await page.keyboard.press("Control+S");
+    await page.locator(".tab.dirty").waitFor({ state: "detached" });
+
+    // A web server from the terminal.
+    await waitForScreen(page, /root@[\w-]+:\S*[#$]/);
+    await run(page, "cd /root && python3 -m http.server 8080");
+    await waitForScreen(page, /Serving HTTP on/);
+    await page.getByRole("button", { name: "Reload", exact: true }).click();
+    await waitForPreview(page, /Hello from my sprite/);
+    await shot(page, "preview-shows-the-page");
+
+    // An edit, saved: the preview reloads by itself.
+    await editor.click();
+    await page.keyboard.press("End");
+    await page.keyboard.type("<p>Edited and saved</p>");
+    await page.keyboard.press("Control+S");
+    await shot(page, "edit-saved");
+    await waitForPreview(page, /Edited and saved/);
+    await shot(page, "preview-shows-the-edit");
+    assert.ok(true);
+    await ada.done();
+  } finally {
+    await browser.close();
+  }
+});

@@ -1,0 +1,161 @@
+// The browser libraries the IDE drives from Rust, behind a small surface:
+// xterm.js for terminals and Monaco for the editor and its diff view.
+// Trunk copies both packages from web/node_modules into the build.
+import { Terminal } from "/vendor/xterm.mjs";
+import { FitAddon } from "/vendor/addon-fit.mjs";
+
+// A terminal in `el` that fits the element whenever it changes size.
+export class Term {
+  constructor(el) {
+    this.term = new Terminal({
+      cursorBlink: true,
+      fontSize: 14,
+      fontFamily: "ui-monospace, 'DejaVu Sans Mono', monospace",
+      scrollback: 10000,
+      theme: { background: "#14161b" },
+    });
+    this.fit = new FitAddon();
+    this.term.loadAddon(this.fit);
+    this.term.open(el);
+    this.refit();
+    this.observer = new ResizeObserver(() => this.refit());
+    this.observer.observe(el);
+  }
+  refit() {
+    // A hidden tab has no size; it fits again when shown.
+    if (this.term.element && this.term.element.offsetParent !== null) {
+      try {
+        this.fit.fit();
+      } catch (_) {}
+    }
+  }
+  write(bytes) {
+    this.term.write(bytes);
+  }
+  writeText(text) {
+    this.term.write(text);
+  }
+  reset() {
+    this.term.reset();
+  }
+  cols() {
+    return this.term.cols;
+  }
+  rows() {
+    return this.term.rows;
+  }
+  onData(cb) {
+    this.term.onData(cb);
+  }
+  onResize(cb) {
+    this.term.onResize(({ cols, rows }) => cb(cols, rows));
+  }
+  focus() {
+    this.term.focus();
+  }
+  dispose() {
+    this.observer.disconnect();
+    this.term.dispose();
+  }
+}
+
+let monaco = null;
+
+// Loads Monaco once, with its AMD loader.
+export function loadMonaco() {
+  if (!monaco) {
+    monaco = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = "/vs/loader.js";
+      script.onload = () => {
+        window.require.config({ paths: { vs: "/vs" } });
+        window.require(["vs/editor/editor.main"], () => resolve(window.monaco), reject);
+      };
+      script.onerror = () => reject(new Error("the editor could not be loaded"));
+      document.head.appendChild(script);
+    });
+  }
+  return monaco;
+}
+
+// One editor with a model per open file (tabs switch models).
+export class Editor {
+  constructor(el, m, onSave, onChange) {
+    this.m = m;
+    this.models = new Map();
+    this.editor = m.editor.create(el, {
+      automaticLayout: true,
+      minimap: { enabled: false },
+      fontSize: 14,
+      scrollBeyondLastLine: false,
+      theme: "vs",
+    });
+    this.editor.addCommand(m.KeyMod.CtrlCmd | m.KeyCode.KeyS, () => {
+      const model = this.editor.getModel();
+      if (model) onSave(model.uri.path);
+    });
+    this.onChange = onChange;
+  }
+  open(path, text) {
+    let model = this.models.get(path);
+    if (!model) {
+      model = this.m.editor.createModel(text, undefined, this.m.Uri.file(path));
+      model.onDidChangeContent(() => this.onChange(path));
+      this.models.set(path, model);
+    }
+    this.editor.setModel(model);
+    this.editor.focus();
+  }
+  // Replaces a file's text (it was reloaded from the disk).
+  replace(path, text) {
+    const model = this.models.get(path);
+    if (model) model.setValue(text);
+  }
+  value(path) {
+    const model = this.models.get(path);
+    return model ? model.getValue() : "";
+  }
+  language(path) {
+    const model = this.models.get(path);
+    return model ? model.getLanguageId() : "";
+  }
+  close(path) {
+    const model = this.models.get(path);
+    if (model) {
+      if (this.editor.getModel() === model) this.editor.setModel(null);
+      model.dispose();
+      this.models.delete(path);
+    }
+  }
+  dispose() {
+    for (const model of this.models.values()) model.dispose();
+    this.editor.dispose();
+  }
+}
+
+// A read-only side-by-side diff of a file then (left) and now (right).
+export class DiffView {
+  constructor(el, m) {
+    this.m = m;
+    this.diff = m.editor.createDiffEditor(el, {
+      automaticLayout: true,
+      readOnly: true,
+      originalEditable: false,
+      renderSideBySide: true,
+    });
+    this.models = [];
+  }
+  show(path, before, after) {
+    for (const model of this.models) model.dispose();
+    const lang = this.m.languages
+      .getLanguages()
+      .find((l) => (l.extensions || []).some((e) => path.endsWith(e)));
+    const id = lang ? lang.id : "plaintext";
+    this.models = [this.m.editor.createModel(before, id), this.m.editor.createModel(after, id)];
+    this.diff.setModel({ original: this.models[0], modified: this.models[1] });
+  }
+  dispose() {
+    this.diff.dispose();
+    for (const model of this.models) model.dispose();
+  }
+}

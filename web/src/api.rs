@@ -1,0 +1,352 @@
+//! The server's REST API, as the web app calls it: same origin, the
+//! session cookie, and the session's CSRF token on every change. Errors
+//! come back in words a person can act on.
+
+use std::cell::RefCell;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+thread_local! {
+    static CSRF: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Remembers the session's CSRF token (from sign-in or `/v1/auth/me`).
+pub fn set_csrf(token: &str) {
+    CSRF.with(|c| *c.borrow_mut() = token.to_string());
+}
+
+fn csrf() -> String {
+    CSRF.with(|c| c.borrow().clone())
+}
+
+/// A failed call: the HTTP status (0 when the server could not be reached)
+/// and what to tell the person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub message: String,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl ApiError {
+    fn network() -> ApiError {
+        ApiError {
+            status: 0,
+            message: "The server cannot be reached. Check your connection; \
+                      this page tries again when you retry."
+                .into(),
+        }
+    }
+
+    /// The sentence shown for `status`, given the server's own message.
+    pub fn from_status(status: u16, server: &str) -> ApiError {
+        let message = match status {
+            401 => "You are signed out. Sign in again to go on.".to_string(),
+            403 => format!("That is not allowed: {server}"),
+            404 => format!("Not found: {server}"),
+            409 => format!("That conflicts with what is there now: {server}"),
+            413 => "That is too large to send.".to_string(),
+            429 => format!("Too many attempts; wait a moment. {server}"),
+            507 => "The sprite's disk is full: delete some files or checkpoints.".to_string(),
+            s if s >= 500 => format!("Something went wrong on the server: {server}"),
+            _ => server.to_string(),
+        };
+        ApiError { status, message }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ApiError>;
+
+/// A request body.
+pub enum Body<'a> {
+    None,
+    Json(Value),
+    Bytes(&'a [u8]),
+}
+
+fn window() -> web_sys::Window {
+    web_sys::window().expect("a browser window")
+}
+
+/// Sends `method path` and returns the response when its status is 2xx.
+pub async fn call(method: &str, path: &str, body: Body<'_>) -> Result<web_sys::Response> {
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    init.set_credentials(web_sys::RequestCredentials::SameOrigin);
+    let headers = web_sys::Headers::new().map_err(|_| ApiError::network())?;
+    if !matches!(method, "GET" | "HEAD") {
+        let _ = headers.set("X-CSRF-Token", &csrf());
+    }
+    match body {
+        Body::None => {}
+        Body::Json(v) => {
+            let _ = headers.set("Content-Type", "application/json");
+            init.set_body(&JsValue::from_str(&v.to_string()));
+        }
+        Body::Bytes(b) => {
+            let _ = headers.set("Content-Type", "application/octet-stream");
+            let array = js_sys::Uint8Array::from(b);
+            init.set_body(&array.into());
+        }
+    }
+    init.set_headers(&headers);
+    let promise = window().fetch_with_str_and_init(path, &init);
+    let res: web_sys::Response = JsFuture::from(promise)
+        .await
+        .map_err(|_| ApiError::network())?
+        .unchecked_into();
+    if res.ok() {
+        return Ok(res);
+    }
+    let status = res.status();
+    let text = text_of(&res).await.unwrap_or_default();
+    let server = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_string))
+        .unwrap_or(text);
+    Err(ApiError::from_status(status, server.trim()))
+}
+
+async fn text_of(res: &web_sys::Response) -> Result<String> {
+    let promise = res.text().map_err(|_| ApiError::network())?;
+    let text = JsFuture::from(promise)
+        .await
+        .map_err(|_| ApiError::network())?;
+    Ok(text.as_string().unwrap_or_default())
+}
+
+/// The bytes of a response's body.
+pub async fn bytes_of(res: &web_sys::Response) -> Result<Vec<u8>> {
+    let promise = res.array_buffer().map_err(|_| ApiError::network())?;
+    let buf = JsFuture::from(promise)
+        .await
+        .map_err(|_| ApiError::network())?;
+    Ok(js_sys::Uint8Array::new(&buf).to_vec())
+}
+
+fn decode<T: DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| ApiError {
+        status: 200,
+        message: format!("The server answered in an unexpected way ({e})."),
+    })
+}
+
+pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T> {
+    let res = call("GET", path, Body::None).await?;
+    decode(&text_of(&res).await?)
+}
+
+pub async fn send<T: DeserializeOwned>(method: &str, path: &str, body: Value) -> Result<T> {
+    let res = call(method, path, Body::Json(body)).await?;
+    let text = text_of(&res).await?;
+    decode(if text.is_empty() { "null" } else { &text })
+}
+
+/// A call whose answer does not matter beyond success.
+pub async fn act(method: &str, path: &str, body: Value) -> Result<()> {
+    call(method, path, Body::Json(body)).await.map(|_| ())
+}
+
+/// A call answered with NDJSON progress (checkpoint, restore): the lines,
+/// or the first `error` line as an error.
+pub async fn progress(method: &str, path: &str, body: Value) -> Result<Vec<Value>> {
+    let res = call(method, path, Body::Json(body)).await?;
+    let text = text_of(&res).await?;
+    let lines: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    if let Some(err) = lines.iter().find(|l| l["type"] == "error") {
+        let msg = err["error"]
+            .as_str()
+            .or(err["data"].as_str())
+            .unwrap_or("the operation failed");
+        return Err(ApiError::from_status(500, msg));
+    }
+    Ok(lines)
+}
+
+/// A path component or query value, percent-encoded.
+pub fn enc(s: &str) -> String {
+    js_sys::encode_uri_component(s).into()
+}
+
+/// The signed-in user and their organizations.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Profile {
+    pub email: String,
+    pub handle: String,
+    #[serde(default)]
+    pub is_admin: bool,
+    pub organization: String,
+    #[serde(default)]
+    pub organizations: Vec<OrgMembership>,
+    #[serde(default)]
+    pub csrf_token: String,
+}
+
+/// `GET /v1/auth/session`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SessionState {
+    pub profile: Option<Profile>,
+    #[serde(default)]
+    pub signup_open: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct OrgMembership {
+    pub slug: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub personal: bool,
+    #[serde(default)]
+    pub role: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Checkpoint {
+    pub id: String,
+    pub create_time: String,
+    #[serde(default)]
+    pub comment: String,
+    #[serde(default)]
+    pub auto: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Change {
+    pub path: String,
+    pub change: String,
+    #[serde(default)]
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Diff {
+    pub changes: Vec<Change>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct FileEntry {
+    pub name: String,
+    pub path: String,
+    #[serde(default)]
+    pub size: u64,
+    #[serde(rename = "isDir", default)]
+    pub is_dir: bool,
+    #[serde(rename = "modTime", default)]
+    pub mod_time: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Listing {
+    #[serde(default)]
+    pub entries: Vec<FileEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Session {
+    pub id: String,
+    #[serde(default)]
+    pub command: String,
+    #[serde(default)]
+    pub created: String,
+    #[serde(default)]
+    pub is_active: bool,
+    #[serde(default)]
+    pub tty: bool,
+    #[serde(default)]
+    pub clients: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SessionList {
+    pub sessions: Vec<Session>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Token {
+    pub id: String,
+    pub name: String,
+    /// Milliseconds since the Unix epoch.
+    #[serde(default)]
+    pub created_at: i64,
+    #[serde(default)]
+    pub last_used_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Service {
+    pub name: String,
+    #[serde(default)]
+    pub cmd: String,
+    #[serde(default)]
+    pub http_port: Option<u16>,
+    #[serde(default)]
+    pub state: Value,
+}
+
+/// A file's path in the sprite as it was at checkpoint `id`.
+pub fn at_checkpoint(id: &str, path: &str) -> String {
+    format!("/.sprite/checkpoints/{id}{path}")
+}
+
+/// A byte count for people.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_a_file_manager() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1500), "1.5 KB");
+        assert_eq!(human_bytes(206_000_000), "206.0 MB");
+    }
+
+    #[test]
+    fn errors_speak_to_people() {
+        assert!(ApiError::from_status(507, "ENOSPC")
+            .message
+            .contains("disk is full"));
+        assert!(ApiError::from_status(401, "").message.contains("Sign in"));
+        assert_eq!(
+            ApiError::from_status(400, "name: too long").message,
+            "name: too long"
+        );
+    }
+
+    #[test]
+    fn checkpoint_files_live_under_the_checkpoints_mount() {
+        assert_eq!(
+            at_checkpoint("v3", "/srv/index.html"),
+            "/.sprite/checkpoints/v3/srv/index.html"
+        );
+    }
+}

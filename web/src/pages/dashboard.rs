@@ -1,0 +1,370 @@
+//! The dashboard: the organization's sprites as cards with their live
+//! state, creating (blank or from a checkpoint) and deleting them.
+
+use std::collections::HashMap;
+
+use leptos::prelude::*;
+use serde_json::json;
+use sprites_wire::api::{Sprite, SpriteEvent, SpriteList, UsageReport};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::{ago, status_words, ErrorBanner, TopBar};
+use crate::{api, Session};
+
+/// Follows the server's event stream while the returned handle lives:
+/// `on_event` gets every event of the caller's organization.
+pub struct EventStream {
+    source: web_sys::EventSource,
+    _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
+}
+
+impl EventStream {
+    pub fn open(mut on_event: impl FnMut(SpriteEvent) + 'static) -> Option<EventStream> {
+        let source = web_sys::EventSource::new("/v1/events").ok()?;
+        let on_message =
+            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+                if let Some(text) = ev.data().as_string() {
+                    if let Ok(event) = serde_json::from_str::<SpriteEvent>(&text) {
+                        on_event(event);
+                    }
+                }
+            });
+        source.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        Some(EventStream {
+            source,
+            _on_message: on_message,
+        })
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        self.source.close();
+    }
+}
+
+#[component]
+pub fn Dashboard() -> impl IntoView {
+    let session = expect_context::<Session>();
+    let sprites = RwSignal::new(None::<Vec<Sprite>>);
+    let disk = RwSignal::new(HashMap::<String, u64>::new());
+    let error = RwSignal::new(None::<String>);
+    let reload = move || {
+        leptos::task::spawn_local(async move {
+            match api::get::<SpriteList>("/v1/sprites?max_results=500").await {
+                Ok(list) => sprites.set(Some(list.sprites)),
+                Err(e) => error.set(Some(e.message)),
+            }
+            if let Ok(usage) = api::get::<UsageReport>("/v1/usage").await {
+                disk.set(
+                    usage
+                        .sprites
+                        .into_iter()
+                        .map(|u| (u.name, u.disk_bytes))
+                        .collect(),
+                );
+            }
+        });
+    };
+    // Again whenever the organization changes.
+    Effect::new(move |_| {
+        session.0.with(|p| {
+            p.as_ref()
+                .map(|p| p.as_ref().map(|p| p.organization.clone()))
+        });
+        reload();
+    });
+    let stream = StoredValue::new_local(None::<EventStream>);
+    Effect::new(move |_| {
+        session.0.track();
+        stream.set_value(EventStream::open(move |ev| match ev.kind.as_str() {
+            "sprite.status" => sprites.update(|list| {
+                if let Some(s) = list.iter_mut().flatten().find(|s| s.name == ev.sprite) {
+                    if let Some(status) = &ev.status {
+                        s.status = status.clone();
+                    }
+                    s.last_active_at = Some(ev.at.clone());
+                }
+            }),
+            "sprite.destroyed" => sprites.update(|list| {
+                if let Some(list) = list {
+                    list.retain(|s| s.name != ev.sprite);
+                }
+            }),
+            _ => reload(),
+        }));
+    });
+    on_cleanup(move || stream.set_value(None));
+
+    view! {
+        <TopBar />
+        <ErrorBanner error=error />
+        <main class="dashboard">
+            <div class="heading">
+                <h1>"Your sprites"</h1>
+            </div>
+            <NewSprite sprites=sprites on_created=move |_| reload() />
+            {move || match sprites.get() {
+                None => view! { <p class="loading">"Loading your sprites…"</p> }.into_any(),
+                Some(list) if list.is_empty() => {
+                    view! {
+                        <p class="empty">
+                            "No sprites yet. Give your first one a name above: it is a whole Linux computer, ready in a moment."
+                        </p>
+                    }
+                        .into_any()
+                }
+                Some(_) => {
+                    view! {
+                        <ul class="cards">
+                            <For
+                                each=move || sprites.get().unwrap_or_default()
+                                key=|s| (s.name.clone(), s.status.clone(), s.last_active_at.clone())
+                                children=move |s| {
+                                    view! { <Card sprite=s disk=disk error=error sprites=sprites /> }
+                                }
+                            />
+                        </ul>
+                    }
+                        .into_any()
+                }
+            }}
+        </main>
+    }
+}
+
+#[component]
+fn Card(
+    sprite: Sprite,
+    disk: RwSignal<HashMap<String, u64>>,
+    error: RwSignal<Option<String>>,
+    sprites: RwSignal<Option<Vec<Sprite>>>,
+) -> impl IntoView {
+    let name = sprite.name.clone();
+    let confirming = RwSignal::new(false);
+    let deleting = RwSignal::new(false);
+    let delete = {
+        let name = name.clone();
+        move |_| {
+            let name = name.clone();
+            deleting.set(true);
+            leptos::task::spawn_local(async move {
+                match api::act(
+                    "DELETE",
+                    &format!("/v1/sprites/{}", api::enc(&name)),
+                    json!({}),
+                )
+                .await
+                {
+                    Ok(()) => sprites.update(|l| {
+                        if let Some(l) = l {
+                            l.retain(|s| s.name != name)
+                        }
+                    }),
+                    Err(e) => {
+                        error.set(Some(e.message));
+                        deleting.set(false);
+                        confirming.set(false);
+                    }
+                }
+            });
+        }
+    };
+    let disk_name = name.clone();
+    let used = move || disk.get().get(&disk_name).map(|b| api::human_bytes(*b));
+    let status = sprite.status.clone();
+    let last = sprite.last_active_at.clone().map(|t| ago(&t));
+    let private = sprite.url_settings.auth.as_deref() != Some("public");
+    view! {
+        <li class="card" data-sprite=name.clone()>
+            <div class="card-head">
+                <a class="name" href=format!("/s/{}", name)>{name.clone()}</a>
+                <span class=format!("state {status}") title=status_words(&status)>
+                    {status_words(&status)}
+                </span>
+            </div>
+            <a class="url" href=sprite.url.clone() target="_blank" rel="noopener">
+                {sprite.url.clone()}
+            </a>
+            <dl>
+                <dt>"Visibility"</dt>
+                <dd>{if private { "Private (your organization)" } else { "Public" }}</dd>
+                <dt>"Last active"</dt>
+                <dd>{last.unwrap_or_else(|| "never".into())}</dd>
+                <dt>"Disk used"</dt>
+                <dd>{move || used().unwrap_or_else(|| "…".into())}</dd>
+            </dl>
+            <div class="actions">
+                <a class="button primary" href=format!("/s/{}", name)>"Open"</a>
+                <Show
+                    when=move || confirming.get()
+                    fallback=move || {
+                        view! {
+                            <button on:click=move |_| confirming.set(true)>"Delete…"</button>
+                        }
+                    }
+                >
+                    <span class="confirm">
+                        "Delete it and all its checkpoints? "
+                        <button
+                            class="danger"
+                            disabled=move || deleting.get()
+                            on:click=delete.clone()
+                        >
+                            {move || if deleting.get() { "Deleting…" } else { "Delete" }}
+                        </button>
+                        <button on:click=move |_| confirming.set(false)>"Keep"</button>
+                    </span>
+                </Show>
+            </div>
+        </li>
+    }
+}
+
+/// The form that makes a sprite: a name, and optionally a checkpoint of
+/// another sprite to start from.
+#[component]
+fn NewSprite(
+    sprites: RwSignal<Option<Vec<Sprite>>>,
+    on_created: impl Fn(()) + Clone + Send + Sync + 'static,
+) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let from = RwSignal::new(String::new());
+    let checkpoints = RwSignal::new(Vec::<api::Checkpoint>::new());
+    let checkpoint = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        let source = from.get();
+        checkpoints.set(vec![]);
+        checkpoint.set(String::new());
+        if source.is_empty() {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            match api::get::<Vec<api::Checkpoint>>(&format!(
+                "/v1/sprites/{}/checkpoints",
+                api::enc(&source)
+            ))
+            .await
+            {
+                Ok(list) => checkpoints.set(list),
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let n = name.get_untracked().trim().to_lowercase();
+        if n.is_empty() || busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        let (source, cp) = (from.get_untracked(), checkpoint.get_untracked());
+        let on_created = on_created.clone();
+        leptos::task::spawn_local(async move {
+            let made = if source.is_empty() {
+                api::send::<Sprite>("POST", "/v1/sprites", json!({ "name": n })).await
+            } else {
+                let mut body = json!({ "name": n });
+                if !cp.is_empty() {
+                    body["checkpoint"] = json!(cp);
+                }
+                api::send::<Sprite>(
+                    "POST",
+                    &format!("/v1/sprites/{}/fork", api::enc(&source)),
+                    body,
+                )
+                .await
+            };
+            busy.set(false);
+            match made {
+                Ok(_) => {
+                    name.set(String::new());
+                    from.set(String::new());
+                    on_created(());
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    view! {
+        <form class="new-sprite" on:submit=submit>
+            <label>
+                "New sprite"
+                <input
+                    name="sprite-name"
+                    placeholder="my-site"
+                    required
+                    pattern="[a-z0-9][a-z0-9\\-]*"
+                    title="Lower-case letters, digits and hyphens"
+                    bind:value=name
+                />
+            </label>
+            <label>
+                "Start from"
+                <select name="from" on:change=move |ev| from.set(event_target_value(&ev))>
+                    <option value="" selected=move || from.get().is_empty()>
+                        "A fresh Debian computer"
+                    </option>
+                    {move || {
+                        sprites
+                            .get()
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|s| {
+                                let n = s.name.clone();
+                                view! { <option value=n.clone()>{format!("A copy of {n}")}</option> }
+                            })
+                            .collect_view()
+                    }}
+                </select>
+            </label>
+            <Show when=move || !from.get().is_empty()>
+                <label>
+                    "As it was at"
+                    <select
+                        name="checkpoint"
+                        on:change=move |ev| checkpoint.set(event_target_value(&ev))
+                    >
+                        <option value="">"Now"</option>
+                        {move || {
+                            checkpoints
+                                .get()
+                                .into_iter()
+                                .map(|c| {
+                                    let label = checkpoint_label(&c);
+                                    view! { <option value=c.id.clone()>{label}</option> }
+                                })
+                                .collect_view()
+                        }}
+                    </select>
+                </label>
+            </Show>
+            <button type="submit" class="primary" disabled=move || busy.get()>
+                {move || if busy.get() { "Creating…" } else { "Create sprite" }}
+            </button>
+            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        </form>
+    }
+}
+
+/// "v3 · before the upgrade · 5 minutes ago".
+pub fn checkpoint_label(c: &api::Checkpoint) -> String {
+    let mut label = c.id.clone();
+    if c.auto {
+        label.push_str(" · automatic");
+    }
+    if !c.comment.is_empty() {
+        label.push_str(" · ");
+        label.push_str(&c.comment);
+    }
+    let when = ago(&c.create_time);
+    if !when.is_empty() {
+        label.push_str(" · ");
+        label.push_str(&when);
+    }
+    label
+}

@@ -1,0 +1,173 @@
+//! The pages, and the pieces they share.
+
+pub mod auth;
+pub mod dashboard;
+pub mod tokens;
+pub mod workspace;
+
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_query_map};
+
+use crate::api;
+use crate::Session;
+
+/// `/`: the dashboard for a signed-in person, else the sign-in page. A
+/// `next` that goes on to the server (the private sprite URL hand-off)
+/// is followed once signed in.
+#[component]
+pub fn Home() -> impl IntoView {
+    let session = expect_context::<Session>();
+    let query = use_query_map();
+    move || match session.0.get() {
+        None => view! { <p class="loading">"Loading…"</p> }.into_any(),
+        Some(None) => view! { <auth::SignIn /> }.into_any(),
+        Some(Some(_)) => {
+            if let Some(next) = query.read().get("next").filter(|n| server_path(n)) {
+                let _ = web_sys::window().unwrap().location().replace(&next);
+                view! { <p class="loading">"Opening the sprite…"</p> }.into_any()
+            } else {
+                view! { <dashboard::Dashboard /> }.into_any()
+            }
+        }
+    }
+}
+
+/// Whether `next` is one of the server's own pages that a sign-in goes
+/// on to (never another host).
+pub fn server_path(next: &str) -> bool {
+    next.starts_with("/v1/url-auth?") && !next.contains(['\\', '\r', '\n'])
+}
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    view! {
+        <main class="narrow">
+            <h1>"Nothing here"</h1>
+            <p>"This page does not exist. " <a href="/">"Back to your sprites"</a></p>
+        </main>
+    }
+}
+
+/// The bar on top of every signed-in page: home, organization switcher,
+/// tokens, the person and sign-out.
+#[component]
+pub fn TopBar(#[prop(optional, into)] title: Option<Signal<String>>) -> impl IntoView {
+    let session = expect_context::<Session>();
+    let navigate = use_navigate();
+    let error = RwSignal::new(None::<String>);
+    let switch = move |slug: String| {
+        leptos::task::spawn_local(async move {
+            match api::send::<api::Profile>(
+                "POST",
+                "/v1/auth/organization",
+                serde_json::json!({ "slug": slug }),
+            )
+            .await
+            {
+                Ok(p) => session.signed_in(p),
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    let sign_out = move |_| {
+        let navigate = navigate.clone();
+        leptos::task::spawn_local(async move {
+            let _ = api::act("POST", "/v1/auth/signout", serde_json::json!({})).await;
+            session.0.set(Some(None));
+            navigate("/", Default::default());
+        });
+    };
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">"Sprites"</a>
+            {move || title.map(|t| view! { <span class="crumb">{t.get()}</span> })}
+            <span class="spacer"></span>
+            {move || {
+                session
+                    .profile()
+                    .map(|p| {
+                        let current = p.organization.clone();
+                        view! {
+                            <label class="org">
+                                <span class="sr-only">"Organization"</span>
+                                <select
+                                    aria-label="Organization"
+                                    on:change=move |ev| switch(event_target_value(&ev))
+                                >
+                                    {p
+                                        .organizations
+                                        .iter()
+                                        .map(|o| {
+                                            let label = if o.personal {
+                                                format!("{} (personal)", o.slug)
+                                            } else {
+                                                o.name.clone()
+                                            };
+                                            view! {
+                                                <option
+                                                    value=o.slug.clone()
+                                                    selected=o.slug == current
+                                                >
+                                                    {label}
+                                                </option>
+                                            }
+                                        })
+                                        .collect_view()}
+                                </select>
+                            </label>
+                            <a href="/tokens">"API tokens"</a>
+                            <span class="who" title=p.email.clone()>{p.handle.clone()}</span>
+                        }
+                    })
+            }}
+            <button class="link" on:click=sign_out>"Sign out"</button>
+        </header>
+        <ErrorBanner error=error />
+    }
+}
+
+/// A dismissible error message, when there is one.
+#[component]
+pub fn ErrorBanner(error: RwSignal<Option<String>>) -> impl IntoView {
+    move || {
+        error.get().map(|e| {
+            view! {
+                <div class="error" role="alert">
+                    <span>{e}</span>
+                    <button class="link" aria-label="Dismiss" on:click=move |_| error.set(None)>
+                        "×"
+                    </button>
+                </div>
+            }
+        })
+    }
+}
+
+/// "3 minutes ago" for an RFC 3339 time.
+pub fn ago(rfc3339: &str) -> String {
+    let then = js_sys::Date::parse(rfc3339);
+    if then.is_nan() {
+        return String::new();
+    }
+    let secs = ((js_sys::Date::now() - then) / 1000.0).max(0.0) as u64;
+    match secs {
+        0..=9 => "just now".into(),
+        10..=59 => format!("{secs} seconds ago"),
+        60..=119 => "a minute ago".into(),
+        120..=3599 => format!("{} minutes ago", secs / 60),
+        3600..=7199 => "an hour ago".into(),
+        7200..=86_399 => format!("{} hours ago", secs / 3600),
+        _ => format!("{} days ago", secs / 86_400),
+    }
+}
+
+/// What a sprite's status means, in words.
+pub fn status_words(status: &str) -> &'static str {
+    match status {
+        "running" => "Running",
+        "warm" => "Asleep (wakes instantly)",
+        "cold" => "Asleep (wakes in a moment)",
+        "destroyed" => "Deleted",
+        _ => "Unknown",
+    }
+}

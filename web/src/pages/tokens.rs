@@ -1,0 +1,147 @@
+//! API tokens: for the `sprite` command and the SDKs. A new token's secret
+//! is shown once.
+
+use leptos::prelude::*;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ErrorBanner, TopBar};
+use crate::api;
+
+#[derive(Deserialize)]
+struct TokenList {
+    tokens: Vec<api::Token>,
+}
+
+#[derive(Deserialize)]
+struct NewToken {
+    token: String,
+}
+
+fn date(ms: i64) -> String {
+    js_sys::Date::new(&(ms as f64).into())
+        .to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED)
+        .into()
+}
+
+#[component]
+pub fn Tokens() -> impl IntoView {
+    let tokens = RwSignal::new(None::<Vec<api::Token>>);
+    let error = RwSignal::new(None::<String>);
+    let name = RwSignal::new(String::new());
+    let secret = RwSignal::new(None::<String>);
+    let reload = move || {
+        leptos::task::spawn_local(async move {
+            match api::get::<TokenList>("/v1/tokens").await {
+                Ok(l) => tokens.set(Some(l.tokens)),
+                Err(e) => error.set(Some(e.message)),
+            }
+        })
+    };
+    reload();
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let n = name.get_untracked().trim().to_string();
+        if n.is_empty() {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            match api::send::<NewToken>("POST", "/v1/tokens", json!({ "name": n })).await {
+                Ok(t) => {
+                    secret.set(Some(t.token));
+                    name.set(String::new());
+                    reload();
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    let revoke = move |id: String| {
+        leptos::task::spawn_local(async move {
+            match api::act(
+                "DELETE",
+                &format!("/v1/tokens/{}", api::enc(&id)),
+                json!({}),
+            )
+            .await
+            {
+                Ok(()) => reload(),
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    view! {
+        <TopBar title=Signal::derive(|| "API tokens".to_string()) />
+        <ErrorBanner error=error />
+        <main class="narrow">
+            <h1>"API tokens"</h1>
+            <p>
+                "A token lets the " <code>"sprite"</code>
+                " command or a program act for you in this organization. Keep it secret."
+            </p>
+            <form class="inline" on:submit=create>
+                <label>
+                    "Name"
+                    <input name="token-name" placeholder="laptop" required bind:value=name />
+                </label>
+                <button type="submit" class="primary">"Create token"</button>
+            </form>
+            {move || {
+                secret
+                    .get()
+                    .map(|t| {
+                        view! {
+                            <div class="notice" role="status">
+                                <p>"Copy it now: it is not shown again."</p>
+                                <code class="secret">{t}</code>
+                            </div>
+                        }
+                    })
+            }}
+            {move || match tokens.get() {
+                None => view! { <p class="loading">"Loading…"</p> }.into_any(),
+                Some(list) if list.is_empty() => {
+                    view! { <p class="empty">"No tokens yet."</p> }.into_any()
+                }
+                Some(list) => {
+                    view! {
+                        <table class="list">
+                            <thead>
+                                <tr>
+                                    <th>"Name"</th>
+                                    <th>"Created"</th>
+                                    <th>"Last used"</th>
+                                    <th></th>
+                                </tr>
+                            </thead>
+                            <tbody>
+                                {list
+                                    .into_iter()
+                                    .map(|t| {
+                                        let id = t.id.clone();
+                                        view! {
+                                            <tr>
+                                                <td>{t.name.clone()}</td>
+                                                <td>{date(t.created_at)}</td>
+                                                <td>{t.last_used_at.map(date).unwrap_or_else(|| "never".into())}</td>
+                                                <td>
+                                                    <button
+                                                        class="danger"
+                                                        on:click=move |_| revoke(id.clone())
+                                                    >
+                                                        "Revoke"
+                                                    </button>
+                                                </td>
+                                            </tr>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </tbody>
+                        </table>
+                    }
+                        .into_any()
+                }
+            }}
+        </main>
+    }
+}

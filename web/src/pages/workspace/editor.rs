@@ -1,0 +1,355 @@
+//! The editor: Monaco with a tab per open file, syntax by file type, save
+//! with Ctrl/Cmd+S, a marker on unsaved tabs, and a warning when the file
+//! changed on the sprite's disk since it was opened.
+
+use leptos::prelude::*;
+use wasm_bindgen::prelude::*;
+
+use super::Ws;
+use crate::{api, js};
+
+#[derive(Clone, PartialEq, Eq)]
+struct Tab {
+    path: String,
+    /// The file's modification time when it was read or last saved.
+    mod_time: String,
+    dirty: bool,
+    /// It changed on disk since then.
+    stale: bool,
+}
+
+/// The file's modification time on the sprite now ("" when it is gone).
+async fn mod_time(ws: Ws, path: &str) -> api::Result<String> {
+    let listing =
+        api::get::<api::Listing>(&ws.path(&format!("/fs/list?path={}", api::enc(path)))).await;
+    match listing {
+        Ok(l) => Ok(l
+            .entries
+            .into_iter()
+            .next()
+            .map(|e| e.mod_time)
+            .unwrap_or_default()),
+        Err(e) if e.status == 404 => Ok(String::new()),
+        Err(e) => Err(e),
+    }
+}
+
+#[component]
+pub fn EditorPane() -> impl IntoView {
+    let ws = expect_context::<Ws>();
+    let tabs = RwSignal::new(Vec::<Tab>::new());
+    let active = RwSignal::new(None::<String>);
+    let loading = RwSignal::new(true);
+    let saving = RwSignal::new(false);
+    let host: NodeRef<leptos::html::Div> = NodeRef::new();
+    let editor = StoredValue::new_local(None::<js::Editor>);
+    let callbacks =
+        StoredValue::new_local(None::<(Closure<dyn FnMut(String)>, Closure<dyn FnMut(String)>)>);
+
+    let save = move |path: String, force: bool| {
+        let text = editor.with_value(|e| e.as_ref().map(|e| e.value(&path)));
+        let Some(text) = text else { return };
+        let Some(tab) = tabs.get_untracked().into_iter().find(|t| t.path == path) else {
+            return;
+        };
+        saving.set(true);
+        leptos::task::spawn_local(async move {
+            if !force {
+                match mod_time(ws, &path).await {
+                    Ok(now) if !now.is_empty() && now != tab.mod_time => {
+                        tabs.update(|ts| {
+                            if let Some(t) = ts.iter_mut().find(|t| t.path == path) {
+                                t.stale = true;
+                            }
+                        });
+                        saving.set(false);
+                        return;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        ws.fail(e);
+                        saving.set(false);
+                        return;
+                    }
+                }
+            }
+            let url = ws.path(&format!("/fs/write?path={}", api::enc(&path)));
+            match api::call("PUT", &url, api::Body::Bytes(text.as_bytes())).await {
+                Ok(res) => {
+                    let written: Option<api::FileEntry> = match api::bytes_of(&res).await {
+                        Ok(b) => serde_json::from_slice(&b).ok(),
+                        Err(_) => None,
+                    };
+                    let now = match written {
+                        Some(e) => e.mod_time,
+                        None => mod_time(ws, &path).await.unwrap_or_default(),
+                    };
+                    tabs.update(|ts| {
+                        if let Some(t) = ts.iter_mut().find(|t| t.path == path) {
+                            t.dirty = false;
+                            t.stale = false;
+                            t.mod_time = now;
+                        }
+                    });
+                    ws.saved.update(|n| *n += 1);
+                }
+                Err(e) => ws.fail(e),
+            }
+            saving.set(false);
+        });
+    };
+
+    // Monaco loads once the pane is in the page.
+    Effect::new(move |_| {
+        let Some(el) = host.get() else { return };
+        leptos::task::spawn_local(async move {
+            let monaco = match js::load_monaco().await {
+                Ok(m) => m,
+                Err(_) => {
+                    ws.error.set(Some(
+                        "The editor could not be loaded. Reload the page to try again.".into(),
+                    ));
+                    return;
+                }
+            };
+            let on_save = Closure::<dyn FnMut(String)>::new(move |path: String| save(path, false));
+            let on_change = Closure::<dyn FnMut(String)>::new(move |path: String| {
+                tabs.update(|ts| {
+                    if let Some(t) = ts.iter_mut().find(|t| t.path == path && !t.dirty) {
+                        t.dirty = true;
+                    }
+                })
+            });
+            let e = js::Editor::new(&el, &monaco, &on_save, &on_change);
+            editor.set_value(Some(e));
+            callbacks.set_value(Some((on_save, on_change)));
+            loading.set(false);
+            // A file asked for while the editor loaded.
+            if let Some(p) = ws.open.get_untracked() {
+                ws.open.set(Some(p));
+            }
+        });
+    });
+    on_cleanup(move || {
+        editor.update_value(|e| {
+            if let Some(e) = e.take() {
+                e.dispose();
+            }
+        });
+        callbacks.set_value(None);
+    });
+
+    // Opening a file: a new tab, or the one it already has.
+    Effect::new(move |_| {
+        let Some(path) = ws.open.get() else { return };
+        if loading.get_untracked() {
+            return;
+        }
+        if tabs.get_untracked().iter().any(|t| t.path == path) {
+            editor.with_value(|e| {
+                if let Some(e) = e {
+                    e.open(&path, "");
+                }
+            });
+            active.set(Some(path));
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            let url = ws.path(&format!("/fs/read?path={}", api::enc(&path)));
+            let res = match api::call("GET", &url, api::Body::None).await {
+                Ok(r) => r,
+                Err(e) => return ws.fail(e),
+            };
+            let bytes = match api::bytes_of(&res).await {
+                Ok(b) => b,
+                Err(e) => return ws.fail(e),
+            };
+            let Ok(text) = String::from_utf8(bytes) else {
+                ws.error.set(Some(format!(
+                    "{path} is not a text file; download it from the file tree instead."
+                )));
+                return;
+            };
+            let time = mod_time(ws, &path).await.unwrap_or_default();
+            editor.with_value(|e| {
+                if let Some(e) = e {
+                    e.open(&path, &text);
+                }
+            });
+            tabs.update(|ts| {
+                ts.push(Tab {
+                    path: path.clone(),
+                    mod_time: time,
+                    dirty: false,
+                    stale: false,
+                })
+            });
+            active.set(Some(path));
+        });
+    });
+
+    // Files restored or changed elsewhere: open tabs look again.
+    Effect::new(move |prev: Option<()>| {
+        ws.files_changed.track();
+        if prev.is_none() {
+            return;
+        }
+        for tab in tabs.get_untracked() {
+            leptos::task::spawn_local(async move {
+                if let Ok(now) = mod_time(ws, &tab.path).await {
+                    if now != tab.mod_time {
+                        tabs.update(|ts| {
+                            if let Some(t) = ts.iter_mut().find(|t| t.path == tab.path) {
+                                t.stale = true;
+                            }
+                        });
+                    }
+                }
+            });
+        }
+    });
+
+    let switch = move |path: String| {
+        editor.with_value(|e| {
+            if let Some(e) = e {
+                e.open(&path, "");
+            }
+        });
+        active.set(Some(path));
+    };
+    let close = move |path: String| {
+        let tab = tabs.get_untracked().into_iter().find(|t| t.path == path);
+        if tab.is_some_and(|t| t.dirty) {
+            let ok = web_sys::window()
+                .unwrap()
+                .confirm_with_message(&format!("{path} has unsaved changes. Close it anyway?"))
+                .unwrap_or(false);
+            if !ok {
+                return;
+            }
+        }
+        editor.with_value(|e| {
+            if let Some(e) = e {
+                e.close(&path);
+            }
+        });
+        tabs.update(|ts| ts.retain(|t| t.path != path));
+        if active.get_untracked().as_deref() == Some(&path) {
+            let next = tabs.get_untracked().last().map(|t| t.path.clone());
+            if let Some(n) = &next {
+                switch(n.clone());
+            }
+            active.set(next);
+        }
+        if ws.open.get_untracked().as_deref() == Some(&path) {
+            ws.open.set(None);
+        }
+    };
+    let reload = move |path: String| {
+        leptos::task::spawn_local(async move {
+            let url = ws.path(&format!("/fs/read?path={}", api::enc(&path)));
+            let text = match api::call("GET", &url, api::Body::None).await {
+                Ok(res) => api::bytes_of(&res)
+                    .await
+                    .map(|b| String::from_utf8_lossy(&b).into_owned()),
+                Err(e) => Err(e),
+            };
+            match text {
+                Ok(text) => {
+                    let time = mod_time(ws, &path).await.unwrap_or_default();
+                    editor.with_value(|e| {
+                        if let Some(e) = e {
+                            e.replace(&path, &text);
+                        }
+                    });
+                    tabs.update(|ts| {
+                        if let Some(t) = ts.iter_mut().find(|t| t.path == path) {
+                            t.dirty = false;
+                            t.stale = false;
+                            t.mod_time = time;
+                        }
+                    });
+                }
+                Err(e) => ws.fail(e),
+            }
+        });
+    };
+    let current = move || {
+        let a = active.get()?;
+        tabs.get().into_iter().find(|t| t.path == a)
+    };
+
+    view! {
+        <div class="tabs files" role="tablist" aria-label="Open files">
+            <For
+                each=move || tabs.get()
+                key=|t| (t.path.clone(), t.dirty)
+                children=move |t| {
+                    let path = t.path.clone();
+                    let name = path.rsplit('/').next().unwrap_or("").to_string();
+                    let p1 = path.clone();
+                    let p2 = path.clone();
+                    let p3 = path.clone();
+                    view! {
+                        <span
+                            class="tab"
+                            class:active=move || active.get().as_deref() == Some(&p3)
+                            class:dirty=t.dirty
+                            title=path.clone()
+                        >
+                            <button role="tab" class="link" on:click=move |_| switch(p1.clone())>
+                                {name}
+                                {t.dirty.then(|| view! { <span class="dot" aria-label="unsaved">" ●"</span> })}
+                            </button>
+                            <button
+                                class="link close"
+                                aria-label=format!("Close {path}")
+                                on:click=move |_| close(p2.clone())
+                            >
+                                "×"
+                            </button>
+                        </span>
+                    }
+                }
+            />
+            <span class="spacer"></span>
+            {move || {
+                current()
+                    .map(|t| {
+                        let p = t.path.clone();
+                        view! {
+                            <button
+                                class="primary small"
+                                disabled=move || saving.get()
+                                title="Save (Ctrl+S)"
+                                on:click=move |_| save(p.clone(), false)
+                            >
+                                {move || if saving.get() { "Saving…" } else { "Save" }}
+                            </button>
+                        }
+                    })
+            }}
+        </div>
+        {move || {
+            current()
+                .filter(|t| t.stale)
+                .map(|t| {
+                    let (p1, p2) = (t.path.clone(), t.path.clone());
+                    view! {
+                        <div class="warning" role="alert">
+                            {format!("{} changed on the sprite since you opened it.", t.path)}
+                            <button on:click=move |_| reload(p1.clone())>"Load the new version"</button>
+                            <button on:click=move |_| save(p2.clone(), true)>"Keep mine and save"</button>
+                        </div>
+                    }
+                })
+        }}
+        <Show when=move || loading.get()>
+            <p class="loading">"Loading the editor…"</p>
+        </Show>
+        <Show when=move || !loading.get() && tabs.get().is_empty()>
+            <p class="hint">"Open a file from the tree on the left, or make a new one with “+ File”."</p>
+        </Show>
+        <div class="monaco" node_ref=host class:hidden=move || tabs.get().is_empty()></div>
+    }
+}

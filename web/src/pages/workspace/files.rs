@@ -1,0 +1,361 @@
+//! The file tree: browse folders as they open, create, rename, delete,
+//! upload and download files.
+
+use leptos::prelude::*;
+use serde_json::json;
+use wasm_bindgen_futures::JsFuture;
+
+use super::Ws;
+use crate::api;
+
+/// Where the tree starts: the sprite's home.
+const HOME: &str = "/root";
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+fn parent(path: &str) -> String {
+    match path.rsplit_once('/') {
+        Some(("", _)) | None => "/".into(),
+        Some((p, _)) => p.into(),
+    }
+}
+
+#[component]
+pub fn FileTree() -> impl IntoView {
+    let ws = expect_context::<Ws>();
+    let root = RwSignal::new(HOME.to_string());
+    let root_input = RwSignal::new(HOME.to_string());
+    // The folder new files go to: the selected one, else the root.
+    let selected = RwSignal::new(None::<(String, bool)>);
+    let target_dir = move || match selected.get() {
+        Some((p, true)) => p,
+        Some((p, false)) => parent(&p),
+        None => root.get(),
+    };
+    let naming = RwSignal::new(None::<Naming>);
+    let new_name = RwSignal::new(String::new());
+    let upload: NodeRef<leptos::html::Input> = NodeRef::new();
+
+    let start = move |what: Naming| {
+        new_name.set(match &what {
+            Naming::Rename(p) => p.rsplit('/').next().unwrap_or("").to_string(),
+            _ => String::new(),
+        });
+        naming.set(Some(what));
+    };
+    let finish = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(what) = naming.get_untracked() else {
+            return;
+        };
+        let name = new_name.get_untracked().trim().to_string();
+        if name.is_empty() || name.contains('/') {
+            ws.error
+                .set(Some("A name cannot be empty or hold a “/”.".into()));
+            return;
+        }
+        naming.set(None);
+        let dir = target_dir();
+        leptos::task::spawn_local(async move {
+            let done = match &what {
+                Naming::File => {
+                    let path = join(&dir, &name);
+                    let r = api::call(
+                        "PUT",
+                        &ws.path(&format!("/fs/write?path={}", api::enc(&path))),
+                        api::Body::Bytes(b""),
+                    )
+                    .await
+                    .map(|_| ());
+                    if r.is_ok() {
+                        ws.open.set(Some(path));
+                    }
+                    r
+                }
+                Naming::Folder => {
+                    api::act(
+                        "POST",
+                        &ws.path("/fs/mkdir"),
+                        json!({ "path": join(&dir, &name), "parents": true }),
+                    )
+                    .await
+                }
+                Naming::Rename(from) => {
+                    api::act(
+                        "POST",
+                        &ws.path("/fs/rename"),
+                        json!({ "source": from, "dest": join(&parent(from), &name) }),
+                    )
+                    .await
+                }
+            };
+            match done {
+                Ok(()) => ws.files_changed.update(|n| *n += 1),
+                Err(e) => ws.fail(e),
+            }
+        });
+    };
+    let delete = move |_| {
+        let Some((path, is_dir)) = selected.get_untracked() else {
+            return;
+        };
+        let what = if is_dir {
+            "folder and everything in it"
+        } else {
+            "file"
+        };
+        let ok = web_sys::window()
+            .unwrap()
+            .confirm_with_message(&format!("Delete the {what} {path}?"))
+            .unwrap_or(false);
+        if !ok {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            let url = ws.path(&format!(
+                "/fs/delete?path={}&recursive=true",
+                api::enc(&path)
+            ));
+            match api::call("DELETE", &url, api::Body::None).await {
+                Ok(_) => {
+                    selected.set(None);
+                    ws.files_changed.update(|n| *n += 1);
+                }
+                Err(e) => ws.fail(e),
+            }
+        });
+    };
+    let on_upload = move |_| {
+        let Some(input) = upload.get_untracked() else {
+            return;
+        };
+        let Some(files) = input.files() else { return };
+        let dir = target_dir();
+        let picked: Vec<web_sys::File> = (0..files.length()).filter_map(|i| files.get(i)).collect();
+        input.set_value("");
+        leptos::task::spawn_local(async move {
+            for f in picked {
+                let Ok(buf) = JsFuture::from(f.array_buffer()).await else {
+                    continue;
+                };
+                let bytes = js_sys::Uint8Array::new(&buf).to_vec();
+                let path = join(&dir, &f.name());
+                let url = ws.path(&format!("/fs/write?path={}", api::enc(&path)));
+                if let Err(e) = api::call("PUT", &url, api::Body::Bytes(&bytes)).await {
+                    ws.fail(e);
+                }
+            }
+            ws.files_changed.update(|n| *n += 1);
+        });
+    };
+    let download_href = move || {
+        selected
+            .get()
+            .filter(|(_, dir)| !dir)
+            .map(|(p, _)| ws.path(&format!("/fs/read?path={}", api::enc(&p))))
+    };
+    let download_name = move || {
+        selected
+            .get()
+            .map(|(p, _)| p.rsplit('/').next().unwrap_or("file").to_string())
+            .unwrap_or_default()
+    };
+
+    view! {
+        <div class="tree">
+            <form
+                class="tree-root"
+                on:submit=move |ev: leptos::ev::SubmitEvent| {
+                    ev.prevent_default();
+                    let r = root_input.get_untracked();
+                    root.set(if r.starts_with('/') { r } else { format!("/{r}") });
+                    selected.set(None);
+                }
+            >
+                <label>
+                    <span class="sr-only">"Folder"</span>
+                    <input aria-label="Folder shown" bind:value=root_input />
+                </label>
+            </form>
+            <div class="tree-actions" role="toolbar" aria-label="Files">
+                <button title="New file" on:click=move |_| start(Naming::File)>"+ File"</button>
+                <button title="New folder" on:click=move |_| start(Naming::Folder)>"+ Folder"</button>
+                <button
+                    title="Rename"
+                    disabled=move || selected.get().is_none()
+                    on:click=move |_| {
+                        if let Some((p, _)) = selected.get_untracked() {
+                            start(Naming::Rename(p))
+                        }
+                    }
+                >
+                    "Rename"
+                </button>
+                <button title="Delete" disabled=move || selected.get().is_none() on:click=delete>
+                    "Delete"
+                </button>
+                <label class="button" title="Upload files">
+                    "Upload"
+                    <input
+                        class="sr-only"
+                        type="file"
+                        multiple
+                        node_ref=upload
+                        on:change=on_upload
+                    />
+                </label>
+                {move || {
+                    download_href()
+                        .map(|href| {
+                            view! {
+                                <a class="button" href=href download=download_name()>
+                                    "Download"
+                                </a>
+                            }
+                        })
+                }}
+            </div>
+            {move || {
+                naming
+                    .get()
+                    .map(|what| {
+                        let label = match what {
+                            Naming::File => "New file name",
+                            Naming::Folder => "New folder name",
+                            Naming::Rename(_) => "New name",
+                        };
+                        view! {
+                            <form class="naming" on:submit=finish>
+                                <input aria-label=label placeholder=label autofocus bind:value=new_name />
+                                <button type="submit">"OK"</button>
+                                <button type="button" on:click=move |_| naming.set(None)>
+                                    "Cancel"
+                                </button>
+                            </form>
+                        }
+                    })
+            }}
+            <ul class="tree-list" role="tree">
+                {move || {
+                    let r = root.get();
+                    view! { <Dir path=r depth=0 selected=selected /> }
+                }}
+            </ul>
+        </div>
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+enum Naming {
+    File,
+    Folder,
+    Rename(String),
+}
+
+/// The entries of one folder, loaded when it opens and again whenever
+/// files change.
+#[component]
+fn Dir(path: String, depth: usize, selected: RwSignal<Option<(String, bool)>>) -> impl IntoView {
+    let ws = expect_context::<Ws>();
+    let entries = RwSignal::new(None::<Result<Vec<api::FileEntry>, String>>);
+    let path = StoredValue::new(path);
+    Effect::new(move |_| {
+        ws.files_changed.track();
+        let p = path.get_value();
+        leptos::task::spawn_local(async move {
+            let r = api::get::<api::Listing>(&ws.path(&format!("/fs/list?path={}", api::enc(&p))))
+                .await;
+            entries.set(Some(
+                r.map(|l| {
+                    let mut v = l.entries;
+                    v.sort_by(|a, b| b.is_dir.cmp(&a.is_dir).then(a.name.cmp(&b.name)));
+                    v
+                })
+                .map_err(|e| e.message),
+            ));
+        });
+    });
+    move || match entries.get() {
+        None => view! { <li class="muted" style=indent(depth)>"…"</li> }.into_any(),
+        Some(Err(e)) => view! { <li class="error" style=indent(depth)>{e}</li> }.into_any(),
+        Some(Ok(list)) if list.is_empty() => {
+            view! { <li class="muted" style=indent(depth)>"(empty)"</li> }.into_any()
+        }
+        Some(Ok(list)) => list
+            .into_iter()
+            .map(|e| view! { <Node entry=e depth=depth selected=selected /> })
+            .collect_view()
+            .into_any(),
+    }
+}
+
+fn indent(depth: usize) -> String {
+    format!("padding-left: {}rem", 0.5 + depth as f64 * 0.9)
+}
+
+#[component]
+fn Node(
+    entry: api::FileEntry,
+    depth: usize,
+    selected: RwSignal<Option<(String, bool)>>,
+) -> impl IntoView {
+    let ws = expect_context::<Ws>();
+    let open = RwSignal::new(false);
+    let path = entry.path.clone();
+    let is_dir = entry.is_dir;
+    let is_selected = {
+        let path = path.clone();
+        move || selected.get().is_some_and(|(p, _)| p == path)
+    };
+    let activate = {
+        let path = path.clone();
+        move || {
+            selected.set(Some((path.clone(), is_dir)));
+            if is_dir {
+                open.update(|o| *o = !*o);
+            } else {
+                ws.open.set(Some(path.clone()));
+            }
+        }
+    };
+    let on_click = {
+        let activate = activate.clone();
+        move |_| activate()
+    };
+    let on_key = move |ev: web_sys::KeyboardEvent| {
+        if ev.key() == "Enter" || ev.key() == " " {
+            ev.prevent_default();
+            activate();
+        }
+    };
+    let child_path = path.clone();
+    view! {
+        <li
+            role="treeitem"
+            tabindex="0"
+            class="node"
+            class:dir=is_dir
+            class:selected=is_selected
+            aria-expanded=move || is_dir.then(|| open.get().to_string())
+            data-path=path.clone()
+            style=indent(depth)
+            on:click=on_click
+            on:keydown=on_key
+            title=path.clone()
+        >
+            <span class="icon" aria-hidden="true">
+                {move || if !is_dir { "·" } else if open.get() { "▾" } else { "▸" }}
+            </span>
+            {entry.name.clone()}
+        </li>
+        <Show when=move || is_dir && open.get()>
+            <Dir path=child_path.clone() depth=depth + 1 selected=selected />
+        </Show>
+    }
+}

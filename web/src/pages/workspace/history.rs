@@ -1,0 +1,313 @@
+//! The checkpoint history: a slider over the sprite's checkpoints, oldest
+//! to now. A position shows which files differ from now; a file opens in
+//! a side-by-side diff. Checkpoint now, restore (the state before is kept,
+//! so a restore can be undone).
+
+use leptos::prelude::*;
+use serde_json::json;
+
+use super::Ws;
+use crate::pages::dashboard::checkpoint_label;
+use crate::{api, js};
+
+async fn text_at(ws: Ws, checkpoint: Option<&str>, path: &str) -> api::Result<String> {
+    let url = match checkpoint {
+        Some(id) => ws.path(&format!(
+            "/checkpoints/{}/fs/read?path={}",
+            api::enc(id),
+            api::enc(path)
+        )),
+        None => ws.path(&format!("/fs/read?path={}", api::enc(path))),
+    };
+    match api::call("GET", &url, api::Body::None).await {
+        Ok(res) => {
+            let bytes = api::bytes_of(&res).await?;
+            Ok(match String::from_utf8(bytes) {
+                Ok(t) => t,
+                Err(e) => format!("(a binary file of {} bytes)", e.as_bytes().len()),
+            })
+        }
+        Err(e) if e.status == 404 => Ok(String::new()),
+        Err(e) => Err(e),
+    }
+}
+
+#[component]
+pub fn History() -> impl IntoView {
+    let ws = expect_context::<Ws>();
+    // Oldest first.
+    let checkpoints = RwSignal::new(None::<Vec<api::Checkpoint>>);
+    let position = RwSignal::new(0usize);
+    let diff = RwSignal::new(None::<api::Result<Vec<api::Change>>>);
+    let comment = RwSignal::new(String::new());
+    let busy = RwSignal::new(None::<&'static str>);
+    let undo = RwSignal::new(None::<(String, String)>);
+    let viewing = RwSignal::new(None::<String>);
+    let diff_host: NodeRef<leptos::html::Div> = NodeRef::new();
+    let diff_view = StoredValue::new_local(None::<js::DiffView>);
+
+    let reload = move || {
+        leptos::task::spawn_local(async move {
+            match api::get::<Vec<api::Checkpoint>>(&ws.path("/checkpoints")).await {
+                Ok(mut list) => {
+                    list.reverse();
+                    position.set(list.len());
+                    checkpoints.set(Some(list));
+                }
+                Err(e) => ws.fail(e),
+            }
+        });
+    };
+    reload();
+
+    let selected = move || {
+        let list = checkpoints.get()?;
+        list.get(position.get()).cloned()
+    };
+    Effect::new(move |_| {
+        let Some(c) = selected() else {
+            diff.set(None);
+            return;
+        };
+        viewing.set(None);
+        diff.set(None);
+        leptos::task::spawn_local(async move {
+            let r =
+                api::get::<api::Diff>(&ws.path(&format!("/checkpoints/{}/diff", api::enc(&c.id))))
+                    .await
+                    .map(|d| d.changes);
+            diff.set(Some(r));
+        });
+    });
+
+    // `change` is how the file went from the checkpoint to now: the side
+    // where it does not exist is empty, not asked for.
+    let show_file = move |path: String, change: String| {
+        let Some(c) = selected() else { return };
+        viewing.set(Some(path.clone()));
+        leptos::task::spawn_local(async move {
+            let before = match change.as_str() {
+                "added" => Ok(String::new()),
+                _ => text_at(ws, Some(&c.id), &path).await,
+            };
+            let after = match change.as_str() {
+                "deleted" => Ok(String::new()),
+                _ => text_at(ws, None, &path).await,
+            };
+            let (before, after) = match (before, after) {
+                (Ok(b), Ok(a)) => (b, a),
+                (Err(e), _) | (_, Err(e)) => return ws.fail(e),
+            };
+            let monaco = match js::load_monaco().await {
+                Ok(m) => m,
+                Err(_) => {
+                    return ws
+                        .error
+                        .set(Some("The diff view could not be loaded.".into()))
+                }
+            };
+            let Some(el) = diff_host.get_untracked() else {
+                return;
+            };
+            diff_view.update_value(|d| {
+                let d = d.get_or_insert_with(|| js::DiffView::new(&el, &monaco));
+                d.show(&path, &before, &after);
+            });
+        });
+    };
+    on_cleanup(move || {
+        diff_view.update_value(|d| {
+            if let Some(d) = d.take() {
+                d.dispose();
+            }
+        })
+    });
+
+    let checkpoint_now = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        busy.set(Some("Saving a checkpoint…"));
+        let c = comment.get_untracked();
+        leptos::task::spawn_local(async move {
+            match api::progress("POST", &ws.path("/checkpoint"), json!({ "comment": c })).await {
+                Ok(_) => {
+                    comment.set(String::new());
+                    reload();
+                }
+                Err(e) => ws.fail(e),
+            }
+            busy.set(None);
+        });
+    };
+    let restore = move |id: String, confirm: bool| {
+        if confirm {
+            let ok = web_sys::window()
+                .unwrap()
+                .confirm_with_message(&format!(
+                    "Restore the whole sprite to {id}? Its processes restart; the state now is kept as a checkpoint, so you can undo."
+                ))
+                .unwrap_or(false);
+            if !ok {
+                return;
+            }
+        }
+        busy.set(Some("Restoring…"));
+        leptos::task::spawn_local(async move {
+            let url = ws.path(&format!("/checkpoints/{}/restore", api::enc(&id)));
+            match api::progress("POST", &url, json!({})).await {
+                Ok(lines) => {
+                    let backup = lines
+                        .iter()
+                        .find_map(|l| l["backup"].as_str().map(str::to_string));
+                    // Undoing an undo is a plain restore again.
+                    undo.set(if confirm {
+                        backup.map(|b| (b, id))
+                    } else {
+                        None
+                    });
+                    ws.files_changed.update(|n| *n += 1);
+                    ws.reload_sprite();
+                    reload();
+                }
+                Err(e) => ws.fail(e),
+            }
+            busy.set(None);
+        });
+    };
+
+    view! {
+        <div class="history">
+            <form class="inline" on:submit=checkpoint_now>
+                <label>
+                    <span class="sr-only">"Comment"</span>
+                    <input
+                        name="comment"
+                        placeholder="What is this state? (optional)"
+                        bind:value=comment
+                    />
+                </label>
+                <button type="submit" class="primary" disabled=move || busy.get().is_some()>
+                    "Checkpoint now"
+                </button>
+            </form>
+            {move || busy.get().map(|b| view! { <p class="progress" role="status">{b}</p> })}
+            {move || {
+                undo.get()
+                    .map(|(backup, restored)| {
+                        let b = backup.clone();
+                        view! {
+                            <div class="notice" role="status">
+                                {format!("Restored {restored}. The state before is {backup}.")}
+                                <button on:click=move |_| restore(b.clone(), false)>"Undo the restore"</button>
+                            </div>
+                        }
+                    })
+            }}
+            {move || match checkpoints.get() {
+                None => view! { <p class="loading">"Loading checkpoints…"</p> }.into_any(),
+                Some(list) if list.is_empty() => {
+                    view! {
+                        <p class="empty">
+                            "No checkpoints yet. A checkpoint saves the whole sprite, files and installed software, so you can come back to it."
+                        </p>
+                    }
+                        .into_any()
+                }
+                Some(list) => {
+                    let n = list.len();
+                    let marks = list
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| {
+                            let left = format!("left: {}%", i as f64 * 100.0 / n as f64);
+                            view! {
+                                <span
+                                    class="mark"
+                                    class:auto=c.auto
+                                    style=left
+                                    title=checkpoint_label(c)
+                                ></span>
+                            }
+                        })
+                        .collect_view();
+                    view! {
+                        <div class="timeline">
+                            <input
+                                type="range"
+                                aria-label="Checkpoint"
+                                min="0"
+                                max=n.to_string()
+                                step="1"
+                                prop:value=move || position.get().to_string()
+                                on:input=move |ev| {
+                                    position.set(event_target_value(&ev).parse().unwrap_or(n))
+                                }
+                            />
+                            <div class="marks">{marks}<span class="mark now" style="left: 100%" title="Now"></span></div>
+                            <div class="ends"><span>"oldest"</span><span>"now"</span></div>
+                        </div>
+                    }
+                        .into_any()
+                }
+            }}
+            {move || match selected() {
+                None => view! { <p class="muted">"Now. Move the slider back to compare with a checkpoint."</p> }.into_any(),
+                Some(c) => {
+                    let id = c.id.clone();
+                    view! {
+                        <div class="at-checkpoint">
+                            <p>
+                                <strong>{checkpoint_label(&c)}</strong>
+                                {c.auto.then(|| view! { <span class="badge">"automatic"</span> })}
+                            </p>
+                            <button class="danger" disabled=move || busy.get().is_some() on:click=move |_| restore(id.clone(), true)>
+                                "Restore this checkpoint…"
+                            </button>
+                        </div>
+                    }
+                        .into_any()
+                }
+            }}
+            {move || match diff.get() {
+                None => None,
+                Some(Err(e)) => Some(view! { <p class="error">{e.message}</p> }.into_any()),
+                Some(Ok(changes)) if changes.is_empty() => {
+                    Some(view! { <p class="muted">"No file differs from now."</p> }.into_any())
+                }
+                Some(Ok(changes)) => Some(
+                    view! {
+                        <p class="muted">{format!("{} paths differ from now:", changes.len())}</p>
+                        <ul class="changes">
+                            {changes
+                                .into_iter()
+                                .map(|ch| {
+                                    let p = ch.path.clone();
+                                    let how = ch.change.clone();
+                                    let verb = match ch.change.as_str() {
+                                        "added" => "new since then",
+                                        "deleted" => "deleted since then",
+                                        _ => "changed since then",
+                                    };
+                                    let is_file = ch.kind == "file";
+                                    view! {
+                                        <li class=format!("change {}", ch.change) data-path=ch.path.clone()>
+                                            <button class="link" disabled=!is_file on:click=move |_| show_file(p.clone(), how.clone())>
+                                                {ch.path.clone()}
+                                            </button>
+                                            <span class="muted">{format!(" {verb}")}</span>
+                                        </li>
+                                    }
+                                })
+                                .collect_view()}
+                        </ul>
+                    }
+                    .into_any(),
+                ),
+            }}
+            <div class="diff-head" class:hidden=move || viewing.get().is_none()>
+                {move || viewing.get().map(|p| format!("{p}: at the checkpoint (left) and now (right)"))}
+                <button class="link" on:click=move |_| viewing.set(None)>"Close"</button>
+            </div>
+            <div class="diff" node_ref=diff_host class:hidden=move || viewing.get().is_none()></div>
+        </div>
+    }
+}

@@ -1,0 +1,288 @@
+//! A sprite's workspace: file tree, editor, terminals, and on the right
+//! the preview, the checkpoint history or the settings, in panes whose
+//! sizes the person drags.
+
+mod editor;
+mod files;
+mod history;
+mod preview;
+mod settings;
+mod terminal;
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use sprites_wire::api::Sprite;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::dashboard::EventStream;
+use super::{ago, status_words, ErrorBanner, TopBar};
+use crate::api;
+
+/// What the panes of one workspace share.
+#[derive(Clone, Copy)]
+pub struct Ws {
+    pub name: StoredValue<String>,
+    pub sprite: RwSignal<Option<Sprite>>,
+    pub error: RwSignal<Option<String>>,
+    /// A file the editor should open (the tree or the history asks).
+    pub open: RwSignal<Option<String>>,
+    /// Moves on whenever files may have changed behind the tree's back
+    /// (a restore, an upload).
+    pub files_changed: RwSignal<u64>,
+    /// Moves on after every save (the preview may reload).
+    pub saved: RwSignal<u64>,
+    /// The organization has no such sprite (or it was deleted).
+    pub missing: RwSignal<bool>,
+}
+
+impl Ws {
+    /// `/v1/sprites/{name}` followed by `rest`.
+    pub fn path(&self, rest: &str) -> String {
+        format!("/v1/sprites/{}{rest}", api::enc(&self.name.get_value()))
+    }
+
+    pub fn fail(&self, e: api::ApiError) {
+        self.error.set(Some(e.message));
+    }
+
+    pub fn reload_sprite(&self) {
+        let ws = *self;
+        leptos::task::spawn_local(async move {
+            match api::get::<Sprite>(&ws.path("")).await {
+                Ok(s) => ws.sprite.set(Some(s)),
+                Err(e) if e.status == 404 => ws.missing.set(true),
+                Err(e) => ws.fail(e),
+            }
+        });
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Preview,
+    History,
+    Settings,
+}
+
+#[component]
+pub fn Workspace() -> impl IntoView {
+    let params = use_params_map();
+    let name = params.read_untracked().get("name").unwrap_or_default();
+    let ws = Ws {
+        name: StoredValue::new(name.clone()),
+        sprite: RwSignal::new(None),
+        error: RwSignal::new(None),
+        open: RwSignal::new(None),
+        files_changed: RwSignal::new(0),
+        saved: RwSignal::new(0),
+        missing: RwSignal::new(false),
+    };
+    provide_context(ws);
+    ws.reload_sprite();
+
+    // Live state from the server's event stream.
+    let stream = StoredValue::new_local(EventStream::open(move |ev| {
+        if ev.sprite != ws.name.get_value() {
+            return;
+        }
+        match ev.kind.as_str() {
+            "sprite.status" => ws.sprite.update(|s| {
+                if let (Some(s), Some(status)) = (s, &ev.status) {
+                    s.status = status.clone();
+                    s.last_active_at = Some(ev.at.clone());
+                }
+            }),
+            "checkpoint.restored" => ws.files_changed.update(|n| *n += 1),
+            "sprite.destroyed" => ws.missing.set(true),
+            _ => {}
+        }
+    }));
+    on_cleanup(move || stream.set_value(None));
+
+    let side = RwSignal::new(Side::Preview);
+    let tree_width = RwSignal::new(240.0);
+    let side_width = RwSignal::new(440.0);
+    let term_height = RwSignal::new(260.0);
+    let title = Signal::derive(move || ws.name.get_value());
+    let state = move || {
+        ws.sprite.get().map(|s| {
+            let last = s.last_active_at.as_deref().map(ago).unwrap_or_default();
+            view! {
+                <span class=format!("state {}", s.status) title=last>
+                    {status_words(&s.status)}
+                </span>
+            }
+        })
+    };
+    let style = move || {
+        format!(
+            "--tree: {}px; --side: {}px; --term: {}px",
+            tree_width.get(),
+            side_width.get(),
+            term_height.get()
+        )
+    };
+    let tab = move |which: Side, label: &'static str| {
+        view! {
+            <button
+                role="tab"
+                class:active=move || side.get() == which
+                aria-selected=move || (side.get() == which).to_string()
+                on:click=move |_| side.set(which)
+            >
+                {label}
+            </button>
+        }
+    };
+    let missing = move || {
+        view! {
+            <TopBar title=title />
+            <main class="narrow">
+                <h1>"No such sprite"</h1>
+                <p>
+                    "This organization has no sprite called “" {ws.name.get_value()}
+                    "”. It may have been deleted, or it belongs to another organization. "
+                    <a href="/">"Back to your sprites"</a>
+                </p>
+            </main>
+        }
+    };
+    view! {
+        <Show when=move || !ws.missing.get() fallback=missing>
+        <Show
+            when=move || ws.sprite.with(Option::is_some)
+            fallback=|| view! { <p class="loading">"Opening the sprite…"</p> }
+        >
+        <TopBar title=title />
+        <ErrorBanner error=ws.error />
+        <div class="workspace" style=style>
+            <div class="ws-bar">
+                <a href="/">"← All sprites"</a>
+                <strong>{ws.name.get_value()}</strong>
+                {state}
+            </div>
+            <aside class="pane tree-pane">
+                <files::FileTree />
+            </aside>
+            <Splitter value=tree_width axis=Axis::X min=140.0 max=600.0 invert=false label="Resize the file tree" name="tree-splitter" />
+            <section class="pane center">
+                <div class="editor-pane">
+                    <editor::EditorPane />
+                </div>
+                <Splitter value=term_height axis=Axis::Y min=80.0 max=900.0 invert=true label="Resize the terminal" name="term-splitter" />
+                <div class="terminal-pane">
+                    <terminal::Terminals />
+                </div>
+            </section>
+            <Splitter value=side_width axis=Axis::X min=220.0 max=1200.0 invert=true label="Resize the side pane" name="side-splitter" />
+            <aside class="pane side-pane">
+                <div class="tabs" role="tablist">
+                    {tab(Side::Preview, "Preview")}
+                    {tab(Side::History, "History")}
+                    {tab(Side::Settings, "Settings")}
+                </div>
+                <div class="side-body" class:hidden=move || side.get() != Side::Preview>
+                    <preview::Preview />
+                </div>
+                // Kept while hidden: its slider position and the undo of the
+                // last restore stay when the person looks at another tab.
+                <div class="side-body" class:hidden=move || side.get() != Side::History>
+                    <history::History />
+                </div>
+                <Show when=move || side.get() == Side::Settings>
+                    <div class="side-body">
+                        <settings::Settings />
+                    </div>
+                </Show>
+            </aside>
+        </div>
+        </Show>
+        </Show>
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Axis {
+    X,
+    Y,
+}
+
+/// A handle between two panes: dragging it (or the arrow keys) changes
+/// `value`, a size in pixels; `invert` when the pane grows the other way.
+#[component]
+fn Splitter(
+    value: RwSignal<f64>,
+    axis: Axis,
+    min: f64,
+    max: f64,
+    invert: bool,
+    label: &'static str,
+    /// A class naming which panes it is between.
+    name: &'static str,
+) -> impl IntoView {
+    let clamp = move |v: f64| v.clamp(min, max);
+    let on_down = move |ev: web_sys::PointerEvent| {
+        ev.prevent_default();
+        let start = match axis {
+            Axis::X => ev.client_x(),
+            Axis::Y => ev.client_y(),
+        } as f64;
+        let from = value.get_untracked();
+        let window = web_sys::window().unwrap();
+        let body = window.document().unwrap().body().unwrap();
+        let _ = body.class_list().add_1("dragging");
+        let on_move =
+            Closure::<dyn FnMut(web_sys::PointerEvent)>::new(move |ev: web_sys::PointerEvent| {
+                let at = match axis {
+                    Axis::X => ev.client_x(),
+                    Axis::Y => ev.client_y(),
+                } as f64;
+                let delta = if invert { start - at } else { at - start };
+                value.set(clamp(from + delta));
+            });
+        let on_move_fn: js_sys::Function =
+            on_move.as_ref().unchecked_ref::<js_sys::Function>().clone();
+        let _ = window.add_event_listener_with_callback("pointermove", &on_move_fn);
+        let w = window.clone();
+        let on_up = Closure::once_into_js(move |_: web_sys::PointerEvent| {
+            let _ = w.remove_event_listener_with_callback("pointermove", &on_move_fn);
+            let _ = body.class_list().remove_1("dragging");
+            drop(on_move);
+        });
+        let opts = web_sys::AddEventListenerOptions::new();
+        opts.set_once(true);
+        let _ = window.add_event_listener_with_callback_and_add_event_listener_options(
+            "pointerup",
+            on_up.unchecked_ref(),
+            &opts,
+        );
+    };
+    let on_key = move |ev: web_sys::KeyboardEvent| {
+        let step = if invert { -20.0 } else { 20.0 };
+        let delta = match (axis, ev.key().as_str()) {
+            (Axis::X, "ArrowRight") | (Axis::Y, "ArrowDown") => step,
+            (Axis::X, "ArrowLeft") | (Axis::Y, "ArrowUp") => -step,
+            _ => return,
+        };
+        ev.prevent_default();
+        value.update(|v| *v = clamp(*v + delta));
+    };
+    view! {
+        <div
+            class=match axis {
+                Axis::X => format!("splitter x {name}"),
+                Axis::Y => format!("splitter y {name}"),
+            }
+            role="separator"
+            tabindex="0"
+            aria-label=label
+            aria-orientation=match axis {
+                Axis::X => "vertical",
+                Axis::Y => "horizontal",
+            }
+            on:pointerdown=on_down
+            on:keydown=on_key
+        ></div>
+    }
+}

@@ -1,0 +1,218 @@
+//! A sprite's settings: who may open its URL, when it sleeps, its
+//! services (start, stop, recent logs).
+
+use leptos::prelude::*;
+use serde_json::json;
+use sprites_wire::api::Sprite;
+
+use super::Ws;
+use crate::api;
+
+/// Seconds as the settings show them: "never" for 0.
+fn minutes_text(secs: Option<u64>) -> String {
+    match secs {
+        Some(0) => "0".into(),
+        Some(s) => format!("{}", (s as f64 / 60.0 * 100.0).round() / 100.0),
+        None => String::new(),
+    }
+}
+
+fn secs_of(minutes: &str) -> Option<u64> {
+    let m: f64 = minutes.trim().parse().ok()?;
+    (m >= 0.0).then(|| (m * 60.0).round() as u64)
+}
+
+#[component]
+pub fn Settings() -> impl IntoView {
+    let ws = expect_context::<Ws>();
+    let public = RwSignal::new(false);
+    let warm = RwSignal::new(String::new());
+    let cold = RwSignal::new(String::new());
+    let saved = RwSignal::new(None::<&'static str>);
+    Effect::new(move |_| {
+        if let Some(s) = ws.sprite.get() {
+            public.set(s.url_settings.auth.as_deref() == Some("public"));
+            warm.set(minutes_text(s.sleep.warm_after_secs));
+            cold.set(minutes_text(s.sleep.cold_after_secs));
+        }
+    });
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let (Some(w), Some(c)) = (
+            secs_of(&warm.get_untracked()),
+            secs_of(&cold.get_untracked()),
+        ) else {
+            ws.error.set(Some(
+                "Sleep times are minutes: a number, 0 for never.".into(),
+            ));
+            return;
+        };
+        let body = json!({
+            "url_settings": { "auth": if public.get_untracked() { "public" } else { "sprite" } },
+            "sleep": { "warm_after_secs": w, "cold_after_secs": c },
+        });
+        leptos::task::spawn_local(async move {
+            match api::send::<Sprite>("PUT", &ws.path(""), body).await {
+                Ok(s) => {
+                    ws.sprite.set(Some(s));
+                    saved.set(Some("Saved."));
+                }
+                Err(e) => ws.fail(e),
+            }
+        });
+    };
+    view! {
+        <form class="settings" on:submit=save>
+            <fieldset>
+                <legend>"Who can open its URL"</legend>
+                <label class="check">
+                    <input
+                        type="radio"
+                        name="auth"
+                        prop:checked=move || !public.get()
+                        on:change=move |_| public.set(false)
+                    />
+                    "Private: members of the organization, signed in"
+                </label>
+                <label class="check">
+                    <input
+                        type="radio"
+                        name="auth"
+                        prop:checked=move || public.get()
+                        on:change=move |_| public.set(true)
+                    />
+                    "Public: anyone with the link"
+                </label>
+            </fieldset>
+            <fieldset>
+                <legend>"Sleep when idle"</legend>
+                <label>
+                    "Freeze in memory after (minutes, 0 = never)"
+                    <input name="warm" inputmode="decimal" bind:value=warm />
+                </label>
+                <label>
+                    "Stop its programs after (minutes, 0 = never)"
+                    <input name="cold" inputmode="decimal" bind:value=cold />
+                </label>
+                <small>
+                    "A sleeping sprite wakes by itself on the next visit, command or file change."
+                </small>
+            </fieldset>
+            <button type="submit" class="primary">"Save settings"</button>
+            {move || saved.get().map(|s| view! { <span class="muted" role="status">{s}</span> })}
+        </form>
+        <Services />
+    }
+}
+
+#[component]
+fn Services() -> impl IntoView {
+    let ws = expect_context::<Ws>();
+    let services = RwSignal::new(None::<Vec<api::Service>>);
+    let logs = RwSignal::new(None::<(String, Vec<String>)>);
+    let reload = move || {
+        leptos::task::spawn_local(async move {
+            match api::get::<Vec<api::Service>>(&ws.path("/services")).await {
+                Ok(s) => services.set(Some(s)),
+                Err(e) => ws.fail(e),
+            }
+        });
+    };
+    reload();
+    let act = move |service: String, verb: &'static str| {
+        leptos::task::spawn_local(async move {
+            let url = ws.path(&format!("/services/{}/{verb}", api::enc(&service)));
+            match api::call("POST", &url, api::Body::Json(json!({}))).await {
+                Ok(_) => reload(),
+                Err(e) => ws.fail(e),
+            }
+        });
+    };
+    let show_logs = move |service: String| {
+        leptos::task::spawn_local(async move {
+            let url = ws.path(&format!("/services/{}/logs?lines=200", api::enc(&service)));
+            let res = match api::call("GET", &url, api::Body::None).await {
+                Ok(r) => r,
+                Err(e) => return ws.fail(e),
+            };
+            let text = api::bytes_of(&res)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            let lines = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .map(|v| match v["type"].as_str() {
+                    Some("stdout") | Some("stderr") => v["data"].as_str().unwrap_or("").to_string(),
+                    Some(other) => format!("[{other}] {}", v["data"].as_str().unwrap_or("")),
+                    None => String::new(),
+                })
+                .collect();
+            logs.set(Some((service, lines)));
+        });
+    };
+    view! {
+        <section class="services">
+            <h3>"Services"</h3>
+            <p class="muted">
+                "Programs the sprite keeps running, started again after a crash, a wake or a restore."
+            </p>
+            {move || match services.get() {
+                None => view! { <p class="loading">"Loading…"</p> }.into_any(),
+                Some(list) if list.is_empty() => {
+                    view! { <p class="muted">"No services. Create them with the sprite command or the API."</p> }
+                        .into_any()
+                }
+                Some(list) => list
+                    .into_iter()
+                    .map(|s| {
+                        let status = s.state["status"].as_str().unwrap_or("unknown").to_string();
+                        let (n1, n2, n3) = (s.name.clone(), s.name.clone(), s.name.clone());
+                        view! {
+                            <div class="service">
+                                <strong>{s.name.clone()}</strong>
+                                <span class=format!("state {status}")>{status.clone()}</span>
+                                <code>{s.cmd.clone()}</code>
+                                {s.http_port.map(|p| view! { <span class="badge">{format!("HTTP :{p}")}</span> })}
+                                <button class="small" on:click=move |_| act(n1.clone(), "start")>"Start"</button>
+                                <button class="small" on:click=move |_| act(n2.clone(), "stop")>"Stop"</button>
+                                <button class="small" on:click=move |_| show_logs(n3.clone())>"Logs"</button>
+                            </div>
+                        }
+                    })
+                    .collect_view()
+                    .into_any(),
+            }}
+            {move || {
+                logs.get()
+                    .map(|(name, lines)| {
+                        view! {
+                            <div class="logs">
+                                <div class="diff-head">
+                                    {format!("Recent output of {name}")}
+                                    <button class="link" on:click=move |_| logs.set(None)>"Close"</button>
+                                </div>
+                                <pre>{lines.join("\n")}</pre>
+                            </div>
+                        }
+                    })
+            }}
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sleep_times_read_in_minutes() {
+        assert_eq!(minutes_text(Some(60)), "1");
+        assert_eq!(minutes_text(Some(1800)), "30");
+        assert_eq!(minutes_text(Some(0)), "0");
+        assert_eq!(secs_of("1.5"), Some(90));
+        assert_eq!(secs_of("0"), Some(0));
+        assert_eq!(secs_of("-1"), None);
+        assert_eq!(secs_of("soon"), None);
+    }
+}

@@ -1,0 +1,406 @@
+//! Terminals: each tab is a PTY session of the sprite over the exec
+//! WebSocket. Sessions outlive the page: the list shows the running ones
+//! to re-attach, and a dropped connection re-attaches by itself, the
+//! server replaying the screen.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use leptos::prelude::*;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::Ws;
+use crate::{api, js};
+
+/// One terminal tab.
+#[derive(Clone, PartialEq, Eq)]
+struct TabInfo {
+    /// Local key of the tab.
+    key: u32,
+    /// `None`: start a new shell; `Some`: attach to that session.
+    attach: Option<String>,
+}
+
+#[component]
+pub fn Terminals() -> impl IntoView {
+    let ws = expect_context::<Ws>();
+    let tabs = RwSignal::new(vec![TabInfo {
+        key: 0,
+        attach: None,
+    }]);
+    // Each tab's session id and title, once the server named them.
+    let titles = RwSignal::new(std::collections::HashMap::<u32, (String, String)>::new());
+    let active = RwSignal::new(0u32);
+    let next_key = StoredValue::new(1u32);
+    let sessions = RwSignal::new(None::<Vec<api::Session>>);
+    let show_sessions = RwSignal::new(false);
+
+    let add = move |attach: Option<String>| {
+        let key = next_key.get_value();
+        next_key.set_value(key + 1);
+        tabs.update(|t| t.push(TabInfo { key, attach }));
+        active.set(key);
+    };
+    let list_sessions = move || {
+        leptos::task::spawn_local(async move {
+            match api::get::<api::SessionList>(&ws.path("/exec")).await {
+                Ok(l) => sessions.set(Some(l.sessions)),
+                Err(e) => ws.fail(e),
+            }
+        });
+    };
+    let close = move |key: u32| {
+        tabs.update(|t| t.retain(|t| t.key != key));
+        if active.get_untracked() == key {
+            if let Some(t) = tabs.get_untracked().last() {
+                active.set(t.key);
+            }
+        }
+    };
+
+    view! {
+        <div class="tabs terms" role="tablist" aria-label="Terminals">
+            <For
+                each=move || tabs.get()
+                key=|t| t.key
+                children=move |t| {
+                    let key = t.key;
+                    view! {
+                        <span class="tab" class:active=move || active.get() == key>
+                            <button role="tab" class="link" on:click=move |_| active.set(key)>
+                                {move || {
+                                    titles
+                                        .get()
+                                        .get(&key)
+                                        .map(|(_, title)| title.clone())
+                                        .unwrap_or_else(|| "Terminal".into())
+                                }}
+                            </button>
+                            <button
+                                class="link close"
+                                title="Close the tab (the session goes on running)"
+                                aria-label="Close terminal tab"
+                                on:click=move |_| close(key)
+                            >
+                                "×"
+                            </button>
+                        </span>
+                    }
+                }
+            />
+            <button class="small" title="New terminal" on:click=move |_| add(None)>
+                "+ Terminal"
+            </button>
+            <button
+                class="small"
+                title="Sessions still running in the sprite"
+                on:click=move |_| {
+                    show_sessions.update(|s| *s = !*s);
+                    list_sessions();
+                }
+            >
+                "Sessions"
+            </button>
+        </div>
+        <Show when=move || show_sessions.get()>
+            <div class="sessions" role="dialog" aria-label="Running sessions">
+                {move || match sessions.get() {
+                    None => view! { <p class="loading">"Loading…"</p> }.into_any(),
+                    Some(list) => {
+                        // Those not already in a tab of this page.
+                        let here: Vec<String> = titles.get().into_values().map(|(id, _)| id).collect();
+                        let running: Vec<_> = list
+                            .into_iter()
+                            .filter(|s| s.is_active && s.tty && !here.contains(&s.id))
+                            .collect();
+                        if running.is_empty() {
+                            view! { <p class="muted">"No other terminal session is running."</p> }.into_any()
+                        } else {
+                            running
+                                .into_iter()
+                                .map(|s| {
+                                    let id = s.id.clone();
+                                    view! {
+                                        <div class="session">
+                                            <code>{s.command.clone()}</code>
+                                            <span class="muted">
+                                                {format!(" · started {} · {} attached", crate::pages::ago(&s.created), s.clients)}
+                                            </span>
+                                            <button
+                                                class="small"
+                                                data-session=s.id.clone()
+                                                on:click=move |_| {
+                                                    show_sessions.set(false);
+                                                    add(Some(id.clone()));
+                                                }
+                                            >
+                                                "Attach"
+                                            </button>
+                                        </div>
+                                    }
+                                })
+                                .collect_view()
+                                .into_any()
+                        }
+                    }
+                }}
+            </div>
+        </Show>
+        <div class="term-stack">
+            <For
+                each=move || tabs.get()
+                key=|t| t.key
+                children=move |t| {
+                    let key = t.key;
+                    view! {
+                        <TermView
+                            attach=t.attach.clone()
+                            visible=Signal::derive(move || active.get() == key)
+                            on_session=move |(id, title): (String, String)| titles.update(|m| {
+                                m.insert(key, (id, title));
+                            })
+                        />
+                    }
+                }
+            />
+        </div>
+    }
+}
+
+/// What one terminal keeps between its callbacks.
+struct Conn {
+    term: js::Term,
+    socket: Option<web_sys::WebSocket>,
+    session: Option<String>,
+    exited: bool,
+    closed: bool,
+    retries: u32,
+    /// The terminal's own callbacks, for its whole life.
+    term_handlers: Vec<Box<dyn std::any::Any>>,
+    /// The current socket's callbacks, replaced on every reconnect.
+    socket_handlers: Vec<Box<dyn std::any::Any>>,
+}
+
+fn ws_url(path: &str) -> String {
+    let loc = web_sys::window().unwrap().location();
+    let scheme = if loc.protocol().unwrap_or_default() == "https:" {
+        "wss"
+    } else {
+        "ws"
+    };
+    format!("{scheme}://{}{path}", loc.host().unwrap_or_default())
+}
+
+fn send_text(socket: &web_sys::WebSocket, text: &str) {
+    if socket.ready_state() == web_sys::WebSocket::OPEN {
+        let _ = socket.send_with_str(text);
+    }
+}
+
+/// Opens (or re-opens) the connection of `conn`: a new shell when it has
+/// no session yet, else an attach that replays the screen.
+fn connect(ws: Ws, conn: Rc<RefCell<Conn>>, on_session: Callback<(String, String)>) {
+    let url = {
+        let c = conn.borrow();
+        match &c.session {
+            Some(id) => ws_url(&ws.path(&format!("/exec/{}", api::enc(id)))),
+            None => ws_url(&ws.path(&format!(
+                "/exec?cmd=bash&cmd=-l&tty=true&cols={}&rows={}",
+                c.term.cols().max(2),
+                c.term.rows().max(2)
+            ))),
+        }
+    };
+    let socket = match web_sys::WebSocket::new(&url) {
+        Ok(s) => s,
+        Err(_) => return,
+    };
+    socket.set_binary_type(web_sys::BinaryType::Arraybuffer);
+
+    let c2 = conn.clone();
+    let on_open = Closure::<dyn FnMut()>::new(move || {
+        let mut c = c2.borrow_mut();
+        c.retries = 0;
+        if let Some(s) = &c.socket {
+            let size = format!(
+                r#"{{"type":"resize","cols":{},"rows":{}}}"#,
+                c.term.cols(),
+                c.term.rows()
+            );
+            send_text(s, &size);
+        }
+    });
+    let c2 = conn.clone();
+    let on_message =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+            let data = ev.data();
+            if let Ok(buf) = data.clone().dyn_into::<js_sys::ArrayBuffer>() {
+                c2.borrow().term.write(&js_sys::Uint8Array::new(&buf));
+                return;
+            }
+            let Some(text) = data.as_string() else { return };
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+                return;
+            };
+            match v["type"].as_str() {
+                Some("session_info") => {
+                    let id = v["session_id"].as_str().unwrap_or("").to_string();
+                    let mut c = c2.borrow_mut();
+                    c.session = Some(id.clone());
+                    drop(c);
+                    let command = v["command"].as_str().unwrap_or("shell");
+                    let short = command.split_whitespace().next().unwrap_or("shell");
+                    on_session.run((id.clone(), format!("{short} · {}", &id[..id.len().min(6)])));
+                }
+                Some("exit") => {
+                    let code = v["exit_code"].as_i64().unwrap_or(0);
+                    let mut c = c2.borrow_mut();
+                    c.exited = true;
+                    c.term.write_text(&format!(
+                        "\r\n\x1b[2m[the session ended with code {code}]\x1b[0m\r\n"
+                    ));
+                }
+                _ => {}
+            }
+        });
+    let c2 = conn.clone();
+    let on_close = Closure::<dyn FnMut(web_sys::CloseEvent)>::new(move |_: web_sys::CloseEvent| {
+        let retry = {
+            let mut c = c2.borrow_mut();
+            c.socket = None;
+            if c.exited || c.closed {
+                None
+            } else {
+                c.retries += 1;
+                c.term
+                    .write_text("\r\n\x1b[2m[connection lost, reconnecting…]\x1b[0m");
+                Some(c.retries)
+            }
+        };
+        if let Some(n) = retry {
+            let c3 = c2.clone();
+            let delay = (250 * 2u32.pow(n.min(5))).min(8000);
+            let again = Closure::once_into_js(move || {
+                if c3.borrow().closed {
+                    return;
+                }
+                leptos::task::spawn_local(async move {
+                    // A session that is gone (the sprite was restored or
+                    // restarted) gives way to a new shell; a live one is
+                    // attached again, its screen replayed from the start.
+                    let id = c3.borrow().session.clone();
+                    if let Some(id) = id {
+                        match api::get::<api::SessionList>(&ws.path("/exec")).await {
+                            Ok(list)
+                                if !list.sessions.iter().any(|s| s.id == id && s.is_active) =>
+                            {
+                                let c = &mut *c3.borrow_mut();
+                                c.session = None;
+                                c.term.write_text(
+                                    "\r\n\x1b[2m[that session has ended; a new shell starts]\x1b[0m\r\n",
+                                );
+                            }
+                            Ok(_) => c3.borrow().term.reset(),
+                            // The server is still out of reach: try again later.
+                            Err(_) => {}
+                        }
+                    }
+                    if !c3.borrow().closed {
+                        connect(ws, c3, on_session);
+                    }
+                });
+            });
+            let _ = web_sys::window()
+                .unwrap()
+                .set_timeout_with_callback_and_timeout_and_arguments_0(
+                    again.unchecked_ref(),
+                    delay as i32,
+                );
+        }
+    });
+    socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    let mut c = conn.borrow_mut();
+    c.socket = Some(socket);
+    c.socket_handlers = vec![Box::new(on_open), Box::new(on_message), Box::new(on_close)];
+}
+
+#[component]
+fn TermView(
+    attach: Option<String>,
+    visible: Signal<bool>,
+    #[prop(into)] on_session: Callback<(String, String)>,
+) -> impl IntoView {
+    let ws = expect_context::<Ws>();
+    let host: NodeRef<leptos::html::Div> = NodeRef::new();
+    let conn = StoredValue::new_local(None::<Rc<RefCell<Conn>>>);
+    Effect::new(move |_| {
+        let Some(el) = host.get() else { return };
+        if conn.with_value(|c| c.is_some()) {
+            return;
+        }
+        let term = js::Term::new(&el);
+        let c = Rc::new(RefCell::new(Conn {
+            term,
+            socket: None,
+            session: attach.clone(),
+            exited: false,
+            closed: false,
+            retries: 0,
+            term_handlers: vec![],
+            socket_handlers: vec![],
+        }));
+        let c2 = c.clone();
+        let on_data = Closure::<dyn FnMut(String)>::new(move |data: String| {
+            if let Some(s) = &c2.borrow().socket {
+                if s.ready_state() == web_sys::WebSocket::OPEN {
+                    let _ = s.send_with_u8_array(data.as_bytes());
+                }
+            }
+        });
+        let c2 = c.clone();
+        let on_resize = Closure::<dyn FnMut(u16, u16)>::new(move |cols: u16, rows: u16| {
+            if let Some(s) = &c2.borrow().socket {
+                send_text(
+                    s,
+                    &format!(r#"{{"type":"resize","cols":{cols},"rows":{rows}}}"#),
+                );
+            }
+        });
+        {
+            let mut b = c.borrow_mut();
+            b.term.on_data(&on_data);
+            b.term.on_resize(&on_resize);
+            b.term_handlers = vec![Box::new(on_data), Box::new(on_resize)];
+        }
+        connect(ws, c.clone(), on_session);
+        conn.set_value(Some(c));
+    });
+    // A tab shown again fits its pane and takes the keyboard.
+    Effect::new(move |_| {
+        if visible.get() {
+            conn.with_value(|c| {
+                if let Some(c) = c {
+                    let c = c.borrow();
+                    c.term.refit();
+                    c.term.focus();
+                }
+            });
+        }
+    });
+    on_cleanup(move || {
+        conn.update_value(|c| {
+            if let Some(c) = c.take() {
+                let mut c = c.borrow_mut();
+                c.closed = true;
+                if let Some(s) = c.socket.take() {
+                    let _ = s.close();
+                }
+                c.term.dispose();
+            }
+        });
+    });
+    view! { <div class="term" class:hidden=move || !visible.get() node_ref=host></div> }
+}
