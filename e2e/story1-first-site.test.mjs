@@ -10,7 +10,7 @@ test("sign up, write a page, serve it, see it and its edit in the preview", asyn
   try {
     const ada = await person(browser, "ada");
     const { page } = ada;
-    await signUp(page, "ada");
+    const handle = await signUp(page, "ada");
     await shot(page, "dashboard-empty");
     await createSprite(page, "site");
     await shot(page, "workspace-opened");
@@ -43,7 +43,25 @@ test("sign up, write a page, serve it, see it and its edit in the preview", asyn
     await shot(page, "edit-saved");
     await waitForPreview(page, /Edited and saved/);
     await shot(page, "preview-shows-the-edit");
-    assert.ok(true);
+
+    // On a tablet's width the panes stack and stay usable.
+    await page.setViewportSize({ width: 820, height: 1180 });
+    await page.locator(".term:not(.hidden) .xterm").waitFor();
+    await shot(page, "workspace-at-tablet-width");
+
+    // The sprite's own URL, in a browser not signed in: sign in on the
+    // app, then on to the page (the private URL hand-off).
+    const spriteUrl = await page.locator(".preview a", { hasText: "Open in a new tab" }).getAttribute("href");
+    const later = await person(browser, "ada-elsewhere");
+    await later.page.goto(spriteUrl);
+    await later.page.getByRole("heading", { name: "Sign in to Sprites" }).waitFor();
+    await later.page.getByLabel("Email or user name").fill(handle);
+    await later.page.getByLabel("Password").fill("a long password");
+    await later.page.getByRole("button", { name: "Sign in" }).click();
+    await later.page.getByText("Edited and saved").waitFor();
+    assert.equal(new URL(later.page.url()).host, new URL(spriteUrl).host);
+    await shot(later.page, "private-url-after-signing-in");
+    await later.done();
     await ada.done();
   } finally {
     await browser.close();

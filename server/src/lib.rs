@@ -158,8 +158,13 @@ pub fn app(state: AppState, public_dir: PathBuf) -> Router {
     let api = routes::router()
         .with_state(state)
         .route("/v1/{*rest}", axum::routing::any(routes::unknown))
-        .fallback_service(ServeDir::new(&public_dir).fallback(
-            tower_http::services::ServeFile::new(public_dir.join("index.html")),
+        // The app's files go gzipped to browsers that take it (the wasm and
+        // Monaco shrink to a third); API responses, streams among them,
+        // never pass here.
+        .fallback_service(tower_http::compression::Compression::new(
+            ServeDir::new(&public_dir).fallback(tower_http::services::ServeFile::new(
+                public_dir.join("index.html"),
+            )),
         ))
         .layer(sessions)
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))

@@ -17,6 +17,25 @@ export class Term {
     this.fit = new FitAddon();
     this.term.loadAddon(this.fit);
     this.term.open(el);
+    // Copy and paste as in desktop terminals: Ctrl+Shift+C / Ctrl+Shift+V
+    // (Cmd+C / Cmd+V on a Mac); Ctrl+C alone stays an interrupt.
+    this.term.attachCustomKeyEventHandler((e) => {
+      if (e.type !== "keydown") return true;
+      const key = e.key.toLowerCase();
+      const chord = e.metaKey || (e.ctrlKey && e.shiftKey);
+      if (chord && key === "c" && this.term.hasSelection()) {
+        navigator.clipboard?.writeText(this.term.getSelection()).catch(() => {});
+        return false;
+      }
+      if (chord && key === "v") {
+        navigator.clipboard
+          ?.readText()
+          .then((text) => this.term.paste(text))
+          .catch(() => {});
+        return false;
+      }
+      return true;
+    });
     this.refit();
     this.observer = new ResizeObserver(() => this.refit());
     this.observer.observe(el);

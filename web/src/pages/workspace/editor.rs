@@ -188,9 +188,14 @@ pub fn EditorPane() -> impl IntoView {
         });
     });
 
-    // Files restored or changed elsewhere: open tabs look again.
+    // Files restored or changed elsewhere (or the person comes back from
+    // another window, maybe another editor): open tabs look again.
+    let look_again = RwSignal::new(0u32);
+    let focus = window_event_listener(leptos::ev::focus, move |_| look_again.update(|n| *n += 1));
+    on_cleanup(move || focus.remove());
     Effect::new(move |prev: Option<()>| {
         ws.files_changed.track();
+        look_again.track();
         if prev.is_none() {
             return;
         }
