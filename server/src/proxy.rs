@@ -229,6 +229,11 @@ fn page(status: StatusCode, title: &str, body: &str, retry: bool) -> Response {
         .into_response()
 }
 
+/// The page for an address no sprite (of the caller's) answers to.
+pub fn no_such_sprite_page() -> Response {
+    page_for(Refusal::NoSuchSprite)
+}
+
 /// The page for a browser that does not keep a private sprite's cookie.
 pub fn cookie_refused_page(url: &str) -> Response {
     let url = html_escape(url);

@@ -346,6 +346,17 @@ async fn a_private_sprite_admits_members_by_token_or_by_the_hand_off() {
         .unwrap();
     let res = bobs.get(&handoff).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = bobs
+        .get(&handoff)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(
+        res.text().await.unwrap().contains("No such sprite"),
+        "a person following the link reads a page"
+    );
     // Without a session, the hand-off goes to sign in on the app first.
     let res = client(&srv, &[], false).get(&handoff).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);

@@ -27,8 +27,25 @@ struct HandOff {
 
 async fn hand_off(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     caller: Result<Caller, ApiError>,
     Query(q): Query<HandOff>,
+) -> Result<Response, ApiError> {
+    let browser = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    match hand_off_to(&state, caller, q).await {
+        // A person following a link gets a page, not JSON.
+        Err(ApiError::NotFound(_)) if browser => Ok(proxy::no_such_sprite_page()),
+        other => other,
+    }
+}
+
+async fn hand_off_to(
+    state: &AppState,
+    caller: Result<Caller, ApiError>,
+    q: HandOff,
 ) -> Result<Response, ApiError> {
     let next = proxy::local_path(q.next.as_deref().unwrap_or("/")).to_string();
     let Ok(caller) = caller else {
@@ -43,7 +60,7 @@ async fn hand_off(
         return Ok((StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response());
     };
     let not_found = || ApiError::NotFound(format!("sprite {}", q.sprite));
-    let route = proxy::resolve(&state, &format!("{}-{}", q.sprite, q.org))
+    let route = proxy::resolve(state, &format!("{}-{}", q.sprite, q.org))
         .await?
         .filter(|r| r.name == q.sprite && r.org_slug == q.org)
         .ok_or_else(not_found)?;
@@ -65,7 +82,7 @@ async fn hand_off(
         return Ok(proxy::cookie_refused_page(&url));
     }
     state.hand_offs.failed(&key);
-    let ticket = proxy::ticket(&state, &route.sprite_id, &caller.user_id);
+    let ticket = proxy::ticket(state, &route.sprite_id, &caller.user_id);
     let to = format!(
         "{}{}?ticket={}&next={}",
         state.urls.sprite_url(&route.name, &route.org_slug),
