@@ -360,21 +360,6 @@ fn failed(lines: &[Value]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
 fn duration(secs: u64) -> String {
     match secs {
         s if s < 60 => format!("{s}s"),
@@ -417,7 +402,7 @@ fn usage_row(u: &Value) -> String {
         u["name"].as_str().unwrap_or(""),
         u["status"].as_str().unwrap_or(""),
         duration(u["active_seconds"].as_u64().unwrap_or(0)),
-        bytes(u["disk_bytes"].as_u64().unwrap_or(0)),
+        sprites_wire::human_bytes(u["disk_bytes"].as_u64().unwrap_or(0)),
     )
 }
 
@@ -907,7 +892,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     format!(
                         "{:<12} {}",
                         "disk",
-                        bytes(v["usage"]["disk_bytes"].as_u64().unwrap_or(0))
+                        sprites_wire::human_bytes(v["usage"]["disk_bytes"].as_u64().unwrap_or(0))
                     ),
                     format!(
                         "{:<12} warm {}, cold {}",

@@ -297,38 +297,11 @@ pub struct Service {
     pub state: Value,
 }
 
-/// A file's path in the sprite as it was at checkpoint `id`.
-pub fn at_checkpoint(id: &str, path: &str) -> String {
-    format!("/.sprite/checkpoints/{id}{path}")
-}
-
-/// A byte count for people.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1000.0 && unit < UNITS.len() - 1 {
-        v /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
+pub use sprites_wire::human_bytes;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_read_like_a_file_manager() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(999), "999 B");
-        assert_eq!(human_bytes(1500), "1.5 KB");
-        assert_eq!(human_bytes(206_000_000), "206.0 MB");
-    }
 
     #[test]
     fn errors_speak_to_people() {
@@ -339,14 +312,6 @@ mod tests {
         assert_eq!(
             ApiError::from_status(400, "name: too long").message,
             "name: too long"
-        );
-    }
-
-    #[test]
-    fn checkpoint_files_live_under_the_checkpoints_mount() {
-        assert_eq!(
-            at_checkpoint("v3", "/srv/index.html"),
-            "/.sprite/checkpoints/v3/srv/index.html"
         );
     }
 }

@@ -6,3 +6,33 @@ pub mod api;
 pub mod names;
 
 pub use names::{CheckpointId, NameError, SpriteName};
+
+/// A byte count for people, in decimal units as disks are sold: `0 B`,
+/// `999 B`, `1.5 KB`, `206.0 MB`. The CLI and the web app print sizes alike.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_a_file_manager() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1500), "1.5 KB");
+        assert_eq!(human_bytes(206_000_000), "206.0 MB");
+    }
+}
