@@ -130,6 +130,18 @@ export class Editor {
     const model = this.models.get(path);
     if (model) model.setValue(text);
   }
+  // The file moved on the sprite: its model goes to the new path, edits kept.
+  rename(from, to) {
+    const model = this.models.get(from);
+    if (!model || this.models.has(to)) return;
+    const shown = this.editor.getModel() === model;
+    const moved = this.m.editor.createModel(model.getValue(), undefined, this.m.Uri.file(to));
+    moved.onDidChangeContent(() => this.onChange(to));
+    this.models.set(to, moved);
+    this.models.delete(from);
+    if (shown) this.editor.setModel(moved);
+    model.dispose();
+  }
   value(path) {
     const model = this.models.get(path);
     return model ? model.getValue() : "";

@@ -50,6 +50,8 @@ extern "C" {
     #[wasm_bindgen(method)]
     pub fn replace(this: &Editor, path: &str, text: &str);
     #[wasm_bindgen(method)]
+    pub fn rename(this: &Editor, from: &str, to: &str);
+    #[wasm_bindgen(method)]
     pub fn value(this: &Editor, path: &str) -> String;
     #[wasm_bindgen(method)]
     pub fn language(this: &Editor, path: &str) -> String;

@@ -250,6 +250,38 @@ pub fn EditorPane() -> impl IntoView {
             ws.open.set(None);
         }
     };
+    // The tree renamed or deleted a path: tabs under it move along, or
+    // close (an unsaved one stays, to be saved again where it was).
+    Effect::new(move |_| {
+        let Some((from, to)) = ws.moved.get() else {
+            return;
+        };
+        let under = |p: &str| p == from || p.starts_with(&format!("{from}/"));
+        for tab in tabs.get_untracked().into_iter().filter(|t| under(&t.path)) {
+            match &to {
+                Some(to) => {
+                    let new_path = format!("{to}{}", &tab.path[from.len()..]);
+                    editor.with_value(|e| {
+                        if let Some(e) = e {
+                            e.rename(&tab.path, &new_path);
+                        }
+                    });
+                    tabs.update(|ts| {
+                        if let Some(t) = ts.iter_mut().find(|t| t.path == tab.path) {
+                            t.path = new_path.clone();
+                        }
+                    });
+                    if active.get_untracked().as_deref() == Some(&tab.path) {
+                        active.set(Some(new_path));
+                    }
+                }
+                // Not dirty, so closing asks nothing.
+                None if !tab.dirty => close(tab.path.clone()),
+                None => {}
+            }
+        }
+    });
+
     let reload = move |path: String| {
         leptos::task::spawn_local(async move {
             let url = ws.path(&format!("/fs/read?path={}", api::enc(&path)));

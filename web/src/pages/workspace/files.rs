@@ -38,6 +38,9 @@ pub fn FileTree() -> impl IntoView {
         Some((p, false)) => parent(&p),
         None => root.get(),
     };
+    // Open folders, by path: kept here so a reload of the listings (after
+    // any change) does not fold the tree up again.
+    let expanded = RwSignal::new(std::collections::HashSet::<String>::new());
     let naming = RwSignal::new(None::<Naming>);
     let new_name = RwSignal::new(String::new());
     let upload: NodeRef<leptos::html::Input> = NodeRef::new();
@@ -87,12 +90,18 @@ pub fn FileTree() -> impl IntoView {
                     .await
                 }
                 Naming::Rename(from) => {
-                    api::act(
+                    let to = join(&parent(from), &name);
+                    let r = api::act(
                         "POST",
                         &ws.path("/fs/rename"),
-                        json!({ "source": from, "dest": join(&parent(from), &name) }),
+                        json!({ "source": from, "dest": to }),
                     )
-                    .await
+                    .await;
+                    if r.is_ok() {
+                        ws.moved.set(Some((from.clone(), Some(to))));
+                        selected.set(None);
+                    }
+                    r
                 }
             };
             match done {
@@ -125,6 +134,7 @@ pub fn FileTree() -> impl IntoView {
             match api::call("DELETE", &url, api::Body::None).await {
                 Ok(_) => {
                     selected.set(None);
+                    ws.moved.set(Some((path, None)));
                     ws.files_changed.update(|n| *n += 1);
                 }
                 Err(e) => ws.fail(e),
@@ -244,7 +254,7 @@ pub fn FileTree() -> impl IntoView {
             <ul class="tree-list" role="tree">
                 {move || {
                     let r = root.get();
-                    view! { <Dir path=r depth=0 selected=selected /> }
+                    view! { <Dir path=r depth=0 selected=selected expanded=expanded /> }
                 }}
             </ul>
         </div>
@@ -261,7 +271,12 @@ enum Naming {
 /// The entries of one folder, loaded when it opens and again whenever
 /// files change.
 #[component]
-fn Dir(path: String, depth: usize, selected: RwSignal<Option<(String, bool)>>) -> impl IntoView {
+fn Dir(
+    path: String,
+    depth: usize,
+    selected: RwSignal<Option<(String, bool)>>,
+    expanded: RwSignal<std::collections::HashSet<String>>,
+) -> impl IntoView {
     let ws = expect_context::<Ws>();
     let entries = RwSignal::new(None::<Result<Vec<api::FileEntry>, String>>);
     let path = StoredValue::new(path);
@@ -289,7 +304,7 @@ fn Dir(path: String, depth: usize, selected: RwSignal<Option<(String, bool)>>) -
         }
         Some(Ok(list)) => list
             .into_iter()
-            .map(|e| view! { <Node entry=e depth=depth selected=selected /> })
+            .map(|e| view! { <Node entry=e depth=depth selected=selected expanded=expanded /> })
             .collect_view()
             .into_any(),
     }
@@ -304,10 +319,14 @@ fn Node(
     entry: api::FileEntry,
     depth: usize,
     selected: RwSignal<Option<(String, bool)>>,
+    expanded: RwSignal<std::collections::HashSet<String>>,
 ) -> impl IntoView {
     let ws = expect_context::<Ws>();
-    let open = RwSignal::new(false);
     let path = entry.path.clone();
+    let open = {
+        let path = path.clone();
+        Signal::derive(move || expanded.with(|e| e.contains(&path)))
+    };
     let is_dir = entry.is_dir;
     let is_selected = {
         let path = path.clone();
@@ -318,7 +337,11 @@ fn Node(
         move || {
             selected.set(Some((path.clone(), is_dir)));
             if is_dir {
-                open.update(|o| *o = !*o);
+                expanded.update(|e| {
+                    if !e.remove(&path) {
+                        e.insert(path.clone());
+                    }
+                });
             } else {
                 ws.open.set(Some(path.clone()));
             }
@@ -355,7 +378,7 @@ fn Node(
             {entry.name.clone()}
         </li>
         <Show when=move || is_dir && open.get()>
-            <Dir path=child_path.clone() depth=depth + 1 selected=selected />
+            <Dir path=child_path.clone() depth=depth + 1 selected=selected expanded=expanded />
         </Show>
     }
 }

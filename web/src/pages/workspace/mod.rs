@@ -34,6 +34,9 @@ pub struct Ws {
     pub saved: RwSignal<u64>,
     /// The organization has no such sprite (or it was deleted).
     pub missing: RwSignal<bool>,
+    /// A path the file tree renamed (to the second) or deleted (`None`):
+    /// the editor's tabs under it follow.
+    pub moved: RwSignal<Option<(String, Option<String>)>>,
 }
 
 impl Ws {
@@ -77,6 +80,7 @@ pub fn Workspace() -> impl IntoView {
         files_changed: RwSignal::new(0),
         saved: RwSignal::new(0),
         missing: RwSignal::new(false),
+        moved: RwSignal::new(None),
     };
     provide_context(ws);
     ws.reload_sprite();

@@ -1,0 +1,116 @@
+// Story 5: the rest of the toolbox. Files: a folder, an upload, a rename,
+// a download, a delete. Settings: a public URL and sleep times. The
+// dashboard: live state when the sprite sleeps, a copy made from a
+// checkpoint, an API token made and revoked, a deletion confirmed.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { BASE, launch, person, shot, signUp, createSprite, waitForScreen } from "./lib.mjs";
+
+test("files, settings, live state, a copy from a checkpoint, tokens, deletion", async () => {
+  const browser = await launch();
+  try {
+    const fay = await person(browser, "fay");
+    const { page } = fay;
+    page.on("dialog", (d) => d.accept());
+    await signUp(page, "fay");
+    await createSprite(page, "tools");
+    await waitForScreen(page, /root@[\w-]+:\S*[#$]/);
+
+    // Files: a folder, a file uploaded into it, renamed, downloaded, deleted.
+    await page.getByRole("button", { name: "+ Folder" }).click();
+    await page.getByPlaceholder("New folder name").fill("docs");
+    await page.getByRole("button", { name: "OK" }).click();
+    const folder = page.locator('li.node[data-path="/root/docs"]');
+    await folder.click();
+    await page.locator('input[type="file"]').setInputFiles({
+      name: "notes.txt",
+      mimeType: "text/plain",
+      buffer: Buffer.from("uploaded words\n"),
+    });
+    const uploaded = page.locator('li.node[data-path="/root/docs/notes.txt"]');
+    await uploaded.waitFor();
+    await uploaded.click();
+    await page.getByRole("button", { name: "Rename" }).click();
+    await page.getByPlaceholder("New name").fill("renamed.txt");
+    await page.getByRole("button", { name: "OK" }).click();
+    const renamed = page.locator('li.node[data-path="/root/docs/renamed.txt"]');
+    await renamed.waitFor();
+    await renamed.click();
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("link", { name: "Download" }).click(),
+    ]);
+    assert.equal(download.suggestedFilename(), "renamed.txt");
+    assert.equal(await readFile(await download.path(), "utf8"), "uploaded words\n");
+    await shot(page, "file-tree-after-upload-and-rename");
+    await page.getByRole("button", { name: "Delete" }).click();
+    await renamed.waitFor({ state: "detached" });
+
+    // Settings: public, and sleep times in minutes.
+    await page.getByRole("tab", { name: "Settings" }).click();
+    await page.getByLabel("Public: anyone with the link").check();
+    await page.getByLabel("Freeze in memory after (minutes, 0 = never)").fill("2");
+    await page.getByLabel("Stop its programs after (minutes, 0 = never)").fill("0");
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.getByText("Saved.").waitFor();
+    const sprite = await page.evaluate(async () => (await fetch("/v1/sprites/tools")).json());
+    assert.equal(sprite.url_settings.auth, "public");
+    assert.deepEqual(sprite.sleep, { warm_after_secs: 120, cold_after_secs: 0 });
+    await shot(page, "settings-saved");
+
+    // A checkpoint to copy from, then the dashboard.
+    await page.getByRole("tab", { name: "History" }).click();
+    await page.getByPlaceholder("What is this state? (optional)").fill("docs made");
+    await page.getByRole("button", { name: "Checkpoint now" }).click();
+    await page.getByRole("slider", { name: "Checkpoint" }).waitFor();
+    await page.getByRole("link", { name: "← All sprites" }).click();
+    const card = page.locator('li.card[data-sprite="tools"]');
+    await card.getByText("Running").waitFor();
+
+    // Live state: the sprite is put to sleep through the API; the card follows.
+    const csrf = (await page.evaluate(async () => (await fetch("/v1/auth/session")).json())).profile.csrf_token;
+    await page.evaluate(
+      async (csrf) => fetch("/v1/sprites/tools/sleep", { method: "POST", headers: { "x-csrf-token": csrf } }),
+      csrf,
+    );
+    await card.getByText("Asleep", { exact: false }).waitFor();
+    await shot(page, "dashboard-shows-the-sprite-asleep");
+
+    // A copy of the sprite as it was at its checkpoint.
+    await page.getByLabel("New sprite").fill("tools-copy");
+    await page.getByLabel("Start from").selectOption("tools");
+    await page.getByLabel("As it was at").selectOption("v0");
+    await page.getByRole("button", { name: "Create sprite" }).click();
+    await page.locator('li.card[data-sprite="tools-copy"]').waitFor({ timeout: 60_000 });
+    const copied = await page.evaluate(async () => {
+      const res = await fetch("/v1/sprites/tools-copy/fs/list?path=/root/docs");
+      return res.status;
+    });
+    assert.equal(copied, 200, "the copy has the folder made before the checkpoint");
+
+    // An API token: shown once, listed, revoked.
+    await page.getByRole("link", { name: "API tokens" }).click();
+    await page.getByLabel("Name").fill("laptop");
+    await page.getByRole("button", { name: "Create token" }).click();
+    const secret = await page.locator("code.secret").innerText();
+    assert.match(secret, /^sprt_/);
+    const row = page.locator("table.list tr", { hasText: "laptop" });
+    await row.waitFor();
+    await row.getByRole("button", { name: "Revoke" }).click();
+    await page.getByText("No tokens yet.").waitFor();
+    const revoked = await fetch(`${BASE}/v1/sprites`, { headers: { authorization: `Bearer ${secret}` } });
+    assert.equal(revoked.status, 401);
+
+    // Deleting a sprite asks first.
+    await page.getByRole("link", { name: "Sprites", exact: true }).click();
+    const copyCard = page.locator('li.card[data-sprite="tools-copy"]');
+    await copyCard.getByRole("button", { name: "Delete…" }).click();
+    await copyCard.getByRole("button", { name: "Delete", exact: true }).click();
+    await copyCard.waitFor({ state: "detached", timeout: 60_000 });
+    await shot(page, "dashboard-after-deleting-the-copy");
+    await fay.done();
+  } finally {
+    await browser.close();
+  }
+});
