@@ -145,6 +145,12 @@ pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T> {
     decode(&text_of(&res).await?)
 }
 
+/// The raw bytes a GET answers (a file, a log).
+pub async fn get_bytes(path: &str) -> Result<Vec<u8>> {
+    let res = call("GET", path, Body::None).await?;
+    bytes_of(&res).await
+}
+
 pub async fn send<T: DeserializeOwned>(method: &str, path: &str, body: Value) -> Result<T> {
     let res = call(method, path, Body::Json(body)).await?;
     let text = text_of(&res).await?;

@@ -149,11 +149,20 @@ async fn me(
     session: Session,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let mut profile = accounts::profile(&state.db, &caller).await?;
+    Ok(Json(session_profile(&state, &session, &caller).await?))
+}
+
+/// The caller's profile with the session's CSRF token, as a browser reads it.
+async fn session_profile(
+    state: &AppState,
+    session: &Session,
+    caller: &Caller,
+) -> Result<Value, ApiError> {
+    let mut profile = accounts::profile(&state.db, caller).await?;
     if let Some(csrf) = session.get::<String>(CSRF).await.map_err(session_error)? {
         profile["csrf_token"] = Value::String(csrf);
     }
-    Ok(Json(profile))
+    Ok(profile)
 }
 
 /// What the web app asks first: who is signed in (`profile`, null for
@@ -164,13 +173,7 @@ async fn session_state(
     caller: Result<Caller, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     let profile = match caller {
-        Ok(caller) => {
-            let mut profile = accounts::profile(&state.db, &caller).await?;
-            if let Some(csrf) = session.get::<String>(CSRF).await.map_err(session_error)? {
-                profile["csrf_token"] = Value::String(csrf);
-            }
-            profile
-        }
+        Ok(caller) => session_profile(&state, &session, &caller).await?,
         Err(ApiError::Unauthorized) => Value::Null,
         Err(e) => return Err(e),
     };
@@ -211,9 +214,5 @@ async fn switch_org(
     let now = accounts::caller_for_user(&state.db, &caller.user_id, &org_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    let mut profile = accounts::profile(&state.db, &now).await?;
-    if let Some(csrf) = session.get::<String>(CSRF).await.map_err(session_error)? {
-        profile["csrf_token"] = Value::String(csrf);
-    }
-    Ok(Json(profile))
+    Ok(Json(session_profile(&state, &session, &now).await?))
 }

@@ -155,12 +155,7 @@ pub fn EditorPane() -> impl IntoView {
             return;
         }
         leptos::task::spawn_local(async move {
-            let url = ws.path(&format!("/fs/read?path={}", api::enc(&path)));
-            let res = match api::call("GET", &url, api::Body::None).await {
-                Ok(r) => r,
-                Err(e) => return ws.fail(e),
-            };
-            let bytes = match api::bytes_of(&res).await {
+            let bytes = match api::get_bytes(&ws.file_url(&path)).await {
                 Ok(b) => b,
                 Err(e) => return ws.fail(e),
             };
@@ -284,13 +279,9 @@ pub fn EditorPane() -> impl IntoView {
 
     let reload = move |path: String| {
         leptos::task::spawn_local(async move {
-            let url = ws.path(&format!("/fs/read?path={}", api::enc(&path)));
-            let text = match api::call("GET", &url, api::Body::None).await {
-                Ok(res) => api::bytes_of(&res)
-                    .await
-                    .map(|b| String::from_utf8_lossy(&b).into_owned()),
-                Err(e) => Err(e),
-            };
+            let text = api::get_bytes(&ws.file_url(&path))
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned());
             match text {
                 Ok(text) => {
                     let time = mod_time(ws, &path).await.unwrap_or_default();

@@ -168,7 +168,7 @@ pub fn FileTree() -> impl IntoView {
         selected
             .get()
             .filter(|(_, dir)| !dir)
-            .map(|(p, _)| ws.path(&format!("/fs/read?path={}", api::enc(&p))))
+            .map(|(p, _)| ws.file_url(&p))
     };
     let download_name = move || {
         selected

@@ -17,16 +17,13 @@ async fn text_at(ws: Ws, checkpoint: Option<&str>, path: &str) -> api::Result<St
             api::enc(id),
             api::enc(path)
         )),
-        None => ws.path(&format!("/fs/read?path={}", api::enc(path))),
+        None => ws.file_url(path),
     };
-    match api::call("GET", &url, api::Body::None).await {
-        Ok(res) => {
-            let bytes = api::bytes_of(&res).await?;
-            Ok(match String::from_utf8(bytes) {
-                Ok(t) => t,
-                Err(e) => format!("(a binary file of {} bytes)", e.as_bytes().len()),
-            })
-        }
+    match api::get_bytes(&url).await {
+        Ok(bytes) => Ok(match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => format!("(a binary file of {} bytes)", e.as_bytes().len()),
+        }),
         Err(e) if e.status == 404 => Ok(String::new()),
         Err(e) => Err(e),
     }

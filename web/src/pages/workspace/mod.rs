@@ -45,6 +45,11 @@ impl Ws {
         format!("/v1/sprites/{}{rest}", api::enc(&self.name.get_value()))
     }
 
+    /// The URL of a file's bytes in the sprite (what downloads fetch).
+    pub fn file_url(&self, path: &str) -> String {
+        self.path(&format!("/fs/read?path={}", api::enc(path)))
+    }
+
     pub fn fail(&self, e: api::ApiError) {
         self.error.set(Some(e.message));
     }

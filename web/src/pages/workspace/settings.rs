@@ -131,14 +131,10 @@ fn Services() -> impl IntoView {
     let show_logs = move |service: String| {
         leptos::task::spawn_local(async move {
             let url = ws.path(&format!("/services/{}/logs?lines=200", api::enc(&service)));
-            let res = match api::call("GET", &url, api::Body::None).await {
-                Ok(r) => r,
+            let text = match api::get_bytes(&url).await {
+                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
                 Err(e) => return ws.fail(e),
             };
-            let text = api::bytes_of(&res)
-                .await
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default();
             let lines = text
                 .lines()
                 .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
