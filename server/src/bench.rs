@@ -227,6 +227,20 @@ struct Load {
     median_ms: f64,
 }
 
+impl Load {
+    /// The median rate and the median latency of several runs.
+    fn median(runs: &[Load]) -> Load {
+        let mid = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        Load {
+            rps: mid(runs.iter().map(|l| l.rps).collect()),
+            median_ms: mid(runs.iter().map(|l| l.median_ms).collect()),
+        }
+    }
+}
+
 /// Requests per second and the median latency of wrk's report.
 fn wrk_result(text: &str) -> anyhow::Result<Load> {
     let field = |prefix: &str| {
@@ -310,13 +324,22 @@ async fn urls(
     let netns = state.host.network_namespace(&host)?;
     let inside = "http://127.0.0.1:8080/";
     let through = format!("http://127.0.0.1:{port}/");
-    // Warm both paths, then measure them one after the other.
+    // Warm both paths, then measure them in alternation, in short rounds,
+    // so a slow spell of the machine weighs on both alike; each figure is
+    // the median of its rounds.
     wrk(Some(&netns), inside, "localhost", 2, 1).await?;
     wrk(None, &through, &label, 2, 1).await?;
-    let direct_one = wrk(Some(&netns), inside, "localhost", 1, 3).await?;
-    let proxied_one = wrk(None, &through, &label, 1, 3).await?;
-    let direct_many = wrk(Some(&netns), inside, "localhost", 8, 3).await?;
-    let proxied_many = wrk(None, &through, &label, 8, 3).await?;
+    let rounds = runs.clamp(3, 7);
+    let (mut direct_one, mut proxied_one) = (vec![], vec![]);
+    let (mut direct_many, mut proxied_many) = (vec![], vec![]);
+    for _ in 0..rounds {
+        direct_one.push(wrk(Some(&netns), inside, "localhost", 1, 1).await?);
+        proxied_one.push(wrk(None, &through, &label, 1, 1).await?);
+        direct_many.push(wrk(Some(&netns), inside, "localhost", 8, 1).await?);
+        proxied_many.push(wrk(None, &through, &label, 8, 1).await?);
+    }
+    let (direct_one, proxied_one) = (Load::median(&direct_one), Load::median(&proxied_one));
+    let (direct_many, proxied_many) = (Load::median(&direct_many), Load::median(&proxied_many));
 
     // A request to a sprite asleep warm; the floor is the thaw itself.
     let client = reqwest::Client::builder()
