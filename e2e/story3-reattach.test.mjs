@@ -20,7 +20,18 @@ test("close the page during a long command, reopen, re-attach, see it continue",
     const workspace = page.url();
     await page.close();
 
-    // Later, in a new page of the same browser.
+    // Later, in a new page of the same browser (whose sockets the story
+    // can reach, to drop them below).
+    await cy.context.addInitScript(() => {
+      window.__sockets = [];
+      const Native = window.WebSocket;
+      window.WebSocket = class extends Native {
+        constructor(...a) {
+          super(...a);
+          window.__sockets.push(this);
+        }
+      };
+    });
     page = await cy.newPage();
     await page.waitForTimeout(1500);
     await page.goto(workspace);
@@ -38,6 +49,22 @@ test("close the page during a long command, reopen, re-attach, see it continue",
     const later = lastTick(await waitForScreen(page, /tick \d+/));
     assert.ok(later > replayed, `its output continues (${replayed} then ${later})`);
     await shot(page, "reattached-session-continues");
+
+    // The network drops: every terminal connection of the page closes. The
+    // tab reconnects by itself, the screen is replayed, the ticks go on.
+    await page.evaluate(() => {
+      for (const s of window.__sockets) if (s.url.includes("/exec")) s.close();
+    });
+    await page.waitForTimeout(300);
+    const resumed = lastTick(await waitForScreen(page, /tick \d+/));
+    await page.waitForTimeout(1500);
+    const after = lastTick(await waitForScreen(page, /tick \d+/));
+    assert.ok(after > resumed && resumed >= later, `output goes on after reconnecting (${later}, ${resumed}, ${after})`);
+    assert.ok(
+      await page.evaluate(() => window.__sockets.filter((s) => s.url.includes("/exec/") && s.readyState === 1).length) >= 1,
+      "the tab attached again",
+    );
+    await shot(page, "reconnected-after-a-drop");
     assert.ok(BASE);
     await cy.done();
   } finally {
