@@ -108,7 +108,15 @@ pub struct OciCli {
     /// record stays true while that same process (pid and start time)
     /// lives, so the state file is parsed once per start, not per request.
     live: Arc<Mutex<HashMap<String, Recorded>>>,
+    /// Whether each sandbox is frozen, and since when that is known: set
+    /// exactly by our own freeze and thaw, read again from the cgroup at
+    /// most every [`FROZEN_FRESH`] (another process may freeze a sandbox).
+    /// Status is asked on every proxied request; the freezer file costs an
+    /// open, a stat, a read and a close.
+    frozen: Arc<Mutex<HashMap<String, (bool, Instant)>>>,
 }
+
+const FROZEN_FRESH: Duration = Duration::from_secs(1);
 
 impl OciCli {
     pub fn new(flavor: Flavor, run_dir: &Path) -> Result<OciCli> {
@@ -123,6 +131,7 @@ impl OciCli {
             root,
             bundles,
             live: Arc::default(),
+            frozen: Arc::default(),
         })
     }
 
@@ -166,6 +175,8 @@ impl OciCli {
             return Ok(Some(rec));
         }
         let rec = self.read_record(id)?;
+        // Another process (or none): what was known of its freezer is void.
+        self.frozen.lock().unwrap().remove(id);
         let mut live = self.live.lock().unwrap();
         match &rec {
             Some(r) if r.alive => live.insert(id.to_string(), r.clone()),
@@ -239,6 +250,13 @@ impl OciCli {
                 .map(Arc::new);
         }
         Ok(Some(rec))
+    }
+
+    fn note_frozen(&self, id: &str, frozen: bool) {
+        self.frozen
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), (frozen, Instant::now()));
     }
 
     fn freezer(&self, id: &str) -> Result<Freezer> {
@@ -454,10 +472,29 @@ impl Runtime for OciCli {
         if !rec.alive {
             return Ok(SandboxStatus::Stopped);
         }
-        match rec.freezer.map(|f| f.is_frozen()) {
-            Some(Ok(true)) => Ok(SandboxStatus::Frozen),
-            _ => Ok(SandboxStatus::Running),
-        }
+        let Some(freezer) = rec.freezer else {
+            return Ok(SandboxStatus::Running);
+        };
+        let known = self
+            .frozen
+            .lock()
+            .unwrap()
+            .get(id)
+            .filter(|(_, at)| at.elapsed() < FROZEN_FRESH)
+            .map(|(frozen, _)| *frozen);
+        let frozen = match known {
+            Some(frozen) => frozen,
+            None => {
+                let frozen = freezer.is_frozen().unwrap_or(false);
+                self.note_frozen(id, frozen);
+                frozen
+            }
+        };
+        Ok(if frozen {
+            SandboxStatus::Frozen
+        } else {
+            SandboxStatus::Running
+        })
     }
 
     fn init_pid(&self, id: &str) -> Result<Option<i32>> {
@@ -465,15 +502,21 @@ impl Runtime for OciCli {
     }
 
     fn freeze(&self, id: &str) -> Result<()> {
+        self.frozen.lock().unwrap().remove(id);
         self.freezer(id)?
             .set(true)
-            .map_err(|e| Error::io(format!("cannot freeze {id}"), e))
+            .map_err(|e| Error::io(format!("cannot freeze {id}"), e))?;
+        self.note_frozen(id, true);
+        Ok(())
     }
 
     fn thaw(&self, id: &str) -> Result<()> {
+        self.frozen.lock().unwrap().remove(id);
         self.freezer(id)?
             .set(false)
-            .map_err(|e| Error::io(format!("cannot thaw {id}"), e))
+            .map_err(|e| Error::io(format!("cannot thaw {id}"), e))?;
+        self.note_frozen(id, false);
+        Ok(())
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>> {
