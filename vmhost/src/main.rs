@@ -120,7 +120,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.cmd {
         Cmd::Images => {
             let mut progress = |line: &str| eprintln!("  {line}");
-            host.ensure_image("busybox", &Recipe::Busybox, &mut progress)?;
+            host.ensure_image("busybox", &Recipe::busybox(), &mut progress)?;
             host.ensure_image("debian", &Recipe::debian(&cli.host.mirror), &mut progress)?;
         }
         Cmd::Create { name, image } => {

@@ -50,7 +50,7 @@ pub async fn host_with(cfg: HostConfig) -> Host {
     let host = Host::open(cfg).await.expect("open the test host");
     IMAGES.get_or_init(|| {
         let mut progress = |l: &str| eprintln!("image: {l}");
-        host.ensure_image("busybox", &Recipe::Busybox, &mut progress)
+        host.ensure_image("busybox", &Recipe::busybox(), &mut progress)
             .expect("busybox image");
         host.ensure_image("debian", &Recipe::debian(&mirror()), &mut progress)
             .expect("debian image");

@@ -18,7 +18,7 @@ async fn a_full_pool_loses_nothing() {
     cfg.pool_image_size = 1 << 30;
     cfg.default_image = "busybox".into();
     let host = Host::open(cfg).await.unwrap();
-    host.ensure_image("busybox", &Recipe::Busybox, &mut |_| {})
+    host.ensure_image("busybox", &Recipe::busybox(), &mut |_| {})
         .unwrap();
     common::cleanup(&host).await;
     host.pool().wait_for_deletions().unwrap();

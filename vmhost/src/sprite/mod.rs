@@ -426,6 +426,56 @@ impl Host {
         crate::image::ensure(&self.pool, name, recipe, self.cfg.ids.base, progress)
     }
 
+    /// Every image sprites can be made from.
+    pub fn images(&self) -> Result<Vec<crate::image::ImageRecord>> {
+        crate::image::list(&self.pool)
+    }
+
+    /// Removes image `image`; sprites made from it are not affected.
+    pub fn remove_image(&self, image: &str) -> Result<()> {
+        SpriteName::parse(image)?;
+        crate::image::remove(&self.pool, image)
+    }
+
+    /// Keeps checkpoint `id` of `name` as image `image` (replacing an
+    /// image of that name), in O(1).
+    pub async fn save_image(
+        &self,
+        name: &SpriteName,
+        id: CheckpointId,
+        image: &str,
+    ) -> Result<crate::image::Image> {
+        SpriteName::parse(image)?;
+        let _guard = self.lock(name).await;
+        let (paths, _) = self.load(name)?;
+        if record::read::<CheckpointInfo>(&paths.checkpoint_record(id))?.is_none() {
+            return Err(Error::CheckpointNotFound(name.to_string(), id));
+        }
+        let recipe = crate::image::Recipe::Checkpoint {
+            sprite: name.to_string(),
+            checkpoint: u64::from(id.0),
+        };
+        crate::image::from_snapshot(&self.pool, image, &paths.checkpoint(id), recipe)
+    }
+
+    /// Imports image `image` from a tar archive (see [`crate::image::import`]),
+    /// at most `max_bytes` of files.
+    pub fn import_image(
+        &self,
+        image: &str,
+        archive: &mut dyn std::io::Read,
+        max_bytes: u64,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<crate::image::Image> {
+        SpriteName::parse(image)?;
+        let limits = crate::image::ImportLimits {
+            max_bytes,
+            id_size: self.cfg.ids.size,
+            id_base: self.cfg.ids.base,
+        };
+        crate::image::import(&self.pool, image, archive, limits, progress)
+    }
+
     pub(crate) fn paths(&self, name: &SpriteName) -> Paths {
         Paths::new(self.dir.join("sprites").join(name.as_str()))
     }
