@@ -420,7 +420,7 @@ pub fn remove(pool: &Pool, name: &str) -> Result<()> {
         let entry = entry.map_err(|e| Error::path("cannot list", &dir, e))?;
         if entry.file_name().to_string_lossy().starts_with(&prefix) {
             btrfs::remove_tree(&entry.path())
-                .map_err(|e| Error::path("cannot remove", &entry.path(), e))?;
+                .map_err(|e| Error::path("cannot remove", entry.path(), e))?;
         }
     }
     Ok(())
