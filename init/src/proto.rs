@@ -69,6 +69,19 @@ pub enum ServiceOp {
     },
 }
 
+/// Where service definitions live inside the sprite, one `<name>.json`
+/// (a [`ServiceSpec`]) each.
+pub const SERVICES_DIR: &str = "/etc/sprite/services";
+
+/// Service names: lowercase letters, digits, `-` and `_`, 1 to 63.
+pub fn valid_service_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
 /// A service: a named long-running command that sprite-init starts at
 /// boot and restarts when it crashes.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]

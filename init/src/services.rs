@@ -24,8 +24,7 @@ use tokio::sync::{mpsc, Notify};
 use crate::io::Fd;
 use crate::session::{Sessions, DEFAULT_PATH};
 
-/// Where definitions live inside the sprite.
-pub const DIR: &str = "/etc/sprite/services";
+pub use sprite_init::{valid_service_name as valid_name, SERVICES_DIR as DIR};
 /// Events kept per service for `logs`.
 const KEEP_EVENTS: usize = 2000;
 /// Longest line kept whole; longer ones are cut.
@@ -54,14 +53,6 @@ fn event(kind: &str, data: Option<String>, exit_code: Option<i32>) -> ServiceEve
 
 fn refuse(kind: ErrorKind, message: String) -> Reply {
     Reply::Error { kind, message }
-}
-
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 struct Svc {
@@ -425,7 +416,10 @@ impl Services {
             .env("LANG", "C.UTF-8")
             .env("SPRITE_SERVICE", name)
             .envs(&spec.env)
-            .current_dir(spec.dir.as_deref().unwrap_or("/root"))
+            .current_dir(match &spec.dir {
+                Some(dir) => dir.as_str(),
+                None => crate::session::default_dir(),
+            })
             .stdin(Stdio::null());
         let pipes = (|| {
             let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;

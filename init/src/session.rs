@@ -166,7 +166,10 @@ impl Sessions {
         for (k, v) in &spec.env {
             cmd.env(k, v);
         }
-        cmd.current_dir(spec.dir.as_deref().unwrap_or("/root"));
+        cmd.current_dir(match &spec.dir {
+            Some(dir) => dir.as_str(),
+            None => default_dir(),
+        });
 
         let mut outputs: Vec<(Tag, Fd)> = Vec::new();
         let stdin_fd;
@@ -464,5 +467,15 @@ pub async fn stream(session: Arc<Session>, stream: UnixStream, sub: Subscription
     let running = session.out.lock().unwrap().exit.is_none();
     if left == 0 && running && !session.detachable {
         session.signal(Signal::SIGKILL);
+    }
+}
+
+/// Where commands start unless told: root's home, or `/` in a root file
+/// system (an imported one) that has none.
+pub fn default_dir() -> &'static str {
+    if std::path::Path::new("/root").is_dir() {
+        "/root"
+    } else {
+        "/"
     }
 }

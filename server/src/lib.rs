@@ -18,6 +18,7 @@ pub mod routes;
 pub mod session;
 pub mod signing;
 pub mod sprites;
+pub mod templates;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -85,10 +86,11 @@ impl AppState {
     }
 
     /// [`new`](Self::new), with its background work running: the idle
-    /// sleeper and the sprites' management sockets.
+    /// sleeper, the sprites' management sockets and the gallery's builds.
     pub fn with_background(self) -> AppState {
         idle::spawn_sleeper(self.clone());
         mgmt::spawn_watcher(self.clone());
+        self.settings.templates.spawn_builds(self.host.clone());
         self
     }
 }
@@ -103,6 +105,8 @@ pub struct Settings {
     pub secure_cookies: bool,
     /// Sleep times of sprites that set none.
     pub sleep: idle::SleepDefaults,
+    /// The template gallery.
+    pub templates: templates::Catalog,
 }
 
 /// How a sprite's own URL is spelled: `<sprite>-<org>.<base domain>`.

@@ -49,6 +49,9 @@ struct Config {
     /// The web app's files.
     #[arg(long, env = "SPRITES_PUBLIC_DIR", default_value = "dist")]
     public_dir: PathBuf,
+    /// The template gallery: one directory per template.
+    #[arg(long, env = "SPRITES_TEMPLATES_DIR", default_value = "templates")]
+    templates_dir: PathBuf,
     #[command(subcommand)]
     cmd: Option<Cmd>,
 }
@@ -82,6 +85,19 @@ enum Admin {
         /// Name of the token to create.
         #[arg(long, default_value = "cli")]
         token_name: String,
+    },
+    /// Import a root file system (a tar archive, maybe gzipped, as `docker
+    /// export` makes it, or a directory) as a template for everyone.
+    ImportImage {
+        /// The template's name (`sprite create NAME --template THIS`).
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// The archive or the directory.
+        path: PathBuf,
     },
 }
 
@@ -135,6 +151,48 @@ async fn serve_or_admin() -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+        Some(Cmd::Admin(Admin::ImportImage {
+            name,
+            title,
+            description,
+            path,
+        })) => {
+            let host = Host::open(cfg.host.config()).await?;
+            let settings = sprites_server::Settings {
+                templates: sprites_server::templates::Catalog::load(
+                    &cfg.templates_dir,
+                    &cfg.host.mirror,
+                )?,
+                ..Default::default()
+            };
+            let urls = SpriteUrls {
+                scheme: "http".into(),
+                base_domain: cfg.base_domain.clone(),
+                port: cfg.listen.port(),
+            };
+            let state = AppState::new(host, db, sessions, urls, settings);
+            let archive = sprites_server::templates::archive_of(&path)?;
+            let params = sprites_server::templates::ImportParams {
+                name,
+                title,
+                description,
+                scope: None,
+            };
+            let t = sprites_server::templates::import(
+                &state,
+                sprites_server::templates::Importer::Operator,
+                params,
+                archive,
+                u64::MAX,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
+            println!(
+                "imported {} ({}): sprite create NAME --template {}",
+                t.title, t.name, t.name
+            );
+            Ok(())
+        }
         Some(Cmd::Bench { runs, json }) => {
             let mut host_cfg = cfg.host.config();
             host_cfg.instance = "bench-api".into();
@@ -171,6 +229,7 @@ async fn run(cfg: Config, db: Db, sessions: sprites_server::session::Store) -> a
             warm_after: std::time::Duration::from_secs(cfg.sleep_after),
             cold_after: std::time::Duration::from_secs(cfg.cold_after),
         },
+        templates: sprites_server::templates::Catalog::load(&cfg.templates_dir, &cfg.host.mirror)?,
     };
     let mut state = AppState::new(host, db, sessions, urls, settings);
     state.signing =

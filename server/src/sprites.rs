@@ -317,10 +317,14 @@ pub async fn create(
     check_labels(&labels)?;
     let url_auth = check_auth(&req.url_settings)?;
     let sleep = check_sleep(&req.sleep.unwrap_or_default())?;
+    let image = match &req.template {
+        Some(t) => Some(crate::templates::resolve(state, caller, t).await?.image),
+        None => None,
+    };
     let opts = vmhost::CreateOptions {
+        image,
         hostname: Some(name.to_string()),
         limits: Some(limits(&req.config)?),
-        ..Default::default()
     };
     let (id, host) = new_host_name();
     let make = state.host.create(&host, opts);

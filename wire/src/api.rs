@@ -53,6 +53,66 @@ pub struct CreateSprite {
     /// Accepted for compatibility ("default" or "dev").
     #[serde(default)]
     pub runtime: Option<String>,
+    /// Start from this template (see `GET /v1/templates`) instead of the
+    /// blank base image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+}
+
+/// Something new sprites can start from: a template of the server's
+/// gallery, a checkpoint someone saved, or an imported root file system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Template {
+    /// What `template` names in a create request.
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    /// `gallery`, `checkpoint` or `image`.
+    pub kind: String,
+    /// Who sees it: `everyone`, `organization` or `owner`.
+    pub scope: String,
+    /// `ready`, `queued`, `building` or `failed`.
+    pub state: String,
+    /// The build's latest step while it is being built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The file to open first in the editor (its "what to edit first" note).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<String>,
+    /// Path of its picture on this server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    /// Who made it (a user's handle); absent for the gallery's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateList {
+    pub templates: Vec<Template>,
+}
+
+/// `POST /v1/templates`: a checkpoint of a sprite becomes a template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaveTemplate {
+    pub name: String,
+    pub sprite: String,
+    pub checkpoint: String,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `owner` (the default: only its maker sees it) or `organization`.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// The file to open first in sprites made from it.
+    #[serde(default)]
+    pub open: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,6 +17,7 @@ mod orgs;
 mod port_proxy;
 mod services;
 mod sprites;
+mod templates;
 mod tokens;
 mod url_auth;
 
@@ -91,6 +92,7 @@ fn all() -> Routes {
         .merge(url_auth::routes())
         .merge(port_proxy::routes())
         .merge(services::routes())
+        .merge(templates::routes())
 }
 
 /// Any path under `/v1` that names no endpoint.

@@ -30,6 +30,20 @@ pub async fn start(instance: &str, backend: Backend) -> TestServer {
 
 /// [`start`], choosing whether anyone may sign up.
 pub async fn start_with(instance: &str, backend: Backend, open_signup: bool) -> TestServer {
+    let settings = sprites_server::Settings {
+        open_signup,
+        secure_cookies: false,
+        ..Default::default()
+    };
+    start_with_settings(instance, backend, settings).await
+}
+
+/// [`start`] with settings of the test's own.
+pub async fn start_with_settings(
+    instance: &str,
+    backend: Backend,
+    settings: sprites_server::Settings,
+) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let url = match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("api.db").display()),
@@ -39,11 +53,6 @@ pub async fn start_with(instance: &str, backend: Backend, open_signup: bool) -> 
         }
     };
     let host = vmhost::testing::host(instance).await;
-    let settings = sprites_server::Settings {
-        open_signup,
-        secure_cookies: false,
-        ..Default::default()
-    };
     let (base, state) = start_local(host, &url, settings, dir.path().to_path_buf())
         .await
         .expect("start the server");
