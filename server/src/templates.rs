@@ -730,3 +730,68 @@ impl std::io::Read for ChunkReader {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The repository's gallery: every template reads, in its order, opens
+    /// a note it ships, and serves on a declared HTTP port.
+    #[test]
+    fn the_repositorys_gallery_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates");
+        let catalog = Catalog::load(&dir, "http://deb.debian.org/debian").unwrap();
+        let names: Vec<&str> = catalog.gallery.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["website", "docs", "flask", "node"]);
+        for t in catalog.gallery.iter() {
+            let files = match &t.recipe {
+                Recipe::Debian { files, .. } => files,
+                other => panic!("{}: not a Debian recipe: {other:?}", t.name),
+            };
+            let open = t.open.as_deref().expect("a note to open");
+            assert!(
+                files.iter().any(|f| f.path == open),
+                "{}: {open} is not shipped",
+                t.name
+            );
+            let services: Vec<vmhost::ServiceSpec> = files
+                .iter()
+                .filter(|f| f.path.starts_with(sprite_init::SERVICES_DIR))
+                .map(|f| serde_json::from_str(&f.content).unwrap())
+                .collect();
+            assert!(
+                services.iter().any(|s| s.http_port == Some(8080)),
+                "{}",
+                t.name
+            );
+            assert!(
+                t.picture.as_deref().unwrap().starts_with("<svg"),
+                "{}",
+                t.name
+            );
+            assert!(
+                !t.picture.as_deref().unwrap().contains("<script"),
+                "{}",
+                t.name
+            );
+        }
+        // The recipe covers the files: changing one changes the image.
+        let website = catalog.find("website").unwrap();
+        let mut changed = website.recipe.clone();
+        if let Recipe::Debian { files, .. } = &mut changed {
+            files[0].content.push('!');
+        }
+        assert_ne!(changed.hash(100_000), website.recipe.hash(100_000));
+    }
+
+    #[test]
+    fn a_broken_template_is_refused_with_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("bad");
+        std::fs::create_dir_all(&t).unwrap();
+        std::fs::write(t.join("template.toml"), "title = \"x\"\ncolour = \"red\"\n").unwrap();
+        let err = Catalog::load(dir.path(), "m").unwrap_err();
+        assert!(format!("{err:#}").contains("bad"), "{err:#}");
+        assert!(format!("{err:#}").contains("colour"), "{err:#}");
+    }
+}

@@ -1,5 +1,6 @@
 //! The dashboard: the organization's sprites as cards with their live
-//! state, creating (blank or from a checkpoint) and deleting them.
+//! state, creating (blank, from a checkpoint or from a template of the
+//! gallery) and deleting them.
 
 use std::collections::HashMap;
 
@@ -105,6 +106,7 @@ pub fn Dashboard() -> impl IntoView {
                 <h1>"Your sprites"</h1>
             </div>
             <NewSprite sprites=sprites on_created=move |_| reload() />
+            <super::gallery::Gallery sprites=sprites />
             {move || match sprites.get() {
                 None => view! { <p class="loading">"Loading your sprites…"</p> }.into_any(),
                 Some(list) if list.is_empty() => {

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod dashboard;
+pub mod gallery;
 pub mod tokens;
 pub mod workspace;
 

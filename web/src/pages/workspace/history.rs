@@ -259,6 +259,7 @@ pub fn History() -> impl IntoView {
                             <button class="danger" disabled=move || busy.get().is_some() on:click=move |_| restore(id.clone(), true)>
                                 "Restore this checkpoint…"
                             </button>
+                            <SaveAsTemplate checkpoint=c.id.clone() />
                         </div>
                     }
                         .into_any()
@@ -306,5 +307,87 @@ pub fn History() -> impl IntoView {
             </div>
             <div class="diff" node_ref=diff_host class:hidden=move || viewing.get().is_none()></div>
         </div>
+    }
+}
+
+/// "Save as template…": this checkpoint becomes a template for its maker
+/// or (for the organization's owners and admins) the whole organization.
+#[component]
+fn SaveAsTemplate(checkpoint: String) -> impl IntoView {
+    let ws = expect_context::<Ws>();
+    let open = RwSignal::new(false);
+    let name = RwSignal::new(String::new());
+    let title = RwSignal::new(String::new());
+    let description = RwSignal::new(String::new());
+    let scope = RwSignal::new("owner".to_string());
+    let busy = RwSignal::new(false);
+    let done = RwSignal::new(None::<String>);
+    let error = RwSignal::new(None::<String>);
+    let checkpoint = StoredValue::new(checkpoint);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        let body = json!({
+            "name": name.get_untracked().trim().to_lowercase(),
+            "sprite": ws.name.get_value(),
+            "checkpoint": checkpoint.get_value(),
+            "title": title.get_untracked(),
+            "description": description.get_untracked(),
+            "scope": scope.get_untracked(),
+        });
+        leptos::task::spawn_local(async move {
+            match api::send::<sprites_wire::api::Template>("POST", "/v1/templates", body).await {
+                Ok(t) => {
+                    done.set(Some(format!(
+                        "Saved as the template {}: it is on your dashboard.",
+                        t.title
+                    )));
+                    open.set(false);
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        {move || done.get().map(|d| view! { <p class="notice" role="status">{d}</p> })}
+        <Show
+            when=move || open.get()
+            fallback=move || view! { <button on:click=move |_| open.set(true)>"Save as template…"</button> }
+        >
+            <form class="save-template" on:submit=submit>
+                <label>
+                    "Template name"
+                    <input
+                        name="template-name"
+                        required
+                        pattern="[a-z0-9][a-z0-9\\-]*"
+                        title="Lower-case letters, digits and hyphens"
+                        bind:value=name
+                    />
+                </label>
+                <label>"Title" <input name="template-title" bind:value=title /></label>
+                <label>
+                    "Description"
+                    <input name="template-description" bind:value=description />
+                </label>
+                <label>
+                    "Who can use it"
+                    <select name="template-scope" on:change=move |ev| scope.set(event_target_value(&ev))>
+                        <option value="owner">"Only me"</option>
+                        <option value="organization">"Everyone in the organization"</option>
+                    </select>
+                </label>
+                <button type="submit" class="primary" disabled=move || busy.get()>
+                    {move || if busy.get() { "Saving…" } else { "Save template" }}
+                </button>
+                <button type="button" on:click=move |_| open.set(false)>"Cancel"</button>
+                {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            </form>
+        </Show>
     }
 }

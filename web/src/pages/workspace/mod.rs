@@ -10,7 +10,7 @@ mod settings;
 mod terminal;
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 use sprites_wire::api::Sprite;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -89,6 +89,10 @@ pub fn Workspace() -> impl IntoView {
     };
     provide_context(ws);
     ws.reload_sprite();
+    // A new sprite from a template opens with its note (`?open=PATH`).
+    if let Some(path) = use_query_map().read_untracked().get("open") {
+        ws.open.set(Some(path));
+    }
 
     // Live state from the server's event stream.
     let stream = StoredValue::new_local(EventStream::open(move |ev| {

@@ -1,0 +1,60 @@
+// Story 6 (templates): a newcomer who has never used a terminal picks the
+// personal-website template, finds its "start here" note open and the site
+// already in the preview, changes the page's title in the editor, saves,
+// and sees it live.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { launch, person, shot, signUp, waitForPreview } from "./lib.mjs";
+
+test("a template gives a live site whose title a newcomer changes in the editor", async () => {
+  const browser = await launch();
+  try {
+    const noor = await person(browser, "noor");
+    const { page } = noor;
+    await signUp(page, "noor");
+
+    // The gallery: one card a template. On a machine's first start the
+    // images are still being built: the card says so until it is ready.
+    const card = page.locator('li.template[data-template="website"]');
+    await card.waitFor();
+    for (const name of ["website", "docs", "flask", "node"]) {
+      await page.locator(`li.template[data-template="${name}"] img`).waitFor();
+    }
+    await page.locator('li.template[data-template="website"][data-state="ready"]').waitFor({ timeout: 600_000 });
+    await shot(page, "template-gallery");
+    await card.getByRole("button", { name: "Use this template" }).click();
+
+    // The workspace opens with the note in the editor and the site live.
+    await page.waitForURL(/\/s\/website/);
+    await page.locator(".tab", { hasText: "START-HERE.md" }).waitFor({ timeout: 60_000 });
+    await page.locator(".monaco .view-lines", { hasText: "Change the title first" }).waitFor();
+    await waitForPreview(page, /Hello, I am Alex/);
+    await shot(page, "note-open-and-site-live");
+
+    // As the note says: the site folder, index.html, the name in <h1>.
+    await page.locator('li.node[data-path="/root/site"]').click();
+    await page.locator('li.node[data-path="/root/site/index.html"]').click();
+    await page.locator(".tab.active", { hasText: "index.html" }).waitFor();
+    const editor = page.locator(".monaco .view-lines");
+    await editor.getByText("Hello, I am Alex").waitFor();
+    await editor.click();
+    await page.keyboard.press("Control+F");
+    await page.keyboard.type("Alex</h1>");
+    await page.keyboard.press("Enter");
+    await page.keyboard.press("Escape");
+    await page.keyboard.type("Noor</h1>");
+    await page.locator(".tab.dirty").waitFor();
+    await page.keyboard.press("Control+S");
+    await page.locator(".tab.dirty").waitFor({ state: "detached" });
+    await waitForPreview(page, /Hello, I am Noor/);
+    await shot(page, "title-changed-and-live");
+
+    // The sprite is an ordinary one of the dashboard, made from the template.
+    await page.goto(new URL("/", page.url()).href);
+    await page.locator('li.card[data-sprite="website"]').waitFor();
+    assert.ok(await page.locator('li.template[data-template="website"]').isVisible());
+    await noor.done();
+  } finally {
+    await browser.close();
+  }
+});
