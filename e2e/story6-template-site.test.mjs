@@ -58,3 +58,26 @@ test("a template gives a live site whose title a newcomer changes in the editor"
     await browser.close();
   }
 });
+
+test("every template of the gallery gives a sprite already serving its app", async () => {
+  const browser = await launch();
+  try {
+    const sam = await person(browser, "sam");
+    const { page } = sam;
+    await signUp(page, "sam");
+    const expected = { docs: /Welcome/, flask: /My Flask app/, node: /My Node app/ };
+    for (const [name, shows] of Object.entries(expected)) {
+      const ready = page.locator(`li.template[data-template="${name}"][data-state="ready"]`);
+      await ready.waitFor({ timeout: 600_000 });
+      await ready.getByRole("button", { name: "Use this template" }).click();
+      await page.waitForURL(new RegExp(`/s/${name}`));
+      await page.locator(".tab.active", { hasText: "START-HERE.md" }).waitFor({ timeout: 60_000 });
+      await waitForPreview(page, shows, 60_000);
+      await shot(page, `${name}-template-serving`);
+      await page.getByRole("link", { name: "← All sprites" }).click();
+    }
+    await sam.done();
+  } finally {
+    await browser.close();
+  }
+});

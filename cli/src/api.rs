@@ -61,6 +61,11 @@ impl Api {
         body: Option<Value>,
     ) -> anyhow::Result<reqwest::Response> {
         let res = self.request(method, path, body).await?;
+        Self::answer(res).await
+    }
+
+    /// The response when it is a success, else an error in the server's words.
+    async fn answer(res: reqwest::Response) -> anyhow::Result<reqwest::Response> {
         let status = res.status();
         if status.is_success() {
             return Ok(res);
@@ -85,6 +90,21 @@ impl Api {
             return Ok(Value::Null);
         }
         serde_json::from_str(text).context("the server answered something that is not JSON")
+    }
+
+    /// POSTs a streamed body (an archive); the JSON answer.
+    pub async fn upload(&self, path: &str, body: reqwest::Body) -> anyhow::Result<Value> {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, "application/x-tar")
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}", self.base))?;
+        let text = Self::answer(res).await?.text().await?;
+        Self::json(&text)
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {

@@ -10,6 +10,7 @@ mod api;
 mod config;
 mod exec;
 mod proxy;
+mod upload;
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -47,8 +48,15 @@ enum Cmd {
     },
     /// Forget the stored token.
     Logout,
-    /// Create a sprite.
-    Create { name: String },
+    /// Create a sprite, blank or from a template (`sprite templates`).
+    Create {
+        name: String,
+        #[arg(short, long)]
+        template: Option<String>,
+    },
+    /// Templates: the gallery's, saved checkpoints, imported images.
+    #[command(subcommand)]
+    Templates(TemplatesCmd),
     /// List sprites.
     List {
         #[arg(long)]
@@ -242,6 +250,45 @@ fn service_event(e: &Value) -> Option<String> {
         other if data.is_empty() => format!("[{other}]"),
         other => format!("[{other}: {data}]"),
     })
+}
+
+#[derive(Subcommand)]
+enum TemplatesCmd {
+    /// List the templates you can create sprites from.
+    List,
+    /// Save a checkpoint of the sprite as a template.
+    Save {
+        /// The template's name (`sprite create X --template NAME`).
+        name: String,
+        /// The checkpoint (`sprite checkpoint list`).
+        #[arg(long)]
+        checkpoint: String,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// For everyone in the organization, not only you (owners and admins).
+        #[arg(long)]
+        organization: bool,
+        /// The file to open first in sprites made from it.
+        #[arg(long)]
+        open: Option<String>,
+    },
+    /// Import a root file system: a tar archive (maybe gzipped, as `docker
+    /// export` makes it) or a directory.
+    Import {
+        name: String,
+        path: std::path::PathBuf,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// For everyone in the organization, not only you (owners and admins).
+        #[arg(long)]
+        organization: bool,
+    },
+    /// Delete a saved or imported template; sprites made from it stay.
+    Delete { name: String },
 }
 
 #[derive(Subcommand)]
@@ -468,11 +515,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Login { .. } | Cmd::Logout | Cmd::Completion { .. } => {
             unreachable!("handled above")
         }
-        Cmd::Create { name } => {
+        Cmd::Create { name, template } => {
+            let mut body = json!({"name": name});
+            if let Some(t) = template {
+                body["template"] = json!(t);
+            }
             let v = spin(
                 j,
                 &format!("Creating {name}"),
-                api.post("/v1/sprites", json!({"name": name})),
+                api.post("/v1/sprites", body),
             )
             .await?;
             print(j, &v, |v| {
@@ -723,6 +774,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Cmd::Templates(t) => templates(&api, j, t, sprite).await?,
         Cmd::Checkpoint(c) => {
             let s = sprite()?;
             match c {
@@ -1066,4 +1118,116 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `sprite templates ...`.
+async fn templates(
+    api: &api::Api,
+    j: bool,
+    cmd: &TemplatesCmd,
+    sprite: impl Fn() -> anyhow::Result<String>,
+) -> anyhow::Result<()> {
+    let scope = |organization: bool| {
+        if organization {
+            "organization"
+        } else {
+            "owner"
+        }
+    };
+    match cmd {
+        TemplatesCmd::List => {
+            let v = api.get("/v1/templates").await?;
+            print(j, &v, |v| {
+                let rows: Vec<String> = v["templates"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|t| {
+                        let state = match t["state"].as_str().unwrap_or("") {
+                            "ready" => String::new(),
+                            "building" => {
+                                format!("  (being built: {})", t["progress"].as_str().unwrap_or(""))
+                            }
+                            "failed" => {
+                                format!("  (failed: {})", t["error"].as_str().unwrap_or(""))
+                            }
+                            other => format!("  ({other})"),
+                        };
+                        format!(
+                            "{:<20} {:<10} {:<12} {}{state}",
+                            t["name"].as_str().unwrap_or(""),
+                            t["kind"].as_str().unwrap_or(""),
+                            t["scope"].as_str().unwrap_or(""),
+                            t["title"].as_str().unwrap_or(""),
+                        )
+                    })
+                    .collect();
+                if rows.is_empty() {
+                    "No templates.".into()
+                } else {
+                    rows.join("\n")
+                }
+            });
+        }
+        TemplatesCmd::Save {
+            name,
+            checkpoint,
+            title,
+            description,
+            organization,
+            open,
+        } => {
+            let body = json!({
+                "name": name, "sprite": sprite()?, "checkpoint": checkpoint,
+                "title": title, "description": description,
+                "scope": scope(*organization), "open": open,
+            });
+            let v = api.post("/v1/templates", body).await?;
+            print(j, &v, |v| {
+                format!(
+                    "Saved {} as a template: sprite create NAME --template {}",
+                    v["title"].as_str().unwrap_or(""),
+                    v["name"].as_str().unwrap_or("")
+                )
+            });
+        }
+        TemplatesCmd::Import {
+            name,
+            path,
+            title,
+            description,
+            organization,
+        } => {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            query.append_pair("name", name);
+            query.append_pair("scope", scope(*organization));
+            if let Some(t) = title {
+                query.append_pair("title", t);
+            }
+            if let Some(d) = description {
+                query.append_pair("description", d);
+            }
+            let body = upload::archive(path).await?;
+            let v = spin(
+                j,
+                &format!("Importing {}", path.display()),
+                api.upload(&format!("/v1/images?{}", query.finish()), body),
+            )
+            .await?;
+            print(j, &v, |v| {
+                format!(
+                    "Imported {}: sprite create NAME --template {}",
+                    v["title"].as_str().unwrap_or(""),
+                    v["name"].as_str().unwrap_or("")
+                )
+            });
+        }
+        TemplatesCmd::Delete { name } => {
+            api.delete(&format!("/v1/templates/{name}")).await?;
+            if !j {
+                println!("Deleted template {name}");
+            }
+        }
+    }
+    Ok(())
 }

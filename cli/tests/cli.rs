@@ -15,15 +15,14 @@ struct Env {
 }
 
 async fn server(instance: &str) -> Env {
+    server_with(instance, Settings::default()).await
+}
+
+async fn server_with(instance: &str, settings: Settings) -> Env {
     let home = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", home.path().join("cli.db").display());
     let host = vmhost::testing::host(instance).await;
-    let settings = Settings {
-        open_signup: false,
-        secure_cookies: false,
-        ..Default::default()
-    };
     let (base, state) = start_local(host, &url, settings, work.path().to_path_buf())
         .await
         .unwrap();
@@ -522,5 +521,108 @@ async fn a_console_detaches_and_its_session_is_attached_again() {
     again.wait_for("hello-42").await; // replayed
     again.type_in(b"exit 7\r");
     assert_eq!(again.exit_code().await, 7);
+    vmhost::testing::destroy_all(&env.state.host).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn templates_are_listed_used_saved_and_imported_from_the_command_line() {
+    let gallery = Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/tests/templates");
+    let settings = Settings {
+        templates: sprites_server::templates::Catalog::load(&gallery, "unused").unwrap(),
+        ..Default::default()
+    };
+    let env = server_with("t-cli-tpl", settings).await;
+    env.sprite(&["login", "--url", &env.base], env.token.as_bytes())
+        .await;
+    let mut list = String::new();
+    for _ in 0..600 {
+        list = env.ok(&["templates", "list"]).await;
+        if !list.contains('(') {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        list.contains("hello") && list.contains("Hello page"),
+        "{list}"
+    );
+
+    env.ok(&["create", "page", "--template", "hello"]).await;
+    let page = env
+        .ok(&["-s", "page", "exec", "cat", "/root/site/index.html"])
+        .await;
+    assert_eq!(page, "<h1>Hello from the template</h1>\n");
+
+    env.ok(&[
+        "-s",
+        "page",
+        "exec",
+        "sh",
+        "-c",
+        "echo mine > /root/mine.txt",
+    ])
+    .await;
+    env.ok(&["-s", "page", "checkpoint", "create", "-m", "start"])
+        .await;
+    let saved = env
+        .ok(&[
+            "-s",
+            "page",
+            "templates",
+            "save",
+            "mine",
+            "--checkpoint",
+            "v0",
+            "--title",
+            "My start",
+        ])
+        .await;
+    assert!(
+        saved.contains("sprite create NAME --template mine"),
+        "{saved}"
+    );
+    env.ok(&["create", "copy", "-t", "mine"]).await;
+    assert_eq!(
+        env.ok(&["-s", "copy", "exec", "cat", "/root/mine.txt"])
+            .await,
+        "mine\n"
+    );
+
+    // A directory goes up as an archive made on the fly.
+    let root = tempfile::tempdir().unwrap();
+    let bin = root.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy("/bin/busybox", bin.join("busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", bin.join("sh")).unwrap();
+    std::fs::create_dir_all(root.path().join("etc")).unwrap();
+    std::fs::write(root.path().join("etc/motd"), "from a directory\n").unwrap();
+    let dir = root.path().to_str().unwrap();
+    let imported = env
+        .ok(&["templates", "import", "tiny", dir, "--title", "Tiny"])
+        .await;
+    assert!(imported.contains("--template tiny"), "{imported}");
+    env.ok(&["create", "small", "-t", "tiny"]).await;
+    assert_eq!(
+        env.ok(&["-s", "small", "exec", "/bin/busybox", "cat", "/etc/motd"])
+            .await,
+        "from a directory\n"
+    );
+    // A named pipe in it is refused, in words.
+    nix::unistd::mkfifo(&root.path().join("pipe"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let out = env
+        .sprite(&["templates", "import", "piped", dir], b"")
+        .await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("named pipes are not allowed"), "{err}");
+
+    let list = env.ok(&["templates", "list"]).await;
+    assert!(
+        list.contains("mine") && list.contains("tiny") && !list.contains("piped"),
+        "{list}"
+    );
+    env.ok(&["templates", "delete", "mine"]).await;
+    env.ok(&["templates", "delete", "tiny"]).await;
+    assert!(!env.ok(&["templates", "list"]).await.contains("mine"));
     vmhost::testing::destroy_all(&env.state.host).await;
 }
