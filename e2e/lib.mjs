@@ -44,7 +44,11 @@ export async function person(browser, label) {
       const fromSprite = where !== "" && new URL(where, BASE).host !== app;
       if (m.type() === "error" && !fromSprite) errors.push(`${label}: ${m.text()} (${where})`);
     });
-    page.on("pageerror", (e) => errors.push(`${label}: ${e.message}`));
+    page.on("pageerror", (e) => {
+      const where = /https?:\/\/[^/\s)]+/.exec(e.stack ?? "")?.[0];
+      if (where && new URL(where).host !== app) return;
+      errors.push(`${label}: ${e.message}`);
+    });
     return page;
   };
   const page = watch(await context.newPage());

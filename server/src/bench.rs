@@ -117,6 +117,7 @@ pub async fn run(host: Host, runs: usize, json_out: bool) -> anyhow::Result<()> 
             hk.push(t.elapsed());
         }
     }
+    let (blank, from_template) = templates(&base, &http, &token, runs).await?;
     let mut url_rows = urls(&base, &state, &http, &token, runs).await?;
     let (direct_create, http_create) = (Samples(dc), Samples(hc));
     let (direct_exec, http_exec) = (Samples(de), Samples(he));
@@ -145,6 +146,12 @@ pub async fn run(host: Host, runs: usize, json_out: bool) -> anyhow::Result<()> 
             Some(direct_ckpt.median()),
             "<= 1.3x direct",
         ),
+        row(
+            "API: create from a template to exec-ready",
+            &from_template,
+            Some(blank.median()),
+            "~1x blank create",
+        ),
     ];
     rows.append(&mut url_rows);
     if json_out {
@@ -153,6 +160,65 @@ pub async fn run(host: Host, runs: usize, json_out: bool) -> anyhow::Result<()> 
         print_table(&rows);
     }
     Ok(())
+}
+
+/// Creating from a template (a checkpoint saved as one: an image, as the
+/// gallery's are) against creating blank, both through the API to
+/// exec-ready, alternating. Returns (blank, from the template).
+async fn templates(
+    base: &str,
+    http: &reqwest::Client,
+    token: &str,
+    runs: usize,
+) -> anyhow::Result<(Samples, Samples)> {
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("{base}{path}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let res = post(
+        "/v1/templates",
+        json!({"name": "bench-start", "sprite": "api-0", "checkpoint": "v0"}),
+    )
+    .await?;
+    anyhow::ensure!(
+        res.status().is_success(),
+        "save a template: {}",
+        res.text().await?
+    );
+    let (mut blank, mut templated) = (vec![], vec![]);
+    for i in 0..runs + WARMUP {
+        let t = Instant::now();
+        let res = post("/v1/sprites", json!({"name": format!("blank-{i}")})).await?;
+        anyhow::ensure!(res.status().is_success(), "create: {}", res.status());
+        ws_true(base, token, &format!("blank-{i}")).await?;
+        let b = t.elapsed();
+        let t = Instant::now();
+        let body = json!({"name": format!("templated-{i}"), "template": "bench-start"});
+        let res = post("/v1/sprites", body).await?;
+        anyhow::ensure!(
+            res.status().is_success(),
+            "create from a template: {}",
+            res.status()
+        );
+        ws_true(base, token, &format!("templated-{i}")).await?;
+        if i >= WARMUP {
+            blank.push(b);
+            templated.push(t.elapsed());
+        }
+    }
+    let res = http
+        .delete(format!("{base}/v1/templates/bench-start"))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        res.status().is_success(),
+        "delete the template: {}",
+        res.status()
+    );
+    Ok((Samples(blank), Samples(templated)))
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
