@@ -239,7 +239,19 @@ fn build_debian(recipe: &Recipe, dir: &Path, progress: &mut dyn FnMut(&str)) -> 
     else {
         unreachable!("called for Debian recipes only")
     };
-    let mut child = Command::new("mmdebstrap")
+    let mut cmd = Command::new("mmdebstrap");
+    // A build dies with the thread that runs it (a server stopped mid-build):
+    // the next build removes what it left.
+    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd
         .arg(format!("--variant={variant}"))
         .arg(format!("--include={}", packages.join(",")))
         .arg("--verbose")
