@@ -32,6 +32,11 @@ async fn a_recipes_files_are_in_every_sprite_made_from_it() {
         },
     ];
     let recipe = Recipe::busybox().with(&[], files);
+    // Built afresh every run: the pool outlives the tests.
+    match host.remove_image("t-recipe-files") {
+        Ok(()) | Err(Error::ImageMissing(_)) => {}
+        Err(e) => panic!("remove the image of an earlier run: {e}"),
+    }
     let mut lines = Vec::new();
     let image = host
         .ensure_image("t-recipe-files", &recipe, &mut |l| {

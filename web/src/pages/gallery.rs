@@ -109,7 +109,7 @@ pub fn Gallery(sprites: RwSignal<Option<Vec<Sprite>>>) -> impl IntoView {
 
     view! {
         <section class="gallery" aria-labelledby="gallery-title">
-            <h2 id="gallery-title">"Start from a template"</h2>
+            <h2 id="gallery-title">"Templates"</h2>
             {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
             <ul class="templates">
                 <For
