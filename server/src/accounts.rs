@@ -55,6 +55,14 @@ pub struct Caller {
     pub user_id: String,
     pub org_id: String,
     pub org_slug: String,
+    /// A student of a class: sees only the sprites they own or were added to.
+    pub student: bool,
+}
+
+/// Whether a member with `role` in an organization (`is_class` 0 or 1) is
+/// one of its students.
+fn is_student(role: &str, is_class: i64) -> bool {
+    is_class == 1 && role == "member"
 }
 
 fn valid_handle(handle: &str) -> Result<(), ApiError> {
@@ -209,7 +217,7 @@ pub async fn caller_for_token(db: &Db, token: &str) -> Result<Option<Caller>, Ap
     }
     let row = sqlx::query(
         "SELECT t.id AS token_id, t.user_id AS user_id, o.id AS org_id, o.slug AS slug, \
-         t.last_used_at AS last_used_at FROM api_tokens t \
+         o.is_class AS is_class, m.role AS role, t.last_used_at AS last_used_at FROM api_tokens t \
          JOIN organizations o ON o.id = t.org_id \
          JOIN memberships m ON m.org_id = t.org_id AND m.user_id = t.user_id \
          WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
@@ -234,6 +242,7 @@ pub async fn caller_for_token(db: &Db, token: &str) -> Result<Option<Caller>, Ap
         user_id: row.try_get("user_id")?,
         org_id: row.try_get("org_id")?,
         org_slug: row.try_get("slug")?,
+        student: is_student(&row.try_get::<String, _>("role")?, row.try_get("is_class")?),
     };
     db.tokens.put(hash, caller.clone());
     Ok(Some(caller))
@@ -273,8 +282,8 @@ pub async fn caller_for_user(
     org_id: &str,
 ) -> Result<Option<Caller>, ApiError> {
     let row = sqlx::query(
-        "SELECT o.slug AS slug FROM memberships m JOIN organizations o ON o.id = m.org_id \
-         WHERE m.user_id = $1 AND m.org_id = $2",
+        "SELECT o.slug AS slug, o.is_class AS is_class, m.role AS role FROM memberships m \
+         JOIN organizations o ON o.id = m.org_id WHERE m.user_id = $1 AND m.org_id = $2",
     )
     .bind(user_id)
     .bind(org_id)
@@ -285,9 +294,25 @@ pub async fn caller_for_user(
             user_id: user_id.to_string(),
             org_id: org_id.to_string(),
             org_slug: r.try_get("slug")?,
+            student: is_student(&r.try_get::<String, _>("role")?, r.try_get("is_class")?),
         }),
         None => None,
     })
+}
+
+/// A user's handle; a sprite acting for itself (its management socket) is
+/// named `sprite`.
+pub async fn handle_of(db: &Db, user_id: &str) -> Result<String, ApiError> {
+    if user_id.starts_with("sprite:") {
+        return Ok("sprite".into());
+    }
+    Ok(sqlx::query("SELECT handle FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(db.pool())
+        .await?
+        .map(|r| r.try_get::<String, _>("handle"))
+        .transpose()?
+        .unwrap_or_else(|| "someone".into()))
 }
 
 /// The personal organization of a user.

@@ -57,6 +57,15 @@ impl Events {
         );
     }
 
+    /// Publishes that `by` wrote the file at `path` of `sprite`, so others
+    /// with it open see it changed.
+    pub fn file_written(&self, org_id: &str, sprite: &str, path: &str, by: &str) {
+        let mut e = event("file.written", sprite, None, None);
+        e.path = Some(path.to_string());
+        e.by = Some(by.to_string());
+        self.send(Some(org_id.to_string()), e);
+    }
+
     fn send(&self, org_id: Option<String>, event: SpriteEvent) {
         // Nobody listening is fine.
         let _ = self.tx.send(Arc::new(OrgEvent { org_id, event }));
@@ -74,6 +83,8 @@ pub fn event(
         sprite: sprite.into(),
         status: status.map(Into::into),
         checkpoint,
+        path: None,
+        by: None,
         at: iso_ms(now_ms().max(0) as u64),
     }
 }

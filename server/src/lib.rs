@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod auth;
 pub mod bench;
 pub mod cache;
+pub mod classes;
 pub mod config_file;
 pub mod db;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod events;
 pub mod idle;
 pub mod mgmt;
 pub mod orgs;
+pub mod presence;
 pub mod proxy;
 pub mod routes;
 pub mod session;
@@ -54,6 +56,8 @@ pub struct AppState {
     pub activity: idle::Activity,
     /// The sprites' management sockets being served.
     pub mgmt: mgmt::Sockets,
+    /// Who is attached to which terminal session.
+    pub presence: presence::Presence,
 }
 
 impl AppState {
@@ -82,6 +86,7 @@ impl AppState {
             signing: signing::Key::random(),
             activity: Default::default(),
             mgmt: Default::default(),
+            presence: Default::default(),
         }
     }
 

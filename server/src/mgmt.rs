@@ -81,6 +81,7 @@ pub fn ensure(state: &AppState, host: &SpriteName, name: &str, org_id: &str, org
         user_id: format!("sprite:{host}"),
         org_id: org_id.to_string(),
         org_slug: org_slug.to_string(),
+        student: false,
     };
     let app = router(state.clone(), caller, name.to_string());
     let task = tokio::spawn(async move {

@@ -2,6 +2,11 @@
 //! team organizations are made by users, who become their owner. Owners
 //! and admins manage members; an admin cannot make or remove an owner, and
 //! the last owner cannot leave.
+//!
+//! An organization can be a **class**: its owners and admins are teachers,
+//! its members students, who join with the class's code and see only the
+//! sprites they own or were added to (see `sprites::find`). Teachers may
+//! limit how many sprites and how much disk each student uses.
 
 use serde_json::{json, Value};
 use sqlx::Row as _;
@@ -31,8 +36,9 @@ pub async fn role_in(db: &Db, user_id: &str, slug: &str) -> Result<(String, Stri
 
 pub async fn list(db: &Db, caller: &Caller) -> Result<Value, ApiError> {
     let rows = sqlx::query(
-        "SELECT o.slug AS slug, o.name AS name, o.personal AS personal, m.role AS role \
-         FROM memberships m JOIN organizations o ON o.id = m.org_id WHERE m.user_id = $1 ORDER BY o.slug",
+        "SELECT o.slug AS slug, o.name AS name, o.personal AS personal, o.is_class AS is_class, \
+         m.role AS role FROM memberships m JOIN organizations o ON o.id = m.org_id \
+         WHERE m.user_id = $1 ORDER BY o.slug",
     )
     .bind(&caller.user_id)
     .fetch_all(db.pool())
@@ -43,13 +49,156 @@ pub async fn list(db: &Db, caller: &Caller) -> Result<Value, ApiError> {
             "slug": r.try_get::<String, _>("slug")?,
             "name": r.try_get::<String, _>("name")?,
             "personal": r.try_get::<i64, _>("personal")? == 1,
+            "class": r.try_get::<i64, _>("is_class")? == 1,
             "role": r.try_get::<String, _>("role")?,
         }));
     }
     Ok(json!({ "organizations": out }))
 }
 
+/// A join code: eight letters and digits a person can read out and type,
+/// without the ones that look alike.
+fn new_join_code() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut rng = rand::thread_rng();
+    (0..8)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Whether `role` teaches in a class (and manages a team).
+pub fn manages(role: &str) -> bool {
+    role == "owner" || role == "admin"
+}
+
+/// Organization `slug` as the caller sees it; teachers also see the join
+/// code and the limits.
+pub async fn get(db: &Db, caller: &Caller, slug: &str) -> Result<Value, ApiError> {
+    let (org_id, role) = role_in(db, &caller.user_id, slug).await?;
+    let r = sqlx::query("SELECT * FROM organizations WHERE id = $1")
+        .bind(&org_id)
+        .fetch_one(db.pool())
+        .await?;
+    let class = r.try_get::<i64, _>("is_class")? == 1;
+    let mut v = json!({
+        "slug": slug,
+        "name": r.try_get::<String, _>("name")?,
+        "personal": r.try_get::<i64, _>("personal")? == 1,
+        "class": class,
+        "role": role,
+        "limits": {
+            "max_sprites_per_member": r.try_get::<Option<i64>, _>("max_sprites_per_member")?,
+            "max_disk_per_member": r.try_get::<Option<i64>, _>("max_disk_per_member")?,
+        },
+    });
+    if class && manages(&role) {
+        v["join_code"] = json!(r.try_get::<Option<String>, _>("join_code")?);
+    }
+    Ok(v)
+}
+
+/// A new join code for a class (the old one stops working).
+pub async fn new_code(db: &Db, caller: &Caller, slug: &str) -> Result<Value, ApiError> {
+    let org_id = teacher(db, caller, slug).await?;
+    let code = new_join_code();
+    sqlx::query("UPDATE organizations SET join_code = $1 WHERE id = $2")
+        .bind(&code)
+        .bind(&org_id)
+        .execute(db.pool())
+        .await?;
+    Ok(json!({ "join_code": code }))
+}
+
+/// The class `slug`'s id when the caller teaches it.
+pub async fn teacher(db: &Db, caller: &Caller, slug: &str) -> Result<String, ApiError> {
+    let (org_id, role) = role_in(db, &caller.user_id, slug).await?;
+    if !manages(&role) {
+        return Err(ApiError::Forbidden(
+            "only the class's teachers (its owners and admins) may do this".into(),
+        ));
+    }
+    let class: i64 = sqlx::query("SELECT is_class FROM organizations WHERE id = $1")
+        .bind(&org_id)
+        .fetch_one(db.pool())
+        .await?
+        .try_get("is_class")?;
+    if class != 1 {
+        return Err(ApiError::Conflict(format!("{slug} is not a class")));
+    }
+    Ok(org_id)
+}
+
+/// Sets (or, with null, lifts) the per-student limits of a class.
+pub async fn set_limits(
+    db: &Db,
+    caller: &Caller,
+    slug: &str,
+    max_sprites: Option<i64>,
+    max_disk: Option<i64>,
+) -> Result<Value, ApiError> {
+    let org_id = teacher(db, caller, slug).await?;
+    if max_sprites.is_some_and(|n| !(0..=10_000).contains(&n)) {
+        return Err(ApiError::Invalid(
+            "max_sprites_per_member: from 0 to 10000, or null".into(),
+        ));
+    }
+    if max_disk.is_some_and(|n| n < 0) {
+        return Err(ApiError::Invalid(
+            "max_disk_per_member: bytes, 0 or more, or null".into(),
+        ));
+    }
+    sqlx::query(
+        "UPDATE organizations SET max_sprites_per_member = $1, max_disk_per_member = $2 WHERE id = $3",
+    )
+    .bind(max_sprites)
+    .bind(max_disk)
+    .bind(&org_id)
+    .execute(db.pool())
+    .await?;
+    get(db, caller, slug).await
+}
+
+/// Joins the class whose code is `code` as a student.
+pub async fn join(db: &Db, caller: &Caller, code: &str) -> Result<Value, ApiError> {
+    let code = code.trim().to_lowercase();
+    let row =
+        sqlx::query("SELECT id, slug FROM organizations WHERE join_code = $1 AND is_class = 1")
+            .bind(&code)
+            .fetch_optional(db.pool())
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("a class with the code {code}")))?;
+    let (org_id, slug): (String, String) = (row.try_get("id")?, row.try_get("slug")?);
+    let inserted = sqlx::query(
+        "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, 'member', $3)",
+    )
+    .bind(&org_id)
+    .bind(&caller.user_id)
+    .bind(now_ms())
+    .execute(db.pool())
+    .await;
+    match inserted {
+        // Already in it: joining again changes nothing.
+        Err(e) if is_unique_violation(&e) => {}
+        other => {
+            other?;
+        }
+    }
+    get(db, caller, &slug).await
+}
+
 pub async fn create(db: &Db, caller: &Caller, slug: &str, name: &str) -> Result<Value, ApiError> {
+    create_kind(db, caller, slug, name, false).await
+}
+
+/// A team organization, or (`class`) a class with a join code.
+pub async fn create_kind(
+    db: &Db,
+    caller: &Caller,
+    slug: &str,
+    name: &str,
+    class: bool,
+) -> Result<Value, ApiError> {
     sprites_wire::SpriteName::parse(slug).map_err(|e| ApiError::Invalid(format!("slug: {e}")))?;
     let name = name.trim();
     if name.is_empty() || name.len() > 100 {
@@ -57,13 +206,19 @@ pub async fn create(db: &Db, caller: &Caller, slug: &str, name: &str) -> Result<
     }
     let (id, now) = (new_id(), now_ms());
     let mut tx = db.pool().begin().await?;
-    let made = sqlx::query("INSERT INTO organizations (id, slug, name, personal, created_at) VALUES ($1, $2, $3, 0, $4)")
-        .bind(&id)
-        .bind(slug)
-        .bind(name)
-        .bind(now)
-        .execute(&mut *tx)
-        .await;
+    let code = class.then(new_join_code);
+    let made = sqlx::query(
+        "INSERT INTO organizations (id, slug, name, personal, created_at, is_class, join_code) \
+         VALUES ($1, $2, $3, 0, $4, $5, $6)",
+    )
+    .bind(&id)
+    .bind(slug)
+    .bind(name)
+    .bind(now)
+    .bind(i64::from(class))
+    .bind(&code)
+    .execute(&mut *tx)
+    .await;
     match made {
         Err(e) if is_unique_violation(&e) => {
             return Err(ApiError::Conflict(format!("the name {slug} is taken")))
@@ -79,7 +234,12 @@ pub async fn create(db: &Db, caller: &Caller, slug: &str, name: &str) -> Result<
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(json!({ "slug": slug, "name": name, "personal": false, "role": "owner" }))
+    let mut v =
+        json!({ "slug": slug, "name": name, "personal": false, "class": class, "role": "owner" });
+    if let Some(code) = code {
+        v["join_code"] = json!(code);
+    }
+    Ok(v)
 }
 
 pub async fn members(db: &Db, caller: &Caller, slug: &str) -> Result<Value, ApiError> {
@@ -165,6 +325,8 @@ pub async fn set_member(
                 .bind(&user_id)
                 .execute(db.pool())
                 .await?;
+            // Callers carry whether they are a class's students.
+            db.tokens.clear();
         }
         None => {
             sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")

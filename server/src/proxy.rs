@@ -556,16 +556,20 @@ async fn authorize(
             })
             .ok_or(Refusal::Unauthorized)?;
         return match crate::accounts::caller_for_token(&state.db, token.trim()).await? {
-            Some(c) if c.org_id == route.org_id => Ok(()),
+            Some(c)
+                if c.org_id == route.org_id
+                    && crate::sprites::may_use(state, &c, &route.sprite_id).await? =>
+            {
+                Ok(())
+            }
             _ => Err(Refusal::Unauthorized),
         };
     }
     if let Some(user) = cookie(headers, AUTH_COOKIE).and_then(|c| cookie_user(state, route, &c)) {
-        if crate::accounts::caller_for_user(&state.db, &user, &route.org_id)
-            .await?
-            .is_some()
-        {
-            return Ok(());
+        if let Some(c) = crate::accounts::caller_for_user(&state.db, &user, &route.org_id).await? {
+            if crate::sprites::may_use(state, &c, &route.sprite_id).await? {
+                return Ok(());
+            }
         }
     }
     let browser = req.method == Method::GET

@@ -32,6 +32,8 @@ struct Record {
     /// Seconds; `None` for the server's default, 0 for never.
     warm_after: Option<i64>,
     cold_after: Option<i64>,
+    /// Who made it (`None` for sprites made before owners were kept).
+    owner_id: Option<String>,
 }
 
 fn record(row: &Row) -> Result<Record, ApiError> {
@@ -46,6 +48,7 @@ fn record(row: &Row) -> Result<Record, ApiError> {
         updated_at: row.try_get("updated_at")?,
         warm_after: row.try_get("warm_after_secs")?,
         cold_after: row.try_get("cold_after_secs")?,
+        owner_id: row.try_get("owner_id")?,
     })
 }
 
@@ -272,7 +275,11 @@ pub async fn host_sprite(
     caller: &Caller,
     name: &str,
 ) -> Result<SpriteName, ApiError> {
-    let key = (caller.org_id.clone(), name.to_string());
+    let key = (
+        caller.org_id.clone(),
+        viewer(caller).to_string(),
+        name.to_string(),
+    );
     let host = match state.host_names.get(&key) {
         Some(host) => host,
         None => {
@@ -290,16 +297,76 @@ pub async fn host_sprite(
 /// (organization, name) to host name, for the hot path (an exec) to skip
 /// the sprites query. A row's host name never changes while it exists, so
 /// only deletions invalidate it.
-pub type HostNames = crate::cache::GenCache<(String, String), SpriteName>;
+/// Keyed by organization, [`viewer`] and name: a student's view is theirs.
+pub type HostNames = crate::cache::GenCache<(String, String, String), SpriteName>;
+
+/// SQL that keeps the sprites a class's student may see (those they own or
+/// were added to) when parameter `$n` is their user id, and every sprite
+/// when it is empty (see [`viewer`]).
+pub fn visible(n: usize) -> String {
+    format!(
+        "(${n} = '' OR owner_id = ${n} OR id IN (SELECT sprite_id FROM sprite_members WHERE user_id = ${n}))"
+    )
+}
+
+/// The parameter of [`visible`] for the caller.
+pub fn viewer(caller: &Caller) -> &str {
+    if caller.student {
+        &caller.user_id
+    } else {
+        ""
+    }
+}
+
+/// Whether `caller`, of the sprite's organization, may use the sprite
+/// `sprite_id` (a class's student: only their own or shared ones).
+pub async fn may_use(state: &AppState, caller: &Caller, sprite_id: &str) -> Result<bool, ApiError> {
+    if !caller.student {
+        return Ok(true);
+    }
+    let row = sqlx::query(&format!(
+        "SELECT id FROM sprites WHERE id = $1 AND {}",
+        visible(2)
+    ))
+    .bind(sprite_id)
+    .bind(&caller.user_id)
+    .fetch_optional(state.db.pool())
+    .await?;
+    Ok(row.is_some())
+}
+
+/// The id and the owner (a user id) of the caller's sprite `name`.
+pub async fn identity(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> Result<(String, Option<String>), ApiError> {
+    let r = find(state, caller, name).await?;
+    Ok((r.id, r.owner_id))
+}
+
+/// Whether the caller sees a sprite named `name` (without counting as its
+/// activity, as every other call about it does).
+pub async fn sees(state: &AppState, caller: &Caller, name: &str) -> Result<bool, ApiError> {
+    match find(state, caller, name).await {
+        Ok(_) => Ok(true),
+        Err(ApiError::NotFound(_) | ApiError::Invalid(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
 
 async fn find(state: &AppState, caller: &Caller, name: &str) -> Result<Record, ApiError> {
     let name =
         SpriteName::parse(name).map_err(|e| ApiError::Invalid(format!("sprite name: {e}")))?;
-    let row = sqlx::query("SELECT * FROM sprites WHERE org_id = $1 AND name = $2")
-        .bind(&caller.org_id)
-        .bind(name.as_str())
-        .fetch_optional(state.db.pool())
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT * FROM sprites WHERE org_id = $1 AND name = $2 AND {}",
+        visible(3)
+    ))
+    .bind(&caller.org_id)
+    .bind(name.as_str())
+    .bind(viewer(caller))
+    .fetch_optional(state.db.pool())
+    .await?;
     // Another organization's sprite is as absent as one that never existed.
     row.as_ref()
         .map(record)
@@ -312,19 +379,33 @@ pub async fn create(
     caller: &Caller,
     req: CreateSprite,
 ) -> Result<Sprite, ApiError> {
+    let image = match &req.template {
+        Some(t) => Some(crate::templates::resolve(state, caller, t).await?.image),
+        None => None,
+    };
+    create_from_image(state, caller, req, image).await
+}
+
+/// [`create`] from image `image` of the pool (the base image when `None`).
+pub async fn create_from_image(
+    state: &AppState,
+    caller: &Caller,
+    req: CreateSprite,
+    image: Option<String>,
+) -> Result<Sprite, ApiError> {
     let name = SpriteName::parse(&req.name).map_err(|e| ApiError::Invalid(format!("name: {e}")))?;
     let labels = req.labels.unwrap_or_default();
     check_labels(&labels)?;
     let url_auth = check_auth(&req.url_settings)?;
     let sleep = check_sleep(&req.sleep.unwrap_or_default())?;
-    let image = match &req.template {
-        Some(t) => Some(crate::templates::resolve(state, caller, t).await?.image),
-        None => None,
-    };
+    let mut limits = limits(&req.config)?;
+    if let Some(disk) = student_limits(state, caller).await?.max_disk {
+        limits.disk_bytes = limits.disk_bytes.min(disk);
+    }
     let opts = vmhost::CreateOptions {
         image,
         hostname: Some(name.to_string()),
-        limits: Some(limits(&req.config)?),
+        limits: Some(limits),
     };
     let (id, host) = new_host_name();
     let make = state.host.create(&host, opts);
@@ -337,6 +418,71 @@ pub async fn create(
         sleep,
     };
     add(state, caller, new, make).await
+}
+
+/// What a class allows each student (nothing is limited for anyone else).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StudentLimits {
+    pub max_sprites: Option<u64>,
+    pub max_disk: Option<u64>,
+}
+
+pub async fn student_limits(state: &AppState, caller: &Caller) -> Result<StudentLimits, ApiError> {
+    if !caller.student {
+        return Ok(StudentLimits::default());
+    }
+    let r = sqlx::query(
+        "SELECT max_sprites_per_member, max_disk_per_member FROM organizations WHERE id = $1",
+    )
+    .bind(&caller.org_id)
+    .fetch_one(state.db.pool())
+    .await?;
+    let get = |col: &str| -> Result<Option<u64>, ApiError> {
+        Ok(r.try_get::<Option<i64>, _>(col)?.map(|n| n.max(0) as u64))
+    };
+    Ok(StudentLimits {
+        max_sprites: get("max_sprites_per_member")?,
+        max_disk: get("max_disk_per_member")?,
+    })
+}
+
+/// Refuses a new sprite to a student at their class's limits, in words.
+async fn check_room(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    let limits = student_limits(state, caller).await?;
+    if limits.max_sprites.is_none() && limits.max_disk.is_none() {
+        return Ok(());
+    }
+    let rows = sqlx::query("SELECT host_name FROM sprites WHERE org_id = $1 AND owner_id = $2")
+        .bind(&caller.org_id)
+        .bind(&caller.user_id)
+        .fetch_all(state.db.pool())
+        .await?;
+    if let Some(max) = limits.max_sprites {
+        if rows.len() as u64 >= max {
+            return Err(ApiError::Forbidden(format!(
+                "your class allows {max} sprite{} per student and you have {}: delete one to make another",
+                if max == 1 { "" } else { "s" },
+                rows.len()
+            )));
+        }
+    }
+    if let Some(max) = limits.max_disk {
+        let mut used = 0;
+        for r in &rows {
+            let host: String = r.try_get("host_name")?;
+            if let Ok(host) = SpriteName::parse(&host) {
+                used += state.host.disk_usage(&host).unwrap_or(0);
+            }
+        }
+        if used >= max {
+            return Err(ApiError::Forbidden(format!(
+                "your sprites use {} of the {} your class allows each student: free some space or delete a sprite to make another",
+                sprites_wire::human_bytes(used),
+                sprites_wire::human_bytes(max)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The row of a sprite about to be made.
@@ -366,6 +512,7 @@ async fn add(
         labels,
         sleep,
     } = new;
+    check_room(state, caller).await?;
     // Names and slugs may both hold hyphens: `a-b` of `c` and `a` of `b-c`
     // would share one URL, so the second to come is refused.
     let label = format!("{name}-{}", caller.org_slug);
@@ -379,7 +526,7 @@ async fn add(
     let now = now_ms();
     let inserted = sqlx::query(
         "INSERT INTO sprites (id, org_id, name, host_name, url_auth, labels, created_at, updated_at, \
-         warm_after_secs, cold_after_secs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         warm_after_secs, cold_after_secs, owner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(id)
     .bind(&caller.org_id)
@@ -391,6 +538,7 @@ async fn add(
     .bind(now)
     .bind(sleep.0)
     .bind(sleep.1)
+    .bind(&caller.user_id)
     .execute(state.db.pool())
     .await;
     match inserted {
@@ -494,10 +642,14 @@ fn usage_of(state: &AppState, r: Record) -> Result<SpriteUsage, ApiError> {
 
 /// Usage of every sprite of the caller's organization, and the sums.
 pub async fn usage_all(state: &AppState, caller: &Caller) -> Result<UsageReport, ApiError> {
-    let rows = sqlx::query("SELECT * FROM sprites WHERE org_id = $1 ORDER BY name")
-        .bind(&caller.org_id)
-        .fetch_all(state.db.pool())
-        .await?;
+    let rows = sqlx::query(&format!(
+        "SELECT * FROM sprites WHERE org_id = $1 AND {} ORDER BY name",
+        visible(2)
+    ))
+    .bind(&caller.org_id)
+    .bind(viewer(caller))
+    .fetch_all(state.db.pool())
+    .await?;
     let mut sprites = Vec::new();
     for row in &rows {
         match usage_of(state, record(row)?) {
@@ -531,13 +683,16 @@ pub async fn list(
         ));
     }
     let max = max_results.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
-    let rows = sqlx::query(
-        "SELECT * FROM sprites WHERE org_id = $1 AND name LIKE $2 AND name > $3 ORDER BY name LIMIT $4",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT * FROM sprites WHERE org_id = $1 AND name LIKE $2 AND name > $3 AND {} \
+         ORDER BY name LIMIT $4",
+        visible(5)
+    ))
     .bind(&caller.org_id)
     .bind(format!("{prefix}%"))
     .bind(after.unwrap_or(""))
     .bind((max + 1) as i64)
+    .bind(viewer(caller))
     .fetch_all(state.db.pool())
     .await?;
     let has_more = rows.len() > max;
@@ -652,6 +807,11 @@ pub async fn reconcile(state: &AppState) -> Result<(), ApiError> {
 
 /// A sprite row went or changed: cached lookups of names and URLs may be
 /// wrong now.
+/// Forgets the cached views of sprites after a change of who sees what.
+pub fn forget_views(state: &AppState) {
+    forget(state);
+}
+
 fn forget(state: &AppState) {
     state.host_names.invalidate();
     state.sprite_routes.invalidate();

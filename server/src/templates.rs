@@ -480,14 +480,6 @@ async fn insert(state: &AppState, id: &str, row: NewRow<'_>) -> Result<(), ApiEr
     }
 }
 
-async fn handle_of(state: &AppState, user_id: &str) -> Result<String, ApiError> {
-    Ok(sqlx::query("SELECT handle FROM users WHERE id = $1")
-        .bind(user_id)
-        .fetch_one(state.db.pool())
-        .await?
-        .try_get("handle")?)
-}
-
 /// A checkpoint of one of the caller's sprites becomes a template.
 pub async fn save(
     state: &AppState,
@@ -511,7 +503,7 @@ pub async fn save(
         .map_err(|_| ApiError::NotFound(format!("checkpoint {}", req.checkpoint)))?;
     let id = new_id();
     let image = format!("template-u{}", &id[..15]);
-    let by = handle_of(state, &caller.user_id).await?;
+    let by = crate::accounts::handle_of(&state.db, &caller.user_id).await?;
     // The row first: its unique name is the lock against a second save.
     insert(
         state,
@@ -576,7 +568,7 @@ pub async fn import(
         Importer::Member(caller) => (
             Some(caller.org_id.clone()),
             check_scope(state, caller, params.scope.as_deref()).await?,
-            Some(handle_of(state, &caller.user_id).await?),
+            Some(crate::accounts::handle_of(&state.db, &caller.user_id).await?),
         ),
         Importer::Operator => (None, None, None),
     };

@@ -208,7 +208,8 @@ pub struct UsageReport {
 pub struct SpriteEvent {
     /// `sprite.created`, `sprite.status`, `sprite.updated`,
     /// `sprite.destroyed`, `checkpoint.created`, `checkpoint.restored`,
-    /// `checkpoint.deleted`; or `resync` when the stream lost events and
+    /// `checkpoint.deleted`, `file.written` (through the API, by someone
+    /// sharing the sprite); or `resync` when the stream lost events and
     /// the client should fetch the list again.
     #[serde(rename = "type")]
     pub kind: String,
@@ -220,6 +221,12 @@ pub struct SpriteEvent {
     pub status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<String>,
+    /// `file.written`: the file's path in the sprite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// `file.written`: who wrote it (a handle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
     /// RFC 3339, milliseconds.
     pub at: String,
 }

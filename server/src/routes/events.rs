@@ -46,15 +46,42 @@ async fn stream(
         }
         let mut check = tokio::time::interval(MEMBERSHIP_CHECK);
         check.tick().await; // the first tick is now, and the caller was just checked
+                            // A class's student hears only of the sprites they may see; what
+                            // they may not is remembered until the next membership check.
+        let mut hidden = std::collections::HashSet::<String>::new();
+        let mut shown = std::collections::HashSet::<String>::new();
         loop {
             let next = tokio::select! {
                 received = rx.recv() => match received {
-                    Ok(e) if e.org_id.as_ref().is_none_or(|o| *o == caller.org_id) => e.event.clone(),
+                    Ok(e) if e.org_id.as_ref().is_none_or(|o| *o == caller.org_id) => {
+                        let e = e.event.clone();
+                        if caller.student && !e.sprite.is_empty() && !shown.contains(&e.sprite) {
+                            // A destroyed sprite is news only to those who saw it.
+                            if hidden.contains(&e.sprite) || e.kind == "sprite.destroyed" {
+                                continue;
+                            }
+                            match sprites::sees(&state, &caller, &e.sprite).await {
+                                Ok(true) => {
+                                    shown.insert(e.sprite.clone());
+                                }
+                                Ok(false) => {
+                                    hidden.insert(e.sprite.clone());
+                                    continue;
+                                }
+                                Err(err) => {
+                                    tracing::warn!(error = %err, "cannot check who sees an event");
+                                    continue;
+                                }
+                            }
+                        }
+                        e
+                    }
                     Ok(_) => continue,
                     Err(RecvError::Lagged(_)) => event("resync", "", None, None),
                     Err(RecvError::Closed) => return,
                 },
                 _ = check.tick() => {
+                    hidden.clear();
                     match caller_for_user(&state.db, &caller.user_id, &caller.org_id).await {
                         Ok(Some(_)) => continue,
                         Ok(None) => return, // no longer a member

@@ -109,7 +109,10 @@ async fn start(
         }
         other => other?,
     };
-    Ok((stream, Watch::new(state, host_name, busy, tty)))
+    Ok((
+        stream,
+        Watch::new(state, host_name, busy, tty, &caller.user_id),
+    ))
 }
 
 /// What a session's traffic tells the idle sleeper. A command without a
@@ -120,6 +123,8 @@ struct Watch {
     state: AppState,
     host: vmhost::SpriteName,
     _busy: Option<crate::idle::Busy>,
+    /// Who is on the other end (shown to others attached to the session).
+    user_id: String,
 }
 
 impl Watch {
@@ -128,11 +133,13 @@ impl Watch {
         host: vmhost::SpriteName,
         busy: crate::idle::Busy,
         tty: bool,
+        user_id: &str,
     ) -> Watch {
         Watch {
             state: state.clone(),
             host,
             _busy: (!tty).then_some(busy),
+            user_id: user_id.to_string(),
         }
     }
 
@@ -306,7 +313,7 @@ async fn attach(
         .ok_or_else(|| ApiError::NotFound(format!("session {session}")))?;
     let busy = state.activity.busy(&host_name).await;
     let stream = state.host.attach(&host_name, id, true).await?;
-    let watch = Watch::new(&state, host_name, busy, info.tty);
+    let watch = Watch::new(&state, host_name, busy, info.tty, &caller.user_id);
     Ok(ws.on_upgrade(move |socket| pump(socket, stream, info.tty, info.argv.join(" "), watch)))
 }
 
@@ -314,13 +321,27 @@ async fn list_sessions(
     state: &AppState,
     host_name: &vmhost::SpriteName,
 ) -> Result<Value, ApiError> {
-    let sessions: Vec<Value> = state
-        .host
-        .sessions(host_name)
-        .await?
+    let mut handles = std::collections::HashMap::<String, String>::new();
+    let sessions = state.host.sessions(host_name).await?;
+    for s in &sessions {
+        for user in state.presence.users(host_name.as_str(), s.id) {
+            if let std::collections::hash_map::Entry::Vacant(e) = handles.entry(user) {
+                let handle = crate::accounts::handle_of(&state.db, e.key()).await?;
+                e.insert(handle);
+            }
+        }
+    }
+    let sessions: Vec<Value> = sessions
         .into_iter()
         .map(|s| {
+            let attached: Vec<&String> = state
+                .presence
+                .users(host_name.as_str(), s.id)
+                .iter()
+                .filter_map(|u| handles.get(u))
+                .collect();
             json!({
+                "attached": attached,
                 "id": s.id.to_string(),
                 "command": s.argv.join(" "),
                 "workdir": "",
@@ -454,6 +475,10 @@ async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: Str
         mut output,
         ..
     } = stream;
+    let _here = watch
+        .state
+        .presence
+        .join(watch.host.as_str(), session, &watch.user_id);
     let (mut tx, mut rx) = socket.split();
     let info = json!({
         "type": "session_info",

@@ -7,6 +7,7 @@
 
 mod auth;
 mod checkpoints;
+mod classes;
 mod docs;
 mod events;
 mod exec;
@@ -93,6 +94,7 @@ fn all() -> Routes {
         .merge(port_proxy::routes())
         .merge(services::routes())
         .merge(templates::routes())
+        .merge(classes::routes())
 }
 
 /// Any path under `/v1` that names no endpoint.

@@ -64,10 +64,14 @@ async fn hand_off_to(
         .await?
         .filter(|r| r.name == q.sprite && r.org_slug == q.org)
         .ok_or_else(not_found)?;
-    // A sprite of an organization the user is not in does not exist for them.
-    caller_for_user(&state.db, &caller.user_id, &route.org_id)
+    // A sprite of an organization the user is not in does not exist for
+    // them, nor another student's sprite for a class's student.
+    let member = caller_for_user(&state.db, &caller.user_id, &route.org_id)
         .await?
         .ok_or_else(not_found)?;
+    if !crate::sprites::may_use(state, &member, &route.sprite_id).await? {
+        return Err(not_found());
+    }
     // The same member back for the same sprite again and again within
     // seconds: the browser does not keep the sprite's cookie (a frame in a
     // browser that blocks cookies of other sites). Say so instead of a

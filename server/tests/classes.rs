@@ -1,0 +1,626 @@
+//! Classrooms through the API: a class joined by code, what students may
+//! not do, assignments started, changed, reset and collected, students who
+//! never see each other's sprites (API, URL, events), shared workspaces,
+//! and the per-student limits.
+
+mod common;
+
+use common::{start, Backend, TestServer};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+async fn token_in(srv: &TestServer, token: &str, org: &str) -> String {
+    let (st, v) = srv
+        .post(
+            token,
+            "/v1/tokens",
+            json!({"name": org, "organization": org}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    v["token"].as_str().unwrap().to_string()
+}
+
+async fn sh(srv: &TestServer, sprite: &str, script: &str) -> String {
+    let out = srv
+        .state
+        .host
+        .run(&srv.host_name(sprite), &["sh", "-c", script], b"")
+        .await
+        .unwrap();
+    assert_eq!(out.code, 0, "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn names(v: &Value) -> Vec<String> {
+    v["sprites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_class_runs_an_assignment_from_start_to_collection() {
+    class_story(start("t-class", Backend::Sqlite).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_class_on_postgres() {
+    class_story(start("t-class-pg", Backend::Postgres).await).await;
+}
+
+async fn class_story(srv: TestServer) {
+    let tess = srv.user("tess").await;
+    let alice = srv.user("alice").await;
+    let bob = srv.user("bob").await;
+    let carol = srv.user("carol").await;
+
+    // The teacher makes a class; its code lets students join.
+    let (st, v) = srv
+        .post(
+            &tess,
+            "/v1/organizations",
+            json!({"slug": "cs101", "name": "CS 101", "class": true}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(v["class"], true);
+    let code = v["join_code"].as_str().unwrap().to_string();
+    assert_eq!(code.len(), 8);
+    let (st, _) = srv
+        .post(&alice, "/v1/join", json!({"code": "nope-nope"}))
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    for student in [&alice, &bob, &carol] {
+        let (st, v) = srv
+            .post(student, "/v1/join", json!({"code": code.to_uppercase()}))
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(v["role"], "member");
+        assert!(
+            v.get("join_code").is_none(),
+            "students do not see the code: {v}"
+        );
+    }
+    let (_, v) = srv.post(&alice, "/v1/join", json!({"code": code})).await;
+    assert_eq!(v["role"], "member", "joining again changes nothing");
+    let tess_c = token_in(&srv, &tess, "cs101").await;
+    let alice_c = token_in(&srv, &alice, "cs101").await;
+    let bob_c = token_in(&srv, &bob, "cs101").await;
+    let carol_c = token_in(&srv, &carol, "cs101").await;
+
+    // The teacher prepares a sprite and publishes its checkpoint.
+    let (st, v) = srv
+        .post(&tess_c, "/v1/sprites", json!({"name": "lab1-prep"}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    sh(
+        &srv,
+        "lab1-prep",
+        "echo 'TODO: print hello' > /root/task.py",
+    )
+    .await;
+    srv.post(
+        &tess_c,
+        "/v1/sprites/lab1-prep/checkpoint",
+        json!({"comment": "ready"}),
+    )
+    .await;
+    let new_lab = json!({"name": "lab1", "title": "Lab 1: hello", "instructions": "Make it print hello.",
+                         "sprite": "lab1-prep", "checkpoint": "v0", "open": "/root/task.py"});
+    let (st, v) = srv
+        .post(
+            &alice_c,
+            "/v1/organizations/cs101/assignments",
+            new_lab.clone(),
+        )
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::FORBIDDEN,
+        "a student publishes nothing: {v}"
+    );
+    let (st, v) = srv
+        .post(
+            &tess_c,
+            "/v1/organizations/cs101/assignments",
+            new_lab.clone(),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(v["title"], "Lab 1: hello");
+    let (st, _) = srv
+        .post(&tess_c, "/v1/organizations/cs101/assignments", new_lab)
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    // The teacher's later work does not change what students get.
+    sh(&srv, "lab1-prep", "echo 'the answer' > /root/task.py").await;
+
+    // Students start it: their own sprite, the same one when pressed again.
+    let (st, v) = srv
+        .post(
+            &alice_c,
+            "/v1/organizations/cs101/assignments/lab1/start",
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["sprite"]["name"], "lab1-alice");
+    assert_eq!(v["open"], "/root/task.py");
+    let (_, again) = srv
+        .post(
+            &alice_c,
+            "/v1/organizations/cs101/assignments/lab1/start",
+            json!({}),
+        )
+        .await;
+    assert_eq!(again["sprite"]["name"], "lab1-alice");
+    let (st, v) = srv
+        .post(
+            &bob_c,
+            "/v1/organizations/cs101/assignments/lab1/start",
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(
+        sh(&srv, "lab1-alice", "cat /root/task.py").await,
+        "TODO: print hello\n"
+    );
+
+    // Students see only their own sprites; the teacher sees all.
+    let (_, v) = srv.get(&alice_c, "/v1/sprites").await;
+    assert_eq!(names(&v), ["lab1-alice"]);
+    let (_, v) = srv.get(&tess_c, "/v1/sprites").await;
+    assert_eq!(names(&v), ["lab1-alice", "lab1-bob", "lab1-prep"]);
+    for path in [
+        "/v1/sprites/lab1-bob",
+        "/v1/sprites/lab1-bob/checkpoints",
+        "/v1/sprites/lab1-bob/usage",
+    ] {
+        assert_eq!(
+            srv.get(&alice_c, path).await.0,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    let (st, _) = srv
+        .post(&alice_c, "/v1/sprites/lab1-bob/exec?cmd=true", json!({}))
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (_, usage) = srv.get(&alice_c, "/v1/usage").await;
+    assert_eq!(usage["sprites"].as_array().unwrap().len(), 1, "{usage}");
+    // Nor through the sprite's URL with a token of the class.
+    let addr: std::net::SocketAddr = srv.base.trim_start_matches("http://").parse().unwrap();
+    let client = reqwest::Client::builder()
+        .resolve("lab1-bob-cs101.localhost", addr)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = format!("http://lab1-bob-cs101.localhost:{}/", addr.port());
+    let res = client.get(&url).bearer_auth(&alice_c).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = client.get(&url).bearer_auth(&tess_c).send().await.unwrap();
+    assert_ne!(res.status(), StatusCode::UNAUTHORIZED, "the teacher may");
+
+    // Alice works; the teacher reads her change.
+    let (st, _) = srv
+        .client
+        .put(srv.url("/v1/sprites/lab1-alice/fs/write?path=/root/task.py"))
+        .bearer_auth(&alice_c)
+        .body("print('hello')\n")
+        .send()
+        .await
+        .map(|r| (r.status(), ()))
+        .unwrap();
+    assert_eq!(st, StatusCode::OK);
+    let text = srv
+        .client
+        .get(srv.url("/v1/sprites/lab1-alice/fs/read?path=/root/task.py"))
+        .bearer_auth(&tess_c)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text, "print('hello')\n");
+
+    // The teacher's view: every student, started or not.
+    let (st, v) = srv
+        .get(&tess_c, "/v1/organizations/cs101/assignments/lab1")
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let students = v["students"].as_array().unwrap();
+    assert_eq!(students.len(), 3);
+    assert_eq!(students[0]["handle"], "alice");
+    assert_eq!(students[0]["sprite"]["name"], "lab1-alice");
+    assert_eq!(students[0]["sprite"]["status"], "running");
+    assert_eq!(students[2]["handle"], "carol");
+    assert!(students[2]["sprite"].is_null());
+    let (_, v) = srv
+        .get(&alice_c, "/v1/organizations/cs101/assignments/lab1")
+        .await;
+    assert!(
+        v.get("students").is_none(),
+        "students do not see the roster: {v}"
+    );
+    assert_eq!(v["mine"]["name"], "lab1-alice");
+
+    // Reset bob: his work is kept as a checkpoint, his sprite is back at the start.
+    sh(&srv, "lab1-bob", "echo 'broken' > /root/task.py").await;
+    let (st, v) = srv
+        .post(
+            &bob_c,
+            "/v1/organizations/cs101/assignments/lab1/reset",
+            json!({"student": "alice"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    let (st, v) = srv
+        .post(
+            &tess_c,
+            "/v1/organizations/cs101/assignments/lab1/reset",
+            json!({"student": "bob"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let kept = v["work_kept_as"].as_str().unwrap().to_string();
+    assert_eq!(
+        sh(&srv, "lab1-bob", "cat /root/task.py").await,
+        "TODO: print hello\n"
+    );
+    let (_, cps) = srv.get(&bob_c, "/v1/sprites/lab1-bob/checkpoints").await;
+    assert!(
+        cps.as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == kept.as_str()),
+        "{cps}"
+    );
+    let (st, _) = srv
+        .post(
+            &tess_c,
+            "/v1/organizations/cs101/assignments/lab1/reset",
+            json!({"student": "carol"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "carol never started");
+
+    // Collect at the deadline: one labelled checkpoint per student.
+    let (st, _) = srv
+        .post(
+            &alice_c,
+            "/v1/organizations/cs101/assignments/lab1/collect",
+            json!({"label": "deadline"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, v) = srv
+        .post(
+            &tess_c,
+            "/v1/organizations/cs101/assignments/lab1/collect",
+            json!({"label": "deadline"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let collected = v["students"].as_array().unwrap();
+    assert_eq!(collected.len(), 2);
+    assert_eq!(collected[0]["handle"], "alice");
+    let cp = collected[0]["checkpoint"].as_str().unwrap();
+    let (_, c) = srv
+        .get(&tess_c, &format!("/v1/sprites/lab1-alice/checkpoints/{cp}"))
+        .await;
+    assert_eq!(c["comment"], "deadline");
+    let (_, v) = srv
+        .get(
+            &tess_c,
+            "/v1/organizations/cs101/assignments/lab1/collections",
+        )
+        .await;
+    assert_eq!(v["collections"][0]["label"], "deadline");
+    assert_eq!(
+        srv.get(
+            &alice_c,
+            "/v1/organizations/cs101/assignments/lab1/collections"
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+
+    // Teacher-only settings.
+    assert_eq!(
+        srv.post(&alice_c, "/v1/organizations/cs101/join-code", json!({}))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (st, _) = srv
+        .put(
+            &alice_c,
+            "/v1/organizations/cs101/limits",
+            json!({"max_sprites_per_member": 9, "max_disk_per_member": null}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert_eq!(
+        srv.delete(&alice_c, "/v1/organizations/cs101/assignments/lab1")
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        srv.post(
+            &alice_c,
+            "/v1/organizations/cs101/members",
+            json!({"handle": "carol", "role": "admin"})
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    // A new code; the old one stops working.
+    let (_, v) = srv
+        .post(&tess_c, "/v1/organizations/cs101/join-code", json!({}))
+        .await;
+    assert_ne!(v["join_code"].as_str().unwrap(), code);
+    let dave = srv.user("dave").await;
+    assert_eq!(
+        srv.post(&dave, "/v1/join", json!({"code": code})).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Deleting the assignment leaves the students' sprites.
+    assert_eq!(
+        srv.delete(&tess_c, "/v1/organizations/cs101/assignments/lab1")
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        srv.get(&alice_c, "/v1/sprites/lab1-alice").await.0,
+        StatusCode::OK
+    );
+    let _ = carol_c;
+    srv.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shared_workspaces_and_limits_in_a_class() {
+    let srv = start("t-class-share", Backend::Sqlite).await;
+    let tess = srv.user("tess").await;
+    let alice = srv.user("alice").await;
+    let bob = srv.user("bob").await;
+    let carol = srv.user("carol").await;
+    let (_, v) = srv
+        .post(
+            &tess,
+            "/v1/organizations",
+            json!({"slug": "art", "name": "Art", "class": true}),
+        )
+        .await;
+    let code = v["join_code"].as_str().unwrap().to_string();
+    for s in [&alice, &bob, &carol] {
+        srv.post(s, "/v1/join", json!({"code": code})).await;
+    }
+    let tess_c = token_in(&srv, &tess, "art").await;
+    let alice_c = token_in(&srv, &alice, "art").await;
+    let bob_c = token_in(&srv, &bob, "art").await;
+    let carol_c = token_in(&srv, &carol, "art").await;
+
+    // A group's sprite: alice makes it and shares it with bob.
+    let (st, v) = srv
+        .post(&alice_c, "/v1/sprites", json!({"name": "mural"}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(
+        srv.get(&bob_c, "/v1/sprites/mural").await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (st, v) = srv
+        .post(
+            &alice_c,
+            "/v1/sprites/mural/members",
+            json!({"handle": "bob"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["owner"], "alice");
+    assert_eq!(v["members"][0]["handle"], "bob");
+    assert_eq!(srv.get(&bob_c, "/v1/sprites/mural").await.0, StatusCode::OK);
+    let (_, v) = srv.get(&bob_c, "/v1/sprites").await;
+    assert_eq!(names(&v), ["mural"]);
+    // Bob, a member but not its owner, cannot share it further; carol sees nothing.
+    let (st, _) = srv
+        .post(
+            &bob_c,
+            "/v1/sprites/mural/members",
+            json!({"handle": "carol"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert_eq!(
+        srv.get(&carol_c, "/v1/sprites/mural").await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (st, _) = srv
+        .post(
+            &carol_c,
+            "/v1/sprites/mural/members",
+            json!({"handle": "carol"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // Only members of the class can be added; the teacher may share any sprite.
+    let outsider = srv.user("outsider").await;
+    let _ = outsider;
+    let (st, _) = srv
+        .post(
+            &alice_c,
+            "/v1/sprites/mural/members",
+            json!({"handle": "outsider"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    let (st, _) = srv
+        .post(
+            &tess_c,
+            "/v1/sprites/mural/members",
+            json!({"handle": "carol"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        srv.get(&carol_c, "/v1/sprites/mural").await.0,
+        StatusCode::OK
+    );
+    // Leaving: bob leaves by himself.
+    assert_eq!(
+        srv.delete(&bob_c, "/v1/sprites/mural/members/bob").await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        srv.get(&bob_c, "/v1/sprites/mural").await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Limits: two sprites per student, then a clear refusal.
+    let (st, v) = srv
+        .put(
+            &tess_c,
+            "/v1/organizations/art/limits",
+            json!({"max_sprites_per_member": 2, "max_disk_per_member": null}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["limits"]["max_sprites_per_member"], 2);
+    assert_eq!(
+        srv.post(&alice_c, "/v1/sprites", json!({"name": "sketch"}))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let (st, v) = srv
+        .post(&alice_c, "/v1/sprites", json!({"name": "third"}))
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("allows 2 sprites per student"),
+        "{v}"
+    );
+    let (st, _) = srv
+        .post(&alice_c, "/v1/sprites/sketch/fork", json!({"name": "copy"}))
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "a fork counts too");
+    // The teacher is not limited.
+    for n in ["t1", "t2", "t3"] {
+        assert_eq!(
+            srv.post(&tess_c, "/v1/sprites", json!({"name": n})).await.0,
+            StatusCode::CREATED
+        );
+    }
+    // Disk: bob may use 4 MiB in all, each of his sprites at most that.
+    srv.put(
+        &tess_c,
+        "/v1/organizations/art/limits",
+        json!({"max_sprites_per_member": null, "max_disk_per_member": 4 << 20}),
+    )
+    .await;
+    let sh_in = |sprite: &'static str, script: String| {
+        let srv = &srv;
+        async move {
+            srv.state
+                .host
+                .run(&srv.host_name(sprite), &["sh", "-c", &script], b"")
+                .await
+                .unwrap()
+                .code
+        }
+    };
+    let write =
+        |file: &str, mib: u32| format!("head -c {} /dev/urandom > /root/{file} && sync", mib << 20);
+    assert_eq!(
+        srv.post(&bob_c, "/v1/sprites", json!({"name": "bobs"}))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(sh_in("bobs", write("a", 3)).await, 0);
+    assert_ne!(
+        sh_in("bobs", write("b", 6)).await,
+        0,
+        "one sprite cannot hold more than the student's share"
+    );
+    assert_eq!(sh_in("bobs", "rm /root/b && sync".into()).await, 0);
+    assert_eq!(
+        srv.post(&bob_c, "/v1/sprites", json!({"name": "bobs2"}))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(sh_in("bobs2", write("c", 2)).await, 0);
+    let (st, v) = srv
+        .post(&bob_c, "/v1/sprites", json!({"name": "bobs3"}))
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("your class allows each student"),
+        "{v}"
+    );
+    srv.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_students_event_stream_tells_only_of_their_sprites() {
+    let srv = start("t-class-events", Backend::Sqlite).await;
+    let tess = srv.user("tess").await;
+    let alice = srv.user("alice").await;
+    let bob = srv.user("bob").await;
+    let (_, v) = srv
+        .post(
+            &tess,
+            "/v1/organizations",
+            json!({"slug": "bio", "name": "Bio", "class": true}),
+        )
+        .await;
+    let code = v["join_code"].as_str().unwrap().to_string();
+    srv.post(&alice, "/v1/join", json!({"code": code})).await;
+    srv.post(&bob, "/v1/join", json!({"code": code})).await;
+    let alice_c = token_in(&srv, &alice, "bio").await;
+    let bob_c = token_in(&srv, &bob, "bio").await;
+
+    let mut res = srv
+        .client
+        .get(srv.url("/v1/events"))
+        .bearer_auth(&alice_c)
+        .send()
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    let first = res.chunk().await.unwrap().unwrap();
+    seen.push_str(&String::from_utf8_lossy(&first));
+    srv.post(&bob_c, "/v1/sprites", json!({"name": "bobs-secret"}))
+        .await;
+    srv.post(&alice_c, "/v1/sprites", json!({"name": "alices"}))
+        .await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !seen.contains("alices") && tokio::time::Instant::now() < deadline {
+        if let Ok(Ok(Some(chunk))) =
+            tokio::time::timeout(std::time::Duration::from_secs(1), res.chunk()).await
+        {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+    assert!(seen.contains("alices"), "{seen}");
+    assert!(!seen.contains("bobs-secret"), "{seen}");
+    srv.cleanup().await;
+}
