@@ -333,22 +333,7 @@ pub async fn profile(db: &Db, caller: &Caller) -> Result<serde_json::Value, ApiE
         .bind(&caller.user_id)
         .fetch_one(db.pool())
         .await?;
-    let orgs = sqlx::query(
-        "SELECT o.slug AS slug, o.name AS name, o.personal AS personal, m.role AS role \
-         FROM memberships m JOIN organizations o ON o.id = m.org_id WHERE m.user_id = $1 ORDER BY o.slug",
-    )
-    .bind(&caller.user_id)
-    .fetch_all(db.pool())
-    .await?;
-    let mut list = Vec::new();
-    for o in &orgs {
-        list.push(serde_json::json!({
-            "slug": o.try_get::<String, _>("slug")?,
-            "name": o.try_get::<String, _>("name")?,
-            "personal": o.try_get::<i64, _>("personal")? == 1,
-            "role": o.try_get::<String, _>("role")?,
-        }));
-    }
+    let list = crate::orgs::list(db, caller).await?["organizations"].take();
     Ok(serde_json::json!({
         "email": user.try_get::<String, _>("email")?,
         "handle": user.try_get::<String, _>("handle")?,

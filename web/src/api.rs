@@ -216,8 +216,17 @@ pub struct OrgMembership {
     pub name: String,
     #[serde(default)]
     pub personal: bool,
+    /// A class: owners and admins teach, members are students.
+    #[serde(default)]
+    pub class: bool,
     #[serde(default)]
     pub role: String,
+}
+
+impl OrgMembership {
+    pub fn teaches(&self) -> bool {
+        self.class && (self.role == "owner" || self.role == "admin")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -274,6 +283,9 @@ pub struct Session {
     pub tty: bool,
     #[serde(default)]
     pub clients: u32,
+    /// Handles of the people attached to it now.
+    #[serde(default)]
+    pub attached: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

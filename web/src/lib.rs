@@ -38,6 +38,14 @@ impl Session {
     pub fn profile(&self) -> Option<api::Profile> {
         self.0.get().flatten()
     }
+
+    /// The organization the person acts in now.
+    pub fn current_org(&self) -> Option<api::OrgMembership> {
+        let p = self.profile()?;
+        p.organizations
+            .into_iter()
+            .find(|o| o.slug == p.organization)
+    }
 }
 
 /// Reads who is signed in from the server.
@@ -69,6 +77,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/signup") view=pages::auth::SignUp />
                 <Route path=path!("/tokens") view=pages::tokens::Tokens />
                 <Route path=path!("/s/:name") view=pages::workspace::Workspace />
+                <Route path=path!("/class/:slug/:assignment") view=pages::class::AssignmentPage />
             </Routes>
         </Router>
     }

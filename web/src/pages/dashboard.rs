@@ -105,7 +105,16 @@ pub fn Dashboard() -> impl IntoView {
             <div class="heading">
                 <h1>"Your sprites"</h1>
             </div>
+            {move || {
+                session
+                    .current_org()
+                    .filter(|o| o.class)
+                    .map(|org| {
+                        view! { <super::class::ClassPanel org=org sprites=sprites on_started=move |_| reload() /> }
+                    })
+            }}
             <NewSprite sprites=sprites on_created=move |_| reload() />
+            <super::class::JoinOrTeach />
             <super::gallery::Gallery sprites=sprites />
             {move || match sprites.get() {
                 None => view! { <p class="loading">"Loading your sprites…"</p> }.into_any(),

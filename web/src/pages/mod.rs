@@ -1,6 +1,7 @@
 //! The pages, and the pieces they share.
 
 pub mod auth;
+pub mod class;
 pub mod dashboard;
 pub mod gallery;
 pub mod tokens;

@@ -94,6 +94,10 @@ pub fn Workspace() -> impl IntoView {
         ws.open.set(Some(path));
     }
 
+    let me = expect_context::<crate::Session>()
+        .profile()
+        .map(|p| p.handle)
+        .unwrap_or_default();
     // Live state from the server's event stream.
     let stream = StoredValue::new_local(EventStream::open(move |ev| {
         if ev.sprite != ws.name.get_value() {
@@ -107,6 +111,10 @@ pub fn Workspace() -> impl IntoView {
                 }
             }),
             "checkpoint.restored" => ws.files_changed.update(|n| *n += 1),
+            // Someone sharing the sprite saved a file: open tabs look again.
+            "file.written" if ev.by.as_deref() != Some(me.as_str()) => {
+                ws.files_changed.update(|n| *n += 1)
+            }
             "sprite.destroyed" => ws.missing.set(true),
             _ => {}
         }

@@ -72,7 +72,7 @@ pub fn Settings() -> impl IntoView {
                         prop:checked=move || !public.get()
                         on:change=move |_| public.set(false)
                     />
-                    "Private: members of the organization, signed in"
+                    "Private: signed-in members who may open it (in a class: its owner, the people it is shared with, teachers)"
                 </label>
                 <label class="check">
                     <input
@@ -101,7 +101,92 @@ pub fn Settings() -> impl IntoView {
             <button type="submit" class="primary">"Save settings"</button>
             {move || saved.get().map(|s| view! { <span class="muted" role="status">{s}</span> })}
         </form>
+        <Members />
         <Services />
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+struct Members {
+    owner: Option<String>,
+    members: Vec<Member>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+struct Member {
+    handle: String,
+}
+
+/// Who shares the sprite: its owner and its members (a group's
+/// workspace); its owner adds and removes them.
+#[component]
+fn Members() -> impl IntoView {
+    let ws = expect_context::<Ws>();
+    let members = RwSignal::new(None::<Members>);
+    let handle = RwSignal::new(String::new());
+    let reload = move || {
+        leptos::task::spawn_local(async move {
+            match api::get::<Members>(&ws.path("/members")).await {
+                Ok(m) => members.set(Some(m)),
+                Err(e) => ws.fail(e),
+            }
+        });
+    };
+    reload();
+    let add = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let h = handle.get_untracked().trim().to_string();
+        leptos::task::spawn_local(async move {
+            match api::send::<Members>("POST", &ws.path("/members"), json!({ "handle": h })).await {
+                Ok(m) => {
+                    members.set(Some(m));
+                    handle.set(String::new());
+                }
+                Err(e) => ws.fail(e),
+            }
+        });
+    };
+    let remove = move |h: String| {
+        leptos::task::spawn_local(async move {
+            match api::act(
+                "DELETE",
+                &ws.path(&format!("/members/{}", api::enc(&h))),
+                json!({}),
+            )
+            .await
+            {
+                Ok(()) => reload(),
+                Err(e) => ws.fail(e),
+            }
+        });
+    };
+    view! {
+        <section class="members">
+            <h3>"Shared with"</h3>
+            {move || members.get().map(|m| view! {
+                <p class="muted">{match m.owner { Some(o) => format!("Made by {o}."), None => String::new() }}</p>
+                <ul>
+                    {m.members.into_iter().map(|mm| {
+                        let h = mm.handle.clone();
+                        view! {
+                            <li data-member=mm.handle.clone()>
+                                {mm.handle.clone()}
+                                " "
+                                <button class="link" on:click=move |_| remove(h.clone())>"Remove"</button>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            })}
+            <form class="inline" on:submit=add>
+                <label>
+                    "Share with (user name)"
+                    <input name="member-handle" required bind:value=handle />
+                </label>
+                <button type="submit">"Share"</button>
+            </form>
+            <small>"People it is shared with open this workspace, its files and terminals, as you do."</small>
+        </section>
     }
 }
 

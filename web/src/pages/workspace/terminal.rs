@@ -50,6 +50,34 @@ pub fn Terminals() -> impl IntoView {
             }
         });
     };
+    // Who else is attached to the session on screen, looked up every few
+    // seconds (people sharing a sprite type in the same terminal).
+    let me = expect_context::<crate::Session>()
+        .profile()
+        .map(|p| p.handle)
+        .unwrap_or_default();
+    let others = RwSignal::new(Vec::<String>::new());
+    let look = move || {
+        let me = me.clone();
+        leptos::task::spawn_local(async move {
+            let Some((id, _)) = titles.get_untracked().get(&active.get_untracked()).cloned() else {
+                others.set(vec![]);
+                return;
+            };
+            if let Ok(l) = api::get::<api::SessionList>(&ws.path("/exec")).await {
+                let here = l
+                    .sessions
+                    .into_iter()
+                    .find(|s| s.id == id)
+                    .map(|s| s.attached)
+                    .unwrap_or_default();
+                others.set(here.into_iter().filter(|h| *h != me).collect());
+            }
+        });
+    };
+    if let Ok(handle) = set_interval_with_handle(look, std::time::Duration::from_secs(3)) {
+        on_cleanup(move || handle.clear());
+    }
     let close = move |key: u32| {
         tabs.update(|t| t.retain(|t| t.key != key));
         if active.get_untracked() == key {
@@ -102,6 +130,17 @@ pub fn Terminals() -> impl IntoView {
             >
                 "Sessions"
             </button>
+            {move || {
+                let o = others.get();
+                (!o.is_empty())
+                    .then(|| {
+                        view! {
+                            <span class="presence" data-presence=o.join(",") title="Also attached to this terminal">
+                                {format!("Also here: {}", o.join(", "))}
+                            </span>
+                        }
+                    })
+            }}
         </div>
         <Show when=move || show_sessions.get()>
             <div class="sessions" role="dialog" aria-label="Running sessions">
@@ -125,7 +164,11 @@ pub fn Terminals() -> impl IntoView {
                                         <div class="session">
                                             <code>{s.command.clone()}</code>
                                             <span class="muted">
-                                                {format!(" · started {} · {} attached", crate::pages::ago(&s.created), s.clients)}
+                                                {if s.attached.is_empty() {
+                                                    format!(" · started {} · {} attached", crate::pages::ago(&s.created), s.clients)
+                                                } else {
+                                                    format!(" · started {} · attached: {}", crate::pages::ago(&s.created), s.attached.join(", "))
+                                                }}
                                             </span>
                                             <button
                                                 class="small"

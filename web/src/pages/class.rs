@@ -1,0 +1,652 @@
+//! Classes in the web app: starting or joining one, the class panel of the
+//! dashboard (a teacher's join code, limits and assignments; a student's
+//! assignments to start), and a teacher's page for one assignment: every
+//! student's sprite, open it, reset it, collect everybody's.
+
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_params_map};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sprites_wire::api::Sprite;
+
+use super::{ago, status_words, ErrorBanner, TopBar};
+use crate::{api, Session};
+
+/// Makes `slug` the organization the person acts in.
+pub async fn switch_to(session: Session, slug: &str) -> api::Result<()> {
+    let p =
+        api::send::<api::Profile>("POST", "/v1/auth/organization", json!({ "slug": slug })).await?;
+    session.signed_in(p);
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct SpriteState {
+    name: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    last_active_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct Assignment {
+    name: String,
+    title: String,
+    #[serde(default)]
+    instructions: String,
+    #[serde(default)]
+    open: Option<String>,
+    #[serde(default)]
+    mine: Option<SpriteState>,
+    #[serde(default)]
+    started: Option<u64>,
+    #[serde(default)]
+    students: Vec<Student>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct Student {
+    handle: String,
+    #[serde(default)]
+    sprite: Option<SpriteState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct Assignments {
+    assignments: Vec<Assignment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct OrgDetails {
+    #[serde(default)]
+    join_code: Option<String>,
+    #[serde(default)]
+    limits: Limits,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+struct Limits {
+    max_sprites_per_member: Option<u64>,
+    max_disk_per_member: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct Collection {
+    label: String,
+    created_at: String,
+    students: Vec<Collected>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct Collected {
+    handle: String,
+    sprite: String,
+    checkpoint: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct Collections {
+    collections: Vec<Collection>,
+}
+
+/// "Join a class" with a code, and "Start a class" for teachers.
+#[component]
+pub fn JoinOrTeach() -> impl IntoView {
+    let session = expect_context::<Session>();
+    let code = RwSignal::new(String::new());
+    let class_name = RwSignal::new(String::new());
+    let class_slug = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let join = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        let c = code.get_untracked();
+        leptos::task::spawn_local(async move {
+            let joined = api::send::<Value>("POST", "/v1/join", json!({ "code": c.trim() })).await;
+            let result = match joined {
+                Ok(org) => switch_to(session, org["slug"].as_str().unwrap_or_default()).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => code.set(String::new()),
+                Err(e) => error.set(Some(e.message)),
+            }
+            busy.set(false);
+        });
+    };
+    let teach = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        let (name, slug) = (class_name.get_untracked(), class_slug.get_untracked());
+        leptos::task::spawn_local(async move {
+            let made = api::send::<Value>(
+                "POST",
+                "/v1/organizations",
+                json!({ "slug": slug.trim().to_lowercase(), "name": name.trim(), "class": true }),
+            )
+            .await;
+            let result = match made {
+                Ok(org) => switch_to(session, org["slug"].as_str().unwrap_or_default()).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => {
+                    class_name.set(String::new());
+                    class_slug.set(String::new());
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <details class="classes">
+            <summary>"Classes: join one, or start one to teach"</summary>
+            <div class="class-forms">
+                <form class="inline" on:submit=join>
+                    <label>
+                        "Class code"
+                        <input name="class-code" required placeholder="from your teacher" bind:value=code />
+                    </label>
+                    <button type="submit" disabled=move || busy.get()>"Join the class"</button>
+                </form>
+                <form class="inline" on:submit=teach>
+                    <label>
+                        "Class name"
+                        <input name="class-name" required placeholder="Web design, spring" bind:value=class_name />
+                    </label>
+                    <label>
+                        "Short name (in addresses)"
+                        <input
+                            name="class-slug"
+                            required
+                            pattern="[a-z0-9][a-z0-9\\-]*"
+                            title="Lower-case letters, digits and hyphens"
+                            placeholder="webdesign"
+                            bind:value=class_slug
+                        />
+                    </label>
+                    <button type="submit" disabled=move || busy.get()>"Start a class"</button>
+                </form>
+            </div>
+            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        </details>
+    }
+}
+
+/// The dashboard's panel for a class: what a teacher manages, or what a
+/// student starts.
+#[component]
+pub fn ClassPanel(
+    org: api::OrgMembership,
+    sprites: RwSignal<Option<Vec<Sprite>>>,
+    on_started: impl Fn(()) + Clone + Send + Sync + 'static,
+) -> impl IntoView {
+    let teacher = org.teaches();
+    let slug = StoredValue::new(org.slug.clone());
+    let assignments = RwSignal::new(None::<Vec<Assignment>>);
+    let details = RwSignal::new(None::<OrgDetails>);
+    let error = RwSignal::new(None::<String>);
+    let load = move || {
+        leptos::task::spawn_local(async move {
+            let s = slug.get_value();
+            match api::get::<Assignments>(&format!(
+                "/v1/organizations/{}/assignments",
+                api::enc(&s)
+            ))
+            .await
+            {
+                Ok(a) => assignments.set(Some(a.assignments)),
+                Err(e) => error.set(Some(e.message)),
+            }
+            if teacher {
+                if let Ok(d) =
+                    api::get::<OrgDetails>(&format!("/v1/organizations/{}", api::enc(&s))).await
+                {
+                    details.set(Some(d));
+                }
+            }
+        });
+    };
+    load();
+    let navigate = use_navigate();
+    let start = move |a: Assignment| {
+        let navigate = navigate.clone();
+        let on_started = on_started.clone();
+        leptos::task::spawn_local(async move {
+            let url = format!(
+                "/v1/organizations/{}/assignments/{}/start",
+                api::enc(&slug.get_value()),
+                api::enc(&a.name)
+            );
+            match api::send::<Value>("POST", &url, json!({})).await {
+                Ok(v) => {
+                    on_started(());
+                    let sprite = v["sprite"]["name"].as_str().unwrap_or_default().to_string();
+                    let mut to = format!("/s/{}", api::enc(&sprite));
+                    if let Some(open) = v["open"].as_str() {
+                        to.push_str(&format!("?open={}", api::enc(open)));
+                    }
+                    navigate(&to, Default::default());
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    view! {
+        <section class="class-panel" aria-labelledby="class-title">
+            <h2 id="class-title">{format!("{} · {}", org.name, if teacher { "you teach" } else { "you study" })}</h2>
+            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            {teacher.then(|| view! { <TeacherTools slug=slug.get_value() details=details sprites=sprites on_published=move |_| load() /> })}
+            <h3>"Assignments"</h3>
+            {move || match assignments.get() {
+                None => view! { <p class="loading">"Loading assignments…"</p> }.into_any(),
+                Some(list) if list.is_empty() => view! {
+                    <p class="empty">{if teacher {
+                        "No assignments yet: prepare a sprite, checkpoint it, and publish the checkpoint above."
+                    } else {
+                        "No assignments yet. They show here when your teacher publishes them."
+                    }}</p>
+                }.into_any(),
+                Some(list) => view! {
+                    <ul class="assignments">
+                        {list.into_iter().map(|a| {
+                            let a2 = a.clone();
+                            let start = start.clone();
+                            let mine = a.mine.clone();
+                            view! {
+                                <li class="assignment" data-assignment=a.name.clone()>
+                                    <h4>{a.title.clone()}</h4>
+                                    <p class="instructions">{a.instructions.clone()}</p>
+                                    <div class="actions">
+                                        {match mine {
+                                            Some(s) => view! {
+                                                <a class="button primary" href=format!("/s/{}", s.name)>{format!("Open {}", s.name)}</a>
+                                                <span class="muted">{status_words(&s.status)}</span>
+                                            }.into_any(),
+                                            None => view! {
+                                                <button class="primary" on:click=move |_| start(a2.clone())>"Start"</button>
+                                            }.into_any(),
+                                        }}
+                                        {teacher.then(|| view! {
+                                            <a href=format!("/class/{}/{}", slug.get_value(), a.name)>
+                                                {format!("Students' sprites ({} started)", a.started.unwrap_or(0))}
+                                            </a>
+                                        })}
+                                    </div>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }.into_any(),
+            }}
+        </section>
+    }
+}
+
+/// The join code, the limits and the form that publishes an assignment.
+#[component]
+fn TeacherTools(
+    slug: String,
+    details: RwSignal<Option<OrgDetails>>,
+    sprites: RwSignal<Option<Vec<Sprite>>>,
+    on_published: impl Fn(()) + Clone + Send + Sync + 'static,
+) -> impl IntoView {
+    let slug = StoredValue::new(slug);
+    let error = RwSignal::new(None::<String>);
+    let notice = RwSignal::new(None::<String>);
+    let new_code = move |_| {
+        leptos::task::spawn_local(async move {
+            let url = format!(
+                "/v1/organizations/{}/join-code",
+                api::enc(&slug.get_value())
+            );
+            match api::send::<Value>("POST", &url, json!({})).await {
+                Ok(v) => details.update(|d| {
+                    if let Some(d) = d {
+                        d.join_code = v["join_code"].as_str().map(str::to_string);
+                    }
+                }),
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    let max_sprites = RwSignal::new(String::new());
+    let max_disk_gb = RwSignal::new(String::new());
+    Effect::new(move |_| {
+        if let Some(d) = details.get() {
+            max_sprites.set(
+                d.limits
+                    .max_sprites_per_member
+                    .map(|n| n.to_string())
+                    .unwrap_or_default(),
+            );
+            max_disk_gb.set(
+                d.limits
+                    .max_disk_per_member
+                    .map(|b| format!("{}", b as f64 / 1e9))
+                    .unwrap_or_default(),
+            );
+        }
+    });
+    let save_limits = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let sprites_n = max_sprites.get_untracked().trim().parse::<u64>().ok();
+        let disk = max_disk_gb
+            .get_untracked()
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .map(|gb| (gb * 1e9) as u64);
+        leptos::task::spawn_local(async move {
+            let url = format!("/v1/organizations/{}/limits", api::enc(&slug.get_value()));
+            let body = json!({ "max_sprites_per_member": sprites_n, "max_disk_per_member": disk });
+            match api::send::<OrgDetails>("PUT", &url, body).await {
+                Ok(d) => {
+                    details.set(Some(d));
+                    notice.set(Some("Limits saved.".into()));
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+
+    let title = RwSignal::new(String::new());
+    let name = RwSignal::new(String::new());
+    let instructions = RwSignal::new(String::new());
+    let from = RwSignal::new(String::new());
+    let checkpoints = RwSignal::new(Vec::<api::Checkpoint>::new());
+    let checkpoint = RwSignal::new(String::new());
+    Effect::new(move |_| {
+        let source = from.get();
+        checkpoints.set(vec![]);
+        checkpoint.set(String::new());
+        if source.is_empty() {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            match api::get::<Vec<api::Checkpoint>>(&format!(
+                "/v1/sprites/{}/checkpoints",
+                api::enc(&source)
+            ))
+            .await
+            {
+                Ok(list) => {
+                    if let Some(first) = list.first() {
+                        checkpoint.set(first.id.clone());
+                    }
+                    checkpoints.set(list);
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    });
+    let publish = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        error.set(None);
+        let body = json!({
+            "name": name.get_untracked().trim().to_lowercase(),
+            "title": title.get_untracked(),
+            "instructions": instructions.get_untracked(),
+            "sprite": from.get_untracked(),
+            "checkpoint": checkpoint.get_untracked(),
+        });
+        let on_published = on_published.clone();
+        leptos::task::spawn_local(async move {
+            let url = format!(
+                "/v1/organizations/{}/assignments",
+                api::enc(&slug.get_value())
+            );
+            match api::send::<Value>("POST", &url, body).await {
+                Ok(_) => {
+                    title.set(String::new());
+                    name.set(String::new());
+                    instructions.set(String::new());
+                    notice.set(Some("Published: your students can start it now.".into()));
+                    on_published(());
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    view! {
+        <div class="teacher-tools">
+            <p class="join-code">
+                "Students join with the code "
+                <strong data-join-code=move || details.get().and_then(|d| d.join_code).unwrap_or_default()>
+                    {move || details.get().and_then(|d| d.join_code).unwrap_or_else(|| "…".into())}
+                </strong>
+                " (under “Classes” on their dashboard). "
+                <button class="link" on:click=new_code>"New code"</button>
+            </p>
+            <form class="inline limits" on:submit=save_limits>
+                <label>"Sprites per student" <input name="max-sprites" inputmode="numeric" placeholder="no limit" bind:value=max_sprites /></label>
+                <label>"Disk per student (GB)" <input name="max-disk" inputmode="decimal" placeholder="no limit" bind:value=max_disk_gb /></label>
+                <button type="submit">"Save limits"</button>
+            </form>
+            <form class="publish" on:submit=publish>
+                <h3>"Publish an assignment"</h3>
+                <label>"Title" <input name="assignment-title" required placeholder="Lab 1: your first page" bind:value=title /></label>
+                <label>
+                    "Short name (students' sprites are NAME-their-handle)"
+                    <input name="assignment-name" required maxlength="30" pattern="[a-z0-9][a-z0-9\\-]*" placeholder="lab1" bind:value=name />
+                </label>
+                <label>"Instructions" <textarea name="assignment-instructions" rows="3" bind:value=instructions></textarea></label>
+                <label>
+                    "From the sprite"
+                    <select name="assignment-sprite" required on:change=move |ev| from.set(event_target_value(&ev))>
+                        <option value="">"Choose the sprite you prepared"</option>
+                        {move || sprites.get().unwrap_or_default().into_iter().map(|s| {
+                            let n = s.name.clone();
+                            view! { <option value=n.clone()>{n.clone()}</option> }
+                        }).collect_view()}
+                    </select>
+                </label>
+                <label>
+                    "At the checkpoint"
+                    <select name="assignment-checkpoint" required on:change=move |ev| checkpoint.set(event_target_value(&ev))>
+                        {move || checkpoints.get().into_iter().map(|c| {
+                            let label = super::dashboard::checkpoint_label(&c);
+                            view! { <option value=c.id.clone()>{label}</option> }
+                        }).collect_view()}
+                    </select>
+                </label>
+                <button type="submit" class="primary">"Publish"</button>
+            </form>
+            {move || notice.get().map(|n| view! { <p class="notice" role="status">{n}</p> })}
+            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        </div>
+    }
+}
+
+/// `/class/:slug/:assignment`: a teacher's view of one assignment.
+#[component]
+pub fn AssignmentPage() -> impl IntoView {
+    let session = expect_context::<Session>();
+    let params = use_params_map();
+    let slug = StoredValue::new(params.read_untracked().get("slug").unwrap_or_default());
+    let name = StoredValue::new(
+        params
+            .read_untracked()
+            .get("assignment")
+            .unwrap_or_default(),
+    );
+    let assignment = RwSignal::new(None::<Assignment>);
+    let collections = RwSignal::new(Vec::<Collection>::new());
+    let error = RwSignal::new(None::<String>);
+    let notice = RwSignal::new(None::<String>);
+    let label = RwSignal::new(String::new());
+    let base = move || {
+        format!(
+            "/v1/organizations/{}/assignments/{}",
+            api::enc(&slug.get_value()),
+            api::enc(&name.get_value())
+        )
+    };
+    let load = move || {
+        leptos::task::spawn_local(async move {
+            match api::get::<Assignment>(&base()).await {
+                Ok(a) => assignment.set(Some(a)),
+                Err(e) => error.set(Some(e.message)),
+            }
+            if let Ok(c) = api::get::<Collections>(&format!("{}/collections", base())).await {
+                collections.set(c.collections);
+            }
+        });
+    };
+    // Students' workspaces open in the class: act in it.
+    Effect::new(move |_| {
+        let Some(p) = session.profile() else { return };
+        if p.organization != slug.get_value() {
+            leptos::task::spawn_local(async move {
+                if let Err(e) = switch_to(session, &slug.get_value()).await {
+                    error.set(Some(e.message));
+                }
+            });
+        } else {
+            load();
+        }
+    });
+    let reset = move |student: String| {
+        let ok = web_sys::window()
+            .unwrap()
+            .confirm_with_message(&format!(
+                "Reset {student}'s sprite to the start of the assignment? Their work is kept as a checkpoint first."
+            ))
+            .unwrap_or(false);
+        if !ok {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            match api::send::<Value>(
+                "POST",
+                &format!("{}/reset", base()),
+                json!({ "student": student }),
+            )
+            .await
+            {
+                Ok(v) => {
+                    notice.set(Some(format!(
+                        "{} is back at the start; their work is checkpoint {} of {}.",
+                        student,
+                        v["work_kept_as"].as_str().unwrap_or_default(),
+                        v["sprite"].as_str().unwrap_or_default()
+                    )));
+                    load();
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    let collect = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let l = label.get_untracked();
+        leptos::task::spawn_local(async move {
+            match api::send::<Collection>(
+                "POST",
+                &format!("{}/collect", base()),
+                json!({ "label": l }),
+            )
+            .await
+            {
+                Ok(c) => {
+                    notice.set(Some(format!(
+                        "Collected “{}” from {} students.",
+                        c.label,
+                        c.students.len()
+                    )));
+                    label.set(String::new());
+                    load();
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    let title = Signal::derive(move || assignment.get().map(|a| a.title).unwrap_or_default());
+    view! {
+        <TopBar title=title />
+        <ErrorBanner error=error />
+        <main class="assignment-page">
+            <p><a href="/">"← All sprites"</a></p>
+            <h1>{move || assignment.get().map(|a| a.title).unwrap_or_else(|| "Assignment".into())}</h1>
+            <p class="instructions">{move || assignment.get().map(|a| a.instructions).unwrap_or_default()}</p>
+            {move || notice.get().map(|n| view! { <p class="notice" role="status">{n}</p> })}
+            <table class="students">
+                <thead><tr><th>"Student"</th><th>"Sprite"</th><th>"State"</th><th>"Last active"</th><th></th></tr></thead>
+                <tbody>
+                    {move || assignment.get().map(|a| a.students.into_iter().map(|s| {
+                        let handle = s.handle.clone();
+                        match s.sprite {
+                            None => view! {
+                                <tr data-student=handle.clone()><td>{handle.clone()}</td><td colspan="4" class="muted">"Not started yet"</td></tr>
+                            }.into_any(),
+                            Some(sp) => {
+                                let h = handle.clone();
+                                view! {
+                                    <tr data-student=handle.clone()>
+                                        <td>{handle.clone()}</td>
+                                        <td><a href=format!("/s/{}", sp.name)>{sp.name.clone()}</a></td>
+                                        <td>{status_words(&sp.status)}</td>
+                                        <td>{sp.last_active_at.as_deref().map(ago).unwrap_or_default()}</td>
+                                        <td class="actions">
+                                            <a class="button" href=format!("/s/{}", sp.name)>"Open workspace"</a>
+                                            <a href=sp.url.clone() target="_blank" rel="noopener">"Preview"</a>
+                                            <button on:click=move |_| reset(h.clone())>"Reset…"</button>
+                                        </td>
+                                    </tr>
+                                }.into_any()
+                            }
+                        }
+                    }).collect_view())}
+                </tbody>
+            </table>
+            <form class="inline collect" on:submit=collect>
+                <label>"Label" <input name="collect-label" required placeholder="deadline: lab 1" bind:value=label /></label>
+                <button type="submit" class="primary">"Collect everybody's work"</button>
+            </form>
+            <h2>"Collections"</h2>
+            {move || {
+                let list = collections.get();
+                if list.is_empty() {
+                    view! { <p class="empty">"Nothing collected yet."</p> }.into_any()
+                } else {
+                    view! {
+                        <ul class="collections">
+                            {list.into_iter().map(|c| view! {
+                                <li>
+                                    <strong>{c.label.clone()}</strong>
+                                    <span class="muted">{format!(" · {}", ago(&c.created_at))}</span>
+                                    <ul>
+                                        {c.students.into_iter().map(|s| view! {
+                                            <li data-collected=s.handle.clone()>
+                                                {format!("{}: {} ", s.handle, s.sprite)}
+                                                {match (s.checkpoint, s.error) {
+                                                    (Some(cp), _) => view! { <span>{format!("checkpoint {cp}")}</span> }.into_any(),
+                                                    (None, Some(e)) => view! { <span class="error">{e}</span> }.into_any(),
+                                                    _ => view! { <span></span> }.into_any(),
+                                                }}
+                                            </li>
+                                        }).collect_view()}
+                                    </ul>
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    }.into_any()
+                }
+            }}
+        </main>
+    }
+}
