@@ -118,6 +118,7 @@ pub async fn run(host: Host, runs: usize, json_out: bool) -> anyhow::Result<()> 
         }
     }
     let (blank, from_template) = templates(&base, &http, &token, runs).await?;
+    let class_rows = class_start(&base, &state, &http, &token, CLASS_SIZE).await?;
     let mut url_rows = urls(&base, &state, &http, &token, runs).await?;
     let (direct_create, http_create) = (Samples(dc), Samples(hc));
     let (direct_exec, http_exec) = (Samples(de), Samples(he));
@@ -153,6 +154,7 @@ pub async fn run(host: Host, runs: usize, json_out: bool) -> anyhow::Result<()> 
             "~1x blank create",
         ),
     ];
+    rows.extend(class_rows);
     rows.append(&mut url_rows);
     if json_out {
         println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -160,6 +162,152 @@ pub async fn run(host: Host, runs: usize, json_out: bool) -> anyhow::Result<()> 
         print_table(&rows);
     }
     Ok(())
+}
+
+/// Students starting one assignment at once in the class bench.
+const CLASS_SIZE: usize = 50;
+
+/// A class of `size` students presses Start on one assignment at the same
+/// moment; each student's time runs from their request to their sprite
+/// answering an exec. The floor is one student starting alone.
+async fn class_start(
+    base: &str,
+    state: &crate::AppState,
+    http: &reqwest::Client,
+    teacher_token: &str,
+    size: usize,
+) -> anyhow::Result<Vec<vmhost::bench::Row>> {
+    let db = &state.db;
+    let post = |token: &str, path: &str, body: serde_json::Value| {
+        http.post(format!("{base}{path}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let res = post(
+        teacher_token,
+        "/v1/organizations",
+        json!({"slug": "bench-class", "name": "Bench class", "class": true}),
+    )
+    .await?;
+    anyhow::ensure!(
+        res.status().is_success(),
+        "make the class: {}",
+        res.text().await?
+    );
+    let class: serde_json::Value = res.json().await?;
+    let code = class["join_code"].as_str().unwrap_or_default().to_string();
+    let teacher = post(
+        teacher_token,
+        "/v1/tokens",
+        json!({"name": "class", "organization": "bench-class"}),
+    )
+    .await?
+    .json::<serde_json::Value>()
+    .await?["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let res = post(&teacher, "/v1/sprites", json!({"name": "lab-prep"})).await?;
+    anyhow::ensure!(
+        res.status().is_success(),
+        "the teacher's sprite: {}",
+        res.status()
+    );
+    let text = post(
+        &teacher,
+        "/v1/sprites/lab-prep/checkpoint",
+        json!({"comment": "start"}),
+    )
+    .await?
+    .text()
+    .await?;
+    anyhow::ensure!(text.contains("complete"), "checkpoint: {text}");
+    let res = post(
+        &teacher,
+        "/v1/organizations/bench-class/assignments",
+        json!({"name": "lab", "title": "Lab", "sprite": "lab-prep", "checkpoint": "v0"}),
+    )
+    .await?;
+    anyhow::ensure!(res.status().is_success(), "publish: {}", res.text().await?);
+
+    // Students: accounts made directly (password hashing is not the point).
+    let mut tokens = Vec::new();
+    for i in 0..=size {
+        let user = accounts::create_user(
+            db,
+            &format!("student{i}@example.com"),
+            &format!("student{i}"),
+            "a long password",
+        )
+        .await?;
+        let personal = accounts::create_token(db, &user.id, &user.org_id, "bench").await?;
+        let res = post(&personal, "/v1/join", json!({"code": code})).await?;
+        anyhow::ensure!(res.status().is_success(), "join: {}", res.status());
+        let v: serde_json::Value = post(
+            &personal,
+            "/v1/tokens",
+            json!({"name": "class", "organization": "bench-class"}),
+        )
+        .await?
+        .json()
+        .await?;
+        tokens.push((
+            format!("student{i}"),
+            v["token"].as_str().unwrap_or_default().to_string(),
+        ));
+    }
+    let start_one = |handle: String, token: String| async move {
+        let t = Instant::now();
+        let res = post(
+            &token,
+            "/v1/organizations/bench-class/assignments/lab/start",
+            json!({}),
+        )
+        .await?;
+        anyhow::ensure!(res.status().is_success(), "start: {}", res.text().await?);
+        ws_true(base, &token, &format!("lab-{handle}")).await?;
+        Ok::<_, anyhow::Error>(t.elapsed())
+    };
+    // One student alone, then the rest of the class at once.
+    let (first, others) = tokens.split_first().expect("students");
+    let alone = start_one(first.0.clone(), first.1.clone()).await?;
+    let t = Instant::now();
+    let all = futures_util::future::join_all(
+        others
+            .iter()
+            .map(|(h, tok)| start_one(h.clone(), tok.clone())),
+    )
+    .await;
+    let total = t.elapsed();
+    let each: Vec<_> = all.into_iter().collect::<anyhow::Result<_>>()?;
+    let each = Samples(each);
+    // The class's sprites go before the URL rows run beside them.
+    for (handle, token) in &tokens {
+        http.delete(format!("{base}/v1/sprites/lab-{handle}"))
+            .bearer_auth(token)
+            .send()
+            .await?;
+    }
+    http.delete(format!("{base}/v1/sprites/lab-prep"))
+        .bearer_auth(&teacher)
+        .send()
+        .await?;
+    let alone = Samples(vec![alone]);
+    Ok(vec![
+        row(
+            &format!("class: {size} students start an assignment at once, total"),
+            &Samples(vec![total]),
+            None,
+            "all exec-ready",
+        ),
+        row(
+            &format!("class: each of the {size}, start to exec-ready"),
+            &each,
+            Some(alone.median()),
+            "vs one student alone",
+        ),
+    ])
 }
 
 /// Creating from a template (a checkpoint saved as one: an image, as the
