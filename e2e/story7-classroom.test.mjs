@@ -1,6 +1,6 @@
 // Story 7 (classrooms), with a teacher and two students in browsers of
 // their own: (1) the teacher starts a class and publishes an assignment,
-// two students join with the code and start it, one changes a file, the
+// two students join (with the code, with the link) and start it, one changes a file, the
 // teacher opens that student's workspace and sees it, resets the other,
 // and collects both; (2) a student can open another student's sprite
 // neither by its workspace address, nor the API, nor its URL; (3) two
@@ -40,6 +40,8 @@ test("a teacher runs an assignment: students start it, work, get reset and colle
     const slug = `web-${Date.now().toString(36)}`;
     const code = await startClass(t, slug);
     assert.match(code, /^[a-z0-9]{8}$/);
+    const link = await t.locator("a.join-link").getAttribute("href");
+    assert.ok(link.endsWith(`/join/${code}`), link);
     await shot(t, "class-started");
 
     // The teacher prepares a sprite and checkpoints it.
@@ -63,12 +65,17 @@ test("a teacher runs an assignment: students start it, work, get reset and colle
     await t.getByText("Published: your students can start it now.").waitFor();
     await shot(t, "assignment-published");
 
-    // Two students join with the code and start it.
+    // Two students join, one with the code, one with the link, and start it.
     const students = [];
     for (const name of ["ana", "ben"]) {
       const p = await person(browser, name);
       const handle = await signUp(p.page, name);
-      await joinClass(p.page, code);
+      if (name === "ana") {
+        await joinClass(p.page, code);
+      } else {
+        await p.page.goto(link);
+        await p.page.getByRole("heading", { name: /you study/ }).waitFor({ timeout: 60_000 });
+      }
       const lab = p.page.locator('li.assignment[data-assignment="lab1"]');
       await lab.getByRole("button", { name: "Start" }).click();
       await p.page.waitForURL(new RegExp(`/s/lab1-${handle}`));

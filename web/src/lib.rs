@@ -78,6 +78,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/tokens") view=pages::tokens::Tokens />
                 <Route path=path!("/s/:name") view=pages::workspace::Workspace />
                 <Route path=path!("/class/:slug/:assignment") view=pages::class::AssignmentPage />
+                <Route path=path!("/join/:code") view=pages::class::JoinPage />
             </Routes>
         </Router>
     }

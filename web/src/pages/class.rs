@@ -93,6 +93,63 @@ struct Collections {
     collections: Vec<Collection>,
 }
 
+/// `/join/:code`, the link a teacher shares: joins the class once the
+/// person is signed in (sign-in and sign-up come back here).
+#[component]
+pub fn JoinPage() -> impl IntoView {
+    let session = expect_context::<Session>();
+    let params = use_params_map();
+    let code = params.read_untracked().get("code").unwrap_or_default();
+    let error = RwSignal::new(None::<String>);
+    let navigate = use_navigate();
+    let tried = StoredValue::new(false);
+    let next = format!("/join/{}", api::enc(&code));
+    Effect::new(move |_| {
+        let Some(Some(_)) = session.0.get() else {
+            return;
+        };
+        if tried.get_value() {
+            return;
+        }
+        tried.set_value(true);
+        let (code, navigate) = (code.clone(), navigate.clone());
+        leptos::task::spawn_local(async move {
+            let joined = api::send::<Value>("POST", "/v1/join", json!({ "code": code })).await;
+            let result = match joined {
+                Ok(org) => switch_to(session, org["slug"].as_str().unwrap_or_default()).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => navigate("/", Default::default()),
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    });
+    view! {
+        <main class="narrow">
+            <h1>"Join a class"</h1>
+            {move || match session.0.get() {
+                None => view! { <p class="loading">"Loading…"</p> }.into_any(),
+                Some(None) => view! {
+                    <p>
+                        "To join, "
+                        <a href=format!("/?next={}", api::enc(&next))>"sign in"</a>
+                        " or "
+                        <a href=format!("/signup?next={}", api::enc(&next))>"create an account"</a>
+                        "; you come back here after."
+                    </p>
+                }.into_any(),
+                Some(Some(_)) => view! {
+                    {move || match error.get() {
+                        Some(e) => view! { <p class="error" role="alert">{e}</p> <p><a href="/">"Back to your sprites"</a></p> }.into_any(),
+                        None => view! { <p class="loading">"Joining…"</p> }.into_any(),
+                    }}
+                }.into_any(),
+            }}
+        </main>
+    }
+}
+
 /// "Join a class" with a code, and "Start a class" for teachers.
 #[component]
 pub fn JoinOrTeach() -> impl IntoView {
@@ -429,7 +486,13 @@ fn TeacherTools(
                 <strong data-join-code=move || details.get().and_then(|d| d.join_code).unwrap_or_default()>
                     {move || details.get().and_then(|d| d.join_code).unwrap_or_else(|| "…".into())}
                 </strong>
-                " (under “Classes” on their dashboard). "
+                " (under “Classes” on their dashboard) or the link "
+                {move || details.get().and_then(|d| d.join_code).map(|c| {
+                    let origin = web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default();
+                    let link = format!("{origin}/join/{c}");
+                    view! { <a class="join-link" href=link.clone()>{link.clone()}</a> }
+                })}
+                ". "
                 <button class="link" on:click=new_code>"New code"</button>
             </p>
             <form class="inline limits" on:submit=save_limits>

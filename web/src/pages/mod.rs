@@ -37,7 +37,10 @@ pub fn Home() -> impl IntoView {
 /// Whether `next` is one of the server's own pages that a sign-in goes
 /// on to (never another host).
 pub fn server_path(next: &str) -> bool {
-    next.starts_with("/v1/url-auth?") && !next.contains(['\\', '\r', '\n'])
+    let join = next.strip_prefix("/join/").is_some_and(|code| {
+        !code.is_empty() && code.len() <= 16 && code.chars().all(|c| c.is_ascii_alphanumeric())
+    });
+    join || (next.starts_with("/v1/url-auth?") && !next.contains(['\\', '\r', '\n']))
 }
 
 #[component]
