@@ -331,6 +331,15 @@ fn main() -> ExitCode {
     code
 }
 
+/// One line a row, or `empty` when there are none.
+fn lines_or(rows: &[String], empty: &str) -> String {
+    if rows.is_empty() {
+        empty.to_string()
+    } else {
+        rows.join("\n")
+    }
+}
+
 fn print(json_out: bool, v: &Value, text: impl FnOnce(&Value) -> String) {
     if json_out {
         println!("{}", serde_json::to_string_pretty(v).expect("JSON"));
@@ -560,11 +569,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             .collect()
                     })
                     .unwrap_or_default();
-                if rows.is_empty() {
-                    "No sprites yet: `sprite create NAME`.".into()
-                } else {
-                    rows.join("\n")
-                }
+                lines_or(&rows, "No sprites yet: `sprite create NAME`.")
             });
         }
         Cmd::Use { name } => {
@@ -623,11 +628,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                                     .collect()
                             })
                             .unwrap_or_default();
-                        if rows.is_empty() {
-                            "No sessions.".into()
-                        } else {
-                            rows.join("\n")
-                        }
+                        lines_or(&rows, "No sessions.")
                     });
                 }
                 SessionsCmd::Attach { id } => {
@@ -696,11 +697,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                                 line
                             })
                             .collect();
-                        if rows.is_empty() {
-                            "No services.".into()
-                        } else {
-                            rows.join("\n")
-                        }
+                        lines_or(&rows, "No services.")
                     });
                 }
                 ServicesCmd::Create {
@@ -1162,11 +1159,7 @@ async fn templates(
                         )
                     })
                     .collect();
-                if rows.is_empty() {
-                    "No templates.".into()
-                } else {
-                    rows.join("\n")
-                }
+                lines_or(&rows, "No templates.")
             });
         }
         TemplatesCmd::Save {

@@ -21,6 +21,27 @@ async fn token_in(srv: &TestServer, token: &str, org: &str) -> String {
     v["token"].as_str().unwrap().to_string()
 }
 
+/// A class `slug` that `teacher` starts and `students` join with its code;
+/// tokens of each of them (teacher first) acting in it.
+async fn class_of(srv: &TestServer, teacher: &str, slug: &str, students: &[&str]) -> Vec<String> {
+    let (st, v) = srv
+        .post(
+            teacher,
+            "/v1/organizations",
+            json!({"slug": slug, "name": slug, "class": true}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let code = v["join_code"].as_str().unwrap().to_string();
+    let mut tokens = vec![token_in(srv, teacher, slug).await];
+    for s in students {
+        let (st, v) = srv.post(s, "/v1/join", json!({"code": code})).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        tokens.push(token_in(srv, s, slug).await);
+    }
+    tokens
+}
+
 async fn sh(srv: &TestServer, sprite: &str, script: &str) -> String {
     let out = srv
         .state
@@ -395,21 +416,8 @@ async fn shared_workspaces_and_limits_in_a_class() {
     let alice = srv.user("alice").await;
     let bob = srv.user("bob").await;
     let carol = srv.user("carol").await;
-    let (_, v) = srv
-        .post(
-            &tess,
-            "/v1/organizations",
-            json!({"slug": "art", "name": "Art", "class": true}),
-        )
-        .await;
-    let code = v["join_code"].as_str().unwrap().to_string();
-    for s in [&alice, &bob, &carol] {
-        srv.post(s, "/v1/join", json!({"code": code})).await;
-    }
-    let tess_c = token_in(&srv, &tess, "art").await;
-    let alice_c = token_in(&srv, &alice, "art").await;
-    let bob_c = token_in(&srv, &bob, "art").await;
-    let carol_c = token_in(&srv, &carol, "art").await;
+    let tokens = class_of(&srv, &tess, "art", &[&alice, &bob, &carol]).await;
+    let [tess_c, alice_c, bob_c, carol_c] = <[String; 4]>::try_from(tokens).unwrap();
 
     // A group's sprite: alice makes it and shares it with bob.
     let (st, v) = srv
@@ -585,18 +593,8 @@ async fn a_students_event_stream_tells_only_of_their_sprites() {
     let tess = srv.user("tess").await;
     let alice = srv.user("alice").await;
     let bob = srv.user("bob").await;
-    let (_, v) = srv
-        .post(
-            &tess,
-            "/v1/organizations",
-            json!({"slug": "bio", "name": "Bio", "class": true}),
-        )
-        .await;
-    let code = v["join_code"].as_str().unwrap().to_string();
-    srv.post(&alice, "/v1/join", json!({"code": code})).await;
-    srv.post(&bob, "/v1/join", json!({"code": code})).await;
-    let alice_c = token_in(&srv, &alice, "bio").await;
-    let bob_c = token_in(&srv, &bob, "bio").await;
+    let tokens = class_of(&srv, &tess, "bio", &[&alice, &bob]).await;
+    let [_, alice_c, bob_c] = <[String; 3]>::try_from(tokens).unwrap();
 
     let mut res = srv
         .client

@@ -427,30 +427,7 @@ fn TeacherTools(
     let from = RwSignal::new(String::new());
     let checkpoints = RwSignal::new(Vec::<api::Checkpoint>::new());
     let checkpoint = RwSignal::new(String::new());
-    Effect::new(move |_| {
-        let source = from.get();
-        checkpoints.set(vec![]);
-        checkpoint.set(String::new());
-        if source.is_empty() {
-            return;
-        }
-        leptos::task::spawn_local(async move {
-            match api::get::<Vec<api::Checkpoint>>(&format!(
-                "/v1/sprites/{}/checkpoints",
-                api::enc(&source)
-            ))
-            .await
-            {
-                Ok(list) => {
-                    if let Some(first) = list.first() {
-                        checkpoint.set(first.id.clone());
-                    }
-                    checkpoints.set(list);
-                }
-                Err(e) => error.set(Some(e.message)),
-            }
-        });
-    });
+    super::dashboard::follow_checkpoints(from, checkpoints, checkpoint, error, true);
     let publish = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         error.set(None);

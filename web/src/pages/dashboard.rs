@@ -246,25 +246,7 @@ fn NewSprite(
     let checkpoint = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
-    Effect::new(move |_| {
-        let source = from.get();
-        checkpoints.set(vec![]);
-        checkpoint.set(String::new());
-        if source.is_empty() {
-            return;
-        }
-        leptos::task::spawn_local(async move {
-            match api::get::<Vec<api::Checkpoint>>(&format!(
-                "/v1/sprites/{}/checkpoints",
-                api::enc(&source)
-            ))
-            .await
-            {
-                Ok(list) => checkpoints.set(list),
-                Err(e) => error.set(Some(e.message)),
-            }
-        });
-    });
+    follow_checkpoints(from, checkpoints, checkpoint, error, false);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let n = name.get_untracked().trim().to_lowercase();
@@ -360,6 +342,44 @@ fn NewSprite(
             {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
         </form>
     }
+}
+
+/// Keeps `checkpoints` the list of the sprite named by `from` (empty for
+/// none), resetting the chosen `checkpoint` (to the newest, with
+/// `pick_newest`) whenever the sprite changes.
+pub fn follow_checkpoints(
+    from: RwSignal<String>,
+    checkpoints: RwSignal<Vec<api::Checkpoint>>,
+    checkpoint: RwSignal<String>,
+    error: RwSignal<Option<String>>,
+    pick_newest: bool,
+) {
+    Effect::new(move |_| {
+        let source = from.get();
+        checkpoints.set(vec![]);
+        checkpoint.set(String::new());
+        if source.is_empty() {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            match api::get::<Vec<api::Checkpoint>>(&format!(
+                "/v1/sprites/{}/checkpoints",
+                api::enc(&source)
+            ))
+            .await
+            {
+                Ok(list) => {
+                    if pick_newest {
+                        if let Some(first) = list.first() {
+                            checkpoint.set(first.id.clone());
+                        }
+                    }
+                    checkpoints.set(list);
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    });
 }
 
 /// "v3 · before the upgrade · 5 minutes ago".
