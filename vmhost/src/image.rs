@@ -10,9 +10,10 @@
 //!    streaming the builder's progress lines to the caller.
 //! 4. Shift every file's owner by the sprites' id base, so root inside a
 //!    sprite (mapped to that base outside) owns what root owned.
-//! 5. Make it read-only, rename it to `images/<name>@<hash>`, and record it
-//!    as current in `images/<name>.json`. A crash before the record leaves
-//!    only a `.build-` subvolume, which the next build removes.
+//! 5. Make it read-only, rename it to `images/<name>@<hash>`, record it as
+//!    current in `images/<name>.json`, and remove the build it replaces. A
+//!    crash before the record leaves only a `.build-` subvolume, which the
+//!    next build removes.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -181,7 +182,7 @@ pub fn ensure(
     }
     let _lock = FileLock::acquire(&pool.images_dir().join(".lock"))?;
     if final_path.exists() {
-        publish(pool, name, &hash, recipe)?;
+        publish_replacing(pool, name, &hash, recipe)?;
         return current(pool, name);
     }
     let build = pool.images_dir().join(format!(".build-{name}@{hash}"));
@@ -213,7 +214,8 @@ pub fn ensure(
     btrfs::set_readonly(&build, true)
         .map_err(|e| Error::path("cannot make read-only", &build, e))?;
     fs::rename(&build, &final_path).map_err(|e| Error::path("cannot rename", &build, e))?;
-    publish(pool, name, &hash, recipe)?;
+    // The build it replaces goes: sprites made from it have their own snapshots.
+    publish_replacing(pool, name, &hash, recipe)?;
     progress(&format!("image {name} is ready"));
     current(pool, name)
 }

@@ -69,11 +69,26 @@ async fn a_recipes_files_are_in_every_sprite_made_from_it() {
     );
     ok(&host, &s, "echo changed > /root/site/index.html").await;
 
-    // A second build of the same recipe is the same image.
+    // A second build of the same recipe is the same image; a changed
+    // recipe is a new one, and the old build goes (the sprite keeps its copy).
     let again = host
         .ensure_image("t-recipe-files", &recipe, &mut |_| {})
         .unwrap();
     assert_eq!(again.hash, image.hash);
+    let changed = recipe.clone().with(
+        &[],
+        vec![RecipeFile {
+            path: "/root/site/about.html".into(),
+            mode: 0o644,
+            content: "about\n".into(),
+        }],
+    );
+    let newer = host
+        .ensure_image("t-recipe-files", &changed, &mut |_| {})
+        .unwrap();
+    assert_ne!(newer.hash, image.hash);
+    assert!(!image.path.exists());
+    assert_eq!(ok(&host, &s, "cat /root/site/index.html").await, "changed");
 
     let hostile = Recipe::busybox().with(
         &[],
