@@ -381,6 +381,9 @@ fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     Ok(dir)
 }
 
+/// Where the reference relay listens inside the bench's sprite.
+const RELAY_PORT: u16 = 9000;
+
 /// The app the URL benchmark serves: HTTP/1.1 with keep-alive, a short body.
 const APP: &str = r#"
 import http.server, socketserver
@@ -549,15 +552,44 @@ async fn urls(
     // the median of its rounds.
     wrk(Some(&netns), inside, "localhost", 2, 1).await?;
     wrk(None, &through, &label, 2, 1).await?;
+    // The reference for one connection: the same app behind a plain byte
+    // relay (socat, one process per connection) inside the sprite, which is
+    // what any proxy's extra hop costs before it reads a header.
+    let mut relay = tokio::process::Command::new("nsenter")
+        .arg(format!("--net={}", netns.display()))
+        .args([
+            "socat",
+            &format!("TCP-LISTEN:{RELAY_PORT},bind=127.0.0.1,reuseaddr,fork"),
+            "TCP:127.0.0.1:8080,nodelay",
+        ])
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot run socat (scripts/setup installs it): {e}"))?;
+    let relayed = format!("http://127.0.0.1:{RELAY_PORT}/");
+    for _ in 0..400 {
+        if state
+            .host
+            .connect(&host, "localhost", RELAY_PORT)
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    wrk(Some(&netns), &relayed, "localhost", 2, 1).await?;
     let rounds = runs.clamp(3, 7);
-    let (mut direct_one, mut proxied_one) = (vec![], vec![]);
+    let (mut direct_one, mut proxied_one, mut relayed_one) = (vec![], vec![], vec![]);
     let (mut direct_many, mut proxied_many) = (vec![], vec![]);
     for _ in 0..rounds {
         direct_one.push(wrk(Some(&netns), inside, "localhost", 1, 1).await?);
         proxied_one.push(wrk(None, &through, &label, 1, 1).await?);
+        relayed_one.push(wrk(Some(&netns), &relayed, "localhost", 1, 1).await?);
         direct_many.push(wrk(Some(&netns), inside, "localhost", 8, 1).await?);
         proxied_many.push(wrk(None, &through, &label, 8, 1).await?);
     }
+    relay.kill().await?;
+    let relayed_one = Load::median(&relayed_one);
     let (direct_one, proxied_one) = (Load::median(&direct_one), Load::median(&proxied_one));
     let (direct_many, proxied_many) = (Load::median(&direct_many), Load::median(&proxied_many));
 
@@ -639,6 +671,14 @@ async fn urls(
             target: "latency; floor: inside".into(),
         },
         rps_row("URL: requests/s, 1 client", proxied_one.rps, direct_one.rps),
+        Row {
+            target: "reference: one byte relay".into(),
+            ..rps_row(
+                "URL: requests/s, 1 client, plain relay (socat)",
+                relayed_one.rps,
+                direct_one.rps,
+            )
+        },
         rps_row(
             "URL: requests/s, 8 clients",
             proxied_many.rps,
