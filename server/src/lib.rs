@@ -163,7 +163,7 @@ impl SpriteUrls {
 /// a JSON 404.
 pub fn app(state: AppState, public_dir: PathBuf) -> Router {
     let sessions = state.sessions.clone().layer(state.settings.secure_cookies);
-    let sprite_urls = axum::middleware::from_fn_with_state(state.clone(), proxy::dispatch);
+    let sprite_urls = proxy::SpriteHostsLayer::new(state.clone());
     let api = routes::router()
         .with_state(state)
         .route("/v1/{*rest}", axum::routing::any(routes::unknown))

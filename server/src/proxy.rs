@@ -25,9 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
@@ -65,7 +64,7 @@ pub struct Route {
 }
 
 /// URL labels (`<sprite>-<org>`) to their sprites.
-pub type Routes = crate::cache::GenCache<String, Route>;
+pub type Routes = crate::cache::GenCache<String, Arc<Route>>;
 
 /// The label of a sprite host (`web-alice` of `web-alice.localhost:8080`),
 /// when `headers` name one under the base domain.
@@ -86,7 +85,7 @@ pub fn sprite_label(base_domain: &str, headers: &HeaderMap) -> Option<String> {
 /// The sprite a URL label names. Both sprite names and organization slugs
 /// may hold hyphens, so each split is tried from the left; creation refuses
 /// a name whose label another sprite already answers to.
-pub async fn resolve(state: &AppState, label: &str) -> Result<Option<Route>, ApiError> {
+pub async fn resolve(state: &AppState, label: &str) -> Result<Option<Arc<Route>>, ApiError> {
     if let Some(route) = state.sprite_routes.get(&label.to_string()) {
         return Ok(Some(route));
     }
@@ -107,7 +106,7 @@ pub async fn resolve(state: &AppState, label: &str) -> Result<Option<Route>, Api
         .await?;
         let Some(row) = row else { continue };
         let host: String = row.try_get("host_name")?;
-        let route = Route {
+        let route = Arc::new(Route {
             sprite_id: row.try_get("id")?,
             host: SpriteName::parse(&host)
                 .map_err(|_| ApiError::Internal(format!("bad host name {host}")))?,
@@ -115,7 +114,7 @@ pub async fn resolve(state: &AppState, label: &str) -> Result<Option<Route>, Api
             name: name.to_string(),
             org_slug: slug.to_string(),
             public: row.try_get::<String, _>("url_auth")? == "public",
-        };
+        });
         state
             .sprite_routes
             .put(label.to_string(), route.clone(), generation);
@@ -125,14 +124,65 @@ pub async fn resolve(state: &AppState, label: &str) -> Result<Option<Route>, Api
 }
 
 /// In front of everything: requests to a sprite's host are proxied, the
-/// rest go on to the API and the web app.
-pub async fn dispatch(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(label) = sprite_label(&state.urls.base_domain, req.headers()) else {
-        return next.run(req).await;
-    };
-    match proxy(&state, &label, req).await {
-        Ok(res) => res,
-        Err(e) => page_for(e),
+/// rest go on to the API and the web app. A plain tower layer rather than
+/// axum middleware, since a sprite's every request passes here: no boxed
+/// `Next`, no clone of the whole state per request.
+#[derive(Clone)]
+pub struct SpriteHostsLayer(Arc<AppState>);
+
+impl SpriteHostsLayer {
+    pub fn new(state: AppState) -> SpriteHostsLayer {
+        SpriteHostsLayer(Arc::new(state))
+    }
+}
+
+impl<S> tower::Layer<S> for SpriteHostsLayer {
+    type Service = SpriteHosts<S>;
+
+    fn layer(&self, inner: S) -> SpriteHosts<S> {
+        SpriteHosts {
+            state: self.0.clone(),
+            inner,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct SpriteHosts<S> {
+    state: Arc<AppState>,
+    inner: S,
+}
+
+type Proxied = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send>,
+>;
+
+impl<S> tower::Service<Request> for SpriteHosts<S>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures_util::future::Either<S::Future, Proxied>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let Some(label) = sprite_label(&self.state.urls.base_domain, req.headers()) else {
+            return futures_util::future::Either::Left(self.inner.call(req));
+        };
+        let state = self.state.clone();
+        futures_util::future::Either::Right(Box::pin(async move {
+            Ok(match proxy(&state, &label, req).await {
+                Ok(res) => res,
+                Err(e) => page_for(e),
+            })
+        }))
     }
 }
 
@@ -284,12 +334,16 @@ async fn proxy(state: &AppState, label: &str, mut req: Request) -> Result<Respon
         host_header.as_ref(),
         upgrade,
     );
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
-    parts.uri = path.parse().expect("a path is a URI");
+    // An absolute-form target (`GET http://host/path`) goes upstream as
+    // origin-form; the usual origin-form one is kept as it is.
+    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        parts.uri = path.parse().expect("a path is a URI");
+    }
     parts.version = axum::http::Version::HTTP_11;
     let upstream_req = Request::from_parts(parts, body);
 
