@@ -92,6 +92,14 @@ export async function signUp(page, prefix = "user") {
   await page.getByLabel("Password").fill("a long password");
   await page.getByRole("button", { name: "Create account" }).click();
   await page.getByRole("heading", { name: "Your sprites" }).waitFor();
+  // The page is signed in once the sign-up answer arrived; the browser
+  // stores its cookie a moment later. A story that navigates away at once
+  // (a join link) could leave before it is kept: wait for it.
+  const deadline = Date.now() + 10_000;
+  while (!(await page.context().cookies()).some((c) => c.name === "sprites_session")) {
+    if (Date.now() > deadline) throw new Error("the session cookie was never stored");
+    await page.waitForTimeout(25);
+  }
   return handle;
 }
 

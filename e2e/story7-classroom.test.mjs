@@ -74,7 +74,16 @@ test("a teacher runs an assignment: students start it, work, get reset and colle
         await joinClass(p.page, code);
       } else {
         await p.page.goto(link);
-        await p.page.getByRole("heading", { name: /you study/ }).waitFor({ timeout: 60_000 });
+        try {
+          await p.page.getByRole("heading", { name: /you study/ }).waitFor({ timeout: 60_000 });
+        } catch (e) {
+          await shot(p.page, "join-by-link-failed");
+          const session = await p.page.evaluate(async () => {
+            const r = await fetch("/v1/auth/session");
+            return `${r.status} ${await r.text()}`;
+          });
+          throw new Error(`${e.message}\nthe page at ${p.page.url()} shows:\n${await p.page.locator("body").innerText()}\nsession: ${session}\nerrors: ${p.errors.join("\n")}`);
+        }
       }
       const lab = p.page.locator('li.assignment[data-assignment="lab1"]');
       await lab.getByRole("button", { name: "Start" }).click();

@@ -183,6 +183,16 @@ pub async fn progress(method: &str, path: &str, body: Value) -> Result<Vec<Value
 }
 
 /// A path component or query value, percent-encoded.
+/// Waits `ms` milliseconds.
+pub async fn sleep_ms(ms: i32) {
+    let wait = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(wait).await;
+}
+
 pub fn enc(s: &str) -> String {
     js_sys::encode_uri_component(s).into()
 }

@@ -48,18 +48,31 @@ impl Session {
     }
 }
 
-/// Reads who is signed in from the server.
+/// Reads who is signed in from the server. A request that did not get an
+/// answer (the network, a server error) is tried again before the page
+/// says "signed out": only the server's own "nobody" means that.
 pub fn refresh_session(session: Session) {
     leptos::task::spawn_local(async move {
-        match api::get::<api::SessionState>("/v1/auth/session").await {
-            Ok(state) => {
-                session.1.set(state.signup_open);
-                match state.profile {
-                    Some(p) => session.signed_in(p),
-                    None => session.0.set(Some(None)),
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match api::get::<api::SessionState>("/v1/auth/session").await {
+                Ok(state) => {
+                    session.1.set(state.signup_open);
+                    match state.profile {
+                        Some(p) => session.signed_in(p),
+                        None => session.0.set(Some(None)),
+                    }
+                    return;
+                }
+                Err(e) if (e.status == 0 || e.status >= 500) && tries < 4 => {
+                    api::sleep_ms(250 * tries).await;
+                }
+                Err(_) => {
+                    session.0.set(Some(None));
+                    return;
                 }
             }
-            Err(_) => session.0.set(Some(None)),
         }
     });
 }
