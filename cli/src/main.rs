@@ -252,6 +252,28 @@ fn service_event(e: &Value) -> Option<String> {
     })
 }
 
+/// What a saved or imported template says of itself, and who sees it.
+#[derive(clap::Args)]
+struct TemplateAbout {
+    #[arg(long)]
+    title: Option<String>,
+    #[arg(long)]
+    description: Option<String>,
+    /// For everyone in the organization, not only you (owners and admins).
+    #[arg(long)]
+    organization: bool,
+}
+
+impl TemplateAbout {
+    fn scope(&self) -> &'static str {
+        if self.organization {
+            "organization"
+        } else {
+            "owner"
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum TemplatesCmd {
     /// List the templates you can create sprites from.
@@ -263,13 +285,8 @@ enum TemplatesCmd {
         /// The checkpoint (`sprite checkpoint list`).
         #[arg(long)]
         checkpoint: String,
-        #[arg(long)]
-        title: Option<String>,
-        #[arg(long)]
-        description: Option<String>,
-        /// For everyone in the organization, not only you (owners and admins).
-        #[arg(long)]
-        organization: bool,
+        #[command(flatten)]
+        about: TemplateAbout,
         /// The file to open first in sprites made from it.
         #[arg(long)]
         open: Option<String>,
@@ -279,13 +296,8 @@ enum TemplatesCmd {
     Import {
         name: String,
         path: std::path::PathBuf,
-        #[arg(long)]
-        title: Option<String>,
-        #[arg(long)]
-        description: Option<String>,
-        /// For everyone in the organization, not only you (owners and admins).
-        #[arg(long)]
-        organization: bool,
+        #[command(flatten)]
+        about: TemplateAbout,
     },
     /// Delete a saved or imported template; sprites made from it stay.
     Delete { name: String },
@@ -1124,13 +1136,6 @@ async fn templates(
     cmd: &TemplatesCmd,
     sprite: impl Fn() -> anyhow::Result<String>,
 ) -> anyhow::Result<()> {
-    let scope = |organization: bool| {
-        if organization {
-            "organization"
-        } else {
-            "owner"
-        }
-    };
     match cmd {
         TemplatesCmd::List => {
             let v = api.get("/v1/templates").await?;
@@ -1165,15 +1170,13 @@ async fn templates(
         TemplatesCmd::Save {
             name,
             checkpoint,
-            title,
-            description,
-            organization,
+            about,
             open,
         } => {
             let body = json!({
                 "name": name, "sprite": sprite()?, "checkpoint": checkpoint,
-                "title": title, "description": description,
-                "scope": scope(*organization), "open": open,
+                "title": about.title, "description": about.description,
+                "scope": about.scope(), "open": open,
             });
             let v = api.post("/v1/templates", body).await?;
             print(j, &v, |v| {
@@ -1184,20 +1187,14 @@ async fn templates(
                 )
             });
         }
-        TemplatesCmd::Import {
-            name,
-            path,
-            title,
-            description,
-            organization,
-        } => {
+        TemplatesCmd::Import { name, path, about } => {
             let mut query = form_urlencoded::Serializer::new(String::new());
             query.append_pair("name", name);
-            query.append_pair("scope", scope(*organization));
-            if let Some(t) = title {
+            query.append_pair("scope", about.scope());
+            if let Some(t) = &about.title {
                 query.append_pair("title", t);
             }
-            if let Some(d) = description {
+            if let Some(d) = &about.description {
                 query.append_pair("description", d);
             }
             let body = upload::archive(path).await?;

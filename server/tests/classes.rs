@@ -194,6 +194,8 @@ async fn class_story(srv: TestServer) {
     // Students see only their own sprites; the teacher sees all.
     let (_, v) = srv.get(&alice_c, "/v1/sprites").await;
     assert_eq!(names(&v), ["lab1-alice"]);
+    let (_, v) = srv.get(&carol_c, "/v1/sprites").await;
+    assert!(names(&v).is_empty(), "carol has not started: {v}");
     let (_, v) = srv.get(&tess_c, "/v1/sprites").await;
     assert_eq!(names(&v), ["lab1-alice", "lab1-bob", "lab1-prep"]);
     for path in [
@@ -405,7 +407,6 @@ async fn class_story(srv: TestServer) {
         srv.get(&alice_c, "/v1/sprites/lab1-alice").await.0,
         StatusCode::OK
     );
-    let _ = carol_c;
     srv.cleanup().await;
 }
 
@@ -463,8 +464,7 @@ async fn shared_workspaces_and_limits_in_a_class() {
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     // Only members of the class can be added; the teacher may share any sprite.
-    let outsider = srv.user("outsider").await;
-    let _ = outsider;
+    srv.user("outsider").await;
     let (st, _) = srv
         .post(
             &alice_c,
