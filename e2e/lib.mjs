@@ -71,6 +71,17 @@ export async function person(browser, label) {
   };
 }
 
+// Says yes to every confirm() of the page. Chromium can close a dialog by
+// itself before the answer arrives ("No dialog is showing"); that is no
+// failure of the story, whose next step checks what the yes should have done.
+export function acceptDialogs(page) {
+  page.on("dialog", (d) =>
+    d.accept().catch((e) => {
+      if (!/No dialog is showing/.test(String(e))) throw e;
+    }),
+  );
+}
+
 // Named after the story (each test file runs in a process of its own).
 const story = basename(process.argv[1] ?? "story", ".test.mjs");
 let shots = 0;

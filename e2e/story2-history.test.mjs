@@ -3,14 +3,14 @@
 // and the page are back. Then undo the restore.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { launch, person, shot, signUp, createSprite, run, waitForScreen, waitForPreview } from "./lib.mjs";
+import { launch, person, shot, signUp, createSprite, run, waitForScreen, waitForPreview, acceptDialogs } from "./lib.mjs";
 
 test("checkpoint, break, compare on the slider, restore, undo", async () => {
   const browser = await launch();
   try {
     const bea = await person(browser, "bea");
     const { page } = bea;
-    page.on("dialog", (d) => d.accept());
+    acceptDialogs(page);
     await signUp(page, "bea");
     await createSprite(page, "shop");
 

@@ -5,14 +5,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { BASE, launch, person, shot, signUp, createSprite, waitForScreen } from "./lib.mjs";
+import { BASE, launch, person, shot, signUp, createSprite, waitForScreen, acceptDialogs } from "./lib.mjs";
 
 test("files, settings, live state, a copy from a checkpoint, tokens, deletion", async () => {
   const browser = await launch();
   try {
     const fay = await person(browser, "fay");
     const { page } = fay;
-    page.on("dialog", (d) => d.accept());
+    acceptDialogs(page);
     await signUp(page, "fay");
     await createSprite(page, "tools");
     await waitForScreen(page, /root@[\w-]+:\S*[#$]/);

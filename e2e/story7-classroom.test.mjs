@@ -9,7 +9,7 @@
 // changed in the other's editor.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BASE, launch, person, shot, signUp, createSprite, run, waitForScreen } from "./lib.mjs";
+import { BASE, launch, person, shot, signUp, createSprite, run, waitForScreen, acceptDialogs } from "./lib.mjs";
 
 const PROMPT = /root@[\w-]+:\S*[#$]/;
 
@@ -35,7 +35,7 @@ test("a teacher runs an assignment: students start it, work, get reset and colle
   try {
     const tess = await person(browser, "tess");
     const t = tess.page;
-    t.on("dialog", (d) => d.accept());
+    acceptDialogs(t);
     await signUp(t, "tess");
     const slug = `web-${Date.now().toString(36)}`;
     const code = await startClass(t, slug);
