@@ -44,7 +44,11 @@ impl<K: Hash + Eq, V: Clone> GenCache<K, V> {
         self.inner.lock().unwrap().generation
     }
 
-    pub fn get(&self, key: &K) -> Option<V> {
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.inner.lock().unwrap().entries.get(key).cloned()
     }
 

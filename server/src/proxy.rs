@@ -13,7 +13,8 @@
 //!    sprite.
 //! 3. The proxy removes its own credentials (the `Authorization` header,
 //!    its cookies) and hop-by-hop headers, adds `X-Forwarded-For`,
-//!    `X-Forwarded-Proto`, `X-Forwarded-Host` and `Forwarded`, wakes the
+//!    `X-Forwarded-Proto` and `Forwarded` (the `Host` header passes as the
+//!    client sent it, so no `X-Forwarded-Host` repeats it), wakes the
 //!    sprite if it sleeps, and sends the request through a connection that
 //!    sprite-init opens inside the sprite. Bodies stream both ways; an
 //!    `Upgrade` (WebSocket) becomes a spliced connection.
@@ -86,7 +87,7 @@ pub fn sprite_label(base_domain: &str, headers: &HeaderMap) -> Option<String> {
 /// may hold hyphens, so each split is tried from the left; creation refuses
 /// a name whose label another sprite already answers to.
 pub async fn resolve(state: &AppState, label: &str) -> Result<Option<Arc<Route>>, ApiError> {
-    if let Some(route) = state.sprite_routes.get(&label.to_string()) {
+    if let Some(route) = state.sprite_routes.get(label) {
         return Ok(Some(route));
     }
     let generation = state.sprite_routes.generation();
@@ -494,33 +495,50 @@ impl Upstreams {
     }
 }
 
-const HOP_BY_HOP: [&str; 7] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
+/// What a client may claim about earlier hops; only this hop's count.
+const CLIENT_CLAIMS: [HeaderName; 5] = [
+    FORWARDED,
+    X_FORWARDED_FOR,
+    X_FORWARDED_PROTO,
+    HeaderName::from_static("x-forwarded-host"),
+    HeaderName::from_static("x-real-ip"),
 ];
 
 /// Removes the headers that belong to one connection, not the request;
-/// for an upgrade, `Connection: upgrade` and `Upgrade` must pass.
+/// for an upgrade, `Connection: upgrade` and `Upgrade` must pass. Every
+/// request passes here, so the usual case (no `Connection` header naming
+/// others) allocates nothing.
 fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::try_from(n.trim()).ok())
-        .collect();
-    for name in named {
-        if !(upgrade && name == header::UPGRADE) {
-            headers.remove(name);
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|n| HeaderName::try_from(n.trim()).ok())
+            .collect();
+        for name in named {
+            if !(upgrade && name == header::UPGRADE) {
+                headers.remove(name);
+            }
         }
     }
-    for name in HOP_BY_HOP {
-        if !(upgrade && (name == "upgrade" || name == "connection")) {
+    for name in &HOP_BY_HOP {
+        if !(upgrade && (name == header::UPGRADE || name == header::CONNECTION)) {
             headers.remove(name);
         }
     }
@@ -542,51 +560,47 @@ fn forwarded_headers(
     strip_hop_by_hop(headers, upgrade);
     headers.remove(header::AUTHORIZATION);
     headers.remove(header::PROXY_AUTHORIZATION);
-    let cookies: Vec<String> = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|c| {
-            let name = c.split('=').next().unwrap_or("");
-            !c.is_empty() && name != AUTH_COOKIE && name != crate::session::COOKIE
-        })
-        .map(str::to_string)
-        .collect();
-    headers.remove(header::COOKIE);
-    if !cookies.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&cookies.join("; ")) {
-            headers.insert(header::COOKIE, v);
+    if headers.contains_key(header::COOKIE) {
+        let cookies: Vec<String> = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .map(str::trim)
+            .filter(|c| {
+                let name = c.split('=').next().unwrap_or("");
+                !c.is_empty() && name != AUTH_COOKIE && name != crate::session::COOKIE
+            })
+            .map(str::to_string)
+            .collect();
+        headers.remove(header::COOKIE);
+        if !cookies.is_empty() {
+            if let Ok(v) = HeaderValue::from_str(&cookies.join("; ")) {
+                headers.insert(header::COOKIE, v);
+            }
         }
     }
-    for name in [
-        "forwarded",
-        "x-forwarded-for",
-        "x-forwarded-proto",
-        "x-forwarded-host",
-        "x-real-ip",
-    ] {
+    for name in &CLIENT_CLAIMS {
         headers.remove(name);
     }
-    let proto = HeaderValue::from_str(scheme).unwrap_or(HeaderValue::from_static("http"));
-    headers.insert("x-forwarded-proto", proto);
-    if let Some(host) = host {
-        headers.insert("x-forwarded-host", host.clone());
-    }
+    let proto = match scheme {
+        "https" => HeaderValue::from_static("https"),
+        _ => HeaderValue::from_static("http"),
+    };
+    headers.insert(X_FORWARDED_PROTO, proto);
     if let Some(ip) = client {
-        let for_ = match ip {
-            IpAddr::V4(v4) => v4.to_string(),
-            IpAddr::V6(v6) => format!("\"[{v6}]\""),
-        };
+        let addr = ip.to_string();
         let host = host.and_then(|h| h.to_str().ok()).unwrap_or("");
-        let forwarded = format!("for={for_};proto={scheme};host=\"{host}\"");
+        let forwarded = match ip {
+            IpAddr::V4(_) => format!("for={addr};proto={scheme};host=\"{host}\""),
+            IpAddr::V6(_) => format!("for=\"[{addr}]\";proto={scheme};host=\"{host}\""),
+        };
         if let Ok(v) = HeaderValue::from_str(&forwarded) {
-            headers.insert("forwarded", v);
+            headers.insert(FORWARDED, v);
         }
         headers.insert(
-            "x-forwarded-for",
-            HeaderValue::from_str(&ip.to_string()).expect("an address is a header value"),
+            X_FORWARDED_FOR,
+            HeaderValue::from_str(&addr).expect("an address is a header value"),
         );
     }
 }
@@ -813,7 +827,7 @@ mod tests {
         assert_eq!(h[header::COOKIE], "a=1; b=2");
         assert_eq!(h["x-forwarded-for"], "10.1.2.3");
         assert_eq!(h["x-forwarded-proto"], "http");
-        assert_eq!(h["x-forwarded-host"], "web-alice.localhost:8080");
+        assert!(h.get("x-forwarded-host").is_none(), "Host itself passes");
         assert_eq!(
             h["forwarded"],
             "for=10.1.2.3;proto=http;host=\"web-alice.localhost:8080\""
