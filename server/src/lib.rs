@@ -58,6 +58,8 @@ pub struct AppState {
     pub mgmt: mgmt::Sockets,
     /// Who is attached to which terminal session.
     pub presence: presence::Presence,
+    /// Students' creations, one at a time each (their class limits them).
+    pub student_turns: sprites::StudentTurns,
 }
 
 impl AppState {
@@ -87,6 +89,7 @@ impl AppState {
             activity: Default::default(),
             mgmt: Default::default(),
             presence: Default::default(),
+            student_turns: Default::default(),
         }
     }
 

@@ -485,6 +485,29 @@ async fn check_room(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// One creation at a time per student: the class's limits are checked and
+/// the row inserted under the student's turn, so two asked at once cannot
+/// both pass the last free place. Others are limited by nothing, and wait
+/// for no one.
+#[derive(Clone, Default)]
+pub struct StudentTurns(
+    std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    >,
+);
+
+impl StudentTurns {
+    async fn take(&self, user_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let turn = {
+            let mut turns = self.0.lock().unwrap();
+            // A turn nobody holds or waits for is forgotten.
+            turns.retain(|_, t| std::sync::Arc::strong_count(t) > 1);
+            turns.entry(user_id.to_string()).or_default().clone()
+        };
+        turn.lock_owned().await
+    }
+}
+
 /// The row of a sprite about to be made.
 struct NewSprite<'a> {
     id: &'a str,
@@ -512,6 +535,11 @@ async fn add(
         labels,
         sleep,
     } = new;
+    let turn = if caller.student {
+        Some(state.student_turns.take(&caller.user_id).await)
+    } else {
+        None
+    };
     check_room(state, caller).await?;
     // Names and slugs may both hold hyphens: `a-b` of `c` and `a` of `b-c`
     // would share one URL, so the second to come is refused.
@@ -547,6 +575,7 @@ async fn add(
         }
         other => other?,
     };
+    drop(turn);
     if let Err(e) = make.await {
         sqlx::query("DELETE FROM sprites WHERE id = $1")
             .bind(id)

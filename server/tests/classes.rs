@@ -505,12 +505,25 @@ async fn shared_workspaces_and_limits_in_a_class() {
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["limits"]["max_sprites_per_member"], 2);
-    assert_eq!(
-        srv.post(&alice_c, "/v1/sprites", json!({"name": "sketch"}))
-            .await
-            .0,
-        StatusCode::CREATED
+    // Two asked at once with room for one: exactly one is made.
+    let (a, b) = tokio::join!(
+        srv.post(&alice_c, "/v1/sprites", json!({"name": "sketch"})),
+        srv.post(&alice_c, "/v1/sprites", json!({"name": "rival"})),
     );
+    let mut answers = [a.0, b.0];
+    answers.sort();
+    assert_eq!(
+        answers,
+        [StatusCode::CREATED, StatusCode::FORBIDDEN],
+        "{} {}",
+        a.1,
+        b.1
+    );
+    let made = if a.0 == StatusCode::CREATED {
+        "sketch"
+    } else {
+        "rival"
+    };
     let (st, v) = srv
         .post(&alice_c, "/v1/sprites", json!({"name": "third"}))
         .await;
@@ -523,7 +536,11 @@ async fn shared_workspaces_and_limits_in_a_class() {
         "{v}"
     );
     let (st, _) = srv
-        .post(&alice_c, "/v1/sprites/sketch/fork", json!({"name": "copy"}))
+        .post(
+            &alice_c,
+            &format!("/v1/sprites/{made}/fork"),
+            json!({"name": "copy"}),
+        )
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN, "a fork counts too");
     // The teacher is not limited.
