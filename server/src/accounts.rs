@@ -53,6 +53,9 @@ pub struct User {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub user_id: String,
+    /// The user's handle (`sprite` for a sprite acting for itself), as
+    /// others see them: in presence lists and file events.
+    pub handle: String,
     pub org_id: String,
     pub org_slug: String,
     /// A student of a class: sees only the sprites they own or were added to.
@@ -216,8 +219,10 @@ pub async fn caller_for_token(db: &Db, token: &str) -> Result<Option<Caller>, Ap
         return Ok(Some(caller));
     }
     let row = sqlx::query(
-        "SELECT t.id AS token_id, t.user_id AS user_id, o.id AS org_id, o.slug AS slug, \
-         o.is_class AS is_class, m.role AS role, t.last_used_at AS last_used_at FROM api_tokens t \
+        "SELECT t.id AS token_id, t.user_id AS user_id, u.handle AS handle, o.id AS org_id, \
+         o.slug AS slug, o.is_class AS is_class, m.role AS role, t.last_used_at AS last_used_at \
+         FROM api_tokens t \
+         JOIN users u ON u.id = t.user_id \
          JOIN organizations o ON o.id = t.org_id \
          JOIN memberships m ON m.org_id = t.org_id AND m.user_id = t.user_id \
          WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
@@ -240,6 +245,7 @@ pub async fn caller_for_token(db: &Db, token: &str) -> Result<Option<Caller>, Ap
     }
     let caller = Caller {
         user_id: row.try_get("user_id")?,
+        handle: row.try_get("handle")?,
         org_id: row.try_get("org_id")?,
         org_slug: row.try_get("slug")?,
         student: is_student(&row.try_get::<String, _>("role")?, row.try_get("is_class")?),
@@ -282,8 +288,9 @@ pub async fn caller_for_user(
     org_id: &str,
 ) -> Result<Option<Caller>, ApiError> {
     let row = sqlx::query(
-        "SELECT o.slug AS slug, o.is_class AS is_class, m.role AS role FROM memberships m \
-         JOIN organizations o ON o.id = m.org_id WHERE m.user_id = $1 AND m.org_id = $2",
+        "SELECT o.slug AS slug, o.is_class AS is_class, m.role AS role, u.handle AS handle \
+         FROM memberships m JOIN organizations o ON o.id = m.org_id \
+         JOIN users u ON u.id = m.user_id WHERE m.user_id = $1 AND m.org_id = $2",
     )
     .bind(user_id)
     .bind(org_id)
@@ -292,6 +299,7 @@ pub async fn caller_for_user(
     Ok(match row {
         Some(r) => Some(Caller {
             user_id: user_id.to_string(),
+            handle: r.try_get("handle")?,
             org_id: org_id.to_string(),
             org_slug: r.try_get("slug")?,
             student: is_student(&r.try_get::<String, _>("role")?, r.try_get("is_class")?),

@@ -425,8 +425,7 @@ pub async fn start(
     if let Some(w) = work_of(state, &a.id, &caller.user_id).await? {
         return started(state, &member, &a, &w).await;
     }
-    let handle = handle_of(&state.db, &caller.user_id).await?;
-    let sprite_name = format!("{}-{handle}", a.name);
+    let sprite_name = format!("{}-{}", a.name, caller.handle);
     let req: CreateSprite = serde_json::from_value(json!({ "name": sprite_name }))
         .map_err(|e| ApiError::Internal(format!("a create request: {e}")))?;
     let sprite = sprites::create_from_image(state, &member, req, Some(a.image.clone())).await?;

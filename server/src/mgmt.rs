@@ -79,6 +79,7 @@ pub fn ensure(state: &AppState, host: &SpriteName, name: &str, org_id: &str, org
     };
     let caller = Caller {
         user_id: format!("sprite:{host}"),
+        handle: "sprite".into(),
         org_id: org_id.to_string(),
         org_slug: org_slug.to_string(),
         student: false,

@@ -503,7 +503,7 @@ pub async fn save(
         .map_err(|_| ApiError::NotFound(format!("checkpoint {}", req.checkpoint)))?;
     let id = new_id();
     let image = format!("template-u{}", &id[..15]);
-    let by = crate::accounts::handle_of(&state.db, &caller.user_id).await?;
+    let by = caller.handle.clone();
     // The row first: its unique name is the lock against a second save.
     insert(
         state,
@@ -568,7 +568,7 @@ pub async fn import(
         Importer::Member(caller) => (
             Some(caller.org_id.clone()),
             check_scope(state, caller, params.scope.as_deref()).await?,
-            Some(crate::accounts::handle_of(&state.db, &caller.user_id).await?),
+            Some(caller.handle.clone()),
         ),
         Importer::Operator => (None, None, None),
     };

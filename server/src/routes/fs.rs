@@ -157,8 +157,9 @@ async fn write(
     let mode = q.mode.as_deref().map(mode_of).transpose()?;
     let parents = flag(&q.mkdir_parents, true);
     let e = tokio::task::block_in_place(|| fs.write(&path, &data, mode, parents))?;
-    let by = crate::accounts::handle_of(&state.db, &caller.user_id).await?;
-    state.events.file_written(&caller.org_id, &name, &path, &by);
+    state
+        .events
+        .file_written(&caller.org_id, &name, &path, &caller.handle);
     Ok(Json(entry_json(&e)))
 }
 
