@@ -22,6 +22,13 @@ struct Cli {
 enum Cmd {
     /// Build the base images (Debian, and the small busybox test image).
     Images,
+    /// List the pool's images: name, and what it was made from.
+    ImageList,
+    /// Remove images; sprites made from them keep their files.
+    ImageRemove {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
     /// Create and start a sprite.
     Create {
         name: SpriteName,
@@ -122,6 +129,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut progress = |line: &str| eprintln!("  {line}");
             host.ensure_image("busybox", &Recipe::busybox(), &mut progress)?;
             host.ensure_image("debian", &Recipe::debian(&cli.host.mirror), &mut progress)?;
+        }
+        Cmd::ImageList => {
+            for i in host.images()? {
+                let made_from = match &i.recipe {
+                    Recipe::Debian { .. } => "debian",
+                    Recipe::Busybox { .. } => "busybox",
+                    Recipe::Imported { .. } => "imported",
+                    Recipe::Checkpoint { .. } => "checkpoint",
+                };
+                println!("{:<40} {made_from}", i.name);
+            }
+        }
+        Cmd::ImageRemove { names } => {
+            for name in names {
+                host.remove_image(&name)?;
+            }
         }
         Cmd::Create { name, image } => {
             let opts = CreateOptions {

@@ -314,6 +314,35 @@ async fn a_checkpoint_kept_as_an_image_starts_new_sprites() {
             .await,
         Err(Error::CheckpointNotFound(..))
     ));
-    host.remove_image("t-saved").unwrap();
+    // An operator lists and removes images with the command line; sprites
+    // made from a removed image keep their files.
+    let listed = vmhost_cli(&["image-list"]);
+    assert!(listed.status.success());
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["t-saved", "checkpoint"]),
+        "{listed}"
+    );
+    assert!(vmhost_cli(&["image-remove", "t-saved"]).status.success());
+    let listed = vmhost_cli(&["image-list"]);
+    assert!(!String::from_utf8_lossy(&listed.stdout).contains("t-saved"));
+    assert_eq!(ok(&host, &again, "cat /root/task.txt").await, "step one");
+    assert!(host
+        .create(&name("late"), from_image("t-saved"))
+        .await
+        .is_err());
+    assert!(!vmhost_cli(&["image-remove", "../hosts"]).status.success());
     cleanup(&host).await;
+}
+
+fn vmhost_cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_vmhost"))
+        .env("SPRITES_DATA_DIR", common::data_dir())
+        .env("SPRITES_RUN_DIR", common::run_dir())
+        .env("SPRITES_INSTANCE", "t-img-save")
+        .args(args)
+        .output()
+        .expect("run vmhost")
 }
