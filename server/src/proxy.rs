@@ -524,12 +524,8 @@ const CLIENT_CLAIMS: [HeaderName; 5] = [
 /// others) allocates nothing.
 fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     if headers.contains_key(header::CONNECTION) {
-        let named: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|n| HeaderName::try_from(n.trim()).ok())
+        let named: Vec<HeaderName> = items(headers, header::CONNECTION, ',')
+            .filter_map(|n| HeaderName::try_from(n).ok())
             .collect();
         for name in named {
             if !(upgrade && name == header::UPGRADE) {
@@ -561,12 +557,7 @@ fn forwarded_headers(
     headers.remove(header::AUTHORIZATION);
     headers.remove(header::PROXY_AUTHORIZATION);
     if headers.contains_key(header::COOKIE) {
-        let cookies: Vec<String> = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .map(str::trim)
+        let cookies: Vec<String> = items(headers, header::COOKIE, ';')
             .filter(|c| {
                 let name = c.split('=').next().unwrap_or("");
                 !c.is_empty() && name != AUTH_COOKIE && name != crate::session::COOKIE
@@ -663,13 +654,19 @@ async fn authorize(
     Err(Refusal::SignIn(to))
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// The items of every `name` header, split at `sep` and trimmed.
+fn items(headers: &HeaderMap, name: HeaderName, sep: char) -> impl Iterator<Item = &str> {
     headers
-        .get_all(header::COOKIE)
-        .iter()
+        .get_all(name)
+        .into_iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
+        .flat_map(move |v| v.split(sep))
+        .map(str::trim)
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    items(headers, header::COOKIE, ';')
+        .filter_map(|c| c.split_once('='))
         .find(|(n, _)| *n == name)
         .map(|(_, v)| v.to_string())
 }
