@@ -468,14 +468,17 @@ async fn app_port(state: &AppState, host: &SpriteName) -> u16 {
 pub struct Upstreams(Arc<Mutex<HashMap<SpriteName, Vec<SendRequest<Body>>>>>);
 
 impl Upstreams {
-    /// An idle connection ready for a request; busy ones stay for later,
-    /// closed ones go.
+    /// The idle connection used last that is ready for a request; busy
+    /// ones stay for later, closed ones go. Last in, first out: one client
+    /// at a time keeps to one connection, so the app answers on the thread
+    /// that just did (handing requests round several idle connections cost
+    /// a threaded app ~70 us each, a third of a small request).
     fn take(&self, host: &SpriteName) -> Option<SendRequest<Body>> {
         let mut map = self.0.lock().unwrap();
         let idle = map.get_mut(host)?;
         idle.retain(|s| !s.is_closed());
-        let i = idle.iter().position(|s| s.is_ready())?;
-        Some(idle.swap_remove(i))
+        let i = idle.iter().rposition(|s| s.is_ready())?;
+        Some(idle.remove(i))
     }
 
     /// Keeps a connection whose response is under way; it is ready again
