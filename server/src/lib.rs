@@ -186,38 +186,102 @@ pub fn app(state: AppState, public_dir: PathBuf) -> Router {
 
 /// Serves until `shutdown` completes. Sprites are not touched on the way
 /// out: they belong to the host, not to this process, and keep running.
+///
+/// Every connection starts on [`proxy::forward`], which serves plain
+/// requests to sprites itself and hands the rest to `app`. On shutdown,
+/// connections between requests close at once; responses under way get a
+/// few seconds to end.
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    state: AppState,
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let closing = tokio_util::sync::CancellationToken::new();
+    let direct = tokio_util::task::TaskTracker::new();
+    let (give, handoffs) = tokio::sync::mpsc::channel(64);
+    let listener = Listener {
+        tcp: listener,
+        state,
+        handoffs,
+        give,
+        direct: direct.clone(),
+        closing: closing.clone(),
+    };
+    let signal = closing.clone();
     axum::serve(
-        Listener(listener),
+        listener,
         app.into_make_service_with_connect_info::<ClientAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
-    .await
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        signal.cancel();
+    })
+    .await?;
+    direct.close();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), direct.wait()).await;
+    Ok(())
 }
 
-/// The TCP listener, with NODELAY on every connection: progress streams
-/// and terminals write small pieces, and without it each one after the
-/// first waits for the client's delayed ACK (~40 ms).
-struct Listener(tokio::net::TcpListener);
+/// The TCP listener. Each new connection goes first to
+/// [`proxy::forward::serve`]; those it hands back come out of `accept` for
+/// the app. NODELAY is on everywhere: progress streams and terminals write
+/// small pieces, and without it each one after the first waits for the
+/// client's delayed ACK (~40 ms).
+struct Listener {
+    tcp: tokio::net::TcpListener,
+    state: AppState,
+    handoffs: tokio::sync::mpsc::Receiver<(proxy::forward::Handoff, std::net::SocketAddr)>,
+    give: tokio::sync::mpsc::Sender<(proxy::forward::Handoff, std::net::SocketAddr)>,
+    direct: tokio_util::task::TaskTracker,
+    closing: tokio_util::sync::CancellationToken,
+}
+
+impl Listener {
+    fn start(&self, stream: tokio::net::TcpStream, addr: std::net::SocketAddr) {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+        let (state, give, closing) = (self.state.clone(), self.give.clone(), self.closing.clone());
+        self.direct.spawn(async move {
+            if let Some(handoff) = proxy::forward::serve(&state, stream, addr, &closing).await {
+                tokio::select! {
+                    _ = give.send((handoff, addr)) => {}
+                    _ = closing.cancelled() => {}
+                }
+            }
+        });
+    }
+}
 
 impl axum::serve::Listener for Listener {
-    type Io = tokio::net::TcpStream;
+    type Io = proxy::forward::Handoff;
     type Addr = std::net::SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (io, addr) = axum::serve::Listener::accept(&mut self.0).await;
-        if let Err(e) = io.set_nodelay(true) {
-            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        loop {
+            tokio::select! {
+                Some(handoff) = self.handoffs.recv() => return handoff,
+                accepted = self.tcp.accept() => match accepted {
+                    Ok((stream, addr)) => self.start(stream, addr),
+                    Err(e) if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionAborted
+                            | std::io::ErrorKind::ConnectionReset
+                            | std::io::ErrorKind::ConnectionRefused
+                    ) => {}
+                    // Out of descriptors, most likely: wait for some to close.
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot accept a connection");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                },
+            }
         }
-        (io, addr)
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.0.local_addr()
+        self.tcp.local_addr()
     }
 }
 
@@ -266,6 +330,7 @@ pub async fn start_local(
     let state = AppState::new(host, db, sessions, urls, settings).with_background();
     tokio::spawn(serve(
         listener,
+        state.clone(),
         app(state.clone(), public_dir),
         std::future::pending(),
     ));

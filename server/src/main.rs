@@ -237,7 +237,13 @@ async fn run(cfg: Config, db: Db, sessions: sprites_server::session::Store) -> a
     sprites::reconcile(&state).await?;
     let state = state.with_background();
     println!("Sprites is ready: open http://localhost:{port}/");
-    serve(listener, app(state, cfg.public_dir), shutdown_signal()).await?;
+    serve(
+        listener,
+        state.clone(),
+        app(state, cfg.public_dir),
+        shutdown_signal(),
+    )
+    .await?;
     println!("Stopped; sprites keep running and are re-adopted on the next start.");
     Ok(())
 }

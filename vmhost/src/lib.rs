@@ -27,8 +27,8 @@ pub mod testing;
 pub use agent::{ExecOutput, ServiceEvents, Stream};
 pub use error::{Error, Result};
 pub use sprite::{
-    Activity, CheckpointInfo, CreateOptions, Desired, Host, HostConfig, HostEvent, Origin, Phase,
-    SpriteInfo,
+    Activity, CheckpointInfo, Connection, CreateOptions, Desired, Host, HostConfig, HostEvent,
+    Origin, Phase, SpriteInfo,
 };
 pub use sprite_init::{
     ExecSpec, ServiceEvent, ServiceInfo, ServiceOp, ServiceSpec, ServiceState, SessionInfo, WinSize,

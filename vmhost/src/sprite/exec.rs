@@ -151,6 +151,28 @@ pub enum Connection {
     Init(tokio::net::UnixStream),
 }
 
+impl Connection {
+    /// Whether a connection between requests can carry another: its peer
+    /// has neither closed it nor sent anything unasked. Unless the runtime
+    /// saw it readable since it was last read dry, no system call.
+    pub fn is_reusable(&self) -> bool {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let ready = match self {
+            Connection::Tcp(s) => s.poll_read_ready(&mut cx),
+            Connection::Init(s) => s.poll_read_ready(&mut cx),
+        };
+        if ready.is_pending() {
+            return true;
+        }
+        let mut byte = [0u8; 1];
+        let read = match self {
+            Connection::Tcp(s) => s.try_read(&mut byte),
+            Connection::Init(s) => s.try_read(&mut byte),
+        };
+        matches!(read, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+}
+
 impl tokio::io::AsyncRead for Connection {
     fn poll_read(
         self: std::pin::Pin<&mut Self>,

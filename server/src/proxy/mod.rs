@@ -33,9 +33,12 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use sprites_wire::SpriteName;
 use sqlx::Row as _;
+use vmhost::Connection;
 
 use crate::error::ApiError;
 use crate::{client_addr_of, AppState};
+
+pub mod forward;
 
 /// The port a sprite's web app listens on.
 pub const APP_PORT: u16 = 8080;
@@ -328,13 +331,8 @@ async fn proxy(state: &AppState, label: &str, mut req: Request) -> Result<Respon
     let upgrade = req.headers().contains_key(header::UPGRADE);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
-    forwarded_headers(
-        &mut parts.headers,
-        client,
-        &state.urls.scheme,
-        host_header.as_ref(),
-        upgrade,
-    );
+    let forwarding = Forwarding::new(client, &state.urls.scheme, host_header.as_ref());
+    forwarded_headers(&mut parts.headers, &forwarding, upgrade);
     // An absolute-form target (`GET http://host/path`) goes upstream as
     // origin-form; the usual origin-form one is kept as it is.
     if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
@@ -408,8 +406,7 @@ async fn wake(state: &AppState, host: &SpriteName) -> Result<bool, Refusal> {
 }
 
 /// A connection to the sprite's app: an idle one when `reuse` allows,
-/// else a new one through sprite-init. Right after a wake the app may
-/// still be starting, so a refused connection is tried again for a while.
+/// else a new one.
 async fn connect(
     state: &AppState,
     route: &Route,
@@ -421,20 +418,7 @@ async fn connect(
             return Ok(sender);
         }
     }
-    let port = app_port(state, &route.host).await;
-    let deadline = tokio::time::Instant::now() + APP_START_LIMIT;
-    let stream = loop {
-        match state.host.connect(&route.host, "localhost", port).await {
-            Ok(stream) => break stream,
-            Err(vmhost::Error::PortClosed(_)) if woke && tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(vmhost::Error::PortClosed(_)) => {
-                return Err(Refusal::NotListening(route.name.clone(), port))
-            }
-            Err(e) => return Err(e.into()),
-        }
-    };
+    let stream = open(state, route, woke).await?;
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| {
@@ -451,6 +435,26 @@ async fn connect(
     Ok(sender)
 }
 
+/// A new connection to the sprite's app, made inside the sprite. Right
+/// after a wake the app may still be starting, so a refused connection is
+/// tried again for a while.
+async fn open(state: &AppState, route: &Route, woke: bool) -> Result<Connection, Refusal> {
+    let port = app_port(state, &route.host).await;
+    let deadline = tokio::time::Instant::now() + APP_START_LIMIT;
+    loop {
+        match state.host.connect(&route.host, "localhost", port).await {
+            Ok(stream) => return Ok(stream),
+            Err(vmhost::Error::PortClosed(_)) if woke && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(vmhost::Error::PortClosed(_)) => {
+                return Err(Refusal::NotListening(route.name.clone(), port))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// The port of the sprite's web app: that of the service that declares an
 /// HTTP port, else [`APP_PORT`].
 async fn app_port(state: &AppState, host: &SpriteName) -> u16 {
@@ -463,9 +467,17 @@ async fn app_port(state: &AppState, host: &SpriteName) -> u16 {
     }
 }
 
-/// Idle HTTP/1.1 connections to sprites' apps, for keep-alive.
+/// Idle HTTP/1.1 connections to sprites' apps, for keep-alive: those of
+/// hyper's client (for connections the app serves) and bare ones (for
+/// [`forward`]).
 #[derive(Clone, Default)]
-pub struct Upstreams(Arc<Mutex<HashMap<SpriteName, Vec<SendRequest<Body>>>>>);
+pub struct Upstreams(Arc<Mutex<Idle>>);
+
+#[derive(Default)]
+struct Idle {
+    senders: HashMap<SpriteName, Vec<SendRequest<Body>>>,
+    streams: HashMap<SpriteName, Vec<Connection>>,
+}
 
 impl Upstreams {
     /// The idle connection used last that is ready for a request; busy
@@ -474,27 +486,51 @@ impl Upstreams {
     /// that just did (handing requests round several idle connections cost
     /// a threaded app ~70 us each, a third of a small request).
     fn take(&self, host: &SpriteName) -> Option<SendRequest<Body>> {
-        let mut map = self.0.lock().unwrap();
-        let idle = map.get_mut(host)?;
-        idle.retain(|s| !s.is_closed());
-        let i = idle.iter().rposition(|s| s.is_ready())?;
-        Some(idle.remove(i))
+        let mut idle = self.0.lock().unwrap();
+        let senders = idle.senders.get_mut(host)?;
+        senders.retain(|s| !s.is_closed());
+        let i = senders.iter().rposition(|s| s.is_ready())?;
+        Some(senders.remove(i))
     }
 
     /// Keeps a connection whose response is under way; it is ready again
     /// once that response's body has been read.
     fn put(&self, host: &SpriteName, sender: SendRequest<Body>) {
-        let mut map = self.0.lock().unwrap();
-        let idle = map.entry(host.clone()).or_default();
-        idle.retain(|s| !s.is_closed());
-        if idle.len() < IDLE_PER_SPRITE {
-            idle.push(sender);
+        let mut idle = self.0.lock().unwrap();
+        let senders = idle.senders.entry(host.clone()).or_default();
+        senders.retain(|s| !s.is_closed());
+        if senders.len() < IDLE_PER_SPRITE {
+            senders.push(sender);
+        }
+    }
+
+    /// The bare connection used last that the app has not closed since
+    /// (last in, first out, as [`Upstreams::take`]).
+    fn take_stream(&self, host: &SpriteName) -> Option<Connection> {
+        let mut idle = self.0.lock().unwrap();
+        let streams = idle.streams.get_mut(host)?;
+        while let Some(stream) = streams.pop() {
+            if stream.is_reusable() {
+                return Some(stream);
+            }
+        }
+        None
+    }
+
+    /// Keeps a bare connection that is between requests.
+    fn put_stream(&self, host: &SpriteName, stream: Connection) {
+        let mut idle = self.0.lock().unwrap();
+        let streams = idle.streams.entry(host.clone()).or_default();
+        if streams.len() < IDLE_PER_SPRITE {
+            streams.push(stream);
         }
     }
 
     /// Drops every connection to `host` (it slept cold, or is gone).
     pub fn forget(&self, host: &SpriteName) {
-        self.0.lock().unwrap().remove(host);
+        let mut idle = self.0.lock().unwrap();
+        idle.senders.remove(host);
+        idle.streams.remove(host);
     }
 }
 
@@ -546,16 +582,46 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     }
 }
 
+/// The forwarding headers of this hop for one client and `Host`: made
+/// once per client connection and host by [`forward`].
+#[derive(Clone)]
+struct Forwarding {
+    host: Option<HeaderValue>,
+    proto: HeaderValue,
+    /// `X-Forwarded-For` and `Forwarded`, when the client's address is known.
+    client: Option<(HeaderValue, HeaderValue)>,
+}
+
+impl Forwarding {
+    fn new(client: Option<IpAddr>, scheme: &str, host: Option<&HeaderValue>) -> Forwarding {
+        let proto = match scheme {
+            "https" => HeaderValue::from_static("https"),
+            _ => HeaderValue::from_static("http"),
+        };
+        let client = client.map(|ip| {
+            let addr = ip.to_string();
+            let h = host.and_then(|h| h.to_str().ok()).unwrap_or("");
+            let forwarded = match ip {
+                IpAddr::V4(_) => format!("for={addr};proto={scheme};host=\"{h}\""),
+                IpAddr::V6(_) => format!("for=\"[{addr}]\";proto={scheme};host=\"{h}\""),
+            };
+            let forwarded = HeaderValue::from_str(&forwarded)
+                .unwrap_or_else(|_| HeaderValue::from_static("for=unknown"));
+            let addr = HeaderValue::from_str(&addr).expect("an address is a header value");
+            (addr, forwarded)
+        });
+        Forwarding {
+            host: host.cloned(),
+            proto,
+            client,
+        }
+    }
+}
+
 /// The request as the sprite's app sees it: none of the proxy's
 /// credentials, none of the client's claims about forwarding, and the
 /// forwarding headers of this hop.
-fn forwarded_headers(
-    headers: &mut HeaderMap,
-    client: Option<IpAddr>,
-    scheme: &str,
-    host: Option<&HeaderValue>,
-    upgrade: bool,
-) {
+fn forwarded_headers(headers: &mut HeaderMap, forwarding: &Forwarding, upgrade: bool) {
     strip_hop_by_hop(headers, upgrade);
     headers.remove(header::AUTHORIZATION);
     headers.remove(header::PROXY_AUTHORIZATION);
@@ -577,25 +643,10 @@ fn forwarded_headers(
     for name in &CLIENT_CLAIMS {
         headers.remove(name);
     }
-    let proto = match scheme {
-        "https" => HeaderValue::from_static("https"),
-        _ => HeaderValue::from_static("http"),
-    };
-    headers.insert(X_FORWARDED_PROTO, proto);
-    if let Some(ip) = client {
-        let addr = ip.to_string();
-        let host = host.and_then(|h| h.to_str().ok()).unwrap_or("");
-        let forwarded = match ip {
-            IpAddr::V4(_) => format!("for={addr};proto={scheme};host=\"{host}\""),
-            IpAddr::V6(_) => format!("for=\"[{addr}]\";proto={scheme};host=\"{host}\""),
-        };
-        if let Ok(v) = HeaderValue::from_str(&forwarded) {
-            headers.insert(FORWARDED, v);
-        }
-        headers.insert(
-            X_FORWARDED_FOR,
-            HeaderValue::from_str(&addr).expect("an address is a header value"),
-        );
+    headers.insert(X_FORWARDED_PROTO, forwarding.proto.clone());
+    if let Some((addr, forwarded)) = &forwarding.client {
+        headers.insert(FORWARDED, forwarded.clone());
+        headers.insert(X_FORWARDED_FOR, addr.clone());
     }
 }
 
@@ -816,13 +867,8 @@ mod tests {
         );
         h.insert("x-private", HeaderValue::from_static("1"));
         let host = HeaderValue::from_static("web-alice.localhost:8080");
-        forwarded_headers(
-            &mut h,
-            Some("10.1.2.3".parse().unwrap()),
-            "http",
-            Some(&host),
-            false,
-        );
+        let forwarding = Forwarding::new(Some("10.1.2.3".parse().unwrap()), "http", Some(&host));
+        forwarded_headers(&mut h, &forwarding, false);
         assert!(h.get(header::AUTHORIZATION).is_none());
         assert_eq!(h[header::COOKIE], "a=1; b=2");
         assert_eq!(h["x-forwarded-for"], "10.1.2.3");
