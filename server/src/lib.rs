@@ -223,6 +223,29 @@ pub async fn serve(
     Ok(())
 }
 
+/// Loopback connections to the server's port stay out of connection
+/// tracking while this lives (see [`vmhost::net::skip_tracking`]): the
+/// server and the benchmark hold one for their port.
+pub struct UntrackedLoopback(u16);
+
+impl UntrackedLoopback {
+    pub fn new(port: u16) -> Option<UntrackedLoopback> {
+        match vmhost::net::skip_tracking(port) {
+            Ok(()) => Some(UntrackedLoopback(port)),
+            Err(e) => {
+                tracing::warn!(error = %e, "loopback connections to the server stay tracked");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for UntrackedLoopback {
+    fn drop(&mut self) {
+        let _ = vmhost::net::resume_tracking(self.0);
+    }
+}
+
 /// The TCP listener. Each new connection goes first to
 /// [`proxy::forward::serve`]; those it hands back come out of `accept` for
 /// the app. NODELAY is on everywhere: progress streams and terminals write

@@ -188,3 +188,31 @@ async fn without_egress_a_sprite_has_only_its_loopback() {
     assert_eq!(out.trim(), "0");
     host.destroy(&s).await.unwrap();
 }
+
+/// Whether a new loopback connection to `port` shows in the host's
+/// connection tracking table.
+fn tracked(listener: &std::net::TcpListener) -> bool {
+    let port = listener.local_addr().unwrap().port();
+    let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (_server, _) = listener.accept().unwrap();
+    let from = client.local_addr().unwrap().port();
+    let table = std::fs::read_to_string("/proc/net/nf_conntrack").unwrap();
+    let needle = format!("sport={from} dport={port} ");
+    table.lines().any(|l| l.contains(&needle))
+}
+
+#[test]
+fn loopback_connections_to_the_servers_port_can_skip_tracking() {
+    // The egress table's NAT turns tracking on for the host.
+    vmhost::net::install().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    assert!(tracked(&listener), "tracked until told otherwise");
+    vmhost::net::skip_tracking(port).unwrap();
+    vmhost::net::skip_tracking(port).unwrap();
+    assert!(!tracked(&listener), "no longer tracked");
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    assert!(tracked(&other), "other ports still are");
+    vmhost::net::resume_tracking(port).unwrap();
+    assert!(tracked(&listener), "tracked again");
+}
