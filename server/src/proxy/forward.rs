@@ -37,6 +37,12 @@ const MAX_BODY: u64 = 64 << 10;
 const MAX_HEADERS: usize = 100;
 /// Read size for bodies.
 const CHUNK: usize = 64 << 10;
+/// The least free space a head is read into (a `BytesMut` with none reads
+/// 64 bytes at a time).
+const ROOM: usize = 4 << 10;
+/// Buffer space a connection keeps between requests: an idle browser
+/// connection holds this much, not the most a request ever needed.
+const KEPT: usize = 8 << 10;
 
 /// A client connection for the app to serve: the bytes read from it and
 /// not yet used come first.
@@ -54,10 +60,11 @@ pub async fn serve(
     addr: SocketAddr,
     closing: &CancellationToken,
 ) -> Option<Handoff> {
-    let mut inbuf = BytesMut::with_capacity(8 << 10);
+    let mut inbuf = BytesMut::with_capacity(KEPT);
     let mut relay = Relay::default();
     loop {
         if inbuf.is_empty() {
+            inbuf.reserve(ROOM);
             tokio::select! {
                 read = client.read_buf(&mut inbuf) => match read {
                     Ok(0) | Err(_) => return None,
@@ -70,6 +77,7 @@ pub async fn serve(
             match parse_request(&inbuf) {
                 Ok(Some(request)) if request.wanted() <= inbuf.len() => break request,
                 Ok(_) if inbuf.len() < MAX_HEAD + MAX_BODY as usize => {
+                    inbuf.reserve(ROOM);
                     match client.read_buf(&mut inbuf).await {
                         Ok(0) | Err(_) => return None,
                         Ok(_) => {}
@@ -87,6 +95,9 @@ pub async fn serve(
         {
             Outcome::Done { used, keep } => {
                 inbuf.advance(used);
+                if inbuf.is_empty() && inbuf.capacity() > KEPT {
+                    inbuf = BytesMut::with_capacity(KEPT);
+                }
                 if !keep {
                     let _ = client.shutdown().await;
                     return None;
@@ -317,8 +328,12 @@ impl Relay {
             &mut self.out,
         )
         .await;
-        drop(busy);
-        match upstream_done {
+        if self.upbuf.capacity() > KEPT {
+            self.upbuf = BytesMut::new();
+        }
+        self.out.clear();
+        self.out.shrink_to(KEPT);
+        let outcome = match upstream_done {
             Ok(clean) => {
                 if clean && head.reusable() {
                     state.upstreams.put_stream(&route.host, upstream);
@@ -329,7 +344,9 @@ impl Relay {
                 }
             }
             Err(_) => Outcome::Ended,
-        }
+        };
+        drop(busy);
+        outcome
     }
 }
 
@@ -432,6 +449,7 @@ async fn read_response_head(
                 return Ok(head);
             }
         }
+        buf.reserve(ROOM);
         match upstream.read_buf(buf).await {
             Ok(0) => {
                 return Err(HeadError::Io(std::io::ErrorKind::UnexpectedEof.into()));
