@@ -457,15 +457,27 @@ struct Load {
 impl Load {
     /// The median rate and the median latency of several runs.
     fn median(runs: &[Load]) -> Load {
-        let mid = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
         Load {
             rps: mid(runs.iter().map(|l| l.rps).collect()),
             median_ms: mid(runs.iter().map(|l| l.median_ms).collect()),
         }
     }
+
+    /// The median over rounds of `of`'s figure to `to`'s in the same
+    /// round: a slow or fast spell of the machine weighs on both sides of
+    /// each ratio alike, where a ratio of medians mixes spells.
+    fn ratio(of: &[Load], to: &[Load], figure: fn(&Load) -> f64) -> f64 {
+        mid(of
+            .iter()
+            .zip(to)
+            .map(|(a, b)| figure(a) / figure(b))
+            .collect())
+    }
+}
+
+fn mid(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 /// Requests per second and the median latency of wrk's report.
@@ -553,7 +565,7 @@ async fn urls(
     let through = format!("http://127.0.0.1:{port}/");
     // Warm both paths, then measure them in alternation, in short rounds,
     // so a slow spell of the machine weighs on both alike; each figure is
-    // the median of its rounds.
+    // the median of its rounds, each ratio that of the rounds' ratios.
     wrk(Some(&netns), inside, "localhost", 2, 1).await?;
     wrk(None, &through, &label, 2, 1).await?;
     // The reference for one connection: the same app behind a plain byte
@@ -582,7 +594,7 @@ async fn urls(
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     wrk(Some(&netns), &relayed, "localhost", 2, 1).await?;
-    let rounds = runs.clamp(3, 7);
+    let rounds = (2 * runs).clamp(5, 15);
     let (mut direct_one, mut proxied_one, mut relayed_one) = (vec![], vec![], vec![]);
     let (mut direct_many, mut proxied_many) = (vec![], vec![]);
     for _ in 0..rounds {
@@ -593,6 +605,13 @@ async fn urls(
         proxied_many.push(wrk(None, &through, &label, 8, 1).await?);
     }
     relay.kill().await?;
+    let rate = |l: &Load| l.rps;
+    let ratios = [
+        Load::ratio(&proxied_one, &direct_one, |l| l.median_ms),
+        Load::ratio(&proxied_one, &direct_one, rate),
+        Load::ratio(&relayed_one, &direct_one, rate),
+        Load::ratio(&proxied_many, &direct_many, rate),
+    ];
     let relayed_one = Load::median(&relayed_one);
     let (direct_one, proxied_one) = (Load::median(&direct_one), Load::median(&proxied_one));
     let (direct_many, proxied_many) = (Load::median(&direct_many), Load::median(&proxied_many));
@@ -657,12 +676,14 @@ async fn urls(
         }
     }
     let (cold, app_start) = (Samples(cold), Samples(app_start));
-    let rps_row = |name: &str, proxy: f64, direct: f64| Row {
+    // Rates and latencies are medians; each ratio is the median of the
+    // rounds' own ratios.
+    let rps_row = |name: &str, proxy: f64, direct: f64, ratio: f64| Row {
         operation: name.into(),
         median_ms: proxy,
         p95_ms: proxy,
         floor_ms: Some(direct),
-        ratio: Some(proxy / direct),
+        ratio: Some(ratio),
         target: ">= 0.7x direct".into(),
     };
     Ok(vec![
@@ -671,22 +692,29 @@ async fn urls(
             median_ms: proxied_one.median_ms,
             p95_ms: proxied_one.median_ms,
             floor_ms: Some(direct_one.median_ms),
-            ratio: Some(proxied_one.median_ms / direct_one.median_ms),
+            ratio: Some(ratios[0]),
             target: "latency; floor: inside".into(),
         },
-        rps_row("URL: requests/s, 1 client", proxied_one.rps, direct_one.rps),
+        rps_row(
+            "URL: requests/s, 1 client",
+            proxied_one.rps,
+            direct_one.rps,
+            ratios[1],
+        ),
         Row {
             target: "reference: one byte relay".into(),
             ..rps_row(
                 "URL: requests/s, 1 client, plain relay (socat)",
                 relayed_one.rps,
                 direct_one.rps,
+                ratios[2],
             )
         },
         rps_row(
             "URL: requests/s, 8 clients",
             proxied_many.rps,
             direct_many.rps,
+            ratios[3],
         ),
         row(
             "URL: GET to a sprite asleep warm",
