@@ -51,6 +51,23 @@ pub struct Handoff {
     stream: TcpStream,
 }
 
+/// A connection on its way from one runtime to another (from a direct
+/// thread to the app's): the socket, in no runtime, and its unread bytes.
+pub struct Detached {
+    unread: Bytes,
+    stream: std::net::TcpStream,
+}
+
+impl Detached {
+    /// The connection, in the runtime of the calling thread.
+    pub fn attach(self) -> std::io::Result<Handoff> {
+        Ok(Handoff {
+            unread: self.unread,
+            stream: TcpStream::from_std(self.stream)?,
+        })
+    }
+}
+
 /// Serves `client`'s requests for as long as they are plain requests to
 /// sprites. The connection, when a request is not, for the app to serve;
 /// nothing when it has ended. Between requests `closing` ends it.
@@ -705,6 +722,14 @@ impl Handoff {
             unread: unread.freeze(),
             stream,
         }
+    }
+
+    /// The connection, out of the runtime it is in.
+    pub fn detach(self) -> std::io::Result<Detached> {
+        Ok(Detached {
+            unread: self.unread,
+            stream: self.stream.into_std()?,
+        })
     }
 }
 
