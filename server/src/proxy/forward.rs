@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use axum::http::{header, request::Parts, HeaderMap, HeaderName, HeaderValue, Method, Version};
+use axum::http::{header, request::Parts, HeaderMap, HeaderName, HeaderValue, Method};
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -194,7 +194,6 @@ fn parse_request(buf: &[u8]) -> Result<Option<Request>, NotPlain> {
     let (mut parts, ()) = axum::http::Request::new(()).into_parts();
     parts.method = method;
     parts.uri = uri;
-    parts.version = Version::HTTP_11;
     parts.headers = map;
     Ok(Some(Request {
         parts,
@@ -284,7 +283,7 @@ impl Relay {
         // on a new connection if the app cannot have acted on it already.
         let idempotent = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         let mut kept = state.upstreams.take_stream(&route.host);
-        let (mut upstream, head) = loop {
+        let (mut upstream, mut head) = loop {
             let reused = kept.is_some();
             let mut upstream = match kept.take() {
                 Some(c) => c,
@@ -314,7 +313,6 @@ impl Relay {
 
         // Interim answers (103 Early Hints, a 100 not asked for) pass as
         // they came; then the final one.
-        let mut head = head;
         while head.interim {
             if client.write_all(&self.upbuf[..head.len]).await.is_err() {
                 return Outcome::Ended;
@@ -541,7 +539,7 @@ fn content_length<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<Option<u
 fn write_response_head(out: &mut Vec<u8>, raw: &[u8], keep: bool) {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut res = httparse::Response::new(&mut headers);
-    // Parsed once already, so it parses again.
+    // Parsed whole before, so it parses again.
     let _ = res.parse(raw);
     let named: Vec<&str> = res
         .headers
