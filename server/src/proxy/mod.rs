@@ -2,8 +2,9 @@
 //! the server's own port, and requests there go to port 8080 inside it, or
 //! to the port of the service that declares itself its HTTP service.
 //!
-//! 1. [`dispatch`] looks at the `Host` header first: the app's own host
-//!    goes on to the API and the web app; a sprite's host is proxied.
+//! 1. The `Host` header decides first: the app's own host goes on to the
+//!    API and the web app; a sprite's host is proxied, by [`forward`] for
+//!    a plain HTTP/1.1 request, else by [`SpriteHosts`] through hyper.
 //! 2. A private sprite (`url_settings.auth = "sprite"`) admits a bearer
 //!    token of its organization, or the cookie of its own host that the
 //!    hand-off sets: a browser without one is sent to the app's origin
@@ -15,8 +16,8 @@
 //!    its cookies) and hop-by-hop headers, adds `X-Forwarded-For`,
 //!    `X-Forwarded-Proto` and `Forwarded` (the `Host` header passes as the
 //!    client sent it, so no `X-Forwarded-Host` repeats it), wakes the
-//!    sprite if it sleeps, and sends the request through a connection that
-//!    sprite-init opens inside the sprite. Bodies stream both ways; an
+//!    sprite if it sleeps, and sends the request through a connection made
+//!    inside the sprite's network namespace. Bodies stream both ways; an
 //!    `Upgrade` (WebSocket) becomes a spliced connection.
 //! 4. Nothing listening yet is a friendly page that retries by itself.
 
