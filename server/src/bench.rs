@@ -594,16 +594,29 @@ async fn urls(
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     wrk(Some(&netns), &relayed, "localhost", 2, 1).await?;
-    let rounds = (2 * runs).clamp(5, 15);
-    let (mut direct_one, mut proxied_one, mut relayed_one) = (vec![], vec![], vec![]);
-    let (mut direct_many, mut proxied_many) = (vec![], vec![]);
-    for _ in 0..rounds {
-        direct_one.push(wrk(Some(&netns), inside, "localhost", 1, 1).await?);
-        proxied_one.push(wrk(None, &through, &label, 1, 1).await?);
-        relayed_one.push(wrk(Some(&netns), &relayed, "localhost", 1, 1).await?);
-        direct_many.push(wrk(Some(&netns), inside, "localhost", 8, 1).await?);
-        proxied_many.push(wrk(None, &through, &label, 8, 1).await?);
+    // An odd number of rounds, so each median is one round's figure; the
+    // order of the paths reverses every other round, so a drift of the
+    // machine's speed within a round favours none of them.
+    let rounds = (3 * runs).clamp(9, 21) | 1;
+    let paths: [(Option<&std::path::Path>, &str, &str, usize); 5] = [
+        (Some(&netns), inside, "localhost", 1),
+        (None, &through, &label, 1),
+        (Some(&netns), &relayed, "localhost", 1),
+        (Some(&netns), inside, "localhost", 8),
+        (None, &through, &label, 8),
+    ];
+    let mut loads: [Vec<Load>; 5] = Default::default();
+    for round in 0..rounds {
+        let mut order = [0, 1, 2, 3, 4];
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            let (netns, url, host, conc) = paths[i];
+            loads[i].push(wrk(netns, url, host, conc, 1).await?);
+        }
     }
+    let [direct_one, proxied_one, relayed_one, direct_many, proxied_many] = loads;
     relay.kill().await?;
     let rate = |l: &Load| l.rps;
     let ratios = [
