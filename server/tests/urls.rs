@@ -277,83 +277,123 @@ async fn a_public_sprite_serves_its_app_and_never_sees_credentials() {
     srv.cleanup().await;
 }
 
-/// Reads one response from `tcp` (what follows it stays in `buf`): its
-/// head, and its body, unchunked. `no_body` for a response to HEAD.
-async fn response(
-    tcp: &mut tokio::net::TcpStream,
-    buf: &mut Vec<u8>,
-    no_body: bool,
-) -> (String, Vec<u8>) {
-    async fn more(tcp: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) {
-        let mut b = vec![0u8; 65536];
-        let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut b))
+/// A client connection of its own, for what an HTTP library hides:
+/// pipelining, framing, the hosts one connection visits. `HOST` in a
+/// request stands for the sprite's host.
+struct Raw {
+    tcp: tokio::net::TcpStream,
+    /// Read and not yet answered for.
+    buf: Vec<u8>,
+    host: String,
+}
+
+impl Raw {
+    async fn open(srv: &TestServer, host: &str) -> Raw {
+        let tcp = tokio::net::TcpStream::connect(srv.base.trim_start_matches("http://"))
             .await
-            .expect("an answer within 10 s")
             .unwrap();
-        assert!(
-            n > 0,
-            "closed early, after {:?}",
-            String::from_utf8_lossy(buf)
-        );
-        buf.extend_from_slice(&b[..n]);
-    }
-    let end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
+        Raw {
+            tcp,
+            buf: vec![],
+            host: host.to_string(),
         }
-        more(tcp, buf).await;
-    };
-    let head = String::from_utf8(buf.drain(..end).collect()).unwrap();
-    let lower = head.to_ascii_lowercase();
-    let status: u16 = head[9..12].parse().unwrap();
-    if no_body || status == 204 || status == 304 {
-        return (head, vec![]);
     }
-    let mut body = vec![];
-    if lower.contains("transfer-encoding: chunked") {
-        loop {
-            while !buf.windows(2).any(|w| w == b"\r\n") {
-                more(tcp, buf).await;
+
+    async fn send(&mut self, req: &str) {
+        let req = req.replace("HOST", &self.host);
+        self.tcp.write_all(req.as_bytes()).await.unwrap();
+    }
+
+    /// A GET of `path`, answered by the app with what it saw.
+    async fn seen(&mut self, path: &str) -> Value {
+        self.send(&format!("GET {path} HTTP/1.1\r\nHost: HOST\r\n\r\n"))
+            .await;
+        self.json().await
+    }
+
+    /// The next answer, a 200 with the app's JSON.
+    async fn json(&mut self) -> Value {
+        let (head, body) = self.answer(false).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|_| panic!("JSON, not {:?}", String::from_utf8_lossy(&body)))
+    }
+
+    /// The next answer (what follows it stays in `buf`): its head, and its
+    /// body, unchunked. `no_body` for an answer to HEAD.
+    async fn answer(&mut self, no_body: bool) -> (String, Vec<u8>) {
+        async fn more(tcp: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) {
+            let mut b = vec![0u8; 65536];
+            let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut b))
+                .await
+                .expect("an answer within 10 s")
+                .unwrap();
+            assert!(
+                n > 0,
+                "closed early, after {:?}",
+                String::from_utf8_lossy(buf)
+            );
+            buf.extend_from_slice(&b[..n]);
+        }
+        let (tcp, buf) = (&mut self.tcp, &mut self.buf);
+        let end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
             }
-            let line = buf.windows(2).position(|w| w == b"\r\n").unwrap();
-            let size = String::from_utf8_lossy(&buf[..line]).to_string();
-            let size = usize::from_str_radix(size.split(';').next().unwrap(), 16).unwrap();
-            buf.drain(..line + 2);
-            if size == 0 {
+            more(tcp, buf).await;
+        };
+        let head = String::from_utf8(buf.drain(..end).collect()).unwrap();
+        let lower = head.to_ascii_lowercase();
+        let status: u16 = head[9..12].parse().unwrap();
+        if no_body || status == 204 || status == 304 {
+            return (head, vec![]);
+        }
+        let mut body = vec![];
+        if lower.contains("transfer-encoding: chunked") {
+            loop {
                 while !buf.windows(2).any(|w| w == b"\r\n") {
                     more(tcp, buf).await;
                 }
-                // Trailers, then the empty line.
-                loop {
+                let line = buf.windows(2).position(|w| w == b"\r\n").unwrap();
+                let size = String::from_utf8_lossy(&buf[..line]).to_string();
+                let size = usize::from_str_radix(size.split(';').next().unwrap(), 16).unwrap();
+                buf.drain(..line + 2);
+                if size == 0 {
                     while !buf.windows(2).any(|w| w == b"\r\n") {
                         more(tcp, buf).await;
                     }
-                    let line = buf.windows(2).position(|w| w == b"\r\n").unwrap();
-                    buf.drain(..line + 2);
-                    if line == 0 {
-                        return (head, body);
+                    // Trailers, then the empty line.
+                    loop {
+                        while !buf.windows(2).any(|w| w == b"\r\n") {
+                            more(tcp, buf).await;
+                        }
+                        let line = buf.windows(2).position(|w| w == b"\r\n").unwrap();
+                        buf.drain(..line + 2);
+                        if line == 0 {
+                            return (head, body);
+                        }
                     }
                 }
+                while buf.len() < size + 2 {
+                    more(tcp, buf).await;
+                }
+                body.extend(buf.drain(..size));
+                buf.drain(..2);
             }
-            while buf.len() < size + 2 {
-                more(tcp, buf).await;
-            }
-            body.extend(buf.drain(..size));
-            buf.drain(..2);
         }
+        let length: usize = lower
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .expect("a length")
+            .trim()
+            .parse()
+            .unwrap();
+        while buf.len() < length {
+            more(tcp, buf).await;
+        }
+        body.extend(buf.drain(..length));
+        (head, body)
     }
-    let length: usize = lower
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length: "))
-        .expect("a length")
-        .trim()
-        .parse()
-        .unwrap();
-    while buf.len() < length {
-        more(tcp, buf).await;
-    }
-    body.extend(buf.drain(..length));
-    (head, body)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -361,102 +401,62 @@ async fn one_connection_carries_many_requests_with_their_framing_kept() {
     let srv = start("t-url-conn", Backend::Sqlite).await;
     let alice = srv.user("alice").await;
     sprite_with_app(&srv, &alice, "site", "public").await;
-    let host = format!("site-alice.localhost:{}", port(&srv));
-    let mut tcp = tokio::net::TcpStream::connect(srv.base.trim_start_matches("http://"))
-        .await
-        .unwrap();
-    let mut buf = vec![];
-    let ask = |req: &str| req.replace("HOST", &host);
+    let mut raw = Raw::open(&srv, &format!("site-alice.localhost:{}", port(&srv))).await;
 
     // Plain requests, one after another and two sent at once.
     for path in ["/one", "/two"] {
-        let req = ask(&format!("GET {path} HTTP/1.1\r\nHost: HOST\r\n\r\n"));
-        tcp.write_all(req.as_bytes()).await.unwrap();
-        let (head, body) = response(&mut tcp, &mut buf, false).await;
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-        let seen: Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(seen["path"], path);
+        assert_eq!(raw.seen(path).await["path"], path);
     }
-    let two = ask("GET /a HTTP/1.1\r\nHost: HOST\r\n\r\nPOST /b HTTP/1.1\r\nHost: HOST\r\nContent-Length: 5\r\n\r\nhello");
-    tcp.write_all(two.as_bytes()).await.unwrap();
-    let (_, body) = response(&mut tcp, &mut buf, false).await;
-    assert_eq!(
-        serde_json::from_slice::<Value>(&body).unwrap()["path"],
-        "/a"
-    );
-    let (_, body) = response(&mut tcp, &mut buf, false).await;
-    assert_eq!(
-        serde_json::from_slice::<Value>(&body).unwrap()["received"],
-        5
-    );
+    raw.send("GET /a HTTP/1.1\r\nHost: HOST\r\n\r\nPOST /b HTTP/1.1\r\nHost: HOST\r\nContent-Length: 5\r\n\r\nhello")
+        .await;
+    assert_eq!(raw.json().await["path"], "/a");
+    assert_eq!(raw.json().await["received"], 5);
 
     // Bodies without a length, bodiless answers, and apps that misbehave.
-    let req = ask("GET /chunked HTTP/1.1\r\nHost: HOST\r\n\r\n");
-    tcp.write_all(req.as_bytes()).await.unwrap();
-    assert_eq!(response(&mut tcp, &mut buf, false).await.1, b"abcde");
-    let req = ask("HEAD /x HTTP/1.1\r\nHost: HOST\r\n\r\n");
-    tcp.write_all(req.as_bytes()).await.unwrap();
-    let (head, _) = response(&mut tcp, &mut buf, true).await;
+    raw.send("GET /chunked HTTP/1.1\r\nHost: HOST\r\n\r\n")
+        .await;
+    assert_eq!(raw.answer(false).await.1, b"abcde");
+    raw.send("HEAD /x HTTP/1.1\r\nHost: HOST\r\n\r\n").await;
+    let (head, _) = raw.answer(true).await;
     assert!(
         head.to_ascii_lowercase().contains("content-length: 123"),
         "{head}"
     );
-    let req = ask("GET /empty HTTP/1.1\r\nHost: HOST\r\n\r\n");
-    tcp.write_all(req.as_bytes()).await.unwrap();
-    assert!(response(&mut tcp, &mut buf, false)
-        .await
-        .0
-        .starts_with("HTTP/1.1 204"));
-    for path in ["/drop", "/smuggle", "/after"] {
-        let req = ask(&format!("GET {path} HTTP/1.1\r\nHost: HOST\r\n\r\n"));
-        tcp.write_all(req.as_bytes()).await.unwrap();
-        let (head, body) = response(&mut tcp, &mut buf, false).await;
+    raw.send("GET /empty HTTP/1.1\r\nHost: HOST\r\n\r\n").await;
+    assert!(raw.answer(false).await.0.starts_with("HTTP/1.1 204"));
+    for (path, answer) in [("/drop", "dropped"), ("/smuggle", "ok")] {
+        raw.send(&format!("GET {path} HTTP/1.1\r\nHost: HOST\r\n\r\n"))
+            .await;
+        let (head, body) = raw.answer(false).await;
         assert!(head.starts_with("HTTP/1.1 200"), "{path}: {head}");
-        match path {
-            "/drop" => assert_eq!(body, b"dropped"),
-            "/smuggle" => assert_eq!(body, b"ok"),
-            _ => {
-                let seen: Value = serde_json::from_slice(&body)
-                    .unwrap_or_else(|_| panic!("the app's own answer, not {body:?}"));
-                assert_eq!(seen["path"], "/after");
-            }
-        }
+        assert_eq!(body, answer.as_bytes(), "{path}");
     }
+    assert_eq!(raw.seen("/after").await["path"], "/after");
 
     // An upgrade on the same connection, after all that, still splices.
-    let req = ask("GET /ws HTTP/1.1\r\nHost: HOST\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");
-    tcp.write_all(req.as_bytes()).await.unwrap();
-    let (head, _) = response(&mut tcp, &mut buf, true).await;
+    raw.send("GET /ws HTTP/1.1\r\nHost: HOST\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+        .await;
+    let (head, _) = raw.answer(true).await;
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    tcp.write_all(b"still one connection").await.unwrap();
-    while buf.len() < 20 {
+    raw.send("still one connection").await;
+    while raw.buf.len() < 20 {
         let mut b = [0u8; 64];
-        let n = tcp.read(&mut b).await.unwrap();
+        let n = raw.tcp.read(&mut b).await.unwrap();
         assert!(n > 0);
-        buf.extend_from_slice(&b[..n]);
+        raw.buf.extend_from_slice(&b[..n]);
     }
-    assert_eq!(&buf[..], b"still one connection");
+    assert_eq!(&raw.buf[..], b"still one connection");
 
     // The app's own pages still come on a connection that began with a
     // sprite: the API answers there.
-    let mut tcp = tokio::net::TcpStream::connect(srv.base.trim_start_matches("http://"))
-        .await
-        .unwrap();
-    let mut buf = vec![];
-    let req = ask(&format!(
+    let mut raw = Raw::open(&srv, &format!("site-alice.localhost:{}", port(&srv))).await;
+    raw.send(&format!(
         "GET /hello HTTP/1.1\r\nHost: HOST\r\n\r\nGET /v1/sprites HTTP/1.1\r\nHost: localhost:{}\r\nAuthorization: Bearer {alice}\r\n\r\n",
         port(&srv)
-    ));
-    tcp.write_all(req.as_bytes()).await.unwrap();
-    let (_, body) = response(&mut tcp, &mut buf, false).await;
-    assert_eq!(
-        serde_json::from_slice::<Value>(&body).unwrap()["path"],
-        "/hello"
-    );
-    let (head, body) = response(&mut tcp, &mut buf, false).await;
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let list: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(list["sprites"][0]["name"], "site");
+    ))
+    .await;
+    assert_eq!(raw.json().await["path"], "/hello");
+    assert_eq!(raw.json().await["sprites"][0]["name"], "site");
     srv.cleanup().await;
 }
 
