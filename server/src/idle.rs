@@ -11,6 +11,7 @@
 //! that comes while it freezes waits for it and then wakes the sprite.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,76 +45,80 @@ impl Default for SleepDefaults {
 
 /// The last activity of every sprite this server has seen, and its lock.
 #[derive(Clone, Default)]
-pub struct Activity(Arc<Mutex<HashMap<SpriteName, Track>>>);
+pub struct Activity(Arc<Mutex<HashMap<SpriteName, Arc<Track>>>>);
 
 struct Track {
     /// Milliseconds since the Unix epoch.
-    last: i64,
+    last: AtomicI64,
     lock: Arc<RwLock<()>>,
 }
 
 impl Track {
-    fn new() -> Track {
-        Track {
-            last: now_ms(),
+    fn new() -> Arc<Track> {
+        Arc::new(Track {
+            last: AtomicI64::new(now_ms()),
             lock: Arc::new(RwLock::new(())),
-        }
+        })
     }
 }
 
 /// Work in flight on a sprite: it does not sleep while this lives, and its
 /// end counts as activity.
+///
+/// It keeps its sprite's track, so its end is noted without a lookup.
 pub struct Busy {
-    activity: Activity,
-    host: SpriteName,
+    track: Arc<Track>,
     _guard: OwnedRwLockReadGuard<()>,
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.activity.touch(&self.host);
+        self.track.last.store(now_ms(), Relaxed);
     }
 }
 
 impl Activity {
+    /// `f` of the sprite's track, made now if it has none (its key is
+    /// copied only then).
+    fn with<R>(&self, host: &SpriteName, f: impl FnOnce(&Arc<Track>) -> R) -> R {
+        let mut map = self.0.lock().unwrap();
+        if !map.contains_key(host) {
+            map.insert(host.clone(), Track::new());
+        }
+        f(&map[host])
+    }
+
     /// Something used the sprite just now.
     pub fn touch(&self, host: &SpriteName) {
-        let mut map = self.0.lock().unwrap();
-        map.entry(host.clone()).or_insert_with(Track::new).last = now_ms();
+        self.with(host, |t| t.last.store(now_ms(), Relaxed));
     }
 
     /// Marks work in flight; waits while the sprite is being put to sleep.
     pub async fn busy(&self, host: &SpriteName) -> Busy {
-        let lock = {
-            let mut map = self.0.lock().unwrap();
-            let t = map.entry(host.clone()).or_insert_with(Track::new);
-            t.last = now_ms();
-            t.lock.clone()
-        };
+        let track = self.with(host, |t| {
+            t.last.store(now_ms(), Relaxed);
+            t.clone()
+        });
         Busy {
-            activity: self.clone(),
-            host: host.clone(),
-            _guard: lock.read_owned().await,
+            _guard: track.lock.clone().read_owned().await,
+            track,
         }
     }
 
     /// Milliseconds since the Unix epoch of the last activity seen.
     pub fn last(&self, host: &SpriteName) -> Option<i64> {
-        self.0.lock().unwrap().get(host).map(|t| t.last)
+        let map = self.0.lock().unwrap();
+        map.get(host).map(|t| t.last.load(Relaxed))
     }
 
     fn raise(&self, host: &SpriteName, at: i64) {
-        let mut map = self.0.lock().unwrap();
-        let t = map.entry(host.clone()).or_insert_with(Track::new);
-        t.last = t.last.max(at);
+        self.with(host, |t| t.last.fetch_max(at, Relaxed));
     }
 
     /// The last activity (a sprite first seen now counts from now) and
     /// the sprite's sleep lock.
     fn track(&self, host: &SpriteName) -> (i64, Arc<RwLock<()>>) {
-        let mut map = self.0.lock().unwrap();
-        let t = map.entry(host.clone()).or_insert_with(Track::new);
-        (t.last, t.lock.clone())
+        self.with(host, |t| (t.last.load(Relaxed), t.lock.clone()))
     }
 
     pub fn forget(&self, host: &SpriteName) {
