@@ -136,12 +136,14 @@ export async function screenText(page) {
   return page.locator(".term:not(.hidden) .xterm-rows").innerText();
 }
 
+// `pattern` is a regular expression or a test of the screen's text.
 export async function waitForScreen(page, pattern, timeout = 30_000) {
+  const shows = typeof pattern === "function" ? pattern : (text) => pattern.test(text);
   const deadline = Date.now() + timeout;
   let text = "";
   while (Date.now() < deadline) {
     text = await screenText(page);
-    if (pattern.test(text)) return text;
+    if (shows(text)) return text;
     await page.waitForTimeout(200);
   }
   throw new Error(`the terminal never showed ${pattern}; it shows:\n${text}`);

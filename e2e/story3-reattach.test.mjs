@@ -42,8 +42,9 @@ test("close the page during a long command, reopen, re-attach, see it continue",
     await running.first().waitFor();
     assert.equal(await running.count(), 1, "one session runs besides this page's own");
     await running.getByRole("button", { name: "Attach" }).click();
-    // The screen so far is replayed, and new ticks keep coming.
-    const replayed = lastTick(await waitForScreen(page, /tick \d+/));
+    // The screen so far is replayed (it may arrive in several pieces), and
+    // new ticks keep coming.
+    const replayed = lastTick(await waitForScreen(page, (text) => lastTick(text) > before));
     assert.ok(replayed > before, `the command went on while away (${before} then ${replayed})`);
     await page.waitForTimeout(1500);
     const later = lastTick(await waitForScreen(page, /tick \d+/));
@@ -56,7 +57,7 @@ test("close the page during a long command, reopen, re-attach, see it continue",
       for (const s of window.__sockets) if (s.url.includes("/exec")) s.close();
     });
     await page.waitForTimeout(300);
-    const resumed = lastTick(await waitForScreen(page, /tick \d+/));
+    const resumed = lastTick(await waitForScreen(page, (text) => lastTick(text) >= later));
     await page.waitForTimeout(1500);
     const after = lastTick(await waitForScreen(page, /tick \d+/));
     assert.ok(after > resumed && resumed >= later, `output goes on after reconnecting (${later}, ${resumed}, ${after})`);
