@@ -216,6 +216,11 @@ impl Slots {
 /// lower CPU priority than the requests it must not slow down (a create or
 /// a wake on a small machine). A half-made link is removed.
 pub fn attach(pid: i32, slot: Slot) -> Result<()> {
+    // A sprite that stopped before this ran may have had its slot taken
+    // by a new one since, whose link must stay.
+    if !alive(pid) {
+        return Err(Error::Runtime(format!("sandbox init {pid} is gone")));
+    }
     let host = slot.interface();
     let peer = format!("{host}p");
     let addr = slot.address();
@@ -266,10 +271,12 @@ pub fn attach(pid: i32, slot: Slot) -> Result<()> {
     made
 }
 
-/// Whether the process `pid` still exists (a sprite stopped while its link
-/// was being made is no error).
+/// Whether the process `pid` still has its network namespace: a sprite
+/// that stopped while its link was being made is no error. (Its init may
+/// linger as a zombie with `/proc/<pid>` still there, its namespaces
+/// already gone, and with them the link half made.)
 pub fn alive(pid: i32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    std::fs::read_link(format!("/proc/{pid}/ns/net")).is_ok()
 }
 
 /// Whether a sprite may send to `ip` (see [`REFUSED`]).
