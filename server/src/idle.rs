@@ -82,10 +82,10 @@ impl Activity {
     /// copied only then).
     fn with<R>(&self, host: &SpriteName, f: impl FnOnce(&Arc<Track>) -> R) -> R {
         let mut map = self.0.lock().unwrap();
-        if !map.contains_key(host) {
-            map.insert(host.clone(), Track::new());
+        if let Some(t) = map.get(host) {
+            return f(t);
         }
-        f(&map[host])
+        f(map.entry(host.clone()).or_insert_with(Track::new))
     }
 
     /// Something used the sprite just now.
