@@ -94,15 +94,54 @@ export async function shot(page, name) {
 
 const suffix = () => Math.random().toString(36).slice(2, 8);
 
-// Signs up a new person through the page; returns their handle.
-export async function signUp(page, prefix = "user") {
+// The server's admin, for stories that need one: an API token for the
+// invitations every story's people sign up with (the server's sign-up is
+// by invitation), and a login for the admin's own pages.
+export const ADMIN = {
+  token: process.env.SPRITES_ADMIN_TOKEN,
+  login: process.env.SPRITES_ADMIN_LOGIN,
+  password: process.env.SPRITES_ADMIN_PASSWORD,
+};
+
+// An invitation made through the API by the admin: its sign-up link.
+export async function invitation(email) {
+  const res = await fetch(`${BASE}/v1/admin/invitations`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ADMIN.token}`, "content-type": "application/json" },
+    body: JSON.stringify(email ? { email } : {}),
+  });
+  assert.equal(res.status, 201, `an invitation is made: ${await res.clone().text()}`);
+  const { token } = await res.json();
+  return `${BASE}/signup?invite=${token}`;
+}
+
+// Signs up a new person through the page; returns their handle. Without
+// `from` (a page that leads to the sign-up form, such as a class's join
+// link), they come with an invitation made for their address, when the
+// story has an admin token (a server that lets anyone sign up needs none).
+export async function signUp(page, prefix = "user", { from } = {}) {
   const handle = `${prefix}-${suffix()}`;
-  await page.goto(`${BASE}/signup`);
-  await page.getByLabel("Email").fill(`${handle}@example.com`);
+  const email = `${handle}@example.com`;
+  if (from) {
+    await page.goto(from);
+  } else {
+    await page.goto(ADMIN.token ? await invitation(email) : `${BASE}/signup`);
+  }
+  const field = page.getByLabel("Email");
+  if (from || !ADMIN.token) {
+    await field.fill(email);
+  } else {
+    // An invitation for an address fills it in, and it cannot be changed.
+    await page.waitForFunction(
+      (e) => document.querySelector("input[name=email]")?.value === e,
+      email,
+    );
+    assert.equal(await field.getAttribute("readonly"), "", "the invited address is fixed");
+  }
   await page.getByLabel("User name").fill(handle);
   await page.getByLabel("Password").fill("a long password");
   await page.getByRole("button", { name: "Create account" }).click();
-  await page.getByRole("heading", { name: "Your sprites" }).waitFor();
+  if (!from) await page.getByRole("heading", { name: "Your sprites" }).waitFor();
   // The page is signed in once the sign-up answer arrived; the browser
   // stores its cookie a moment later. A story that navigates away at once
   // (a join link) could leave before it is kept: wait for it.

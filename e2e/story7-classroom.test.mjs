@@ -65,15 +65,23 @@ test("a teacher runs an assignment: students start it, work, get reset and colle
     await t.getByText("Published: your students can start it now.").waitFor();
     await shot(t, "assignment-published");
 
-    // Two students join, one with the code, one with the link, and start it.
+    // Two students join: ana has an account (by invitation) and types the
+    // code; ben has none, and the class's link is his invitation.
     const students = [];
     for (const name of ["ana", "ben"]) {
       const p = await person(browser, name);
-      const handle = await signUp(p.page, name);
+      let handle;
       if (name === "ana") {
+        handle = await signUp(p.page, name);
         await joinClass(p.page, code);
       } else {
         await p.page.goto(link);
+        await p.page.getByRole("link", { name: "create an account" }).click();
+        await p.page.getByText("You are joining a class").waitFor();
+        // The sign-up form starts in its first field.
+        await p.page.waitForFunction(() => document.activeElement?.getAttribute("name") === "email");
+        await shot(p.page, "sign-up-from-the-class-link");
+        handle = await signUp(p.page, name, { from: p.page.url() });
         try {
           await p.page.getByRole("heading", { name: /you study/ }).waitFor({ timeout: 60_000 });
         } catch (e) {
@@ -84,6 +92,8 @@ test("a teacher runs an assignment: students start it, work, get reset and colle
           });
           throw new Error(`${e.message}\nthe page at ${p.page.url()} shows:\n${await p.page.locator("body").innerText()}\nsession: ${session}\nerrors: ${p.errors.join("\n")}`);
         }
+        // A student, not a teacher: the class panel has no join code to give out.
+        assert.equal(await p.page.locator("[data-join-code]").count(), 0);
       }
       const lab = p.page.locator('li.assignment[data-assignment="lab1"]');
       await lab.getByRole("button", { name: "Start" }).click();

@@ -82,6 +82,73 @@ pub async fn create_user(
     handle: &str,
     password: &str,
 ) -> Result<User, ApiError> {
+    let hash = check_new_user(email, handle, password)?;
+    let mut tx = db.pool().begin().await?;
+    let user = insert_user(&mut tx, &new_id(), email, handle, &hash).await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+/// What lets a person sign up on this server.
+pub enum Admission {
+    /// Anyone may (open sign-up).
+    Open,
+    /// Only the first account, an invitation, or a class's join code.
+    ByInvitation,
+}
+
+/// Signs a person up: with an admin's invitation (`invite`), with a
+/// class's join code (they join it as a student, in the same transaction),
+/// or freely when `admission` is open or nobody has an account yet. The
+/// invitation is used up only if the account is made.
+pub async fn sign_up(
+    db: &Db,
+    req: &sprites_wire::accounts::SignUp,
+    admission: Admission,
+) -> Result<User, ApiError> {
+    let hash = check_new_user(&req.email, &req.handle, &req.password)?;
+    let mut tx = db.pool().begin().await?;
+    let class = match &req.join_code {
+        Some(code) => Some(crate::orgs::class_of_code(&mut tx, code).await?),
+        None => None,
+    };
+    // An invitation is checked and taken first, so that a used one says so
+    // whatever else is wrong; the account's failure rolls it back.
+    let invitation = match &req.invite {
+        Some(token) => Some(crate::admin::take_invitation(&mut tx, token, &req.email).await?),
+        None => None,
+    };
+    if invitation.is_none()
+        && class.is_none()
+        && matches!(admission, Admission::ByInvitation)
+        && has_users_in(&mut tx).await?
+    {
+        return Err(ApiError::Forbidden(
+            "sign-up is by invitation on this server: ask its admin for an invitation link, \
+             or your teacher for your class's join link"
+                .into(),
+        ));
+    }
+    let user = insert_user(&mut tx, &new_id(), &req.email, &req.handle, &hash).await?;
+    if let Some(id) = invitation {
+        crate::admin::used_by(&mut tx, &id, &user.id).await?;
+    }
+    if let Some(org_id) = class {
+        sqlx::query(
+            "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, 'member', $3)",
+        )
+        .bind(&org_id)
+        .bind(&user.id)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(user)
+}
+
+/// Checks a new account's fields and hashes its password.
+fn check_new_user(email: &str, handle: &str, password: &str) -> Result<String, ApiError> {
     valid_handle(handle)?;
     if !email.contains('@') || email.len() > 254 {
         return Err(ApiError::Invalid("email: not an email address".into()));
@@ -89,21 +156,27 @@ pub async fn create_user(
     if password.chars().count() < 8 {
         return Err(ApiError::Invalid("password: at least 8 characters".into()));
     }
-    let hash = hash_password(password)?;
-    let (user_id, org_id, now) = (new_id(), new_id(), now_ms());
-    let mut tx = db.pool().begin().await?;
-    let first: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users")
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("n")?;
+    hash_password(password)
+}
+
+/// Inserts a user, their personal organization and their ownership of it.
+async fn insert_user(
+    tx: &mut sqlx::AnyConnection,
+    user_id: &str,
+    email: &str,
+    handle: &str,
+    hash: &str,
+) -> Result<User, ApiError> {
+    let (org_id, now) = (new_id(), now_ms());
+    let first = !has_users_in(tx).await?;
     let inserted = sqlx::query(
         "INSERT INTO users (id, email, handle, password_hash, is_admin, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(&user_id)
+    .bind(user_id)
     .bind(email.to_lowercase())
     .bind(handle)
-    .bind(&hash)
-    .bind(i64::from(first == 0))
+    .bind(hash)
+    .bind(i64::from(first))
     .bind(now)
     .execute(&mut *tx)
     .await;
@@ -132,16 +205,15 @@ pub async fn create_user(
         "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)",
     )
     .bind(&org_id)
-    .bind(&user_id)
+    .bind(user_id)
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(User {
-        id: user_id,
+        id: user_id.to_string(),
         email: email.to_lowercase(),
         handle: handle.to_string(),
-        is_admin: first == 0,
+        is_admin: first,
         org_id,
     })
 }
@@ -225,7 +297,7 @@ pub async fn caller_for_token(db: &Db, token: &str) -> Result<Option<Caller>, Ap
          JOIN users u ON u.id = t.user_id \
          JOIN organizations o ON o.id = t.org_id \
          JOIN memberships m ON m.org_id = t.org_id AND m.user_id = t.user_id \
-         WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL",
     )
     .bind(&hash)
     .fetch_optional(db.pool())
@@ -268,17 +340,24 @@ mod tests {
     }
 }
 
+/// An account as signing in finds it.
+#[derive(sqlx::FromRow)]
+pub struct Login {
+    pub id: String,
+    pub password_hash: String,
+    /// When an admin disabled it.
+    pub disabled_at: Option<i64>,
+}
+
 /// A user's id and password hash, found by email or handle.
-pub async fn find_login(db: &Db, login: &str) -> Result<Option<(String, String)>, ApiError> {
+pub async fn find_login(db: &Db, login: &str) -> Result<Option<Login>, ApiError> {
     let login = login.trim().to_lowercase();
-    let row = sqlx::query("SELECT id, password_hash FROM users WHERE email = $1 OR handle = $1")
-        .bind(&login)
-        .fetch_optional(db.pool())
-        .await?;
-    Ok(match row {
-        Some(r) => Some((r.try_get("id")?, r.try_get("password_hash")?)),
-        None => None,
-    })
+    Ok(sqlx::query_as::<_, Login>(
+        "SELECT id, password_hash, disabled_at FROM users WHERE email = $1 OR handle = $1",
+    )
+    .bind(&login)
+    .fetch_optional(db.pool())
+    .await?)
 }
 
 /// The caller a signed-in user is in organization `org_id`, if a member.
@@ -290,7 +369,8 @@ pub async fn caller_for_user(
     let row = sqlx::query(
         "SELECT o.slug AS slug, o.is_class AS is_class, m.role AS role, u.handle AS handle \
          FROM memberships m JOIN organizations o ON o.id = m.org_id \
-         JOIN users u ON u.id = m.user_id WHERE m.user_id = $1 AND m.org_id = $2",
+         JOIN users u ON u.id = m.user_id \
+         WHERE m.user_id = $1 AND m.org_id = $2 AND u.disabled_at IS NULL",
     )
     .bind(user_id)
     .bind(org_id)
@@ -333,6 +413,19 @@ pub async fn personal_org(db: &Db, user_id: &str) -> Result<String, ApiError> {
     .fetch_one(db.pool())
     .await?;
     Ok(row.try_get("id")?)
+}
+
+/// Whether the caller is one of the server's admins (never a sprite
+/// acting for itself).
+pub async fn is_admin(db: &Db, caller: &Caller) -> Result<bool, ApiError> {
+    let row = sqlx::query("SELECT is_admin FROM users WHERE id = $1")
+        .bind(&caller.user_id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(match row {
+        Some(r) => r.try_get::<i64, _>("is_admin")? == 1,
+        None => false,
+    })
 }
 
 /// The signed-in user and the organizations they belong to.
@@ -390,8 +483,13 @@ pub async fn revoke_token(db: &Db, caller: &Caller, token_id: &str) -> Result<bo
 
 /// Whether anybody has an account yet (the first one may always sign up).
 pub async fn has_users(db: &Db) -> Result<bool, ApiError> {
+    let mut conn = db.pool().acquire().await?;
+    has_users_in(&mut conn).await
+}
+
+async fn has_users_in(conn: &mut sqlx::AnyConnection) -> Result<bool, ApiError> {
     let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users")
-        .fetch_one(db.pool())
+        .fetch_one(conn)
         .await?
         .try_get("n")?;
     Ok(n > 0)

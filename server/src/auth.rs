@@ -84,3 +84,21 @@ fn same_origin(headers: &axum::http::HeaderMap) -> bool {
 pub fn session_error(e: tower_sessions::session::Error) -> ApiError {
     ApiError::Internal(format!("session store: {e}"))
 }
+
+/// A caller who is one of the server's admins; anyone else gets a 403.
+pub struct Admin(pub Caller);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Admin, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if crate::accounts::is_admin(&state.db, &caller).await? {
+            Ok(Admin(caller))
+        } else {
+            Err(ApiError::Forbidden(
+                "only the server's admins may do this".into(),
+            ))
+        }
+    }
+}

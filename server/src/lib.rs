@@ -3,6 +3,7 @@
 //! shutdown; `main` reads the configuration, binds and wires.
 
 pub mod accounts;
+pub mod admin;
 pub mod auth;
 pub mod bench;
 pub mod cache;

@@ -31,8 +31,9 @@ struct Config {
     /// Sprites answer at <sprite>-<org>.<base domain>.
     #[arg(long, env = "SPRITES_BASE_DOMAIN", default_value = "localhost")]
     base_domain: String,
-    /// Let anyone sign up; otherwise only the first user does, and the
-    /// admin makes the others (`admin create-user`).
+    /// Let anyone sign up; otherwise only the first user does, and others
+    /// need an admin's invitation (the web app's Admin page) or a class's
+    /// join link, or the admin makes their account (`admin create-user`).
     #[arg(long, env = "SPRITES_OPEN_SIGNUP")]
     open_signup: bool,
     /// The server is reached over TLS (behind a proxy): mark cookies Secure.

@@ -254,3 +254,195 @@ async fn sign_up_by_invitation_lets_only_the_first_user_in() {
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
     assert!(v["message"].as_str().unwrap().contains("invitation"));
 }
+
+/// Signs up in a new browser; the status and the answer.
+async fn sign_up_with(
+    srv: &common::TestServer,
+    body: Value,
+) -> (StatusCode, Value, reqwest::Client) {
+    let web = browser();
+    let (st, v, _) = send(web.post(srv.url("/v1/auth/signup")).json(&body)).await;
+    (st, v, web)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admins_invitation_signs_up_one_person_with_its_address() {
+    let srv = start_with("t-invitations", Backend::Sqlite, false).await;
+    let root = srv.user("root").await;
+    let bob = srv.user("bob").await;
+
+    // Only admins invite.
+    let (st, v) = srv
+        .post(
+            &bob,
+            "/v1/admin/invitations",
+            json!({"email": "x@example.com"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    let (st, v) = srv
+        .post(&root, "/v1/admin/invitations", json!({"email": "nope"}))
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+
+    let (st, v) = srv
+        .post(
+            &root,
+            "/v1/admin/invitations",
+            json!({"email": "Cat@Example.com"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let token = v["token"].as_str().unwrap().to_string();
+    let id = v["id"].as_str().unwrap().to_string();
+    assert_eq!(v["email"], "cat@example.com");
+    assert_eq!(v["created_by"], "root");
+
+    // The sign-up page may see whom it is for, and nobody sees its secret again.
+    let (st, v, _) = send(browser().get(srv.url(&format!("/v1/auth/invitations/{token}")))).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["email"], "cat@example.com");
+    let (_, v) = srv.get(&root, "/v1/admin/invitations").await;
+    assert_eq!(v["invitations"][0]["id"], id.as_str());
+    assert!(v["invitations"][0].get("token").is_none(), "{v}");
+
+    // Another address cannot use it; nothing is made, nothing used up.
+    let wrong = json!({"email": "eve@example.com", "handle": "eve", "password": "a long password", "invite": token});
+    let (st, v, _) = sign_up_with(&srv, wrong).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("cat@example.com"),
+        "{v}"
+    );
+
+    let cat = json!({"email": "cat@example.com", "handle": "cat", "password": "a long password", "invite": token});
+    let (st, v, web) = sign_up_with(&srv, cat.clone()).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(
+        (v["handle"].as_str(), v["is_admin"].as_bool()),
+        (Some("cat"), Some(false))
+    );
+    let (st, _, _) = send(web.get(srv.url("/v1/auth/me"))).await;
+    assert_eq!(st, StatusCode::OK);
+
+    // Used up: once only, and no longer pending.
+    let again = json!({"email": "cat@example.com", "handle": "cat2", "password": "a long password", "invite": token});
+    let (st, v, _) = sign_up_with(&srv, again).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("was used"), "{v}");
+    let (_, v) = srv.get(&root, "/v1/admin/invitations").await;
+    assert_eq!(v["invitations"], json!([]));
+
+    // A withdrawn invitation signs nobody up.
+    let (_, v) = srv.post(&root, "/v1/admin/invitations", json!({})).await;
+    let (token, id) = (v["token"].as_str().unwrap(), v["id"].as_str().unwrap());
+    let (st, _) = srv
+        .delete(&root, &format!("/v1/admin/invitations/{id}"))
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let late = json!({"email": "dan@example.com", "handle": "dan", "password": "a long password", "invite": token});
+    let (st, _, _) = sign_up_with(&srv, late).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _) = srv
+        .delete(&root, &format!("/v1/admin/invitations/{id}"))
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    srv.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_class_join_code_signs_a_student_up_into_that_class() {
+    let srv = start_with("t-join-signup", Backend::Sqlite, false).await;
+    let tess = srv.user("tess").await;
+    let (st, v) = srv
+        .post(
+            &tess,
+            "/v1/organizations",
+            json!({"slug": "lab", "name": "Lab", "class": true}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let code = v["join_code"].as_str().unwrap().to_string();
+
+    // A wrong code makes no account.
+    let wrong = json!({"email": "sam@example.com", "handle": "sam", "password": "a long password", "join_code": "zzzzzzzz"});
+    let (st, v, _) = sign_up_with(&srv, wrong).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
+    let (st, v) = srv.get(&tess, "/v1/organizations/lab/members").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["members"].as_array().unwrap().len(), 1, "{v}");
+
+    let sam = json!({"email": "sam@example.com", "handle": "sam", "password": "a long password", "join_code": code.to_uppercase()});
+    let (st, v, _) = sign_up_with(&srv, sam).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let lab = v["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["slug"] == "lab")
+        .cloned()
+        .unwrap_or_else(|| panic!("sam is in the class: {v}"));
+    assert_eq!(lab["role"], "member", "a student, never a teacher: {lab}");
+    srv.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disabled_account_cannot_sign_in_and_its_sessions_and_tokens_stop() {
+    let srv = start_with("t-disable", Backend::Sqlite, false).await;
+    let root = srv.user("root").await;
+    let fay = srv.user("fay").await;
+    let web = browser();
+    let login = json!({"login": "fay", "password": "a long password"});
+    let (st, _, _) = send(web.post(srv.url("/v1/auth/signin")).json(&login)).await;
+    assert_eq!(st, StatusCode::OK);
+
+    let (st, v) = srv.get(&fay, "/v1/admin/users").await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    let (st, v) = srv.get(&root, "/v1/admin/users").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let handles: Vec<_> = v["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["handle"].clone())
+        .collect();
+    assert_eq!(handles, [json!("root"), json!("fay")]);
+    assert_eq!(v["users"][0]["is_admin"], true);
+
+    let (st, v) = srv
+        .post(&root, "/v1/admin/users/root/disable", json!({}))
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    let (st, v) = srv
+        .post(&root, "/v1/admin/users/nobody/disable", json!({}))
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
+    let (st, v) = srv
+        .post(&root, "/v1/admin/users/fay/disable", json!({}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["disabled"], true);
+
+    // Her token, her open session and a new sign-in all stop.
+    let (st, _) = srv.get(&fay, "/v1/sprites").await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, _, _) = send(web.get(srv.url("/v1/auth/me"))).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, v, _) = send(browser().post(srv.url("/v1/auth/signin")).json(&login)).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("disabled"), "{v}");
+    // A wrong password tells nothing of it.
+    let guess = json!({"login": "fay", "password": "a wrong password"});
+    let (st, _, _) = send(browser().post(srv.url("/v1/auth/signin")).json(&guess)).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+
+    let (st, v) = srv
+        .post(&root, "/v1/admin/users/fay/enable", json!({}))
+        .await;
+    assert_eq!((st, &v["disabled"]), (StatusCode::OK, &json!(false)), "{v}");
+    let (st, _) = srv.get(&fay, "/v1/sprites").await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _, _) = send(browser().post(srv.url("/v1/auth/signin")).json(&login)).await;
+    assert_eq!(st, StatusCode::OK);
+    srv.cleanup().await;
+}

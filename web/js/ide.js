@@ -190,3 +190,28 @@ export class DiffView {
     for (const model of this.models) model.dispose();
   }
 }
+
+// Copies `text` to the clipboard; resolves to whether it was copied. Pages
+// served over plain HTTP on a domain have no navigator.clipboard, so the
+// text is then copied through a selection, as browsers long allowed.
+export async function copyText(text) {
+  try {
+    if (navigator.clipboard) {
+      await navigator.clipboard.writeText(text);
+      return true;
+    }
+  } catch (_) {}
+  const area = document.createElement("textarea");
+  area.value = text;
+  area.setAttribute("readonly", "");
+  area.style.position = "fixed";
+  area.style.opacity = "0";
+  document.body.appendChild(area);
+  area.select();
+  let ok = false;
+  try {
+    ok = document.execCommand("copy");
+  } catch (_) {}
+  area.remove();
+  return ok;
+}

@@ -68,4 +68,17 @@ extern "C" {
     pub fn show(this: &DiffView, path: &str, before: &str, after: &str);
     #[wasm_bindgen(method)]
     pub fn dispose(this: &DiffView);
+
+    /// Copies text to the clipboard; the promise resolves to whether it did.
+    #[wasm_bindgen(js_name = copyText)]
+    pub fn copy_text(text: &str) -> js_sys::Promise;
+}
+
+/// Copies `text` to the clipboard; whether it was copied.
+pub async fn copy(text: &str) -> bool {
+    wasm_bindgen_futures::JsFuture::from(copy_text(text))
+        .await
+        .ok()
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
 }

@@ -89,6 +89,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/signin") view=pages::auth::SignIn />
                 <Route path=path!("/signup") view=pages::auth::SignUp />
                 <Route path=path!("/tokens") view=pages::tokens::Tokens />
+                <Route path=path!("/admin") view=pages::admin::Admin />
                 <Route path=path!("/s/:name") view=pages::workspace::Workspace />
                 <Route path=path!("/class/:slug/:assignment") view=pages::class::AssignmentPage />
                 <Route path=path!("/join/:code") view=pages::class::JoinPage />

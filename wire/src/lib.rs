@@ -2,6 +2,7 @@
 //!
 //! This crate does no I/O so it compiles to WebAssembly unchanged.
 
+pub mod accounts;
 pub mod api;
 pub mod names;
 

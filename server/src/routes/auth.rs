@@ -2,11 +2,13 @@
 //! Signing in replaces the session id (no fixation) and issues a fresh
 //! CSRF token, which `me` and the sign-in answer return.
 
+use axum::extract::Path;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
+use sprites_wire::accounts::{InvitationCheck, SignUp};
 use tower_sessions::Session;
 
 use super::json::Body;
@@ -25,13 +27,7 @@ pub fn routes() -> Routes {
         .get("/v1/auth/me", me)
         .get("/v1/auth/session", session_state)
         .post("/v1/auth/organization", switch_org)
-}
-
-#[derive(Deserialize)]
-struct SignUp {
-    email: String,
-    handle: String,
-    password: String,
+        .get("/v1/auth/invitations/{token}", invitation)
 }
 
 #[derive(Deserialize)]
@@ -68,12 +64,12 @@ async fn signup(
     session: Session,
     Body(req): Body<SignUp>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    if !state.settings.open_signup && accounts::has_users(&state.db).await? {
-        return Err(ApiError::Forbidden(
-            "sign-up is by invitation on this server: ask its admin for an account".into(),
-        ));
-    }
-    let user = accounts::create_user(&state.db, &req.email, &req.handle, &req.password).await?;
+    let admission = if state.settings.open_signup {
+        accounts::Admission::Open
+    } else {
+        accounts::Admission::ByInvitation
+    };
+    let user = accounts::sign_up(&state.db, &req, admission).await?;
     Ok((
         StatusCode::CREATED,
         Json(start(&state, &session, &user.id).await?),
@@ -115,15 +111,19 @@ async fn signin(
     // not tell which accounts exist.
     let ok = tokio::task::block_in_place(|| {
         let hash = match &found {
-            Some((_, h)) => h.as_str(),
+            Some(login) => login.password_hash.as_str(),
             None => unknown_user_hash(),
         };
         accounts::verify_password(&req.password, hash)
     });
     match found {
-        Some((user_id, _)) if ok => {
+        // Only a person who knows the password learns it is disabled.
+        Some(login) if ok && login.disabled_at.is_some() => Err(ApiError::Forbidden(
+            "this account is disabled: ask the server's admin".into(),
+        )),
+        Some(login) if ok => {
             state.throttle.succeeded(&key);
-            Ok(Json(start(&state, &session, &user_id).await?))
+            Ok(Json(start(&state, &session, &login.id).await?))
         }
         _ => {
             state.throttle.failed(&key);
@@ -181,6 +181,14 @@ async fn session_state(
     Ok(Json(
         serde_json::json!({ "profile": profile, "signup_open": signup_open }),
     ))
+}
+
+/// What the sign-up page shows of an invitation link before it is used.
+async fn invitation(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Json<InvitationCheck>, ApiError> {
+    Ok(Json(crate::admin::check(&state.db, &token).await?))
 }
 
 #[derive(Deserialize)]

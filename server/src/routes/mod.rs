@@ -5,6 +5,7 @@
 //! and path, so a test can hold the table against the checked-in OpenAPI
 //! document (`server/openapi.json`) in both directions.
 
+mod admin;
 mod auth;
 mod checkpoints;
 mod classes;
@@ -83,6 +84,7 @@ fn all() -> Routes {
         .merge(health::routes())
         .merge(docs::routes())
         .merge(auth::routes())
+        .merge(admin::routes())
         .merge(tokens::routes())
         .merge(orgs::routes())
         .merge(sprites::routes())

@@ -1,5 +1,6 @@
 //! The pages, and the pieces they share.
 
+pub mod admin;
 pub mod auth;
 pub mod class;
 pub mod dashboard;
@@ -120,6 +121,7 @@ pub fn TopBar(#[prop(optional, into)] title: Option<Signal<String>>) -> impl Int
                                         .collect_view()}
                                 </select>
                             </label>
+                            {p.is_admin.then(|| view! { <a href="/admin">"Admin"</a> })}
                             <a href="/tokens">"API tokens"</a>
                             <span class="who" title=p.email.clone()>{p.handle.clone()}</span>
                         }
@@ -128,6 +130,45 @@ pub fn TopBar(#[prop(optional, into)] title: Option<Signal<String>>) -> impl Int
             <button class="link" on:click=sign_out>"Sign out"</button>
         </header>
         <ErrorBanner error=error />
+    }
+}
+
+/// A read-only text (a link to share) with a button that copies it.
+#[component]
+pub fn CopyField(
+    /// What the field is, for screen readers.
+    label: &'static str,
+    #[prop(into)] text: Signal<String>,
+) -> impl IntoView {
+    let copied = RwSignal::new(None::<bool>);
+    let copy = move |_| {
+        let t = text.get_untracked();
+        leptos::task::spawn_local(async move {
+            copied.set(Some(crate::js::copy(&t).await));
+        });
+    };
+    Effect::new(move |_| {
+        text.track();
+        copied.set(None);
+    });
+    let select_all =
+        |ev: leptos::ev::FocusEvent| event_target::<web_sys::HtmlInputElement>(&ev).select();
+    view! {
+        <span class="copy-field">
+            <input
+                readonly
+                aria-label=label
+                prop:value=move || text.get()
+                on:focus=select_all
+            />
+            <button type="button" class="small" on:click=copy>
+                {move || match copied.get() {
+                    Some(true) => "Copied",
+                    Some(false) => "Select and copy",
+                    None => "Copy",
+                }}
+            </button>
+        </span>
     }
 }
 

@@ -1,0 +1,74 @@
+//! `/v1/admin`: invitations and the server's accounts, for its admins.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use sprites_wire::accounts::{Invitation, InvitationList, NewInvitation, UserList, UserSummary};
+
+use super::json::Body;
+use super::Routes;
+use crate::admin;
+use crate::auth::Admin;
+use crate::error::ApiError;
+use crate::AppState;
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/v1/admin/invitations", invitations)
+        .post("/v1/admin/invitations", invite)
+        .delete("/v1/admin/invitations/{id}", withdraw)
+        .get("/v1/admin/users", users)
+        .post("/v1/admin/users/{handle}/disable", disable)
+        .post("/v1/admin/users/{handle}/enable", enable)
+}
+
+async fn invitations(
+    State(state): State<AppState>,
+    _: Admin,
+) -> Result<Json<InvitationList>, ApiError> {
+    Ok(Json(admin::invitations(&state.db).await?))
+}
+
+async fn invite(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    Body(req): Body<NewInvitation>,
+) -> Result<(StatusCode, Json<Invitation>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(admin::invite(&state.db, &caller, &req).await?),
+    ))
+}
+
+async fn withdraw(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    admin::withdraw(&state.db, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn users(State(state): State<AppState>, _: Admin) -> Result<Json<UserList>, ApiError> {
+    Ok(Json(admin::users(&state.db).await?))
+}
+
+async fn disable(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    Path(handle): Path<String>,
+) -> Result<Json<UserSummary>, ApiError> {
+    Ok(Json(
+        admin::set_disabled(&state.db, &caller, &handle, true).await?,
+    ))
+}
+
+async fn enable(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    Path(handle): Path<String>,
+) -> Result<Json<UserSummary>, ApiError> {
+    Ok(Json(
+        admin::set_disabled(&state.db, &caller, &handle, false).await?,
+    ))
+}
