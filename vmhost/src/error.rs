@@ -73,6 +73,13 @@ pub enum Error {
     ServiceNotFound(String),
     #[error("{0}")]
     ServiceConflict(String),
+    #[error(
+        "sprites cannot reach their disks: {dir} lets only its owner through (mode {mode:o}); \
+         allow passing through it with `chmod o+x {dir}`, or choose a data directory \
+         (SPRITES_DATA_DIR) whose parent folders others may pass through",
+        dir = .dir.display()
+    )]
+    Unreachable { dir: PathBuf, mode: u32 },
 }
 
 impl Error {

@@ -78,11 +78,44 @@ fn run(cmd: &mut Command, what: &str) -> Result<()> {
     }
 }
 
+/// Makes sure a sprite's own ids can pass through every folder on the way
+/// to its disk: they are an unprivileged range, "others" to every folder
+/// there, and the runtime resolves the sprite's root as them. The data
+/// directory is ours to open for passing through (`o+x`, which lists
+/// nothing); a folder above it that lets only its owner through is the
+/// operator's, and the server refuses to start, saying what to change,
+/// rather than answer every create with an error.
+fn let_sprites_through(data_dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let data_dir = data_dir
+        .canonicalize()
+        .map_err(|e| Error::path("cannot resolve", data_dir, e))?;
+    for dir in data_dir.ancestors() {
+        let meta = fs::metadata(dir).map_err(|e| Error::path("cannot stat", dir, e))?;
+        let mode = meta.permissions().mode();
+        if mode & 0o001 != 0 {
+            continue;
+        }
+        if dir == data_dir {
+            tracing::info!(dir = %dir.display(), "letting the sprites pass through the data directory (o+x)");
+            fs::set_permissions(dir, fs::Permissions::from_mode(mode | 0o001))
+                .map_err(|e| Error::path("cannot change the mode of", dir, e))?;
+        } else {
+            return Err(Error::Unreachable {
+                dir: dir.to_path_buf(),
+                mode: mode & 0o7777,
+            });
+        }
+    }
+    Ok(())
+}
+
 impl Pool {
     /// Opens the pool of `data_dir`, creating it on first use. `image_size`
     /// is the apparent size of a new pool image file (it is sparse).
     pub fn open_or_create(data_dir: &Path, image_size: u64) -> Result<Pool> {
         fs::create_dir_all(data_dir).map_err(|e| Error::path("cannot create", data_dir, e))?;
+        let_sprites_through(data_dir)?;
         let _lock = FileLock::acquire(&data_dir.join(".pool.lock"))?;
         let root = data_dir.join("pool");
         fs::create_dir_all(&root).map_err(|e| Error::path("cannot create", &root, e))?;

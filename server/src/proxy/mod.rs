@@ -437,34 +437,58 @@ async fn connect(
 }
 
 /// A new connection to the sprite's app, made inside the sprite. Right
-/// after a wake the app may still be starting, so a refused connection is
-/// tried again for a while.
+/// after a wake, or while the service that serves the app has only just
+/// started (a new sprite from a template, a restore), the app may not
+/// listen yet, so a refused connection is tried again for a while: the
+/// visitor waits for the page rather than get "nothing listens".
 async fn open(state: &AppState, route: &Route, woke: bool) -> Result<Connection, Refusal> {
-    let port = app_port(state, &route.host).await;
+    let app = app(state, &route.host).await;
+    let wait = woke || app.starting;
     let deadline = tokio::time::Instant::now() + APP_START_LIMIT;
     loop {
-        match state.host.connect(&route.host, "localhost", port).await {
+        match state.host.connect(&route.host, "localhost", app.port).await {
             Ok(stream) => return Ok(stream),
-            Err(vmhost::Error::PortClosed(_)) if woke && tokio::time::Instant::now() < deadline => {
+            Err(vmhost::Error::PortClosed(_)) if wait && tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Err(vmhost::Error::PortClosed(_)) => {
-                return Err(Refusal::NotListening(route.name.clone(), port))
+                return Err(Refusal::NotListening(route.name.clone(), app.port))
             }
             Err(e) => return Err(e.into()),
         }
     }
 }
 
+/// The sprite's web app as its services declare it.
+struct App {
+    port: u16,
+    /// The service that serves it started within [`APP_START_LIMIT`].
+    starting: bool,
+}
+
 /// The port of the sprite's web app: that of the service that declares an
-/// HTTP port, else [`APP_PORT`].
-async fn app_port(state: &AppState, host: &SpriteName) -> u16 {
-    match state.host.services(host).await {
-        Ok(services) => services
-            .iter()
-            .find_map(|s| s.spec.http_port)
-            .unwrap_or(APP_PORT),
-        Err(_) => APP_PORT,
+/// HTTP port, else [`APP_PORT`]; and whether that service is starting.
+async fn app(state: &AppState, host: &SpriteName) -> App {
+    let services = state.host.services(host).await.unwrap_or_default();
+    let Some(service) = services.iter().find(|s| s.spec.http_port.is_some()) else {
+        return App {
+            port: APP_PORT,
+            starting: false,
+        };
+    };
+    let now = vmhost::now_ms();
+    let limit = APP_START_LIMIT.as_millis() as u64;
+    let starting = match service.state.status.as_str() {
+        "starting" => true,
+        "running" => service
+            .state
+            .started_at
+            .is_some_and(|t| now.saturating_sub(t) < limit),
+        _ => false,
+    };
+    App {
+        port: service.spec.http_port.unwrap_or(APP_PORT),
+        starting,
     }
 }
 

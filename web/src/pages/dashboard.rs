@@ -115,7 +115,6 @@ pub fn Dashboard() -> impl IntoView {
             }}
             <NewSprite sprites=sprites on_created=move |_| reload() />
             <super::class::JoinOrTeach />
-            <super::gallery::Gallery sprites=sprites />
             {move || match sprites.get() {
                 None => view! { <p class="loading">"Loading your sprites…"</p> }.into_any(),
                 Some(list) if list.is_empty() => {
@@ -141,6 +140,8 @@ pub fn Dashboard() -> impl IntoView {
                         .into_any()
                 }
             }}
+            // Below the person's own sprites: what a new one can start from.
+            <super::gallery::Gallery sprites=sprites />
         </main>
     }
 }

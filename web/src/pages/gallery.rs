@@ -135,7 +135,6 @@ pub fn Gallery(sprites: RwSignal<Option<Vec<Sprite>>>) -> impl IntoView {
                         let label = {
                             let name = name.clone();
                             let state = t.state.clone();
-                            let progress = t.progress.clone();
                             move || {
                                 if creating.get().as_deref() == Some(name.as_str()) {
                                     return "Creating…".to_string();
@@ -144,7 +143,7 @@ pub fn Gallery(sprites: RwSignal<Option<Vec<Sprite>>>) -> impl IntoView {
                                     "ready" => "Use this template".into(),
                                     "failed" => "Unavailable".into(),
                                     "queued" => "Waiting to be prepared…".into(),
-                                    _ => format!("Preparing: {}", progress.clone().unwrap_or_default()),
+                                    _ => "Preparing…".into(),
                                 }
                             }
                         };
@@ -158,6 +157,12 @@ pub fn Gallery(sprites: RwSignal<Option<Vec<Sprite>>>) -> impl IntoView {
                                 <p>{t.description.clone()}</p>
                                 {whose.map(|w| view! { <p class="muted">{w}</p> })}
                                 {t.error.clone().map(|e| view! { <p class="error">{e}</p> })}
+                                // The build's latest step, in a line of its own
+                                // that wraps inside the card.
+                                {(t.state == "building")
+                                    .then(|| t.progress.clone())
+                                    .flatten()
+                                    .map(|p| view! { <p class="progress muted" title=p.clone()>{p.clone()}</p> })}
                                 <div class="actions">
                                     <button
                                         class="primary"

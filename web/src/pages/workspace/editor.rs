@@ -16,6 +16,9 @@ struct Tab {
     dirty: bool,
     /// It changed on disk since then.
     stale: bool,
+    /// A restore brought the file back to this checkpoint while the tab
+    /// had unsaved changes: the person chooses which to keep.
+    restored: Option<String>,
 }
 
 /// The file's modification time on the sprite now ("" when it is gone).
@@ -177,6 +180,7 @@ pub fn EditorPane() -> impl IntoView {
                     mod_time: time,
                     dirty: false,
                     stale: false,
+                    restored: None,
                 })
             });
             active.set(Some(path));
@@ -294,12 +298,60 @@ pub fn EditorPane() -> impl IntoView {
                         if let Some(t) = ts.iter_mut().find(|t| t.path == path) {
                             t.dirty = false;
                             t.stale = false;
+                            t.restored = None;
                             t.mod_time = time;
                         }
                     });
                 }
                 Err(e) => ws.fail(e),
             }
+        });
+    };
+    // A restore: a tab whose file it changed shows what came back, and one
+    // with unsaved changes asks, naming the checkpoint; a file the restore
+    // removed closes its tab (an unsaved one stays, to be saved again).
+    Effect::new(move |_| {
+        let Some(restore) = ws.restored.get() else {
+            return;
+        };
+        for tab in tabs.get_untracked() {
+            let checkpoint = restore.checkpoint.clone();
+            leptos::task::spawn_local(async move {
+                let Ok(now) = mod_time(ws, &tab.path).await else {
+                    return;
+                };
+                if now == tab.mod_time {
+                    return;
+                }
+                let dirty =
+                    tabs.with_untracked(|ts| ts.iter().any(|t| t.path == tab.path && t.dirty));
+                if dirty {
+                    tabs.update(|ts| {
+                        if let Some(t) = ts.iter_mut().find(|t| t.path == tab.path) {
+                            t.restored = Some(checkpoint);
+                            t.stale = false;
+                        }
+                    });
+                } else if now.is_empty() {
+                    close(tab.path);
+                } else {
+                    reload(tab.path);
+                }
+            });
+        }
+    });
+    // "Keep my changes" after a restore: the next save writes them over
+    // what the restore brought back, without asking again.
+    let keep_mine = move |path: String| {
+        leptos::task::spawn_local(async move {
+            let now = mod_time(ws, &path).await.unwrap_or_default();
+            tabs.update(|ts| {
+                if let Some(t) = ts.iter_mut().find(|t| t.path == path) {
+                    t.restored = None;
+                    t.stale = false;
+                    t.mod_time = now;
+                }
+            });
         });
     };
     let current = move || {
@@ -360,7 +412,25 @@ pub fn EditorPane() -> impl IntoView {
         </div>
         {move || {
             current()
-                .filter(|t| t.stale)
+                .and_then(|t| t.restored.clone().map(|c| (t.path, c)))
+                .map(|(path, checkpoint)| {
+                    let (p1, p2) = (path.clone(), path.clone());
+                    view! {
+                        <div class="warning" role="alert">
+                            {format!(
+                                "A restore brought {path} back to checkpoint {checkpoint}; your unsaved changes are not in it."
+                            )}
+                            <button on:click=move |_| reload(p1.clone())>
+                                {format!("Load it as in {checkpoint}")}
+                            </button>
+                            <button on:click=move |_| keep_mine(p2.clone())>"Keep my changes"</button>
+                        </div>
+                    }
+                })
+        }}
+        {move || {
+            current()
+                .filter(|t| t.stale && t.restored.is_none())
                 .map(|t| {
                     let (p1, p2) = (t.path.clone(), t.path.clone());
                     view! {

@@ -282,6 +282,7 @@ fn Dir(
     let path = StoredValue::new(path);
     Effect::new(move |_| {
         ws.files_changed.track();
+        ws.restored.track();
         let p = path.get_value();
         leptos::task::spawn_local(async move {
             let r = api::get::<api::Listing>(&ws.path(&format!("/fs/list?path={}", api::enc(&p))))

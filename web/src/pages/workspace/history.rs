@@ -43,19 +43,23 @@ pub fn History() -> impl IntoView {
     let diff_host: NodeRef<leptos::html::Div> = NodeRef::new();
     let diff_view = StoredValue::new_local(None::<js::DiffView>);
 
-    let reload = move || {
+    // The list again; the slider goes to checkpoint `select`, or to now.
+    let reload = move |select: Option<String>| {
         leptos::task::spawn_local(async move {
             match api::get::<Vec<api::Checkpoint>>(&ws.path("/checkpoints")).await {
                 Ok(mut list) => {
                     list.reverse();
-                    position.set(list.len());
+                    let at = select
+                        .and_then(|id| list.iter().position(|c| c.id == id))
+                        .unwrap_or(list.len());
                     checkpoints.set(Some(list));
+                    position.set(at);
                 }
                 Err(e) => ws.fail(e),
             }
         });
     };
-    reload();
+    reload(None);
 
     let selected = move || {
         let list = checkpoints.get()?;
@@ -126,9 +130,13 @@ pub fn History() -> impl IntoView {
         let c = comment.get_untracked();
         leptos::task::spawn_local(async move {
             match api::progress("POST", &ws.path("/checkpoint"), json!({ "comment": c })).await {
-                Ok(_) => {
+                Ok(lines) => {
                     comment.set(String::new());
-                    reload();
+                    // The new checkpoint, selected: the person sees it made.
+                    let made = lines
+                        .iter()
+                        .find_map(|l| l["id"].as_str().map(str::to_string));
+                    reload(made);
                 }
                 Err(e) => ws.fail(e),
             }
@@ -155,15 +163,15 @@ pub fn History() -> impl IntoView {
                     let backup = lines
                         .iter()
                         .find_map(|l| l["backup"].as_str().map(str::to_string));
+                    ws.note_restore(id.clone());
                     // Undoing an undo is a plain restore again.
                     undo.set(if confirm {
                         backup.map(|b| (b, id))
                     } else {
                         None
                     });
-                    ws.files_changed.update(|n| *n += 1);
                     ws.reload_sprite();
-                    reload();
+                    reload(None);
                 }
                 Err(e) => ws.fail(e),
             }

@@ -37,6 +37,18 @@ pub struct Ws {
     /// A path the file tree renamed (to the second) or deleted (`None`):
     /// the editor's tabs under it follow.
     pub moved: RwSignal<Option<(String, Option<String>)>>,
+    /// The last restore of the sprite (from this page or anyone else's):
+    /// the preview reloads and the editor's tabs load what it brought back.
+    pub restored: RwSignal<Option<Restored>>,
+}
+
+/// A restore the workspace has seen.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Restored {
+    /// The checkpoint the sprite went back to.
+    pub checkpoint: String,
+    /// When the page learnt of it (milliseconds, the browser's clock).
+    pub at: f64,
 }
 
 impl Ws {
@@ -52,6 +64,23 @@ impl Ws {
 
     pub fn fail(&self, e: api::ApiError) {
         self.error.set(Some(e.message));
+    }
+
+    /// The sprite was restored to `checkpoint`: its own answer and the
+    /// event stream both say so, and the second of them within a few
+    /// seconds is the same restore.
+    pub fn note_restore(&self, checkpoint: String) {
+        let now = js_sys::Date::now();
+        let seen = self.restored.with_untracked(|r| {
+            r.as_ref()
+                .is_some_and(|r| r.checkpoint == checkpoint && now - r.at < 3000.0)
+        });
+        if !seen {
+            self.restored.set(Some(Restored {
+                checkpoint,
+                at: now,
+            }));
+        }
     }
 
     pub fn reload_sprite(&self) {
@@ -86,6 +115,7 @@ pub fn Workspace() -> impl IntoView {
         saved: RwSignal::new(0),
         missing: RwSignal::new(false),
         moved: RwSignal::new(None),
+        restored: RwSignal::new(None),
     };
     provide_context(ws);
     ws.reload_sprite();
@@ -110,7 +140,7 @@ pub fn Workspace() -> impl IntoView {
                     s.last_active_at = Some(ev.at.clone());
                 }
             }),
-            "checkpoint.restored" => ws.files_changed.update(|n| *n += 1),
+            "checkpoint.restored" => ws.note_restore(ev.checkpoint.clone().unwrap_or_default()),
             // Someone sharing the sprite saved a file: open tabs look again.
             "file.written" if ev.by.as_deref() != Some(me.as_str()) => {
                 ws.files_changed.update(|n| *n += 1)

@@ -1,10 +1,27 @@
 //! The preview: the sprite's own URL in a frame. A private sprite goes
-//! through the sign-in hand-off like any visit; a sprite whose app is not
-//! listening shows the server's friendly page. It can reload after saves.
+//! through the sign-in hand-off like any visit; a sprite whose app is
+//! still starting is waited for (the server holds the request while the
+//! app's service starts), with a calm "starting" note over the frame. The
+//! bar shows the whole address to share, with a copy button and whether
+//! it is public or private. It reloads after saves and after restores.
 
 use leptos::prelude::*;
 
 use super::Ws;
+use crate::js;
+
+/// The path part of what the person typed in the address box: a path, or
+/// a whole address under the sprite's URL `base`.
+fn typed_path(typed: &str, base: &str) -> String {
+    let typed = typed.trim();
+    let base = base.trim_end_matches('/');
+    let rest = typed.strip_prefix(base).unwrap_or(typed);
+    if rest.starts_with('/') {
+        rest.to_string()
+    } else {
+        format!("/{rest}")
+    }
+}
 
 #[component]
 pub fn Preview() -> impl IntoView {
@@ -12,8 +29,15 @@ pub fn Preview() -> impl IntoView {
     let nonce = RwSignal::new(0u32);
     let on_save = RwSignal::new(true);
     let path = RwSignal::new("/".to_string());
-    let path_input = RwSignal::new("/".to_string());
+    let typed = RwSignal::new(String::new());
+    let loaded = RwSignal::new(false);
+    let copied = RwSignal::new(None::<bool>);
     let url = move || ws.sprite.get().map(|s| s.url);
+    let public = move || {
+        ws.sprite
+            .get()
+            .is_some_and(|s| s.url_settings.auth.as_deref() == Some("public"))
+    };
     Effect::new(move |prev: Option<u64>| {
         let n = ws.saved.get();
         if prev.is_some_and(|p| p != n) && on_save.get_untracked() {
@@ -21,17 +45,25 @@ pub fn Preview() -> impl IntoView {
         }
         n
     });
+    // A restore changes what the site serves: always shown.
+    Effect::new(move |prev: Option<()>| {
+        ws.restored.track();
+        if prev.is_some() {
+            nonce.update(|v| *v += 1);
+        }
+    });
     let full = move || {
         url().map(|u| {
             let p = path.get();
-            let p = if p.starts_with('/') {
-                p
-            } else {
-                format!("/{p}")
-            };
             format!("{}{p}", u.trim_end_matches('/'))
         })
     };
+    // The box shows the whole address; typing in it changes only the path.
+    Effect::new(move |_| {
+        if let Some(f) = full() {
+            typed.set(f);
+        }
+    });
     // A reload must fetch the page again: the browser would otherwise take
     // the same address from its cache. The count goes in the query.
     let framed = move || {
@@ -44,6 +76,15 @@ pub fn Preview() -> impl IntoView {
             format!("{u}{sep}sprites-preview={n}")
         })
     };
+    Effect::new(move |_| {
+        framed();
+        loaded.set(false);
+        copied.set(None);
+    });
+    let copy = move |_| {
+        let Some(u) = full() else { return };
+        leptos::task::spawn_local(async move { copied.set(Some(js::copy(&u).await)) });
+    };
     view! {
         <div class="preview">
             <div class="preview-bar">
@@ -54,12 +95,33 @@ pub fn Preview() -> impl IntoView {
                     class="preview-path"
                     on:submit=move |ev: leptos::ev::SubmitEvent| {
                         ev.prevent_default();
-                        path.set(path_input.get_untracked());
+                        let base = url().unwrap_or_default();
+                        path.set(typed_path(&typed.get_untracked(), &base));
                         nonce.update(|v| *v += 1);
                     }
                 >
-                    <input aria-label="Path in the sprite's site" bind:value=path_input />
+                    <input aria-label="The sprite's address" bind:value=typed />
                 </form>
+                <button class="small" title="Copy the address to share" on:click=copy>
+                    {move || match copied.get() {
+                        Some(true) => "Copied",
+                        Some(false) => "Select and copy",
+                        None => "Copy",
+                    }}
+                </button>
+                <span
+                    class="badge access"
+                    class:public=public
+                    title=move || {
+                        if public() {
+                            "Anyone with the address can open it (change in Settings)"
+                        } else {
+                            "Only members of the organization who are signed in can open it (change in Settings)"
+                        }
+                    }
+                >
+                    {move || if public() { "Public" } else { "Private" }}
+                </span>
                 {move || {
                     full()
                         .map(|u| {
@@ -75,19 +137,47 @@ pub fn Preview() -> impl IntoView {
                     "Reload on save"
                 </label>
             </div>
-            {move || {
-                match framed() {
-                    None => view! { <p class="loading">"Loading…"</p> }.into_any(),
-                    Some(u) => {
-                        view! { <iframe title="Preview of the sprite's site" src=u></iframe> }
-                            .into_any()
+            <div class="frame">
+                {move || {
+                    match framed() {
+                        None => view! { <p class="loading">"Loading…"</p> }.into_any(),
+                        Some(u) => {
+                            view! {
+                                <iframe
+                                    title="Preview of the sprite's site"
+                                    src=u
+                                    on:load=move |_| loaded.set(true)
+                                ></iframe>
+                            }
+                                .into_any()
+                        }
                     }
-                }
-            }}
+                }}
+                <p class="loading starting" role="status" class:hidden=move || loaded.get()>
+                    "Waiting for the sprite's app to answer…"
+                </p>
+            </div>
             <p class="hint">
                 "The preview shows what the sprite serves on port 8080 (or its HTTP service's port). Start a web server from the terminal, for example "
                 <code>"python3 -m http.server 8080"</code> "."
             </p>
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::typed_path;
+
+    #[test]
+    fn the_address_box_takes_a_path_or_a_whole_address() {
+        let base = "http://web-ann.localhost:8080/";
+        assert_eq!(typed_path("/about", base), "/about");
+        assert_eq!(typed_path("about", base), "/about");
+        assert_eq!(
+            typed_path("http://web-ann.localhost:8080/a?b=1", base),
+            "/a?b=1"
+        );
+        assert_eq!(typed_path("http://web-ann.localhost:8080", base), "/");
     }
 }

@@ -1,7 +1,9 @@
 //! Terminals: each tab is a PTY session of the sprite over the exec
-//! WebSocket. Sessions outlive the page: the list shows the running ones
-//! to re-attach, and a dropped connection re-attaches by itself, the
-//! server replaying the screen.
+//! WebSocket. Sessions outlive the page: this browser remembers the
+//! sessions its tabs had open in the sprite and attaches them again when
+//! the workspace opens (a new shell only when none still runs), the list
+//! shows every running one to attach or end, and a dropped connection
+//! re-attaches by itself, the server replaying the screen.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -22,17 +24,70 @@ struct TabInfo {
     attach: Option<String>,
 }
 
+/// Where this browser keeps the sessions a workspace's tabs had open.
+fn memory_key(org: &str, sprite: &str) -> String {
+    format!("sprites.terminals.{org}.{sprite}")
+}
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+fn remembered(key: &str) -> Vec<String> {
+    storage()
+        .and_then(|s| s.get_item(key).ok().flatten())
+        .and_then(|v| serde_json::from_str(&v).ok())
+        .unwrap_or_default()
+}
+
+fn remember(key: &str, ids: &[String]) {
+    if let Some(s) = storage() {
+        let _ = match ids {
+            [] => s.remove_item(key),
+            ids => s.set_item(key, &serde_json::to_string(ids).unwrap_or_default()),
+        };
+    }
+}
+
+/// When a session started, as a clock time and how long ago.
+fn started(created: &str) -> String {
+    let at = js_sys::Date::new(&created.into());
+    if at.get_time().is_nan() {
+        return String::new();
+    }
+    let clock: String = at
+        .to_locale_time_string_with_options(
+            "default",
+            &serde_wasm_options(&[("hour", "2-digit"), ("minute", "2-digit")]),
+        )
+        .into();
+    format!("started {clock} ({})", crate::pages::ago(created))
+}
+
+/// A JavaScript options object of string values.
+fn serde_wasm_options(pairs: &[(&str, &str)]) -> JsValue {
+    let o = js_sys::Object::new();
+    for (k, v) in pairs {
+        let _ = js_sys::Reflect::set(&o, &(*k).into(), &(*v).into());
+    }
+    o.into()
+}
+
 #[component]
 pub fn Terminals() -> impl IntoView {
     let ws = expect_context::<Ws>();
-    let tabs = RwSignal::new(vec![TabInfo {
-        key: 0,
-        attach: None,
-    }]);
+    let org = expect_context::<crate::Session>()
+        .profile()
+        .map(|p| p.organization)
+        .unwrap_or_default();
+    let key = StoredValue::new(memory_key(&org, &ws.name.get_value()));
+    // Filled once the sessions this browser had open here are known.
+    let tabs = RwSignal::new(Vec::<TabInfo>::new());
+    let opened = RwSignal::new(false);
     // Each tab's session id and title, once the server named them.
     let titles = RwSignal::new(std::collections::HashMap::<u32, (String, String)>::new());
     let active = RwSignal::new(0u32);
-    let next_key = StoredValue::new(1u32);
+    let next_key = StoredValue::new(0u32);
     let sessions = RwSignal::new(None::<Vec<api::Session>>);
     let show_sessions = RwSignal::new(false);
 
@@ -42,6 +97,42 @@ pub fn Terminals() -> impl IntoView {
         tabs.update(|t| t.push(TabInfo { key, attach }));
         active.set(key);
     };
+    // Opening the workspace: the sessions this browser's tabs had here that
+    // still run come back in their tabs; a new shell only if none does.
+    leptos::task::spawn_local(async move {
+        let mine = remembered(&key.get_value());
+        let running = match mine.is_empty() {
+            true => vec![],
+            false => api::get::<api::SessionList>(&ws.path("/exec"))
+                .await
+                .map(|l| l.sessions)
+                .unwrap_or_default(),
+        };
+        let alive: Vec<String> = mine
+            .into_iter()
+            .filter(|id| running.iter().any(|s| &s.id == id && s.is_active && s.tty))
+            .collect();
+        if alive.is_empty() {
+            add(None);
+        }
+        for id in alive {
+            add(Some(id));
+        }
+        opened.set(true);
+    });
+    // The tabs' sessions, remembered as they change.
+    Effect::new(move |_| {
+        let names = titles.get();
+        if !opened.get() {
+            return;
+        }
+        let ids: Vec<String> = tabs
+            .get()
+            .iter()
+            .filter_map(|t| names.get(&t.key).map(|(id, _)| id.clone()))
+            .collect();
+        remember(&key.get_value(), &ids);
+    });
     let list_sessions = move || {
         leptos::task::spawn_local(async move {
             match api::get::<api::SessionList>(&ws.path("/exec")).await {
@@ -78,8 +169,48 @@ pub fn Terminals() -> impl IntoView {
     if let Ok(handle) = set_interval_with_handle(look, std::time::Duration::from_secs(3)) {
         on_cleanup(move || handle.clear());
     }
+    // The popover closes with Escape and with a click anywhere outside it.
+    let sessions_button: NodeRef<leptos::html::Button> = NodeRef::new();
+    let popover: NodeRef<leptos::html::Div> = NodeRef::new();
+    let escape = window_event_listener(leptos::ev::keydown, move |ev| {
+        if ev.key() == "Escape" && show_sessions.get_untracked() {
+            show_sessions.set(false);
+        }
+    });
+    let outside = window_event_listener(leptos::ev::pointerdown, move |ev| {
+        if !show_sessions.get_untracked() {
+            return;
+        }
+        let target = ev.target().and_then(|t| t.dyn_into::<web_sys::Node>().ok());
+        let inside = |el: Option<web_sys::Element>| {
+            el.zip(target.as_ref())
+                .is_some_and(|(el, t)| el.contains(Some(t)))
+        };
+        let on_button = inside(sessions_button.get_untracked().map(Into::into));
+        if !inside(popover.get_untracked().map(Into::into)) && !on_button {
+            show_sessions.set(false);
+        }
+    });
+    on_cleanup(move || {
+        escape.remove();
+        outside.remove();
+    });
+    provide_context(SessionActions {
+        show: Callback::new(move |key: u32| {
+            show_sessions.set(false);
+            active.set(key);
+        }),
+        attach: Callback::new(move |id: String| {
+            show_sessions.set(false);
+            add(Some(id));
+        }),
+        ended: Callback::new(move |()| list_sessions()),
+    });
     let close = move |key: u32| {
         tabs.update(|t| t.retain(|t| t.key != key));
+        titles.update(|m| {
+            m.remove(&key);
+        });
         if active.get_untracked() == key {
             if let Some(t) = tabs.get_untracked().last() {
                 active.set(t.key);
@@ -123,6 +254,8 @@ pub fn Terminals() -> impl IntoView {
             <button
                 class="small"
                 title="Sessions still running in the sprite"
+                aria-expanded=move || show_sessions.get().to_string()
+                node_ref=sessions_button
                 on:click=move |_| {
                     show_sessions.update(|s| *s = !*s);
                     list_sessions();
@@ -143,48 +276,41 @@ pub fn Terminals() -> impl IntoView {
             }}
         </div>
         <Show when=move || show_sessions.get()>
-            <div class="sessions" role="dialog" aria-label="Running sessions">
+            <div class="sessions" role="dialog" aria-label="Running sessions" node_ref=popover>
                 {move || match sessions.get() {
                     None => view! { <p class="loading">"Loading…"</p> }.into_any(),
                     Some(list) => {
-                        // Those not already in a tab of this page.
-                        let here: Vec<String> = titles.get().into_values().map(|(id, _)| id).collect();
-                        let running: Vec<_> = list
+                        // Tabs of this page by session, to show instead of attach.
+                        let here: std::collections::HashMap<String, u32> = titles
+                            .get()
                             .into_iter()
-                            .filter(|s| s.is_active && s.tty && !here.contains(&s.id))
+                            .map(|(key, (id, _))| (id, key))
                             .collect();
+                        let mut running: Vec<_> = list
+                            .into_iter()
+                            .filter(|s| s.is_active && s.tty)
+                            .collect();
+                        // Those not on this page first, newest first.
+                        running.sort_by(|a, b| {
+                            here.contains_key(&a.id)
+                                .cmp(&here.contains_key(&b.id))
+                                .then(b.created.cmp(&a.created))
+                        });
                         if running.is_empty() {
-                            view! { <p class="muted">"No other terminal session is running."</p> }.into_any()
+                            view! { <p class="muted">"No terminal session is running."</p> }.into_any()
                         } else {
-                            running
-                                .into_iter()
-                                .map(|s| {
-                                    let id = s.id.clone();
-                                    view! {
-                                        <div class="session">
-                                            <code>{s.command.clone()}</code>
-                                            <span class="muted">
-                                                {if s.attached.is_empty() {
-                                                    format!(" · started {} · {} attached", crate::pages::ago(&s.created), s.clients)
-                                                } else {
-                                                    format!(" · started {} · attached: {}", crate::pages::ago(&s.created), s.attached.join(", "))
-                                                }}
-                                            </span>
-                                            <button
-                                                class="small"
-                                                data-session=s.id.clone()
-                                                on:click=move |_| {
-                                                    show_sessions.set(false);
-                                                    add(Some(id.clone()));
-                                                }
-                                            >
-                                                "Attach"
-                                            </button>
-                                        </div>
-                                    }
-                                })
-                                .collect_view()
-                                .into_any()
+                            view! {
+                                <ul class="session-list">
+                                    {running
+                                        .into_iter()
+                                        .map(|s| {
+                                            let tab = here.get(&s.id).copied();
+                                            view! { <SessionRow session=s tab=tab /> }
+                                        })
+                                        .collect_view()}
+                                </ul>
+                            }
+                            .into_any()
                         }
                     }
                 }}
@@ -208,6 +334,80 @@ pub fn Terminals() -> impl IntoView {
                 }
             />
         </div>
+    }
+}
+
+/// What a row of the session list can do to the terminals.
+#[derive(Clone, Copy)]
+struct SessionActions {
+    /// Shows the tab with this key.
+    show: Callback<u32>,
+    /// Opens a tab attached to this session.
+    attach: Callback<String>,
+    /// A session was ended: the list looks again.
+    ended: Callback<()>,
+}
+
+/// One running session: its command, when it started, who is attached;
+/// attach to it (or show its tab, when it has one here), or end it.
+#[component]
+fn SessionRow(session: api::Session, tab: Option<u32>) -> impl IntoView {
+    let ws = expect_context::<Ws>();
+    let actions = expect_context::<SessionActions>();
+    let id = session.id.clone();
+    let who = if session.attached.is_empty() {
+        match session.clients {
+            0 => "nobody attached".to_string(),
+            n => format!("{n} attached"),
+        }
+    } else {
+        format!("attached: {}", session.attached.join(", "))
+    };
+    let end = {
+        let (id, command) = (id.clone(), session.command.clone());
+        move |_| {
+            let ok = web_sys::window()
+                .unwrap()
+                .confirm_with_message(&format!(
+                    "End the session running “{command}”? Its programs stop."
+                ))
+                .unwrap_or(false);
+            if !ok {
+                return;
+            }
+            let id = id.clone();
+            leptos::task::spawn_local(async move {
+                let url = ws.path(&format!("/exec/{}/kill", api::enc(&id)));
+                let body = serde_json::json!({ "signal": "HUP", "timeout": "3s" });
+                match api::progress("POST", &url, body).await {
+                    Ok(_) => actions.ended.run(()),
+                    Err(e) => ws.fail(e),
+                }
+            });
+        }
+    };
+    view! {
+        <li class="session" data-session-id=id.clone()>
+            <span class="what">
+                <code>{session.command.clone()}</code>
+                <span class="muted">{format!(" · {} · {who}", started(&session.created))}</span>
+                {tab.is_some().then(|| view! { <span class="badge">"in a tab here"</span> })}
+            </span>
+            {match tab {
+                Some(key) => view! {
+                    <button class="small" on:click=move |_| actions.show.run(key)>"Show"</button>
+                }.into_any(),
+                None => {
+                    let id = id.clone();
+                    view! {
+                        <button class="small" data-session=id.clone() on:click=move |_| actions.attach.run(id.clone())>
+                            "Attach"
+                        </button>
+                    }.into_any()
+                }
+            }}
+            <button class="small danger" data-end-session=id.clone() on:click=end>"End"</button>
+        </li>
     }
 }
 
