@@ -1,6 +1,6 @@
 // Story 2: checkpoint a working site (the new checkpoint shows at once,
-// selected), break it from the terminal while two of its files are open in
-// the editor (one with unsaved changes), move the history slider back, see
+// selected), break it from the terminal, open two of its files in the
+// editor (one with unsaved changes), move the history slider back, see
 // which files changed and how, restore: the page in the preview and the
 // open tab come back by themselves, and the unsaved tab asks, naming the
 // checkpoint. Then undo the restore: the broken state shows again.
@@ -53,19 +53,6 @@ test("checkpoint, break, compare on the slider, restore, undo", async () => {
     await page.getByText("No file differs from now.").waitFor();
     await shot(page, "new-checkpoint-selected");
 
-    // Two of the site's files open in the editor; the second gets an
-    // unsaved change.
-    await page.locator(".tree-root input").fill("/srv/site");
-    await page.locator(".tree-root input").press("Enter");
-    await openFile(page, "/srv/site/index.html");
-    await editorShows(page, "Shop is open");
-    await openFile(page, "/srv/site/about.html");
-    await editorShows(page, "About us");
-    await page.locator(".monaco .view-lines").click();
-    await page.keyboard.press("End");
-    await page.keyboard.type("<p>typed, not saved</p>");
-    await page.locator(".tab.dirty").waitFor();
-
     // Broken from the terminal: the page changed, a page deleted, a stray file.
     await run(
       page,
@@ -73,6 +60,19 @@ test("checkpoint, break, compare on the slider, restore, undo", async () => {
         "rm old.html && echo oops > notes.txt && echo broken-now",
     );
     await waitForScreen(page, /^broken-now/m);
+    // Two of the broken site's files open in the editor; the second gets
+    // an unsaved change.
+    await page.locator(".tree-root input").fill("/srv/site");
+    await page.locator(".tree-root input").press("Enter");
+    await openFile(page, "/srv/site/index.html");
+    await editorShows(page, "Closed for good");
+    await openFile(page, "/srv/site/about.html");
+    await editorShows(page, "About nobody");
+    await page.locator(".monaco .view-lines").click();
+    await page.keyboard.press("End");
+    await page.keyboard.type("<p>typed, not saved</p>");
+    await page.locator(".tab.dirty").waitFor();
+
     await page.getByRole("tab", { name: "Preview" }).click();
     await page.getByRole("button", { name: "Reload", exact: true }).click();
     await waitForPreview(page, /Closed for good/);

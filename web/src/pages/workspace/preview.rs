@@ -88,9 +88,6 @@ pub fn Preview() -> impl IntoView {
     view! {
         <div class="preview">
             <div class="preview-bar">
-                <button class="small" title="Reload the preview" on:click=move |_| nonce.update(|v| *v += 1)>
-                    "Reload"
-                </button>
                 <form
                     class="preview-path"
                     on:submit=move |ev: leptos::ev::SubmitEvent| {
@@ -122,6 +119,9 @@ pub fn Preview() -> impl IntoView {
                 >
                     {move || if public() { "Public" } else { "Private" }}
                 </span>
+                <button class="small" title="Reload the preview" on:click=move |_| nonce.update(|v| *v += 1)>
+                    "Reload"
+                </button>
                 {move || {
                     full()
                         .map(|u| {

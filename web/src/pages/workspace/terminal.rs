@@ -24,9 +24,10 @@ struct TabInfo {
     attach: Option<String>,
 }
 
-/// Where this browser keeps the sessions a workspace's tabs had open.
-fn memory_key(org: &str, sprite: &str) -> String {
-    format!("sprites.terminals.{org}.{sprite}")
+/// Where this browser keeps the sessions a workspace's tabs had open: by
+/// the sprite's id, which no other sprite of any organization has.
+fn memory_key(sprite_id: &str) -> String {
+    format!("sprites.terminals.{sprite_id}")
 }
 
 fn storage() -> Option<web_sys::Storage> {
@@ -76,11 +77,12 @@ fn serde_wasm_options(pairs: &[(&str, &str)]) -> JsValue {
 #[component]
 pub fn Terminals() -> impl IntoView {
     let ws = expect_context::<Ws>();
-    let org = expect_context::<crate::Session>()
-        .profile()
-        .map(|p| p.organization)
-        .unwrap_or_default();
-    let key = StoredValue::new(memory_key(&org, &ws.name.get_value()));
+    // The workspace shows its terminals once it knows the sprite.
+    let sprite_id = ws
+        .sprite
+        .with_untracked(|s| s.as_ref().map(|s| s.id.clone()))
+        .unwrap_or_else(|| ws.name.get_value());
+    let key = StoredValue::new(memory_key(&sprite_id));
     // Filled once the sessions this browser had open here are known.
     let tabs = RwSignal::new(Vec::<TabInfo>::new());
     let opened = RwSignal::new(false);
