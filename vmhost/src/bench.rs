@@ -187,6 +187,34 @@ pub async fn run(mut cfg: HostConfig, mirror: &str, runs: usize, json: bool) -> 
         "<= 50 ms",
     ));
 
+    // create → network-ready: the first command finds the sprite's link
+    // made (its default route), as an agent's `pip install` right after
+    // create needs. Without egress there is no link to wait for.
+    if host.config().egress {
+        let net = time(runs, |i| {
+            let host = &host;
+            async move {
+                let s = name(&format!("n{i}"));
+                host.create(&s, CreateOptions::default()).await?;
+                let out = host
+                    .run(&s, &["ip", "-4", "route", "show", "default"], b"")
+                    .await?;
+                anyhow::ensure!(
+                    !out.stdout.is_empty(),
+                    "{s} had no network at its first command"
+                );
+                Ok(())
+            }
+        })
+        .await?;
+        rows.push(row(
+            "create to network-ready",
+            &net,
+            Some(snap + clone),
+            "<= 60 ms",
+        ));
+    }
+
     // exec round trip
     let s0 = name("c0");
     let exec = time(runs * 3, |_| exec_ready(&host, &s0)).await?;

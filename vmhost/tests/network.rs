@@ -177,6 +177,31 @@ async fn sprites_reach_outside_but_not_refused_ranges_the_host_or_each_other() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_command_started_at_once_after_create_or_wake_has_the_network() {
+    let host = host("t-net-first").await;
+    let outside = Network::new("tnet-first", "198.51.100.1", "198.51.100.254", 24);
+    for i in 0..3 {
+        let s = name(&format!("first{i}"));
+        host.create(&s, CreateOptions::default()).await.unwrap();
+        // No waiting for the link: the very first command has it.
+        assert_eq!(
+            fetch(&host, &s, "http://198.51.100.1/index.html").await,
+            "hello from tnet-first\n",
+            "the first command after create {i}"
+        );
+        host.sleep_cold(&s).await.unwrap();
+        host.wake(&s).await.unwrap();
+        assert_eq!(
+            fetch(&host, &s, "http://198.51.100.1/index.html").await,
+            "hello from tnet-first\n",
+            "the first command after a cold wake {i}"
+        );
+        host.destroy(&s).await.unwrap();
+    }
+    drop(outside);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn without_egress_a_sprite_has_only_its_loopback() {
     let mut cfg = vmhost::testing::config("t-no-egress");
     cfg.egress = false;

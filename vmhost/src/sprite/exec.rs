@@ -34,7 +34,9 @@ impl Host {
         {
             return Err(Error::Invalid("arguments, directory and environment cannot contain NUL, and variable names cannot contain '='".into()));
         }
-        self.running_agent(name, "exec")?.exec(spec).await
+        let agent = self.running_agent(name, "exec")?;
+        self.link_made(name).await;
+        agent.exec(spec).await
     }
 
     /// A TCP connection from inside the running sprite to `host:port`
@@ -67,7 +69,10 @@ impl Host {
                 })?;
                 Ok(Connection::Tcp(stream))
             }
-            _ => Ok(Connection::Init(agent.connect(host, port).await?)),
+            _ => {
+                self.link_made(name).await;
+                Ok(Connection::Init(agent.connect(host, port).await?))
+            }
         }
     }
 

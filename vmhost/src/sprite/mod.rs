@@ -320,6 +320,8 @@ pub struct Host {
     events: tokio::sync::broadcast::Sender<HostEvent>,
     /// Network addresses of running sprites, with egress.
     slots: Option<crate::net::Slots>,
+    /// Links being made, by sandbox: a command waits for its sprite's.
+    links: Mutex<HashMap<String, tokio::sync::watch::Receiver<bool>>>,
 }
 
 impl Host {
@@ -362,6 +364,7 @@ impl Host {
             dir,
             locks: Mutex::new(HashMap::new()),
             events: tokio::sync::broadcast::channel(EVENT_BACKLOG).0,
+            links: Mutex::new(HashMap::new()),
         };
         host.reconcile().await?;
         Ok(host)
@@ -647,7 +650,9 @@ impl Host {
 
     /// With egress, gives the running sprite its link out, in the
     /// background: veth set-up takes tens of milliseconds, which a create
-    /// or a wake does not wait for.
+    /// or a wake does not wait for. A command started meanwhile waits for
+    /// it ([`Host::link_made`]), so no program sees a sprite without its
+    /// network.
     fn connect_network(&self, name: &SpriteName) {
         let Some(slots) = &self.slots else { return };
         let id = self.sandbox_id(name);
@@ -665,16 +670,44 @@ impl Host {
                 return;
             }
         };
+        let (made, waiting) = tokio::sync::watch::channel(false);
+        self.links.lock().unwrap().insert(id.clone(), waiting);
         let name = name.clone();
-        tokio::task::spawn_blocking(move || match crate::net::attach(pid, slot) {
-            Ok(()) => {}
-            Err(e) if !crate::net::alive(pid) || e.to_string().contains("No such process") => {
-                tracing::debug!(sprite = %name, error = %e, "sprite stopped before its network was made");
+        tokio::task::spawn_blocking(move || {
+            match crate::net::attach(pid, slot) {
+                Ok(()) => {}
+                Err(e) if !crate::net::alive(pid) || e.to_string().contains("No such process") => {
+                    tracing::debug!(sprite = %name, error = %e, "sprite stopped before its network was made");
+                }
+                Err(e) => {
+                    tracing::warn!(sprite = %name, error = %e, "cannot connect the sprite's network");
+                }
             }
-            Err(e) => {
-                tracing::warn!(sprite = %name, error = %e, "cannot connect the sprite's network");
-            }
+            // Made or failed: nobody waits any longer.
+            let _ = made.send(true);
         });
+    }
+
+    /// Waits (a few seconds at most) until the link the running sprite was
+    /// given at its start is made.
+    pub(crate) async fn link_made(&self, name: &SpriteName) {
+        let id = self.sandbox_id(name);
+        let Some(mut waiting) = self.links.lock().unwrap().get(&id).cloned() else {
+            return;
+        };
+        let in_time = tokio::time::timeout(LINK_WAIT, waiting.wait_for(|made| *made))
+            .await
+            .is_ok();
+        if !in_time {
+            tracing::warn!(sprite = %name, "the sprite's network took too long to make; going on without it");
+        }
+        let mut links = self.links.lock().unwrap();
+        if links
+            .get(&id)
+            .is_some_and(|w| w.same_channel(&waiting) && *w.borrow())
+        {
+            links.remove(&id);
+        }
     }
 
     pub(crate) async fn stop_sandbox(&self, name: &SpriteName, grace: Duration) -> Result<()> {
@@ -684,9 +717,13 @@ impl Host {
         if let Some(slots) = &self.slots {
             slots.release(&self.sandbox_id(name));
         }
+        self.links.lock().unwrap().remove(&self.sandbox_id(name));
         Ok(())
     }
 }
+
+/// The longest a command waits for its sprite's link to be made.
+const LINK_WAIT: Duration = Duration::from_secs(5);
 
 /// Phase changes kept for a slow receiver of [`Host::subscribe`].
 pub const EVENT_BACKLOG: usize = 1024;
