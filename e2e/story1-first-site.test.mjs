@@ -1,6 +1,7 @@
 // Story 1: a newcomer signs up, creates a sprite, writes index.html in the
 // editor, starts a web server from the terminal and sees the page in the
-// preview; an edit and a save show in the preview too.
+// preview; an edit and a save show in the preview too; files made and
+// changed from a terminal show in the tree and the editor as they happen.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { launch, person, shot, signUp, createSprite, run, waitForScreen, waitForPreview } from "./lib.mjs";
@@ -43,6 +44,19 @@ test("sign up, write a page, serve it, see it and its edit in the preview", asyn
     await shot(page, "edit-saved");
     await waitForPreview(page, /Edited and saved/);
     await shot(page, "preview-shows-the-edit");
+
+    // From a second terminal: a new file shows in the tree by itself, and
+    // the open tab says its file changed on the sprite, with nothing pressed.
+    await page.getByRole("button", { name: "+ Terminal" }).click();
+    await waitForScreen(page, /root@[\w-]+:\S*[#$]/);
+    await run(page, "cd /root && echo '<p>From the terminal</p>' >> index.html && touch notes-from-the-terminal.txt");
+    await page.locator('li.node[data-path="/root/notes-from-the-terminal.txt"]').waitFor({ timeout: 10_000 });
+    const changed = page.getByText("/root/index.html changed on the sprite since you opened it.");
+    await changed.waitFor({ timeout: 10_000 });
+    await shot(page, "terminal-changes-shown-live");
+    await page.getByRole("button", { name: "Load the new version" }).click();
+    await page.locator(".monaco .view-lines", { hasText: "From the terminal" }).waitFor();
+    await changed.waitFor({ state: "detached" });
 
     // On a tablet's width the panes stack and stay usable.
     await page.setViewportSize({ width: 820, height: 1180 });

@@ -173,6 +173,36 @@ impl SpriteFs {
         Ok(SpriteFs { root, ids })
     }
 
+    /// The sprite's root folder.
+    pub(crate) fn root_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.root.as_fd()
+    }
+
+    /// The size of the file at `path`, if there is one.
+    pub(crate) fn size_of(&self, path: &str) -> Option<u64> {
+        let fd = self
+            .at(&relative(path).ok()?, OFlags::PATH, Mode::empty())
+            .ok()?;
+        let st = rustix::fs::fstat(&fd).ok()?;
+        (kind_of(st.st_mode) == Kind::File).then_some(st.st_size as u64)
+    }
+
+    /// A descriptor of `path` for following its changes (a directory
+    /// readable to list, anything else as a bare reference), resolved as
+    /// inside the sprite; whether it is a directory.
+    pub(crate) fn open_for_watch(&self, path: &str) -> Result<(OwnedFd, bool)> {
+        let rel = relative(path)?;
+        match self.at(&rel, OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty()) {
+            Ok(fd) => Ok((fd, true)),
+            Err(rustix::io::Errno::NOTDIR) => self
+                .at(&rel, OFlags::PATH, Mode::empty())
+                .map(|fd| (fd, false))
+                .map_err(|e| map_err(path, e)),
+            Err(e) => Err(map_err(path, e)),
+        }
+    }
+
     fn at(&self, rel: &Path, flags: OFlags, mode: Mode) -> rustix::io::Result<OwnedFd> {
         rustix::fs::openat2(&self.root, rel, flags | OFlags::CLOEXEC, mode, resolve())
     }

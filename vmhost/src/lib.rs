@@ -23,6 +23,7 @@ pub mod record;
 pub mod runtime;
 pub mod sprite;
 pub mod testing;
+pub mod watch;
 
 pub use agent::{ExecOutput, ServiceEvents, Stream};
 pub use error::{Error, Result};
@@ -34,6 +35,7 @@ pub use sprite_init::{
     ExecSpec, ServiceEvent, ServiceInfo, ServiceOp, ServiceSpec, ServiceState, SessionInfo, WinSize,
 };
 pub use sprites_wire::{CheckpointId, SpriteName};
+pub use watch::{FsChange, FsEvent, FsWatch};
 
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod fs;
 pub mod names;
 
 pub use names::{CheckpointId, NameError, SpriteName};

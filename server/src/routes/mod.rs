@@ -13,6 +13,7 @@ mod docs;
 mod events;
 mod exec;
 mod fs;
+mod fs_watch;
 mod health;
 mod json;
 mod orgs;
@@ -91,6 +92,7 @@ fn all() -> Routes {
         .merge(exec::routes())
         .merge(checkpoints::routes())
         .merge(fs::routes())
+        .merge(fs_watch::routes())
         .merge(events::routes())
         .merge(url_auth::routes())
         .merge(port_proxy::routes())

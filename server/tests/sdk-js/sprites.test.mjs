@@ -133,6 +133,52 @@ test('the filesystem', async () => {
   }
 });
 
+test('watching files: changes from the terminal and the API arrive as events', async () => {
+  await client.createSprite('js-watch');
+  const sprite = client.sprite('js-watch');
+  const fs = sprite.filesystem('/srv');
+  try {
+    await fs.mkdir('site', { recursive: true });
+    const watcher = await fs.watch('site', { recursive: true });
+    const seen = [];
+    // Reads events until one matches `want`, or fails after 10 s.
+    const until = async (want) => {
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline) {
+        const e = await Promise.race([watcher.next(), new Promise((r) => setTimeout(() => r('wait'), 500))]);
+        if (e === 'wait') continue;
+        assert.ok(e, `the stream ended; seen ${JSON.stringify(seen)}`);
+        seen.push(e);
+        if (want(e)) return e;
+      }
+      throw new Error(`no such event; seen ${JSON.stringify(seen)}`);
+    };
+    await until((e) => e.type === 'subscribed' && e.paths[0] === '/srv/site');
+    await sprite.execFile('sh', ['-c', 'mkdir /srv/site/blog && echo hi > /srv/site/blog/post.md']);
+    const dir = await until((e) => e.type === 'event' && e.path === '/srv/site/blog');
+    assert.equal(dir.event, 'create');
+    assert.equal(dir.isDir, true);
+    // In the folder made just now: the watch follows it.
+    const wrote = await until((e) => e.type === 'event' && e.path === '/srv/site/blog/post.md' && e.event === 'write');
+    assert.equal(wrote.size, 3);
+    assert.ok(!Number.isNaN(Date.parse(wrote.timestamp)));
+    await fs.chmod('site/blog/post.md', 0o600);
+    await until((e) => e.event === 'chmod' && e.path === '/srv/site/blog/post.md');
+    await fs.rename('site/blog/post.md', 'site/blog/renamed.md');
+    await until((e) => e.event === 'rename' && e.path === '/srv/site/blog/post.md');
+    await until((e) => e.event === 'create' && e.path === '/srv/site/blog/renamed.md');
+    await fs.rm('site/blog/renamed.md');
+    await until((e) => e.event === 'remove' && e.path === '/srv/site/blog/renamed.md');
+    // Nothing outside the watched folder.
+    await sprite.execFile('sh', ['-c', 'echo elsewhere > /srv/other.txt && echo last > /srv/site/last.txt']);
+    await until((e) => e.path === '/srv/site/last.txt');
+    assert.ok(!seen.some((e) => e.path === '/srv/other.txt'), JSON.stringify(seen));
+    watcher.close();
+  } finally {
+    await client.deleteSprite('js-watch');
+  }
+});
+
 test('sessions: list, attach and kill', async () => {
   await client.createSprite('js-sess');
   const sprite = client.sprite('js-sess');

@@ -584,6 +584,11 @@ impl Host {
     }
 
     /// The sprite's files, confined to its root; works in every phase.
+    /// Where the sprite's disk is on the host.
+    pub(crate) fn root_path(&self, name: &SpriteName) -> Result<PathBuf> {
+        Ok(self.load(name)?.0.root)
+    }
+
     pub fn files(&self, name: &SpriteName) -> Result<crate::fs::SpriteFs> {
         let (paths, _) = self.load(name)?;
         crate::fs::SpriteFs::open(&paths.root, self.cfg.ids)

@@ -1,6 +1,9 @@
 //! The editor: Monaco with a tab per open file, syntax by file type, save
 //! with Ctrl/Cmd+S, a marker on unsaved tabs, and a warning when the file
-//! changed on the sprite's disk since it was opened.
+//! changed on the sprite's disk since it was opened. "Changed" compares
+//! the file's bytes with those the tab last read or wrote (a fingerprint
+//! of them): modification times count whole seconds, and a change within
+//! the second a file was opened would go unseen.
 
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
@@ -11,8 +14,8 @@ use crate::{api, js};
 #[derive(Clone, PartialEq, Eq)]
 struct Tab {
     path: String,
-    /// The file's modification time when it was read or last saved.
-    mod_time: String,
+    /// A fingerprint of the file's bytes when it was read or last saved.
+    base: u64,
     dirty: bool,
     /// It changed on disk since then.
     stale: bool,
@@ -21,18 +24,29 @@ struct Tab {
     restored: Option<String>,
 }
 
-/// The file's modification time on the sprite now ("" when it is gone).
-async fn mod_time(ws: Ws, path: &str) -> api::Result<String> {
-    let listing =
-        api::get::<api::Listing>(&ws.path(&format!("/fs/list?path={}", api::enc(path)))).await;
-    match listing {
-        Ok(l) => Ok(l
-            .entries
-            .into_iter()
-            .next()
-            .map(|e| e.mod_time)
-            .unwrap_or_default()),
-        Err(e) if e.status == 404 => Ok(String::new()),
+/// A fingerprint of a file's bytes (FNV-1a): equal bytes, equal prints.
+fn fingerprint(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The fingerprint of the file on the sprite now (`None` when it is gone).
+/// Whether it is there is asked of its folder first: a file removed on
+/// the sprite is an ordinary answer, not a failed request.
+async fn on_disk(ws: Ws, path: &str) -> api::Result<Option<u64>> {
+    let folder = super::watch::parent(path);
+    let name = path.rsplit('/').next().unwrap_or_default();
+    let url = ws.path(&format!("/fs/list?path={}", api::enc(folder)));
+    match api::get::<api::Listing>(&url).await {
+        Ok(l) if l.entries.iter().any(|e| e.name == name) => {}
+        Ok(_) => return Ok(None),
+        Err(e) if e.status == 404 => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    match api::get_bytes(&ws.file_url(path)).await {
+        Ok(b) => Ok(Some(fingerprint(&b))),
+        Err(e) if e.status == 404 => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -58,8 +72,8 @@ pub fn EditorPane() -> impl IntoView {
         saving.set(true);
         leptos::task::spawn_local(async move {
             if !force {
-                match mod_time(ws, &path).await {
-                    Ok(now) if !now.is_empty() && now != tab.mod_time => {
+                match on_disk(ws, &path).await {
+                    Ok(Some(now)) if now != tab.base => {
                         tabs.update(|ts| {
                             if let Some(t) = ts.iter_mut().find(|t| t.path == path) {
                                 t.stale = true;
@@ -78,20 +92,13 @@ pub fn EditorPane() -> impl IntoView {
             }
             let url = ws.path(&format!("/fs/write?path={}", api::enc(&path)));
             match api::call("PUT", &url, api::Body::Bytes(text.as_bytes())).await {
-                Ok(res) => {
-                    let written: Option<api::FileEntry> = match api::bytes_of(&res).await {
-                        Ok(b) => serde_json::from_slice(&b).ok(),
-                        Err(_) => None,
-                    };
-                    let now = match written {
-                        Some(e) => e.mod_time,
-                        None => mod_time(ws, &path).await.unwrap_or_default(),
-                    };
+                Ok(_) => {
+                    let now = fingerprint(text.as_bytes());
                     tabs.update(|ts| {
                         if let Some(t) = ts.iter_mut().find(|t| t.path == path) {
                             t.dirty = false;
                             t.stale = false;
-                            t.mod_time = now;
+                            t.base = now;
                         }
                     });
                     ws.saved.update(|n| *n += 1);
@@ -168,7 +175,7 @@ pub fn EditorPane() -> impl IntoView {
                 )));
                 return;
             };
-            let time = mod_time(ws, &path).await.unwrap_or_default();
+            let base = fingerprint(text.as_bytes());
             editor.with_value(|e| {
                 if let Some(e) = e {
                     e.open(&path, &text);
@@ -177,7 +184,7 @@ pub fn EditorPane() -> impl IntoView {
             tabs.update(|ts| {
                 ts.push(Tab {
                     path: path.clone(),
-                    mod_time: time,
+                    base,
                     dirty: false,
                     stale: false,
                     restored: None,
@@ -187,9 +194,31 @@ pub fn EditorPane() -> impl IntoView {
         });
     });
 
+    // The files the workspace watches: those open here.
+    Effect::new(move |_| {
+        let open: Vec<String> = tabs.with(|ts| ts.iter().map(|t| t.path.clone()).collect());
+        if ws.open_files.with_untracked(|o| *o != open) {
+            ws.open_files.set(open);
+        }
+    });
     // Files restored or changed elsewhere (or the person comes back from
     // another window, maybe another editor): open tabs look again.
     let look_again = RwSignal::new(0u32);
+    // A change on the sprite to an open file: its tab looks again.
+    let seen = StoredValue::new(ws.changes.tick.get_untracked());
+    Effect::new(move |_| {
+        ws.changes.tick.track();
+        let (changes, now) = ws.changes.since(seen.get_value());
+        seen.set_value(now);
+        let open = tabs.with_untracked(|ts| {
+            changes
+                .iter()
+                .any(|c| c.event != "chmod" && ts.iter().any(|t| t.path == c.path))
+        });
+        if open {
+            look_again.update(|n| *n += 1);
+        }
+    });
     let focus = window_event_listener(leptos::ev::focus, move |_| look_again.update(|n| *n += 1));
     on_cleanup(move || focus.remove());
     Effect::new(move |prev: Option<()>| {
@@ -200,14 +229,21 @@ pub fn EditorPane() -> impl IntoView {
         }
         for tab in tabs.get_untracked() {
             leptos::task::spawn_local(async move {
-                if let Ok(now) = mod_time(ws, &tab.path).await {
-                    if now != tab.mod_time {
-                        tabs.update(|ts| {
-                            if let Some(t) = ts.iter_mut().find(|t| t.path == tab.path) {
-                                t.stale = true;
-                            }
-                        });
-                    }
+                let Ok(now) = on_disk(ws, &tab.path).await else {
+                    return;
+                };
+                // A save of this page changes the file too: what counts is
+                // what the tab knows after it, not before.
+                if saving.get_untracked() {
+                    return;
+                }
+                let differs = |t: &Tab| t.path == tab.path && now != Some(t.base) && !t.stale;
+                if tabs.with_untracked(|ts| ts.iter().any(differs)) {
+                    tabs.update(|ts| {
+                        if let Some(t) = ts.iter_mut().find(|t| differs(t)) {
+                            t.stale = true;
+                        }
+                    });
                 }
             });
         }
@@ -283,12 +319,11 @@ pub fn EditorPane() -> impl IntoView {
 
     let reload = move |path: String| {
         leptos::task::spawn_local(async move {
-            let text = api::get_bytes(&ws.file_url(&path))
-                .await
-                .map(|b| String::from_utf8_lossy(&b).into_owned());
-            match text {
-                Ok(text) => {
-                    let time = mod_time(ws, &path).await.unwrap_or_default();
+            let bytes = api::get_bytes(&ws.file_url(&path)).await;
+            match bytes {
+                Ok(bytes) => {
+                    let base = fingerprint(&bytes);
+                    let text = String::from_utf8_lossy(&bytes).into_owned();
                     editor.with_value(|e| {
                         if let Some(e) = e {
                             e.replace(&path, &text);
@@ -299,7 +334,7 @@ pub fn EditorPane() -> impl IntoView {
                             t.dirty = false;
                             t.stale = false;
                             t.restored = None;
-                            t.mod_time = time;
+                            t.base = base;
                         }
                     });
                 }
@@ -317,10 +352,10 @@ pub fn EditorPane() -> impl IntoView {
         for tab in tabs.get_untracked() {
             let checkpoint = restore.checkpoint.clone();
             leptos::task::spawn_local(async move {
-                let Ok(now) = mod_time(ws, &tab.path).await else {
+                let Ok(now) = on_disk(ws, &tab.path).await else {
                     return;
                 };
-                if now == tab.mod_time {
+                if now == Some(tab.base) {
                     return;
                 }
                 let dirty =
@@ -332,7 +367,7 @@ pub fn EditorPane() -> impl IntoView {
                             t.stale = false;
                         }
                     });
-                } else if now.is_empty() {
+                } else if now.is_none() {
                     close(tab.path);
                 } else {
                     reload(tab.path);
@@ -344,12 +379,14 @@ pub fn EditorPane() -> impl IntoView {
     // what the restore brought back, without asking again.
     let keep_mine = move |path: String| {
         leptos::task::spawn_local(async move {
-            let now = mod_time(ws, &path).await.unwrap_or_default();
+            let Ok(now) = on_disk(ws, &path).await else {
+                return;
+            };
             tabs.update(|ts| {
                 if let Some(t) = ts.iter_mut().find(|t| t.path == path) {
                     t.restored = None;
                     t.stale = false;
-                    t.mod_time = now;
+                    t.base = now.unwrap_or_default();
                 }
             });
         });

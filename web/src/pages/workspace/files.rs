@@ -29,7 +29,8 @@ fn parent(path: &str) -> String {
 #[component]
 pub fn FileTree() -> impl IntoView {
     let ws = expect_context::<Ws>();
-    let root = RwSignal::new(HOME.to_string());
+    // Shared: the workspace watches this folder and all below it.
+    let root = ws.tree_root;
     let root_input = RwSignal::new(HOME.to_string());
     // The folder new files go to: the selected one, else the root.
     let selected = RwSignal::new(None::<(String, bool)>);
@@ -280,9 +281,25 @@ fn Dir(
     let ws = expect_context::<Ws>();
     let entries = RwSignal::new(None::<Result<Vec<api::FileEntry>, String>>);
     let path = StoredValue::new(path);
+    // An entry made, removed or renamed in this folder, on the sprite
+    // (from its terminal, a program, or anyone): the listing looks again.
+    let moved_here = RwSignal::new(0u32);
+    let seen = StoredValue::new(ws.changes.tick.get_untracked());
+    Effect::new(move |_| {
+        ws.changes.tick.track();
+        let (changes, now) = ws.changes.since(seen.get_value());
+        seen.set_value(now);
+        let here = path.get_value();
+        if changes.iter().any(|c| {
+            c.event != "write" && c.event != "chmod" && super::watch::parent(&c.path) == here
+        }) {
+            moved_here.update(|n| *n += 1);
+        }
+    });
     Effect::new(move |_| {
         ws.files_changed.track();
         ws.restored.track();
+        moved_here.track();
         let p = path.get_value();
         leptos::task::spawn_local(async move {
             let r = api::get::<api::Listing>(&ws.path(&format!("/fs/list?path={}", api::enc(&p))))

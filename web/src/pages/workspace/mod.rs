@@ -8,6 +8,7 @@ mod history;
 mod preview;
 mod settings;
 mod terminal;
+mod watch;
 
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -37,6 +38,12 @@ pub struct Ws {
     /// A path the file tree renamed (to the second) or deleted (`None`):
     /// the editor's tabs under it follow.
     pub moved: RwSignal<Option<(String, Option<String>)>>,
+    /// The folder the file tree shows (and watches, with all below it).
+    pub tree_root: RwSignal<String>,
+    /// The files open in the editor (watched too).
+    pub open_files: RwSignal<Vec<String>>,
+    /// Changes on the sprite's disk as they happen.
+    pub changes: watch::Changes,
     /// The last restore of the sprite (from this page or anyone else's):
     /// the preview reloads and the editor's tabs load what it brought back.
     pub restored: RwSignal<Option<Restored>>,
@@ -116,6 +123,9 @@ pub fn Workspace() -> impl IntoView {
         missing: RwSignal::new(false),
         moved: RwSignal::new(None),
         restored: RwSignal::new(None),
+        tree_root: RwSignal::new("/root".to_string()),
+        open_files: RwSignal::new(Vec::new()),
+        changes: watch::Changes::new(),
     };
     provide_context(ws);
     ws.reload_sprite();
@@ -150,6 +160,8 @@ pub fn Workspace() -> impl IntoView {
         }
     }));
     on_cleanup(move || stream.set_value(None));
+    // Live changes of the files shown.
+    watch::follow(ws);
 
     let side = RwSignal::new(Side::Preview);
     let tree_width = RwSignal::new(240.0);

@@ -1,0 +1,110 @@
+//! The file-watch WebSocket (`GET /v1/sprites/{name}/fs/watch`), in the
+//! shapes the official JavaScript SDK's `fs.watch` sends and reads.
+
+use serde::{Deserialize, Serialize};
+
+/// What a client sends. Each `subscribe` replaces what the connection
+/// watched before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WatchRequest {
+    Subscribe {
+        /// Absolute, or relative to `workingDir`.
+        paths: Vec<String>,
+        /// Also every folder below them, those made later included.
+        #[serde(default)]
+        recursive: bool,
+        #[serde(
+            default,
+            rename = "workingDir",
+            skip_serializing_if = "Option::is_none"
+        )]
+        working_dir: Option<String>,
+    },
+}
+
+/// What the server sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WatchMessage {
+    /// The paths now watched, absolute.
+    Subscribed { paths: Vec<String> },
+    Event {
+        /// The absolute path in the sprite.
+        path: String,
+        /// `write`, `create`, `remove`, `rename` (moved away from this
+        /// path; where it went, if watched, is a `create`) or `chmod`.
+        event: String,
+        /// RFC 3339, milliseconds.
+        timestamp: String,
+        /// After a write, the file's size.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size: Option<u64>,
+        #[serde(rename = "isDir")]
+        is_dir: bool,
+    },
+    /// Something could not be watched; the connection goes on.
+    Error { message: String },
+}
+
+/// `path` made absolute against `working_dir` (default `/`), with `.` and
+/// `..` taken out as a shell would (never above `/`).
+pub fn absolute(path: &str, working_dir: Option<&str>) -> String {
+    let base = match working_dir.filter(|w| !w.is_empty()) {
+        Some(w) if !path.starts_with('/') => w,
+        _ => "/",
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in base.split('/').chain(path.split('/')) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_made_absolute_and_plain() {
+        assert_eq!(absolute("/root/site", None), "/root/site");
+        assert_eq!(absolute("site", Some("/root")), "/root/site");
+        assert_eq!(absolute("site/../docs/.", Some("/root/")), "/root/docs");
+        assert_eq!(absolute("../../..", Some("/root")), "/");
+        assert_eq!(absolute("/etc", Some("/root")), "/etc");
+    }
+
+    #[test]
+    fn messages_read_as_the_sdk_sends_and_expects_them() {
+        let r: WatchRequest = serde_json::from_str(
+            r#"{"type":"subscribe","paths":["a"],"recursive":true,"workingDir":"/root"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r,
+            WatchRequest::Subscribe {
+                paths: vec!["a".into()],
+                recursive: true,
+                working_dir: Some("/root".into())
+            }
+        );
+        let m = WatchMessage::Event {
+            path: "/root/a".into(),
+            event: "write".into(),
+            timestamp: "2026-12-06T07:00:00.000Z".into(),
+            size: Some(3),
+            is_dir: false,
+        };
+        assert_eq!(
+            serde_json::to_value(&m).unwrap(),
+            serde_json::json!({"type":"event","path":"/root/a","event":"write",
+                "timestamp":"2026-12-06T07:00:00.000Z","size":3,"isDir":false})
+        );
+    }
+}
