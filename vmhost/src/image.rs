@@ -29,8 +29,9 @@ use crate::error::{Error, Result};
 use crate::pool::{FileLock, Pool};
 use crate::record;
 
-/// Bumped whenever the build steps change in a way the recipe does not show.
-const BUILD_VERSION: u32 = 1;
+/// Bumped whenever the build steps change in a way the recipe does not show
+/// (2: Debian images keep their package lists).
+const BUILD_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -256,6 +257,9 @@ fn build_debian(recipe: &Recipe, dir: &Path, progress: &mut dyn FnMut(&str)) -> 
     let mut child = cmd
         .arg(format!("--variant={variant}"))
         .arg(format!("--include={}", packages.join(",")))
+        // The package lists stay, so a sprite's first `apt-get install x`
+        // works without an `apt-get update` first.
+        .arg("--skip=cleanup/apt/lists")
         .arg("--verbose")
         .arg(suite)
         .arg(dir)

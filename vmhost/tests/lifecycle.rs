@@ -33,6 +33,15 @@ async fn create_exec_and_destroy_a_debian_sprite() {
     for tool in ["bash", "curl", "git", "python3", "less", "ip", "ps", "nano"] {
         ok(&host, &s, &format!("command -v {tool}")).await;
     }
+    // The package lists came with the image: the first install just works,
+    // no `apt-get update` before it.
+    ok(
+        &host,
+        &s,
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends jq >/dev/null",
+    )
+    .await;
+    assert_eq!(ok(&host, &s, "echo '{\"a\":1}' | jq .a").await, "1");
     // The whole root is writable and durable across a cold sleep.
     ok(&host, &s, "echo kept > /usr/local/kept && sync").await;
     host.sleep_cold(&s).await.unwrap();
