@@ -2,7 +2,7 @@
 // fresh account per story, screenshots kept in e2e/artifacts/, and the
 // browser console watched for errors.
 import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
@@ -199,4 +199,26 @@ export async function waitForPreview(page, pattern, timeout = 30_000) {
     await page.waitForTimeout(300);
   }
   throw new Error(`the preview never showed ${pattern}; it shows:\n${text}`);
+}
+
+// An accessibility scan of what the page shows now, with axe-core (npm):
+// no serious or critical violation. The preview frame shows the sprite's
+// own site, which is the person's work, not the app's: it is left out.
+// Evaluated rather than added as a script tag, which the app's content
+// security policy would refuse.
+const AXE = readFileSync(join(here, "node_modules", "axe-core", "axe.min.js"), "utf8");
+export async function accessible(page, what) {
+  if (!(await page.evaluate(() => typeof window.axe !== "undefined"))) {
+    await page.evaluate(AXE);
+  }
+  const found = await page.evaluate(async () => {
+    const r = await window.axe.run(
+      { exclude: [["iframe"]] },
+      { iframes: false, resultTypes: ["violations"] },
+    );
+    return r.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join("; ")})`);
+  });
+  assert.deepEqual(found, [], `${what}: no serious or critical accessibility violation`);
 }

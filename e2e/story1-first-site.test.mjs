@@ -4,7 +4,7 @@
 // changed from a terminal show in the tree and the editor as they happen.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { launch, person, shot, signUp, createSprite, run, waitForScreen, waitForPreview } from "./lib.mjs";
+import { launch, person, shot, signUp, createSprite, run, waitForScreen, waitForPreview, accessible } from "./lib.mjs";
 
 test("sign up, write a page, serve it, see it and its edit in the preview", async () => {
   const browser = await launch();
@@ -13,6 +13,7 @@ test("sign up, write a page, serve it, see it and its edit in the preview", asyn
     const { page } = ada;
     const handle = await signUp(page, "ada");
     await shot(page, "dashboard-empty");
+    await accessible(page, "the dashboard");
     await createSprite(page, "site");
     await shot(page, "workspace-opened");
 
@@ -35,6 +36,7 @@ test("sign up, write a page, serve it, see it and its edit in the preview", asyn
     await page.getByRole("button", { name: "Reload", exact: true }).click();
     await waitForPreview(page, /Hello from my sprite/);
     await shot(page, "preview-shows-the-page");
+    await accessible(page, "the workspace");
 
     // An edit, saved: the preview reloads by itself.
     await editor.click();
@@ -75,6 +77,7 @@ test("sign up, write a page, serve it, see it and its edit in the preview", asyn
     await later.page.getByText("Edited and saved").waitFor();
     assert.equal(new URL(later.page.url()).host, new URL(spriteUrl).host);
     await shot(later.page, "private-url-after-signing-in");
+
     await later.done();
     await ada.done();
   } finally {

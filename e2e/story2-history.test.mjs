@@ -6,7 +6,7 @@
 // checkpoint. Then undo the restore: the broken state shows again.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { launch, person, shot, signUp, createSprite, run, waitForScreen, waitForPreview, acceptDialogs } from "./lib.mjs";
+import { launch, person, shot, signUp, createSprite, run, waitForScreen, waitForPreview, acceptDialogs, accessible } from "./lib.mjs";
 
 // The editor shows `text` in its visible model.
 async function editorShows(page, text) {
@@ -89,6 +89,7 @@ test("checkpoint, break, compare on the slider, restore, undo", async () => {
     await page.locator(".diff .monaco-diff-editor").waitFor();
     await page.locator(".diff").getByText("Old news").first().waitFor();
     await shot(page, "history-diff-of-a-deleted-file");
+    await accessible(page, "the history with a diff");
 
     // Restore: the preview shows the page again by itself, the open tab
     // shows the restored file, the unsaved tab asks, naming the checkpoint.
@@ -102,10 +103,11 @@ test("checkpoint, break, compare on the slider, restore, undo", async () => {
     assert.match(await ask.innerText(), /\/srv\/site\/about\.html/);
     assert.equal(await page.getByRole("button", { name: "Keep mine and save" }).count(), 0);
     await shot(page, "restored-unsaved-tab-asks");
+    await accessible(page, "the editor asking after a restore");
     await ask.getByRole("button", { name: `Load it as in ${checkpoint}` }).click();
     await editorShows(page, "About us");
     await page.locator(".tab.dirty").waitFor({ state: "detached" });
-    await page.getByRole("tab", { name: "index.html" }).click();
+    await page.getByRole("button", { name: "index.html", exact: true }).click();
     await editorShows(page, "Shop is open");
     await page.locator('li.node[data-path="/srv/site/old.html"]').waitFor();
     assert.equal(await page.locator('li.node[data-path="/srv/site/notes.txt"]').count(), 0);

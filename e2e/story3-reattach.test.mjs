@@ -6,7 +6,7 @@
 // and ends a session. A dropped connection reconnects by itself.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BASE, launch, person, shot, signUp, createSprite, run, waitForScreen, acceptDialogs } from "./lib.mjs";
+import { BASE, launch, person, shot, signUp, createSprite, run, waitForScreen, acceptDialogs, accessible } from "./lib.mjs";
 
 const lastTick = (text) => Math.max(0, ...[...text.matchAll(/tick (\d+)/g)].map((m) => Number(m[1])));
 
@@ -70,6 +70,7 @@ test("close the page during a long command, reopen: it is attached again and goe
     const term = await page.locator(".term:not(.hidden)").boundingBox();
     assert.ok(pop.y + pop.height <= term.y, "the list leaves the terminal in sight");
     await shot(page, "session-list");
+    await accessible(page, "the session list");
     await page.keyboard.press("Escape");
     await popover.waitFor({ state: "detached" });
     popover = await openSessions(page);

@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { BASE, launch, person, shot, signUp, createSprite, waitForScreen, acceptDialogs } from "./lib.mjs";
+import { BASE, launch, person, shot, signUp, createSprite, waitForScreen, acceptDialogs, accessible } from "./lib.mjs";
 
 test("files, settings, live state, a copy from a checkpoint, tokens, deletion", async () => {
   const browser = await launch();
@@ -44,6 +44,7 @@ test("files, settings, live state, a copy from a checkpoint, tokens, deletion", 
     assert.equal(download.suggestedFilename(), "renamed.txt");
     assert.equal(await readFile(await download.path(), "utf8"), "uploaded words\n");
     await shot(page, "file-tree-after-upload-and-rename");
+    await accessible(page, "the file tree");
     await page.getByRole("button", { name: "Delete" }).click();
     await renamed.waitFor({ state: "detached" });
 
@@ -58,6 +59,7 @@ test("files, settings, live state, a copy from a checkpoint, tokens, deletion", 
     assert.equal(sprite.url_settings.auth, "public");
     assert.deepEqual(sprite.sleep, { warm_after_secs: 120, cold_after_secs: 0 });
     await shot(page, "settings-saved");
+    await accessible(page, "the settings");
 
     // A checkpoint to copy from, then the dashboard.
     await page.getByRole("tab", { name: "History" }).click();

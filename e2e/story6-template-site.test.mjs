@@ -7,7 +7,7 @@
 // editor, saves, and sees it live.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BASE, launch, person, shot, signUp, waitForPreview } from "./lib.mjs";
+import { BASE, launch, person, shot, signUp, waitForPreview, accessible } from "./lib.mjs";
 
 // Answers from sprites' hosts that say their app was not ready: the
 // preview waits for a starting app instead.
@@ -63,6 +63,7 @@ test("a template gives a live site whose title a newcomer changes in the editor"
     }
     await page.locator('li.template[data-template="website"][data-state="ready"]').waitFor({ timeout: 600_000 });
     await shot(page, "template-gallery");
+    await accessible(page, "the template gallery");
     await card.getByRole("button", { name: "Use this template" }).click();
 
     // The workspace opens with the note in the editor and the site live.
@@ -71,6 +72,7 @@ test("a template gives a live site whose title a newcomer changes in the editor"
     await page.locator(".monaco .view-lines", { hasText: "Change the title first" }).waitFor();
     await waitForPreview(page, /Hello, I am Alex/);
     await shot(page, "note-open-and-site-live");
+    await accessible(page, "a template's workspace");
 
     // The address to share, whole, with a copy button; private by default.
     const address = page.getByLabel("The sprite's address");

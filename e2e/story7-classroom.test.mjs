@@ -9,7 +9,7 @@
 // changed in the other's editor.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BASE, launch, person, shot, signUp, createSprite, run, waitForScreen, acceptDialogs } from "./lib.mjs";
+import { BASE, launch, person, shot, signUp, createSprite, run, waitForScreen, acceptDialogs, accessible } from "./lib.mjs";
 
 const PROMPT = /root@[\w-]+:\S*[#$]/;
 
@@ -43,6 +43,7 @@ test("a teacher runs an assignment: students start it, work, get reset and colle
     const link = await t.locator("a.join-link").getAttribute("href");
     assert.ok(link.endsWith(`/join/${code}`), link);
     await shot(t, "class-started");
+    await accessible(t, "the class panel");
 
     // The teacher prepares a sprite and checkpoints it.
     await createSprite(t, "prep");
@@ -81,6 +82,7 @@ test("a teacher runs an assignment: students start it, work, get reset and colle
         // The sign-up form starts in its first field.
         await p.page.waitForFunction(() => document.activeElement?.getAttribute("name") === "email");
         await shot(p.page, "sign-up-from-the-class-link");
+        await accessible(p.page, "sign-up from a class link");
         handle = await signUp(p.page, name, { from: p.page.url() });
         try {
           await p.page.getByRole("heading", { name: /you study/ }).waitFor({ timeout: 60_000 });
@@ -115,6 +117,7 @@ test("a teacher runs an assignment: students start it, work, get reset and colle
     await anaRow.waitFor();
     assert.match(await anaRow.innerText(), new RegExp(`lab1-${ana.handle}`));
     await shot(t, "teacher-sees-every-student");
+    await accessible(t, "the students' sprites");
     await anaRow.getByRole("link", { name: "Open workspace" }).click();
     await t.locator('li.node[data-path="/root/index.html"]').click();
     await t.locator(".monaco .view-lines", { hasText: "ana was here" }).waitFor({ timeout: 30_000 });

@@ -6,7 +6,7 @@
 // page is signed out and signing in is refused), and enables it again.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ADMIN, BASE, launch, person, shot } from "./lib.mjs";
+import { ADMIN, BASE, launch, person, shot, accessible } from "./lib.mjs";
 
 test("an admin invites a person by email, sees the account, disables and enables it", async () => {
   assert.ok(ADMIN.login && ADMIN.password, "the story has the server's admin (SPRITES_ADMIN_LOGIN)");
@@ -18,6 +18,7 @@ test("an admin invites a person by email, sees the account, disables and enables
     await stranger.page.getByText("Sign-up on this server is by invitation").waitFor();
     assert.equal(await stranger.page.getByRole("button", { name: "Create account" }).count(), 0);
     await shot(stranger.page, "sign-up-needs-an-invitation");
+    await accessible(stranger.page, "sign-up without an invitation");
     await stranger.done();
 
     // The admin signs in and opens the admin page from the top bar.
@@ -29,6 +30,7 @@ test("an admin invites a person by email, sees the account, disables and enables
     await a.getByRole("button", { name: "Sign in" }).click();
     await a.getByRole("link", { name: "Admin" }).click();
     await a.getByRole("heading", { name: "People on this server" }).waitFor();
+    await accessible(a, "the admin page");
 
     // Invites someone by email: a link to copy and send.
     const handle = `gus-${Date.now().toString(36)}`;
@@ -53,6 +55,7 @@ test("an admin invites a person by email, sees the account, disables and enables
     assert.equal(await g.getByLabel("Email").inputValue(), email);
     await g.waitForFunction(() => document.activeElement?.getAttribute("name") === "handle");
     await shot(g, "sign-up-with-an-invitation");
+    await accessible(g, "sign-up with an invitation");
     await g.getByLabel("User name").fill(handle);
     await g.getByLabel("Password").fill("a long password");
     await g.getByRole("button", { name: "Create account" }).click();
@@ -84,6 +87,7 @@ test("an admin invites a person by email, sees the account, disables and enables
     await g.getByText("this account is disabled").waitFor();
     gus.allow(/403|401/);
     await shot(g, "disabled-account-cannot-sign-in");
+    await accessible(g, "the sign-in page with its error");
 
     // Enabled again, Gus signs in.
     await row.getByRole("button", { name: `Enable ${handle}` }).click();

@@ -108,6 +108,9 @@ export class Editor {
       fontSize: 14,
       scrollBeyondLastLine: false,
       theme: "vs",
+      // A dimmed number for the last, empty line is too faint to read.
+      renderFinalNewline: "on",
+      ariaLabel: "File editor",
     });
     this.editor.addCommand(m.KeyMod.CtrlCmd | m.KeyCode.KeyS, () => {
       const model = this.editor.getModel();
@@ -173,7 +176,12 @@ export class DiffView {
       readOnly: true,
       originalEditable: false,
       renderSideBySide: true,
+      renderFinalNewline: "on",
     });
+    // Each side named for screen readers (the construction options'
+    // originalAriaLabel and modifiedAriaLabel do not reach them here).
+    this.diff.getOriginalEditor().updateOptions({ ariaLabel: "The file at the checkpoint" });
+    this.diff.getModifiedEditor().updateOptions({ ariaLabel: "The file now" });
     this.models = [];
   }
   show(path, before, after) {

@@ -397,7 +397,7 @@ pub fn EditorPane() -> impl IntoView {
     };
 
     view! {
-        <div class="tabs files" role="tablist" aria-label="Open files">
+        <div class="tabs files" role="toolbar" aria-label="Open files">
             <For
                 each=move || tabs.get()
                 key=|t| (t.path.clone(), t.dirty)
@@ -407,6 +407,7 @@ pub fn EditorPane() -> impl IntoView {
                     let p1 = path.clone();
                     let p2 = path.clone();
                     let p3 = path.clone();
+                    let p4 = path.clone();
                     view! {
                         <span
                             class="tab"
@@ -414,7 +415,11 @@ pub fn EditorPane() -> impl IntoView {
                             class:dirty=t.dirty
                             title=path.clone()
                         >
-                            <button role="tab" class="link" on:click=move |_| switch(p1.clone())>
+                            <button
+                                class="link"
+                                aria-pressed=move || (active.get().as_deref() == Some(&p4)).to_string()
+                                on:click=move |_| switch(p1.clone())
+                            >
                                 {name}
                                 {t.dirty.then(|| view! { <span class="dot" aria-label="unsaved">" ●"</span> })}
                             </button>

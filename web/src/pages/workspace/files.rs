@@ -314,17 +314,27 @@ fn Dir(
             ));
         });
     });
-    move || match entries.get() {
-        None => view! { <li class="muted" style=indent(depth)>"…"</li> }.into_any(),
-        Some(Err(e)) => view! { <li class="error" style=indent(depth)>{e}</li> }.into_any(),
-        Some(Ok(list)) if list.is_empty() => {
-            view! { <li class="muted" style=indent(depth)>"(empty)"</li> }.into_any()
+    move || {
+        match entries.get() {
+        // Items of the tree too, which nobody can open.
+        None => view! {
+            <li role="treeitem" aria-disabled="true" class="muted" style=indent(depth)>"…"</li>
         }
+        .into_any(),
+        Some(Err(e)) => view! {
+            <li role="treeitem" aria-disabled="true" class="error" style=indent(depth)>{e}</li>
+        }
+        .into_any(),
+        Some(Ok(list)) if list.is_empty() => view! {
+            <li role="treeitem" aria-disabled="true" class="muted" style=indent(depth)>"(empty)"</li>
+        }
+        .into_any(),
         Some(Ok(list)) => list
             .into_iter()
             .map(|e| view! { <Node entry=e depth=depth selected=selected expanded=expanded /> })
             .collect_view()
             .into_any(),
+    }
     }
 }
 

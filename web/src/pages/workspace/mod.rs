@@ -340,6 +340,9 @@ fn Splitter(
             role="separator"
             tabindex="0"
             aria-label=label
+            aria-valuenow=move || value.get().round().to_string()
+            aria-valuemin=min.to_string()
+            aria-valuemax=max.to_string()
             aria-orientation=match axis {
                 Axis::X => "vertical",
                 Axis::Y => "horizontal",

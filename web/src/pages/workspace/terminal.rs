@@ -221,7 +221,7 @@ pub fn Terminals() -> impl IntoView {
     };
 
     view! {
-        <div class="tabs terms" role="tablist" aria-label="Terminals">
+        <div class="tabs terms" role="toolbar" aria-label="Terminals">
             <For
                 each=move || tabs.get()
                 key=|t| t.key
@@ -229,7 +229,11 @@ pub fn Terminals() -> impl IntoView {
                     let key = t.key;
                     view! {
                         <span class="tab" class:active=move || active.get() == key>
-                            <button role="tab" class="link" on:click=move |_| active.set(key)>
+                            <button
+                                class="link"
+                                aria-pressed=move || (active.get() == key).to_string()
+                                on:click=move |_| active.set(key)
+                            >
                                 {move || {
                                     titles
                                         .get()
