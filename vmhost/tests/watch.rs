@@ -74,7 +74,7 @@ async fn changes_inside_arrive_and_new_folders_are_followed() {
 
     host.destroy(&s).await.unwrap();
     let end = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(_) = w.next().await {}
+        while w.next().await.is_some() {}
     })
     .await;
     assert!(end.is_ok(), "the stream ends with the sprite");
