@@ -58,9 +58,7 @@ async fn disable(
     Admin(caller): Admin,
     Path(handle): Path<String>,
 ) -> Result<Json<UserSummary>, ApiError> {
-    Ok(Json(
-        admin::set_disabled(&state.db, &caller, &handle, true).await?,
-    ))
+    set_disabled(&state, &caller, &handle, true).await
 }
 
 async fn enable(
@@ -68,7 +66,16 @@ async fn enable(
     Admin(caller): Admin,
     Path(handle): Path<String>,
 ) -> Result<Json<UserSummary>, ApiError> {
+    set_disabled(&state, &caller, &handle, false).await
+}
+
+async fn set_disabled(
+    state: &AppState,
+    caller: &crate::accounts::Caller,
+    handle: &str,
+    disabled: bool,
+) -> Result<Json<UserSummary>, ApiError> {
     Ok(Json(
-        admin::set_disabled(&state.db, &caller, &handle, false).await?,
+        admin::set_disabled(&state.db, caller, handle, disabled).await?,
     ))
 }

@@ -9,9 +9,7 @@ use super::{CopyField, ErrorBanner, TopBar};
 use crate::{api, Session};
 
 fn date(ms: i64) -> String {
-    js_sys::Date::new(&(ms as f64).into())
-        .to_locale_date_string("default", &wasm_bindgen::JsValue::UNDEFINED)
-        .into()
+    super::local_time(ms, false)
 }
 
 #[component]

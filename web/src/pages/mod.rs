@@ -162,11 +162,7 @@ pub fn CopyField(
                 on:focus=select_all
             />
             <button type="button" class="small" on:click=copy>
-                {move || match copied.get() {
-                    Some(true) => "Copied",
-                    Some(false) => "Select and copy",
-                    None => "Copy",
-                }}
+                {move || copy_label(copied.get())}
             </button>
         </span>
     }
@@ -186,6 +182,27 @@ pub fn ErrorBanner(error: RwSignal<Option<String>>) -> impl IntoView {
                 </div>
             }
         })
+    }
+}
+
+/// A time in milliseconds since the epoch, in the reader's way: the date,
+/// with `with_time` the time of day too.
+pub fn local_time(ms: i64, with_time: bool) -> String {
+    let d = js_sys::Date::new(&(ms as f64).into());
+    let locale = wasm_bindgen::JsValue::UNDEFINED;
+    if with_time {
+        d.to_locale_string("default", &locale).into()
+    } else {
+        d.to_locale_date_string("default", &locale).into()
+    }
+}
+
+/// What a copy button says: before, after a copy, after a refused one.
+pub fn copy_label(copied: Option<bool>) -> &'static str {
+    match copied {
+        Some(true) => "Copied",
+        Some(false) => "Select and copy",
+        None => "Copy",
     }
 }
 

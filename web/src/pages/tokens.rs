@@ -19,9 +19,7 @@ struct NewToken {
 }
 
 fn date(ms: i64) -> String {
-    js_sys::Date::new(&(ms as f64).into())
-        .to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED)
-        .into()
+    super::local_time(ms, true)
 }
 
 #[component]

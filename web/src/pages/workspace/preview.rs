@@ -100,11 +100,7 @@ pub fn Preview() -> impl IntoView {
                     <input aria-label="The sprite's address" bind:value=typed />
                 </form>
                 <button class="small" title="Copy the address to share" on:click=copy>
-                    {move || match copied.get() {
-                        Some(true) => "Copied",
-                        Some(false) => "Select and copy",
-                        None => "Copy",
-                    }}
+                    {move || crate::pages::copy_label(copied.get())}
                 </button>
                 <span
                     class="badge access"

@@ -431,7 +431,8 @@ struct Conn {
     socket_handlers: Vec<Box<dyn std::any::Any>>,
 }
 
-fn ws_url(path: &str) -> String {
+/// The WebSocket address of an API path on the app's own origin.
+pub(super) fn ws_url(path: &str) -> String {
     let loc = web_sys::window().unwrap().location();
     let scheme = if loc.protocol().unwrap_or_default() == "https:" {
         "wss"
@@ -439,6 +440,27 @@ fn ws_url(path: &str) -> String {
         "ws"
     };
     format!("{scheme}://{}{path}", loc.host().unwrap_or_default())
+}
+
+/// Gives `socket` its callbacks; they must live as long as it does.
+pub(super) fn wire_socket(
+    socket: &web_sys::WebSocket,
+    on_open: Closure<dyn FnMut()>,
+    on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
+    on_close: Closure<dyn FnMut(web_sys::CloseEvent)>,
+) -> Vec<Box<dyn std::any::Any>> {
+    socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    vec![Box::new(on_open), Box::new(on_message), Box::new(on_close)]
+}
+
+/// Runs `f` once, `ms` milliseconds from now.
+pub(super) fn after(ms: u32, f: impl FnOnce() + 'static) {
+    let f = Closure::once_into_js(f);
+    let _ = web_sys::window()
+        .unwrap()
+        .set_timeout_with_callback_and_timeout_and_arguments_0(f.unchecked_ref(), ms as i32);
 }
 
 fn send_text(socket: &web_sys::WebSocket, text: &str) {
@@ -530,7 +552,7 @@ fn connect(ws: Ws, conn: Rc<RefCell<Conn>>, on_session: Callback<(String, String
         if let Some(n) = retry {
             let c3 = c2.clone();
             let delay = (250 * 2u32.pow(n.min(5))).min(8000);
-            let again = Closure::once_into_js(move || {
+            let again = move || {
                 if c3.borrow().closed {
                     return;
                 }
@@ -559,21 +581,14 @@ fn connect(ws: Ws, conn: Rc<RefCell<Conn>>, on_session: Callback<(String, String
                         connect(ws, c3, on_session);
                     }
                 });
-            });
-            let _ = web_sys::window()
-                .unwrap()
-                .set_timeout_with_callback_and_timeout_and_arguments_0(
-                    again.unchecked_ref(),
-                    delay as i32,
-                );
+            };
+            after(delay, again);
         }
     });
-    socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-    socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    let handlers = wire_socket(&socket, on_open, on_message, on_close);
     let mut c = conn.borrow_mut();
     c.socket = Some(socket);
-    c.socket_handlers = vec![Box::new(on_open), Box::new(on_message), Box::new(on_close)];
+    c.socket_handlers = handlers;
 }
 
 #[component]

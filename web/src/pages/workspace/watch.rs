@@ -11,8 +11,8 @@ use std::rc::Rc;
 use leptos::prelude::*;
 use sprites_wire::fs::{WatchMessage, WatchRequest};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
+use super::terminal::{after, wire_socket};
 use super::Ws;
 
 /// One change on the sprite's disk.
@@ -78,20 +78,6 @@ struct Conn {
     handlers: Vec<Box<dyn std::any::Any>>,
 }
 
-fn url(ws: &Ws) -> String {
-    let loc = web_sys::window().unwrap().location();
-    let scheme = if loc.protocol().unwrap_or_default() == "https:" {
-        "wss"
-    } else {
-        "ws"
-    };
-    format!(
-        "{scheme}://{}{}",
-        loc.host().unwrap_or_default(),
-        ws.path("/fs/watch")
-    )
-}
-
 fn subscription(ws: &Ws) -> String {
     let mut paths = vec![ws.tree_root.get_untracked()];
     paths.extend(ws.open_files.get_untracked());
@@ -104,7 +90,8 @@ fn subscription(ws: &Ws) -> String {
 }
 
 fn connect(ws: Ws, conn: Rc<RefCell<Conn>>) {
-    let Ok(socket) = web_sys::WebSocket::new(&url(&ws)) else {
+    let Ok(socket) = web_sys::WebSocket::new(&super::terminal::ws_url(&ws.path("/fs/watch")))
+    else {
         return;
     };
     let c2 = conn.clone();
@@ -125,7 +112,7 @@ fn connect(ws: Ws, conn: Rc<RefCell<Conn>>) {
             }
         });
     let c2 = conn.clone();
-    let on_close = Closure::<dyn FnMut()>::new(move || {
+    let on_close = Closure::<dyn FnMut(web_sys::CloseEvent)>::new(move |_| {
         let retry = {
             let mut c = c2.borrow_mut();
             c.socket = None;
@@ -135,27 +122,18 @@ fn connect(ws: Ws, conn: Rc<RefCell<Conn>>) {
         };
         let Some(n) = retry else { return };
         let c3 = c2.clone();
-        let again = Closure::once_into_js(move || {
+        after((500 * 2u32.pow(n.min(4))).min(8000), move || {
             if !c3.borrow().closed {
                 // Whatever changed while away: the panes look again.
                 ws.files_changed.update(|n| *n += 1);
                 connect(ws, c3);
             }
         });
-        let delay = (500 * 2u32.pow(n.min(4))).min(8000);
-        let _ = web_sys::window()
-            .unwrap()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(
-                again.unchecked_ref(),
-                delay as i32,
-            );
     });
-    socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-    socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    let handlers = wire_socket(&socket, on_open, on_message, on_close);
     let mut c = conn.borrow_mut();
     c.socket = Some(socket);
-    c.handlers = vec![Box::new(on_open), Box::new(on_message), Box::new(on_close)];
+    c.handlers = handlers;
 }
 
 /// Keeps the workspace's watch open while it is on screen (call it from
