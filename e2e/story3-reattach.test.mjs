@@ -13,7 +13,8 @@ const lastTick = (text) => Math.max(0, ...[...text.matchAll(/tick (\d+)/g)].map(
 async function openSessions(page) {
   await page.getByRole("button", { name: "Sessions" }).click();
   const popover = page.getByRole("dialog", { name: "Running sessions" });
-  await popover.locator(".session, p").first().waitFor();
+  // The list, or its "none" line; not the "Loading…" before them.
+  await popover.locator(".session, p.muted").first().waitFor();
   return popover;
 }
 

@@ -217,6 +217,20 @@ pub fn quota_mode(path: &Path) -> io::Result<Option<String>> {
     }
 }
 
+/// The id of the subvolume the open descriptor `fd` is in: ids are never
+/// given twice, so a new subvolume at the same path has another.
+pub fn subvolume_id(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<u64> {
+    let mut args = InoLookupArgs {
+        treeid: 0,
+        objectid: FIRST_FREE_OBJECTID,
+        name: [0; 4080],
+    };
+    // SAFETY: a valid btrfs_ioctl_ino_lookup_args; with treeid 0 the
+    // kernel answers the id of the subvolume the descriptor is in.
+    unsafe { ioctl::ino_lookup(fd.as_raw_fd(), &mut args) }.map_err(errno)?;
+    Ok(args.treeid)
+}
+
 /// Bytes charged to the subvolume at `path` by its quota group: with
 /// simple quotas, what it wrote itself and what still holds those
 /// extents. `None` when quotas are off.

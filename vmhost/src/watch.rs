@@ -23,7 +23,7 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -139,10 +139,10 @@ struct Disk {
     ids: crate::runtime::IdMap,
 }
 
-/// Which disk was watched: a restore swaps it for another.
-fn identity(files: &SpriteFs) -> Option<(u64, u64)> {
-    let st = rustix::fs::fstat(files.root_fd()).ok()?;
-    Some((st.st_dev, st.st_ino))
+/// Which disk was watched: a restore swaps it for another subvolume, and
+/// subvolume ids are never given twice (a device and inode number can be).
+fn identity(files: &SpriteFs) -> Option<u64> {
+    crate::btrfs::subvolume_id(files.root_fd()).ok()
 }
 
 struct Watcher {
@@ -344,8 +344,15 @@ impl Watcher {
                     if !ours {
                         continue;
                     }
-                    // Destroyed, or restored onto a new disk?
-                    let Ok(now) = SpriteFs::open(&disk_at.root, disk_at.ids) else { return };
+                    // Destroyed, or restored onto a new disk? (While a
+                    // restore swaps them there is no root for a moment,
+                    // but the sprite's folder stays; a destroy moves it.)
+                    let Ok(now) = SpriteFs::open(&disk_at.root, disk_at.ids) else {
+                        if disk_at.root.parent().is_some_and(Path::exists) {
+                            continue;
+                        }
+                        return;
+                    };
                     if identity(&now) != disk {
                         files = now;
                         disk = identity(&files);

@@ -264,6 +264,8 @@ pub fn Terminals() -> impl IntoView {
                 node_ref=sessions_button
                 on:click=move |_| {
                     show_sessions.update(|s| *s = !*s);
+                    // Never a list from an earlier look while the new one loads.
+                    sessions.set(None);
                     list_sessions();
                 }
             >
