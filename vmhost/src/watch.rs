@@ -13,7 +13,9 @@
 //!    opened inode; then the descriptor is closed (the watch keeps it).
 //! 3. Events name entries of watched folders; their paths are the folder's
 //!    path in the sprite and the entry's name. A folder made later under a
-//!    recursive watch is opened from its path again (step 1).
+//!    recursive watch is opened from its path again (step 1), and what was
+//!    made in it before its watch was added is reported as made then (a
+//!    file with its size), since no event of the kernel tells of it.
 //! 4. A restore puts a new disk in place: when the sprite's phase changes,
 //!    the watcher compares the disk's root with the one it watches and,
 //!    if it was replaced, watches the new one from scratch.
@@ -231,7 +233,7 @@ impl Watcher {
     /// (too many, gone meanwhile) become warnings.
     fn watch_all(&mut self, files: &SpriteFs, warnings: &mut Vec<Error>) -> Result<()> {
         for path in self.paths.clone() {
-            self.watch_path(files, &path, warnings)?;
+            self.watch_path(files, &path, warnings, None)?;
         }
         Ok(())
     }
@@ -241,17 +243,25 @@ impl Watcher {
         files: &SpriteFs,
         path: &str,
         warnings: &mut Vec<Error>,
+        found: Option<&mut Vec<(String, bool)>>,
     ) -> Result<()> {
         let (fd, dir) = files.open_for_watch(path)?;
         self.add(&fd, path, dir)?;
         if dir && self.recursive {
-            self.below(fd, path, warnings);
+            self.below(fd, path, warnings, found);
         }
         Ok(())
     }
 
-    /// Watches the folders below the open folder `fd` at `path`.
-    fn below(&mut self, fd: OwnedFd, path: &str, warnings: &mut Vec<Error>) {
+    /// Watches the folders below the open folder `fd` at `path`; with
+    /// `found`, notes every entry below it (path, whether a folder).
+    fn below(
+        &mut self,
+        fd: OwnedFd,
+        path: &str,
+        warnings: &mut Vec<Error>,
+        mut found: Option<&mut Vec<(String, bool)>>,
+    ) {
         let mut stack = vec![(fd, path.to_string())];
         while let Some((fd, path)) = stack.pop() {
             let Ok(dir) = rustix::fs::Dir::read_from(&fd) else {
@@ -259,10 +269,15 @@ impl Watcher {
             };
             for entry in dir.flatten() {
                 let name = entry.file_name().to_bytes();
-                if name == b"."
-                    || name == b".."
-                    || entry.file_type() != rustix::fs::FileType::Directory
-                {
+                if name == b"." || name == b".." {
+                    continue;
+                }
+                let is_dir = entry.file_type() == rustix::fs::FileType::Directory;
+                if let Some(found) = found.as_deref_mut() {
+                    let entry_name = OsStr::new(std::str::from_utf8(name).unwrap_or_default());
+                    found.push((join(&path, entry_name), is_dir));
+                }
+                if !is_dir {
                     continue;
                 }
                 if self.folders >= MAX_FOLDERS {
@@ -401,9 +416,13 @@ impl Watcher {
                         self.change(event.mask, &path)
                     };
                     let Some(change) = change else { continue };
+                    // A folder made under a recursive watch is watched from
+                    // now; what was made in it before that is reported as
+                    // made (a file with its size by then).
+                    let mut found = Vec::new();
                     if change == FsChange::Create && is_dir && self.recursive {
                         let mut warnings = Vec::new();
-                        if let Err(e) = self.watch_path(&files, &path, &mut warnings) {
+                        if let Err(e) = self.watch_path(&files, &path, &mut warnings, Some(&mut found)) {
                             warnings.push(e);
                         }
                         for w in warnings {
@@ -414,9 +433,16 @@ impl Watcher {
                         FsChange::Write => files.size_of(&path),
                         _ => None,
                     };
-                    let out = FsEvent { path, change, is_dir, size, at: crate::now_ms() };
-                    if tx.send(Ok(out)).await.is_err() {
-                        return;
+                    let at = crate::now_ms();
+                    let inside = found.into_iter().map(|(path, is_dir)| {
+                        let size = if is_dir { None } else { files.size_of(&path) };
+                        FsEvent { path, change: FsChange::Create, is_dir, size, at }
+                    });
+                    let first = FsEvent { path, change, is_dir, size, at };
+                    for out in std::iter::once(first).chain(inside) {
+                        if tx.send(Ok(out)).await.is_err() {
+                            return;
+                        }
                     }
                 }
             }
