@@ -1,11 +1,12 @@
-// Story 5: the rest of the toolbox. Files: a folder, an upload, a rename,
+// Story 5: the rest of the toolbox. The first command of a new sprite
+// installs a package with apt. Files: a folder, an upload, a rename,
 // a download, a delete. Settings: a public URL and sleep times. The
 // dashboard: live state when the sprite sleeps, a copy made from a
 // checkpoint, an API token made and revoked, a deletion confirmed.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { BASE, launch, person, shot, signUp, createSprite, waitForScreen, acceptDialogs, accessible } from "./lib.mjs";
+import { BASE, launch, person, shot, signUp, createSprite, run, waitForScreen, acceptDialogs, accessible } from "./lib.mjs";
 
 test("files, settings, live state, a copy from a checkpoint, tokens, deletion", async () => {
   const browser = await launch();
@@ -16,6 +17,12 @@ test("files, settings, live state, a copy from a checkpoint, tokens, deletion", 
     await signUp(page, "fay");
     await createSprite(page, "tools");
     await waitForScreen(page, /root@[\w-]+:\S*[#$]/);
+
+    // The sprite's very first command has its network, and apt knows its
+    // packages without an `apt-get update` first.
+    await run(page, "apt-get install -y -q jq >/dev/null 2>&1 && jq --version && echo apt-ok");
+    await waitForScreen(page, /^apt-ok$/m, 120_000);
+    await shot(page, "first-apt-get-install-works");
 
     // Files: a folder, a file uploaded into it, renamed, downloaded, deleted.
     await page.getByRole("button", { name: "+ Folder" }).click();

@@ -629,6 +629,10 @@ impl Host {
         };
         self.runtime.start(&spec).await?;
         self.connect_network(name);
+        // Started means reachable: no command, and no browser on this
+        // machine (which drops requests in flight when the host's
+        // interfaces change), meets a sprite whose link is still coming.
+        self.link_made(name).await;
         Ok(())
     }
 
@@ -653,11 +657,11 @@ impl Host {
         Ok(dir)
     }
 
-    /// With egress, gives the running sprite its link out, in the
-    /// background: veth set-up takes tens of milliseconds, which a create
-    /// or a wake does not wait for. A command started meanwhile waits for
-    /// it ([`Host::link_made`]), so no program sees a sprite without its
-    /// network.
+    /// With egress, gives the running sprite its link out (~8 ms: made in
+    /// the sprite's namespace, see `net::attach`), on a blocking thread.
+    /// Starting a sandbox waits for it, and so does a command started
+    /// meanwhile by another path ([`Host::link_made`]), so no program sees
+    /// a sprite without its network.
     fn connect_network(&self, name: &SpriteName) {
         let Some(slots) = &self.slots else { return };
         let id = self.sandbox_id(name);
