@@ -8,7 +8,10 @@ import { FitAddon } from "/vendor/addon-fit.mjs";
 export class Term {
   constructor(el) {
     this.term = new Terminal({
-      cursorBlink: true,
+      // A steady cursor: restarting the blink on every key made Chromium
+      // render a frame before it handled anything else, so each echo waited
+      // for that frame (keystroke to echo 8.4 ms median, 2.3 ms without).
+      cursorBlink: false,
       fontSize: 14,
       fontFamily: "ui-monospace, 'DejaVu Sans Mono', monospace",
       scrollback: 10000,
