@@ -82,7 +82,8 @@ pub async fn create_user(
     handle: &str,
     password: &str,
 ) -> Result<User, ApiError> {
-    let hash = check_new_user(email, handle, password)?;
+    check_new_user(email, handle, password)?;
+    let hash = hash_password(password)?;
     let mut tx = db.pool().begin().await?;
     let user = insert_user(&mut tx, &new_id(), email, handle, &hash).await?;
     tx.commit().await?;
@@ -106,7 +107,25 @@ pub async fn sign_up(
     req: &sprites_wire::accounts::SignUp,
     admission: Admission,
 ) -> Result<User, ApiError> {
-    let hash = check_new_user(&req.email, &req.handle, &req.password)?;
+    check_new_user(&req.email, &req.handle, &req.password)?;
+    // What cannot succeed is refused before the deliberately slow hash, so
+    // sign-up attempts on a closed server cost it nothing; the transaction
+    // below decides for good.
+    if req.invite.is_none()
+        && req.join_code.is_none()
+        && matches!(admission, Admission::ByInvitation)
+        && has_users(db).await?
+    {
+        return Err(closed());
+    }
+    if let Some(token) = &req.invite {
+        crate::admin::check(db, token).await?;
+    }
+    if let Some(code) = &req.join_code {
+        let mut conn = db.pool().acquire().await?;
+        crate::orgs::class_of_code(&mut conn, code).await?;
+    }
+    let hash = hash_password(&req.password)?;
     let mut tx = db.pool().begin().await?;
     let class = match &req.join_code {
         Some(code) => Some(crate::orgs::class_of_code(&mut tx, code).await?),
@@ -123,11 +142,7 @@ pub async fn sign_up(
         && matches!(admission, Admission::ByInvitation)
         && has_users_in(&mut tx).await?
     {
-        return Err(ApiError::Forbidden(
-            "sign-up is by invitation on this server: ask its admin for an invitation link, \
-             or your teacher for your class's join link"
-                .into(),
-        ));
+        return Err(closed());
     }
     let user = insert_user(&mut tx, &new_id(), &req.email, &req.handle, &hash).await?;
     if let Some(id) = invitation {
@@ -147,8 +162,16 @@ pub async fn sign_up(
     Ok(user)
 }
 
-/// Checks a new account's fields and hashes its password.
-fn check_new_user(email: &str, handle: &str, password: &str) -> Result<String, ApiError> {
+fn closed() -> ApiError {
+    ApiError::Forbidden(
+        "sign-up is by invitation on this server: ask its admin for an invitation link, \
+         or your teacher for your class's join link"
+            .into(),
+    )
+}
+
+/// Checks a new account's fields.
+fn check_new_user(email: &str, handle: &str, password: &str) -> Result<(), ApiError> {
     valid_handle(handle)?;
     if !email.contains('@') || email.len() > 254 {
         return Err(ApiError::Invalid("email: not an email address".into()));
@@ -156,7 +179,7 @@ fn check_new_user(email: &str, handle: &str, password: &str) -> Result<String, A
     if password.chars().count() < 8 {
         return Err(ApiError::Invalid("password: at least 8 characters".into()));
     }
-    hash_password(password)
+    Ok(())
 }
 
 /// Inserts a user, their personal organization and their ownership of it.
