@@ -24,6 +24,27 @@ export class Term {
     // (Cmd+C / Cmd+V on a Mac); Ctrl+C alone stays an interrupt.
     this.term.attachCustomKeyEventHandler((e) => {
       if (e.type !== "keydown") return true;
+      // A plain printable character goes out at once, from the key itself:
+      // through xterm's text-area input it would change the page, and
+      // Chromium renders a frame before it handles the echo (~1 ms more).
+      // Anything else (composition, dead keys, modifiers, named keys,
+      // characters beyond one UTF-16 unit) takes xterm's own path.
+      if (
+        this.dataCb &&
+        e.key.length === 1 &&
+        !e.ctrlKey &&
+        !e.altKey &&
+        !e.metaKey &&
+        !e.isComposing &&
+        e.keyCode !== 229
+      ) {
+        e.preventDefault();
+        if (this.term.hasSelection()) this.term.clearSelection();
+        const b = this.term.buffer.active;
+        if (b.viewportY !== b.baseY) this.term.scrollToBottom();
+        this.dataCb(e.key);
+        return false;
+      }
       const key = e.key.toLowerCase();
       const chord = e.metaKey || (e.ctrlKey && e.shiftKey);
       if (chord && key === "c" && this.term.hasSelection()) {
@@ -67,6 +88,7 @@ export class Term {
     return this.term.rows;
   }
   onData(cb) {
+    this.dataCb = cb;
     this.term.onData(cb);
   }
   onResize(cb) {
