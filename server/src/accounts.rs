@@ -100,41 +100,24 @@ pub enum Admission {
 
 /// Signs a person up: with an admin's invitation (`invite`), with a
 /// class's join code (they join it as a student, in the same transaction),
-/// or freely when `admission` is open or nobody has an account yet. The
-/// invitation is used up only if the account is made.
+/// or freely when `admission` is open or nobody has an account yet. All
+/// that can refuse is read before the deliberately slow password hash, so
+/// an attempt that cannot succeed costs the server nothing; the invitation
+/// is used up only if the account is made.
 pub async fn sign_up(
     db: &Db,
     req: &sprites_wire::accounts::SignUp,
     admission: Admission,
 ) -> Result<User, ApiError> {
     check_new_user(&req.email, &req.handle, &req.password)?;
-    // What cannot succeed is refused before the deliberately slow hash, so
-    // sign-up attempts on a closed server cost it nothing; the transaction
-    // below decides for good.
-    if req.invite.is_none()
-        && req.join_code.is_none()
-        && matches!(admission, Admission::ByInvitation)
-        && has_users(db).await?
-    {
-        return Err(closed());
-    }
-    if let Some(token) = &req.invite {
-        crate::admin::check(db, token).await?;
-    }
-    if let Some(code) = &req.join_code {
-        let mut conn = db.pool().acquire().await?;
-        crate::orgs::class_of_code(&mut conn, code).await?;
-    }
-    let hash = hash_password(&req.password)?;
     let mut tx = db.pool().begin().await?;
     let class = match &req.join_code {
-        Some(code) => Some(crate::orgs::class_of_code(&mut tx, code).await?),
+        Some(code) => Some(crate::orgs::class_of_code(&mut tx, code).await?.0),
         None => None,
     };
-    // An invitation is checked and taken first, so that a used one says so
-    // whatever else is wrong; the account's failure rolls it back.
+    // A used invitation says so whatever else is wrong.
     let invitation = match &req.invite {
-        Some(token) => Some(crate::admin::take_invitation(&mut tx, token, &req.email).await?),
+        Some(token) => Some(crate::admin::usable_invitation(&mut tx, token, &req.email).await?),
         None => None,
     };
     if invitation.is_none()
@@ -144,9 +127,10 @@ pub async fn sign_up(
     {
         return Err(closed());
     }
+    let hash = hash_password(&req.password)?;
     let user = insert_user(&mut tx, &new_id(), &req.email, &req.handle, &hash).await?;
     if let Some(id) = invitation {
-        crate::admin::used_by(&mut tx, &id, &user.id).await?;
+        crate::admin::use_invitation(&mut tx, &id, &user.id).await?;
     }
     if let Some(org_id) = class {
         sqlx::query(

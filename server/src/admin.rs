@@ -140,21 +140,20 @@ pub async fn check(db: &Db, token: &str) -> Result<InvitationCheck, ApiError> {
     })
 }
 
-/// Uses up an invitation for an account about to be made with `email`,
-/// inside the transaction that makes it; its id, for [`used_by`].
-pub(crate) async fn take_invitation(
+/// The id of the invitation `token`, if it can make an account with
+/// `email` now; read inside the transaction that makes it.
+pub(crate) async fn usable_invitation(
     tx: &mut sqlx::AnyConnection,
     token: &str,
     email: &str,
 ) -> Result<String, ApiError> {
-    let now = now_ms();
     let (id, for_email) = sqlx::query_as::<_, (String, Option<String>)>(
         "SELECT id, email FROM invitations WHERE token_hash = $1 \
          AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2",
     )
     .bind(token_hash(token))
-    .bind(now)
-    .fetch_optional(&mut *tx)
+    .bind(now_ms())
+    .fetch_optional(tx)
     .await?
     .ok_or_else(not_usable)?;
     if let Some(for_email) = &for_email {
@@ -164,30 +163,29 @@ pub(crate) async fn take_invitation(
             )));
         }
     }
-    // The condition again: of two sign-ups racing with one invitation,
-    // only one updates the row.
-    let done = sqlx::query("UPDATE invitations SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
-        .bind(now)
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?;
-    if done.rows_affected() != 1 {
-        return Err(not_usable());
-    }
     Ok(id)
 }
 
-/// Notes which account an invitation taken by [`take_invitation`] made.
-pub(crate) async fn used_by(
+/// Uses up invitation `id` for the account `user_id` just made, in the
+/// same transaction. The condition is read again: of two sign-ups racing
+/// with one invitation, only one updates the row; the other is refused and
+/// its account rolled back.
+pub(crate) async fn use_invitation(
     tx: &mut sqlx::AnyConnection,
     id: &str,
     user_id: &str,
 ) -> Result<(), ApiError> {
-    sqlx::query("UPDATE invitations SET used_by = $1 WHERE id = $2")
-        .bind(user_id)
-        .bind(id)
-        .execute(tx)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE invitations SET used_at = $1, used_by = $2 WHERE id = $3 AND used_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(user_id)
+    .bind(id)
+    .execute(tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(not_usable());
+    }
     Ok(())
 }
 
@@ -239,15 +237,14 @@ pub async fn set_disabled(
             "you cannot disable your own account".into(),
         ));
     }
-    sqlx::query(if disabled {
-        "UPDATE users SET disabled_at = $1 WHERE handle = $2 AND disabled_at IS NULL"
+    let change = if disabled {
+        // Disabled since the first time it was asked.
+        sqlx::query("UPDATE users SET disabled_at = $1 WHERE disabled_at IS NULL AND handle = $2")
+            .bind(now_ms())
     } else {
-        "UPDATE users SET disabled_at = NULL WHERE $1 > 0 AND handle = $2"
-    })
-    .bind(now_ms())
-    .bind(&handle)
-    .execute(db.pool())
-    .await?;
+        sqlx::query("UPDATE users SET disabled_at = NULL WHERE handle = $1")
+    };
+    change.bind(&handle).execute(db.pool()).await?;
     // Tokens seen recently stand for their caller without a query.
     db.tokens.clear();
     let row = sqlx::query_as::<_, UserRow>(&format!("{USER_COLUMNS} WHERE handle = $1"))

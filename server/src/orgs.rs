@@ -159,32 +159,28 @@ pub async fn set_limits(
     get(db, caller, slug).await
 }
 
-/// The organization of the class whose join code is `code`.
-pub async fn class_of_code(conn: &mut sqlx::AnyConnection, code: &str) -> Result<String, ApiError> {
-    let code = code.trim().to_lowercase();
-    sqlx::query("SELECT id FROM organizations WHERE join_code = $1 AND is_class = 1")
-        .bind(&code)
-        .fetch_optional(conn)
-        .await?
-        .map(|r| r.try_get::<String, _>("id"))
-        .transpose()?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "a class with the code {code} (ask your teacher for the class's link again)"
-            ))
-        })
-}
-
-/// Joins the class whose code is `code` as a student.
-pub async fn join(db: &Db, caller: &Caller, code: &str) -> Result<Value, ApiError> {
+/// The organization (id and slug) of the class whose join code is `code`.
+pub async fn class_of_code(
+    conn: &mut sqlx::AnyConnection,
+    code: &str,
+) -> Result<(String, String), ApiError> {
     let code = code.trim().to_lowercase();
     let row =
         sqlx::query("SELECT id, slug FROM organizations WHERE join_code = $1 AND is_class = 1")
             .bind(&code)
-            .fetch_optional(db.pool())
+            .fetch_optional(conn)
             .await?
-            .ok_or_else(|| ApiError::NotFound(format!("a class with the code {code}")))?;
-    let (org_id, slug): (String, String) = (row.try_get("id")?, row.try_get("slug")?);
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "a class with the code {code} (ask your teacher for the class's link again)"
+                ))
+            })?;
+    Ok((row.try_get("id")?, row.try_get("slug")?))
+}
+
+/// Joins the class whose code is `code` as a student.
+pub async fn join(db: &Db, caller: &Caller, code: &str) -> Result<Value, ApiError> {
+    let (org_id, slug) = class_of_code(&mut *db.pool().acquire().await?, code).await?;
     let inserted = sqlx::query(
         "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, 'member', $3)",
     )
