@@ -150,8 +150,8 @@ fn identity(files: &SpriteFs) -> Option<u64> {
 struct Watcher {
     paths: Vec<String>,
     recursive: bool,
-    inotify: Option<inotify::EventStream<Vec<u8>>>,
-    watches: Option<Watches>,
+    inotify: inotify::EventStream<Vec<u8>>,
+    watches: Watches,
     /// Watched inode to its path in the sprite, and whether it is a folder.
     wds: HashMap<WatchDescriptor, (String, bool)>,
     last_write: HashMap<String, Instant>,
@@ -185,30 +185,34 @@ fn join(dir: &str, name: &OsStr) -> String {
     }
 }
 
+/// An inotify instance as a stream of events, and the handle that adds
+/// watches to it.
+fn fresh_inotify() -> Result<(inotify::EventStream<Vec<u8>>, Watches)> {
+    let inotify = Inotify::init().map_err(|e| Error::io("cannot start watching files", e))?;
+    let watches = inotify.watches();
+    let stream = inotify
+        .into_event_stream(vec![0u8; 64 * 1024])
+        .map_err(|e| Error::io("cannot start watching files", e))?;
+    Ok((stream, watches))
+}
+
 impl Watcher {
     fn new(paths: Vec<String>, recursive: bool) -> Result<Watcher> {
-        let mut w = Watcher {
+        let (inotify, watches) = fresh_inotify()?;
+        Ok(Watcher {
             paths,
             recursive,
-            inotify: None,
-            watches: None,
+            inotify,
+            watches,
             wds: HashMap::new(),
             last_write: HashMap::new(),
             folders: 0,
-        };
-        w.reset()?;
-        Ok(w)
+        })
     }
 
     /// A fresh inotify instance, nothing watched.
     fn reset(&mut self) -> Result<()> {
-        let inotify = Inotify::init().map_err(|e| Error::io("cannot start watching files", e))?;
-        self.watches = Some(inotify.watches());
-        self.inotify = Some(
-            inotify
-                .into_event_stream(vec![0u8; 64 * 1024])
-                .map_err(|e| Error::io("cannot start watching files", e))?,
-        );
+        (self.inotify, self.watches) = fresh_inotify()?;
         self.wds.clear();
         self.folders = 0;
         Ok(())
@@ -218,8 +222,6 @@ impl Watcher {
         let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
         let wd = self
             .watches
-            .as_mut()
-            .expect("watches while watching")
             .add(&proc_path, mask(dir))
             .map_err(|e| Error::io(format!("cannot watch {path:?}"), e))?;
         self.wds.insert(wd, (path.to_string(), dir));
@@ -347,7 +349,6 @@ impl Watcher {
     ) {
         let mut disk = identity(&files);
         loop {
-            let stream = self.inotify.as_mut().expect("a stream while watching");
             tokio::select! {
                 _ = tx.closed() => return,
                 event = phases.recv() => {
@@ -368,9 +369,9 @@ impl Watcher {
                         }
                         return;
                     };
-                    if identity(&now) != disk {
-                        files = now;
-                        disk = identity(&files);
+                    let now_disk = identity(&now);
+                    if now_disk != disk {
+                        (files, disk) = (now, now_disk);
                         let mut warnings = Vec::new();
                         let rewatched = self.reset().and_then(|()| self.watch_all(&files, &mut warnings));
                         for w in warnings.into_iter().map(Err).chain(rewatched.err().map(Err)) {
@@ -380,7 +381,7 @@ impl Watcher {
                         }
                     }
                 }
-                item = stream.next() => {
+                item = self.inotify.next() => {
                     let Some(Ok(event)) = item else {
                         return;
                     };
@@ -395,25 +396,27 @@ impl Watcher {
                     let Some((base, base_dir)) = self.wds.get(&event.wd).cloned() else {
                         continue;
                     };
-                    let path = match &event.name {
-                        Some(n) => join(&base, n),
-                        None if event.mask.contains(EventMask::DELETE_SELF) || event.mask.contains(EventMask::MOVE_SELF) => {
-                            // A watched folder or file itself went: its parent
-                            // reports it when watched; a top path reports here.
-                            if !self.paths.contains(&base) {
-                                continue;
-                            }
-                            base.clone()
-                        }
-                        None => base.clone(),
-                    };
-                    let is_dir = event.mask.contains(EventMask::ISDIR) || (event.name.is_none() && base_dir);
-                    let change = if event.name.is_none() && event.mask.contains(EventMask::DELETE_SELF) {
+                    let went = if event.mask.contains(EventMask::DELETE_SELF) {
                         Some(FsChange::Remove)
-                    } else if event.name.is_none() && event.mask.contains(EventMask::MOVE_SELF) {
+                    } else if event.mask.contains(EventMask::MOVE_SELF) {
                         Some(FsChange::Rename)
                     } else {
-                        self.change(event.mask, &path)
+                        None
+                    };
+                    let (path, is_dir, change) = match (&event.name, went) {
+                        (Some(n), _) => {
+                            let path = join(&base, n);
+                            let change = self.change(event.mask, &path);
+                            (path, event.mask.contains(EventMask::ISDIR), change)
+                        }
+                        // A watched folder or file itself went: its parent
+                        // reports it when watched; a top path reports here.
+                        (None, Some(_)) if !self.paths.contains(&base) => continue,
+                        (None, Some(change)) => (base, base_dir, Some(change)),
+                        (None, None) => {
+                            let change = self.change(event.mask, &base);
+                            (base, base_dir, change)
+                        }
                     };
                     let Some(change) = change else { continue };
                     // A folder made under a recursive watch is watched from

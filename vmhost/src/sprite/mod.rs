@@ -583,15 +583,14 @@ impl Host {
         Ok(out)
     }
 
-    /// The sprite's files, confined to its root; works in every phase.
     /// Where the sprite's disk is on the host.
     pub(crate) fn root_path(&self, name: &SpriteName) -> Result<PathBuf> {
         Ok(self.load(name)?.0.root)
     }
 
+    /// The sprite's files, confined to its root; works in every phase.
     pub fn files(&self, name: &SpriteName) -> Result<crate::fs::SpriteFs> {
-        let (paths, _) = self.load(name)?;
-        crate::fs::SpriteFs::open(&paths.root, self.cfg.ids)
+        crate::fs::SpriteFs::open(&self.root_path(name)?, self.cfg.ids)
     }
 
     /// Starts the sandbox of a sprite whose root is in place.
