@@ -59,14 +59,14 @@ fn started(created: &str) -> String {
     let clock: String = at
         .to_locale_time_string_with_options(
             "default",
-            &serde_wasm_options(&[("hour", "2-digit"), ("minute", "2-digit")]),
+            &js_options(&[("hour", "2-digit"), ("minute", "2-digit")]),
         )
         .into();
     format!("started {clock} ({})", crate::pages::ago(created))
 }
 
 /// A JavaScript options object of string values.
-fn serde_wasm_options(pairs: &[(&str, &str)]) -> JsValue {
+fn js_options(pairs: &[(&str, &str)]) -> JsValue {
     let o = js_sys::Object::new();
     for (k, v) in pairs {
         let _ = js_sys::Reflect::set(&o, &(*k).into(), &(*v).into());
