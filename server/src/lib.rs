@@ -13,10 +13,12 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod idle;
+pub mod litestream;
 pub mod mgmt;
 pub mod orgs;
 pub mod presence;
 pub mod proxy;
+pub mod replication;
 pub mod routes;
 pub mod session;
 pub mod signing;
@@ -99,6 +101,7 @@ impl AppState {
     pub fn with_background(self) -> AppState {
         idle::spawn_sleeper(self.clone());
         mgmt::spawn_watcher(self.clone());
+        replication::spawn_replicator(self.clone());
         self.settings.templates.spawn_builds(self.host.clone());
         self
     }
@@ -116,6 +119,9 @@ pub struct Settings {
     pub sleep: idle::SleepDefaults,
     /// The template gallery.
     pub templates: templates::Catalog,
+    /// With an object store: the longest a sprite's writes wait to be
+    /// shipped.
+    pub replicate_every: std::time::Duration,
 }
 
 /// How a sprite's own URL is spelled: `<sprite>-<org>.<base domain>`.

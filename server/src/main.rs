@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use sprites_server::{accounts, app, db::Db, serve, sprites, AppState, SpriteUrls};
+use sprites_server::{accounts, app, db::Db, litestream, serve, sprites, AppState, SpriteUrls};
 use vmhost::image::Recipe;
 use vmhost::Host;
 
@@ -47,6 +47,10 @@ struct Config {
     /// its disk kept); 0: never.
     #[arg(long, env = "SPRITES_COLD_AFTER", default_value_t = 1800)]
     cold_after: u64,
+    /// With an object store (--object-store): the longest, in seconds, a
+    /// sprite's writes wait before they are shipped to it.
+    #[arg(long, env = "SPRITES_REPLICATE_EVERY", default_value_t = 60)]
+    replicate_every: u64,
     /// The web app's files.
     #[arg(long, env = "SPRITES_PUBLIC_DIR", default_value = "dist")]
     public_dir: PathBuf,
@@ -75,6 +79,12 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum Admin {
+    /// Bring back the database (SQLite, by Litestream) and every sprite
+    /// from the object store (--object-store, with the replication key of
+    /// the server that wrote it: --replica-key-file) onto this machine,
+    /// whose data directory must hold no database. Sprites are listed at
+    /// once; each one's disk comes back on its first use.
+    Recover,
     /// Create a user (the first one is the admin) and print an API token for
     /// their personal organization. The password is read from standard input.
     CreateUser {
@@ -125,12 +135,10 @@ async fn serve_or_admin() -> anyhow::Result<()> {
         .init();
     let cfg = Config::parse();
     std::fs::create_dir_all(&cfg.host.data_dir)?;
-    let url = cfg.database_url.clone().unwrap_or_else(|| {
-        format!(
-            "sqlite://{}",
-            cfg.host.data_dir.join("sprites.db").display()
-        )
-    });
+    let url = db_url(&cfg);
+    if let Some(Cmd::Admin(Admin::Recover)) = cfg.cmd {
+        return recover(&cfg, &url).await;
+    }
     let db = Db::connect(&url).await?;
     let sessions = sprites_server::session::Store::connect(&url).await?;
     match cfg.cmd {
@@ -158,7 +166,7 @@ async fn serve_or_admin() -> anyhow::Result<()> {
             description,
             path,
         })) => {
-            let host = Host::open(cfg.host.config()).await?;
+            let host = Host::open(cfg.host.config(true)?).await?;
             let settings = sprites_server::Settings {
                 templates: sprites_server::templates::Catalog::load(
                     &cfg.templates_dir,
@@ -195,7 +203,7 @@ async fn serve_or_admin() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Cmd::Bench { runs, json }) => {
-            let mut host_cfg = cfg.host.config();
+            let mut host_cfg = cfg.host.config(true)?;
             host_cfg.instance = "bench-api".into();
             let host = Host::open(host_cfg).await?;
             let recipe = Recipe::debian(&cfg.host.mirror);
@@ -204,12 +212,59 @@ async fn serve_or_admin() -> anyhow::Result<()> {
             })?;
             sprites_server::bench::run(host, runs, json).await
         }
+        Some(Cmd::Admin(Admin::Recover)) => unreachable!("recovered before the database opens"),
         Some(Cmd::Serve) | None => run(cfg, db, sessions).await,
     }
 }
 
+/// `admin recover`: the database, then the sprites' records.
+async fn recover(cfg: &Config, url: &str) -> anyhow::Result<()> {
+    let Some(store) = &cfg.host.object_store else {
+        anyhow::bail!("recover from where? give --object-store (or SPRITES_OBJECT_STORE)");
+    };
+    match litestream::sqlite_path(url) {
+        Some(db) if db.exists() => anyhow::bail!(
+            "{} exists: recover brings a server back on a machine without its database",
+            db.display()
+        ),
+        Some(db) => {
+            let config =
+                litestream::write_config(&cfg.host.data_dir, &db, &replica_of(cfg, store))?;
+            litestream::restore(&config, &db).await?;
+            println!("database restored: {}", db.display());
+        }
+        None => println!("the database is PostgreSQL: restore it from its own backup"),
+    }
+    let host = Host::open(cfg.host.config(false)?).await?;
+    let found = host.recover().await?;
+    for failure in &found.failures {
+        eprintln!("not recovered: {failure}");
+    }
+    println!(
+        "{} sprites recovered from {store}; each one's disk comes back on its first use. \
+         Start the server as usual.",
+        found.sprites.len()
+    );
+    Ok(())
+}
+
+fn replica_of(cfg: &Config, store: &str) -> litestream::Replica {
+    litestream::Replica {
+        url: store.to_string(),
+        endpoint: cfg.host.object_store_endpoint.clone(),
+        region: cfg.host.object_store_region.clone(),
+    }
+}
+
 async fn run(cfg: Config, db: Db, sessions: sprites_server::session::Store) -> anyhow::Result<()> {
-    let host = Host::open(cfg.host.config()).await?;
+    let host = Host::open(cfg.host.config(true)?).await?;
+    if let (Some(store), Some(db)) = (
+        &cfg.host.object_store,
+        litestream::sqlite_path(&db_url(&cfg)),
+    ) {
+        let config = litestream::write_config(&cfg.host.data_dir, &db, &replica_of(&cfg, store))?;
+        litestream::spawn(config)?;
+    }
     let recipe = Recipe::debian(&cfg.host.mirror);
     tokio::task::block_in_place(|| {
         host.ensure_image("debian", &recipe, &mut |line| {
@@ -231,6 +286,7 @@ async fn run(cfg: Config, db: Db, sessions: sprites_server::session::Store) -> a
             cold_after: std::time::Duration::from_secs(cfg.cold_after),
         },
         templates: sprites_server::templates::Catalog::load(&cfg.templates_dir, &cfg.host.mirror)?,
+        replicate_every: std::time::Duration::from_secs(cfg.replicate_every),
     };
     let mut state = AppState::new(host, db, sessions, urls, settings);
     state.signing =
@@ -248,6 +304,16 @@ async fn run(cfg: Config, db: Db, sessions: sprites_server::session::Store) -> a
     .await?;
     println!("Stopped; sprites keep running and are re-adopted on the next start.");
     Ok(())
+}
+
+/// The database URL: the one given, else SQLite in the data directory.
+fn db_url(cfg: &Config) -> String {
+    cfg.database_url.clone().unwrap_or_else(|| {
+        format!(
+            "sqlite://{}",
+            cfg.host.data_dir.join("sprites.db").display()
+        )
+    })
 }
 
 async fn shutdown_signal() {

@@ -30,9 +30,14 @@ pub enum Store {
 
 impl Store {
     /// Connects a store to the server's database and creates its table.
+    /// With SQLite the sessions live in a file of their own beside the
+    /// database (`<db>-sessions`): the database is replicated to the object
+    /// store, and live session ids must never leave the machine.
     pub async fn connect(url: &str) -> Result<Store, sqlx::Error> {
-        let store = if url.starts_with("sqlite:") {
-            let opts: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
+        let store = if let Some(db) = crate::litestream::sqlite_path(url) {
+            let mut file = db.into_os_string();
+            file.push("-sessions");
+            let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(file);
             let opts = opts
                 .create_if_missing(true)
                 .busy_timeout(std::time::Duration::from_secs(5))

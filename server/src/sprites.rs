@@ -7,8 +7,8 @@
 //! the two is removed by [`reconcile`] on start.
 
 use sprites_wire::api::{
-    CreateSprite, KeepAwake, NewKeepAwake, SleepSettings, Sprite, SpriteList, SpriteUsage,
-    UpdateSprite, UrlSettings, UsageReport,
+    CreateSprite, KeepAwake, NewKeepAwake, Replication, ReplicationState, SleepSettings, Sprite,
+    SpriteList, SpriteLocation, SpriteUsage, UpdateSprite, UrlSettings, UsageReport,
 };
 use sprites_wire::SpriteName;
 use sqlx::Row as _;
@@ -112,6 +112,37 @@ async fn view(state: &AppState, caller: &Caller, r: Record) -> Result<Sprite, Ap
             auth: Some(r.url_auth),
         },
         labels: r.labels,
+        replication: replication(state, &host)?,
+    })
+}
+
+/// The sprite's copy in the object store, as the API shows it.
+fn replication(state: &AppState, host: &SpriteName) -> Result<Replication, ApiError> {
+    use vmhost::replica::{Location, ReplicaPhase};
+    let r = match state.host.replication(host) {
+        Ok(r) => r,
+        // Being created: nothing to replicate yet.
+        Err(vmhost::Error::NotFound(_)) => return Ok(Replication::default()),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Replication {
+        state: match r.phase {
+            ReplicaPhase::Off => ReplicationState::Off,
+            ReplicaPhase::Current => ReplicationState::Current,
+            ReplicaPhase::Behind => ReplicationState::Behind,
+            ReplicaPhase::Failing => ReplicationState::Failing,
+            ReplicaPhase::Fetching => ReplicationState::Fetching,
+        },
+        location: match r.location {
+            Location::Local => SpriteLocation::Local,
+            Location::Bucket => SpriteLocation::Bucket,
+        },
+        last_shipped_checkpoint: r.last_shipped.map(|c| c.to_string()),
+        last_shipped_at: r.last_shipped_at.map(crate::db::iso_ms),
+        lag_seconds: r.lag_seconds,
+        error: r.error,
+        fetched_bytes: r.fetching.map(|(done, _)| done),
+        fetch_total_bytes: r.fetching.map(|(_, total)| total),
     })
 }
 

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::replica::{Bucket, BucketConfig, ReplicaKey};
 use crate::runtime::cli::Flavor;
 use crate::HostConfig;
 
@@ -31,15 +32,65 @@ pub struct HostArgs {
     /// ranges and the host itself stay out of reach). `false`: loopback only.
     #[arg(long, env = "SPRITES_EGRESS", default_value_t = true, action = clap::ArgAction::Set)]
     pub egress: bool,
+    /// Replicate every sprite to this S3-compatible bucket (Garage, MinIO,
+    /// R2, AWS): s3://BUCKET or s3://BUCKET/PREFIX. Credentials come from
+    /// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the endpoint and region
+    /// from the flags below or AWS_ENDPOINT_URL and AWS_REGION.
+    #[arg(long, env = "SPRITES_OBJECT_STORE")]
+    pub object_store: Option<String>,
+    /// The object store's endpoint (e.g. http://127.0.0.1:3900); default:
+    /// AWS_ENDPOINT_URL, else AWS itself.
+    #[arg(long, env = "SPRITES_OBJECT_STORE_ENDPOINT")]
+    pub object_store_endpoint: Option<String>,
+    /// The object store's region; default: AWS_REGION.
+    #[arg(long, env = "SPRITES_OBJECT_STORE_REGION")]
+    pub object_store_region: Option<String>,
+    /// The key everything is sealed with before it goes to the bucket
+    /// (default: <data dir>/replica.key, made on first use). Keep a copy
+    /// away from this machine: without it the bucket cannot be read.
+    #[arg(long, env = "SPRITES_REPLICA_KEY_FILE")]
+    pub replica_key_file: Option<PathBuf>,
 }
 
 impl HostArgs {
-    pub fn config(&self) -> HostConfig {
+    /// The host's configuration; with an object store, opens the bucket
+    /// with the replication key, making the key when `make_key` allows and
+    /// there is none.
+    pub fn config(&self, make_key: bool) -> crate::Result<HostConfig> {
         let mut cfg = HostConfig::new(&self.data_dir);
         cfg.run_dir = self.run_dir.clone();
         cfg.instance = self.instance.clone();
         cfg.runtime = self.runtime;
         cfg.egress = self.egress;
-        cfg
+        if let Some(url) = &self.object_store {
+            let key_file = self.key_file();
+            let key = if make_key {
+                let (key, made) = ReplicaKey::load_or_create(&key_file)?;
+                if made {
+                    tracing::warn!(
+                        key = %key_file.display(),
+                        "made a new replication key: keep a copy away from this machine; \
+                         without it nothing in the bucket can be read"
+                    );
+                }
+                key
+            } else {
+                ReplicaKey::load(&key_file)?
+            };
+            let bucket = BucketConfig {
+                url: url.clone(),
+                endpoint: self.object_store_endpoint.clone(),
+                region: self.object_store_region.clone(),
+                ..Default::default()
+            };
+            cfg.bucket = Some(std::sync::Arc::new(Bucket::open(&bucket, &key)?));
+        }
+        Ok(cfg)
+    }
+
+    pub fn key_file(&self) -> PathBuf {
+        self.replica_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("replica.key"))
     }
 }

@@ -72,6 +72,34 @@ struct InoLookupArgs {
     name: [u8; 4080],
 }
 
+#[repr(C)]
+struct Timespec {
+    sec: u64,
+    nsec: u32,
+}
+
+#[repr(C)]
+struct SubvolInfoArgs {
+    treeid: u64,
+    name: [u8; 256],
+    parent_id: u64,
+    dirid: u64,
+    generation: u64,
+    flags: u64,
+    uuid: [u8; 16],
+    parent_uuid: [u8; 16],
+    received_uuid: [u8; 16],
+    ctransid: u64,
+    otransid: u64,
+    stransid: u64,
+    rtransid: u64,
+    ctime: Timespec,
+    otime: Timespec,
+    stime: Timespec,
+    rtime: Timespec,
+    reserved: [u64; 8],
+}
+
 const QUOTA_CTL_DISABLE: u64 = 2;
 const QUOTA_CTL_ENABLE_SIMPLE: u64 = 4;
 
@@ -87,6 +115,7 @@ mod ioctl {
     nix::ioctl_read!(fs_info, 0x94, 31, FsInfoArgs);
     nix::ioctl_readwrite!(quota_ctl, 0x94, 40, QuotaCtlArgs);
     nix::ioctl_readwrite!(ino_lookup, 0x94, 18, InoLookupArgs);
+    nix::ioctl_read!(get_subvol_info, 0x94, 60, SubvolInfoArgs);
 }
 
 fn split(path: &Path) -> io::Result<(File, &OsStr)> {
@@ -229,6 +258,18 @@ pub fn subvolume_id(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<u64> {
     // kernel answers the id of the subvolume the descriptor is in.
     unsafe { ioctl::ino_lookup(fd.as_raw_fd(), &mut args) }.map_err(errno)?;
     Ok(args.treeid)
+}
+
+/// The transaction that last changed the subvolume at `path`: it grows
+/// with every write that reaches it, so two equal readings mean nothing
+/// was written in between.
+pub fn generation(path: &Path) -> io::Result<u64> {
+    let f = File::open(path)?;
+    // SAFETY: all-zero is a valid btrfs_ioctl_get_subvol_info_args.
+    let mut args: SubvolInfoArgs = unsafe { std::mem::zeroed() };
+    // SAFETY: the kernel fills the struct whose size the number encodes.
+    unsafe { ioctl::get_subvol_info(f.as_raw_fd(), &mut args) }.map_err(errno)?;
+    Ok(args.generation)
 }
 
 /// Bytes charged to the subvolume at `path` by its quota group: with

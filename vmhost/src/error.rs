@@ -73,6 +73,12 @@ pub enum Error {
     ServiceNotFound(String),
     #[error("{0}")]
     ServiceConflict(String),
+    #[error("object storage: {0}")]
+    Bucket(String),
+    #[error(
+        "{object} fails its integrity check (changed or damaged in the bucket); it is not restored"
+    )]
+    Corrupt { object: String },
     #[error(
         "sprites cannot reach their disks: {dir} lets only its owner through (mode {mode:o}); \
          allow passing through it with `chmod o+x {dir}`, or choose a data directory \

@@ -20,6 +20,7 @@ pub mod image;
 pub mod net;
 pub mod pool;
 pub mod record;
+pub mod replica;
 pub mod runtime;
 pub mod sprite;
 pub mod testing;

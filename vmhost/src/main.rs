@@ -118,7 +118,7 @@ fn print_json<T: serde::Serialize>(v: &T) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let cfg = cli.host.config();
+    let cfg = cli.host.config(false)?;
     if let Cmd::Bench { runs, json } = cli.cmd {
         vmhost::bench::run(cfg, &cli.host.mirror, runs, json).await?;
         return Ok(ExitCode::SUCCESS);

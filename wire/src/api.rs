@@ -146,6 +146,61 @@ pub struct Sprite {
     /// Tasks keeping it awake now.
     #[serde(default)]
     pub keep_awake: Vec<KeepAwake>,
+    /// Its durable copy in the server's object store.
+    #[serde(default)]
+    pub replication: Replication,
+}
+
+/// How a sprite's copy in the object store stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replication {
+    pub state: ReplicationState,
+    pub location: SpriteLocation,
+    /// The last checkpoint in the object store.
+    #[serde(default)]
+    pub last_shipped_checkpoint: Option<String>,
+    /// RFC 3339, when it was shipped.
+    #[serde(default)]
+    pub last_shipped_at: Option<String>,
+    /// How old the oldest change not yet in the object store is: what
+    /// losing this machine would cost now.
+    #[serde(default)]
+    pub lag_seconds: u64,
+    /// Why the last attempt to ship failed, while it fails.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// While its disk comes back from the object store: bytes so far.
+    #[serde(default)]
+    pub fetched_bytes: Option<u64>,
+    /// ... and in all.
+    #[serde(default)]
+    pub fetch_total_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicationState {
+    /// The server has no object store.
+    #[default]
+    Off,
+    /// Everything written is in the object store.
+    Current,
+    /// Written to since; the next shipment is due.
+    Behind,
+    /// The object store is away or refusing; shipping goes on trying.
+    Failing,
+    /// Its disk is coming back from the object store.
+    Fetching,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpriteLocation {
+    /// On this server's disk.
+    #[default]
+    Local,
+    /// Only in the object store: fetched back on first use.
+    Bucket,
 }
 
 /// A reason to stay awake until a time, whatever the activity.

@@ -46,6 +46,7 @@ fn view(c: &CheckpointInfo, all: &[CheckpointInfo]) -> Value {
         "history": history,
         "parent": c.parent.map(|p| p.to_string()),
         "auto": c.auto,
+        "hidden": c.hidden,
     })
 }
 
@@ -128,7 +129,14 @@ async fn list(
 ) -> Result<Json<Vec<Value>>, ApiError> {
     let host_name = sprites::host_sprite(&state, &caller, &name).await?;
     let all = state.host.checkpoints(&host_name)?;
-    let mut views: Vec<Value> = all.iter().rev().map(|c| view(c, &all)).collect();
+    // Replication's own checkpoints are there for recovery, not for people.
+    let hidden = q.get("hidden").is_some_and(|h| h == "true");
+    let mut views: Vec<Value> = all
+        .iter()
+        .rev()
+        .filter(|c| hidden || !c.hidden)
+        .map(|c| view(c, &all))
+        .collect();
     if let Some(h) = q.get("history").filter(|h| !h.is_empty()) {
         views.retain(|v| {
             v["id"] == h.as_str()

@@ -28,8 +28,20 @@ pub struct CheckpointInfo {
     pub created_at: u64,
     /// The checkpoint the sprite stood on when this one was taken.
     pub parent: Option<CheckpointId>,
-    /// Taken by the system (before a restore), not asked for.
+    /// Taken by the system (before a restore, or to replicate), not asked for.
     pub auto: bool,
+    /// Taken only to replicate: left out of the history people see.
+    #[serde(default)]
+    pub hidden: bool,
+}
+
+/// Why a checkpoint is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Taken {
+    /// Someone asked for it.
+    Asked,
+    /// To replicate what was written since the last one (hidden).
+    Replica,
 }
 
 impl Host {
@@ -41,7 +53,7 @@ impl Host {
         if !phase.can_checkpoint() {
             return Err(wrong_phase("checkpoint", phase));
         }
-        let info = self.take_checkpoint(name, &paths, &rec, comment, false)?;
+        let info = self.take_checkpoint(name, &paths, &rec, comment, Taken::Asked)?;
         rec.current = Some(info.id);
         rec.next_checkpoint = info.id.0 + 1;
         record::write(&paths.record, &rec)?;
@@ -54,7 +66,7 @@ impl Host {
         paths: &Paths,
         rec: &SpriteRecord,
         comment: &str,
-        auto: bool,
+        taken: Taken,
     ) -> Result<CheckpointInfo> {
         let id = next_id(paths, rec)?;
         let sandbox = self.sandbox_id(name);
@@ -77,7 +89,8 @@ impl Host {
             comment: comment.to_string(),
             created_at: crate::now_ms(),
             parent: rec.current,
-            auto,
+            auto: taken != Taken::Asked,
+            hidden: taken == Taken::Replica,
         };
         if let Err(e) = record::write(&paths.checkpoint_record(id), &info) {
             // Unrecorded, the snapshot would only hold space until the next start.

@@ -54,6 +54,8 @@ impl Host {
     }
 
     pub(crate) async fn wake_locked(&self, name: &SpriteName) -> Result<Phase> {
+        // A disk only in the bucket comes back first.
+        self.fetch_locked(name).await?;
         let (paths, mut rec) = self.load(name)?;
         if rec.desired != Desired::Running {
             rec.set_desired(Desired::Running);

@@ -44,6 +44,7 @@ use crate::runtime::cli::{Flavor, OciCli};
 use crate::runtime::{IdMap, Limits, Runtime, SandboxStatus};
 
 pub use checkpoint::CheckpointInfo;
+pub(crate) use checkpoint::{recorded_ids, Taken};
 pub use create::CreateOptions;
 pub use exec::Connection;
 
@@ -199,6 +200,8 @@ pub(crate) struct Paths {
     pub record: PathBuf,
     pub checkpoint_meta: PathBuf,
     pub op: PathBuf,
+    pub replica: PathBuf,
+    pub shipping: PathBuf,
     pub log: PathBuf,
 }
 
@@ -212,6 +215,8 @@ impl Paths {
             record: meta.join("sprite.json"),
             checkpoint_meta: meta.join("checkpoints"),
             op: meta.join("op.json"),
+            replica: meta.join("replica.json"),
+            shipping: meta.join("shipping.json"),
             log: dir.join("init.log"),
             dir,
         }
@@ -247,6 +252,8 @@ pub struct HostConfig {
     pub runtime: Flavor,
     /// Sprites reach the internet through the host (see [`crate::net`]).
     pub egress: bool,
+    /// Where checkpoints are replicated to, if anywhere (see [`crate::replica`]).
+    pub bucket: Option<Arc<crate::replica::Bucket>>,
 }
 
 impl HostConfig {
@@ -265,6 +272,7 @@ impl HostConfig {
             stop_grace: Duration::from_secs(3),
             runtime: Flavor::Crun,
             egress: true,
+            bucket: None,
         }
     }
 }
@@ -312,16 +320,20 @@ fn is_static(path: &Path) -> bool {
 
 /// One machine's sprites.
 pub struct Host {
-    cfg: HostConfig,
+    pub(crate) cfg: HostConfig,
     pool: Pool,
     runtime: Arc<dyn Runtime>,
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     events: tokio::sync::broadcast::Sender<HostEvent>,
     /// Network addresses of running sprites, with egress.
     slots: Option<crate::net::Slots>,
     /// Links being made, by sandbox: a command waits for its sprite's.
     links: Mutex<HashMap<String, tokio::sync::watch::Receiver<bool>>>,
+    /// Held while an image goes to or comes from the bucket.
+    pub(crate) image_shipping: tokio::sync::Mutex<()>,
+    /// Bytes fetched and to fetch, by sprite, while a disk comes back from the bucket.
+    pub(crate) fetching: Mutex<HashMap<String, (u64, u64)>>,
 }
 
 impl Host {
@@ -365,8 +377,20 @@ impl Host {
             locks: Mutex::new(HashMap::new()),
             events: tokio::sync::broadcast::channel(EVENT_BACKLOG).0,
             links: Mutex::new(HashMap::new()),
+            image_shipping: tokio::sync::Mutex::new(()),
+            fetching: Mutex::new(HashMap::new()),
         };
         host.reconcile().await?;
+        if let Some(bucket) = &host.cfg.bucket {
+            match bucket.check_key().await {
+                Ok(()) => {}
+                Err(e @ Error::Invalid(_)) => return Err(e),
+                // Away now: sprites work on, shipping catches up later.
+                Err(e) => {
+                    tracing::warn!(bucket = bucket.url(), error = %e, "the object store does not answer")
+                }
+            }
+        }
         Ok(host)
     }
 

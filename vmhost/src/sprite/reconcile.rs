@@ -69,6 +69,12 @@ impl Host {
         }
         btrfs::remove_tree(&paths.old_root)
             .map_err(|e| Error::path("cannot delete", &paths.old_root, e))?;
+        if crate::replica::ReplicaState::read(&paths)?.location == crate::replica::Location::Bucket
+        {
+            // Its disk is in the bucket, its records say what is there;
+            // half-received checkpoints are finished by the next fetch.
+            return Ok(());
+        }
         let recorded = recorded_ids(&paths)?;
         let snapshots = snapshot_ids(&paths)?;
         for id in snapshots.iter().filter(|id| !recorded.contains(id)) {

@@ -119,6 +119,7 @@ impl Host {
                 created_at: crate::now_ms(),
                 parent: rec.current,
                 auto: true,
+                hidden: false,
             };
             record::write(&paths.checkpoint_record(backup), &info)?;
         }

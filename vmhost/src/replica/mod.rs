@@ -1,0 +1,257 @@
+//! Replication: the local pool is the fast path, the bucket the durable
+//! truth behind it.
+//!
+//! Every checkpoint is shipped as a `btrfs send` stream against the last
+//! checkpoint of the same sprite already in the bucket (or, for its first,
+//! against the image it was made from, itself shipped once for all its
+//! sprites): only what changed travels. The stream is cut into segments of
+//! [`SEGMENT`] bytes, each compressed, sealed and stored as its own object
+//! ([`bucket`]); a manifest naming the segments' digests is stored last, so
+//! a checkpoint is in the bucket exactly when its manifest is.
+//!
+//! In the bucket (`<prefix>/` before each key):
+//!
+//! ```text
+//! images/<image>@<hash>/manifest, images/<image>@<hash>/NNNNNN
+//! sprites/<instance>/<sprite>/record            the sprite's record, as of its last shipment
+//! sprites/<instance>/<sprite>/vN/manifest       checkpoint vN: its record, parent, segment digests
+//! sprites/<instance>/<sprite>/vN/NNNNNN         its stream's segments
+//! ```
+//!
+//! On the host, `meta/replica.json` says which checkpoints are in the
+//! bucket and whether the sprite's disk is here at all ([`Location`]);
+//! `meta/shipping.json` is the journal of a shipment under way, so one cut
+//! by a crash resumes where it stopped.
+
+pub mod bucket;
+mod fetch;
+mod replicate;
+mod ship;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sprites_wire::CheckpointId;
+
+use crate::error::Result;
+use crate::record;
+use crate::sprite::{CheckpointInfo, Host, Paths};
+
+pub use bucket::{Bucket, BucketConfig, ReplicaKey};
+pub use fetch::RecoverReport;
+pub use ship::ShipReport;
+
+/// Bytes of `btrfs send` stream per object.
+pub const SEGMENT: usize = 16 << 20;
+
+/// Where a sprite's disk is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Location {
+    /// In the local pool (and, for what was shipped, in the bucket too).
+    #[default]
+    Local,
+    /// Only in the bucket: fetched back on first use.
+    Bucket,
+}
+
+/// A checkpoint in the bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipped {
+    /// Its place in the order this sprite's checkpoints were shipped.
+    pub seq: u64,
+    /// Milliseconds since the Unix epoch.
+    pub at: u64,
+    /// Bytes stored for it (sealed).
+    pub bytes: u64,
+}
+
+/// What the host knows of a sprite's replica (`meta/replica.json`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReplicaState {
+    #[serde(default)]
+    pub location: Location,
+    /// The checkpoints in the bucket, by id.
+    #[serde(default)]
+    pub shipped: BTreeMap<u32, Shipped>,
+    #[serde(default)]
+    pub next_seq: u64,
+    /// The last failure to ship, cleared by the next success.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The root's btrfs generation when the last hidden checkpoint was taken.
+    #[serde(default)]
+    pub generation: Option<u64>,
+    /// When that was (ms since the Unix epoch).
+    #[serde(default)]
+    pub taken_at: u64,
+    /// The bucket `shipped` speaks of.
+    #[serde(default)]
+    pub bucket: Option<String>,
+}
+
+impl ReplicaState {
+    pub(crate) fn read(paths: &Paths) -> Result<ReplicaState> {
+        Ok(record::read(&paths.replica)?.unwrap_or_default())
+    }
+
+    /// The state as it stands for `bucket`: what was shipped to another
+    /// bucket (the server was pointed elsewhere) counts as not shipped.
+    pub(crate) fn read_for(paths: &Paths, bucket: Option<&Bucket>) -> Result<ReplicaState> {
+        let mut state = ReplicaState::read(paths)?;
+        let url = bucket.map(|b| b.url().to_string());
+        if state.location == Location::Local && state.bucket.is_some() && state.bucket != url {
+            state = ReplicaState {
+                bucket: url,
+                ..Default::default()
+            };
+        }
+        Ok(state)
+    }
+
+    pub(crate) fn write(&self, paths: &Paths) -> Result<()> {
+        record::write(&paths.replica, self)
+    }
+
+    /// The last checkpoint shipped.
+    pub fn last(&self) -> Option<(CheckpointId, Shipped)> {
+        self.shipped
+            .iter()
+            .max_by_key(|(_, s)| s.seq)
+            .map(|(id, s)| (CheckpointId(*id), *s))
+    }
+}
+
+/// What a stream was sent against: the receiving side must hold it first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Parent {
+    Image(String),
+    Checkpoint(CheckpointId),
+}
+
+/// One segment of a stream: its length and the SHA-256 of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    pub len: u64,
+    pub sha256: String,
+}
+
+/// The last object of a shipment: what it holds and how to put it back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub seq: u64,
+    pub checkpoint: CheckpointInfo,
+    pub parent: Option<Parent>,
+    pub segments: Vec<Segment>,
+    /// Milliseconds since the Unix epoch.
+    pub shipped_at: u64,
+}
+
+/// An image's manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageManifest {
+    pub image: String,
+    pub segments: Vec<Segment>,
+}
+
+/// How a sprite's replica stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicaPhase {
+    /// No object store is configured.
+    Off,
+    /// Everything written is in the bucket.
+    Current,
+    /// Written to since the last shipment; the next one is due.
+    Behind,
+    /// The last attempt to ship failed (the bucket is away or refusing);
+    /// shipping goes on trying.
+    Failing,
+    /// Its disk is coming back from the bucket.
+    Fetching,
+}
+
+/// A sprite's replica as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Replication {
+    pub phase: ReplicaPhase,
+    pub location: Location,
+    pub last_shipped: Option<CheckpointId>,
+    /// Milliseconds since the Unix epoch of that shipment.
+    pub last_shipped_at: Option<u64>,
+    /// How old the oldest change not in the bucket is, in seconds: what a
+    /// lost machine would cost now.
+    pub lag_seconds: u64,
+    /// Checkpoints taken and not yet in the bucket.
+    pub pending: usize,
+    pub error: Option<String>,
+    /// Bytes fetched and to fetch, while its disk comes back.
+    pub fetching: Option<(u64, u64)>,
+}
+
+pub(crate) fn sprite_prefix(instance: &str, sprite: &str) -> String {
+    format!("sprites/{instance}/{sprite}/")
+}
+
+pub(crate) fn segment_key(dir: &str, i: usize) -> String {
+    format!("{dir}{i:06}")
+}
+
+impl Host {
+    /// The sprite's replica: where its disk is, what is in the bucket,
+    /// how far behind it is.
+    pub fn replication(&self, name: &sprites_wire::SpriteName) -> Result<Replication> {
+        let (paths, rec) = self.load(name)?;
+        let state = ReplicaState::read_for(&paths, self.cfg.bucket.as_deref())?;
+        let recorded = crate::sprite::recorded_ids(&paths)?;
+        let last = state.last();
+        let pending = recorded
+            .iter()
+            .filter(|id| !state.shipped.contains_key(&id.0))
+            .count();
+        let fetching = self.fetching(name);
+        let written = state.location == Location::Local
+            && crate::btrfs::generation(&paths.root).ok() != state.generation;
+        let phase = if self.cfg.bucket.is_none() {
+            ReplicaPhase::Off
+        } else if fetching.is_some() {
+            ReplicaPhase::Fetching
+        } else if state.error.is_some() {
+            ReplicaPhase::Failing
+        } else if pending > 0 || written {
+            ReplicaPhase::Behind
+        } else {
+            ReplicaPhase::Current
+        };
+        let lag_seconds = match phase {
+            ReplicaPhase::Behind | ReplicaPhase::Failing => {
+                let since = last.map_or(rec.created_at, |(_, s)| s.at);
+                crate::now_ms().saturating_sub(since) / 1000
+            }
+            _ => 0,
+        };
+        Ok(Replication {
+            phase,
+            location: state.location,
+            last_shipped: last.map(|(id, _)| id),
+            last_shipped_at: last.map(|(_, s)| s.at),
+            lag_seconds,
+            pending,
+            error: state.error,
+            fetching,
+        })
+    }
+
+    /// Where the images shipped to `bucket` are marked, one empty file each.
+    pub(crate) fn image_marks(&self, bucket: &Bucket) -> std::path::PathBuf {
+        self.pool().images_dir().join(".shipped").join(bucket.id())
+    }
+
+    pub(crate) fn bucket(&self) -> Result<&Bucket> {
+        self.cfg
+            .bucket
+            .as_deref()
+            .ok_or_else(|| crate::Error::Invalid("no object store is configured".into()))
+    }
+}

@@ -1,0 +1,102 @@
+//! replicate: keeps the bucket within an interval of a sprite's disk.
+//!
+//! When the sprite's root changed since the last look (its btrfs
+//! generation grew) and the last hidden checkpoint is older than the
+//! interval, a hidden checkpoint is taken; then everything not yet in the
+//! bucket is shipped, and hidden checkpoints the bucket holds are dropped
+//! from the host, but for the last one shipped (the next shipment is sent
+//! against it).
+
+use std::time::Duration;
+
+use sprites_wire::{CheckpointId, SpriteName};
+
+use super::{Location, ReplicaState, ShipReport};
+use crate::error::{Error, Result};
+use crate::record;
+use crate::sprite::{CheckpointInfo, Host, Taken};
+use crate::{btrfs, failpoint::step};
+
+impl Host {
+    /// Takes a hidden checkpoint of `name` if it was written to since the
+    /// last and that one is older than `every`, then ships what is not in
+    /// the bucket (see the module).
+    pub async fn replicate(&self, name: &SpriteName, every: Duration) -> Result<ShipReport> {
+        self.bucket()?;
+        if self.take_replica_checkpoint(name, every).await?.is_none() {
+            let (paths, _) = self.load(name)?;
+            let state = ReplicaState::read_for(&paths, self.cfg.bucket.as_deref())?;
+            let pending = crate::sprite::recorded_ids(&paths)?
+                .iter()
+                .any(|id| !state.shipped.contains_key(&id.0));
+            if !pending && state.error.is_none() {
+                return Ok(ShipReport::default());
+            }
+        }
+        let report = self.ship(name).await?;
+        self.drop_shipped_hidden(name).await?;
+        Ok(report)
+    }
+
+    /// The hidden checkpoint [`Host::replicate`] takes, when one is due.
+    async fn take_replica_checkpoint(
+        &self,
+        name: &SpriteName,
+        every: Duration,
+    ) -> Result<Option<CheckpointInfo>> {
+        let _guard = self.lock(name).await;
+        let (paths, mut rec) = self.load(name)?;
+        let mut state = ReplicaState::read(&paths)?;
+        if state.location != Location::Local {
+            return Ok(None);
+        }
+        let now = crate::now_ms();
+        let generation = btrfs::generation(&paths.root)
+            .map_err(|e| Error::path("cannot read the generation of", &paths.root, e))?;
+        let written = state.generation != Some(generation);
+        let due = now.saturating_sub(state.taken_at) >= every.as_millis() as u64;
+        if !written || !due {
+            return Ok(None);
+        }
+        let info = self.take_checkpoint(name, &paths, &rec, "replica", Taken::Replica)?;
+        // Ids are never given twice, even once this one is dropped here:
+        // the bucket keeps it under its id.
+        rec.next_checkpoint = rec.next_checkpoint.max(info.id.0 + 1);
+        record::write(&paths.record, &rec)?;
+        state.generation = Some(
+            btrfs::generation(&paths.root)
+                .map_err(|e| Error::path("cannot read the generation of", &paths.root, e))?,
+        );
+        state.taken_at = now;
+        state.write(&paths)?;
+        step("replicate.taken");
+        Ok(Some(info))
+    }
+
+    /// Drops the hidden checkpoints the bucket holds, but the last shipped
+    /// and the one the sprite stands on.
+    async fn drop_shipped_hidden(&self, name: &SpriteName) -> Result<()> {
+        let _guard = self.lock(name).await;
+        let (paths, rec) = self.load(name)?;
+        let state = ReplicaState::read_for(&paths, self.cfg.bucket.as_deref())?;
+        let last = state.last().map(|(id, _)| id);
+        for id in crate::sprite::recorded_ids(&paths)? {
+            if Some(id) == last || Some(id) == rec.current || !state.shipped.contains_key(&id.0) {
+                continue;
+            }
+            let Some(info) = record::read::<CheckpointInfo>(&paths.checkpoint_record(id))? else {
+                continue;
+            };
+            if info.hidden {
+                drop_checkpoint(&paths, id)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn drop_checkpoint(paths: &crate::sprite::Paths, id: CheckpointId) -> Result<()> {
+    record::remove(&paths.checkpoint_record(id))?;
+    btrfs::remove_tree(&paths.checkpoint(id))
+        .map_err(|e| Error::path("cannot delete", paths.checkpoint(id), e))
+}

@@ -1,0 +1,307 @@
+//! ship: puts a sprite's new checkpoints into the bucket.
+//!
+//! For each checkpoint not yet there, oldest first:
+//! 1. Choose the parent: the last checkpoint shipped that is still on the
+//!    host, else the image the sprite was made from (shipped first, once),
+//!    else none (a whole stream).
+//! 2. `btrfs send -p <parent> checkpoints/vN`, cut into segments; each is
+//!    hashed, sealed and stored, and its digest written to the journal
+//!    (`meta/shipping.json`). A segment whose digest the journal already
+//!    holds for that place is in the bucket from an earlier, interrupted
+//!    attempt and is not stored again.
+//! 3. Store the manifest: from now the checkpoint is in the bucket.
+//! 4. Record it in `meta/replica.json`, drop the journal, store the
+//!    sprite's record.
+//!
+//! A crash before 3 leaves segments no manifest names (overwritten by the
+//! next attempt); a crash between 3 and 4 ships the checkpoint once more
+//! under the same keys. Neither loses or corrupts anything.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sprites_wire::{CheckpointId, SpriteName};
+use tokio::io::AsyncReadExt;
+
+use super::{
+    segment_key, sprite_prefix, Bucket, ImageManifest, Manifest, Parent, ReplicaState, Segment,
+    Shipped, SEGMENT,
+};
+use crate::error::{Error, Result};
+use crate::failpoint::step;
+use crate::record;
+use crate::sprite::{recorded_ids, CheckpointInfo, Host, Paths};
+
+/// What one call of [`Host::ship`] put into the bucket.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShipReport {
+    pub checkpoints: Vec<CheckpointId>,
+    /// Bytes stored (sealed), images included.
+    pub bytes: u64,
+    /// Segments an earlier, interrupted attempt had stored already.
+    pub resumed_segments: usize,
+}
+
+/// The journal of a shipment under way.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Journal {
+    checkpoint: Option<CheckpointId>,
+    parent: Option<Parent>,
+    segments: Vec<Segment>,
+}
+
+impl Host {
+    /// Ships every checkpoint of `name` not yet in the bucket. Runs beside
+    /// the sprite's other verbs (it only reads read-only snapshots); a
+    /// checkpoint deleted meanwhile is skipped.
+    pub async fn ship(&self, name: &SpriteName) -> Result<ShipReport> {
+        let bucket = self.bucket()?;
+        let (paths, _) = self.load(name)?;
+        let mut state = ReplicaState::read_for(&paths, Some(bucket))?;
+        state.bucket = Some(bucket.url().to_string());
+        let mut report = ShipReport::default();
+        let result = self
+            .ship_pending(name, bucket, &paths, &mut state, &mut report)
+            .await;
+        let error = result.as_ref().err().map(|e| e.to_string());
+        if state.error != error {
+            state.error = error;
+            state.write(&paths)?;
+        }
+        result.map(|()| report)
+    }
+
+    async fn ship_pending(
+        &self,
+        name: &SpriteName,
+        bucket: &Bucket,
+        paths: &Paths,
+        state: &mut ReplicaState,
+        report: &mut ShipReport,
+    ) -> Result<()> {
+        for id in recorded_ids(paths)? {
+            if state.shipped.contains_key(&id.0) {
+                continue;
+            }
+            let Some(info) = record::read::<CheckpointInfo>(&paths.checkpoint_record(id))? else {
+                continue; // deleted meanwhile
+            };
+            let parent = self
+                .choose_parent(name, bucket, paths, state, report)
+                .await?;
+            let dir = format!("{}{id}/", sprite_prefix(&self.cfg.instance, name.as_str()));
+            let parent_path = match &parent {
+                Some(Parent::Checkpoint(p)) => Some(paths.checkpoint(*p)),
+                Some(Parent::Image(image)) => Some(self.pool().images_dir().join(image)),
+                None => None,
+            };
+            let mut journal = record::read::<Journal>(&paths.shipping)?
+                .filter(|j| j.checkpoint == Some(id) && j.parent == parent)
+                .unwrap_or(Journal {
+                    checkpoint: Some(id),
+                    parent: parent.clone(),
+                    segments: Vec::new(),
+                });
+            let sent = send(
+                bucket,
+                &paths.checkpoint(id),
+                parent_path.as_deref(),
+                &dir,
+                &mut journal,
+                &paths.shipping,
+                report,
+            )
+            .await;
+            let segments = match sent {
+                Ok(segments) => segments,
+                // Deleted while being sent: nothing to ship.
+                Err(_) if !paths.checkpoint_record(id).exists() => continue,
+                Err(e) => return Err(e),
+            };
+            let seq = state.next_seq;
+            let manifest = Manifest {
+                seq,
+                checkpoint: info,
+                parent,
+                segments,
+                shipped_at: crate::now_ms(),
+            };
+            let bytes = bucket
+                .put(&format!("{dir}manifest"), to_json(&manifest))
+                .await?;
+            step("ship.manifest");
+            report.bytes += bytes;
+            state.next_seq = seq + 1;
+            state.shipped.insert(
+                id.0,
+                Shipped {
+                    seq,
+                    at: manifest.shipped_at,
+                    bytes: bytes + manifest.segments.iter().map(|s| s.len).sum::<u64>(),
+                },
+            );
+            state.error = None;
+            state.write(paths)?;
+            record::remove(&paths.shipping)?;
+            report.checkpoints.push(id);
+        }
+        if !report.checkpoints.is_empty() {
+            // The record as of now: its current checkpoint, limits, name.
+            let (_, rec) = self.load(name)?;
+            let key = format!("{}record", sprite_prefix(&self.cfg.instance, name.as_str()));
+            report.bytes += bucket.put(&key, to_json(&rec)).await?;
+        }
+        Ok(())
+    }
+
+    /// What the next checkpoint of `name` is sent against (see the module).
+    async fn choose_parent(
+        &self,
+        name: &SpriteName,
+        bucket: &Bucket,
+        paths: &Paths,
+        state: &ReplicaState,
+        report: &mut ShipReport,
+    ) -> Result<Option<Parent>> {
+        let mut shipped: Vec<_> = state.shipped.iter().collect();
+        shipped.sort_by_key(|(_, s)| std::cmp::Reverse(s.seq));
+        for (id, _) in shipped {
+            let id = CheckpointId(*id);
+            if paths.checkpoint_record(id).exists() && paths.checkpoint(id).exists() {
+                return Ok(Some(Parent::Checkpoint(id)));
+            }
+        }
+        let (_, rec) = self.load(name)?;
+        let image = self.pool().images_dir().join(&rec.image);
+        if rec.image.is_empty() || !crate::btrfs::is_subvolume(&image).unwrap_or(false) {
+            return Ok(None);
+        }
+        self.ship_image(bucket, &rec.image, report).await?;
+        Ok(Some(Parent::Image(rec.image)))
+    }
+
+    /// Ships image `image` (`<name>@<hash>`) whole, unless it is in the
+    /// bucket already; one at a time, since sprites share images.
+    async fn ship_image(
+        &self,
+        bucket: &Bucket,
+        image: &str,
+        report: &mut ShipReport,
+    ) -> Result<()> {
+        let marks = self.image_marks(bucket);
+        let mark = marks.join(image);
+        if mark.exists() {
+            return Ok(());
+        }
+        let _one = self.image_shipping.lock().await;
+        if mark.exists() {
+            return Ok(());
+        }
+        let dir = format!("images/{image}/");
+        let journal_path = marks.join(format!("{image}.journal"));
+        std::fs::create_dir_all(&marks).map_err(|e| Error::path("cannot create", &marks, e))?;
+        let mut journal = record::read::<Journal>(&journal_path)?.unwrap_or_default();
+        let source = self.pool().images_dir().join(image);
+        let segments = send(
+            bucket,
+            &source,
+            None,
+            &dir,
+            &mut journal,
+            &journal_path,
+            report,
+        )
+        .await?;
+        let manifest = ImageManifest {
+            image: image.to_string(),
+            segments,
+        };
+        report.bytes += bucket
+            .put(&format!("{dir}manifest"), to_json(&manifest))
+            .await?;
+        std::fs::write(&mark, b"").map_err(|e| Error::path("cannot write", &mark, e))?;
+        record::remove(&journal_path)?;
+        Ok(())
+    }
+}
+
+/// Streams `btrfs send [-p parent] source` into segments under `dir`,
+/// skipping those `journal` (kept at `journal_path`) shows stored already.
+async fn send(
+    bucket: &Bucket,
+    source: &Path,
+    parent: Option<&Path>,
+    dir: &str,
+    journal: &mut Journal,
+    journal_path: &Path,
+    report: &mut ShipReport,
+) -> Result<Vec<Segment>> {
+    let mut cmd = tokio::process::Command::new("btrfs");
+    cmd.arg("send").arg("-q");
+    if let Some(p) = parent {
+        cmd.arg("-p").arg(p);
+    }
+    cmd.arg(source)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::Spawn("btrfs send".into(), e.to_string()))?;
+    let mut out = child.stdout.take().expect("piped");
+    let mut segments = Vec::new();
+    loop {
+        let mut buf = vec![0u8; SEGMENT];
+        let mut filled = 0;
+        while filled < SEGMENT {
+            let n = out
+                .read(&mut buf[filled..])
+                .await
+                .map_err(|e| Error::io("cannot read btrfs send", e))?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        if filled == 0 {
+            break;
+        }
+        buf.truncate(filled);
+        let i = segments.len();
+        let segment = Segment {
+            len: filled as u64,
+            sha256: hex::encode(Sha256::digest(&buf)),
+        };
+        if journal.segments.get(i) == Some(&segment) {
+            report.resumed_segments += 1;
+        } else {
+            report.bytes += bucket.put(&segment_key(dir, i), buf).await?;
+            journal.segments.truncate(i);
+            journal.segments.push(segment.clone());
+            record::replace(journal_path, journal)?;
+            step(&format!("ship.segment.{i}"));
+        }
+        segments.push(segment);
+        if filled < SEGMENT {
+            break;
+        }
+    }
+    let status = child
+        .wait_with_output()
+        .await
+        .map_err(|e| Error::io("btrfs send", e))?;
+    if !status.status.success() {
+        return Err(Error::Runtime(format!(
+            "btrfs send {}: {}",
+            source.display(),
+            String::from_utf8_lossy(&status.stderr).trim()
+        )));
+    }
+    Ok(segments)
+}
+
+fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("manifests always serialize")
+}
