@@ -122,6 +122,9 @@ pub struct Settings {
     /// With an object store: the longest a sprite's writes wait to be
     /// shipped.
     pub replicate_every: std::time::Duration,
+    /// With an object store: how long a sprite sleeps cold before it
+    /// leaves the local disk; zero: never.
+    pub evict_after: std::time::Duration,
 }
 
 /// How a sprite's own URL is spelled: `<sprite>-<org>.<base domain>`.

@@ -51,6 +51,11 @@ struct Config {
     /// sprite's writes wait before they are shipped to it.
     #[arg(long, env = "SPRITES_REPLICATE_EVERY", default_value_t = 60)]
     replicate_every: u64,
+    /// With an object store: seconds a sprite sleeps cold before its disk
+    /// leaves this machine (kept in the object store, fetched back on its
+    /// next wake); 0: never.
+    #[arg(long, env = "SPRITES_EVICT_AFTER", default_value_t = 7 * 24 * 3600)]
+    evict_after: u64,
     /// The web app's files.
     #[arg(long, env = "SPRITES_PUBLIC_DIR", default_value = "dist")]
     public_dir: PathBuf,
@@ -287,6 +292,7 @@ async fn run(cfg: Config, db: Db, sessions: sprites_server::session::Store) -> a
         },
         templates: sprites_server::templates::Catalog::load(&cfg.templates_dir, &cfg.host.mirror)?,
         replicate_every: std::time::Duration::from_secs(cfg.replicate_every),
+        evict_after: std::time::Duration::from_secs(cfg.evict_after),
     };
     let mut state = AppState::new(host, db, sessions, urls, settings);
     state.signing =

@@ -4,6 +4,10 @@
 //! checkpoint shipped to the object store ([`vmhost::Host::replicate`]).
 //! A lost machine costs at most about that interval of work.
 //!
+//! The cold tier: a sprite asleep cold for longer than `--evict-after`
+//! (default 7 days) whose state is fully shipped leaves the local disk
+//! ([`vmhost::Host::evict`]); its next wake fetches it back.
+//!
 //! The bucket away or refusing stops nothing: the sprite works on, its
 //! checkpoints wait on the disk, each failure is kept in the sprite's
 //! replica state (the API shows it, with the lag), and the next round tries
@@ -27,14 +31,14 @@ pub fn spawn_replicator(state: AppState) {
     let every = state.settings.replicate_every;
     tokio::spawn(async move {
         loop {
-            round(&state, every).await;
+            round(&state, every, state.settings.evict_after).await;
             tokio::time::sleep(TICK).await;
         }
     });
 }
 
 /// One look at every sprite.
-async fn round(state: &AppState, every: Duration) {
+async fn round(state: &AppState, every: Duration, evict_after: Duration) {
     let sprites = match state.host.list() {
         Ok(s) => s,
         Err(e) => {
@@ -51,6 +55,19 @@ async fn round(state: &AppState, every: Duration) {
             .replication(&name)
             .is_ok_and(|r| r.location == Location::Bucket)
         {
+            continue;
+        }
+        let asleep_for = info
+            .asleep_since
+            .map(|t| Duration::from_millis(vmhost::now_ms().saturating_sub(t)));
+        if info.phase == vmhost::Phase::SleepingCold
+            && !evict_after.is_zero()
+            && asleep_for.is_some_and(|a| a >= evict_after)
+        {
+            match state.host.evict(&name).await {
+                Ok(()) => tracing::info!(sprite = %name, "evicted: only in the object store now"),
+                Err(e) => tracing::warn!(sprite = %name, error = %e, "cannot evict"),
+            }
             continue;
         }
         match state.host.replicate(&name, every).await {

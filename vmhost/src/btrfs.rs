@@ -183,6 +183,19 @@ pub fn snapshot(src: &Path, dst: &Path, readonly: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether the subvolume at `path` is read-only (a received one becomes so
+/// only once whole).
+pub fn is_readonly(path: &Path) -> io::Result<bool> {
+    if !is_subvolume(path)? {
+        return Ok(false);
+    }
+    let f = File::open(path)?;
+    let mut flags = 0u64;
+    // SAFETY: the kernel writes one u64.
+    unsafe { ioctl::subvol_getflags(f.as_raw_fd(), &mut flags) }.map_err(errno)?;
+    Ok(flags & SUBVOL_RDONLY != 0)
+}
+
 pub fn set_readonly(path: &Path, readonly: bool) -> io::Result<()> {
     let f = File::open(path)?;
     let mut flags = 0u64;

@@ -80,6 +80,16 @@ enum Cmd {
     Destroy { name: SpriteName },
     /// Open the host, reconcile, and report.
     Reconcile,
+    /// Ship a sprite's checkpoints not yet in the object store (--object-store).
+    Ship { name: SpriteName },
+    /// How a sprite's copy in the object store stands.
+    Replication { name: SpriteName },
+    /// List the object store's sprites this host lacks (their disks come on first use).
+    Recover,
+    /// Bring a sprite's disk back from the object store now.
+    Fetch { name: SpriteName },
+    /// Leave a sprite, asleep cold and fully shipped, only in the object store.
+    Evict { name: SpriteName },
     /// Measure every operation against its floor on this machine.
     Bench {
         /// Runs per operation.
@@ -118,7 +128,10 @@ fn print_json<T: serde::Serialize>(v: &T) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let cfg = cli.host.config(false)?;
+    // Recovery needs the key that wrote the bucket: it is never made here.
+    let cfg = cli
+        .host
+        .config(!matches!(cli.cmd, Cmd::Recover | Cmd::Fetch { .. }))?;
     if let Cmd::Bench { runs, json } = cli.cmd {
         vmhost::bench::run(cfg, &cli.host.mirror, runs, json).await?;
         return Ok(ExitCode::SUCCESS);
@@ -186,6 +199,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Wake { name } => println!("{}", host.wake(&name).await?),
         Cmd::Destroy { name } => host.destroy(&name).await?,
         Cmd::Reconcile => println!("{} sprites reconciled", host.list()?.len()),
+        Cmd::Ship { name } => {
+            let shipped = host.ship(&name).await?;
+            println!(
+                "shipped {:?}: {} bytes, {} segments already there",
+                shipped.checkpoints, shipped.bytes, shipped.resumed_segments
+            );
+        }
+        Cmd::Replication { name } => print_json(&host.replication(&name)?),
+        Cmd::Recover => {
+            let found = host.recover().await?;
+            for failure in &found.failures {
+                eprintln!("not recovered: {failure}");
+            }
+            println!("{} sprites recovered", found.sprites.len());
+        }
+        Cmd::Fetch { name } => {
+            for failure in host.fetch(&name).await? {
+                eprintln!("not restored: {failure}");
+            }
+        }
+        Cmd::Evict { name } => host.evict(&name).await?,
         Cmd::Bench { .. } => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)

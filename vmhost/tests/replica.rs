@@ -9,45 +9,14 @@ use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
+use common::replica::{
+    bucket, busybox, first_host, first_host_keeping, key_file, second_host, test_key,
+};
 use common::{name, ok};
 use sha2::{Digest, Sha256};
-use vmhost::replica::{Bucket, BucketConfig, Location, ReplicaKey};
+use vmhost::replica::Location;
 use vmhost::{CheckpointId, CreateOptions, Host};
-
-/// A bucket prefix of this test's own, so runs never see each other.
-fn bucket(test: &str, key: &ReplicaKey) -> Arc<Bucket> {
-    let base = std::env::var("SPRITES_TEST_OBJECT_STORE")
-        .expect("SPRITES_TEST_OBJECT_STORE is not set: run scripts/test, which starts Garage");
-    let url = format!("{base}/{test}-{}-{}", std::process::id(), vmhost::now_ms());
-    let cfg = BucketConfig {
-        url,
-        ..Default::default()
-    };
-    Arc::new(Bucket::open(&cfg, key).expect("open the bucket"))
-}
-
-/// "Another machine": a pool of its own in a fresh data directory, its own
-/// run directory, no network of its own (the first host's sprites have it).
-async fn second_host(test: &str, instance: &str, bucket: Arc<Bucket>) -> Host {
-    let data = PathBuf::from(format!("{}-{test}", common::data_dir().display()));
-    let mut cfg = common::config(instance);
-    if data.exists() {
-        // An earlier run's pool: unmounted and gone, so this one starts empty.
-        let _ = std::process::Command::new("umount")
-            .arg(data.join("pool"))
-            .status();
-        std::fs::remove_dir_all(&data).unwrap();
-    }
-    std::fs::create_dir_all(&data).unwrap();
-    cfg.data_dir = data;
-    cfg.run_dir = PathBuf::from(format!("{}-{test}", common::run_dir().display()));
-    cfg.pool_image_size = 8 << 30;
-    cfg.egress = false;
-    cfg.bucket = Some(bucket);
-    Host::open(cfg).await.expect("open the second host")
-}
 
 /// Everything a file system holds that a user could tell apart: each
 /// entry's path, kind, mode, owner, size, content, link target, device
@@ -129,9 +98,7 @@ fn checkpoint_dir(host: &Host, sprite: &str, id: CheckpointId) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sprite_comes_back_on_another_machine_bit_for_bit() {
-    let key = ReplicaKey::load_or_create(&std::env::temp_dir().join("sprites-test-replica.key"))
-        .unwrap()
-        .0;
+    let key = test_key();
     let bucket = bucket("whole", &key);
     let mut cfg = common::config("t-replica");
     cfg.bucket = Some(bucket.clone());
@@ -222,5 +189,157 @@ async fn a_sprite_comes_back_on_another_machine_bit_for_bit() {
     );
 
     common::cleanup(&b).await;
+    common::cleanup(&a).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_object_refuses_its_checkpoint_by_name_and_the_rest_comes_back() {
+    let key = test_key();
+    let bucket = bucket("damaged", &key);
+    let a = first_host("t-replica-bad", &bucket).await;
+    let (hurt, whole) = (name("hurt"), name("whole"));
+    let mut ids = Vec::new();
+    for s in [&hurt, &whole] {
+        a.create(s, busybox()).await.unwrap();
+        for word in ["one", "two", "three"] {
+            ok(&a, s, &format!("echo {word} >> /words")).await;
+            ids.push(a.checkpoint(s, word).await.unwrap().id);
+        }
+        a.ship(s).await.unwrap();
+        a.sleep_cold(s).await.unwrap();
+    }
+    // One byte of the second checkpoint's stream, changed in the bucket.
+    let object = format!("sprites/t-replica-bad/hurt/{}/000000", ids[1]);
+    let mut raw = bucket.get_raw(&object).await.unwrap().expect("stored");
+    let middle = raw.len() / 2;
+    raw[middle] ^= 0x20;
+    bucket.put_raw(&object, raw).await.unwrap();
+
+    let b = second_host("damaged", "t-replica-bad", bucket.clone()).await;
+    let found = b.recover().await.unwrap();
+    assert_eq!(found.sprites.len(), 2, "{:?}", found.failures);
+    let failures = b.fetch(&hurt).await.unwrap();
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert!(
+        failures[0].contains(&format!("checkpoint {} of sprite hurt", ids[1]))
+            && failures[0].contains(&format!(
+                "{}/{object} fails its integrity check",
+                bucket.url()
+            )),
+        "{failures:?}"
+    );
+    assert!(
+        failures[1].contains(&format!("checkpoint {}", ids[2]))
+            && failures[1].contains(&format!("sent against {}", ids[1])),
+        "{failures:?}"
+    );
+    // What could come back did: the first checkpoint, and the sprite on it.
+    let left: Vec<_> = b.checkpoints(&hurt).unwrap().iter().map(|c| c.id).collect();
+    assert_eq!(left, vec![ids[0]]);
+    b.wake(&hurt).await.unwrap();
+    assert_eq!(ok(&b, &hurt, "cat /words").await, "one");
+    assert!(b.replication(&hurt).unwrap().error.is_some());
+    // The other sprite, whole.
+    b.wake(&whole).await.unwrap();
+    assert_eq!(ok(&b, &whole, "cat /words").await, "one\ntwo\nthree");
+    common::cleanup(&b).await;
+    common::cleanup(&a).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_killed_midway_resumes_where_it_stopped() {
+    let key = test_key();
+    let bucket = bucket("resume", &key);
+    let a = first_host("t-replica-kill", &bucket).await;
+    let s = name("big");
+    a.create(&s, busybox()).await.unwrap();
+    // Three segments' worth of stream.
+    let sum = ok(
+        &a,
+        &s,
+        "head -c 40000000 /dev/urandom > /big && sha256sum /big | cut -d' ' -f1",
+    )
+    .await;
+    let c = a.checkpoint(&s, "big").await.unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vmhost"))
+        .env("SPRITES_DATA_DIR", common::data_dir())
+        .env("SPRITES_RUN_DIR", common::run_dir())
+        .env("SPRITES_INSTANCE", "t-replica-kill")
+        .env("SPRITES_OBJECT_STORE", bucket.url())
+        .env("SPRITES_REPLICA_KEY_FILE", key_file())
+        .env("VMHOST_KILL_AT", "ship.segment.1")
+        .args(["ship", "big"])
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGKILL),
+        "not killed mid-upload: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(a.replication(&s).unwrap().last_shipped, None);
+    // The next attempt stores only what the killed one had not.
+    let again = a.ship(&s).await.unwrap();
+    assert_eq!(again.checkpoints, vec![c.id]);
+    assert_eq!(again.resumed_segments, 2);
+    a.sleep_cold(&s).await.unwrap();
+
+    let b = second_host("resume", "t-replica-kill", bucket.clone()).await;
+    b.recover().await.unwrap();
+    b.wake(&s).await.unwrap();
+    assert_eq!(ok(&b, &s, "sha256sum /big | cut -d' ' -f1").await, sum);
+    common::cleanup(&b).await;
+    common::cleanup(&a).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_evicted_sprite_leaves_the_disk_and_comes_back_on_wake() {
+    let key = test_key();
+    let bucket = bucket("evict", &key);
+    let a = first_host("t-replica-evict", &bucket).await;
+    let s = name("cold");
+    a.create(&s, busybox()).await.unwrap();
+    ok(
+        &a,
+        &s,
+        "echo remembered > /note && head -c 5000000 /dev/urandom > /blob",
+    )
+    .await;
+    let sum = ok(&a, &s, "sha256sum /blob | cut -d' ' -f1").await;
+    let kept = a.checkpoint(&s, "kept").await.unwrap();
+    ok(&a, &s, "echo later >> /note").await;
+    // Only asleep cold.
+    assert!(matches!(
+        a.evict(&s).await,
+        Err(vmhost::Error::WrongPhase { .. })
+    ));
+    a.sleep_cold(&s).await.unwrap();
+    a.evict(&s).await.unwrap();
+    let root = checkpoint_dir(&a, "cold", kept.id)
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("root");
+    assert!(!root.exists(), "the root left the disk");
+    assert!(!checkpoint_dir(&a, "cold", kept.id).exists());
+    let r = a.replication(&s).unwrap();
+    assert_eq!(r.location, Location::Bucket);
+    // Still listed, with its history.
+    assert_eq!(a.list().unwrap().len(), 1);
+    assert!(a.checkpoints(&s).unwrap().iter().any(|c| c.id == kept.id));
+    // A restart keeps it as it is.
+    drop(a);
+    let a = first_host_keeping("t-replica-evict", &bucket).await;
+    assert_eq!(a.replication(&s).unwrap().location, Location::Bucket);
+
+    a.wake(&s).await.unwrap();
+    assert_eq!(a.replication(&s).unwrap().location, Location::Local);
+    assert_eq!(ok(&a, &s, "cat /note").await, "remembered\nlater");
+    assert_eq!(ok(&a, &s, "sha256sum /blob | cut -d' ' -f1").await, sum);
+    // Its named checkpoint came back too, and restores.
+    a.restore(&s, kept.id).await.unwrap();
+    assert_eq!(ok(&a, &s, "cat /note").await, "remembered");
     common::cleanup(&a).await;
 }

@@ -143,9 +143,21 @@ impl Bucket {
             .or_else(|| std::env::var("AWS_ENDPOINT").ok());
         // A self-hosted store on loopback or a private network speaks
         // plain HTTP when its endpoint says so.
-        if endpoint.is_some_and(|e| e.starts_with("http://")) {
-            builder = builder.with_allow_http(true);
-        }
+        let plain_http = endpoint.is_some_and(|e| e.starts_with("http://"));
+        // A bucket away must not hold a shipment for minutes: a few quick
+        // retries, then the failure is reported and the next round tries.
+        let builder = builder
+            .with_retry(object_store::RetryConfig {
+                backoff: object_store::BackoffConfig::default(),
+                max_retries: 3,
+                retry_timeout: std::time::Duration::from_secs(20),
+            })
+            .with_client_options(
+                object_store::ClientOptions::new()
+                    .with_allow_http(plain_http)
+                    .with_connect_timeout(std::time::Duration::from_secs(3))
+                    .with_timeout(std::time::Duration::from_secs(60)),
+            );
         let store = builder
             .build()
             .map_err(|e| Error::Bucket(format!("{}: {e}", cfg.url)))?;

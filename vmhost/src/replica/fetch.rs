@@ -113,14 +113,20 @@ impl Host {
             bucket: Some(bucket.url().to_string()),
             ..Default::default()
         };
+        let last_seq = manifests.last().map(|m| m.seq);
         for m in &manifests {
-            record::write(&paths.checkpoint_record(m.checkpoint.id), &m.checkpoint)?;
+            // Hidden checkpoints are for recovery only: the last one is the
+            // sprite's latest state, the others stay in the bucket.
+            if !m.checkpoint.hidden || Some(m.seq) == last_seq {
+                record::write(&paths.checkpoint_record(m.checkpoint.id), &m.checkpoint)?;
+            }
             state.shipped.insert(
                 m.checkpoint.id.0,
                 Shipped {
                     seq: m.seq,
                     at: m.shipped_at,
                     bytes: m.segments.iter().map(|s| s.len).sum(),
+                    depth: m.depth,
                 },
             );
             state.next_seq = state.next_seq.max(m.seq + 1);
@@ -182,6 +188,23 @@ impl Host {
         let bucket = self.bucket()?;
         let mut failures = Vec::new();
         let manifests = self.manifests(name, bucket, &mut failures).await?;
+        // The checkpoints the host lists come back, with the streams they
+        // were sent on top of; hidden ones in between go again after.
+        let wanted: HashSet<CheckpointId> =
+            crate::sprite::recorded_ids(&paths)?.into_iter().collect();
+        let mut needed = HashSet::new();
+        for m in manifests.iter().rev() {
+            if wanted.contains(&m.checkpoint.id) || needed.contains(&m.checkpoint.id) {
+                needed.insert(m.checkpoint.id);
+                if let Some(Parent::Checkpoint(p)) = &m.parent {
+                    needed.insert(*p);
+                }
+            }
+        }
+        let manifests: Vec<&Manifest> = manifests
+            .iter()
+            .filter(|m| needed.contains(&m.checkpoint.id))
+            .collect();
         let total: u64 = manifests
             .iter()
             .flat_map(|m| &m.segments)
@@ -193,9 +216,8 @@ impl Host {
         for m in &manifests {
             let id = m.checkpoint.id;
             let target = paths.checkpoint(id);
-            if btrfs::is_subvolume(&target).unwrap_or(false) && paths.checkpoint_record(id).exists()
-            {
-                // Received by an earlier fetch this one finishes.
+            if btrfs::is_readonly(&target).unwrap_or(false) {
+                // Received whole by an earlier fetch this one finishes.
                 received.insert(id);
                 done += m.segments.iter().map(|s| s.len).sum::<u64>();
                 continue;
@@ -226,7 +248,9 @@ impl Host {
             done += m.segments.iter().map(|s| s.len).sum::<u64>();
             match result {
                 Ok(()) => {
-                    record::write(&paths.checkpoint_record(id), &m.checkpoint)?;
+                    if wanted.contains(&id) {
+                        record::write(&paths.checkpoint_record(id), &m.checkpoint)?;
+                    }
                     received.insert(id);
                 }
                 Err(e) => {
@@ -239,6 +263,14 @@ impl Host {
                 }
             }
         }
+        for id in received.iter().filter(|id| !wanted.contains(id)) {
+            btrfs::remove_tree(&paths.checkpoint(*id))
+                .map_err(|e| Error::path("cannot delete", paths.checkpoint(*id), e))?;
+        }
+        let received: HashSet<CheckpointId> = received
+            .into_iter()
+            .filter(|id| wanted.contains(id))
+            .collect();
         self.progress(name, None);
         let Some(last) = manifests
             .iter()

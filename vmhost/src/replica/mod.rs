@@ -24,6 +24,7 @@
 //! by a crash resumes where it stopped.
 
 pub mod bucket;
+mod evict;
 mod fetch;
 mod replicate;
 mod ship;
@@ -43,6 +44,11 @@ pub use ship::ShipReport;
 
 /// Bytes of `btrfs send` stream per object.
 pub const SEGMENT: usize = 16 << 20;
+
+/// The longest chain of streams a checkpoint is sent on top of: past it,
+/// the next is sent against the image again, so bringing a sprite back
+/// never replays more than this many streams.
+pub const MAX_DEPTH: u32 = 32;
 
 /// Where a sprite's disk is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +70,10 @@ pub struct Shipped {
     pub at: u64,
     /// Bytes stored for it (sealed).
     pub bytes: u64,
+    /// Streams between it and a whole one (or its image): what receiving
+    /// it costs.
+    #[serde(default)]
+    pub depth: u32,
 }
 
 /// What the host knows of a sprite's replica (`meta/replica.json`).
@@ -146,6 +156,9 @@ pub struct Manifest {
     pub segments: Vec<Segment>,
     /// Milliseconds since the Unix epoch.
     pub shipped_at: u64,
+    /// See [`Shipped::depth`].
+    #[serde(default)]
+    pub depth: u32,
 }
 
 /// An image's manifest.
@@ -211,6 +224,8 @@ impl Host {
             .filter(|id| !state.shipped.contains_key(&id.0))
             .count();
         let fetching = self.fetching(name);
+        // Writes not yet committed show once they are (within seconds);
+        // the replicator commits before it looks.
         let written = state.location == Location::Local
             && crate::btrfs::generation(&paths.root).ok() != state.generation;
         let phase = if self.cfg.bucket.is_none() {

@@ -2,7 +2,9 @@
 //!
 //! When the sprite's root changed since the last look (its btrfs
 //! generation grew) and the last hidden checkpoint is older than the
-//! interval, a hidden checkpoint is taken; then everything not yet in the
+//! interval, a hidden checkpoint is taken (the generation moves only when a
+//! transaction commits, so what is still in memory is written out before it
+//! is read); then everything not yet in the
 //! bucket is shipped, and hidden checkpoints the bucket holds are dropped
 //! from the host, but for the last one shipped (the next shipment is sent
 //! against it).
@@ -51,8 +53,7 @@ impl Host {
             return Ok(None);
         }
         let now = crate::now_ms();
-        let generation = btrfs::generation(&paths.root)
-            .map_err(|e| Error::path("cannot read the generation of", &paths.root, e))?;
+        let generation = committed_generation(&paths.root)?;
         let written = state.generation != Some(generation);
         let due = now.saturating_sub(state.taken_at) >= every.as_millis() as u64;
         if !written || !due {
@@ -63,9 +64,12 @@ impl Host {
         // the bucket keeps it under its id.
         rec.next_checkpoint = rec.next_checkpoint.max(info.id.0 + 1);
         record::write(&paths.record, &rec)?;
+        // The snapshot's transaction: the root stood there when it was
+        // taken, and anything written after commits later, moving it on.
+        let snapshot = paths.checkpoint(info.id);
         state.generation = Some(
-            btrfs::generation(&paths.root)
-                .map_err(|e| Error::path("cannot read the generation of", &paths.root, e))?,
+            btrfs::generation(&snapshot)
+                .map_err(|e| Error::path("cannot read the generation of", &snapshot, e))?,
         );
         state.taken_at = now;
         state.write(&paths)?;
@@ -93,6 +97,14 @@ impl Host {
         }
         Ok(())
     }
+}
+
+/// The generation of the subvolume at `root` once everything written to it
+/// is committed: writes still in memory do not move it, so they are
+/// written out first.
+pub(crate) fn committed_generation(root: &std::path::Path) -> Result<u64> {
+    crate::sprite::sync_fs(root)?;
+    btrfs::generation(root).map_err(|e| Error::path("cannot read the generation of", root, e))
 }
 
 fn drop_checkpoint(paths: &crate::sprite::Paths, id: CheckpointId) -> Result<()> {

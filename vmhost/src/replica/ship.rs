@@ -26,7 +26,7 @@ use tokio::io::AsyncReadExt;
 
 use super::{
     segment_key, sprite_prefix, Bucket, ImageManifest, Manifest, Parent, ReplicaState, Segment,
-    Shipped, SEGMENT,
+    Shipped, MAX_DEPTH, SEGMENT,
 };
 use crate::error::{Error, Result};
 use crate::failpoint::step;
@@ -87,7 +87,7 @@ impl Host {
             let Some(info) = record::read::<CheckpointInfo>(&paths.checkpoint_record(id))? else {
                 continue; // deleted meanwhile
             };
-            let parent = self
+            let (parent, depth) = self
                 .choose_parent(name, bucket, paths, state, report)
                 .await?;
             let dir = format!("{}{id}/", sprite_prefix(&self.cfg.instance, name.as_str()));
@@ -126,6 +126,7 @@ impl Host {
                 parent,
                 segments,
                 shipped_at: crate::now_ms(),
+                depth,
             };
             let bytes = bucket
                 .put(&format!("{dir}manifest"), to_json(&manifest))
@@ -139,6 +140,7 @@ impl Host {
                     seq,
                     at: manifest.shipped_at,
                     bytes: bytes + manifest.segments.iter().map(|s| s.len).sum::<u64>(),
+                    depth,
                 },
             );
             state.error = None;
@@ -155,7 +157,8 @@ impl Host {
         Ok(())
     }
 
-    /// What the next checkpoint of `name` is sent against (see the module).
+    /// What the next checkpoint of `name` is sent against (see the
+    /// module), and how deep that puts it.
     async fn choose_parent(
         &self,
         name: &SpriteName,
@@ -163,22 +166,23 @@ impl Host {
         paths: &Paths,
         state: &ReplicaState,
         report: &mut ShipReport,
-    ) -> Result<Option<Parent>> {
+    ) -> Result<(Option<Parent>, u32)> {
         let mut shipped: Vec<_> = state.shipped.iter().collect();
         shipped.sort_by_key(|(_, s)| std::cmp::Reverse(s.seq));
-        for (id, _) in shipped {
-            let id = CheckpointId(*id);
-            if paths.checkpoint_record(id).exists() && paths.checkpoint(id).exists() {
-                return Ok(Some(Parent::Checkpoint(id)));
-            }
+        let last_here = shipped.into_iter().find(|(id, _)| {
+            let id = CheckpointId(**id);
+            paths.checkpoint_record(id).exists() && paths.checkpoint(id).exists()
+        });
+        if let Some((id, s)) = last_here.filter(|(_, s)| s.depth < MAX_DEPTH) {
+            return Ok((Some(Parent::Checkpoint(CheckpointId(*id))), s.depth + 1));
         }
         let (_, rec) = self.load(name)?;
         let image = self.pool().images_dir().join(&rec.image);
         if rec.image.is_empty() || !crate::btrfs::is_subvolume(&image).unwrap_or(false) {
-            return Ok(None);
+            return Ok((None, 0));
         }
         self.ship_image(bucket, &rec.image, report).await?;
-        Ok(Some(Parent::Image(rec.image)))
+        Ok((Some(Parent::Image(rec.image)), 1))
     }
 
     /// Ships image `image` (`<name>@<hash>`) whole, unless it is in the

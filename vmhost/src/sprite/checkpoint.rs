@@ -150,7 +150,7 @@ impl Host {
     }
 }
 
-fn sync_fs(path: &std::path::Path) -> Result<()> {
+pub(crate) fn sync_fs(path: &std::path::Path) -> Result<()> {
     let f = std::fs::File::open(path).map_err(|e| Error::path("cannot open", path, e))?;
     nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f))
         .map_err(|e| Error::path("cannot sync", path, e.into()))

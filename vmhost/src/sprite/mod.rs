@@ -44,7 +44,7 @@ use crate::runtime::cli::{Flavor, OciCli};
 use crate::runtime::{IdMap, Limits, Runtime, SandboxStatus};
 
 pub use checkpoint::CheckpointInfo;
-pub(crate) use checkpoint::{recorded_ids, Taken};
+pub(crate) use checkpoint::{recorded_ids, snapshot_ids, sync_fs, Taken};
 pub use create::CreateOptions;
 pub use exec::Connection;
 
@@ -135,10 +135,14 @@ impl SpriteRecord {
     pub(crate) fn set_desired(&mut self, desired: Desired) {
         let now = crate::now_ms();
         match (desired == Desired::Running, self.activity.since) {
-            (true, None) => self.activity.since = Some(now),
+            (true, None) => {
+                self.activity.since = Some(now);
+                self.activity.asleep_since = None;
+            }
             (false, Some(since)) => {
                 self.activity.active_ms += now.saturating_sub(since);
                 self.activity.since = None;
+                self.activity.asleep_since = Some(now);
             }
             _ => {}
         }
@@ -155,6 +159,9 @@ pub struct Activity {
     /// Start of the current stretch (ms since the Unix epoch); `None`
     /// while asleep.
     pub since: Option<u64>,
+    /// Start of the current sleep (ms since the Unix epoch), when known.
+    #[serde(default)]
+    pub asleep_since: Option<u64>,
 }
 
 impl Activity {
@@ -162,6 +169,7 @@ impl Activity {
         Activity {
             active_ms: 0,
             since: Some(crate::now_ms()),
+            asleep_since: None,
         }
     }
 
@@ -190,6 +198,8 @@ pub struct SpriteInfo {
     pub current_checkpoint: Option<CheckpointId>,
     /// Milliseconds it has been awake in all.
     pub active_ms: u64,
+    /// When its current sleep began (ms since the Unix epoch), if asleep.
+    pub asleep_since: Option<u64>,
 }
 
 pub(crate) struct Paths {
@@ -573,6 +583,7 @@ impl Host {
             origin: rec.origin,
             current_checkpoint: rec.current,
             active_ms: rec.activity.total_ms(crate::now_ms()),
+            asleep_since: rec.activity.asleep_since,
         })
     }
 

@@ -8,6 +8,8 @@
 
 use vmhost::{Host, SpriteName};
 
+pub mod replica;
+
 // Each test binary uses its own part of this module.
 #[allow(unused_imports)]
 pub use vmhost::testing::{config, data_dir, host, run_dir};
