@@ -456,6 +456,33 @@ fn parse_duration(text: &str) -> anyhow::Result<u64> {
     Ok(n * scale)
 }
 
+/// The sprite's copy in the object store, in a line; none when the server
+/// keeps no copies.
+fn backup_line(r: &serde_json::Value) -> Option<String> {
+    let last = r["last_shipped_checkpoint"]
+        .as_str()
+        .map(|c| format!("last copy {c}"))
+        .unwrap_or_else(|| "no copy yet".into());
+    let lag = r["lag_seconds"].as_u64().unwrap_or(0);
+    Some(match (r["state"].as_str()?, r["location"].as_str()) {
+        ("off", _) => return None,
+        ("fetching", _) => format!(
+            "coming back from the object store: {} of {}",
+            sprites_wire::human_bytes(r["fetched_bytes"].as_u64().unwrap_or(0)),
+            sprites_wire::human_bytes(r["fetch_total_bytes"].as_u64().unwrap_or(0))
+        ),
+        (_, Some("bucket")) => format!("only in the object store, back on its next wake ({last})"),
+        ("current", _) => format!("current ({last})"),
+        ("behind", _) => format!("{} behind ({last})", duration(lag)),
+        ("failing", _) => format!(
+            "failing, {} behind: {}",
+            duration(lag),
+            r["error"].as_str().unwrap_or("")
+        ),
+        (other, _) => other.to_string(),
+    })
+}
+
 fn never_or(secs: &Value) -> String {
     match secs.as_u64() {
         Some(0) => "never".into(),
@@ -962,6 +989,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         never_or(&v["sleep"]["cold_after_secs"])
                     ),
                 ];
+                if let Some(b) = backup_line(&v["replication"]) {
+                    out.push(format!("{:<12} {b}", "backup"));
+                }
                 for k in v["keep_awake"].as_array().into_iter().flatten() {
                     out.push(format!(
                         "{:<12} until {} ({}) id {}",

@@ -59,6 +59,9 @@ impl ApiError {
                 E::QuotaExceeded => (StatusCode::INSUFFICIENT_STORAGE, "quota_exceeded"),
                 E::PoolFull => (StatusCode::INSUFFICIENT_STORAGE, "pool_full"),
                 E::PortClosed(_) => (StatusCode::BAD_GATEWAY, "port_closed"),
+                // A disk that lives in the object store, which is away now.
+                E::Bucket(_) => (StatusCode::SERVICE_UNAVAILABLE, "object_store_unavailable"),
+                E::Corrupt { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "corrupt_replica"),
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
         }

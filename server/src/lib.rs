@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod idle;
 pub mod litestream;
+pub mod metrics;
 pub mod mgmt;
 pub mod orgs;
 pub mod presence;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub presence: presence::Presence,
     /// Students' creations, one at a time each (their class limits them).
     pub student_turns: sprites::StudentTurns,
+    /// What `/metrics` counts.
+    pub metrics: metrics::Metrics,
 }
 
 impl AppState {
@@ -93,6 +96,7 @@ impl AppState {
             mgmt: Default::default(),
             presence: Default::default(),
             student_turns: Default::default(),
+            metrics: Default::default(),
         }
     }
 
@@ -102,6 +106,7 @@ impl AppState {
         idle::spawn_sleeper(self.clone());
         mgmt::spawn_watcher(self.clone());
         replication::spawn_replicator(self.clone());
+        self.metrics.spawn_wake_counter(self.host.clone());
         self.settings.templates.spawn_builds(self.host.clone());
         self
     }
@@ -125,6 +130,34 @@ pub struct Settings {
     /// With an object store: how long a sprite sleeps cold before it
     /// leaves the local disk; zero: never.
     pub evict_after: std::time::Duration,
+    /// The bearer token `/metrics` asks for; without one it is off.
+    pub metrics_token: Option<String>,
+}
+
+impl Settings {
+    /// Whether the request may read `/metrics`: it carries the operator's
+    /// token (compared by digest, in constant time for its length).
+    pub fn metrics_access(&self, headers: &axum::http::HeaderMap) -> Result<(), error::ApiError> {
+        use sha2::{Digest, Sha256};
+        let Some(token) = &self.metrics_token else {
+            return Err(error::ApiError::NotFound(
+                "metrics (start the server with --metrics-token to serve them)".into(),
+            ));
+        };
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(error::ApiError::Unauthorized)?;
+        let (a, b) = (
+            Sha256::digest(given.as_bytes()),
+            Sha256::digest(token.as_bytes()),
+        );
+        if a.iter().zip(b.iter()).fold(0u8, |d, (x, y)| d | (x ^ y)) != 0 {
+            return Err(error::ApiError::Unauthorized);
+        }
+        Ok(())
+    }
 }
 
 /// How a sprite's own URL is spelled: `<sprite>-<org>.<base domain>`.

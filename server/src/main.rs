@@ -56,6 +56,10 @@ struct Config {
     /// next wake); 0: never.
     #[arg(long, env = "SPRITES_EVICT_AFTER", default_value_t = 7 * 24 * 3600)]
     evict_after: u64,
+    /// The bearer token `/metrics` (Prometheus) asks for; without one,
+    /// metrics are off.
+    #[arg(long, env = "SPRITES_METRICS_TOKEN")]
+    metrics_token: Option<String>,
     /// The web app's files.
     #[arg(long, env = "SPRITES_PUBLIC_DIR", default_value = "dist")]
     public_dir: PathBuf,
@@ -293,6 +297,7 @@ async fn run(cfg: Config, db: Db, sessions: sprites_server::session::Store) -> a
         templates: sprites_server::templates::Catalog::load(&cfg.templates_dir, &cfg.host.mirror)?,
         replicate_every: std::time::Duration::from_secs(cfg.replicate_every),
         evict_after: std::time::Duration::from_secs(cfg.evict_after),
+        metrics_token: cfg.metrics_token.clone(),
     };
     let mut state = AppState::new(host, db, sessions, urls, settings);
     state.signing =

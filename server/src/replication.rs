@@ -71,16 +71,21 @@ async fn round(state: &AppState, every: Duration, evict_after: Duration) {
             continue;
         }
         match state.host.replicate(&name, every).await {
-            Ok(report) if !report.checkpoints.is_empty() => tracing::debug!(
-                sprite = %name,
-                checkpoints = ?report.checkpoints,
-                bytes = report.bytes,
-                "shipped"
-            ),
-            Ok(_) => {}
+            Ok(report) => {
+                state.metrics.shipped(report.bytes);
+                if let Some(took) = report.checkpoint_took {
+                    state.metrics.checkpoint_took(took);
+                }
+                if !report.checkpoints.is_empty() {
+                    tracing::debug!(sprite = %name, checkpoints = ?report.checkpoints, bytes = report.bytes, "shipped");
+                }
+            }
             // Gone meanwhile.
             Err(vmhost::Error::NotFound(_)) => {}
-            Err(e) => tracing::warn!(sprite = %name, error = %e, "replication: cannot ship"),
+            Err(e) => {
+                state.metrics.ship_failed();
+                tracing::warn!(sprite = %name, error = %e, "replication: cannot ship");
+            }
         }
     }
 }

@@ -29,6 +29,7 @@ impl Machine {
             .env("SPRITES_OBJECT_STORE", store)
             .env("SPRITES_REPLICA_KEY_FILE", key)
             .env("SPRITES_REPLICATE_EVERY", "1")
+            .env("SPRITES_METRICS_TOKEN", "operator secret")
             .env("SPRITES_EGRESS", self.egress.to_string())
             .env("SPRITES_PUBLIC_DIR", &self.data)
             .env("SPRITES_TEMPLATES_DIR", self.data.join("no-templates"))
@@ -210,6 +211,28 @@ async fn a_server_killed_with_its_disk_comes_back_from_the_bucket_on_another_mac
         assert!(Instant::now() < deadline, "never current: {seen:?} {r}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // The operator sees it in the metrics, with the token only.
+    let metrics = |token: Option<&str>| {
+        let mut req = client.get(format!("{url_a}/metrics"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    assert_eq!(metrics(None).await.unwrap().status(), 401);
+    assert_eq!(metrics(Some(&token)).await.unwrap().status(), 401);
+    let text = metrics(Some("operator secret")).await.unwrap().text().await.unwrap();
+    assert!(text.contains("sprites_sprites{phase=\"running\",location=\"local\"} 1"), "{text}");
+    assert!(text.contains("sprites_replication_max_lag_seconds 0"), "{text}");
+    assert!(text.contains("sprites_replication_pending_checkpoints 0"), "{text}");
+    let shipped: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("sprites_replication_shipped_bytes_total "))
+        .expect("shipped bytes")
+        .parse()
+        .unwrap();
+    assert!(shipped > 0, "{text}");
+    assert!(text.contains("sprites_checkpoint_duration_seconds_count"), "{text}");
     // Litestream ships the database every second.
     tokio::time::sleep(Duration::from_secs(5)).await;
     server_a.kill().await.unwrap();

@@ -102,8 +102,10 @@ async fn create(
     }
     Ok(ndjson(move |tx| async move {
         let _ = tx.send(json!({"type": "info", "data": format!("Creating checkpoint of {name}")}));
+        let started = std::time::Instant::now();
         match state.host.checkpoint(&host_name, &comment).await {
             Ok(c) => {
+                state.metrics.checkpoint_took(started.elapsed());
                 state.events.publish(
                     &caller.org_id,
                     "checkpoint.created",

@@ -16,6 +16,7 @@ mod fs;
 mod fs_watch;
 mod health;
 mod json;
+mod metrics;
 mod orgs;
 mod port_proxy;
 mod services;
@@ -83,6 +84,7 @@ impl Routes {
 fn all() -> Routes {
     Routes::new()
         .merge(health::routes())
+        .merge(metrics::routes())
         .merge(docs::routes())
         .merge(auth::routes())
         .merge(admin::routes())

@@ -25,7 +25,10 @@ impl Host {
     /// the bucket (see the module).
     pub async fn replicate(&self, name: &SpriteName, every: Duration) -> Result<ShipReport> {
         self.bucket()?;
-        if self.take_replica_checkpoint(name, every).await?.is_none() {
+        let started = std::time::Instant::now();
+        let taken = self.take_replica_checkpoint(name, every).await?;
+        let took = taken.as_ref().map(|_| started.elapsed());
+        if taken.is_none() {
             let (paths, _) = self.load(name)?;
             let state = ReplicaState::read_for(&paths, self.cfg.bucket.as_deref())?;
             let pending = crate::sprite::recorded_ids(&paths)?
@@ -35,7 +38,8 @@ impl Host {
                 return Ok(ShipReport::default());
             }
         }
-        let report = self.ship(name).await?;
+        let mut report = self.ship(name).await?;
+        report.checkpoint_took = took;
         self.drop_shipped_hidden(name).await?;
         Ok(report)
     }

@@ -41,6 +41,8 @@ pub struct ShipReport {
     pub bytes: u64,
     /// Segments an earlier, interrupted attempt had stored already.
     pub resumed_segments: usize,
+    /// How long the hidden checkpoint [`Host::replicate`] took, if it took one.
+    pub checkpoint_took: Option<std::time::Duration>,
 }
 
 /// The journal of a shipment under way.

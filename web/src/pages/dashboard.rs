@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use leptos::prelude::*;
 use serde_json::json;
-use sprites_wire::api::{Sprite, SpriteEvent, SpriteList, UsageReport};
+use sprites_wire::api::{
+    Replication, ReplicationState, Sprite, SpriteEvent, SpriteList, SpriteLocation, UsageReport,
+};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -76,6 +78,28 @@ pub fn Dashboard() -> impl IntoView {
         });
         reload();
     });
+    // Backups move on their own: while one is behind, failing or coming
+    // back, the cards are read again now and then.
+    let moving = move || {
+        sprites.with_untracked(|list| {
+            list.iter().flatten().any(|s| {
+                !matches!(
+                    s.replication.state,
+                    ReplicationState::Off | ReplicationState::Current
+                )
+            })
+        })
+    };
+    if let Ok(handle) = set_interval_with_handle(
+        move || {
+            if moving() {
+                reload()
+            }
+        },
+        std::time::Duration::from_secs(2),
+    ) {
+        on_cleanup(move || handle.clear());
+    }
     let stream = StoredValue::new_local(None::<EventStream>);
     Effect::new(move |_| {
         session.0.track();
@@ -206,6 +230,15 @@ fn Card(
                 <dd>{last.unwrap_or_else(|| "never".into())}</dd>
                 <dt>"Disk used"</dt>
                 <dd>{move || used().unwrap_or_else(|| "…".into())}</dd>
+                {backup_words(&sprite.replication)
+                    .map(|(words, detail)| {
+                        view! {
+                            <dt>"Backup"</dt>
+                            <dd class="backup" title=detail>
+                                {words}
+                            </dd>
+                        }
+                    })}
             </dl>
             <div class="actions">
                 <a class="button primary" href=format!("/s/{}", name)>"Open"</a>
@@ -232,6 +265,54 @@ fn Card(
             </div>
         </li>
     }
+}
+
+/// How a sprite's copy in the object store stands, in words and with the
+/// detail behind them; nothing when the server has no object store.
+fn backup_words(r: &Replication) -> Option<(String, String)> {
+    let behind = |secs: u64| match secs {
+        0..=1 => "a moment".to_string(),
+        2..=119 => format!("{secs} s"),
+        _ => format!("{} min", secs / 60),
+    };
+    let last = r
+        .last_shipped_checkpoint
+        .as_deref()
+        .map(|c| format!("last copy: checkpoint {c}"))
+        .unwrap_or_else(|| "no copy yet".into());
+    Some(match (r.state, r.location) {
+        (ReplicationState::Off, _) => return None,
+        (ReplicationState::Fetching, _) => {
+            let (done, total) = (
+                r.fetched_bytes.unwrap_or(0),
+                r.fetch_total_bytes.unwrap_or(0),
+            );
+            (
+                format!(
+                    "Coming back from object storage: {} of {}",
+                    api::human_bytes(done),
+                    api::human_bytes(total)
+                ),
+                last,
+            )
+        }
+        (_, SpriteLocation::Bucket) => (
+            "Kept in object storage; comes back when opened".into(),
+            last,
+        ),
+        (ReplicationState::Current, _) => ("Backed up".into(), last),
+        (ReplicationState::Behind, _) => (
+            format!("Backing up ({} behind)", behind(r.lag_seconds)),
+            last,
+        ),
+        (ReplicationState::Failing, _) => (
+            format!(
+                "Backup failing, retrying ({} behind)",
+                behind(r.lag_seconds)
+            ),
+            r.error.clone().unwrap_or(last),
+        ),
+    })
 }
 
 /// The form that makes a sprite: a name, and optionally a checkpoint of

@@ -1,0 +1,187 @@
+//! Prometheus metrics, served at `/metrics` to whoever holds the operator
+//! token (`--metrics-token`): replication (lag per sprite and the largest,
+//! bytes shipped, checkpoints waiting, failures), sprites by phase and
+//! where their disks are, wakes, and checkpoint durations. Counters are
+//! counted where things happen; the rest is read from the host at each
+//! scrape, so it is never stale.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use vmhost::replica::{Location, ReplicaPhase};
+use vmhost::{Host, HostEvent, Phase, SpriteName};
+
+type Labels = Vec<(&'static str, String)>;
+
+#[derive(Clone)]
+pub struct Metrics(Arc<Inner>);
+
+struct Inner {
+    registry: Registry,
+    shipped_bytes: Counter,
+    ship_failures: Counter,
+    wakes: Counter,
+    checkpoint_seconds: Histogram,
+    lag: Family<Labels, Gauge>,
+    max_lag: Gauge,
+    pending: Gauge,
+    sprites: Family<Labels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("sprites");
+        let shipped_bytes = Counter::default();
+        let ship_failures = Counter::default();
+        let wakes = Counter::default();
+        // 1 ms to about 30 s.
+        let checkpoint_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        let lag = Family::<Labels, Gauge>::default();
+        let max_lag = Gauge::default();
+        let pending = Gauge::default();
+        let sprites = Family::<Labels, Gauge>::default();
+        registry.register(
+            "replication_shipped_bytes",
+            "Bytes stored in the object store (sealed)",
+            shipped_bytes.clone(),
+        );
+        registry.register(
+            "replication_failures",
+            "Shipments that failed (the bucket away, refusing or slow)",
+            ship_failures.clone(),
+        );
+        registry.register(
+            "replication_lag_seconds",
+            "Age of the oldest change of a sprite not yet in the object store",
+            lag.clone(),
+        );
+        registry.register(
+            "replication_max_lag_seconds",
+            "The largest replication lag of any sprite",
+            max_lag.clone(),
+        );
+        registry.register(
+            "replication_pending_checkpoints",
+            "Checkpoints taken and not yet in the object store",
+            pending.clone(),
+        );
+        registry.register(
+            "sprites",
+            "Sprites by phase and by where their disk is",
+            sprites.clone(),
+        );
+        registry.register("wakes", "Sprites woken from a sleep", wakes.clone());
+        registry.register(
+            "checkpoint_duration_seconds",
+            "How long taking a checkpoint took",
+            checkpoint_seconds.clone(),
+        );
+        Metrics(Arc::new(Inner {
+            registry,
+            shipped_bytes,
+            ship_failures,
+            wakes,
+            checkpoint_seconds,
+            lag,
+            max_lag,
+            pending,
+            sprites,
+        }))
+    }
+
+    pub fn shipped(&self, bytes: u64) {
+        self.0.shipped_bytes.inc_by(bytes);
+    }
+
+    pub fn ship_failed(&self) {
+        self.0.ship_failures.inc();
+    }
+
+    pub fn checkpoint_took(&self, took: std::time::Duration) {
+        self.0.checkpoint_seconds.observe(took.as_secs_f64());
+    }
+
+    /// Counts wakes from the host's phase changes, until the server stops.
+    pub fn spawn_wake_counter(&self, host: Arc<Host>) {
+        let metrics = self.clone();
+        let mut events = host.subscribe();
+        tokio::spawn(async move {
+            let mut last = std::collections::HashMap::<SpriteName, Phase>::new();
+            loop {
+                match events.recv().await {
+                    Ok(HostEvent { sprite, phase }) => {
+                        let before = last.insert(sprite, phase);
+                        if phase == Phase::Running
+                            && matches!(before, Some(Phase::SleepingWarm | Phase::SleepingCold))
+                        {
+                            metrics.0.wakes.inc();
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
+    /// The text exposition, with what the host holds now.
+    pub fn render(&self, host: &Host) -> vmhost::Result<String> {
+        let m = &self.0;
+        m.lag.clear();
+        m.sprites.clear();
+        let (mut max_lag, mut pending) = (0, 0);
+        for info in host.list()? {
+            let Ok(name) = SpriteName::parse(&info.name) else {
+                continue;
+            };
+            let phase = match info.phase {
+                Phase::Creating => "creating",
+                Phase::Running => "running",
+                Phase::SleepingWarm => "warm",
+                Phase::SleepingCold => "cold",
+                Phase::Destroyed => "destroyed",
+            };
+            let mut location = "local";
+            if let Ok(r) = host.replication(&name) {
+                if r.location == Location::Bucket {
+                    location = "bucket";
+                }
+                if r.phase != ReplicaPhase::Off {
+                    m.lag
+                        .get_or_create(&vec![("sprite", info.name.clone())])
+                        .set(r.lag_seconds as i64);
+                    max_lag = max_lag.max(r.lag_seconds);
+                    pending += r.pending;
+                }
+            }
+            m.sprites
+                .get_or_create(&vec![
+                    ("phase", phase.to_string()),
+                    ("location", location.to_string()),
+                ])
+                .inc();
+        }
+        m.max_lag.set(max_lag as i64);
+        m.pending.set(pending as i64);
+        let mut out = String::new();
+        encode(&mut out, &m.registry).expect("writing to a String does not fail");
+        Ok(out)
+    }
+}
