@@ -221,10 +221,24 @@ async fn a_server_killed_with_its_disk_comes_back_from_the_bucket_on_another_mac
     };
     assert_eq!(metrics(None).await.unwrap().status(), 401);
     assert_eq!(metrics(Some(&token)).await.unwrap().status(), 401);
-    let text = metrics(Some("operator secret")).await.unwrap().text().await.unwrap();
-    assert!(text.contains("sprites_sprites{phase=\"running\",location=\"local\"} 1"), "{text}");
-    assert!(text.contains("sprites_replication_max_lag_seconds 0"), "{text}");
-    assert!(text.contains("sprites_replication_pending_checkpoints 0"), "{text}");
+    let text = metrics(Some("operator secret"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("sprites_sprites{phase=\"running\",location=\"local\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sprites_replication_max_lag_seconds 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sprites_replication_pending_checkpoints 0"),
+        "{text}"
+    );
     let shipped: u64 = text
         .lines()
         .find_map(|l| l.strip_prefix("sprites_replication_shipped_bytes_total "))
@@ -232,7 +246,10 @@ async fn a_server_killed_with_its_disk_comes_back_from_the_bucket_on_another_mac
         .parse()
         .unwrap();
     assert!(shipped > 0, "{text}");
-    assert!(text.contains("sprites_checkpoint_duration_seconds_count"), "{text}");
+    assert!(
+        text.contains("sprites_checkpoint_duration_seconds_count"),
+        "{text}"
+    );
     // Litestream ships the database every second.
     tokio::time::sleep(Duration::from_secs(5)).await;
     server_a.kill().await.unwrap();

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{start, Backend, TestServer};
+use common::{start, start_replicated, Backend, TestServer};
 use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{redirect, StatusCode};
 use serde_json::{json, Value};
@@ -694,5 +694,96 @@ async fn a_cold_sprite_wakes_for_a_request_and_its_http_service_answers() {
         get().await,
         (StatusCode::OK, "from the service\n".to_string())
     );
+    srv.cleanup().await;
+}
+
+/// Waits until the sprite's disk is where `location` says.
+async fn wait_location(srv: &TestServer, token: &str, sprite: &str, location: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let (_, v) = srv.get(token, &format!("/v1/sprites/{sprite}")).await;
+        if v["replication"]["location"] == location {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never {location}: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_evicted_sprite_comes_back_for_a_request_and_for_a_command() {
+    let settings = sprites_server::Settings {
+        replicate_every: Duration::from_secs(1),
+        evict_after: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let srv = start_replicated("t-url-evicted", settings).await;
+    let alice = srv.user("alice").await;
+    let (st, _) = srv
+        .post(
+            &alice,
+            "/v1/sprites",
+            json!({"name": "far", "url_settings": {"auth": "public"}}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let files = srv.state.host.files(&srv.host_name("far")).unwrap();
+    files
+        .write("/srv/index.html", b"kept far away\n", None, true)
+        .unwrap();
+    let service = json!({"cmd": "python3", "args": ["-m", "http.server", "8000"], "dir": "/srv", "http_port": 8000});
+    let res = srv
+        .client
+        .put(srv.url("/v1/sprites/far/services/web?duration=1s"))
+        .bearer_auth(&alice)
+        .json(&service)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.text().await.unwrap();
+    let c = client(&srv, &["far-alice"], false);
+    let get = || async {
+        let res = c
+            .get(at(&srv, "far-alice", "/index.html"))
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.text().await.unwrap())
+    };
+
+    // Asleep cold past --evict-after: only in the bucket, still listed.
+    let sleep = || srv.post(&alice, "/v1/sprites/far/sleep", json!({"cold": true}));
+    assert_eq!(sleep().await.0, StatusCode::OK);
+    wait_location(&srv, &alice, "far", "bucket").await;
+    let (_, list) = srv.get(&alice, "/v1/sprites").await;
+    assert_eq!(list["sprites"][0]["name"], "far", "{list}");
+    // A request through its URL brings it back, and its service answers.
+    assert_eq!(get().await, (StatusCode::OK, "kept far away\n".to_string()));
+    let (_, v) = srv.get(&alice, "/v1/sprites/far").await;
+    assert_eq!(v["replication"]["location"], "local", "{v}");
+
+    // Again, and a command brings it back.
+    assert_eq!(sleep().await.0, StatusCode::OK);
+    wait_location(&srv, &alice, "far", "bucket").await;
+    let mut res = srv
+        .client
+        .post(srv.url("/v1/sprites/far/exec"))
+        .query(&[("cmd", "cat"), ("cmd", "/srv/index.html")])
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut out = Vec::new();
+    while let Some(chunk) = res.chunk().await.unwrap() {
+        if chunk[0] == 1 {
+            out.extend_from_slice(&chunk[1..]);
+        }
+    }
+    assert_eq!(String::from_utf8(out).unwrap(), "kept far away\n");
     srv.cleanup().await;
 }

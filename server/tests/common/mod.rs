@@ -44,6 +44,40 @@ pub async fn start_with_settings(
     backend: Backend,
     settings: sprites_server::Settings,
 ) -> TestServer {
+    start_on(vmhost::testing::config(instance), backend, settings).await
+}
+
+/// A server replicating to a prefix of its own in the real Garage
+/// scripts/test starts.
+pub async fn start_replicated(instance: &str, settings: sprites_server::Settings) -> TestServer {
+    let base = std::env::var("SPRITES_TEST_OBJECT_STORE")
+        .expect("SPRITES_TEST_OBJECT_STORE is not set: run scripts/test, which starts Garage");
+    let key_dir = tempfile::tempdir().unwrap();
+    let key = vmhost::replica::ReplicaKey::load_or_create(&key_dir.path().join("replica.key"))
+        .unwrap()
+        .0;
+    let bucket = vmhost::replica::BucketConfig {
+        url: format!(
+            "{base}/{instance}-{}-{}",
+            std::process::id(),
+            vmhost::now_ms()
+        ),
+        ..Default::default()
+    };
+    let mut cfg = vmhost::testing::config(instance);
+    cfg.bucket = Some(std::sync::Arc::new(
+        vmhost::replica::Bucket::open(&bucket, &key).unwrap(),
+    ));
+    start_on(cfg, Backend::Sqlite, settings).await
+}
+
+async fn start_on(
+    cfg: vmhost::HostConfig,
+    backend: Backend,
+    settings: sprites_server::Settings,
+) -> TestServer {
+    let instance = cfg.instance.clone();
+    let instance = instance.as_str();
     let dir = tempfile::tempdir().unwrap();
     let url = match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("api.db").display()),
@@ -52,7 +86,7 @@ pub async fn start_with_settings(
             reset_postgres(&url, instance).await
         }
     };
-    let host = vmhost::testing::host(instance).await;
+    let host = vmhost::testing::host_with(cfg).await;
     let (base, state) = start_local(host, &url, settings, dir.path().to_path_buf())
         .await
         .expect("start the server");
