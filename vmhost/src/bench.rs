@@ -369,29 +369,63 @@ pub async fn run(mut cfg: HostConfig, mirror: &str, runs: usize, json: bool) -> 
     });
 
     // Memory: 1000 sprites asleep cold cost the host what their kernel
-    // objects and our records of them do; nothing of theirs runs.
-    let before = used_memory()?;
+    // objects and our records of them do; nothing of theirs runs. Counted
+    // in a memory cgroup of this process's own, made for it: it is charged
+    // with exactly what the work allocates (this process's memory and the
+    // kernel's objects made on its behalf), and nothing else on the
+    // machine moves it.
     let many = 1000;
+    let charged = ChargedMemory::enter()?;
+    let before = charged.usage()?;
     for i in 0..many {
         let s = name(&format!("m{i}"));
         host.create(&s, CreateOptions::default()).await?;
         host.sleep_cold(&s).await?;
     }
-    // Signed: within the noise of the machine's other memory it can be
-    // below zero.
-    let added = (used_memory()? as f64 - before as f64) / 1e6;
+    let after = charged.usage()?;
+    charged.leave()?;
     clear(&host).await?;
     // The kernel frees deleted subvolumes in the background: let it finish
     // before anything else is measured on this machine.
     host.pool().wait_for_deletions()?;
-    rows.push(Row {
-        operation: format!("host memory, {many} sprites cold (MB)"),
-        median_ms: added,
-        p95_ms: added,
-        floor_ms: None,
-        ratio: None,
-        target: "<= 200 MB".into(),
-    });
+    for (what, before, after) in [
+        (
+            "host memory, 1000 sprites cold (MB)",
+            before.total,
+            after.total,
+        ),
+        ("  of which the kernel's (MB)", before.kernel, after.kernel),
+    ] {
+        let added = after.saturating_sub(before) as f64 / 1e6;
+        rows.push(Row {
+            operation: what.into(),
+            median_ms: added,
+            p95_ms: added,
+            floor_ms: None,
+            ratio: None,
+            target: if what.starts_with("host") {
+                "<= 200 MB".into()
+            } else {
+                "inodes, subvolume roots, records".into()
+            },
+        });
+    }
+
+    if let Some(second) = second_host(host.config()) {
+        match crate::replica::bench::rows(&host, second, runs).await {
+            Ok(more) => rows.extend(more),
+            Err(e) => anyhow::bail!("replication rows: {e:#}"),
+        }
+    } else {
+        rows.push(Row {
+            operation: "replication rows: no object store".into(),
+            median_ms: 0.0,
+            p95_ms: 0.0,
+            floor_ms: None,
+            ratio: None,
+            target: "scripts/bench starts Garage and measures them".into(),
+        });
+    }
 
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -401,27 +435,103 @@ pub async fn run(mut cfg: HostConfig, mirror: &str, runs: usize, json: bool) -> 
     Ok(())
 }
 
-/// Bytes the host holds for sprites that run nothing: the kernel's slab
-/// (inodes, dentries, subvolume roots; after dropping what reclaim can)
-/// and this process's own resident memory. Free memory as a whole moves
-/// with everything else on the machine.
-fn used_memory() -> anyhow::Result<u64> {
-    nix::unistd::sync();
-    std::fs::write("/proc/sys/vm/drop_caches", "3")?;
-    let info = std::fs::read_to_string("/proc/meminfo")?;
-    let slab_kb: u64 = info
-        .lines()
-        .find(|l| l.starts_with("Slab:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no Slab in /proc/meminfo"))?;
-    let statm = std::fs::read_to_string("/proc/self/statm")?;
-    let rss_pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("bad /proc/self/statm"))?;
-    Ok(slab_kb * 1024 + rss_pages * 4096)
+/// A memory cgroup of this process's own (cgroup v1 or v2), entered for a
+/// measurement: what the process allocates from then on, and what the
+/// kernel allocates on its behalf, is charged to it alone.
+struct ChargedMemory {
+    dir: std::path::PathBuf,
+    parent: std::path::PathBuf,
+    v2: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Charged {
+    total: u64,
+    kernel: u64,
+}
+
+impl ChargedMemory {
+    fn enter() -> anyhow::Result<ChargedMemory> {
+        let own = std::fs::read_to_string("/proc/self/cgroup")?;
+        let (parent, v2) = if let Some(path) = own
+            .lines()
+            .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_string()))
+        {
+            (
+                std::path::PathBuf::from(format!("/sys/fs/cgroup/memory{path}")),
+                false,
+            )
+        } else {
+            let path = own
+                .lines()
+                .find_map(|l| l.strip_prefix("0::"))
+                .ok_or_else(|| anyhow::anyhow!("no memory cgroup for this process"))?;
+            (
+                std::path::PathBuf::from(format!("/sys/fs/cgroup{path}")),
+                true,
+            )
+        };
+        let dir = parent.join(format!("sprites-bench-memory-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string())?;
+        Ok(ChargedMemory { dir, parent, v2 })
+    }
+
+    /// What is charged now, after the kernel dropped what it can reclaim.
+    fn usage(&self) -> anyhow::Result<Charged> {
+        nix::unistd::sync();
+        std::fs::write("/proc/sys/vm/drop_caches", "3")?;
+        let read = |file: &str| -> anyhow::Result<u64> {
+            Ok(std::fs::read_to_string(self.dir.join(file))?
+                .trim()
+                .parse()?)
+        };
+        if self.v2 {
+            let stat = std::fs::read_to_string(self.dir.join("memory.stat"))?;
+            let field = |k: &str| {
+                stat.lines()
+                    .find_map(|l| l.strip_prefix(k).and_then(|v| v.trim().parse::<u64>().ok()))
+                    .unwrap_or(0)
+            };
+            Ok(Charged {
+                total: read("memory.current")?,
+                kernel: field("kernel "),
+            })
+        } else {
+            Ok(Charged {
+                total: read("memory.usage_in_bytes")?,
+                kernel: read("memory.kmem.usage_in_bytes")?,
+            })
+        }
+    }
+
+    fn leave(self) -> anyhow::Result<()> {
+        std::fs::write(
+            self.parent.join("cgroup.procs"),
+            std::process::id().to_string(),
+        )?;
+        // Emptied of its process, it goes; charges still on it move up.
+        let _ = std::fs::remove_dir(&self.dir);
+        Ok(())
+    }
+}
+
+/// Another host for the replication rows: a pool of its own beside the
+/// bench's (emptied first), the same bucket, no network of its own.
+fn second_host(cfg: &HostConfig) -> Option<HostConfig> {
+    cfg.bucket.as_ref()?;
+    let mut second = cfg.clone();
+    second.data_dir = std::path::PathBuf::from(format!("{}-bench-recover", cfg.data_dir.display()));
+    second.run_dir = std::path::PathBuf::from(format!("{}-bench-recover", cfg.run_dir.display()));
+    second.egress = false;
+    if second.data_dir.exists() {
+        let _ = std::process::Command::new("umount")
+            .arg(second.data_dir.join("pool"))
+            .status();
+        let _ = std::fs::remove_dir_all(&second.data_dir);
+    }
+    std::fs::create_dir_all(&second.data_dir).ok()?;
+    Some(second)
 }
 
 fn sync_pool(host: &Host) -> anyhow::Result<()> {
@@ -438,7 +548,11 @@ pub fn print_table(rows: &[Row]) {
     );
     for r in rows {
         // Rows of megabytes or requests per second name their unit.
-        let unit = if r.operation.ends_with("(MB)") || r.operation.contains("requests/s") {
+        let unit = if r.operation.ends_with("(MB)")
+            || r.operation.ends_with("(MB/s)")
+            || r.operation.ends_with("(s)")
+            || r.operation.contains("requests/s")
+        {
             ""
         } else {
             " ms"

@@ -114,9 +114,10 @@ impl Host {
         if paths.is_empty() || paths.len() > 256 {
             return Err(Error::Invalid("watch between 1 and 256 paths".into()));
         }
+        // A disk only in the bucket comes back first.
+        let files = self.files_here(name).await?;
         let root = self.root_path(name)?;
         let ids = self.config().ids;
-        let files = SpriteFs::open(&root, ids)?;
         let mut watcher = Watcher::new(paths.to_vec(), recursive)?;
         let mut warnings = Vec::new();
         watcher.watch_all(&files, &mut warnings)?;

@@ -282,7 +282,11 @@ async fn an_upload_killed_midway_resumes_where_it_stopped() {
     // The next attempt stores only what the killed one had not.
     let again = a.ship(&s).await.unwrap();
     assert_eq!(again.checkpoints, vec![c.id]);
-    assert_eq!(again.resumed_segments, 2);
+    // Segments go a few at once: the kill came once the second was stored,
+    // with the others stored too or still on their way. What was stored is
+    // not stored again: of the 40 MB stream, less than 30 MB goes now.
+    assert!(again.resumed_segments >= 1, "{again:?}");
+    assert!(again.bytes < 30_000_000, "{again:?}");
     a.sleep_cold(&s).await.unwrap();
 
     let b = second_host("resume", "t-replica-kill", bucket.clone()).await;

@@ -79,7 +79,7 @@ fn entry_json(e: &Entry) -> Value {
 
 async fn files(state: &AppState, caller: &Caller, name: &str) -> Result<SpriteFs, ApiError> {
     let host_name = sprites::host_sprite(state, caller, name).await?;
-    Ok(state.host.files(&host_name)?)
+    Ok(state.host.files_here(&host_name).await?)
 }
 
 #[derive(Deserialize)]

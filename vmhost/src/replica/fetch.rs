@@ -15,6 +15,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use sprites_wire::{CheckpointId, SpriteName};
 use tokio::io::AsyncWriteExt;
@@ -335,6 +336,9 @@ impl Host {
     }
 }
 
+/// Segments fetched ahead of the one being received.
+const AHEAD: usize = 4;
+
 /// Feeds the segments under `dir` to `btrfs receive <into>`, checking each
 /// against its digest; the stream makes the subvolume `<into>/<made>`. On
 /// any failure what it half made is removed.
@@ -360,24 +364,35 @@ async fn receive(
         .map_err(|e| Error::Spawn("btrfs receive".into(), e.to_string()))?;
     let mut stdin = child.stdin.take().expect("piped");
     let fed = async {
+        // A few segments are fetched, opened and checked ahead of the one
+        // being received, in order.
+        let mut fetched = futures_util::stream::iter(segments.iter().cloned().enumerate())
+            .map(|(i, segment)| {
+                let bucket = bucket.clone();
+                let key = segment_key(dir, i);
+                async move {
+                    let data = bucket.get(&key).await?.ok_or_else(|| Error::Corrupt {
+                        object: format!("{} (missing)", bucket.describe(&key)),
+                    })?;
+                    if data.len() as u64 != segment.len
+                        || hex::encode(Sha256::digest(&data)) != segment.sha256
+                    {
+                        return Err(Error::Corrupt {
+                            object: bucket.describe(&key),
+                        });
+                    }
+                    Ok(data)
+                }
+            })
+            .buffered(AHEAD);
         let mut sent = 0;
-        for (i, segment) in segments.iter().enumerate() {
-            let key = segment_key(dir, i);
-            let data = bucket.get(&key).await?.ok_or_else(|| Error::Corrupt {
-                object: format!("{} (missing)", bucket.describe(&key)),
-            })?;
-            if data.len() as u64 != segment.len
-                || hex::encode(Sha256::digest(&data)) != segment.sha256
-            {
-                return Err(Error::Corrupt {
-                    object: bucket.describe(&key),
-                });
-            }
+        while let Some(data) = fetched.next().await {
+            let data = data?;
             stdin
                 .write_all(&data)
                 .await
                 .map_err(|e| Error::io("btrfs receive stopped reading", e))?;
-            sent += segment.len;
+            sent += data.len() as u64;
             progress(sent);
         }
         drop(stdin);

@@ -5,10 +5,10 @@
 //!    host, else the image the sprite was made from (shipped first, once),
 //!    else none (a whole stream).
 //! 2. `btrfs send -p <parent> checkpoints/vN`, cut into segments; each is
-//!    hashed, sealed and stored, and its digest written to the journal
-//!    (`meta/shipping.json`). A segment whose digest the journal already
-//!    holds for that place is in the bucket from an earlier, interrupted
-//!    attempt and is not stored again.
+//!    hashed, sealed and stored (a few at once), and its digest written to
+//!    the journal (`meta/shipping.json`) once stored. A segment whose digest
+//!    the journal already holds for that place is in the bucket from an
+//!    earlier, interrupted attempt and is not stored again.
 //! 3. Store the manifest: from now the checkpoint is in the bucket.
 //! 4. Record it in `meta/replica.json`, drop the journal, store the
 //!    sprite's record.
@@ -19,6 +19,7 @@
 
 use std::path::Path;
 
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sprites_wire::{CheckpointId, SpriteName};
@@ -48,10 +49,18 @@ pub struct ShipReport {
 /// The journal of a shipment under way.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Journal {
+    #[serde(default)]
     checkpoint: Option<CheckpointId>,
+    #[serde(default)]
     parent: Option<Parent>,
-    segments: Vec<Segment>,
+    /// The segments in the bucket, by place in the stream.
+    #[serde(default)]
+    stored: std::collections::BTreeMap<usize, Segment>,
 }
+
+/// Segments being stored at once: enough to keep the link busy while the
+/// next is read, compressed and sealed.
+const IN_FLIGHT: usize = 4;
 
 impl Host {
     /// Ships every checkpoint of `name` not yet in the bucket. Runs beside
@@ -103,7 +112,7 @@ impl Host {
                 .unwrap_or(Journal {
                     checkpoint: Some(id),
                     parent: parent.clone(),
-                    segments: Vec::new(),
+                    stored: Default::default(),
                 });
             let sent = send(
                 bucket,
@@ -258,6 +267,7 @@ async fn send(
         .map_err(|e| Error::Spawn("btrfs send".into(), e.to_string()))?;
     let mut out = child.stdout.take().expect("piped");
     let mut segments = Vec::new();
+    let mut storing = futures_util::stream::FuturesUnordered::new();
     loop {
         let mut buf = vec![0u8; SEGMENT];
         let mut filled = 0;
@@ -280,19 +290,23 @@ async fn send(
             len: filled as u64,
             sha256: hex::encode(Sha256::digest(&buf)),
         };
-        if journal.segments.get(i) == Some(&segment) {
+        if journal.stored.get(&i) == Some(&segment) {
             report.resumed_segments += 1;
         } else {
-            report.bytes += bucket.put(&segment_key(dir, i), buf).await?;
-            journal.segments.truncate(i);
-            journal.segments.push(segment.clone());
-            record::replace(journal_path, journal)?;
-            step(&format!("ship.segment.{i}"));
+            while storing.len() >= IN_FLIGHT {
+                stored(storing.next().await, journal, journal_path, report)?;
+            }
+            let key = segment_key(dir, i);
+            let done = segment.clone();
+            storing.push(async move { bucket.put(&key, buf).await.map(|n| (i, done, n)) });
         }
         segments.push(segment);
         if filled < SEGMENT {
             break;
         }
+    }
+    while !storing.is_empty() {
+        stored(storing.next().await, journal, journal_path, report)?;
     }
     let status = child
         .wait_with_output()
@@ -306,6 +320,21 @@ async fn send(
         )));
     }
     Ok(segments)
+}
+
+/// Notes a segment stored (or fails with why it was not).
+fn stored(
+    done: Option<Result<(usize, Segment, u64)>>,
+    journal: &mut Journal,
+    journal_path: &Path,
+    report: &mut ShipReport,
+) -> Result<()> {
+    let (i, segment, bytes) = done.expect("only awaited while storing")?;
+    report.bytes += bytes;
+    journal.stored.insert(i, segment);
+    record::replace(journal_path, journal)?;
+    step(&format!("ship.segment.{i}"));
+    Ok(())
 }
 
 fn to_json<T: Serialize>(value: &T) -> Vec<u8> {

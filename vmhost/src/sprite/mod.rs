@@ -628,6 +628,17 @@ impl Host {
         crate::fs::SpriteFs::open(&self.root_path(name)?, self.cfg.ids)
     }
 
+    /// [`Host::files`], bringing the sprite's disk back from the bucket
+    /// first when it is only there (the IDE opening an evicted sprite).
+    pub async fn files_here(&self, name: &SpriteName) -> Result<crate::fs::SpriteFs> {
+        let (paths, _) = self.load(name)?;
+        if crate::replica::ReplicaState::read(&paths)?.location == crate::replica::Location::Bucket
+        {
+            self.fetch(name).await?;
+        }
+        crate::fs::SpriteFs::open(&paths.root, self.cfg.ids)
+    }
+
     /// Starts the sandbox of a sprite whose root is in place.
     pub(crate) async fn start_sandbox(
         &self,

@@ -78,16 +78,14 @@ pub fn Dashboard() -> impl IntoView {
         });
         reload();
     });
-    // Backups move on their own: while one is behind, failing or coming
-    // back, the cards are read again now and then.
+    // Backups move on their own (shipped, behind, a sprite moved out to
+    // object storage or coming back): with an object store, the cards are
+    // read again every few seconds.
     let moving = move || {
         sprites.with_untracked(|list| {
-            list.iter().flatten().any(|s| {
-                !matches!(
-                    s.replication.state,
-                    ReplicationState::Off | ReplicationState::Current
-                )
-            })
+            list.iter()
+                .flatten()
+                .any(|s| s.replication.state != ReplicationState::Off)
         })
     };
     if let Ok(handle) = set_interval_with_handle(
@@ -96,7 +94,7 @@ pub fn Dashboard() -> impl IntoView {
                 reload()
             }
         },
-        std::time::Duration::from_secs(2),
+        std::time::Duration::from_secs(3),
     ) {
         on_cleanup(move || handle.clear());
     }

@@ -1,0 +1,251 @@
+//! The replication rows of `vmhost bench`, against the object store the
+//! host replicates to (scripts/bench starts a Garage on loopback), each
+//! next to its floor measured in the same run:
+//!
+//! - shipping 1 GiB changed, against a plain multipart PUT of 1 GiB of
+//!   random bytes to the same bucket (MB/s);
+//! - shipping after a 1 MB change (ms);
+//! - bringing back a sprite holding 1 GiB, against a plain GET of 1 GiB;
+//! - the first command of an evicted sprite;
+//! - a checkpoint right after writing 100 MB;
+//! - the replication lag of 20 sprites writing at once.
+
+use std::time::{Duration, Instant};
+
+use rand::RngCore;
+
+use crate::bench::{row, Row, Samples};
+use crate::{CreateOptions, Host, HostConfig, SpriteName};
+
+const GIB: usize = 1 << 30;
+
+fn name(s: &str) -> SpriteName {
+    SpriteName::parse(s).expect("bench names are valid")
+}
+
+async fn sh(host: &Host, s: &SpriteName, script: &str) -> anyhow::Result<()> {
+    let out = host.run(s, &["sh", "-c", script], b"").await?;
+    anyhow::ensure!(
+        out.code == 0,
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+fn mb_per_s(bytes: usize, took: Duration) -> Duration {
+    // Carried in the row's millisecond field: MB/s as "milliseconds".
+    Duration::from_secs_f64(bytes as f64 / 1e6 / took.as_secs_f64() / 1e3)
+}
+
+fn rate_row(operation: &str, s: &Samples, floor: Option<f64>, target: &str) -> Row {
+    let mut r = row(operation, s, floor, target);
+    // For a rate, the p95 is the slow end: the lower one.
+    let mut v: Vec<f64> = s.0.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    r.p95_ms = v[0];
+    r
+}
+
+/// The replication rows; `second` is the configuration of another host
+/// (a pool of its own) to bring sprites back into.
+pub async fn rows(host: &Host, second: HostConfig, runs: usize) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let bucket = host
+        .config()
+        .bucket
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("the replication rows need --object-store"))?;
+    let heavy = 3;
+
+    // Floors: 1 GiB of random bytes up and down, as they are.
+    let mut data = vec![0u8; GIB];
+    rand::thread_rng().fill_bytes(&mut data);
+    let data = bytes::Bytes::from(data);
+    let (mut put, mut get) = (Vec::new(), Vec::new());
+    for i in 0..heavy {
+        let key = format!("bench/plain-{i}");
+        let start = Instant::now();
+        bucket.put_plain(&key, data.clone()).await?;
+        put.push(mb_per_s(GIB, start.elapsed()));
+        let start = Instant::now();
+        let got = bucket.get_raw(&key).await?.map_or(0, |d| d.len());
+        anyhow::ensure!(got == GIB, "read back {got} bytes");
+        get.push(start.elapsed());
+        bucket.delete(&key).await?;
+    }
+    drop(data);
+    let (put, get) = (Samples(put), Samples(get));
+    rows.push(rate_row(
+        "floor: multipart PUT 1 GiB (MB/s)",
+        &put,
+        None,
+        "plain bytes, same bucket",
+    ));
+    rows.push(row(
+        "floor: GET 1 GiB",
+        &get,
+        None,
+        "plain bytes, same bucket",
+    ));
+
+    // Shipping: the first shipment carries the image; then 1 GiB changes.
+    let s = name("r0");
+    host.create(&s, CreateOptions::default()).await?;
+    host.replicate(&s, Duration::ZERO).await?;
+    let mut ship = Vec::new();
+    for i in 0..heavy {
+        sh(
+            host,
+            &s,
+            &format!("dd if=/dev/urandom of=/root/big-{i} bs=1M count=1024 conv=fsync status=none"),
+        )
+        .await?;
+        let start = Instant::now();
+        let shipped = host.replicate(&s, Duration::ZERO).await?;
+        ship.push(mb_per_s(GIB, start.elapsed()));
+        anyhow::ensure!(!shipped.checkpoints.is_empty(), "nothing shipped");
+        sh(host, &s, &format!("rm /root/big-{i}")).await?;
+    }
+    rows.push(rate_row(
+        "ship 1 GiB changed (MB/s)",
+        &Samples(ship),
+        Some(put.median()),
+        "the floor's pace, sealed",
+    ));
+    let mut small = Vec::new();
+    for i in 0..runs.max(5) {
+        sh(
+            host,
+            &s,
+            &format!("head -c 1000000 /dev/urandom > /root/small-{i}"),
+        )
+        .await?;
+        let start = Instant::now();
+        host.replicate(&s, Duration::ZERO).await?;
+        small.push(start.elapsed());
+    }
+    rows.push(row(
+        "ship after a 1 MB change",
+        &Samples(small),
+        None,
+        "checkpoint + one segment",
+    ));
+
+    // Checkpoint right after writing 100 MB (dirty, not yet on disk).
+    let mut dirty = Vec::new();
+    for i in 0..runs.max(5) {
+        sh(
+            host,
+            &s,
+            &format!("head -c 100000000 /dev/urandom > /root/hundred-{}", i % 2),
+        )
+        .await?;
+        let start = Instant::now();
+        host.checkpoint(&s, "").await?;
+        dirty.push(start.elapsed());
+    }
+    rows.push(row(
+        "checkpoint right after writing 100 MB",
+        &Samples(dirty),
+        None,
+        "<= 50 ms",
+    ));
+
+    // Bringing back a sprite of 1 GiB on another machine.
+    let r = name("r1");
+    host.create(&r, CreateOptions::default()).await?;
+    sh(
+        host,
+        &r,
+        "dd if=/dev/urandom of=/root/big bs=1M count=1024 conv=fsync status=none",
+    )
+    .await?;
+    host.replicate(&r, Duration::ZERO).await?;
+    host.sleep_cold(&r).await?;
+    let other = Host::open(second).await?;
+    let mut back = Vec::new();
+    for _ in 0..heavy {
+        if other.get(&r).is_ok() {
+            other.destroy(&r).await?;
+        }
+        let start = Instant::now();
+        let found = other.recover().await?;
+        anyhow::ensure!(
+            found.sprites.contains(&r),
+            "{r} not in the bucket: {:?}",
+            found.failures
+        );
+        let failures = other.fetch(&r).await?;
+        anyhow::ensure!(failures.is_empty(), "{failures:?}");
+        back.push(start.elapsed());
+    }
+    other.destroy(&r).await?;
+    rows.push(row(
+        "recover a sprite with 1 GiB",
+        &Samples(back),
+        Some(get.median()),
+        "a GET's pace",
+    ));
+    host.destroy(&r).await?;
+
+    // The first command of an evicted sprite.
+    let e = name("r2");
+    host.create(&e, CreateOptions::default()).await?;
+    sh(host, &e, "head -c 1000000 /dev/urandom > /root/note").await?;
+    let mut first = Vec::new();
+    for _ in 0..runs.clamp(3, 5) {
+        host.sleep_cold(&e).await?;
+        host.evict(&e).await?;
+        let start = Instant::now();
+        host.wake(&e).await?;
+        sh(host, &e, "true").await?;
+        first.push(start.elapsed());
+    }
+    rows.push(row(
+        "first exec of an evicted sprite",
+        &Samples(first),
+        None,
+        "fetch + cold wake",
+    ));
+
+    // Twenty sprites writing, replicated every 5 s: their lag, seen each
+    // second for 40 s.
+    let every = Duration::from_secs(5);
+    let writers: Vec<SpriteName> = (0..20).map(|i| name(&format!("w{i}"))).collect();
+    for w in &writers {
+        host.create(w, CreateOptions::default()).await?;
+        sh(host, w, "(while true; do head -c 65536 /dev/urandom >> /root/log; sleep 0.2; done) >/dev/null 2>&1 &").await?;
+    }
+    let stop = Instant::now() + Duration::from_secs(40);
+    let mut lags = Vec::new();
+    let mut next_look = Instant::now();
+    while Instant::now() < stop {
+        for w in &writers {
+            host.replicate(w, every).await?;
+            if Instant::now() >= next_look {
+                let worst = writers
+                    .iter()
+                    .filter_map(|w| host.replication(w).ok())
+                    .map(|r| r.lag_seconds)
+                    .max()
+                    .unwrap_or(0);
+                // Seconds, carried in the row's millisecond field.
+                lags.push(Duration::from_millis(worst));
+                next_look += Duration::from_secs(1);
+            }
+        }
+    }
+    rows.push(row(
+        "replication lag, 20 writing sprites (s)",
+        &Samples(lags),
+        Some(every.as_secs_f64()),
+        "about the interval (5 s here)",
+    ));
+    for w in &writers {
+        host.destroy(w).await?;
+    }
+    host.destroy(&s).await?;
+    host.destroy(&e).await?;
+    Ok(rows)
+}
