@@ -61,7 +61,9 @@ impl ApiError {
                 E::PortClosed(_) => (StatusCode::BAD_GATEWAY, "port_closed"),
                 // A disk that lives in the object store, which is away now.
                 E::Bucket(_) => (StatusCode::SERVICE_UNAVAILABLE, "object_store_unavailable"),
-                E::Corrupt { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "corrupt_replica"),
+                E::Corrupt { .. } | E::Refused(_) => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "corrupt_replica")
+                }
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
         }

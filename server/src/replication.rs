@@ -30,15 +30,41 @@ pub fn spawn_replicator(state: AppState) {
     }
     let every = state.settings.replicate_every;
     tokio::spawn(async move {
+        let mut backoff = Backoff::default();
         loop {
-            round(&state, every, state.settings.evict_after).await;
+            round(&state, every, state.settings.evict_after, &mut backoff).await;
             tokio::time::sleep(TICK).await;
         }
     });
 }
 
+/// Sprites whose last attempt failed wait before the next, longer each
+/// time (up to a minute), so a bucket that is away is not hammered and a
+/// sprite that cannot ship does not hold up the others.
+#[derive(Default)]
+struct Backoff(std::collections::HashMap<SpriteName, (u32, std::time::Instant)>);
+
+impl Backoff {
+    fn waiting(&self, name: &SpriteName) -> bool {
+        self.0
+            .get(name)
+            .is_some_and(|(_, until)| std::time::Instant::now() < *until)
+    }
+
+    fn failed(&mut self, name: &SpriteName) {
+        let fails = self.0.get(name).map_or(0, |(n, _)| *n) + 1;
+        let wait = Duration::from_secs(2u64.saturating_pow(fails.min(6)).min(60));
+        self.0
+            .insert(name.clone(), (fails, std::time::Instant::now() + wait));
+    }
+
+    fn done(&mut self, name: &SpriteName) {
+        self.0.remove(name);
+    }
+}
+
 /// One look at every sprite.
-async fn round(state: &AppState, every: Duration, evict_after: Duration) {
+async fn round(state: &AppState, every: Duration, evict_after: Duration, backoff: &mut Backoff) {
     let sprites = match state.host.list() {
         Ok(s) => s,
         Err(e) => {
@@ -50,6 +76,9 @@ async fn round(state: &AppState, every: Duration, evict_after: Duration) {
         let Ok(name) = SpriteName::parse(&info.name) else {
             continue;
         };
+        if backoff.waiting(&name) {
+            continue;
+        }
         if state
             .host
             .replication(&name)
@@ -65,13 +94,20 @@ async fn round(state: &AppState, every: Duration, evict_after: Duration) {
             && asleep_for.is_some_and(|a| a >= evict_after)
         {
             match state.host.evict(&name).await {
-                Ok(()) => tracing::info!(sprite = %name, "evicted: only in the object store now"),
-                Err(e) => tracing::warn!(sprite = %name, error = %e, "cannot evict"),
+                Ok(()) => {
+                    backoff.done(&name);
+                    tracing::info!(sprite = %name, "evicted: only in the object store now")
+                }
+                Err(e) => {
+                    backoff.failed(&name);
+                    tracing::warn!(sprite = %name, error = %e, "cannot evict")
+                }
             }
             continue;
         }
         match state.host.replicate(&name, every).await {
             Ok(report) => {
+                backoff.done(&name);
                 state.metrics.shipped(report.bytes);
                 if let Some(took) = report.checkpoint_took {
                     state.metrics.checkpoint_took(took);
@@ -83,6 +119,7 @@ async fn round(state: &AppState, every: Duration, evict_after: Duration) {
             // Gone meanwhile.
             Err(vmhost::Error::NotFound(_)) => {}
             Err(e) => {
+                backoff.failed(&name);
                 state.metrics.ship_failed();
                 tracing::warn!(sprite = %name, error = %e, "replication: cannot ship");
             }

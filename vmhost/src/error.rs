@@ -79,6 +79,9 @@ pub enum Error {
         "{object} fails its integrity check (changed or damaged in the bucket); it is not restored"
     )]
     Corrupt { object: String },
+    /// A checkpoint that cannot come back because one it depends on did not.
+    #[error("{0}")]
+    Refused(String),
     #[error(
         "sprites cannot reach their disks: {dir} lets only its owner through (mode {mode:o}); \
          allow passing through it with `chmod o+x {dir}`, or choose a data directory \

@@ -182,7 +182,8 @@ pub fn ensure(
         }
     }
     let _lock = FileLock::acquire(&pool.images_dir().join(".lock"))?;
-    if final_path.exists() {
+    // Read-only means whole: built here, or received from a bucket to the end.
+    if btrfs::is_readonly(&final_path).unwrap_or(false) {
         publish_replacing(pool, name, &hash, recipe)?;
         return current(pool, name);
     }

@@ -101,6 +101,11 @@ pub fn App() -> impl IntoView {
 /// Where the page starts in the browser.
 #[wasm_bindgen::prelude::wasm_bindgen(start)]
 pub fn start() {
+    // A fault in the app says where it happened in the console, instead of
+    // the bare "unreachable" of a WebAssembly trap.
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&format!("the app stopped: {info}").into());
+    }));
     leptos::mount::mount_to_body(App);
 }
 

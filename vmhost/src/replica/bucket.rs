@@ -101,6 +101,9 @@ pub struct Bucket {
     prefix: String,
     cipher: XChaCha20Poly1305,
     url: String,
+    /// The store's own id, kept in its `key-check` object: a bucket of the
+    /// same name elsewhere, or emptied and made again, has another.
+    identity: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl std::fmt::Debug for Bucket {
@@ -172,6 +175,7 @@ impl Bucket {
             },
             cipher: XChaCha20Poly1305::new((&key.0).into()),
             url: cfg.url.clone(),
+            identity: Default::default(),
         })
     }
 
@@ -179,10 +183,13 @@ impl Bucket {
         &self.url
     }
 
-    /// A short name of this bucket and prefix, for files that speak of it.
-    pub fn id(&self) -> String {
+    /// A short name of this store (see [`Bucket::label`]), for files that
+    /// speak of it.
+    pub async fn id(&self) -> Result<String> {
         use sha2::{Digest, Sha256};
-        hex::encode(&Sha256::digest(self.url.as_bytes())[..8])
+        Ok(hex::encode(
+            &Sha256::digest(self.label().await?.as_bytes())[..8],
+        ))
     }
 
     fn path(&self, key: &str) -> object_store::path::Path {
@@ -249,17 +256,41 @@ impl Bucket {
     /// object every server writes on first use), so a bucket written with
     /// another key is refused before anything is mixed into it.
     pub async fn check_key(&self) -> Result<()> {
+        self.label().await.map(|_| ())
+    }
+
+    /// `<url>#<store id>`: names this very store in the host's records of
+    /// what was shipped, so a store of the same URL that is not the same
+    /// (another endpoint, or emptied and made again) is never taken for it.
+    pub async fn label(&self) -> Result<String> {
         const KEY: &str = "key-check";
-        match self.get(KEY).await {
-            Ok(Some(_)) => Ok(()),
-            Ok(None) => self.put(KEY, b"sprites".to_vec()).await.map(|_| ()),
-            Err(Error::Corrupt { .. }) => Err(Error::Invalid(format!(
-                "the replication key does not open {}: it was written with another key \
-                 (give that key with --replica-key-file, or use another bucket or prefix)",
-                self.url
-            ))),
-            Err(e) => Err(e),
-        }
+        let id = self
+            .identity
+            .get_or_try_init(|| async {
+                match self.get(KEY).await {
+                    Ok(Some(id)) => Ok(String::from_utf8_lossy(&id).into_owned()),
+                    Ok(None) => {
+                        let mut id = [0u8; 16];
+                        rand::rngs::OsRng.fill_bytes(&mut id);
+                        let id = hex::encode(id);
+                        self.put(KEY, id.clone().into_bytes()).await?;
+                        Ok(id)
+                    }
+                    Err(Error::Corrupt { .. }) => Err(Error::Invalid(format!(
+                        "the replication key does not open {}: it was written with another key \
+                         (give that key with --replica-key-file, or use another bucket or prefix)",
+                        self.url
+                    ))),
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
+        Ok(format!("{}#{id}", self.url))
+    }
+
+    /// [`Bucket::label`] if it is known already.
+    pub fn label_now(&self) -> Option<String> {
+        self.identity.get().map(|id| format!("{}#{id}", self.url))
     }
 
     /// Stores `data` sealed as `key`, replacing what was there.

@@ -33,15 +33,27 @@ impl Host {
         if phase != Phase::SleepingCold {
             return Err(wrong_phase("evict", phase));
         }
-        let mut state = ReplicaState::read_for(&paths, self.cfg.bucket.as_deref())?;
+        let mut state = ReplicaState::read_for(&paths, self.bucket_label().as_deref())?;
         if state.location == Location::Bucket {
             return Ok(());
         }
+        // File calls reach a sleeping sprite's disk without its lock: it is
+        // made read-only first, so none lands after the last look.
+        btrfs::set_readonly(&paths.root, true)
+            .map_err(|e| Error::path("cannot make read-only", &paths.root, e))?;
         let generation = super::replicate::committed_generation(&paths.root)?;
         let pending = recorded_ids(&paths)?
             .iter()
             .any(|id| !state.shipped.contains_key(&id.0));
-        if pending || state.generation != Some(generation) || state.error.is_some() {
+        // The root as it stands is the checkpoint taken at this generation,
+        // and that one is in the bucket.
+        let root_shipped = state.generation == Some(generation)
+            && state
+                .generation_of
+                .is_some_and(|id| state.shipped.contains_key(&id.0));
+        if pending || !root_shipped || state.error.is_some() {
+            btrfs::set_readonly(&paths.root, false)
+                .map_err(|e| Error::path("cannot make writable", &paths.root, e))?;
             return Err(Error::Invalid(format!(
                 "sprite {name} has writes not yet in the object store; it stays on this disk"
             )));

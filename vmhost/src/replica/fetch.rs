@@ -27,7 +27,7 @@ use super::{
 use crate::btrfs;
 use crate::error::{Error, Result};
 use crate::record;
-use crate::sprite::{Desired, Host, Paths, SpriteRecord};
+use crate::sprite::{Desired, Host, Paths, SpriteRecord, HIDDEN_BASE};
 
 /// What [`Host::recover`] found.
 #[derive(Debug, Default)]
@@ -111,7 +111,7 @@ impl Host {
         }
         let mut state = ReplicaState {
             location: Location::Bucket,
-            bucket: Some(bucket.url().to_string()),
+            bucket: Some(bucket.label().await?),
             ..Default::default()
         };
         let last_seq = manifests.last().map(|m| m.seq);
@@ -134,7 +134,28 @@ impl Host {
         }
         let last = manifests.last().expect("not empty").checkpoint.id;
         rec.current = Some(last);
-        rec.next_checkpoint = rec.next_checkpoint.max(last.0 + 1);
+        // Past every id the bucket holds, damaged ones too: none is reused.
+        let held: Vec<u32> = bucket
+            .list(&prefix)
+            .await?
+            .iter()
+            .filter_map(|k| {
+                k.strip_prefix(&prefix)?
+                    .split('/')
+                    .next()?
+                    .parse::<CheckpointId>()
+                    .ok()
+            })
+            .map(|id| id.0)
+            .collect();
+        let after = |hidden: bool| {
+            held.iter()
+                .filter(|id| (**id >= HIDDEN_BASE) == hidden)
+                .max()
+                .map_or(0, |id| id + 1)
+        };
+        rec.next_checkpoint = rec.next_checkpoint.max(after(false));
+        rec.next_hidden = rec.next_hidden.max(after(true));
         rec.set_desired(Desired::SleepingCold);
         state.write(&paths)?;
         record::write(&paths.record, &rec)?;
@@ -145,7 +166,7 @@ impl Host {
     }
 
     /// The manifests of `name` in the bucket, in the order they were
-    /// shipped; one that cannot be read is reported and left out.
+    /// shipped; a damaged one is reported and left out.
     async fn manifests(
         &self,
         name: &SpriteName,
@@ -165,7 +186,10 @@ impl Host {
             };
             match got {
                 Ok(m) => out.push(m),
-                Err(e) => failures.push(format!("sprite {name}: {e}")),
+                // Damaged: said, and left out. Anything else (the bucket
+                // away, slow) stops here, changing nothing.
+                Err(e @ Error::Corrupt { .. }) => failures.push(format!("sprite {name}: {e}")),
+                Err(e) => return Err(e),
             }
         }
         out.sort_by_key(|m| m.seq);
@@ -212,6 +236,8 @@ impl Host {
             .map(|s| s.len)
             .sum();
         self.progress(name, Some((0, total)));
+        // Cleared however this ends, a cancelled wake included.
+        let _progress = Progress { host: self, name };
         let mut received: HashSet<CheckpointId> = HashSet::new();
         let mut done = 0;
         for m in &manifests {
@@ -225,7 +251,7 @@ impl Host {
             }
             let dir = format!("{}{id}/", sprite_prefix(&self.cfg.instance, name.as_str()));
             let result = match &m.parent {
-                Some(Parent::Checkpoint(p)) if !received.contains(p) => Err(Error::Invalid(
+                Some(Parent::Checkpoint(p)) if !received.contains(p) => Err(Error::Refused(
                     format!("it was sent against {p}, which could not be brought back"),
                 )),
                 Some(Parent::Image(image)) => self.fetch_image(bucket, image).await,
@@ -254,6 +280,9 @@ impl Host {
                     }
                     received.insert(id);
                 }
+                // The bucket away, a full pool, a slow link: nothing is
+                // given up; the next wake tries again from here.
+                Err(e) if !matches!(e, Error::Corrupt { .. } | Error::Refused(_)) => return Err(e),
                 Err(e) => {
                     tracing::error!(sprite = %name, checkpoint = %id, error = %e, "checkpoint not restored");
                     failures.push(format!(
@@ -272,7 +301,6 @@ impl Host {
             .into_iter()
             .filter(|id| wanted.contains(id))
             .collect();
-        self.progress(name, None);
         let Some(last) = manifests
             .iter()
             .rev()
@@ -290,6 +318,8 @@ impl Host {
             .map_err(|e| Error::path("cannot delete", &paths.root, e))?;
         btrfs::snapshot(&paths.checkpoint(last), &paths.root, false)
             .map_err(|e| Error::path("cannot snapshot", &paths.root, e))?;
+        btrfs::limit_referenced(&paths.root, rec.limits.disk_bytes)
+            .map_err(|e| Error::path("cannot set quota", &paths.root, e))?;
         rec.current = Some(last);
         record::write(&paths.record, &rec)?;
         state.location = Location::Local;
@@ -301,11 +331,11 @@ impl Host {
     /// Receives image `image` from the bucket unless the pool has it.
     async fn fetch_image(&self, bucket: &Bucket, image: &str) -> Result<()> {
         let images = self.pool().images_dir();
-        if btrfs::is_subvolume(&images.join(image)).unwrap_or(false) {
+        if btrfs::is_readonly(&images.join(image)).unwrap_or(false) {
             return Ok(());
         }
         let _one = self.image_shipping.lock().await;
-        if btrfs::is_subvolume(&images.join(image)).unwrap_or(false) {
+        if btrfs::is_readonly(&images.join(image)).unwrap_or(false) {
             return Ok(());
         }
         let dir = format!("images/{image}/");
@@ -314,8 +344,11 @@ impl Host {
             return Err(Error::ImageMissing(format!("{image} (not in the bucket)")));
         };
         let manifest: ImageManifest = from_json(bucket, &key, &data)?;
+        // `receive` removes what an interrupted receive left; the image is
+        // taken as there only once read-only, which `btrfs receive` makes
+        // it at the end.
         receive(bucket, &manifest.segments, &dir, &images, image, &|_| {}).await?;
-        let marks = self.image_marks(bucket);
+        let marks = self.image_marks(bucket).await?;
         std::fs::create_dir_all(&marks).map_err(|e| Error::path("cannot create", &marks, e))?;
         let mark = marks.join(image);
         std::fs::write(&mark, b"").map_err(|e| Error::path("cannot write", &mark, e))?;
@@ -423,4 +456,16 @@ fn from_json<T: serde::de::DeserializeOwned>(bucket: &Bucket, key: &str, data: &
     serde_json::from_slice(data).map_err(|_| Error::Corrupt {
         object: bucket.describe(key),
     })
+}
+
+/// Clears a sprite's fetch progress when dropped.
+struct Progress<'a> {
+    host: &'a Host,
+    name: &'a SpriteName,
+}
+
+impl Drop for Progress<'_> {
+    fn drop(&mut self) {
+        self.host.progress(self.name, None);
+    }
 }

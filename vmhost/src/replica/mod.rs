@@ -93,12 +93,19 @@ pub struct ReplicaState {
     /// The root's btrfs generation when the last hidden checkpoint was taken.
     #[serde(default)]
     pub generation: Option<u64>,
+    /// That checkpoint: the root stands as it does only once it is shipped.
+    #[serde(default)]
+    pub generation_of: Option<CheckpointId>,
     /// When that was (ms since the Unix epoch).
     #[serde(default)]
     pub taken_at: u64,
     /// The bucket `shipped` speaks of.
     #[serde(default)]
     pub bucket: Option<String>,
+    /// `next_seq` when the sprite's record was last stored: the record is
+    /// stored again until it follows the last shipment.
+    #[serde(default)]
+    pub record_seq: Option<u64>,
 }
 
 impl ReplicaState {
@@ -106,16 +113,20 @@ impl ReplicaState {
         Ok(record::read(&paths.replica)?.unwrap_or_default())
     }
 
-    /// The state as it stands for `bucket`: what was shipped to another
-    /// bucket (the server was pointed elsewhere) counts as not shipped.
-    pub(crate) fn read_for(paths: &Paths, bucket: Option<&Bucket>) -> Result<ReplicaState> {
+    /// The state as it stands for the store `label` names (see
+    /// [`Bucket::label`]; `None`: not known yet, taken as the same): what
+    /// was shipped to another store (the server was pointed elsewhere)
+    /// counts as not shipped. Sequence numbers go on growing.
+    pub(crate) fn read_for(paths: &Paths, label: Option<&str>) -> Result<ReplicaState> {
         let mut state = ReplicaState::read(paths)?;
-        let url = bucket.map(|b| b.url().to_string());
-        if state.location == Location::Local && state.bucket.is_some() && state.bucket != url {
-            state = ReplicaState {
-                bucket: url,
-                ..Default::default()
-            };
+        if let (Some(was), Some(now)) = (&state.bucket, label) {
+            if state.location == Location::Local && was != now {
+                state = ReplicaState {
+                    bucket: Some(now.to_string()),
+                    next_seq: state.next_seq,
+                    ..Default::default()
+                };
+            }
         }
         Ok(state)
     }
@@ -217,7 +228,7 @@ impl Host {
     /// how far behind it is.
     pub fn replication(&self, name: &sprites_wire::SpriteName) -> Result<Replication> {
         let (paths, rec) = self.load(name)?;
-        let state = ReplicaState::read_for(&paths, self.cfg.bucket.as_deref())?;
+        let state = ReplicaState::read_for(&paths, self.bucket_label().as_deref())?;
         let recorded = crate::sprite::recorded_ids(&paths)?;
         let last = state.last();
         let pending = recorded
@@ -260,8 +271,17 @@ impl Host {
     }
 
     /// Where the images shipped to `bucket` are marked, one empty file each.
-    pub(crate) fn image_marks(&self, bucket: &Bucket) -> std::path::PathBuf {
-        self.pool().images_dir().join(".shipped").join(bucket.id())
+    pub(crate) async fn image_marks(&self, bucket: &Bucket) -> Result<std::path::PathBuf> {
+        Ok(self
+            .pool()
+            .images_dir()
+            .join(".shipped")
+            .join(bucket.id().await?))
+    }
+
+    /// The bucket's label, when known (see [`Bucket::label`]).
+    pub(crate) fn bucket_label(&self) -> Option<String> {
+        self.cfg.bucket.as_ref().and_then(|b| b.label_now())
     }
 
     pub(crate) fn bucket(&self) -> Result<&Bucket> {

@@ -30,11 +30,11 @@ impl Host {
         let took = taken.as_ref().map(|_| started.elapsed());
         if taken.is_none() {
             let (paths, _) = self.load(name)?;
-            let state = ReplicaState::read_for(&paths, self.cfg.bucket.as_deref())?;
+            let state = ReplicaState::read_for(&paths, self.bucket_label().as_deref())?;
             let pending = crate::sprite::recorded_ids(&paths)?
                 .iter()
                 .any(|id| !state.shipped.contains_key(&id.0));
-            if !pending && state.error.is_none() {
+            if !pending && state.error.is_none() && state.record_seq == Some(state.next_seq) {
                 return Ok(ShipReport::default());
             }
         }
@@ -57,16 +57,18 @@ impl Host {
             return Ok(None);
         }
         let now = crate::now_ms();
-        let generation = committed_generation(&paths.root)?;
-        let written = state.generation != Some(generation);
         let due = now.saturating_sub(state.taken_at) >= every.as_millis() as u64;
-        if !written || !due {
+        if !due {
+            return Ok(None);
+        }
+        let generation = committed_generation(&paths.root)?;
+        if state.generation == Some(generation) {
             return Ok(None);
         }
         let info = self.take_checkpoint(name, &paths, &rec, "replica", Taken::Replica)?;
         // Ids are never given twice, even once this one is dropped here:
         // the bucket keeps it under its id.
-        rec.next_checkpoint = rec.next_checkpoint.max(info.id.0 + 1);
+        rec.next_hidden = rec.next_hidden.max(info.id.0 + 1);
         record::write(&paths.record, &rec)?;
         // The snapshot's transaction: the root stood there when it was
         // taken, and anything written after commits later, moving it on.
@@ -75,6 +77,7 @@ impl Host {
             btrfs::generation(&snapshot)
                 .map_err(|e| Error::path("cannot read the generation of", &snapshot, e))?,
         );
+        state.generation_of = Some(info.id);
         state.taken_at = now;
         state.write(&paths)?;
         step("replicate.taken");
@@ -86,7 +89,7 @@ impl Host {
     async fn drop_shipped_hidden(&self, name: &SpriteName) -> Result<()> {
         let _guard = self.lock(name).await;
         let (paths, rec) = self.load(name)?;
-        let state = ReplicaState::read_for(&paths, self.cfg.bucket.as_deref())?;
+        let state = ReplicaState::read_for(&paths, self.bucket_label().as_deref())?;
         let last = state.last().map(|(id, _)| id);
         for id in crate::sprite::recorded_ids(&paths)? {
             if Some(id) == last || Some(id) == rec.current || !state.shipped.contains_key(&id.0) {

@@ -53,6 +53,9 @@ struct Journal {
     checkpoint: Option<CheckpointId>,
     #[serde(default)]
     parent: Option<Parent>,
+    /// The bucket the segments went to.
+    #[serde(default)]
+    bucket: Option<String>,
     /// The segments in the bucket, by place in the stream.
     #[serde(default)]
     stored: std::collections::BTreeMap<usize, Segment>,
@@ -69,8 +72,9 @@ impl Host {
     pub async fn ship(&self, name: &SpriteName) -> Result<ShipReport> {
         let bucket = self.bucket()?;
         let (paths, _) = self.load(name)?;
-        let mut state = ReplicaState::read_for(&paths, Some(bucket))?;
-        state.bucket = Some(bucket.url().to_string());
+        let label = bucket.label().await?;
+        let mut state = ReplicaState::read_for(&paths, Some(&label))?;
+        state.bucket = Some(label);
         let mut report = ShipReport::default();
         let result = self
             .ship_pending(name, bucket, &paths, &mut state, &mut report)
@@ -107,11 +111,13 @@ impl Host {
                 Some(Parent::Image(image)) => Some(self.pool().images_dir().join(image)),
                 None => None,
             };
+            let to = state.bucket.clone();
             let mut journal = record::read::<Journal>(&paths.shipping)?
-                .filter(|j| j.checkpoint == Some(id) && j.parent == parent)
+                .filter(|j| j.checkpoint == Some(id) && j.parent == parent && j.bucket == to)
                 .unwrap_or(Journal {
                     checkpoint: Some(id),
                     parent: parent.clone(),
+                    bucket: to,
                     stored: Default::default(),
                 });
             let sent = send(
@@ -159,11 +165,14 @@ impl Host {
             record::remove(&paths.shipping)?;
             report.checkpoints.push(id);
         }
-        if !report.checkpoints.is_empty() {
-            // The record as of now: its current checkpoint, limits, name.
+        if !report.checkpoints.is_empty() || state.record_seq != Some(state.next_seq) {
+            // The record as of now: its current checkpoint, limits, name;
+            // again until one is stored after the last shipment.
             let (_, rec) = self.load(name)?;
             let key = format!("{}record", sprite_prefix(&self.cfg.instance, name.as_str()));
             report.bytes += bucket.put(&key, to_json(&rec)).await?;
+            state.record_seq = Some(state.next_seq);
+            state.write(paths)?;
         }
         Ok(())
     }
@@ -204,7 +213,7 @@ impl Host {
         image: &str,
         report: &mut ShipReport,
     ) -> Result<()> {
-        let marks = self.image_marks(bucket);
+        let marks = self.image_marks(bucket).await?;
         let mark = marks.join(image);
         if mark.exists() {
             return Ok(());
@@ -216,6 +225,7 @@ impl Host {
         let dir = format!("images/{image}/");
         let journal_path = marks.join(format!("{image}.journal"));
         std::fs::create_dir_all(&marks).map_err(|e| Error::path("cannot create", &marks, e))?;
+        // Image journals live beside the marks, which are per bucket.
         let mut journal = record::read::<Journal>(&journal_path)?.unwrap_or_default();
         let source = self.pool().images_dir().join(image);
         let segments = send(

@@ -48,6 +48,7 @@ impl Host {
     /// Takes a checkpoint. Allowed in every phase but Creating.
     pub async fn checkpoint(&self, name: &SpriteName, comment: &str) -> Result<CheckpointInfo> {
         let _guard = self.lock(name).await;
+        self.fetch_locked(name).await?;
         let (paths, mut rec) = self.load(name)?;
         let phase = self.observe(name)?;
         if !phase.can_checkpoint() {
@@ -68,7 +69,10 @@ impl Host {
         comment: &str,
         taken: Taken,
     ) -> Result<CheckpointInfo> {
-        let id = next_id(paths, rec)?;
+        let id = match taken {
+            Taken::Asked => next_id(paths, rec)?,
+            Taken::Replica => next_hidden_id(paths, rec)?,
+        };
         let sandbox = self.sandbox_id(name);
         // Write out what is already dirty before freezing, so the processes
         // stay frozen only for the little written since.
@@ -185,12 +189,32 @@ pub(crate) fn snapshot_ids(paths: &Paths) -> Result<Vec<CheckpointId>> {
     Ok(ids)
 }
 
+/// Hidden checkpoints (replication's) take ids from here up (the largest
+/// id is nine digits), so the ones people see stay v0, v1, v2... without
+/// gaps: half a billion each, at one hidden checkpoint a minute some
+/// nine centuries.
+pub(crate) const HIDDEN_BASE: u32 = 500_000_000;
+
 /// Ids only grow: a deleted checkpoint's id is never given again.
 pub(crate) fn next_id(paths: &Paths, rec: &SpriteRecord) -> Result<CheckpointId> {
     let last = recorded_ids(paths)?
         .into_iter()
         .chain(snapshot_ids(paths)?)
+        .filter(|id| id.0 < HIDDEN_BASE)
         .max();
     let after_last = last.map_or(0, |CheckpointId(n)| n + 1);
     Ok(CheckpointId(after_last.max(rec.next_checkpoint)))
+}
+
+/// The next hidden checkpoint's id; these only grow too.
+pub(crate) fn next_hidden_id(paths: &Paths, rec: &SpriteRecord) -> Result<CheckpointId> {
+    let last = recorded_ids(paths)?
+        .into_iter()
+        .chain(snapshot_ids(paths)?)
+        .filter(|id| id.0 >= HIDDEN_BASE)
+        .max();
+    let after_last = last.map_or(HIDDEN_BASE, |CheckpointId(n)| n + 1);
+    Ok(CheckpointId(
+        after_last.max(rec.next_hidden).max(HIDDEN_BASE),
+    ))
 }

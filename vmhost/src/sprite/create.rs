@@ -58,6 +58,7 @@ impl Host {
             origin: None,
             current: None,
             next_checkpoint: 0,
+            next_hidden: 0,
             activity: super::Activity::started_now(),
         };
         self.stage_and_publish(name, &rec, |root| btrfs::snapshot(&image.path, root, false))

@@ -47,6 +47,8 @@ impl Host {
             let b = self.lock(name).await;
             (self.lock(source).await, b)
         };
+        // A source only in the bucket comes back first.
+        self.fetch_locked(source).await?;
         let (src_paths, src) = self.load(source)?;
         if self.paths(name).dir.exists() {
             return Err(Error::AlreadyExists(name.to_string()));
@@ -70,6 +72,7 @@ impl Host {
             origin: Some(Origin::of(source, checkpoint)),
             current: None,
             next_checkpoint: 0,
+            next_hidden: 0,
             activity: super::Activity::started_now(),
         };
         let sandbox = self.sandbox_id(source);

@@ -44,7 +44,7 @@ use crate::runtime::cli::{Flavor, OciCli};
 use crate::runtime::{IdMap, Limits, Runtime, SandboxStatus};
 
 pub use checkpoint::CheckpointInfo;
-pub(crate) use checkpoint::{recorded_ids, snapshot_ids, sync_fs, Taken};
+pub(crate) use checkpoint::{recorded_ids, snapshot_ids, sync_fs, Taken, HIDDEN_BASE};
 pub use create::CreateOptions;
 pub use exec::Connection;
 
@@ -125,6 +125,10 @@ pub struct SpriteRecord {
     /// The lowest id the next checkpoint may take.
     #[serde(default)]
     pub next_checkpoint: u32,
+    /// The lowest id the next hidden checkpoint may take (see
+    /// `checkpoint::HIDDEN_BASE`; 0: none taken yet).
+    #[serde(default)]
+    pub next_hidden: u32,
     #[serde(default)]
     pub activity: Activity,
 }

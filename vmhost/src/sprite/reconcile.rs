@@ -63,18 +63,20 @@ impl Host {
     async fn reconcile_one(&self, name: &SpriteName) -> Result<()> {
         let _guard = self.lock(name).await;
         let (paths, rec) = self.load(name)?;
+        if crate::replica::ReplicaState::read(&paths)?.location == crate::replica::Location::Bucket
+        {
+            // Its disk is in the bucket, its records say what is there;
+            // half-received checkpoints are finished by the next fetch. A
+            // restore never started on a disk that was not here.
+            let _ = record::remove(&paths.op);
+            return Ok(());
+        }
         if let Some(Intent::Restore { target, backup }) = record::read::<Intent>(&paths.op)? {
             tracing::info!(sprite = %name, %target, "finishing an interrupted restore");
             return self.finish_restore(name, &paths, rec, target, backup).await;
         }
         btrfs::remove_tree(&paths.old_root)
             .map_err(|e| Error::path("cannot delete", &paths.old_root, e))?;
-        if crate::replica::ReplicaState::read(&paths)?.location == crate::replica::Location::Bucket
-        {
-            // Its disk is in the bucket, its records say what is there;
-            // half-received checkpoints are finished by the next fetch.
-            return Ok(());
-        }
         let recorded = recorded_ids(&paths)?;
         let snapshots = snapshot_ids(&paths)?;
         for id in snapshots.iter().filter(|id| !recorded.contains(id)) {

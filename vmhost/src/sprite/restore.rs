@@ -40,6 +40,8 @@ impl Host {
         target: CheckpointId,
     ) -> Result<(SpriteInfo, CheckpointInfo)> {
         let _guard = self.lock(name).await;
+        // A disk only in the bucket comes back first.
+        self.fetch_locked(name).await?;
         let (paths, rec) = self.load(name)?;
         if record::read::<CheckpointInfo>(&paths.checkpoint_record(target))?.is_none() {
             return Err(Error::CheckpointNotFound(name.to_string(), target));
@@ -69,7 +71,13 @@ impl Host {
         rec: &SpriteRecord,
         backup: CheckpointId,
     ) {
-        if paths.old_root.exists() || !paths.root.exists() {
+        if paths.old_root.exists() {
+            return;
+        }
+        if !paths.root.exists() {
+            // No disk was ever there to restore over (it is in the bucket):
+            // nothing moved, nothing to finish.
+            let _ = record::remove(&paths.op);
             return;
         }
         let undo = async {

@@ -82,11 +82,13 @@ pub fn Dashboard() -> impl IntoView {
     // object storage or coming back): with an object store, the cards are
     // read again every few seconds.
     let moving = move || {
-        sprites.with_untracked(|list| {
-            list.iter()
-                .flatten()
-                .any(|s| s.replication.state != ReplicationState::Off)
-        })
+        sprites
+            .try_with_untracked(|list| {
+                list.iter()
+                    .flatten()
+                    .any(|s| s.replication.state != ReplicationState::Off)
+            })
+            .unwrap_or(false)
     };
     if let Ok(handle) = set_interval_with_handle(
         move || {
