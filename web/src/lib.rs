@@ -104,7 +104,12 @@ pub fn start() {
     // A fault in the app says where it happened in the console, instead of
     // the bare "unreachable" of a WebAssembly trap.
     std::panic::set_hook(Box::new(|info| {
-        web_sys::console::error_1(&format!("the app stopped: {info}").into());
+        let here = js_sys::Error::new("");
+        let stack = js_sys::Reflect::get(&here, &"stack".into())
+            .ok()
+            .and_then(|s| s.as_string())
+            .unwrap_or_default();
+        web_sys::console::error_1(&format!("the app stopped: {info}\n{stack}").into());
     }));
     leptos::mount::mount_to_body(App);
 }

@@ -78,28 +78,6 @@ pub fn Dashboard() -> impl IntoView {
         });
         reload();
     });
-    // Backups move on their own (shipped, behind, a sprite moved out to
-    // object storage or coming back): with an object store, the cards are
-    // read again every few seconds.
-    let moving = move || {
-        sprites
-            .try_with_untracked(|list| {
-                list.iter()
-                    .flatten()
-                    .any(|s| s.replication.state != ReplicationState::Off)
-            })
-            .unwrap_or(false)
-    };
-    if let Ok(handle) = set_interval_with_handle(
-        move || {
-            if moving() {
-                reload()
-            }
-        },
-        std::time::Duration::from_secs(3),
-    ) {
-        on_cleanup(move || handle.clear());
-    }
     let stream = StoredValue::new_local(None::<EventStream>);
     Effect::new(move |_| {
         session.0.track();
@@ -154,7 +132,15 @@ pub fn Dashboard() -> impl IntoView {
                         <ul class="cards">
                             <For
                                 each=move || sprites.get().unwrap_or_default()
-                                key=|s| (s.name.clone(), s.status.clone(), s.last_active_at.clone())
+                                key=|s| {
+                                    (
+                                        s.name.clone(),
+                                        s.status.clone(),
+                                        s.last_active_at.clone(),
+                                        s.replication.state,
+                                        s.replication.location,
+                                    )
+                                }
                                 children=move |s| {
                                     view! { <Card sprite=s disk=disk error=error sprites=sprites /> }
                                 }

@@ -135,7 +135,7 @@ pub fn EditorPane() -> impl IntoView {
             callbacks.set_value(Some((on_save, on_change)));
             loading.set(false);
             // A file asked for while the editor loaded.
-            if let Some(p) = ws.open.get_untracked() {
+            if let Some(p) = ws.open.try_get_untracked().flatten() {
                 ws.open.set(Some(p));
             }
         });
@@ -233,12 +233,16 @@ pub fn EditorPane() -> impl IntoView {
                     return;
                 };
                 // A save of this page changes the file too: what counts is
-                // what the tab knows after it, not before.
-                if saving.get_untracked() {
+                // what the tab knows after it, not before. (The answer may
+                // come after the workspace was left: then nothing is there.)
+                if saving.try_get_untracked().unwrap_or(true) {
                     return;
                 }
                 let differs = |t: &Tab| t.path == tab.path && now != Some(t.base) && !t.stale;
-                if tabs.with_untracked(|ts| ts.iter().any(differs)) {
+                if tabs
+                    .try_with_untracked(|ts| ts.iter().any(differs))
+                    .unwrap_or(false)
+                {
                     tabs.update(|ts| {
                         if let Some(t) = ts.iter_mut().find(|t| differs(t)) {
                             t.stale = true;
@@ -358,8 +362,9 @@ pub fn EditorPane() -> impl IntoView {
                 if now == Some(tab.base) {
                     return;
                 }
-                let dirty =
-                    tabs.with_untracked(|ts| ts.iter().any(|t| t.path == tab.path && t.dirty));
+                let dirty = tabs
+                    .try_with_untracked(|ts| ts.iter().any(|t| t.path == tab.path && t.dirty))
+                    .unwrap_or(false);
                 if dirty {
                     tabs.update(|ts| {
                         if let Some(t) = ts.iter_mut().find(|t| t.path == tab.path) {

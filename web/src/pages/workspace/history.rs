@@ -107,10 +107,11 @@ pub fn History() -> impl IntoView {
                         .set(Some("The diff view could not be loaded.".into()))
                 }
             };
-            let Some(el) = diff_host.get_untracked() else {
+            // Left meanwhile: nothing to show it in.
+            let Some(el) = diff_host.try_get_untracked().flatten() else {
                 return;
             };
-            diff_view.update_value(|d| {
+            diff_view.try_update_value(|d| {
                 let d = d.get_or_insert_with(|| js::DiffView::new(&el, &monaco));
                 d.show(&path, &before, &after);
             });

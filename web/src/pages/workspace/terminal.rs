@@ -152,8 +152,14 @@ pub fn Terminals() -> impl IntoView {
     let others = RwSignal::new(Vec::<String>::new());
     let look = move || {
         let me = me.clone();
+        // Read now, while the workspace is surely there: the task runs
+        // later, maybe after it was left.
+        let session = active
+            .try_get_untracked()
+            .and_then(|a| titles.try_with_untracked(|t| t.get(&a).cloned()))
+            .flatten();
         leptos::task::spawn_local(async move {
-            let Some((id, _)) = titles.get_untracked().get(&active.get_untracked()).cloned() else {
+            let Some((id, _)) = session else {
                 others.set(vec![]);
                 return;
             };
