@@ -65,17 +65,6 @@ impl Machine {
     }
 }
 
-/// A fresh data directory: an earlier run's pool unmounted and removed.
-fn fresh(dir: &Path) {
-    if dir.exists() {
-        let _ = std::process::Command::new("umount")
-            .arg(dir.join("pool"))
-            .status();
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-    std::fs::create_dir_all(dir).unwrap();
-}
-
 async fn api(
     client: &reqwest::Client,
     base: &str,
@@ -270,7 +259,7 @@ async fn a_server_killed_with_its_disk_comes_back_from_the_bucket_on_another_mac
         database: None,
         egress: false,
     };
-    fresh(&b.data);
+    vmhost::pool::fresh_data_dir(&b.data).unwrap();
     let out = b
         .command(&store, &key)
         .args(["admin", "recover"])

@@ -636,23 +636,8 @@ async fn a_cold_sprite_wakes_for_a_request_and_its_http_service_answers() {
         )
         .await;
     assert_eq!(st, StatusCode::CREATED);
-    let host = srv.host_name("cold");
-    let files = srv.state.host.files(&host).unwrap();
-    files
-        .write("/srv/index.html", b"from the service\n", None, true)
-        .unwrap();
     // The service declares its own port: the URL goes there, not to 8080.
-    let service = json!({"cmd": "python3", "args": ["-m", "http.server", "8000"], "dir": "/srv", "http_port": 8000});
-    let res = srv
-        .client
-        .put(srv.url("/v1/sprites/cold/services/web?duration=1s"))
-        .bearer_auth(&alice)
-        .json(&service)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let lines = res.text().await.unwrap();
+    let lines = serve_page(&srv, &alice, "cold", b"from the service\n").await;
     assert!(
         lines.contains("\"started\"") && lines.trim_end().ends_with("}"),
         "{lines}"
@@ -697,6 +682,25 @@ async fn a_cold_sprite_wakes_for_a_request_and_its_http_service_answers() {
     srv.cleanup().await;
 }
 
+/// Writes `page` as the sprite's /srv/index.html and serves it with a
+/// service on port 8000 (which the sprite's URL then reaches); the
+/// service's start, as the NDJSON lines the API answered.
+async fn serve_page(srv: &TestServer, token: &str, sprite: &str, page: &[u8]) -> String {
+    let files = srv.state.host.files(&srv.host_name(sprite)).unwrap();
+    files.write("/srv/index.html", page, None, true).unwrap();
+    let service = json!({"cmd": "python3", "args": ["-m", "http.server", "8000"], "dir": "/srv", "http_port": 8000});
+    let res = srv
+        .client
+        .put(srv.url(&format!("/v1/sprites/{sprite}/services/web?duration=1s")))
+        .bearer_auth(token)
+        .json(&service)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.text().await.unwrap()
+}
+
 /// Waits until the sprite's disk is where `location` says.
 async fn wait_location(srv: &TestServer, token: &str, sprite: &str, location: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(180);
@@ -730,21 +734,7 @@ async fn an_evicted_sprite_comes_back_for_a_request_and_for_a_command() {
         )
         .await;
     assert_eq!(st, StatusCode::CREATED);
-    let files = srv.state.host.files(&srv.host_name("far")).unwrap();
-    files
-        .write("/srv/index.html", b"kept far away\n", None, true)
-        .unwrap();
-    let service = json!({"cmd": "python3", "args": ["-m", "http.server", "8000"], "dir": "/srv", "http_port": 8000});
-    let res = srv
-        .client
-        .put(srv.url("/v1/sprites/far/services/web?duration=1s"))
-        .bearer_auth(&alice)
-        .json(&service)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    res.text().await.unwrap();
+    serve_page(&srv, &alice, "far", b"kept far away\n").await;
     let c = client(&srv, &["far-alice"], false);
     let get = || async {
         let res = c

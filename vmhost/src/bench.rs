@@ -524,13 +524,7 @@ fn second_host(cfg: &HostConfig) -> Option<HostConfig> {
     second.data_dir = std::path::PathBuf::from(format!("{}-bench-recover", cfg.data_dir.display()));
     second.run_dir = std::path::PathBuf::from(format!("{}-bench-recover", cfg.run_dir.display()));
     second.egress = false;
-    if second.data_dir.exists() {
-        let _ = std::process::Command::new("umount")
-            .arg(second.data_dir.join("pool"))
-            .status();
-        let _ = std::fs::remove_dir_all(&second.data_dir);
-    }
-    std::fs::create_dir_all(&second.data_dir).ok()?;
+    crate::pool::fresh_data_dir(&second.data_dir).ok()?;
     Some(second)
 }
 

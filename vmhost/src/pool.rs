@@ -203,3 +203,16 @@ impl Pool {
         Ok((st.blocks() - st.blocks_free()) * st.fragment_size())
     }
 }
+
+/// Empties `data_dir` for a pool made from nothing: the pool an earlier
+/// use left mounted there is unmounted, the directory removed and made
+/// again. For a second pool standing for another machine (the replication
+/// tests and benchmark).
+pub fn fresh_data_dir(data_dir: &Path) -> std::io::Result<()> {
+    if data_dir.exists() {
+        // Not mounted is as good as unmounted.
+        let _ = Command::new("umount").arg(data_dir.join("pool")).status();
+        fs::remove_dir_all(data_dir)?;
+    }
+    fs::create_dir_all(data_dir)
+}
