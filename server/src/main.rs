@@ -231,7 +231,7 @@ async fn recover(cfg: &Config, url: &str) -> anyhow::Result<()> {
     let Some(store) = &cfg.host.object_store else {
         anyhow::bail!("recover from where? give --object-store (or SPRITES_OBJECT_STORE)");
     };
-    match litestream::sqlite_path(url) {
+    let restored = match litestream::sqlite_path(url) {
         Some(db) if db.exists() => anyhow::bail!(
             "{} exists: recover brings a server back on a machine without its database",
             db.display()
@@ -241,13 +241,35 @@ async fn recover(cfg: &Config, url: &str) -> anyhow::Result<()> {
                 litestream::write_config(&cfg.host.data_dir, &db, &replica_of(cfg, store))?;
             litestream::restore(&config, &db).await?;
             println!("database restored: {}", db.display());
+            true
         }
-        None => println!("the database is PostgreSQL: restore it from its own backup"),
-    }
+        None => {
+            println!("the database is PostgreSQL: restore it from its own backup");
+            false
+        }
+    };
     let host = Host::open(cfg.host.config(false)?).await?;
-    let found = host.recover().await?;
+    let mut found = host.recover().await?;
     for failure in &found.failures {
         eprintln!("not recovered: {failure}");
+    }
+    if restored {
+        // A sprite the database no longer knows was destroyed before the
+        // machine was lost, its objects not yet all deleted: it stays
+        // destroyed (and its objects go once the server runs).
+        let known = sprites_server::sprites::host_names(&Db::connect(url).await?)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
+        let mut kept = Vec::new();
+        for name in std::mem::take(&mut found.sprites) {
+            if known.contains(name.as_str()) {
+                kept.push(name);
+            } else {
+                host.destroy(&name).await?;
+                println!("sprite {name} was destroyed before: it stays destroyed");
+            }
+        }
+        found.sprites = kept;
     }
     println!(
         "{} sprites recovered from {store}; each one's disk comes back on its first use. \

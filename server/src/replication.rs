@@ -8,6 +8,11 @@
 //! (default 7 days) whose state is fully shipped leaves the local disk
 //! ([`vmhost::Host::evict`]); its next wake fetches it back.
 //!
+//! What the bucket no longer needs to keep leaves it: each round prunes
+//! every sprite's old hidden checkpoints and deleted ones
+//! ([`vmhost::Host::prune`], with `--replica-retention`) and empties the
+//! places of destroyed sprites ([`vmhost::Host::forget_destroyed`]).
+//!
 //! The bucket away or refusing stops nothing: the sprite works on, its
 //! checkpoints wait on the disk, each failure is kept in the sprite's
 //! replica state (the API shows it, with the lag), and the next round tries
@@ -41,30 +46,53 @@ pub fn spawn_replicator(state: AppState) {
 /// Sprites whose last attempt failed wait before the next, longer each
 /// time (up to a minute), so a bucket that is away is not hammered and a
 /// sprite that cannot ship does not hold up the others.
+///
+/// Keyed by sprite name, or [`FORGET`] for the destroyed sprites' objects.
 #[derive(Default)]
-struct Backoff(std::collections::HashMap<SpriteName, (u32, std::time::Instant)>);
+struct Backoff(std::collections::HashMap<String, (u32, std::time::Instant)>);
+
+/// The [`Backoff`] key of emptying destroyed sprites' places (no sprite
+/// name has a space).
+const FORGET: &str = "destroyed sprites";
 
 impl Backoff {
-    fn waiting(&self, name: &SpriteName) -> bool {
+    fn waiting(&self, key: &str) -> bool {
         self.0
-            .get(name)
+            .get(key)
             .is_some_and(|(_, until)| std::time::Instant::now() < *until)
     }
 
-    fn failed(&mut self, name: &SpriteName) {
-        let fails = self.0.get(name).map_or(0, |(n, _)| *n) + 1;
+    fn failed(&mut self, key: &str) {
+        let fails = self.0.get(key).map_or(0, |(n, _)| *n) + 1;
         let wait = Duration::from_secs(2u64.saturating_pow(fails.min(6)).min(60));
         self.0
-            .insert(name.clone(), (fails, std::time::Instant::now() + wait));
+            .insert(key.to_string(), (fails, std::time::Instant::now() + wait));
     }
 
-    fn done(&mut self, name: &SpriteName) {
-        self.0.remove(name);
+    fn done(&mut self, key: &str) {
+        self.0.remove(key);
     }
 }
 
 /// One look at every sprite.
 async fn round(state: &AppState, every: Duration, evict_after: Duration, backoff: &mut Backoff) {
+    if !backoff.waiting(FORGET) {
+        match state.host.forget_destroyed().await {
+            Ok(n) => {
+                backoff.done(FORGET);
+                if n > 0 {
+                    tracing::info!(
+                        sprites = n,
+                        "destroyed sprites deleted from the object store"
+                    );
+                }
+            }
+            Err(e) => {
+                backoff.failed(FORGET);
+                tracing::warn!(error = %e, "replication: cannot delete destroyed sprites from the object store");
+            }
+        }
+    }
     let sprites = match state.host.list() {
         Ok(s) => s,
         Err(e) => {
@@ -76,7 +104,7 @@ async fn round(state: &AppState, every: Duration, evict_after: Duration, backoff
         let Ok(name) = SpriteName::parse(&info.name) else {
             continue;
         };
-        if backoff.waiting(&name) {
+        if backoff.waiting(name.as_str()) {
             continue;
         }
         if state
@@ -84,6 +112,11 @@ async fn round(state: &AppState, every: Duration, evict_after: Duration, backoff
             .replication(&name)
             .is_ok_and(|r| r.location == Location::Bucket)
         {
+            // Nothing to ship; old checkpoints may still go.
+            if let Err(e) = state.host.prune(&name).await {
+                backoff.failed(name.as_str());
+                tracing::warn!(sprite = %name, error = %e, "replication: cannot prune");
+            }
             continue;
         }
         let asleep_for = info
@@ -95,11 +128,11 @@ async fn round(state: &AppState, every: Duration, evict_after: Duration, backoff
         {
             match state.host.evict(&name).await {
                 Ok(()) => {
-                    backoff.done(&name);
+                    backoff.done(name.as_str());
                     tracing::info!(sprite = %name, "evicted: only in the object store now")
                 }
                 Err(e) => {
-                    backoff.failed(&name);
+                    backoff.failed(name.as_str());
                     tracing::warn!(sprite = %name, error = %e, "cannot evict")
                 }
             }
@@ -107,19 +140,19 @@ async fn round(state: &AppState, every: Duration, evict_after: Duration, backoff
         }
         match state.host.replicate(&name, every).await {
             Ok(report) => {
-                backoff.done(&name);
+                backoff.done(name.as_str());
                 state.metrics.shipped(report.bytes);
                 if let Some(took) = report.checkpoint_took {
                     state.metrics.checkpoint_took(took);
                 }
-                if !report.checkpoints.is_empty() {
-                    tracing::debug!(sprite = %name, checkpoints = ?report.checkpoints, bytes = report.bytes, "shipped");
+                if !report.checkpoints.is_empty() || !report.pruned.is_empty() {
+                    tracing::debug!(sprite = %name, checkpoints = ?report.checkpoints, bytes = report.bytes, pruned = ?report.pruned, "shipped");
                 }
             }
             // Gone meanwhile.
             Err(vmhost::Error::NotFound(_)) => {}
             Err(e) => {
-                backoff.failed(&name);
+                backoff.failed(name.as_str());
                 state.metrics.ship_failed();
                 tracing::warn!(sprite = %name, error = %e, "replication: cannot ship");
             }

@@ -846,6 +846,16 @@ pub async fn destroy(state: &AppState, caller: &Caller, name: &str) -> Result<()
     Ok(())
 }
 
+/// The host names of every sprite the database knows.
+pub async fn host_names(db: &crate::db::Db) -> Result<std::collections::HashSet<String>, ApiError> {
+    let rows = sqlx::query("SELECT host_name FROM sprites")
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get::<String, _>("host_name").map_err(ApiError::from))
+        .collect()
+}
+
 /// Removes rows whose host sprite never came to be (a crash mid-create).
 pub async fn reconcile(state: &AppState) -> Result<(), ApiError> {
     let rows = sqlx::query("SELECT * FROM sprites")

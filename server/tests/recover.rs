@@ -112,6 +112,50 @@ async fn exec(
     String::from_utf8(out).unwrap()
 }
 
+/// Waits until `sprite` is replicated: shipped after its writes, then current.
+async fn current(client: &reqwest::Client, base: &str, token: &str, sprite: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut seen = Vec::new();
+    loop {
+        let v = api(
+            client,
+            base,
+            token,
+            "GET",
+            &format!("/v1/sprites/{sprite}"),
+            None,
+        )
+        .await;
+        let r = v["replication"].clone();
+        seen.push(r["state"].as_str().unwrap_or("").to_string());
+        if r["state"] == "current" && r["last_shipped_checkpoint"].is_string() {
+            assert_eq!(r["location"], "local");
+            assert_eq!(r["lag_seconds"], 0);
+            return;
+        }
+        assert!(Instant::now() < deadline, "never current: {seen:?} {r}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The sprites with objects in the bucket (their host names).
+async fn sprites_in(bucket: &vmhost::replica::Bucket) -> std::collections::BTreeSet<String> {
+    bucket
+        .list("sprites/t-recover/")
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|k| {
+            Some(
+                k.strip_prefix("sprites/t-recover/")?
+                    .split('/')
+                    .next()?
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_killed_with_its_disk_comes_back_from_the_bucket_on_another_machine() {
     let base_store = std::env::var("SPRITES_TEST_OBJECT_STORE")
@@ -185,21 +229,46 @@ async fn a_server_killed_with_its_disk_comes_back_from_the_bucket_on_another_mac
         .await,
         "kept\n"
     );
-    // Replicated: shipped after the write, then current.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut seen = Vec::new();
-    loop {
-        let v = api(&client, &url_a, &token, "GET", "/v1/sprites/notes", None).await;
-        let r = v["replication"].clone();
-        seen.push(r["state"].as_str().unwrap_or("").to_string());
-        if r["state"] == "current" && r["last_shipped_checkpoint"].is_string() {
-            assert_eq!(r["location"], "local");
-            assert_eq!(r["lag_seconds"], 0);
-            break;
-        }
-        assert!(Instant::now() < deadline, "never current: {seen:?} {r}");
+    // A second sprite, replicated, then destroyed: its objects leave the
+    // bucket, and it does not come back.
+    api(
+        &client,
+        &url_a,
+        &token,
+        "POST",
+        "/v1/sprites",
+        Some(json!({"name": "gone"})),
+    )
+    .await;
+    exec(
+        &client,
+        &url_a,
+        &token,
+        "gone",
+        "echo short-lived > /root/x",
+    )
+    .await;
+    current(&client, &url_a, &token, "gone").await;
+    let bucket = vmhost::replica::Bucket::open(
+        &vmhost::replica::BucketConfig {
+            url: store.clone(),
+            ..Default::default()
+        },
+        &vmhost::replica::ReplicaKey::load(&key).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sprites_in(&bucket).await.len(), 2);
+    api(&client, &url_a, &token, "DELETE", "/v1/sprites/gone", None).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sprites_in(&bucket).await.len() > 1 {
+        assert!(
+            Instant::now() < deadline,
+            "a destroyed sprite's objects stay in the bucket"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+
+    current(&client, &url_a, &token, "notes").await;
     // The operator sees it in the metrics, with the token only.
     let metrics = |token: Option<&str>| {
         let mut req = client.get(format!("{url_a}/metrics"));

@@ -50,6 +50,16 @@ pub struct HostArgs {
     /// away from this machine: without it the bucket cannot be read.
     #[arg(long, env = "SPRITES_REPLICA_KEY_FILE")]
     pub replica_key_file: Option<PathBuf>,
+    /// With an object store: seconds the bucket keeps the automatic
+    /// (hidden) checkpoints taken to replicate; the last one, and every
+    /// one a sprite lists, stay whatever their age.
+    #[arg(long, env = "SPRITES_REPLICA_RETENTION", default_value_t = 24 * 3600)]
+    pub replica_retention: u64,
+    /// Bytes of dirty data from which the kernel writes out in the
+    /// background (vm.dirty_background_bytes, lowered to this when it is
+    /// higher), so checkpoints find little left to write; 0: leave it.
+    #[arg(long, env = "SPRITES_WRITE_OUT_FROM", default_value_t = crate::sprite::WRITE_OUT_FROM)]
+    pub write_out_from: u64,
 }
 
 impl HostArgs {
@@ -62,6 +72,8 @@ impl HostArgs {
         cfg.instance = self.instance.clone();
         cfg.runtime = self.runtime;
         cfg.egress = self.egress;
+        cfg.retention = std::time::Duration::from_secs(self.replica_retention);
+        cfg.write_out_from = Some(self.write_out_from).filter(|b| *b > 0);
         if let Some(url) = &self.object_store {
             let key_file = self.key_file();
             let key = if make_key {

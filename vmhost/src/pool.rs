@@ -216,3 +216,48 @@ pub fn fresh_data_dir(data_dir: &Path) -> std::io::Result<()> {
     }
     fs::create_dir_all(data_dir)
 }
+
+/// Has the kernel start writing dirty data out in the background once
+/// `bytes` of it wait (`vm.dirty_background_bytes`), unless it starts as
+/// early already. The kernel's default waits for a tenth of the memory
+/// (gigabytes here); the data a sprite wrote would then still be in memory
+/// when it is checkpointed, and the checkpoint would write it out while the
+/// sprite waits. Written out as it comes, it costs the writer nothing (the
+/// disk outpaces it) and leaves a checkpoint little to do. The setting is
+/// the machine's: a host given to sprites is the machine they run on.
+pub fn write_out_early(bytes: u64) -> Result<()> {
+    const BYTES: &str = "/proc/sys/vm/dirty_background_bytes";
+    let read = |path: &str| -> Result<u64> {
+        let text =
+            fs::read_to_string(path).map_err(|e| Error::path("cannot read", Path::new(path), e))?;
+        Ok(text.trim().parse().unwrap_or(0))
+    };
+    let now = match read(BYTES)? {
+        0 => read("/proc/sys/vm/dirty_background_ratio")? * available_memory()? / 100,
+        set => set,
+    };
+    if now <= bytes {
+        return Ok(());
+    }
+    fs::write(BYTES, bytes.to_string())
+        .map_err(|e| Error::path("cannot write", Path::new(BYTES), e))?;
+    tracing::info!(
+        bytes,
+        was = now,
+        "dirty data is written out in the background from this much on"
+    );
+    Ok(())
+}
+
+/// `MemAvailable`, in bytes: about what the kernel takes a share of for
+/// its dirty thresholds.
+fn available_memory() -> Result<u64> {
+    let path = Path::new("/proc/meminfo");
+    let text = fs::read_to_string(path).map_err(|e| Error::path("cannot read", path, e))?;
+    let kib = text
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    Ok(kib * 1024)
+}

@@ -9,13 +9,14 @@ use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use common::replica::{
     bucket, busybox, first_host, first_host_keeping, key_file, second_host, test_key,
 };
 use common::{name, ok};
 use sha2::{Digest, Sha256};
-use vmhost::replica::Location;
+use vmhost::replica::{Bucket, Location};
 use vmhost::{CheckpointId, CreateOptions, Host};
 
 /// Everything a file system holds that a user could tell apart: each
@@ -209,7 +210,8 @@ async fn a_damaged_object_refuses_its_checkpoint_by_name_and_the_rest_comes_back
         a.sleep_cold(s).await.unwrap();
     }
     // One byte of the second checkpoint's stream, changed in the bucket.
-    let object = format!("sprites/t-replica-bad/hurt/{}/000000", ids[1]);
+    let born = a.get(&hurt).unwrap().created_at;
+    let object = format!("sprites/t-replica-bad/hurt/{born}/{}/000000", ids[1]);
     let mut raw = bucket.get_raw(&object).await.unwrap().expect("stored");
     let middle = raw.len() / 2;
     raw[middle] ^= 0x20;
@@ -345,5 +347,107 @@ async fn an_evicted_sprite_leaves_the_disk_and_comes_back_on_wake() {
     // Its named checkpoint came back too, and restores.
     a.restore(&s, kept.id).await.unwrap();
     assert_eq!(ok(&a, &s, "cat /note").await, "remembered");
+    common::cleanup(&a).await;
+}
+
+/// The checkpoints with a manifest under `place`.
+async fn held(bucket: &Bucket, place: &str) -> Vec<CheckpointId> {
+    let mut ids: Vec<CheckpointId> = bucket
+        .list(place)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|k| {
+            k.strip_prefix(place)?
+                .strip_suffix("/manifest")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bucket_lets_go_of_deleted_checkpoints_old_hidden_ones_and_destroyed_sprites() {
+    let key = test_key();
+    let bucket = bucket("prune", &key);
+    let mut cfg = common::config("t-replica-prune");
+    cfg.bucket = Some(bucket.clone());
+    cfg.default_image = "busybox".into();
+    // Hidden checkpoints are kept no longer than they are needed.
+    cfg.retention = Duration::ZERO;
+    let a = vmhost::testing::host_with(cfg).await;
+    let s = name("pruned");
+    a.create(&s, busybox()).await.unwrap();
+    let born = a.get(&s).unwrap().created_at;
+    let place = format!("sprites/t-replica-prune/pruned/{born}/");
+
+    ok(&a, &s, "echo one > /f").await;
+    let v0 = a.checkpoint(&s, "one").await.unwrap();
+    // (Zeros: cheap to write and to store, as heavy in a stream as any.)
+    ok(&a, &s, "head -c 140000000 /dev/zero > /blob").await;
+    // v0 against the image, then a hidden one with the 140 MB against v0.
+    let first = a.replicate(&s, Duration::ZERO).await.unwrap();
+    assert_eq!(first.checkpoints.len(), 2, "{first:?}");
+    let h1 = first.checkpoints[1];
+    assert_eq!(held(&bucket, &place).await, vec![v0.id, h1]);
+
+    // The chain now outweighs its first stream (and the 128 MiB a chain
+    // may grow by whatever its first weighs): the next is sent against
+    // the image again, and the hidden one in between leaves the bucket
+    // whole, segments and all (v0 stays: the sprite lists it).
+    ok(&a, &s, "echo two >> /f").await;
+    let second = a.replicate(&s, Duration::ZERO).await.unwrap();
+    let h2 = second.checkpoints[0];
+    assert_eq!(second.pruned, vec![h1], "{second:?}");
+    assert_eq!(held(&bucket, &place).await, vec![v0.id, h2]);
+    assert!(bucket
+        .list(&format!("{place}{h1}/"))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // A checkpoint deleted here leaves the bucket once nothing stands on it.
+    let v1 = a.checkpoint(&s, "two").await.unwrap();
+    a.delete_checkpoint(&s, v0.id).await.unwrap();
+    let third = a.replicate(&s, Duration::ZERO).await.unwrap();
+    assert!(third.pruned.contains(&v0.id), "{third:?}");
+    let left = held(&bucket, &place).await;
+    assert!(!left.contains(&v0.id) && left.contains(&v1.id), "{left:?}");
+
+    // Another machine lists what the sprite lists: v0 does not come back.
+    a.sleep_cold(&s).await.unwrap();
+    let b = second_host("prune", "t-replica-prune", bucket.clone()).await;
+    let found = b.recover().await.unwrap();
+    assert_eq!(found.sprites, vec![s.clone()], "{:?}", found.failures);
+    let seen: Vec<_> = b
+        .checkpoints(&s)
+        .unwrap()
+        .iter()
+        .filter(|c| !c.hidden)
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(seen, vec![v1.id]);
+    b.wake(&s).await.unwrap();
+    assert_eq!(ok(&b, &s, "cat /f").await, "one\ntwo");
+    b.destroy(&s).await.unwrap();
+
+    // A destruction cut short after its tombstone: recovery skips the place.
+    bucket
+        .put(&format!("{place}destroyed"), Vec::new())
+        .await
+        .unwrap();
+    let found = b.recover().await.unwrap();
+    assert!(found.sprites.is_empty(), "{:?}", found.sprites);
+    assert!(found.failures.is_empty(), "{:?}", found.failures);
+
+    // Destroyed: every object of the sprite leaves the bucket.
+    a.destroy(&s).await.unwrap();
+    assert_eq!(a.forget_destroyed().await.unwrap(), 1);
+    assert!(bucket.list(&place).await.unwrap().is_empty());
+    assert_eq!(b.forget_destroyed().await.unwrap(), 1);
+    assert_eq!(a.forget_destroyed().await.unwrap(), 0);
+    common::cleanup(&b).await;
     common::cleanup(&a).await;
 }

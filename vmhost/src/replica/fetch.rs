@@ -1,7 +1,8 @@
 //! recover and fetch: the bucket back into a pool.
 //!
 //! [`Host::recover`] lists every sprite of this instance the bucket holds
-//! and the host does not, and writes only its records (location
+//! (but destroyed ones: see [`super::prune`]) and the host does not, and
+//! writes only its records (location
 //! [`Location::Bucket`]): the sprite is listed at once, whatever the bucket
 //! holds. [`Host::fetch`] then brings one sprite's disk back, on its first
 //! use: each checkpoint's stream is received in the order it was shipped
@@ -12,7 +13,7 @@
 //! A checkpoint whose objects fail their check is refused with an error
 //! naming it, as is every one sent against it; the others come back.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use futures_util::StreamExt;
@@ -22,12 +23,12 @@ use tokio::io::AsyncWriteExt;
 
 use super::{
     segment_key, sprite_prefix, Bucket, ImageManifest, Location, Manifest, Parent, ReplicaState,
-    Segment, Shipped,
+    Segment, Shipped, StoredRecord,
 };
 use crate::btrfs;
 use crate::error::{Error, Result};
 use crate::record;
-use crate::sprite::{Desired, Host, Paths, SpriteRecord, HIDDEN_BASE};
+use crate::sprite::{Desired, Host, Paths, HIDDEN_BASE};
 
 /// What [`Host::recover`] found.
 #[derive(Debug, Default)]
@@ -46,23 +47,49 @@ impl Host {
     pub async fn recover(&self) -> Result<RecoverReport> {
         let bucket = self.bucket()?;
         let top = format!("sprites/{}/", self.cfg.instance);
-        let mut names = Vec::new();
+        // Each sprite's places (one per time it was made), and whether
+        // each is being emptied.
+        let mut places: BTreeMap<String, BTreeMap<u64, bool>> = BTreeMap::new();
         for key in bucket.list(&top).await? {
-            let Some(name) = key.strip_prefix(&top).and_then(|k| k.split('/').next()) else {
+            let mut parts = key.strip_prefix(&top).unwrap_or_default().split('/');
+            let (Some(name), Some(born), Some(rest)) = (parts.next(), parts.next(), parts.next())
+            else {
                 continue;
             };
-            if let Ok(name) = SpriteName::parse(name) {
-                if !names.contains(&name) {
-                    names.push(name);
-                }
-            }
+            let (Ok(name), Ok(born)) = (SpriteName::parse(name), born.parse::<u64>()) else {
+                continue;
+            };
+            let destroyed = places
+                .entry(name.to_string())
+                .or_default()
+                .entry(born)
+                .or_default();
+            *destroyed |= rest == super::prune::TOMBSTONE;
         }
         let mut report = RecoverReport::default();
-        for name in names {
+        for (name, born) in places {
+            let name = SpriteName::parse(&name).expect("parsed above");
             if self.paths(&name).record.exists() {
                 continue;
             }
-            match self.list_remote(&name, bucket, &mut report.failures).await {
+            // The latest making of the name that was not destroyed; an
+            // earlier one left (its destruction cut short) is said.
+            let mut alive = born
+                .iter()
+                .filter(|(_, destroyed)| !**destroyed)
+                .map(|(b, _)| *b);
+            let Some(born) = alive.next_back() else {
+                continue;
+            };
+            for older in alive {
+                report.failures.push(format!(
+                    "sprite {name}: an earlier sprite of that name (made at {older} ms) is left in the bucket"
+                ));
+            }
+            match self
+                .list_remote(&name, born, bucket, &mut report.failures)
+                .await
+            {
                 Ok(()) => report.sprites.push(name),
                 Err(e) => report.failures.push(format!("sprite {name}: {e}")),
             }
@@ -91,15 +118,17 @@ impl Host {
     async fn list_remote(
         &self,
         name: &SpriteName,
+        born: u64,
         bucket: &Bucket,
         failures: &mut Vec<String>,
     ) -> Result<()> {
-        let prefix = sprite_prefix(&self.cfg.instance, name.as_str());
-        let Some(rec) = bucket.get(&format!("{prefix}record")).await? else {
+        let prefix = sprite_prefix(&self.cfg.instance, name.as_str(), born);
+        let Some(stored) = bucket.get(&format!("{prefix}record")).await? else {
             return Err(Error::Invalid("no record in the bucket".into()));
         };
-        let mut rec: SpriteRecord = from_json(bucket, &format!("{prefix}record"), &rec)?;
-        let manifests = self.manifests(name, bucket, failures).await?;
+        let stored: StoredRecord = from_json(bucket, &format!("{prefix}record"), &stored)?;
+        let mut rec = stored.record;
+        let manifests = self.manifests(name, &prefix, bucket, failures).await?;
         if manifests.is_empty() {
             return Err(Error::Invalid("no checkpoint in the bucket".into()));
         }
@@ -116,9 +145,16 @@ impl Host {
         };
         let last_seq = manifests.last().map(|m| m.seq);
         for m in &manifests {
-            // Hidden checkpoints are for recovery only: the last one is the
-            // sprite's latest state, the others stay in the bucket.
-            if !m.checkpoint.hidden || Some(m.seq) == last_seq {
+            // The sprite lists what it listed when its record was stored
+            // (a record stored before that was kept: the ones people
+            // see). Other hidden checkpoints are for recovery only: the
+            // last one is the sprite's latest state.
+            let listed = if stored.checkpoints.is_empty() {
+                !m.checkpoint.hidden
+            } else {
+                stored.checkpoints.contains(&m.checkpoint.id)
+            };
+            if listed || Some(m.seq) == last_seq {
                 record::write(&paths.checkpoint_record(m.checkpoint.id), &m.checkpoint)?;
             }
             state.shipped.insert(
@@ -128,6 +164,10 @@ impl Host {
                     at: m.shipped_at,
                     bytes: m.segments.iter().map(|s| s.len).sum(),
                     depth: m.depth,
+                    after: match m.parent {
+                        Some(Parent::Checkpoint(p)) => Some(p),
+                        _ => None,
+                    },
                 },
             );
             state.next_seq = state.next_seq.max(m.seq + 1);
@@ -170,12 +210,12 @@ impl Host {
     async fn manifests(
         &self,
         name: &SpriteName,
+        prefix: &str,
         bucket: &Bucket,
         failures: &mut Vec<String>,
     ) -> Result<Vec<Manifest>> {
-        let prefix = sprite_prefix(&self.cfg.instance, name.as_str());
         let mut out = Vec::new();
-        for key in bucket.list(&prefix).await? {
+        for key in bucket.list(prefix).await? {
             if !key.ends_with("/manifest") {
                 continue;
             }
@@ -212,7 +252,8 @@ impl Host {
         }
         let bucket = self.bucket()?;
         let mut failures = Vec::new();
-        let manifests = self.manifests(name, bucket, &mut failures).await?;
+        let prefix = sprite_prefix(&self.cfg.instance, name.as_str(), rec.created_at);
+        let manifests = self.manifests(name, &prefix, bucket, &mut failures).await?;
         // The checkpoints the host lists come back, with the streams they
         // were sent on top of; hidden ones in between go again after.
         let wanted: HashSet<CheckpointId> =
@@ -249,7 +290,7 @@ impl Host {
                 done += m.segments.iter().map(|s| s.len).sum::<u64>();
                 continue;
             }
-            let dir = format!("{}{id}/", sprite_prefix(&self.cfg.instance, name.as_str()));
+            let dir = format!("{prefix}{id}/");
             let result = match &m.parent {
                 Some(Parent::Checkpoint(p)) if !received.contains(p) => Err(Error::Refused(
                     format!("it was sent against {p}, which could not be brought back"),

@@ -9,14 +9,29 @@
 //! ([`bucket`]); a manifest naming the segments' digests is stored last, so
 //! a checkpoint is in the bucket exactly when its manifest is.
 //!
-//! In the bucket (`<prefix>/` before each key):
+//! In the bucket (`<prefix>/` before each key; `<born>` is when the sprite
+//! was made, in ms since the Unix epoch, so a sprite made again under a
+//! destroyed one's name never meets the other's objects):
 //!
 //! ```text
 //! images/<image>@<hash>/manifest, images/<image>@<hash>/NNNNNN
-//! sprites/<instance>/<sprite>/record            the sprite's record, as of its last shipment
-//! sprites/<instance>/<sprite>/vN/manifest       checkpoint vN: its record, parent, segment digests
-//! sprites/<instance>/<sprite>/vN/NNNNNN         its stream's segments
+//! sprites/<instance>/<sprite>/<born>/record        the sprite's record and the checkpoints it lists
+//! sprites/<instance>/<sprite>/<born>/vN/manifest   checkpoint vN: its record, parent, segment digests
+//! sprites/<instance>/<sprite>/<born>/vN/NNNNNN     its stream's segments
+//! sprites/<instance>/<sprite>/<born>/destroyed     the sprite is destroyed; its objects are going
 //! ```
+//!
+//! Retention ([`Host::prune`]): the bucket keeps every checkpoint the
+//! sprite lists, the last one shipped, and hidden ones younger than the
+//! host's retention, with every checkpoint one of those was sent against;
+//! the rest is deleted, manifest first. A destroyed sprite's objects are
+//! deleted after its tombstone is stored ([`Host::forget_destroyed`]), so
+//! recovery never brings back a sprite that was destroyed, half deleted or
+//! not. Chains stay short in bytes: a checkpoint is sent against the image
+//! again once the streams since the chain's first outweigh that first one
+//! and 128 MiB (or the chain is [`MAX_DEPTH`] long), so bringing a sprite back reads
+//! at most about twice what it holds, and once a chain is left behind it
+//! can go as a whole.
 //!
 //! On the host, `meta/replica.json` says which checkpoints are in the
 //! bucket and whether the sprite's disk is here at all ([`Location`]);
@@ -27,6 +42,7 @@ pub mod bench;
 pub mod bucket;
 mod evict;
 mod fetch;
+mod prune;
 mod replicate;
 mod ship;
 
@@ -37,7 +53,7 @@ use sprites_wire::CheckpointId;
 
 use crate::error::Result;
 use crate::record;
-use crate::sprite::{CheckpointInfo, Host, Paths};
+use crate::sprite::{CheckpointInfo, Host, Paths, SpriteRecord};
 
 pub use bucket::{Bucket, BucketConfig, ReplicaKey};
 pub use fetch::RecoverReport;
@@ -48,8 +64,9 @@ pub const SEGMENT: usize = 16 << 20;
 
 /// The longest chain of streams a checkpoint is sent on top of: past it,
 /// the next is sent against the image again, so bringing a sprite back
-/// never replays more than this many streams.
-pub const MAX_DEPTH: u32 = 32;
+/// never replays more than this many streams (each costs a `btrfs
+/// receive`, some tens of milliseconds).
+pub const MAX_DEPTH: u32 = 256;
 
 /// Where a sprite's disk is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +92,9 @@ pub struct Shipped {
     /// it costs.
     #[serde(default)]
     pub depth: u32,
+    /// The checkpoint its stream was sent against, if one (not an image).
+    #[serde(default)]
+    pub after: Option<CheckpointId>,
 }
 
 /// What the host knows of a sprite's replica (`meta/replica.json`).
@@ -102,10 +122,10 @@ pub struct ReplicaState {
     /// The bucket `shipped` speaks of.
     #[serde(default)]
     pub bucket: Option<String>,
-    /// `next_seq` when the sprite's record was last stored: the record is
-    /// stored again until it follows the last shipment.
+    /// The SHA-256 of the [`StoredRecord`] last stored: it is stored again
+    /// whenever it would read differently.
     #[serde(default)]
-    pub record_seq: Option<u64>,
+    pub record_digest: Option<String>,
 }
 
 impl ReplicaState {
@@ -142,6 +162,16 @@ impl ReplicaState {
             .max_by_key(|(_, s)| s.seq)
             .map(|(id, s)| (CheckpointId(*id), *s))
     }
+}
+
+/// A sprite's record as the bucket keeps it: with the checkpoints the
+/// sprite lists, so one deleted here is not listed again on recovery.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredRecord {
+    #[serde(flatten)]
+    pub record: SpriteRecord,
+    #[serde(default)]
+    pub checkpoints: Vec<CheckpointId>,
 }
 
 /// What a stream was sent against: the receiving side must hold it first.
@@ -215,8 +245,9 @@ pub struct Replication {
     pub fetching: Option<(u64, u64)>,
 }
 
-pub(crate) fn sprite_prefix(instance: &str, sprite: &str) -> String {
-    format!("sprites/{instance}/{sprite}/")
+/// Where sprite `sprite`, made at `born` (see the module), keeps its objects.
+pub(crate) fn sprite_prefix(instance: &str, sprite: &str, born: u64) -> String {
+    format!("sprites/{instance}/{sprite}/{born}/")
 }
 
 pub(crate) fn segment_key(dir: &str, i: usize) -> String {

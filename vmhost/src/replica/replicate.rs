@@ -5,9 +5,9 @@
 //! interval, a hidden checkpoint is taken (the generation moves only when a
 //! transaction commits, so what is still in memory is written out before it
 //! is read); then everything not yet in the
-//! bucket is shipped, and hidden checkpoints the bucket holds are dropped
-//! from the host, but for the last one shipped (the next shipment is sent
-//! against it).
+//! bucket is shipped (hidden checkpoints then leave the host: see
+//! [`Host::ship`]), and the bucket lets go of what it no longer needs to
+//! keep ([`Host::prune`]).
 
 use std::time::Duration;
 
@@ -34,13 +34,14 @@ impl Host {
             let pending = crate::sprite::recorded_ids(&paths)?
                 .iter()
                 .any(|id| !state.shipped.contains_key(&id.0));
-            if !pending && state.error.is_none() && state.record_seq == Some(state.next_seq) {
+            let record = self.stored_record(name)?.1;
+            if !pending && state.error.is_none() && state.record_digest == Some(record) {
                 return Ok(ShipReport::default());
             }
         }
         let mut report = self.ship(name).await?;
         report.checkpoint_took = took;
-        self.drop_shipped_hidden(name).await?;
+        report.pruned = self.prune(name).await?;
         Ok(report)
     }
 
@@ -86,7 +87,7 @@ impl Host {
 
     /// Drops the hidden checkpoints the bucket holds, but the last shipped
     /// and the one the sprite stands on.
-    async fn drop_shipped_hidden(&self, name: &SpriteName) -> Result<()> {
+    pub(crate) async fn drop_shipped_hidden(&self, name: &SpriteName) -> Result<()> {
         let _guard = self.lock(name).await;
         let (paths, rec) = self.load(name)?;
         let state = ReplicaState::read_for(&paths, self.bucket_label().as_deref())?;

@@ -10,8 +10,13 @@
 //!    the journal already holds for that place is in the bucket from an
 //!    earlier, interrupted attempt and is not stored again.
 //! 3. Store the manifest: from now the checkpoint is in the bucket.
-//! 4. Record it in `meta/replica.json`, drop the journal, store the
-//!    sprite's record.
+//! 4. Record it in `meta/replica.json` and drop the journal.
+//!
+//! Then hidden checkpoints in the bucket leave the host, but the last
+//! shipped (the next is sent against it) and the one the sprite stands on,
+//! and the sprite's record is stored with the checkpoints it lists (again
+//! whenever that would read differently: a checkpoint deleted, a limit
+//! changed).
 //!
 //! A crash before 3 leaves segments no manifest names (overwritten by the
 //! next attempt); a crash between 3 and 4 ships the checkpoint once more
@@ -27,7 +32,7 @@ use tokio::io::AsyncReadExt;
 
 use super::{
     segment_key, sprite_prefix, Bucket, ImageManifest, Manifest, Parent, ReplicaState, Segment,
-    Shipped, MAX_DEPTH, SEGMENT,
+    Shipped, StoredRecord, MAX_DEPTH, SEGMENT,
 };
 use crate::error::{Error, Result};
 use crate::failpoint::step;
@@ -44,6 +49,8 @@ pub struct ShipReport {
     pub resumed_segments: usize,
     /// How long the hidden checkpoint [`Host::replicate`] took, if it took one.
     pub checkpoint_took: Option<std::time::Duration>,
+    /// Checkpoints the bucket let go of (see [`Host::prune`]).
+    pub pruned: Vec<CheckpointId>,
 }
 
 /// The journal of a shipment under way.
@@ -61,23 +68,30 @@ struct Journal {
     stored: std::collections::BTreeMap<usize, Segment>,
 }
 
+/// What the streams after a chain's first may add up to whatever that
+/// first one weighs: a small sprite writing a little at a time is not sent
+/// whole again for it.
+const CHAIN_SLACK: u64 = 128 << 20;
+
 /// Segments being stored at once: enough to keep the link busy while the
 /// next is read, compressed and sealed.
 const IN_FLIGHT: usize = 4;
 
 impl Host {
     /// Ships every checkpoint of `name` not yet in the bucket. Runs beside
-    /// the sprite's other verbs (it only reads read-only snapshots); a
+    /// the sprite's other verbs (it reads read-only snapshots, and takes
+    /// the sprite's lock only to drop hidden checkpoints at the end); a
     /// checkpoint deleted meanwhile is skipped.
     pub async fn ship(&self, name: &SpriteName) -> Result<ShipReport> {
         let bucket = self.bucket()?;
-        let (paths, _) = self.load(name)?;
+        let (paths, rec) = self.load(name)?;
+        let prefix = sprite_prefix(&self.cfg.instance, name.as_str(), rec.created_at);
         let label = bucket.label().await?;
         let mut state = ReplicaState::read_for(&paths, Some(&label))?;
         state.bucket = Some(label);
         let mut report = ShipReport::default();
         let result = self
-            .ship_pending(name, bucket, &paths, &mut state, &mut report)
+            .ship_pending(name, bucket, &prefix, &paths, &mut state, &mut report)
             .await;
         let error = result.as_ref().err().map(|e| e.to_string());
         if state.error != error {
@@ -91,6 +105,7 @@ impl Host {
         &self,
         name: &SpriteName,
         bucket: &Bucket,
+        prefix: &str,
         paths: &Paths,
         state: &mut ReplicaState,
         report: &mut ShipReport,
@@ -105,7 +120,7 @@ impl Host {
             let (parent, depth) = self
                 .choose_parent(name, bucket, paths, state, report)
                 .await?;
-            let dir = format!("{}{id}/", sprite_prefix(&self.cfg.instance, name.as_str()));
+            let dir = format!("{prefix}{id}/");
             let parent_path = match &parent {
                 Some(Parent::Checkpoint(p)) => Some(paths.checkpoint(*p)),
                 Some(Parent::Image(image)) => Some(self.pool().images_dir().join(image)),
@@ -158,6 +173,10 @@ impl Host {
                     at: manifest.shipped_at,
                     bytes: bytes + manifest.segments.iter().map(|s| s.len).sum::<u64>(),
                     depth,
+                    after: match manifest.parent {
+                        Some(Parent::Checkpoint(p)) => Some(p),
+                        _ => None,
+                    },
                 },
             );
             state.error = None;
@@ -165,16 +184,29 @@ impl Host {
             record::remove(&paths.shipping)?;
             report.checkpoints.push(id);
         }
-        if !report.checkpoints.is_empty() || state.record_seq != Some(state.next_seq) {
-            // The record as of now: its current checkpoint, limits, name;
-            // again until one is stored after the last shipment.
-            let (_, rec) = self.load(name)?;
-            let key = format!("{}record", sprite_prefix(&self.cfg.instance, name.as_str()));
-            report.bytes += bucket.put(&key, to_json(&rec)).await?;
-            state.record_seq = Some(state.next_seq);
+        // Hidden checkpoints now in the bucket leave the host first, so the
+        // record lists what the sprite will go on listing.
+        self.drop_shipped_hidden(name).await?;
+        // The record as of now: its current checkpoint, limits, name, and
+        // the checkpoints it lists.
+        let (stored, digest) = self.stored_record(name)?;
+        if state.record_digest.as_deref() != Some(digest.as_str()) {
+            report.bytes += bucket.put(&format!("{prefix}record"), stored).await?;
+            state.record_digest = Some(digest);
             state.write(paths)?;
         }
         Ok(())
+    }
+
+    /// The record of `name` as the bucket keeps it, and its digest.
+    pub(crate) fn stored_record(&self, name: &SpriteName) -> Result<(Vec<u8>, String)> {
+        let (paths, record) = self.load(name)?;
+        let stored = to_json(&StoredRecord {
+            record,
+            checkpoints: recorded_ids(&paths)?,
+        });
+        let digest = hex::encode(Sha256::digest(&stored));
+        Ok((stored, digest))
     }
 
     /// What the next checkpoint of `name` is sent against (see the
@@ -193,7 +225,7 @@ impl Host {
             let id = CheckpointId(**id);
             paths.checkpoint_record(id).exists() && paths.checkpoint(id).exists()
         });
-        if let Some((id, s)) = last_here.filter(|(_, s)| s.depth < MAX_DEPTH) {
+        if let Some((id, s)) = last_here.filter(|(_, s)| !chain_outgrown(state, s)) {
             return Ok((Some(Parent::Checkpoint(CheckpointId(*id))), s.depth + 1));
         }
         let (_, rec) = self.load(name)?;
@@ -249,6 +281,29 @@ impl Host {
         record::remove(&journal_path)?;
         Ok(())
     }
+}
+
+/// Whether the chain ending at shipped checkpoint `last` is done with: the
+/// next is sent against the image again when the chain is [`MAX_DEPTH`]
+/// long, or when the streams after its first outweigh that first one and
+/// [`CHAIN_SLACK`] (bringing the sprite back would read more than twice
+/// what a whole stream holds). A chain whose links are not all known is
+/// left as it is.
+fn chain_outgrown(state: &ReplicaState, last: &Shipped) -> bool {
+    if last.depth >= MAX_DEPTH {
+        return true;
+    }
+    let mut after = 0u64;
+    let mut at = *last;
+    while let Some(p) = at.after {
+        let Some(prev) = state.shipped.get(&p.0) else {
+            return false;
+        };
+        after += at.bytes;
+        at = *prev;
+    }
+    // `at` is the chain's first: sent whole or against the image.
+    at.depth <= 1 && after > at.bytes.max(CHAIN_SLACK)
 }
 
 /// Streams `btrfs send [-p parent] source` into segments under `dir`,

@@ -2,10 +2,12 @@
 //!
 //! 1. Stop its sandbox.
 //! 2. Rename its directory into `trash/`: from this instant it is gone.
-//! 3. Delete the subvolumes in the trash.
+//! 3. Note its copy in the bucket, if any, for deletion (see
+//!    `replica::prune`).
+//! 4. Delete the subvolumes in the trash.
 //!
 //! A crash before 2 leaves the sprite as it was (the next start runs it
-//! again); after 2 the next start empties the trash.
+//! again); after 2 the next start does 3 and 4.
 
 use std::time::Duration;
 
@@ -37,6 +39,7 @@ impl Host {
         record::sync_dir(&self.dir.join("sprites"))?;
         step("destroy.trashed");
         self.emit(name, super::Phase::Destroyed);
+        self.note_forget(&trash)?;
         btrfs::remove_tree(&trash).map_err(|e| Error::path("cannot delete", &trash, e))?;
         let _ = std::fs::remove_dir_all(self.mgmt_dir(name));
         let _ = std::fs::remove_dir_all(self.mgmt_dir(name).with_extension("etc"));

@@ -268,6 +268,13 @@ pub struct HostConfig {
     pub egress: bool,
     /// Where checkpoints are replicated to, if anywhere (see [`crate::replica`]).
     pub bucket: Option<Arc<crate::replica::Bucket>>,
+    /// Dirty data is written out in the background from this many bytes
+    /// on (see [`crate::pool::write_out_early`]); `None` leaves the
+    /// kernel's setting alone.
+    pub write_out_from: Option<u64>,
+    /// How long the bucket keeps hidden checkpoints (see
+    /// [`crate::replica`]'s retention).
+    pub retention: Duration,
 }
 
 impl HostConfig {
@@ -287,9 +294,15 @@ impl HostConfig {
             runtime: Flavor::Crun,
             egress: true,
             bucket: None,
+            write_out_from: Some(WRITE_OUT_FROM),
+            retention: Duration::from_secs(24 * 3600),
         }
     }
 }
+
+/// See [`HostConfig::write_out_from`]: a checkpoint right after a sprite
+/// wrote much then writes out at most about this much.
+pub const WRITE_OUT_FROM: u64 = 32 << 20;
 
 /// `$SPRITE_INIT`, else `sprite-init` beside the running executable, else
 /// the static build in the cargo target directory the executable came from.
@@ -364,6 +377,9 @@ impl Host {
             ));
         }
         let pool = Pool::open_or_create(&cfg.data_dir, cfg.pool_image_size)?;
+        if let Some(bytes) = cfg.write_out_from {
+            crate::pool::write_out_early(bytes)?;
+        }
         let runtime: Arc<dyn Runtime> = Arc::new(OciCli::new(cfg.runtime, &cfg.run_dir)?);
         let dir = pool.host_dir(&cfg.instance);
         for d in ["sprites", "staging", "trash"] {

@@ -33,6 +33,9 @@ impl Host {
             for e in std::fs::read_dir(&dir).map_err(|e| Error::path("cannot list", &dir, e))? {
                 let p = e.map_err(|e| Error::path("cannot list", &dir, e))?.path();
                 tracing::info!(path = %p.display(), "removing leftovers of an interrupted operation");
+                if sub == "trash" {
+                    self.note_forget(&p)?;
+                }
                 btrfs::remove_tree(&p).map_err(|e| Error::path("cannot delete", &p, e))?;
             }
         }
