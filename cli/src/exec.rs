@@ -63,7 +63,48 @@ async fn connect(cfg: &Config, sprite: &str, target: &Target<'_>) -> anyhow::Res
             format!("/v1/sprites/{sprite}/exec?{}", q.finish())
         }
     };
-    open_ws(cfg, &path).await
+    // A sprite kept in the object store comes back before the command
+    // starts: how far it is, said on stderr meanwhile.
+    let opened = open_ws(cfg, &path);
+    tokio::pin!(opened);
+    let mut said = false;
+    let ws = tokio::select! {
+        ws = &mut opened => ws,
+        _ = say_fetch_progress(cfg, sprite, &mut said) => unreachable!("says until stopped"),
+    };
+    if said {
+        eprintln!();
+    }
+    ws
+}
+
+/// Says, on one line of stderr, how much of the sprite's disk has come back
+/// from the object store, while it does; never returns. `said`: whether
+/// anything was.
+async fn say_fetch_progress(cfg: &Config, sprite: &str, said: &mut bool) {
+    use sprites_wire::api::{ReplicationState, Sprite};
+    let api = crate::api::Api::new(&cfg.url, &cfg.token);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let Ok(Ok(now)) = api
+            .get(&format!("/v1/sprites/{sprite}"))
+            .await
+            .map(serde_json::from_value::<Sprite>)
+        else {
+            continue;
+        };
+        let r = now.replication;
+        if r.state != ReplicationState::Fetching {
+            continue;
+        }
+        eprint!(
+            "\r{sprite} is coming back from the object store: {} of {}",
+            sprites_wire::human_bytes(r.fetched_bytes.unwrap_or(0)),
+            sprites_wire::human_bytes(r.fetch_total_bytes.unwrap_or(0))
+        );
+        let _ = std::io::stderr().flush();
+        *said = true;
+    }
 }
 
 /// A WebSocket to the API at `path`, authenticated; a refusal is an error

@@ -626,3 +626,73 @@ async fn templates_are_listed_used_saved_and_imported_from_the_command_line() {
     assert!(!env.ok(&["templates", "list"]).await.contains("mine"));
     vmhost::testing::destroy_all(&env.state.host).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_in_a_sprite_kept_in_the_object_store_says_how_far_it_came_back() {
+    let home = tempfile::tempdir().unwrap();
+    let store = std::env::var("SPRITES_TEST_OBJECT_STORE")
+        .expect("SPRITES_TEST_OBJECT_STORE is not set: run scripts/test, which starts Garage");
+    let key = vmhost::replica::ReplicaKey::load_or_create(&home.path().join("replica.key"))
+        .unwrap()
+        .0;
+    let bucket = vmhost::replica::Bucket::open(
+        &vmhost::replica::BucketConfig {
+            url: format!("{store}/cli-{}-{}", std::process::id(), vmhost::now_ms()),
+            ..Default::default()
+        },
+        &key,
+    )
+    .unwrap();
+    let mut cfg = vmhost::testing::config("t-cli-cold");
+    cfg.bucket = Some(std::sync::Arc::new(bucket));
+    let host = vmhost::testing::host_with(cfg).await;
+    let url = format!("sqlite://{}", home.path().join("cli.db").display());
+    let work = tempfile::tempdir().unwrap();
+    let (base, state) = start_local(host, &url, Settings::default(), work.path().to_path_buf())
+        .await
+        .unwrap();
+    let user = accounts::create_user(&state.db, "cli@example.com", "cli", "a long password")
+        .await
+        .unwrap();
+    let token = accounts::create_token(&state.db, &user.id, &user.org_id, "cli")
+        .await
+        .unwrap();
+    let env = Env {
+        base,
+        token,
+        home,
+        work,
+        state,
+    };
+    env.sprite(&["login", "--url", &env.base], env.token.as_bytes())
+        .await;
+    env.ok(&["create", "cold"]).await;
+    let sum = env
+        .ok(&[
+            "x",
+            "-s",
+            "cold",
+            "--",
+            "sh",
+            "-c",
+            "head -c 150000000 /dev/urandom > /root/big && sha256sum /root/big",
+        ])
+        .await;
+    // Asleep cold, then only in the object store.
+    env.ok(&["sleep", "-s", "cold", "--cold"]).await;
+    let host = &env.state.host;
+    let name = host.list().unwrap()[0].name.parse().unwrap();
+    host.evict(&name).await.unwrap();
+
+    let out = env
+        .sprite(&["x", "-s", "cold", "--", "sha256sum", "/root/big"], b"")
+        .await;
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), sum);
+    assert!(
+        said.contains("cold is coming back from the object store:") && said.contains(" of 1"),
+        "{said}"
+    );
+    vmhost::testing::destroy_all(host).await;
+}

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use sprites_wire::api::SpriteEvent;
+use sprites_wire::api::{Replication, SpriteEvent};
 use sqlx::Row as _;
 use tokio::sync::broadcast;
 
@@ -66,6 +66,13 @@ impl Events {
         self.send(Some(org_id.to_string()), e);
     }
 
+    /// Publishes how the copy of `sprite` in the object store stands now.
+    pub fn replication(&self, org_id: &str, sprite: &str, now: Replication) {
+        let mut e = event("sprite.replication", sprite, None, None);
+        e.replication = Some(now);
+        self.send(Some(org_id.to_string()), e);
+    }
+
     fn send(&self, org_id: Option<String>, event: SpriteEvent) {
         // Nobody listening is fine.
         let _ = self.tx.send(Arc::new(OrgEvent { org_id, event }));
@@ -85,6 +92,7 @@ pub fn event(
         checkpoint,
         path: None,
         by: None,
+        replication: None,
         at: iso_ms(now_ms().max(0) as u64),
     }
 }
@@ -107,18 +115,8 @@ pub fn relay(mut host_events: broadcast::Receiver<vmhost::HostEvent>, db: Db, ev
             if e.phase == vmhost::Phase::Destroyed {
                 continue;
             }
-            let row = sqlx::query("SELECT org_id, name FROM sprites WHERE host_name = $1")
-                .bind(e.sprite.as_str())
-                .fetch_optional(db.pool())
-                .await;
-            match row {
-                Ok(Some(row)) => {
-                    let (Ok(org), Ok(name)) = (
-                        row.try_get::<String, _>("org_id"),
-                        row.try_get::<String, _>("name"),
-                    ) else {
-                        continue;
-                    };
+            match owner(&db, &e.sprite).await {
+                Ok(Some((org, name))) => {
                     let status = crate::sprites::status(e.phase);
                     events.publish(&org, "sprite.status", &name, Some(status), None);
                 }
@@ -128,4 +126,42 @@ pub fn relay(mut host_events: broadcast::Receiver<vmhost::HostEvent>, db: Db, ev
             }
         }
     });
+}
+
+/// Forwards the host's replica changes as `sprite.replication` events,
+/// each with the sprite's replication as it stands when relayed.
+pub fn relay_replication(state: crate::AppState) {
+    let mut changes = state.host.replica_changes();
+    tokio::spawn(async move {
+        loop {
+            let host = match changes.recv().await {
+                Ok(host) => host,
+                // Missed changes are superseded by the next ones.
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            let (Ok(Some((org, name))), Ok(now)) = (
+                owner(&state.db, &host).await,
+                crate::sprites::replication(&state, &host),
+            ) else {
+                continue;
+            };
+            state.events.replication(&org, &name, now);
+        }
+    });
+}
+
+/// The organization and API name of host sprite `host`, if it is one.
+async fn owner(
+    db: &Db,
+    host: &vmhost::SpriteName,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    let Some(row) = sqlx::query("SELECT org_id, name FROM sprites WHERE host_name = $1")
+        .bind(host.as_str())
+        .fetch_optional(db.pool())
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some((row.try_get("org_id")?, row.try_get("name")?)))
 }

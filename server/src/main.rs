@@ -254,20 +254,21 @@ async fn recover(cfg: &Config, url: &str) -> anyhow::Result<()> {
         eprintln!("not recovered: {failure}");
     }
     if restored {
-        // A sprite the database no longer knows was destroyed before the
-        // machine was lost, its objects not yet all deleted: it stays
-        // destroyed (and its objects go once the server runs).
+        // A sprite the database does not know was destroyed just before
+        // the machine was lost (its objects not yet deleted), or made in
+        // its last seconds (the database's copy a moment behind): nobody
+        // reaches it through the API; it is said, and left as it is.
         let known = sprites_server::sprites::host_names(&Db::connect(url).await?)
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
-        let mut kept = Vec::new();
-        for name in std::mem::take(&mut found.sprites) {
-            if known.contains(name.as_str()) {
-                kept.push(name);
-            } else {
-                host.destroy(&name).await?;
-                println!("sprite {name} was destroyed before: it stays destroyed");
-            }
+        let (kept, unknown): (Vec<_>, Vec<_>) = std::mem::take(&mut found.sprites)
+            .into_iter()
+            .partition(|name| known.contains(name.as_str()));
+        for name in &unknown {
+            eprintln!(
+                "sprite {name} is in the object store but not in the database \
+                 (destroyed, or made, just before the machine was lost): left as it is"
+            );
         }
         found.sprites = kept;
     }

@@ -33,6 +33,7 @@ pub fn spawn_replicator(state: AppState) {
     if state.host.config().bucket.is_none() {
         return;
     }
+    crate::events::relay_replication(state.clone());
     let every = state.settings.replicate_every;
     tokio::spawn(async move {
         let mut backoff = Backoff::default();

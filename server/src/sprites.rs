@@ -117,7 +117,7 @@ async fn view(state: &AppState, caller: &Caller, r: Record) -> Result<Sprite, Ap
 }
 
 /// The sprite's copy in the object store, as the API shows it.
-fn replication(state: &AppState, host: &SpriteName) -> Result<Replication, ApiError> {
+pub(crate) fn replication(state: &AppState, host: &SpriteName) -> Result<Replication, ApiError> {
     use vmhost::replica::{Location, ReplicaPhase};
     let r = match state.host.replication(host) {
         Ok(r) => r,

@@ -262,7 +262,8 @@ pub struct UsageReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpriteEvent {
     /// `sprite.created`, `sprite.status`, `sprite.updated`,
-    /// `sprite.destroyed`, `checkpoint.created`, `checkpoint.restored`,
+    /// `sprite.destroyed`, `sprite.replication` (its copy in the object
+    /// store moved on), `checkpoint.created`, `checkpoint.restored`,
     /// `checkpoint.deleted`, `file.written` (through the API, by someone
     /// sharing the sprite); or `resync` when the stream lost events and
     /// the client should fetch the list again.
@@ -282,6 +283,9 @@ pub struct SpriteEvent {
     /// `file.written`: who wrote it (a handle).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
+    /// `sprite.replication`: how its copy stands now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<Replication>,
     /// RFC 3339, milliseconds.
     pub at: String,
 }

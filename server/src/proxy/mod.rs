@@ -395,11 +395,21 @@ async fn wake(state: &AppState, host: &SpriteName) -> Result<bool, Refusal> {
     if state.host.phase(host)? == vmhost::Phase::Running {
         return Ok(false);
     }
-    match tokio::time::timeout(WAKE_LIMIT, state.host.wake(host)).await {
-        Ok(r) => r?,
+    // The wake goes on past the limit, on its own: a disk coming back from
+    // the object store may take longer, and the next request finds it
+    // further along instead of starting over.
+    let (sprites, name) = (state.host.clone(), host.clone());
+    let waking = tokio::spawn(async move { sprites.wake(&name).await });
+    match tokio::time::timeout(WAKE_LIMIT, waking).await {
+        Ok(Ok(r)) => r?,
+        Ok(Err(e)) => {
+            return Err(Refusal::Api(ApiError::Internal(format!(
+                "waking the sprite failed: {e}"
+            ))))
+        }
         Err(_) => {
             return Err(Refusal::Api(ApiError::Internal(
-                "the sprite did not wake in time".into(),
+                "the sprite is still waking (its disk may be coming back from the object store): try again in a moment".into(),
             )))
         }
     };

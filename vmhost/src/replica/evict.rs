@@ -27,6 +27,8 @@ impl Host {
             return Err(wrong_phase("evict", phase));
         }
         self.replicate(name, Duration::ZERO).await?;
+        // No shipment reads the subvolumes while they go.
+        let _one = self.replica_lock(name).await;
         let _guard = self.lock(name).await;
         let (paths, _) = self.load(name)?;
         let phase = self.observe(name)?;
@@ -67,6 +69,7 @@ impl Host {
         }
         btrfs::remove_tree(&paths.root)
             .map_err(|e| Error::path("cannot delete", &paths.root, e))?;
+        self.replica_changed(name);
         Ok(())
     }
 }

@@ -141,18 +141,21 @@ impl Host {
         let mut state = ReplicaState {
             location: Location::Bucket,
             bucket: Some(bucket.label().await?),
+            layout: super::LAYOUT,
             ..Default::default()
         };
         let last_seq = manifests.last().map(|m| m.seq);
         for m in &manifests {
-            // The sprite lists what it listed when its record was stored
-            // (a record stored before that was kept: the ones people
-            // see). Other hidden checkpoints are for recovery only: the
+            // The sprite lists what it listed when its record was stored,
+            // and the ones people see shipped after that (with a record
+            // stored before lists were kept: the ones people see). Other
+            // hidden checkpoints are for recovery only: the
             // last one is the sprite's latest state.
             let listed = if stored.checkpoints.is_empty() {
                 !m.checkpoint.hidden
             } else {
                 stored.checkpoints.contains(&m.checkpoint.id)
+                    || (!m.checkpoint.hidden && m.seq >= stored.next_seq)
             };
             if listed || Some(m.seq) == last_seq {
                 record::write(&paths.checkpoint_record(m.checkpoint.id), &m.checkpoint)?;
@@ -402,11 +405,17 @@ impl Host {
     }
 
     fn progress(&self, name: &SpriteName, now: Option<(u64, u64)>) {
-        let mut map = self.fetching.lock().unwrap();
-        match now {
-            Some(p) => map.insert(name.to_string(), p),
-            None => map.remove(name.as_str()),
+        let step = |(done, total): (u64, u64)| done * 50 / total.max(1);
+        let was = {
+            let mut map = self.fetching.lock().unwrap();
+            match now {
+                Some(p) => map.insert(name.to_string(), p),
+                None => map.remove(name.as_str()),
+            }
         };
+        if was.map(step) != now.map(step) {
+            self.replica_changed(name);
+        }
     }
 }
 

@@ -126,7 +126,14 @@ pub struct ReplicaState {
     /// whenever it would read differently.
     #[serde(default)]
     pub record_digest: Option<String>,
+    /// The bucket layout `shipped` speaks of (see [`LAYOUT`]).
+    #[serde(default)]
+    pub layout: u32,
 }
+
+/// The layout of the bucket this host writes (the module's): what was
+/// shipped under another counts as not shipped.
+pub const LAYOUT: u32 = 1;
 
 impl ReplicaState {
     pub(crate) fn read(paths: &Paths) -> Result<ReplicaState> {
@@ -135,18 +142,20 @@ impl ReplicaState {
 
     /// The state as it stands for the store `label` names (see
     /// [`Bucket::label`]; `None`: not known yet, taken as the same): what
-    /// was shipped to another store (the server was pointed elsewhere)
-    /// counts as not shipped. Sequence numbers go on growing.
+    /// was shipped to another store (the server was pointed elsewhere), or
+    /// under another layout, counts as not shipped. Sequence numbers go on
+    /// growing.
     pub(crate) fn read_for(paths: &Paths, label: Option<&str>) -> Result<ReplicaState> {
         let mut state = ReplicaState::read(paths)?;
-        if let (Some(was), Some(now)) = (&state.bucket, label) {
-            if state.location == Location::Local && was != now {
-                state = ReplicaState {
-                    bucket: Some(now.to_string()),
-                    next_seq: state.next_seq,
-                    ..Default::default()
-                };
-            }
+        let elsewhere = matches!((&state.bucket, label), (Some(was), Some(now)) if was != now);
+        let old_layout = state.layout != LAYOUT && state.bucket.is_some();
+        if state.location == Location::Local && (elsewhere || old_layout) {
+            state = ReplicaState {
+                bucket: label.map(str::to_string).or(state.bucket),
+                next_seq: state.next_seq,
+                layout: LAYOUT,
+                ..Default::default()
+            };
         }
         Ok(state)
     }
@@ -172,6 +181,11 @@ pub struct StoredRecord {
     pub record: SpriteRecord,
     #[serde(default)]
     pub checkpoints: Vec<CheckpointId>,
+    /// The sequence number the next shipment takes, as of this record: a
+    /// checkpoint people see shipped from it on is listed too, should the
+    /// record not have been stored again after it.
+    #[serde(default)]
+    pub next_seq: u64,
 }
 
 /// What a stream was sent against: the receiving side must hold it first.

@@ -44,9 +44,10 @@ impl Host {
     /// to keep (see the module); returns them.
     pub async fn prune(&self, name: &SpriteName) -> Result<Vec<CheckpointId>> {
         let bucket = self.bucket()?;
+        let _one = self.replica_lock(name).await;
         let (paths, rec) = self.load(name)?;
         let label = bucket.label().await?;
-        let mut state = ReplicaState::read_for(&paths, Some(&label))?;
+        let state = ReplicaState::read_for(&paths, Some(&label))?;
         // Only once the stored record no longer lists what goes: recovery
         // must not look for a checkpoint it cannot find.
         if state.record_digest.as_deref() != Some(self.stored_record(name)?.1.as_str()) {
@@ -67,8 +68,12 @@ impl Host {
             for key in bucket.list(&dir).await? {
                 bucket.delete(&key).await?;
             }
-            state.shipped.remove(&id.0);
-            state.write(&paths)?;
+            // Under the sprite's lock, as it stands now (a fetch may have
+            // brought its disk back meanwhile).
+            let _guard = self.lock(name).await;
+            let mut now = ReplicaState::read(&paths)?;
+            now.shipped.remove(&id.0);
+            now.write(&paths)?;
         }
         Ok(doomed)
     }
@@ -87,6 +92,10 @@ impl Host {
         let mut done = 0;
         for e in entries {
             let path = e.map_err(|e| Error::path("cannot list", &dir, e))?.path();
+            let file = path.file_name().unwrap_or_default().to_string_lossy();
+            if file.starts_with('.') || !file.ends_with(".json") {
+                continue; // a note being written
+            }
             let Some(forget) = record::read::<Forget>(&path)? else {
                 continue;
             };

@@ -86,10 +86,18 @@ impl Host {
     }
 
     /// Drops the hidden checkpoints the bucket holds, but the last shipped
-    /// and the one the sprite stands on.
+    /// and the one the sprite stands on, and the subvolumes of checkpoints
+    /// deleted while a shipment read them (see `delete_checkpoint`).
     pub(crate) async fn drop_shipped_hidden(&self, name: &SpriteName) -> Result<()> {
         let _guard = self.lock(name).await;
         let (paths, rec) = self.load(name)?;
+        let recorded = crate::sprite::recorded_ids(&paths)?;
+        for id in crate::sprite::snapshot_ids(&paths)? {
+            if !recorded.contains(&id) {
+                btrfs::remove_tree(&paths.checkpoint(id))
+                    .map_err(|e| Error::path("cannot delete", paths.checkpoint(id), e))?;
+            }
+        }
         let state = ReplicaState::read_for(&paths, self.bucket_label().as_deref())?;
         let last = state.last().map(|(id, _)| id);
         for id in crate::sprite::recorded_ids(&paths)? {

@@ -31,8 +31,8 @@ use sprites_wire::{CheckpointId, SpriteName};
 use tokio::io::AsyncReadExt;
 
 use super::{
-    segment_key, sprite_prefix, Bucket, ImageManifest, Manifest, Parent, ReplicaState, Segment,
-    Shipped, StoredRecord, MAX_DEPTH, SEGMENT,
+    segment_key, sprite_prefix, Bucket, ImageManifest, Location, Manifest, Parent, ReplicaState,
+    Segment, Shipped, StoredRecord, LAYOUT, MAX_DEPTH, SEGMENT,
 };
 use crate::error::{Error, Result};
 use crate::failpoint::step;
@@ -84,19 +84,28 @@ impl Host {
     /// checkpoint deleted meanwhile is skipped.
     pub async fn ship(&self, name: &SpriteName) -> Result<ShipReport> {
         let bucket = self.bucket()?;
+        let _one = self.replica_lock(name).await;
         let (paths, rec) = self.load(name)?;
         let prefix = sprite_prefix(&self.cfg.instance, name.as_str(), rec.created_at);
         let label = bucket.label().await?;
         let mut state = ReplicaState::read_for(&paths, Some(&label))?;
+        if state.location == Location::Bucket {
+            return Ok(ShipReport::default()); // evicted meanwhile
+        }
         state.bucket = Some(label);
+        state.layout = LAYOUT;
         let mut report = ShipReport::default();
         let result = self
             .ship_pending(name, bucket, &prefix, &paths, &mut state, &mut report)
             .await;
         let error = result.as_ref().err().map(|e| e.to_string());
+        let changed = state.error != error || !report.checkpoints.is_empty();
         if state.error != error {
             state.error = error;
             state.write(&paths)?;
+        }
+        if changed {
+            self.replica_changed(name);
         }
         result.map(|()| report)
     }
@@ -145,12 +154,13 @@ impl Host {
                 report,
             )
             .await;
-            let segments = match sent {
-                Ok(segments) => segments,
-                // Deleted while being sent: nothing to ship.
-                Err(_) if !paths.checkpoint_record(id).exists() => continue,
-                Err(e) => return Err(e),
-            };
+            if !paths.checkpoint_record(id).exists() {
+                // Deleted while being sent: nothing to ship, and its
+                // subvolume (which the send kept) goes now.
+                let _ = crate::btrfs::remove_tree(&paths.checkpoint(id));
+                continue;
+            }
+            let segments = sent?;
             let seq = state.next_seq;
             let manifest = Manifest {
                 seq,
@@ -204,6 +214,7 @@ impl Host {
         let stored = to_json(&StoredRecord {
             record,
             checkpoints: recorded_ids(&paths)?,
+            next_seq: ReplicaState::read(&paths)?.next_seq,
         });
         let digest = hex::encode(Sha256::digest(&stored));
         Ok((stored, digest))

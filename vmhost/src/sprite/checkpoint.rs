@@ -149,8 +149,16 @@ impl Host {
         // The record goes first: a crash after it leaves an unrecorded
         // subvolume, which the next start removes.
         record::remove(&paths.checkpoint_record(id))?;
-        btrfs::remove_tree(&paths.checkpoint(id))
-            .map_err(|e| Error::path("cannot delete", paths.checkpoint(id), e))
+        match btrfs::remove_tree(&paths.checkpoint(id)) {
+            // Being sent to the object store (btrfs refuses to delete a
+            // subvolume a send reads): deleted all the same, its record
+            // gone; the shipment removes the subvolume when it ends.
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                tracing::info!(sprite = %name, checkpoint = %id, "checkpoint deleted while being shipped: its disk goes once the shipment ends");
+                Ok(())
+            }
+            r => r.map_err(|e| Error::path("cannot delete", paths.checkpoint(id), e)),
+        }
     }
 }
 

@@ -352,7 +352,12 @@ pub struct Host {
     runtime: Arc<dyn Runtime>,
     pub(crate) dir: PathBuf,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Held while a sprite's replica is being changed in the bucket (a
+    /// shipment, a pruning): one at a time per sprite.
+    replica_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     events: tokio::sync::broadcast::Sender<HostEvent>,
+    /// Sprites whose replica changed (see [`Host::replica_changes`]).
+    replica_events: tokio::sync::broadcast::Sender<SpriteName>,
     /// Network addresses of running sprites, with egress.
     slots: Option<crate::net::Slots>,
     /// Links being made, by sandbox: a command waits for its sprite's.
@@ -378,7 +383,10 @@ impl Host {
         }
         let pool = Pool::open_or_create(&cfg.data_dir, cfg.pool_image_size)?;
         if let Some(bytes) = cfg.write_out_from {
-            crate::pool::write_out_early(bytes)?;
+            // Checkpoints are slower without it, never wrong.
+            if let Err(e) = crate::pool::write_out_early(bytes) {
+                tracing::warn!(error = %e, "dirty data is not written out early");
+            }
         }
         let runtime: Arc<dyn Runtime> = Arc::new(OciCli::new(cfg.runtime, &cfg.run_dir)?);
         let dir = pool.host_dir(&cfg.instance);
@@ -405,7 +413,9 @@ impl Host {
             runtime,
             dir,
             locks: Mutex::new(HashMap::new()),
+            replica_locks: Mutex::new(HashMap::new()),
             events: tokio::sync::broadcast::channel(EVENT_BACKLOG).0,
+            replica_events: tokio::sync::broadcast::channel(EVENT_BACKLOG).0,
             links: Mutex::new(HashMap::new()),
             image_shipping: tokio::sync::Mutex::new(()),
             fetching: Mutex::new(HashMap::new()),
@@ -440,6 +450,17 @@ impl Host {
     /// [`EVENT_BACKLOG`] events behind is told how many it missed.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<HostEvent> {
         self.events.subscribe()
+    }
+
+    /// Every sprite whose replica changes from now on (see
+    /// [`Host::replication`]): shipped, failing or recovering from a
+    /// failure, evicted, and as its disk comes back (every 2% of it).
+    pub fn replica_changes(&self) -> tokio::sync::broadcast::Receiver<SpriteName> {
+        self.replica_events.subscribe()
+    }
+
+    pub(crate) fn replica_changed(&self, sprite: &SpriteName) {
+        let _ = self.replica_events.send(sprite.clone());
     }
 
     pub(crate) fn emit(&self, sprite: &SpriteName, phase: Phase) {
@@ -568,6 +589,18 @@ impl Host {
     pub(crate) async fn lock(&self, name: &SpriteName) -> tokio::sync::OwnedMutexGuard<()> {
         let m = self
             .locks
+            .lock()
+            .unwrap()
+            .entry(name.to_string())
+            .or_default()
+            .clone();
+        m.lock_owned().await
+    }
+
+    /// See `replica_locks`: taken before the sprite's own lock, never after.
+    pub(crate) async fn replica_lock(&self, name: &SpriteName) -> tokio::sync::OwnedMutexGuard<()> {
+        let m = self
+            .replica_locks
             .lock()
             .unwrap()
             .entry(name.to_string())

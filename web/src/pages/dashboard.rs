@@ -90,6 +90,14 @@ pub fn Dashboard() -> impl IntoView {
                     s.last_active_at = Some(ev.at.clone());
                 }
             }),
+            "sprite.replication" => sprites.update(|list| {
+                if let (Some(s), Some(now)) = (
+                    list.iter_mut().flatten().find(|s| s.name == ev.sprite),
+                    ev.replication.clone(),
+                ) {
+                    s.replication = now;
+                }
+            }),
             "sprite.destroyed" => sprites.update(|list| {
                 if let Some(list) = list {
                     list.retain(|s| s.name != ev.sprite);
@@ -139,6 +147,8 @@ pub fn Dashboard() -> impl IntoView {
                                         s.last_active_at.clone(),
                                         s.replication.state,
                                         s.replication.location,
+                                        s.replication.last_shipped_checkpoint.clone(),
+                                        s.replication.fetched_bytes,
                                     )
                                 }
                                 children=move |s| {
