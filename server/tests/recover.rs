@@ -209,15 +209,17 @@ async fn a_server_killed_with_its_disk_comes_back_from_the_bucket_on_another_mac
     };
     let (mut server_a, url_a) = a.serve(&store, &key).await;
     let client = reqwest::Client::new();
-    api(
-        &client,
-        &url_a,
-        &token,
-        "POST",
-        "/v1/sprites",
-        Some(json!({"name": "notes"})),
-    )
-    .await;
+    let create = |name: &'static str| {
+        api(
+            &client,
+            &url_a,
+            &token,
+            "POST",
+            "/v1/sprites",
+            Some(json!({ "name": name })),
+        )
+    };
+    create("notes").await;
     assert_eq!(
         exec(
             &client,
@@ -231,15 +233,7 @@ async fn a_server_killed_with_its_disk_comes_back_from_the_bucket_on_another_mac
     );
     // A second sprite, replicated, then destroyed: its objects leave the
     // bucket, and it does not come back.
-    api(
-        &client,
-        &url_a,
-        &token,
-        "POST",
-        "/v1/sprites",
-        Some(json!({"name": "gone"})),
-    )
-    .await;
+    create("gone").await;
     exec(
         &client,
         &url_a,

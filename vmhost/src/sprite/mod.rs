@@ -304,6 +304,20 @@ impl HostConfig {
 /// wrote much then writes out at most about this much.
 pub const WRITE_OUT_FROM: u64 = 32 << 20;
 
+/// The lock of `name` among `locks`, made on first use.
+async fn lock_of(
+    locks: &Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    name: &SpriteName,
+) -> tokio::sync::OwnedMutexGuard<()> {
+    let m = locks
+        .lock()
+        .unwrap()
+        .entry(name.to_string())
+        .or_default()
+        .clone();
+    m.lock_owned().await
+}
+
 /// `$SPRITE_INIT`, else `sprite-init` beside the running executable, else
 /// the static build in the cargo target directory the executable came from.
 pub fn find_init_binary() -> PathBuf {
@@ -587,26 +601,12 @@ impl Host {
 
     /// The lock that serializes lifecycle changes of one sprite.
     pub(crate) async fn lock(&self, name: &SpriteName) -> tokio::sync::OwnedMutexGuard<()> {
-        let m = self
-            .locks
-            .lock()
-            .unwrap()
-            .entry(name.to_string())
-            .or_default()
-            .clone();
-        m.lock_owned().await
+        lock_of(&self.locks, name).await
     }
 
     /// See `replica_locks`: taken before the sprite's own lock, never after.
     pub(crate) async fn replica_lock(&self, name: &SpriteName) -> tokio::sync::OwnedMutexGuard<()> {
-        let m = self
-            .replica_locks
-            .lock()
-            .unwrap()
-            .entry(name.to_string())
-            .or_default()
-            .clone();
-        m.lock_owned().await
+        lock_of(&self.replica_locks, name).await
     }
 
     pub(crate) fn load(&self, name: &SpriteName) -> Result<(Paths, SpriteRecord)> {
