@@ -14,6 +14,8 @@ use tokio::io::AsyncReadExt;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
+use sprites_wire::api::ExecMessage;
+
 use crate::config::Config;
 
 /// Ctrl+\ detaches an interactive session.
@@ -167,7 +169,7 @@ async fn pump(ws: Ws, tty: bool, interactive: bool) -> anyhow::Result<Ended> {
             tokio::select! {
                 _ = resized, if interactive => {
                     let (rows, cols) = terminal_size();
-                    let msg = serde_json::json!({"type": "resize", "rows": rows, "cols": cols}).to_string();
+                    let msg = ExecMessage::Resize { rows, cols }.to_text();
                     if tx.send(Message::Text(msg.into())).await.is_err() {
                         break;
                     }
@@ -235,16 +237,14 @@ async fn pump(ws: Ws, tty: bool, interactive: bool) -> anyhow::Result<Ended> {
                     }
                     _ => {}
                 },
-                Message::Text(t) => {
-                    let v: serde_json::Value = serde_json::from_str(&t).unwrap_or_default();
-                    if v["type"] == "exit" {
+                Message::Text(t) => match serde_json::from_str::<ExecMessage>(&t) {
+                    Ok(ExecMessage::Exit { exit_code }) => {
                         out.flush()?;
-                        return Ok(Ended::Exited(v["exit_code"].as_i64().unwrap_or(0) as i32));
+                        return Ok(Ended::Exited(exit_code));
                     }
-                    if v["type"] == "session_info" {
-                        session = v["session_id"].as_str().unwrap_or("").to_string();
-                    }
-                }
+                    Ok(ExecMessage::SessionInfo { session_id, .. }) => session = session_id,
+                    _ => {}
+                },
                 Message::Close(_) => break,
                 _ => {}
             }

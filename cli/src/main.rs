@@ -19,6 +19,7 @@ use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 
 use api::Api;
+use sprites_wire::api::{ChangeKind, Checkpoint, CheckpointDiff};
 
 #[derive(Parser)]
 #[command(
@@ -358,6 +359,23 @@ fn print(json_out: bool, v: &Value, text: impl FnOnce(&Value) -> String) {
     } else {
         println!("{}", text(v));
     }
+}
+
+/// Like [`print`], for an answer read as its API type: JSON as the server
+/// sent it, or the text `text` makes of it.
+fn print_typed<T: serde::de::DeserializeOwned>(
+    json_out: bool,
+    v: &Value,
+    text: impl FnOnce(T) -> String,
+) -> anyhow::Result<()> {
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(v).expect("JSON"));
+    } else {
+        let typed = serde_json::from_value(v.clone())
+            .map_err(|e| anyhow::anyhow!("the server's answer is not what was expected: {e}"))?;
+        println!("{}", text(typed));
+    }
+    Ok(())
 }
 
 /// A spinner on stderr while something slow happens, when a person
@@ -832,28 +850,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 CheckpointCmd::List => {
                     let v = api.get(&format!("/v1/sprites/{s}/checkpoints")).await?;
-                    print(j, &v, |v| {
-                        v.as_array()
-                            .map(|a| {
-                                a.iter()
-                                    .map(|c| {
-                                        format!(
-                                            "{:<6} {}  {}{}",
-                                            c["id"].as_str().unwrap_or(""),
-                                            c["create_time"].as_str().unwrap_or(""),
-                                            c["comment"].as_str().unwrap_or(""),
-                                            if c["auto"] == true {
-                                                " (automatic)"
-                                            } else {
-                                                ""
-                                            }
-                                        )
-                                    })
-                                    .collect::<Vec<_>>()
-                                    .join("\n")
+                    print_typed(j, &v, |list: Vec<Checkpoint>| {
+                        list.iter()
+                            .map(|c| {
+                                let auto = if c.auto { " (automatic)" } else { "" };
+                                format!("{:<6} {}  {}{auto}", c.id, c.create_time, c.comment)
                             })
-                            .unwrap_or_default()
-                    });
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })?;
                 }
                 CheckpointCmd::Info { id } => {
                     let v = api
@@ -872,24 +877,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         None => format!("/v1/sprites/{s}/checkpoints/{id}/diff"),
                     };
                     let v = api.get(&path).await?;
-                    print(j, &v, |v| {
-                        v["changes"]
-                            .as_array()
-                            .map(|a| {
-                                a.iter()
-                                    .map(|c| {
-                                        let mark = match c["change"].as_str() {
-                                            Some("added") => "A",
-                                            Some("deleted") => "D",
-                                            _ => "M",
-                                        };
-                                        format!("{mark} {}", c["path"].as_str().unwrap_or(""))
-                                    })
-                                    .collect::<Vec<_>>()
-                                    .join("\n")
+                    print_typed(j, &v, |diff: CheckpointDiff| {
+                        diff.changes
+                            .iter()
+                            .map(|c| {
+                                let mark = match c.change {
+                                    ChangeKind::Added => "A",
+                                    ChangeKind::Deleted => "D",
+                                    ChangeKind::Modified => "M",
+                                };
+                                format!("{mark} {}", c.path)
                             })
-                            .unwrap_or_default()
-                    });
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })?;
                 }
             }
         }

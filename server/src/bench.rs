@@ -51,7 +51,7 @@ pub async fn run(host: Host, runs: usize, json_out: bool) -> anyhow::Result<()> 
     };
     let (base, state) = crate::start_local(host, &url, settings, dir.clone()).await?;
     let port: u16 = base.rsplit(':').next().unwrap_or("").parse()?;
-    let _untracked = crate::UntrackedLoopback::new(port);
+    let _untracked = state.host.untrack_loopback(port).ok();
     let (db, host) = (state.db.clone(), state.host.clone());
     let user = accounts::create_user(&db, "bench@example.com", "bench", "a long password").await?;
     let token = accounts::create_token(&db, &user.id, &user.org_id, "bench").await?;

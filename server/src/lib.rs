@@ -183,8 +183,9 @@ impl SpriteUrls {
 
     pub fn sprite_url(&self, sprite: &str, org: &str) -> String {
         format!(
-            "{}://{sprite}-{org}.{}{}",
+            "{}://{}.{}{}",
             self.scheme,
+            sprites_wire::url_label(sprite, org),
             self.base_domain,
             self.port_suffix()
         )
@@ -267,29 +268,6 @@ pub async fn serve(
     direct.close();
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), direct.wait()).await;
     Ok(())
-}
-
-/// Loopback connections to the server's port stay out of connection
-/// tracking while this lives (see [`vmhost::net::skip_tracking`]): the
-/// server and the benchmark hold one for their port.
-pub struct UntrackedLoopback(u16);
-
-impl UntrackedLoopback {
-    pub fn new(port: u16) -> Option<UntrackedLoopback> {
-        match vmhost::net::skip_tracking(port) {
-            Ok(()) => Some(UntrackedLoopback(port)),
-            Err(e) => {
-                tracing::warn!(error = %e, "loopback connections to the server stay tracked");
-                None
-            }
-        }
-    }
-}
-
-impl Drop for UntrackedLoopback {
-    fn drop(&mut self) {
-        let _ = vmhost::net::resume_tracking(self.0);
-    }
 }
 
 /// Threads with a runtime of one thread each, for the direct path. A

@@ -327,7 +327,13 @@ async fn run(cfg: Config, db: Db, sessions: sprites_server::session::Store) -> a
         sprites_server::signing::Key::load_or_create(&cfg.host.data_dir.join("server.key"))?;
     sprites::reconcile(&state).await?;
     let state = state.with_background();
-    let _untracked = sprites_server::UntrackedLoopback::new(port);
+    let _untracked = state
+        .host
+        .untrack_loopback(port)
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "loopback connections to the server stay tracked"),
+        )
+        .ok();
     println!("Sprites is ready: open http://localhost:{port}/");
     serve(
         listener,

@@ -574,7 +574,7 @@ async fn add(
     check_room(state, caller).await?;
     // Names and slugs may both hold hyphens: `a-b` of `c` and `a` of `b-c`
     // would share one URL, so the second to come is refused.
-    let label = format!("{name}-{}", caller.org_slug);
+    let label = sprites_wire::url_label(name.as_str(), &caller.org_slug);
     if let Some(other) = crate::proxy::resolve(state, &label).await? {
         if other.org_id != caller.org_id {
             return Err(ApiError::Conflict(format!(

@@ -322,7 +322,7 @@ async fn a_server_killed_with_its_disk_comes_back_from_the_bucket_on_another_mac
         database: None,
         egress: false,
     };
-    vmhost::pool::fresh_data_dir(&b.data).unwrap();
+    vmhost::testing::fresh_data_dir(&b.data).unwrap();
     let out = b
         .command(&store, &key)
         .args(["admin", "recover"])

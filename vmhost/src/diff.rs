@@ -13,28 +13,15 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use rustix::fs::{AtFlags, Mode, OFlags, Stat};
-use serde::{Deserialize, Serialize};
+
 use sprites_wire::{CheckpointId, SpriteName};
 
 use crate::error::{Error, Result};
 use crate::fs::Kind;
 use crate::sprite::Host;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChangeKind {
-    Added,
-    Modified,
-    Deleted,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Change {
-    /// Absolute inside the sprite.
-    pub path: String,
-    pub change: ChangeKind,
-    pub kind: Kind,
-}
+/// A path that changed, and how: the API's types.
+pub use sprites_wire::api::{ChangeKind, PathChange as Change};
 
 /// Reports at most this many changes; a diff is for people to read.
 const MAX_CHANGES: usize = 100_000;

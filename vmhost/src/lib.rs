@@ -10,24 +10,27 @@
 pub mod agent;
 pub mod args;
 pub mod bench;
-pub mod btrfs;
-pub mod cgroup;
+pub(crate) mod btrfs;
+pub(crate) mod cgroup;
 pub mod diff;
 pub mod error;
-pub mod failpoint;
+pub(crate) mod failpoint;
 pub mod fs;
 pub mod image;
-pub mod net;
-pub mod pool;
-pub mod record;
+pub(crate) mod net;
+pub(crate) mod pool;
+pub(crate) mod record;
 pub mod replica;
 pub mod runtime;
 pub mod sprite;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod watch;
 
 pub use agent::{ExecOutput, ServiceEvents, Stream};
 pub use error::{Error, Result};
+pub use net::UntrackedLoopback;
+pub use pool::Pool;
 pub use sprite::{
     Activity, CheckpointInfo, Connection, CreateOptions, Desired, Host, HostConfig, HostEvent,
     Origin, Phase, SpriteInfo,

@@ -145,6 +145,24 @@ pub fn resume_tracking(port: u16) -> Result<()> {
     )
 }
 
+/// Loopback connections to a port stay out of connection tracking while
+/// this lives (see [`skip_tracking`]; made by
+/// [`crate::Host::untrack_loopback`]).
+pub struct UntrackedLoopback(u16);
+
+impl Drop for UntrackedLoopback {
+    fn drop(&mut self) {
+        let _ = resume_tracking(self.0);
+    }
+}
+
+impl UntrackedLoopback {
+    pub(crate) fn new(port: u16) -> Result<UntrackedLoopback> {
+        skip_tracking(port)?;
+        Ok(UntrackedLoopback(port))
+    }
+}
+
 /// A sprite's slot: its address and its host interface's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Slot(pub u32);

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use crate::image::Recipe;
+pub use crate::pool::fresh_data_dir;
 use crate::{Host, HostConfig, SpriteName};
 
 /// The shared test pool (`SPRITES_TEST_DATA_DIR`, default `/var/tmp/sprites-test`).

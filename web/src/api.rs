@@ -239,28 +239,7 @@ impl OrgMembership {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Checkpoint {
-    pub id: String,
-    pub create_time: String,
-    #[serde(default)]
-    pub comment: String,
-    #[serde(default)]
-    pub auto: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Change {
-    pub path: String,
-    pub change: String,
-    #[serde(default)]
-    pub kind: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Diff {
-    pub changes: Vec<Change>,
-}
+pub use sprites_wire::api::{ChangeKind, Checkpoint, CheckpointDiff, EntryKind, PathChange};
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct FileEntry {

@@ -17,7 +17,10 @@ use sprites_wire::SpriteName;
 
 /// The label the dashboard shows for a sprite's URL host name.
 pub fn url_host(sprite: &SpriteName, org: &str, base_domain: &str) -> String {
-    format!("{sprite}-{org}.{base_domain}")
+    format!(
+        "{}.{base_domain}",
+        sprites_wire::url_label(sprite.as_str(), org)
+    )
 }
 
 /// Who is signed in: `None` before the first answer, then `Some(None)` for

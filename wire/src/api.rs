@@ -289,3 +289,186 @@ pub struct SpriteEvent {
     /// RFC 3339, milliseconds.
     pub at: String,
 }
+
+/// A checkpoint of a sprite (`GET /v1/sprites/{name}/checkpoints` and
+/// `.../checkpoints/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub id: String,
+    /// RFC 3339, milliseconds.
+    pub create_time: String,
+    #[serde(default)]
+    pub comment: String,
+    /// Its ancestry, newest first: the checkpoint the sprite stood on when
+    /// it was taken, that one's, and so on.
+    #[serde(default)]
+    pub history: Vec<String>,
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// Taken by the system (before a restore, or to replicate), not asked for.
+    #[serde(default)]
+    pub auto: bool,
+    /// Taken only to replicate; listed only with `?hidden=true`.
+    #[serde(default)]
+    pub hidden: bool,
+}
+
+/// The body of `POST /v1/sprites/{name}/checkpoint` (optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewCheckpoint {
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// One line of an NDJSON progress answer (a checkpoint, a restore, a
+/// session's signal), as the SDKs read them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Progress {
+    Info {
+        data: String,
+        /// A checkpoint taken: its id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// A restore: the checkpoint the state before it is kept as.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        backup: Option<String>,
+    },
+    Complete {
+        data: String,
+    },
+    Error {
+        error: String,
+    },
+}
+
+impl Progress {
+    pub fn info(data: impl Into<String>) -> Progress {
+        Progress::Info {
+            data: data.into(),
+            id: None,
+            backup: None,
+        }
+    }
+
+    pub fn complete(data: impl Into<String>) -> Progress {
+        Progress::Complete { data: data.into() }
+    }
+}
+
+/// What changed between a checkpoint and another, or the sprite's disk now
+/// (`GET /v1/sprites/{name}/checkpoints/{id}/diff[?to=...]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointDiff {
+    pub from: String,
+    /// The other checkpoint; none: the disk now.
+    #[serde(default)]
+    pub to: Option<String>,
+    pub changes: Vec<PathChange>,
+}
+
+/// One path that changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathChange {
+    /// Absolute inside the sprite.
+    pub path: String,
+    pub change: ChangeKind,
+    pub kind: EntryKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl ChangeKind {
+    /// `added`, `modified`, `deleted`: as the JSON says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Added => "added",
+            ChangeKind::Modified => "modified",
+            ChangeKind::Deleted => "deleted",
+        }
+    }
+}
+
+/// What a path is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+/// A text message of the exec WebSocket (`/v1/sprites/{name}/exec`), either
+/// way; output and input travel as binary messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ExecMessage {
+    /// Server to client, first: the session the command runs in.
+    SessionInfo {
+        session_id: String,
+        tty: bool,
+        command: String,
+    },
+    /// Server to client, with a terminal: the command exited.
+    Exit { exit_code: i32 },
+    /// Client to server: the terminal's size now.
+    Resize { rows: u16, cols: u16 },
+}
+
+impl ExecMessage {
+    /// As the WebSocket carries it.
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).expect("exec messages serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn exec_messages_read_as_the_sdks_write_them() {
+        let resize: ExecMessage =
+            serde_json::from_value(json!({"type": "resize", "cols": 120, "rows": 40})).unwrap();
+        assert_eq!(
+            resize,
+            ExecMessage::Resize {
+                rows: 40,
+                cols: 120
+            }
+        );
+        assert_eq!(
+            serde_json::to_value(ExecMessage::Exit { exit_code: 3 }).unwrap(),
+            json!({"type": "exit", "exit_code": 3})
+        );
+        assert!(serde_json::from_value::<ExecMessage>(
+            json!({"type": "resize", "cols": -1, "rows": 2})
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn progress_lines_read_as_the_sdks_read_them() {
+        let line = Progress::Info {
+            data: "Checkpoint v3 created".into(),
+            id: Some("v3".into()),
+            backup: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&line).unwrap(),
+            json!({"type": "info", "data": "Checkpoint v3 created", "id": "v3"})
+        );
+        assert_eq!(
+            serde_json::to_value(Progress::Error { error: "no".into() }).unwrap(),
+            json!({"type": "error", "error": "no"})
+        );
+    }
+}

@@ -9,6 +9,13 @@ pub mod names;
 
 pub use names::{CheckpointId, NameError, SpriteName};
 
+/// The first label of a sprite's URL host name: `<sprite>-<org>` (the
+/// host is `<sprite>-<org>.<base domain>`). Names and slugs may both hold
+/// hyphens, so two sprites could share one; the server refuses the second.
+pub fn url_label(sprite: &str, org: &str) -> String {
+    format!("{sprite}-{org}")
+}
+
 /// A byte count for people, in decimal units as disks are sold: `0 B`,
 /// `999 B`, `1.5 KB`, `206.0 MB`. The CLI and the web app print sizes alike.
 pub fn human_bytes(n: u64) -> String {

@@ -8,8 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use sprites_wire::api::{Checkpoint, CheckpointDiff, NewCheckpoint, Progress};
 use vmhost::{CheckpointId, CheckpointInfo};
 
 use super::json::{Body, Query};
@@ -28,8 +28,8 @@ pub fn routes() -> Routes {
         .get("/v1/sprites/{name}/checkpoints/{id}/diff", diff)
 }
 
-/// A checkpoint as JSON; `history` is its ancestry, newest first.
-fn view(c: &CheckpointInfo, all: &[CheckpointInfo]) -> Value {
+/// A checkpoint as the API shows it; `history` is its ancestry, newest first.
+fn view(c: &CheckpointInfo, all: &[CheckpointInfo]) -> Checkpoint {
     let mut history = Vec::new();
     let mut parent = c.parent;
     while let Some(p) = parent {
@@ -39,15 +39,15 @@ fn view(c: &CheckpointInfo, all: &[CheckpointInfo]) -> Value {
         history.push(p.to_string());
         parent = all.iter().find(|x| x.id == p).and_then(|x| x.parent);
     }
-    json!({
-        "id": c.id.to_string(),
-        "create_time": crate::db::iso_ms(c.created_at),
-        "comment": c.comment,
-        "history": history,
-        "parent": c.parent.map(|p| p.to_string()),
-        "auto": c.auto,
-        "hidden": c.hidden,
-    })
+    Checkpoint {
+        id: c.id.to_string(),
+        create_time: crate::db::iso_ms(c.created_at),
+        comment: c.comment.clone(),
+        history,
+        parent: c.parent.map(|p| p.to_string()),
+        auto: c.auto,
+        hidden: c.hidden,
+    }
 }
 
 pub(super) fn checkpoint_id(id: &str) -> Result<CheckpointId, ApiError> {
@@ -56,18 +56,21 @@ pub(super) fn checkpoint_id(id: &str) -> Result<CheckpointId, ApiError> {
 }
 
 /// An NDJSON response whose lines are written as `work` reports them.
-pub(super) fn ndjson<F, Fut>(work: F) -> Response
+pub(super) fn ndjson<T, F, Fut>(work: F) -> Response
 where
-    F: FnOnce(tokio::sync::mpsc::UnboundedSender<Value>) -> Fut + Send + 'static,
+    T: Serialize + Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::UnboundedSender<T>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<T>();
     // The work finishes even if the client goes away.
     tokio::spawn(work(tx));
     let lines = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|v| (Ok::<_, std::convert::Infallible>(format!("{v}\n")), rx))
+        rx.recv().await.map(|line| {
+            let mut text = serde_json::to_string(&line).expect("progress lines serialize");
+            text.push('\n');
+            (Ok::<_, std::convert::Infallible>(text), rx)
+        })
     });
     (
         StatusCode::OK,
@@ -78,21 +81,17 @@ where
 }
 
 /// The last line of a stream that failed, worded as an error body would be.
-pub(super) fn error_line(e: ApiError) -> Value {
-    json!({"type": "error", "error": e.public_message()})
-}
-
-#[derive(Deserialize, Default)]
-struct CreateRequest {
-    #[serde(default)]
-    comment: String,
+pub(super) fn error_line(e: ApiError) -> Progress {
+    Progress::Error {
+        error: e.public_message(),
+    }
 }
 
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    body: Result<Body<CreateRequest>, ApiError>,
+    body: Result<Body<NewCheckpoint>, ApiError>,
 ) -> Result<Response, ApiError> {
     let host_name = sprites::host_sprite(&state, &caller, &name).await?;
     // The body is optional: no comment is an empty one.
@@ -101,7 +100,7 @@ async fn create(
         return Err(ApiError::Invalid("comment: at most 1000 bytes".into()));
     }
     Ok(ndjson(move |tx| async move {
-        let _ = tx.send(json!({"type": "info", "data": format!("Creating checkpoint of {name}")}));
+        let _ = tx.send(Progress::info(format!("Creating checkpoint of {name}")));
         let started = std::time::Instant::now();
         match state.host.checkpoint(&host_name, &comment).await {
             Ok(c) => {
@@ -113,8 +112,12 @@ async fn create(
                     None,
                     Some(c.id.to_string()),
                 );
-                let _ = tx.send(json!({"type": "info", "data": format!("Checkpoint {} created", c.id), "id": c.id.to_string()}));
-                let _ = tx.send(json!({"type": "complete", "data": c.id.to_string()}));
+                let _ = tx.send(Progress::Info {
+                    data: format!("Checkpoint {} created", c.id),
+                    id: Some(c.id.to_string()),
+                    backup: None,
+                });
+                let _ = tx.send(Progress::complete(c.id.to_string()));
             }
             Err(e) => {
                 let _ = tx.send(error_line(e.into()));
@@ -128,24 +131,19 @@ async fn list(
     caller: Caller,
     Path(name): Path<String>,
     Query(q): Query<std::collections::HashMap<String, String>>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<Checkpoint>>, ApiError> {
     let host_name = sprites::host_sprite(&state, &caller, &name).await?;
     let all = state.host.checkpoints(&host_name)?;
     // Replication's own checkpoints are there for recovery, not for people.
     let hidden = q.get("hidden").is_some_and(|h| h == "true");
-    let mut views: Vec<Value> = all
+    let mut views: Vec<Checkpoint> = all
         .iter()
         .rev()
         .filter(|c| hidden || !c.hidden)
         .map(|c| view(c, &all))
         .collect();
     if let Some(h) = q.get("history").filter(|h| !h.is_empty()) {
-        views.retain(|v| {
-            v["id"] == h.as_str()
-                || v["history"]
-                    .as_array()
-                    .is_some_and(|a| a.iter().any(|x| x == h.as_str()))
-        });
+        views.retain(|v| v.id == *h || v.history.contains(h));
     }
     Ok(Json(views))
 }
@@ -154,7 +152,7 @@ async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Checkpoint>, ApiError> {
     let host_name = sprites::host_sprite(&state, &caller, &name).await?;
     let id = checkpoint_id(&id)?;
     let all = state.host.checkpoints(&host_name)?;
@@ -190,7 +188,7 @@ async fn restore(
     // Unknown checkpoints are an HTTP 404, before any streaming starts.
     state.host.checkpoint_info(&host_name, id)?;
     Ok(ndjson(move |tx| async move {
-        let _ = tx.send(json!({"type": "info", "data": format!("Restoring {name} to {id}")}));
+        let _ = tx.send(Progress::info(format!("Restoring {name} to {id}")));
         match state.host.restore(&host_name, id).await {
             Ok((_, backup)) => {
                 state.events.publish(
@@ -200,12 +198,12 @@ async fn restore(
                     Some("running"),
                     Some(id.to_string()),
                 );
-                let _ = tx.send(json!({
-                    "type": "info",
-                    "data": format!("The state before is kept as checkpoint {}", backup.id),
-                    "backup": backup.id.to_string(),
-                }));
-                let _ = tx.send(json!({"type": "complete", "data": format!("Restored {id}")}));
+                let _ = tx.send(Progress::Info {
+                    data: format!("The state before is kept as checkpoint {}", backup.id),
+                    id: None,
+                    backup: Some(backup.id.to_string()),
+                });
+                let _ = tx.send(Progress::complete(format!("Restored {id}")));
             }
             Err(e) => {
                 let _ = tx.send(error_line(e.into()));
@@ -225,14 +223,14 @@ async fn diff(
     caller: Caller,
     Path((name, id)): Path<(String, String)>,
     Query(q): Query<DiffQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CheckpointDiff>, ApiError> {
     let host_name = sprites::host_sprite(&state, &caller, &name).await?;
     let from = checkpoint_id(&id)?;
     let to = q.to.as_deref().map(checkpoint_id).transpose()?;
     let changes = tokio::task::block_in_place(|| state.host.diff(&host_name, from, to))?;
-    Ok(Json(json!({
-        "from": from.to_string(),
-        "to": to.map(|t| t.to_string()),
-        "changes": changes,
-    })))
+    Ok(Json(CheckpointDiff {
+        from: from.to_string(),
+        to: to.map(|t| t.to_string()),
+        changes,
+    }))
 }

@@ -21,6 +21,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sprite_init::{ExecSpec, Frame, Tag, WinSize};
+use sprites_wire::api::{ExecMessage, Progress};
 
 use super::json::Query;
 use super::Routes;
@@ -435,8 +436,9 @@ async fn kill(
     let timeout = kill_timeout(req.timeout.as_ref())?;
     state.host.kill_session(&host_name, id, signal).await?;
     Ok(super::checkpoints::ndjson(move |tx| async move {
-        let _ = tx
-            .send(json!({"type": "info", "data": format!("sent signal {signal} to session {id}")}));
+        let _ = tx.send(Progress::info(format!(
+            "sent signal {signal} to session {id}"
+        )));
         let exited = |sessions: vmhost::Result<Vec<vmhost::SessionInfo>>| {
             sessions.map(|all| {
                 all.into_iter()
@@ -449,7 +451,9 @@ async fn kill(
             match exited(state.host.sessions(&host_name).await) {
                 Ok(true) => break,
                 Ok(false) if tokio::time::Instant::now() >= deadline => {
-                    let _ = tx.send(json!({"type": "info", "data": format!("session {id} still runs after {timeout:?}; sending SIGKILL")}));
+                    let _ = tx.send(Progress::info(format!(
+                        "session {id} still runs after {timeout:?}; sending SIGKILL"
+                    )));
                     if let Err(e) = state.host.kill_session(&host_name, id, libc::SIGKILL).await {
                         let _ = tx.send(super::checkpoints::error_line(e.into()));
                         return;
@@ -462,7 +466,7 @@ async fn kill(
                 }
             }
         }
-        let _ = tx.send(json!({"type": "complete", "data": format!("session {id} ended")}));
+        let _ = tx.send(Progress::complete(format!("session {id} ended")));
     }))
 }
 
@@ -480,17 +484,12 @@ async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: Str
         .presence
         .join(watch.host.as_str(), session, &watch.user_id);
     let (mut tx, mut rx) = socket.split();
-    let info = json!({
-        "type": "session_info",
-        "session_id": session.to_string(),
-        "tty": tty,
-        "command": command,
-    });
-    if tx
-        .send(Message::Text(info.to_string().into()))
-        .await
-        .is_err()
-    {
+    let info = ExecMessage::SessionInfo {
+        session_id: session.to_string(),
+        tty,
+        command,
+    };
+    if tx.send(Message::Text(info.to_text().into())).await.is_err() {
         return;
     }
     let to_client = async {
@@ -507,11 +506,7 @@ async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: Str
                 (Tag::Exit, _) => {
                     let code = frame.as_i32().unwrap_or(255);
                     let msg = if tty {
-                        Message::Text(
-                            json!({"type": "exit", "exit_code": code})
-                                .to_string()
-                                .into(),
-                        )
+                        Message::Text(ExecMessage::Exit { exit_code: code }.to_text().into())
                     } else {
                         Message::Binary(vec![Tag::Exit as u8, code.clamp(0, 255) as u8].into())
                     };
@@ -547,17 +542,9 @@ async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: Str
                     Some(4) => input.close_stdin().await,
                     _ => Ok(()),
                 },
-                Message::Text(t) => match serde_json::from_str::<Value>(&t) {
-                    Ok(v) if v["type"] == "resize" => {
-                        let dim = |k: &str| {
-                            v[k].as_u64()
-                                .and_then(|n| u16::try_from(n).ok())
-                                .filter(|n| *n > 0)
-                        };
-                        match (dim("rows"), dim("cols")) {
-                            (Some(rows), Some(cols)) => input.resize(rows, cols).await,
-                            _ => Ok(()),
-                        }
+                Message::Text(t) => match serde_json::from_str::<ExecMessage>(&t) {
+                    Ok(ExecMessage::Resize { rows, cols }) if rows > 0 && cols > 0 => {
+                        input.resize(rows, cols).await
                     }
                     _ => Ok(()),
                 },

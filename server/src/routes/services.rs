@@ -151,7 +151,10 @@ fn stream(mut events: vmhost::ServiceEvents, busy: crate::idle::Busy) -> Respons
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    let _ = tx.send(error_line(e.into()));
+                    let _ = tx.send(
+                        serde_json::to_value(error_line(e.into()))
+                            .expect("progress lines serialize"),
+                    );
                     return;
                 }
             }
@@ -276,7 +279,10 @@ async fn logs(
                 }
                 Ok(Ok(None)) | Err(_) => break,
                 Ok(Err(e)) => {
-                    let _ = tx.send(error_line(e.into()));
+                    let _ = tx.send(
+                        serde_json::to_value(error_line(e.into()))
+                            .expect("progress lines serialize"),
+                    );
                     return;
                 }
             }

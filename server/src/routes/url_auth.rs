@@ -60,7 +60,7 @@ async fn hand_off_to(
         return Ok((StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response());
     };
     let not_found = || ApiError::NotFound(format!("sprite {}", q.sprite));
-    let route = proxy::resolve(state, &format!("{}-{}", q.sprite, q.org))
+    let route = proxy::resolve(state, &sprites_wire::url_label(&q.sprite, &q.org))
         .await?
         .filter(|r| r.name == q.sprite && r.org_slug == q.org)
         .ok_or_else(not_found)?;

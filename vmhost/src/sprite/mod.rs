@@ -452,6 +452,13 @@ impl Host {
         &self.cfg
     }
 
+    /// Takes loopback connections to or from TCP `port` (the server's) out
+    /// of the connection tracking the sprites' egress turns on for the
+    /// host, while the returned guard lives (see `net::skip_tracking`).
+    pub fn untrack_loopback(&self, port: u16) -> Result<crate::net::UntrackedLoopback> {
+        crate::net::UntrackedLoopback::new(port)
+    }
+
     pub fn pool(&self) -> &Pool {
         &self.pool
     }

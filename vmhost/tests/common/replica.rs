@@ -26,7 +26,7 @@ pub fn bucket(test: &str, key: &ReplicaKey) -> Arc<Bucket> {
 pub async fn second_host(test: &str, instance: &str, bucket: Arc<Bucket>) -> Host {
     let data = PathBuf::from(format!("{}-{test}", super::data_dir().display()));
     let mut cfg = super::config(instance);
-    vmhost::pool::fresh_data_dir(&data).unwrap();
+    vmhost::testing::fresh_data_dir(&data).unwrap();
     cfg.data_dir = data;
     cfg.run_dir = PathBuf::from(format!("{}-{test}", super::run_dir().display()));
     cfg.pool_image_size = 8 << 30;

@@ -35,7 +35,7 @@ pub fn History() -> impl IntoView {
     // Oldest first.
     let checkpoints = RwSignal::new(None::<Vec<api::Checkpoint>>);
     let position = RwSignal::new(0usize);
-    let diff = RwSignal::new(None::<api::Result<Vec<api::Change>>>);
+    let diff = RwSignal::new(None::<api::Result<Vec<api::PathChange>>>);
     let comment = RwSignal::new(String::new());
     let busy = RwSignal::new(None::<&'static str>);
     let undo = RwSignal::new(None::<(String, String)>);
@@ -73,26 +73,27 @@ pub fn History() -> impl IntoView {
         viewing.set(None);
         diff.set(None);
         leptos::task::spawn_local(async move {
-            let r =
-                api::get::<api::Diff>(&ws.path(&format!("/checkpoints/{}/diff", api::enc(&c.id))))
-                    .await
-                    .map(|d| d.changes);
+            let r = api::get::<api::CheckpointDiff>(
+                &ws.path(&format!("/checkpoints/{}/diff", api::enc(&c.id))),
+            )
+            .await
+            .map(|d| d.changes);
             diff.set(Some(r));
         });
     });
 
     // `change` is how the file went from the checkpoint to now: the side
     // where it does not exist is empty, not asked for.
-    let show_file = move |path: String, change: String| {
+    let show_file = move |path: String, change: api::ChangeKind| {
         let Some(c) = selected() else { return };
         viewing.set(Some(path.clone()));
         leptos::task::spawn_local(async move {
-            let before = match change.as_str() {
-                "added" => Ok(String::new()),
+            let before = match change {
+                api::ChangeKind::Added => Ok(String::new()),
                 _ => text_at(ws, Some(&c.id), &path).await,
             };
-            let after = match change.as_str() {
-                "deleted" => Ok(String::new()),
+            let after = match change {
+                api::ChangeKind::Deleted => Ok(String::new()),
                 _ => text_at(ws, None, &path).await,
             };
             let (before, after) = match (before, after) {
@@ -288,16 +289,16 @@ pub fn History() -> impl IntoView {
                                 .into_iter()
                                 .map(|ch| {
                                     let p = ch.path.clone();
-                                    let how = ch.change.clone();
-                                    let verb = match ch.change.as_str() {
-                                        "added" => "new since then",
-                                        "deleted" => "deleted since then",
-                                        _ => "changed since then",
+                                    let how = ch.change;
+                                    let verb = match how {
+                                        api::ChangeKind::Added => "new since then",
+                                        api::ChangeKind::Deleted => "deleted since then",
+                                        api::ChangeKind::Modified => "changed since then",
                                     };
-                                    let is_file = ch.kind == "file";
+                                    let is_file = ch.kind == api::EntryKind::File;
                                     view! {
-                                        <li class=format!("change {}", ch.change) data-path=ch.path.clone()>
-                                            <button class="link" disabled=!is_file on:click=move |_| show_file(p.clone(), how.clone())>
+                                        <li class=format!("change {}", how.as_str()) data-path=ch.path.clone()>
+                                            <button class="link" disabled=!is_file on:click=move |_| show_file(p.clone(), how)>
                                                 {ch.path.clone()}
                                             </button>
                                             <span class="muted">{format!(" {verb}")}</span>

@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use leptos::prelude::*;
+use sprites_wire::api::ExecMessage;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -502,12 +503,11 @@ fn connect(ws: Ws, conn: Rc<RefCell<Conn>>, on_session: Callback<(String, String
         let mut c = c2.borrow_mut();
         c.retries = 0;
         if let Some(s) = &c.socket {
-            let size = format!(
-                r#"{{"type":"resize","cols":{},"rows":{}}}"#,
-                c.term.cols(),
-                c.term.rows()
-            );
-            send_text(s, &size);
+            let size = ExecMessage::Resize {
+                rows: c.term.rows(),
+                cols: c.term.cols(),
+            };
+            send_text(s, &size.to_text());
         }
     });
     let c2 = conn.clone();
@@ -519,21 +519,22 @@ fn connect(ws: Ws, conn: Rc<RefCell<Conn>>, on_session: Callback<(String, String
                 return;
             }
             let Some(text) = data.as_string() else { return };
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            let Ok(message) = serde_json::from_str::<ExecMessage>(&text) else {
                 return;
             };
-            match v["type"].as_str() {
-                Some("session_info") => {
-                    let id = v["session_id"].as_str().unwrap_or("").to_string();
+            match message {
+                ExecMessage::SessionInfo {
+                    session_id: id,
+                    command,
+                    ..
+                } => {
                     let mut c = c2.borrow_mut();
                     c.session = Some(id.clone());
                     drop(c);
-                    let command = v["command"].as_str().unwrap_or("shell");
                     let short = command.split_whitespace().next().unwrap_or("shell");
                     on_session.run((id.clone(), format!("{short} · {}", &id[..id.len().min(6)])));
                 }
-                Some("exit") => {
-                    let code = v["exit_code"].as_i64().unwrap_or(0);
+                ExecMessage::Exit { exit_code: code } => {
                     let mut c = c2.borrow_mut();
                     c.exited = true;
                     c.term.write_text(&format!(
@@ -635,10 +636,7 @@ fn TermView(
         let c2 = c.clone();
         let on_resize = Closure::<dyn FnMut(u16, u16)>::new(move |cols: u16, rows: u16| {
             if let Some(s) = &c2.borrow().socket {
-                send_text(
-                    s,
-                    &format!(r#"{{"type":"resize","cols":{cols},"rows":{rows}}}"#),
-                );
+                send_text(s, &ExecMessage::Resize { rows, cols }.to_text());
             }
         });
         {
