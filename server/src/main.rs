@@ -216,9 +216,8 @@ async fn serve_or_admin() -> anyhow::Result<()> {
             host_cfg.instance = "bench-api".into();
             let host = Host::open(host_cfg).await?;
             let recipe = Recipe::debian(&cfg.host.mirror);
-            tokio::task::block_in_place(|| {
-                host.ensure_image("debian", &recipe, &mut |l| eprintln!("  {l}"))
-            })?;
+            host.prepare_image("debian", &recipe, |l| eprintln!("  {l}"))
+                .await?;
             sprites_server::bench::run(host, runs, json).await
         }
         Some(Cmd::Admin(Admin::Recover)) => unreachable!("recovered before the database opens"),
@@ -298,11 +297,8 @@ async fn run(cfg: Config, db: Db, sessions: sprites_server::session::Store) -> a
         litestream::spawn(config)?;
     }
     let recipe = Recipe::debian(&cfg.host.mirror);
-    tokio::task::block_in_place(|| {
-        host.ensure_image("debian", &recipe, &mut |line| {
-            println!("  base image: {line}")
-        })
-    })?;
+    host.prepare_image("debian", &recipe, |line| println!("  base image: {line}"))
+        .await?;
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let port = listener.local_addr()?.port();
     let urls = SpriteUrls {

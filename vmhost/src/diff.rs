@@ -156,7 +156,7 @@ pub fn diff_trees(a: &Path, b: &Path) -> Result<Vec<Change>> {
 impl Host {
     /// What changed from checkpoint `from` to checkpoint `to`, or to the
     /// sprite's disk now when `to` is `None`. Allowed in every phase.
-    pub fn diff(
+    pub async fn diff(
         &self,
         name: &SpriteName,
         from: CheckpointId,
@@ -172,7 +172,10 @@ impl Host {
             Some(id) => exists(id)?,
             None => paths.root.clone(),
         };
-        diff_trees(&a, &b)
+        // A walk of two trees: on the blocking pool.
+        tokio::task::spawn_blocking(move || diff_trees(&a, &b))
+            .await
+            .map_err(|e| Error::Runtime(format!("the diff stopped: {e}")))?
     }
 }
 

@@ -617,3 +617,122 @@ fn copy_at(fdir: &OwnedFd, fname: &OsStr, tdir: &OwnedFd, tname: &OsStr) -> rust
         Kind::Other => Err(rustix::io::Errno::OPNOTSUPP),
     }
 }
+
+/// A sprite's files for async callers ([`crate::Host::sprite_files`],
+/// [`crate::Host::checkpoint_files`]): the same calls as [`SpriteFs`], each
+/// run on the blocking pool, so no caller decides where file work runs.
+#[derive(Clone)]
+pub struct Files(std::sync::Arc<SpriteFs>);
+
+impl Files {
+    pub(crate) fn new(fs: SpriteFs) -> Files {
+        Files(std::sync::Arc::new(fs))
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&SpriteFs) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let fs = self.0.clone();
+        tokio::task::spawn_blocking(move || call(&fs))
+            .await
+            .map_err(|e| Error::Runtime(format!("a file call stopped: {e}")))?
+    }
+
+    pub async fn stat(&self, path: &str) -> Result<Entry> {
+        let path = path.to_string();
+        self.run(move |fs| fs.stat(&path)).await
+    }
+
+    /// The entries of a folder, or the one entry of anything else; the
+    /// entry of `path` itself first.
+    pub async fn list_or_stat(&self, path: &str) -> Result<(Entry, Vec<Entry>)> {
+        let path = path.to_string();
+        self.run(move |fs| {
+            let me = fs.stat(&path)?;
+            let entries = if me.kind == Kind::Dir {
+                fs.list(&path)?
+            } else {
+                vec![me.clone()]
+            };
+            Ok((me, entries))
+        })
+        .await
+    }
+
+    pub async fn read(&self, path: &str, max: u64) -> Result<Vec<u8>> {
+        let path = path.to_string();
+        self.run(move |fs| fs.read(&path, max)).await
+    }
+
+    pub async fn write(
+        &self,
+        path: &str,
+        data: impl AsRef<[u8]> + Send + 'static,
+        mode: Option<u32>,
+        make_parents: bool,
+    ) -> Result<Entry> {
+        let path = path.to_string();
+        self.run(move |fs| fs.write(&path, data.as_ref(), mode, make_parents))
+            .await
+    }
+
+    pub async fn remove(&self, path: &str, recursive: bool) -> Result<()> {
+        let path = path.to_string();
+        self.run(move |fs| fs.remove(&path, recursive)).await
+    }
+
+    pub async fn mkdir(&self, path: &str, parents: bool) -> Result<Entry> {
+        let path = path.to_string();
+        self.run(move |fs| fs.mkdir(&path, parents)).await
+    }
+
+    pub async fn rename(&self, from: &str, to: &str) -> Result<Entry> {
+        let (from, to) = (from.to_string(), to.to_string());
+        self.run(move |fs| fs.rename(&from, &to)).await
+    }
+
+    pub async fn copy(&self, from: &str, to: &str, recursive: bool) -> Result<Entry> {
+        let (from, to) = (from.to_string(), to.to_string());
+        self.run(move |fs| fs.copy(&from, &to, recursive)).await
+    }
+
+    /// Sets the mode of `path` and, with `recursive`, of everything under
+    /// it but symlinks (which have none of their own); the entry of `path`.
+    pub async fn chmod(&self, path: &str, mode: u32, recursive: bool) -> Result<Entry> {
+        let top = path.to_string();
+        self.run(move |fs| {
+            each(fs, &top, recursive, &|p| match fs.chmod(p, mode) {
+                Err(Error::FileConflict {
+                    errno: "EINVAL", ..
+                }) if p != top => fs.stat(p),
+                other => other,
+            })
+        })
+        .await
+    }
+
+    /// Sets the owner of `path` and, with `recursive`, of everything under
+    /// it; the entry of `path`.
+    pub async fn chown(&self, path: &str, uid: u32, gid: u32, recursive: bool) -> Result<Entry> {
+        let top = path.to_string();
+        self.run(move |fs| each(fs, &top, recursive, &|p| fs.chown(p, uid, gid)))
+            .await
+    }
+}
+
+/// Applies `f` to `path` and, with `recursive`, to everything under it.
+fn each(
+    fs: &SpriteFs,
+    path: &str,
+    recursive: bool,
+    f: &dyn Fn(&str) -> Result<Entry>,
+) -> Result<Entry> {
+    let top = f(path)?;
+    if recursive && top.kind == Kind::Dir {
+        for child in fs.list(path)? {
+            each(fs, &child.path, true, f)?;
+        }
+    }
+    Ok(top)
+}

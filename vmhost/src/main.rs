@@ -187,7 +187,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Restore { name, id } => print_json(&host.restore(&name, id).await?),
         Cmd::DeleteCheckpoint { name, id } => host.delete_checkpoint(&name, id).await?,
         Cmd::Fork { source, name, from } => print_json(&host.fork(&source, from, &name).await?),
-        Cmd::Diff { name, from, to } => print_json(&host.diff(&name, from, to)?),
+        Cmd::Diff { name, from, to } => print_json(&host.diff(&name, from, to).await?),
         Cmd::Sleep { name, cold } => {
             let phase = if cold {
                 host.sleep_cold(&name).await?

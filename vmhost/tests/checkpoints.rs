@@ -19,7 +19,7 @@ async fn checkpoint_restore_and_undo() {
     assert!(!v0.auto);
 
     ok(&host, &s, "echo broken > /srv/app.txt; rm -rf /usr/bin/git; touch /srv/new; sleep 1000 >/dev/null 2>&1 &").await;
-    let changes = host.diff(&s, v0.id, None).unwrap();
+    let changes = host.diff(&s, v0.id, None).await.unwrap();
     let find = |p: &str| changes.iter().find(|c| c.path == p).map(|c| c.change);
     assert_eq!(find("/srv/app.txt"), Some(ChangeKind::Modified));
     assert_eq!(find("/usr/bin/git"), Some(ChangeKind::Deleted));

@@ -109,13 +109,15 @@ async fn signin(
     let found = accounts::find_login(&state.db, &key).await?;
     // Verify against a real hash even for unknown accounts, so timing does
     // not tell which accounts exist.
-    let ok = tokio::task::block_in_place(|| {
-        let hash = match &found {
-            Some(login) => login.password_hash.as_str(),
-            None => unknown_user_hash(),
-        };
-        accounts::verify_password(&req.password, hash)
-    });
+    let hash = match &found {
+        Some(login) => login.password_hash.clone(),
+        None => unknown_user_hash().to_string(),
+    };
+    let password = req.password.clone();
+    // Deliberately slow: on the blocking pool.
+    let ok = tokio::task::spawn_blocking(move || accounts::verify_password(&password, &hash))
+        .await
+        .map_err(|e| ApiError::Internal(format!("the password check stopped: {e}")))?;
     match found {
         // Only a person who knows the password learns it is disabled.
         Some(login) if ok && login.disabled_at.is_some() => Err(ApiError::Forbidden(

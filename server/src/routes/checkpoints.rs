@@ -227,7 +227,7 @@ async fn diff(
     let host_name = sprites::host_sprite(&state, &caller, &name).await?;
     let from = checkpoint_id(&id)?;
     let to = q.to.as_deref().map(checkpoint_id).transpose()?;
-    let changes = tokio::task::block_in_place(|| state.host.diff(&host_name, from, to))?;
+    let changes = state.host.diff(&host_name, from, to).await?;
     Ok(Json(CheckpointDiff {
         from: from.to_string(),
         to: to.map(|t| t.to_string()),

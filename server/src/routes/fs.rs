@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use vmhost::fs::{Entry, Kind, SpriteFs};
+use vmhost::fs::{Entry, Files, Kind};
 
 use super::json::{Body, Query};
 use super::Routes;
@@ -77,9 +77,9 @@ fn entry_json(e: &Entry) -> Value {
     })
 }
 
-async fn files(state: &AppState, caller: &Caller, name: &str) -> Result<SpriteFs, ApiError> {
+async fn files(state: &AppState, caller: &Caller, name: &str) -> Result<Files, ApiError> {
     let host_name = sprites::host_sprite(state, caller, name).await?;
-    Ok(state.host.files_here(&host_name).await?)
+    Ok(state.host.sprite_files(&host_name).await?)
 }
 
 #[derive(Deserialize)]
@@ -105,12 +105,7 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let fs = files(&state, &caller, &name).await?;
     let path = resolve(&q.path, q.working_dir.as_deref())?;
-    let me = tokio::task::block_in_place(|| fs.stat(&path))?;
-    let entries = if me.kind == Kind::Dir {
-        tokio::task::block_in_place(|| fs.list(&path))?
-    } else {
-        vec![me.clone()]
-    };
+    let (me, entries) = fs.list_or_stat(&path).await?;
     Ok(Json(json!({
         "path": me.path,
         "isDir": me.kind == Kind::Dir,
@@ -126,7 +121,7 @@ async fn read(
 ) -> Result<Response, ApiError> {
     let fs = files(&state, &caller, &name).await?;
     let path = resolve(&q.path, q.working_dir.as_deref())?;
-    let data = tokio::task::block_in_place(|| fs.read(&path, MAX_FILE))?;
+    let data = fs.read(&path, MAX_FILE).await?;
     Ok(([("content-type", "application/octet-stream")], data).into_response())
 }
 
@@ -141,7 +136,7 @@ async fn read_at_checkpoint(
     let id = super::checkpoints::checkpoint_id(&id)?;
     let fs = state.host.checkpoint_files(&host_name, id)?;
     let path = resolve(&q.path, q.working_dir.as_deref())?;
-    let data = tokio::task::block_in_place(|| fs.read(&path, MAX_FILE))?;
+    let data = fs.read(&path, MAX_FILE).await?;
     Ok(([("content-type", "application/octet-stream")], data).into_response())
 }
 
@@ -156,7 +151,7 @@ async fn write(
     let path = resolve(&q.path, q.working_dir.as_deref())?;
     let mode = q.mode.as_deref().map(mode_of).transpose()?;
     let parents = flag(&q.mkdir_parents, true);
-    let e = tokio::task::block_in_place(|| fs.write(&path, &data, mode, parents))?;
+    let e = fs.write(&path, data, mode, parents).await?;
     state
         .events
         .file_written(&caller.org_id, &name, &path, &caller.handle);
@@ -172,7 +167,7 @@ async fn remove(
     let fs = files(&state, &caller, &name).await?;
     let path = resolve(&q.path, q.working_dir.as_deref())?;
     let recursive = flag(&q.recursive, false);
-    tokio::task::block_in_place(|| fs.remove(&path, recursive))?;
+    fs.remove(&path, recursive).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -193,7 +188,7 @@ async fn mkdir(
 ) -> Result<Json<Value>, ApiError> {
     let fs = files(&state, &caller, &name).await?;
     let path = resolve(&req.path, req.working_dir.as_deref())?;
-    let e = tokio::task::block_in_place(|| fs.mkdir(&path, req.parents))?;
+    let e = fs.mkdir(&path, req.parents).await?;
     Ok(Json(entry_json(&e)))
 }
 
@@ -216,7 +211,7 @@ async fn rename(
     let fs = files(&state, &caller, &name).await?;
     let from = resolve(&req.source, req.working_dir.as_deref())?;
     let to = resolve(&req.dest, req.working_dir.as_deref())?;
-    let e = tokio::task::block_in_place(|| fs.rename(&from, &to))?;
+    let e = fs.rename(&from, &to).await?;
     Ok(Json(entry_json(&e)))
 }
 
@@ -230,7 +225,7 @@ async fn copy(
     let from = resolve(&req.source, req.working_dir.as_deref())?;
     let to = resolve(&req.dest, req.working_dir.as_deref())?;
     let recursive = req.recursive.unwrap_or(true);
-    let e = tokio::task::block_in_place(|| fs.copy(&from, &to, recursive))?;
+    let e = fs.copy(&from, &to, recursive).await?;
     Ok(Json(entry_json(&e)))
 }
 
@@ -244,22 +239,6 @@ struct ChmodRequest {
     recursive: bool,
 }
 
-/// Applies `f` to `path` and, with `recursive`, to everything under it.
-fn each(
-    fs: &SpriteFs,
-    path: &str,
-    recursive: bool,
-    f: &dyn Fn(&str) -> vmhost::Result<Entry>,
-) -> vmhost::Result<Entry> {
-    let top = f(path)?;
-    if recursive && top.kind == Kind::Dir {
-        for child in fs.list(path)? {
-            each(fs, &child.path, true, f)?;
-        }
-    }
-    Ok(top)
-}
-
 async fn chmod(
     State(state): State<AppState>,
     caller: Caller,
@@ -269,15 +248,7 @@ async fn chmod(
     let fs = files(&state, &caller, &name).await?;
     let path = resolve(&req.path, req.working_dir.as_deref())?;
     let mode = mode_of(&req.mode)?;
-    let e = tokio::task::block_in_place(|| {
-        each(&fs, &path, req.recursive, &|p| match fs.chmod(p, mode) {
-            // Symlinks have no mode of their own; a recursive change passes them.
-            Err(vmhost::Error::FileConflict {
-                errno: "EINVAL", ..
-            }) if p != path => fs.stat(p),
-            other => other,
-        })
-    })?;
+    let e = fs.chmod(&path, mode, req.recursive).await?;
     Ok(Json(entry_json(&e)))
 }
 
@@ -300,11 +271,7 @@ async fn chown(
 ) -> Result<Json<Value>, ApiError> {
     let fs = files(&state, &caller, &name).await?;
     let path = resolve(&req.path, req.working_dir.as_deref())?;
-    let e = tokio::task::block_in_place(|| {
-        each(&fs, &path, req.recursive, &|p| {
-            fs.chown(p, req.uid, req.gid)
-        })
-    })?;
+    let e = fs.chown(&path, req.uid, req.gid, req.recursive).await?;
     Ok(Json(entry_json(&e)))
 }
 

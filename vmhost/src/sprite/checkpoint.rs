@@ -125,15 +125,15 @@ impl Host {
 
     /// The files of a checkpoint, read-only (a checkpoint is a read-only
     /// snapshot: every write fails), with the same path rules as
-    /// [`Host::files`].
+    /// [`Host::files`], for async callers like [`Host::sprite_files`].
     pub fn checkpoint_files(
         &self,
         name: &SpriteName,
         id: CheckpointId,
-    ) -> Result<crate::fs::SpriteFs> {
+    ) -> Result<crate::fs::Files> {
         self.checkpoint_info(name, id)?;
         let (paths, _) = self.load(name)?;
-        crate::fs::SpriteFs::open(&paths.checkpoint(id), self.cfg.ids)
+        crate::fs::SpriteFs::open(&paths.checkpoint(id), self.cfg.ids).map(crate::fs::Files::new)
     }
 
     /// Deletes a checkpoint, but not the one the sprite stands on.

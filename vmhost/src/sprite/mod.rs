@@ -525,6 +525,23 @@ impl Host {
         crate::image::ensure(&self.pool, name, recipe, self.cfg.ids.base, progress)
     }
 
+    /// [`Host::ensure_image`] for async callers: the build runs on the
+    /// blocking pool, `progress` hearing each line.
+    pub async fn prepare_image(
+        &self,
+        name: &str,
+        recipe: &crate::image::Recipe,
+        mut progress: impl FnMut(&str) + Send + 'static,
+    ) -> Result<crate::image::Image> {
+        let (pool, name, recipe) = (self.pool.clone(), name.to_string(), recipe.clone());
+        let base = self.cfg.ids.base;
+        tokio::task::spawn_blocking(move || {
+            crate::image::ensure(&pool, &name, &recipe, base, &mut progress)
+        })
+        .await
+        .map_err(|e| Error::Runtime(format!("the image build stopped: {e}")))?
+    }
+
     /// Every image sprites can be made from.
     pub fn images(&self) -> Result<Vec<crate::image::ImageRecord>> {
         crate::image::list(&self.pool)
@@ -688,9 +705,16 @@ impl Host {
         crate::fs::SpriteFs::open(&self.root_path(name)?, self.cfg.ids)
     }
 
+    /// The sprite's files for async callers, its disk brought back from the
+    /// bucket first when it is only there (the IDE opening an evicted
+    /// sprite); each call runs on the blocking pool.
+    pub async fn sprite_files(&self, name: &SpriteName) -> Result<crate::fs::Files> {
+        Ok(crate::fs::Files::new(self.files_here(name).await?))
+    }
+
     /// [`Host::files`], bringing the sprite's disk back from the bucket
-    /// first when it is only there (the IDE opening an evicted sprite).
-    pub async fn files_here(&self, name: &SpriteName) -> Result<crate::fs::SpriteFs> {
+    /// first when it is only there.
+    pub(crate) async fn files_here(&self, name: &SpriteName) -> Result<crate::fs::SpriteFs> {
         let (paths, _) = self.load(name)?;
         if crate::replica::ReplicaState::read(&paths)?.location == crate::replica::Location::Bucket
         {
