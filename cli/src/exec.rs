@@ -14,7 +14,7 @@ use tokio::io::AsyncReadExt;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-use sprites_wire::api::ExecMessage;
+use sprites_wire::api::{frame, ExecMessage};
 
 use crate::config::Config;
 
@@ -177,7 +177,7 @@ async fn pump(ws: Ws, tty: bool, interactive: bool) -> anyhow::Result<Ended> {
                 read = stdin.read(&mut buf) => match read {
                     Ok(0) | Err(_) => {
                         if !tty {
-                            let _ = tx.send(Message::Binary(vec![4].into())).await;
+                            let _ = tx.send(Message::Binary(vec![frame::STDIN_EOF].into())).await;
                         }
                         break;
                     }
@@ -199,7 +199,7 @@ async fn pump(ws: Ws, tty: bool, interactive: bool) -> anyhow::Result<Ended> {
                         let msg = if tty {
                             data.to_vec()
                         } else {
-                            let mut m = vec![0];
+                            let mut m = vec![frame::STDIN];
                             m.extend_from_slice(data);
                             m
                         };
@@ -228,10 +228,10 @@ async fn pump(ws: Ws, tty: bool, interactive: bool) -> anyhow::Result<Ended> {
             let Some(msg) = msg else { break };
             match msg? {
                 Message::Binary(b) if tty => out.write_all(&b)?,
-                Message::Binary(b) => match b.first() {
-                    Some(1) => out.write_all(&b[1..])?,
-                    Some(2) => err.write_all(&b[1..])?,
-                    Some(3) => {
+                Message::Binary(b) => match b.first().copied() {
+                    Some(frame::STDOUT) => out.write_all(&b[1..])?,
+                    Some(frame::STDERR) => err.write_all(&b[1..])?,
+                    Some(frame::EXIT) => {
                         out.flush()?;
                         return Ok(Ended::Exited(i32::from(b.get(1).copied().unwrap_or(0))));
                     }

@@ -244,7 +244,7 @@ pub struct Input(OwnedWriteHalf);
 pub struct Output(OwnedReadHalf);
 
 impl Input {
-    pub async fn send(&mut self, frame: &Frame) -> Result<()> {
+    async fn send(&mut self, frame: &Frame) -> Result<()> {
         write_frame(&mut self.0, frame).await.map_err(Error::Agent)
     }
 
@@ -265,10 +265,30 @@ impl Input {
     }
 }
 
+/// What a session says: output on one of its streams, or its exit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chunk {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+    /// The command exited with this code; nothing follows.
+    Exit(i32),
+}
+
 impl Output {
-    /// The next stdout, stderr or exit frame; `None` once the stream ends.
-    pub async fn next(&mut self) -> Result<Option<Frame>> {
-        read_frame(&mut self.0).await.map_err(Error::Agent)
+    /// The next output or the exit; `None` once the stream ends (the
+    /// sprite went away mid-command when no exit came first).
+    pub async fn next(&mut self) -> Result<Option<Chunk>> {
+        loop {
+            let Some(f) = read_frame(&mut self.0).await.map_err(Error::Agent)? else {
+                return Ok(None);
+            };
+            return Ok(Some(match f.tag {
+                Tag::Stdout => Chunk::Stdout(f.payload),
+                Tag::Stderr => Chunk::Stderr(f.payload),
+                Tag::Exit => Chunk::Exit(f.as_i32()?),
+                _ => continue,
+            }));
+        }
     }
 }
 
@@ -290,15 +310,14 @@ impl Stream {
         }
         let _ = self.input.close_stdin().await;
         let mut out = ExecOutput::default();
-        while let Some(f) = self.output.next().await? {
-            match f.tag {
-                Tag::Stdout => out.stdout.extend_from_slice(&f.payload),
-                Tag::Stderr => out.stderr.extend_from_slice(&f.payload),
-                Tag::Exit => {
-                    out.code = f.as_i32()?;
+        while let Some(chunk) = self.output.next().await? {
+            match chunk {
+                Chunk::Stdout(data) => out.stdout.extend_from_slice(&data),
+                Chunk::Stderr(data) => out.stderr.extend_from_slice(&data),
+                Chunk::Exit(code) => {
+                    out.code = code;
                     return Ok(out);
                 }
-                _ => {}
             }
         }
         Err(Error::AgentRefused(

@@ -27,7 +27,7 @@ pub mod sprite;
 pub mod testing;
 pub mod watch;
 
-pub use agent::{ExecOutput, ServiceEvents, Stream};
+pub use agent::{Chunk, ExecOutput, ServiceEvents, Stream};
 pub use error::{Error, Result};
 pub use net::UntrackedLoopback;
 pub use pool::Pool;

@@ -220,11 +220,11 @@ async fn sprites_outlive_the_host_and_are_readopted() {
     assert_eq!(host.get(&s).unwrap().phase, Phase::Running);
     let mut stream = host.attach(&s, session, true).await.unwrap();
     let mut seen = String::new();
-    while let Some(f) = stream.output.next().await.unwrap() {
-        match f.tag {
-            sprite_init::Tag::Stdout => seen.push_str(&String::from_utf8_lossy(&f.payload)),
-            sprite_init::Tag::Exit => break,
-            _ => {}
+    while let Some(chunk) = stream.output.next().await.unwrap() {
+        match chunk {
+            vmhost::Chunk::Stdout(data) => seen.push_str(&String::from_utf8_lossy(&data)),
+            vmhost::Chunk::Exit(_) => break,
+            vmhost::Chunk::Stderr(_) => {}
         }
     }
     assert!(

@@ -6,18 +6,18 @@ mod common;
 use std::time::Duration;
 
 use common::{cleanup, host, name};
-use sprite_init::Tag;
-use vmhost::{CreateOptions, Error, ExecSpec, Stream, WinSize};
+use vmhost::{Chunk, CreateOptions, Error, ExecSpec, Stream, WinSize};
 
 /// Reads output until `needle` appears (or the session ends); returns it all.
 async fn read_until(stream: &mut Stream, needle: &str) -> String {
     let mut seen = String::new();
     let wait = async {
-        while let Some(f) = stream.output.next().await.unwrap() {
-            match f.tag {
-                Tag::Stdout | Tag::Stderr => seen.push_str(&String::from_utf8_lossy(&f.payload)),
-                Tag::Exit => break,
-                _ => {}
+        while let Some(chunk) = stream.output.next().await.unwrap() {
+            match chunk {
+                Chunk::Stdout(data) | Chunk::Stderr(data) => {
+                    seen.push_str(&String::from_utf8_lossy(&data))
+                }
+                Chunk::Exit(_) => break,
             }
             if seen.contains(needle) {
                 break;

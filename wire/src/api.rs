@@ -472,3 +472,14 @@ mod tests {
         );
     }
 }
+
+/// The exec stream's binary framing without a terminal (WebSocket binary
+/// messages, and each chunk of an HTTP exec answer): a type byte, then the
+/// bytes; an exit is the type byte and the code (0-255).
+pub mod frame {
+    pub const STDIN: u8 = 0;
+    pub const STDOUT: u8 = 1;
+    pub const STDERR: u8 = 2;
+    pub const EXIT: u8 = 3;
+    pub const STDIN_EOF: u8 = 4;
+}

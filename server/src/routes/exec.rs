@@ -20,8 +20,8 @@ use axum::Json;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sprite_init::{ExecSpec, Frame, Tag, WinSize};
-use sprites_wire::api::{ExecMessage, Progress};
+use sprites_wire::api::{frame, ExecMessage, Progress};
+use vmhost::{Chunk, ExecSpec, WinSize};
 
 use super::json::Query;
 use super::Routes;
@@ -206,18 +206,13 @@ async fn exec_http(
     });
     // Frames are read ahead, so that output of one stream that piles up
     // while the previous chunk goes out is merged into one chunk.
-    let (frames_tx, frames) = tokio::sync::mpsc::channel::<Frame>(256);
+    let (frames_tx, frames) = tokio::sync::mpsc::channel::<Chunk>(256);
     tokio::spawn(async move {
         let mut output = output;
         // The sprite went away mid-command when this ends without an exit.
-        while let Ok(Some(frame)) = output.next().await {
-            let exit = frame.tag == Tag::Exit;
-            if matches!(frame.tag, Tag::Stdout | Tag::Stderr | Tag::Exit)
-                && frames_tx.send(frame).await.is_err()
-            {
-                return;
-            }
-            if exit {
+        while let Ok(Some(chunk)) = output.next().await {
+            let exit = matches!(chunk, Chunk::Exit(_));
+            if frames_tx.send(chunk).await.is_err() || exit {
                 return;
             }
         }
@@ -233,7 +228,7 @@ async fn exec_http(
         |state| async move {
             let mut state = state?;
             let chunk = state.next_chunk().await?;
-            let more = chunk[0] != Tag::Exit as u8;
+            let more = chunk[0] != frame::EXIT;
             Some((Ok::<_, std::io::Error>(chunk), more.then_some(state)))
         },
     );
@@ -253,8 +248,8 @@ async fn exec_http(
 /// enough for one loopback segment, since a client may also see a chunk
 /// split in two; large output belongs on the WebSocket.
 struct HttpFrames {
-    frames: tokio::sync::mpsc::Receiver<Frame>,
-    pending: Option<Frame>,
+    frames: tokio::sync::mpsc::Receiver<Chunk>,
+    pending: Option<Chunk>,
     last: Option<tokio::time::Instant>,
     /// Held until the response ends: dropping it lets the input half go.
     _done: tokio::sync::oneshot::Sender<()>,
@@ -274,23 +269,25 @@ impl HttpFrames {
         if let Some(last) = self.last {
             tokio::time::sleep_until(last + Self::PACE).await;
         }
-        let mut chunk = vec![first.tag as u8];
-        if first.tag == Tag::Exit {
-            chunk.push(first.as_i32().unwrap_or(255).clamp(0, 255) as u8);
-        } else {
-            chunk.extend_from_slice(&first.payload);
-            while chunk.len() < Self::MAX_CHUNK {
-                match self.frames.try_recv() {
-                    Ok(f) if f.tag == first.tag => chunk.extend_from_slice(&f.payload),
-                    Ok(f) => {
-                        self.pending = Some(f);
-                        break;
-                    }
-                    Err(_) => break,
+        self.last = Some(tokio::time::Instant::now());
+        let (tag, data) = match first {
+            Chunk::Exit(code) => return Some(vec![frame::EXIT, code.clamp(0, 255) as u8]),
+            Chunk::Stdout(data) => (frame::STDOUT, data),
+            Chunk::Stderr(data) => (frame::STDERR, data),
+        };
+        let mut chunk = vec![tag];
+        chunk.extend_from_slice(&data);
+        while chunk.len() < Self::MAX_CHUNK {
+            match self.frames.try_recv() {
+                Ok(Chunk::Stdout(more)) if tag == frame::STDOUT => chunk.extend_from_slice(&more),
+                Ok(Chunk::Stderr(more)) if tag == frame::STDERR => chunk.extend_from_slice(&more),
+                Ok(other) => {
+                    self.pending = Some(other);
+                    break;
                 }
+                Err(_) => break,
             }
         }
-        self.last = Some(tokio::time::Instant::now());
         Some(chunk)
     }
 }
@@ -470,6 +467,14 @@ async fn kill(
     }))
 }
 
+/// `data` behind its type byte (see [`frame`]).
+fn framed(tag: u8, data: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(data.len() + 1);
+    b.push(tag);
+    b.extend_from_slice(data);
+    b
+}
+
 /// Copies between the WebSocket and the session until the session exits
 /// (its exit code sent) or the client goes; either ends both pumps.
 async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: String, watch: Watch) {
@@ -493,22 +498,21 @@ async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: Str
         return;
     }
     let to_client = async {
-        while let Ok(Some(frame)) = output.next().await {
+        while let Ok(Some(chunk)) = output.next().await {
             watch.output();
-            let msg = match (frame.tag, tty) {
-                (Tag::Stdout | Tag::Stderr, true) => Message::Binary(frame.payload.into()),
-                (Tag::Stdout | Tag::Stderr, false) => {
-                    let mut b = Vec::with_capacity(frame.payload.len() + 1);
-                    b.push(frame.tag as u8);
-                    b.extend_from_slice(&frame.payload);
-                    Message::Binary(b.into())
+            let msg = match (chunk, tty) {
+                (Chunk::Stdout(data) | Chunk::Stderr(data), true) => Message::Binary(data.into()),
+                (Chunk::Stdout(data), false) => {
+                    Message::Binary(framed(frame::STDOUT, &data).into())
                 }
-                (Tag::Exit, _) => {
-                    let code = frame.as_i32().unwrap_or(255);
+                (Chunk::Stderr(data), false) => {
+                    Message::Binary(framed(frame::STDERR, &data).into())
+                }
+                (Chunk::Exit(code), _) => {
                     let msg = if tty {
                         Message::Text(ExecMessage::Exit { exit_code: code }.to_text().into())
                     } else {
-                        Message::Binary(vec![Tag::Exit as u8, code.clamp(0, 255) as u8].into())
+                        Message::Binary(vec![frame::EXIT, code.clamp(0, 255) as u8].into())
                     };
                     let _ = tx.send(msg).await;
                     // Some SDKs read a TTY command's outcome from the close
@@ -525,7 +529,6 @@ async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: Str
                     let _ = tx.send(Message::Close(Some(close))).await;
                     return true;
                 }
-                _ => continue,
             };
             if tx.send(msg).await.is_err() {
                 return false;
@@ -538,8 +541,8 @@ async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: Str
             let sent = match msg {
                 Message::Binary(b) if tty => watch.input(input.stdin(&b)).await,
                 Message::Binary(b) => match b.first().copied() {
-                    Some(0) => input.stdin(&b[1..]).await,
-                    Some(4) => input.close_stdin().await,
+                    Some(frame::STDIN) => input.stdin(&b[1..]).await,
+                    Some(frame::STDIN_EOF) => input.close_stdin().await,
                     _ => Ok(()),
                 },
                 Message::Text(t) => match serde_json::from_str::<ExecMessage>(&t) {

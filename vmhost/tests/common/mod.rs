@@ -55,9 +55,9 @@ pub async fn create_limited(host: &Host, sprite: &SpriteName, limits: vmhost::ru
 /// Drains a session's output to its end; its exit code, if it sent one.
 pub async fn exit_code(stream: &mut vmhost::Stream) -> Option<i32> {
     let mut code = None;
-    while let Some(f) = stream.output.next().await.expect("read session output") {
-        if f.tag == sprite_init::Tag::Exit {
-            code = Some(f.as_i32().expect("exit code"));
+    while let Some(chunk) = stream.output.next().await.expect("read session output") {
+        if let vmhost::Chunk::Exit(c) = chunk {
+            code = Some(c);
         }
     }
     code
