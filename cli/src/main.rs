@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 
 use api::Api;
-use sprites_wire::api::{ChangeKind, Checkpoint, CheckpointDiff};
+use sprites_wire::api::{ChangeKind, Checkpoint, CheckpointDiff, ExecSessionList};
 
 #[derive(Parser)]
 #[command(
@@ -663,30 +663,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match c {
                 SessionsCmd::List => {
                     let v = api.get(&format!("/v1/sprites/{s}/exec")).await?;
-                    print(j, &v, |v| {
-                        let rows: Vec<String> = v["sessions"]
-                            .as_array()
-                            .map(|a| {
-                                a.iter()
-                                    .map(|x| {
-                                        let state = if x["is_active"] == true {
-                                            "running"
-                                        } else {
-                                            "ended"
-                                        };
-                                        format!(
-                                            "{:<6} {:<8} {:<4} {}",
-                                            x["id"].as_str().unwrap_or(""),
-                                            state,
-                                            if x["tty"] == true { "tty" } else { "" },
-                                            x["command"].as_str().unwrap_or("")
-                                        )
-                                    })
-                                    .collect()
+                    print_typed(j, &v, |list: ExecSessionList| {
+                        let rows: Vec<String> = list
+                            .sessions
+                            .iter()
+                            .map(|x| {
+                                let state = if x.is_active { "running" } else { "ended" };
+                                let tty = if x.tty { "tty" } else { "" };
+                                format!("{:<6} {state:<8} {tty:<4} {}", x.id, x.command)
                             })
-                            .unwrap_or_default();
+                            .collect();
                         lines_or(&rows, "No sessions.")
-                    });
+                    })?;
                 }
                 SessionsCmd::Attach { id } => {
                     return ended(exec::interactive(&cfg, &s, exec::Target::Attach(id)).await?);

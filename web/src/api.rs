@@ -259,28 +259,7 @@ pub struct Listing {
     pub entries: Vec<FileEntry>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Session {
-    pub id: String,
-    #[serde(default)]
-    pub command: String,
-    #[serde(default)]
-    pub created: String,
-    #[serde(default)]
-    pub is_active: bool,
-    #[serde(default)]
-    pub tty: bool,
-    #[serde(default)]
-    pub clients: u32,
-    /// Handles of the people attached to it now.
-    #[serde(default)]
-    pub attached: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct SessionList {
-    pub sessions: Vec<Session>,
-}
+pub use sprites_wire::api::{ExecSession as Session, ExecSessionList as SessionList};
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Token {

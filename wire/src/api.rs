@@ -473,6 +473,42 @@ mod tests {
     }
 }
 
+/// A session of a sprite: a command that runs, or ran, with its terminal
+/// if it has one (`GET /v1/sprites/{name}/exec`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecSession {
+    pub id: String,
+    #[serde(default)]
+    pub command: String,
+    #[serde(default)]
+    pub workdir: String,
+    /// RFC 3339, seconds.
+    #[serde(default)]
+    pub created: String,
+    /// RFC 3339, seconds: its last output.
+    #[serde(default)]
+    pub last_activity: String,
+    #[serde(default)]
+    pub bytes_per_second: u64,
+    #[serde(default)]
+    pub is_active: bool,
+    #[serde(default)]
+    pub tty: bool,
+    /// Clients attached to it now.
+    #[serde(default)]
+    pub clients: u64,
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// Handles of the people attached to it now.
+    #[serde(default)]
+    pub attached: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecSessionList {
+    pub sessions: Vec<ExecSession>,
+}
+
 /// The exec stream's binary framing without a terminal (WebSocket binary
 /// messages, and each chunk of an HTTP exec answer): a type byte, then the
 /// bytes; an exit is the type byte and the code (0-255).

@@ -19,8 +19,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use serde_json::{json, Value};
-use sprites_wire::api::{frame, ExecMessage, Progress};
+use serde_json::Value;
+use sprites_wire::api::{frame, ExecMessage, ExecSession, ExecSessionList, Progress};
 use vmhost::{Chunk, ExecSpec, WinSize};
 
 use super::json::Query;
@@ -318,7 +318,7 @@ async fn attach(
 async fn list_sessions(
     state: &AppState,
     host_name: &vmhost::SpriteName,
-) -> Result<Value, ApiError> {
+) -> Result<ExecSessionList, ApiError> {
     let mut handles = std::collections::HashMap::<String, String>::new();
     let sessions = state.host.sessions(host_name).await?;
     for s in &sessions {
@@ -329,31 +329,28 @@ async fn list_sessions(
             }
         }
     }
-    let sessions: Vec<Value> = sessions
+    let sessions = sessions
         .into_iter()
-        .map(|s| {
-            let attached: Vec<&String> = state
+        .map(|s| ExecSession {
+            attached: state
                 .presence
                 .users(host_name.as_str(), s.id)
                 .iter()
-                .filter_map(|u| handles.get(u))
-                .collect();
-            json!({
-                "attached": attached,
-                "id": s.id.to_string(),
-                "command": s.argv.join(" "),
-                "workdir": "",
-                "created": crate::db::iso_secs(s.started_at),
-                "last_activity": crate::db::iso_secs(s.last_output_at),
-                "bytes_per_second": 0,
-                "is_active": s.exit_code.is_none(),
-                "tty": s.tty,
-                "clients": s.clients,
-                "exit_code": s.exit_code,
-            })
+                .filter_map(|u| handles.get(u).cloned())
+                .collect(),
+            id: s.id.to_string(),
+            command: s.argv.join(" "),
+            workdir: String::new(),
+            created: crate::db::iso_secs(s.started_at),
+            last_activity: crate::db::iso_secs(s.last_output_at),
+            bytes_per_second: 0,
+            is_active: s.exit_code.is_none(),
+            tty: s.tty,
+            clients: s.clients as u64,
+            exit_code: s.exit_code,
         })
         .collect();
-    Ok(json!({ "sessions": sessions }))
+    Ok(ExecSessionList { sessions })
 }
 
 /// What to send and how long to wait for the session to end before a
