@@ -8,6 +8,7 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use sha2::{Digest, Sha256};
+use sprites_wire::orgs::{Profile, Token, TokenList};
 use sqlx::Row as _;
 
 use crate::db::{is_unique_violation, new_id, now_ms, Db};
@@ -436,41 +437,43 @@ pub async fn is_admin(db: &Db, caller: &Caller) -> Result<bool, ApiError> {
 }
 
 /// The signed-in user and the organizations they belong to.
-pub async fn profile(db: &Db, caller: &Caller) -> Result<serde_json::Value, ApiError> {
-    let user = sqlx::query("SELECT email, handle, is_admin FROM users WHERE id = $1")
-        .bind(&caller.user_id)
-        .fetch_one(db.pool())
-        .await?;
-    let list = crate::orgs::list(db, caller).await?["organizations"].take();
-    Ok(serde_json::json!({
-        "email": user.try_get::<String, _>("email")?,
-        "handle": user.try_get::<String, _>("handle")?,
-        "is_admin": user.try_get::<i64, _>("is_admin")? == 1,
-        "organization": caller.org_slug,
-        "organizations": list,
-    }))
+pub async fn profile(db: &Db, caller: &Caller) -> Result<Profile, ApiError> {
+    let (email, handle, is_admin): (String, String, i64) =
+        sqlx::query_as("SELECT email, handle, is_admin FROM users WHERE id = $1")
+            .bind(&caller.user_id)
+            .fetch_one(db.pool())
+            .await?;
+    Ok(Profile {
+        email,
+        handle,
+        is_admin: is_admin == 1,
+        organization: caller.org_slug.clone(),
+        organizations: crate::orgs::list(db, caller).await?.organizations,
+        csrf_token: None,
+    })
 }
 
 /// The caller's tokens in their organization, without their secrets.
-pub async fn list_tokens(db: &Db, caller: &Caller) -> Result<Vec<serde_json::Value>, ApiError> {
-    let rows = sqlx::query(
+pub async fn list_tokens(db: &Db, caller: &Caller) -> Result<TokenList, ApiError> {
+    let tokens = sqlx::query_as(
         "SELECT id, name, created_at, last_used_at FROM api_tokens \
          WHERE user_id = $1 AND org_id = $2 AND revoked_at IS NULL ORDER BY created_at",
     )
     .bind(&caller.user_id)
     .bind(&caller.org_id)
     .fetch_all(db.pool())
-    .await?;
-    let mut out = Vec::new();
-    for r in &rows {
-        out.push(serde_json::json!({
-            "id": r.try_get::<String, _>("id")?,
-            "name": r.try_get::<String, _>("name")?,
-            "created_at": r.try_get::<i64, _>("created_at")?,
-            "last_used_at": r.try_get::<Option<i64>, _>("last_used_at")?,
-        }));
-    }
-    Ok(out)
+    .await?
+    .into_iter()
+    .map(
+        |(id, name, created_at, last_used_at): (String, String, i64, Option<i64>)| Token {
+            id,
+            name,
+            created_at,
+            last_used_at,
+        },
+    )
+    .collect();
+    Ok(TokenList { tokens })
 }
 
 /// Revokes one of the caller's tokens; `false` when there is no such token.

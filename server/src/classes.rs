@@ -11,9 +11,11 @@
 //! - A sprite's **members** share it with its owner: in a class, a student
 //!   sees only the sprites they own or are a member of.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
 use sprites_wire::api::CreateSprite;
+use sprites_wire::classes::{
+    Assignment as AssignmentView, AssignmentList, Collected, Collection, CollectionList,
+    NewAssignment, ResetDone, SpriteMember, SpriteMembers, SpriteState, Started, Student,
+};
 use sprites_wire::SpriteName;
 use sqlx::Row as _;
 
@@ -73,27 +75,31 @@ async fn sharer(state: &AppState, caller: &Caller, name: &str) -> Result<String,
 }
 
 /// The owner and the members of sprite `name`.
-pub async fn members(state: &AppState, caller: &Caller, name: &str) -> Result<Value, ApiError> {
+pub async fn members(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> Result<SpriteMembers, ApiError> {
     let (id, owner) = sprites::identity(state, caller, name).await?;
     let owner = match owner {
         Some(o) => Some(handle_of(&state.db, &o).await?),
         None => None,
     };
-    let rows = sqlx::query(
+    let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT u.handle AS handle, m.created_at AS created_at FROM sprite_members m \
          JOIN users u ON u.id = m.user_id WHERE m.sprite_id = $1 ORDER BY u.handle",
     )
     .bind(&id)
     .fetch_all(state.db.pool())
     .await?;
-    let mut out = Vec::new();
-    for r in &rows {
-        out.push(json!({
-            "handle": r.try_get::<String, _>("handle")?,
-            "added_at": iso_ms(r.try_get::<i64, _>("created_at")? as u64),
-        }));
-    }
-    Ok(json!({ "owner": owner, "members": out }))
+    let members = rows
+        .into_iter()
+        .map(|(handle, added)| SpriteMember {
+            handle,
+            added_at: iso_ms(added as u64),
+        })
+        .collect();
+    Ok(SpriteMembers { owner, members })
 }
 
 /// Shares sprite `name` with `handle`, a member of its organization.
@@ -102,7 +108,7 @@ pub async fn add_member(
     caller: &Caller,
     name: &str,
     handle: &str,
-) -> Result<Value, ApiError> {
+) -> Result<SpriteMembers, ApiError> {
     let id = sharer(state, caller, name).await?;
     let user = user_by_handle(state, handle).await?;
     if caller_for_user(&state.db, &user, &caller.org_id)
@@ -159,42 +165,16 @@ pub async fn remove_member(
 
 // ---- assignments
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewAssignment {
-    /// Students' sprites are named `<name>-<handle>`.
-    pub name: String,
-    pub title: String,
-    #[serde(default)]
-    pub instructions: String,
-    /// The teacher's sprite in the class, and the checkpoint to hand out.
-    pub sprite: String,
-    pub checkpoint: String,
-    /// The file to open first in students' workspaces.
-    #[serde(default)]
-    pub open: Option<String>,
-}
-
+#[derive(sqlx::FromRow)]
 struct Assignment {
     id: String,
     name: String,
     title: String,
     instructions: String,
     image: String,
+    #[sqlx(rename = "open_path")]
     open: Option<String>,
     created_at: i64,
-}
-
-fn assignment(r: &sqlx::any::AnyRow) -> Result<Assignment, ApiError> {
-    Ok(Assignment {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        title: r.try_get("title")?,
-        instructions: r.try_get("instructions")?,
-        image: r.try_get("image")?,
-        open: r.try_get("open_path")?,
-        created_at: r.try_get("created_at")?,
-    })
 }
 
 async fn find_assignment(
@@ -202,13 +182,12 @@ async fn find_assignment(
     org_id: &str,
     name: &str,
 ) -> Result<Assignment, ApiError> {
-    let row = sqlx::query("SELECT * FROM assignments WHERE org_id = $1 AND name = $2")
+    sqlx::query_as("SELECT * FROM assignments WHERE org_id = $1 AND name = $2")
         .bind(org_id)
         .bind(name)
         .fetch_optional(state.db.pool())
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("assignment {name}")))?;
-    assignment(&row)
+        .ok_or_else(|| ApiError::NotFound(format!("assignment {name}")))
 }
 
 /// A student's work on an assignment: the sprite's name and its start.
@@ -244,27 +223,47 @@ async fn work_of(
     }))
 }
 
-fn view(a: &Assignment) -> Value {
-    json!({
-        "name": a.name,
-        "title": a.title,
-        "instructions": a.instructions,
-        "open": a.open,
-        "created_at": iso_ms(a.created_at as u64),
-    })
+fn view(a: &Assignment) -> AssignmentView {
+    AssignmentView {
+        name: a.name.clone(),
+        title: a.title.clone(),
+        instructions: a.instructions.clone(),
+        open: a.open.clone(),
+        created_at: iso_ms(a.created_at as u64),
+        mine: None,
+        started: None,
+        students: None,
+    }
 }
 
 /// A sprite's state as the teacher's view lists it.
-async fn sprite_view(state: &AppState, member: &Caller, sprite: &str) -> Result<Value, ApiError> {
+async fn sprite_view(
+    state: &AppState,
+    member: &Caller,
+    sprite: &str,
+) -> Result<Option<SpriteState>, ApiError> {
     match sprites::get(state, member, sprite).await {
-        Ok(s) => Ok(json!({
-            "name": s.name,
-            "status": s.status,
-            "url": s.url,
-            "last_active_at": s.last_active_at,
+        Ok(s) => Ok(Some(SpriteState {
+            name: s.name,
+            status: s.status,
+            url: s.url,
+            last_active_at: s.last_active_at,
         })),
-        Err(ApiError::NotFound(_)) => Ok(Value::Null),
+        Err(ApiError::NotFound(_)) => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// The caller's own sprite for assignment `a`, if they started it.
+async fn mine(
+    state: &AppState,
+    caller: &Caller,
+    member: &Caller,
+    a: &Assignment,
+) -> Result<Option<SpriteState>, ApiError> {
+    match work_of(state, &a.id, &caller.user_id).await? {
+        Some(w) => sprite_view(state, member, &w.sprite).await,
+        None => Ok(None),
     }
 }
 
@@ -274,7 +273,7 @@ pub async fn create(
     caller: &Caller,
     slug: &str,
     req: NewAssignment,
-) -> Result<Value, ApiError> {
+) -> Result<AssignmentView, ApiError> {
     let teacher = as_teacher(state, caller, slug).await?;
     SpriteName::parse(&req.name).map_err(|e| ApiError::Invalid(format!("name: {e}")))?;
     if req.name.len() > 30 {
@@ -343,32 +342,37 @@ pub async fn create(
 
 /// The class's assignments; each with the caller's own sprite for it, and
 /// for teachers how many students started it.
-pub async fn list(state: &AppState, caller: &Caller, slug: &str) -> Result<Value, ApiError> {
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    slug: &str,
+) -> Result<AssignmentList, ApiError> {
     let (member, role) = in_org(state, caller, slug).await?;
-    let rows = sqlx::query("SELECT * FROM assignments WHERE org_id = $1 ORDER BY created_at")
-        .bind(&member.org_id)
-        .fetch_all(state.db.pool())
-        .await?;
-    let mut out = Vec::new();
-    for r in &rows {
-        let a = assignment(r)?;
-        let mut v = view(&a);
-        v["mine"] = match work_of(state, &a.id, &caller.user_id).await? {
-            Some(w) => sprite_view(state, &member, &w.sprite).await?,
-            None => Value::Null,
-        };
-        if orgs::manages(&role) {
-            let n: i64 =
-                sqlx::query("SELECT COUNT(*) AS n FROM assignment_work WHERE assignment_id = $1")
-                    .bind(&a.id)
-                    .fetch_one(state.db.pool())
-                    .await?
-                    .try_get("n")?;
-            v["started"] = json!(n);
+    let teacher = orgs::manages(&role);
+    let rows: Vec<Assignment> =
+        sqlx::query_as("SELECT * FROM assignments WHERE org_id = $1 ORDER BY created_at")
+            .bind(&member.org_id)
+            .fetch_all(state.db.pool())
+            .await?;
+    let mut assignments = Vec::new();
+    for a in &rows {
+        let mut v = view(a);
+        v.mine = mine(state, caller, &member, a).await?;
+        if teacher {
+            let (n,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) AS n FROM assignment_work WHERE assignment_id = $1",
+            )
+            .bind(&a.id)
+            .fetch_one(state.db.pool())
+            .await?;
+            v.started = Some(n as u64);
         }
-        out.push(v);
+        assignments.push(v);
     }
-    Ok(json!({ "assignments": out, "teacher": orgs::manages(&role) }))
+    Ok(AssignmentList {
+        assignments,
+        teacher,
+    })
 }
 
 /// One assignment; teachers also get every student with their sprite for
@@ -378,16 +382,13 @@ pub async fn get(
     caller: &Caller,
     slug: &str,
     name: &str,
-) -> Result<Value, ApiError> {
+) -> Result<AssignmentView, ApiError> {
     let (member, role) = in_org(state, caller, slug).await?;
     let a = find_assignment(state, &member.org_id, name).await?;
     let mut v = view(&a);
-    v["mine"] = match work_of(state, &a.id, &caller.user_id).await? {
-        Some(w) => sprite_view(state, &member, &w.sprite).await?,
-        None => Value::Null,
-    };
+    v.mine = mine(state, caller, &member, &a).await?;
     if orgs::manages(&role) {
-        let students = sqlx::query(
+        let students: Vec<(String, String)> = sqlx::query_as(
             "SELECT u.id AS id, u.handle AS handle FROM memberships m JOIN users u ON u.id = m.user_id \
              WHERE m.org_id = $1 AND m.role = 'member' ORDER BY u.handle",
         )
@@ -395,19 +396,21 @@ pub async fn get(
         .fetch_all(state.db.pool())
         .await?;
         let mut out = Vec::new();
-        for s in &students {
-            let user: String = s.try_get("id")?;
-            let handle: String = s.try_get("handle")?;
+        for (user, handle) in students {
             let (sprite, started_at) = match work_of(state, &a.id, &user).await? {
                 Some(w) => (
                     sprite_view(state, &member, &w.sprite).await?,
                     Some(iso_ms(w.started_at as u64)),
                 ),
-                None => (Value::Null, None),
+                None => (None, None),
             };
-            out.push(json!({ "handle": handle, "sprite": sprite, "started_at": started_at }));
+            out.push(Student {
+                handle,
+                sprite,
+                started_at,
+            });
         }
-        v["students"] = json!(out);
+        v.students = Some(out);
     }
     Ok(v)
 }
@@ -419,15 +422,14 @@ pub async fn start(
     caller: &Caller,
     slug: &str,
     name: &str,
-) -> Result<Value, ApiError> {
+) -> Result<Started, ApiError> {
     let (member, _) = in_org(state, caller, slug).await?;
     let a = find_assignment(state, &member.org_id, name).await?;
     if let Some(w) = work_of(state, &a.id, &caller.user_id).await? {
         return started(state, &member, &a, &w).await;
     }
     let sprite_name = format!("{}-{}", a.name, caller.handle);
-    let req: CreateSprite = serde_json::from_value(json!({ "name": sprite_name }))
-        .map_err(|e| ApiError::Internal(format!("a create request: {e}")))?;
+    let req = CreateSprite::named(sprite_name);
     let sprite = sprites::create_from_image(state, &member, req, Some(a.image.clone())).await?;
     let host = sprites::host_sprite(state, &member, &sprite.name).await?;
     let start = state
@@ -467,13 +469,13 @@ async fn started(
     member: &Caller,
     a: &Assignment,
     w: &Work,
-) -> Result<Value, ApiError> {
-    Ok(json!({
-        "assignment": a.name,
-        "sprite": sprite_view(state, member, &w.sprite).await?,
-        "start_checkpoint": w.start,
-        "open": a.open,
-    }))
+) -> Result<Started, ApiError> {
+    Ok(Started {
+        assignment: a.name.clone(),
+        sprite: sprite_view(state, member, &w.sprite).await?,
+        start_checkpoint: w.start.clone(),
+        open: a.open.clone(),
+    })
 }
 
 /// A student's sprite back to the assignment's start; their work is kept
@@ -484,7 +486,7 @@ pub async fn reset(
     slug: &str,
     name: &str,
     student: &str,
-) -> Result<Value, ApiError> {
+) -> Result<ResetDone, ApiError> {
     let teacher = as_teacher(state, caller, slug).await?;
     let a = find_assignment(state, &teacher.org_id, name).await?;
     let user = user_by_handle(state, student).await?;
@@ -514,12 +516,12 @@ pub async fn reset(
         None,
         Some(start.to_string()),
     );
-    Ok(json!({
-        "student": student,
-        "sprite": w.sprite,
-        "restored": w.start,
-        "work_kept_as": backup.id.to_string(),
-    }))
+    Ok(ResetDone {
+        student: student.to_string(),
+        sprite: w.sprite,
+        restored: w.start,
+        work_kept_as: backup.id.to_string(),
+    })
 }
 
 /// One checkpoint labelled `label` of every student's sprite for the
@@ -530,14 +532,14 @@ pub async fn collect(
     slug: &str,
     name: &str,
     label: &str,
-) -> Result<Value, ApiError> {
+) -> Result<Collection, ApiError> {
     let teacher = as_teacher(state, caller, slug).await?;
     let a = find_assignment(state, &teacher.org_id, name).await?;
     let label = label.trim();
     if label.is_empty() || label.chars().count() > 200 {
         return Err(ApiError::Invalid("label: 1 to 200 characters".into()));
     }
-    let rows = sqlx::query(
+    let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT w.user_id AS user_id, u.handle AS handle FROM assignment_work w \
          JOIN users u ON u.id = w.user_id WHERE w.assignment_id = $1 ORDER BY u.handle",
     )
@@ -555,9 +557,8 @@ pub async fn collect(
     .bind(now_ms())
     .execute(state.db.pool())
     .await?;
-    for r in &rows {
-        let user: String = r.try_get("user_id")?;
-        let Some(w) = work_of(state, &a.id, &user).await? else {
+    for (user, _) in &rows {
+        let Some(w) = work_of(state, &a.id, user).await? else {
             continue;
         };
         // One student's failure (a full disk) is reported, not fatal.
@@ -578,7 +579,7 @@ pub async fn collect(
             "INSERT INTO collected (collection_id, user_id, sprite_name, checkpoint, error) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&id)
-        .bind(&user)
+        .bind(user)
         .bind(&w.sprite)
         .bind(&checkpoint)
         .bind(&error)
@@ -588,33 +589,40 @@ pub async fn collect(
     collection(state, &id).await
 }
 
-async fn collection(state: &AppState, id: &str) -> Result<Value, ApiError> {
-    let c = sqlx::query("SELECT * FROM collections WHERE id = $1")
-        .bind(id)
-        .fetch_one(state.db.pool())
-        .await?;
-    let rows = sqlx::query(
+async fn collection(state: &AppState, id: &str) -> Result<Collection, ApiError> {
+    let (label, created_at): (String, i64) =
+        sqlx::query_as("SELECT label, created_at FROM collections WHERE id = $1")
+            .bind(id)
+            .fetch_one(state.db.pool())
+            .await?;
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        handle: String,
+        sprite: String,
+        checkpoint: Option<String>,
+        error: Option<String>,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT u.handle AS handle, c.sprite_name AS sprite, c.checkpoint AS checkpoint, c.error AS error \
          FROM collected c JOIN users u ON u.id = c.user_id WHERE c.collection_id = $1 ORDER BY u.handle",
     )
     .bind(id)
     .fetch_all(state.db.pool())
     .await?;
-    let mut students = Vec::new();
-    for r in &rows {
-        students.push(json!({
-            "handle": r.try_get::<String, _>("handle")?,
-            "sprite": r.try_get::<String, _>("sprite")?,
-            "checkpoint": r.try_get::<Option<String>, _>("checkpoint")?,
-            "error": r.try_get::<Option<String>, _>("error")?,
-        }));
-    }
-    Ok(json!({
-        "id": id,
-        "label": c.try_get::<String, _>("label")?,
-        "created_at": iso_ms(c.try_get::<i64, _>("created_at")? as u64),
-        "students": students,
-    }))
+    Ok(Collection {
+        id: id.to_string(),
+        label,
+        created_at: iso_ms(created_at as u64),
+        students: rows
+            .into_iter()
+            .map(|r| Collected {
+                handle: r.handle,
+                sprite: r.sprite,
+                checkpoint: r.checkpoint,
+                error: r.error,
+            })
+            .collect(),
+    })
 }
 
 /// Every collection of the assignment, newest first.
@@ -623,19 +631,20 @@ pub async fn collections(
     caller: &Caller,
     slug: &str,
     name: &str,
-) -> Result<Value, ApiError> {
+) -> Result<CollectionList, ApiError> {
     let teacher = as_teacher(state, caller, slug).await?;
     let a = find_assignment(state, &teacher.org_id, name).await?;
-    let ids =
-        sqlx::query("SELECT id FROM collections WHERE assignment_id = $1 ORDER BY created_at DESC")
-            .bind(&a.id)
-            .fetch_all(state.db.pool())
-            .await?;
-    let mut out = Vec::new();
-    for r in &ids {
-        out.push(collection(state, &r.try_get::<String, _>("id")?).await?);
+    let ids: Vec<(String,)> = sqlx::query_as(
+        "SELECT id FROM collections WHERE assignment_id = $1 ORDER BY created_at DESC",
+    )
+    .bind(&a.id)
+    .fetch_all(state.db.pool())
+    .await?;
+    let mut collections = Vec::new();
+    for (id,) in &ids {
+        collections.push(collection(state, id).await?);
     }
-    Ok(json!({ "collections": out }))
+    Ok(CollectionList { collections })
 }
 
 /// Deletes the assignment; the students' sprites stay theirs.

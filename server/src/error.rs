@@ -5,7 +5,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use sprites_wire::api::ErrorBody;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -91,14 +91,15 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         let message = self.public_message();
-        let mut body = json!({ "error": code, "message": message });
-        // File errors also carry their errno name, which the SDKs' file
-        // APIs turn into their own exceptions.
-        if let ApiError::Host(e) = &self {
-            if let Some(errno) = e.errno() {
-                body["code"] = json!(errno);
-            }
-        }
+        let errno = match &self {
+            ApiError::Host(e) => e.errno().map(str::to_string),
+            _ => None,
+        };
+        let body = ErrorBody {
+            error: code.to_string(),
+            message,
+            code: errno,
+        };
         let mut res = (status, Json(body)).into_response();
         if let ApiError::TooManyRequests(secs) = self {
             res.headers_mut()

@@ -8,14 +8,38 @@
 //! sprites they own or were added to (see `sprites::find`). Teachers may
 //! limit how many sprites and how much disk each student uses.
 
-use serde_json::{json, Value};
+use sprites_wire::orgs::{JoinCode, Limits, Member, MemberList, Organization, OrganizationList};
 use sqlx::Row as _;
 
 use crate::accounts::Caller;
 use crate::db::{is_unique_violation, new_id, now_ms, Db};
 use crate::error::ApiError;
 
-pub const ROLES: [&str; 3] = ["owner", "admin", "member"];
+pub use sprites_wire::orgs::{manages, ROLES};
+
+/// An organization's row as a member sees it (flags are integers in SQL).
+#[derive(sqlx::FromRow)]
+struct OrgRow {
+    slug: String,
+    name: String,
+    personal: i64,
+    is_class: i64,
+    role: String,
+}
+
+impl From<OrgRow> for Organization {
+    fn from(r: OrgRow) -> Organization {
+        Organization {
+            slug: r.slug,
+            name: r.name,
+            personal: r.personal == 1,
+            class: r.is_class == 1,
+            role: r.role,
+            limits: None,
+            join_code: None,
+        }
+    }
+}
 
 /// The caller's role in organization `slug`; a non-member gets 404, as if
 /// the organization did not exist.
@@ -34,8 +58,8 @@ pub async fn role_in(db: &Db, user_id: &str, slug: &str) -> Result<(String, Stri
     }
 }
 
-pub async fn list(db: &Db, caller: &Caller) -> Result<Value, ApiError> {
-    let rows = sqlx::query(
+pub async fn list(db: &Db, caller: &Caller) -> Result<OrganizationList, ApiError> {
+    let rows: Vec<OrgRow> = sqlx::query_as(
         "SELECT o.slug AS slug, o.name AS name, o.personal AS personal, o.is_class AS is_class, \
          m.role AS role FROM memberships m JOIN organizations o ON o.id = m.org_id \
          WHERE m.user_id = $1 ORDER BY o.slug",
@@ -43,17 +67,9 @@ pub async fn list(db: &Db, caller: &Caller) -> Result<Value, ApiError> {
     .bind(&caller.user_id)
     .fetch_all(db.pool())
     .await?;
-    let mut out = Vec::new();
-    for r in &rows {
-        out.push(json!({
-            "slug": r.try_get::<String, _>("slug")?,
-            "name": r.try_get::<String, _>("name")?,
-            "personal": r.try_get::<i64, _>("personal")? == 1,
-            "class": r.try_get::<i64, _>("is_class")? == 1,
-            "role": r.try_get::<String, _>("role")?,
-        }));
-    }
-    Ok(json!({ "organizations": out }))
+    Ok(OrganizationList {
+        organizations: rows.into_iter().map(Organization::from).collect(),
+    })
 }
 
 /// A join code: eight letters and digits a person can read out and type,
@@ -67,39 +83,42 @@ fn new_join_code() -> String {
         .collect()
 }
 
-/// Whether `role` teaches in a class (and manages a team).
-pub fn manages(role: &str) -> bool {
-    role == "owner" || role == "admin"
-}
-
 /// Organization `slug` as the caller sees it; teachers also see the join
 /// code and the limits.
-pub async fn get(db: &Db, caller: &Caller, slug: &str) -> Result<Value, ApiError> {
-    let (org_id, role) = role_in(db, &caller.user_id, slug).await?;
-    let r = sqlx::query("SELECT * FROM organizations WHERE id = $1")
-        .bind(&org_id)
-        .fetch_one(db.pool())
-        .await?;
-    let class = r.try_get::<i64, _>("is_class")? == 1;
-    let mut v = json!({
-        "slug": slug,
-        "name": r.try_get::<String, _>("name")?,
-        "personal": r.try_get::<i64, _>("personal")? == 1,
-        "class": class,
-        "role": role,
-        "limits": {
-            "max_sprites_per_member": r.try_get::<Option<i64>, _>("max_sprites_per_member")?,
-            "max_disk_per_member": r.try_get::<Option<i64>, _>("max_disk_per_member")?,
-        },
-    });
-    if class && manages(&role) {
-        v["join_code"] = json!(r.try_get::<Option<String>, _>("join_code")?);
+pub async fn get(db: &Db, caller: &Caller, slug: &str) -> Result<Organization, ApiError> {
+    #[derive(sqlx::FromRow)]
+    struct Details {
+        #[sqlx(flatten)]
+        org: OrgRow,
+        max_sprites_per_member: Option<i64>,
+        max_disk_per_member: Option<i64>,
+        join_code: Option<String>,
     }
-    Ok(v)
+    let d: Details = sqlx::query_as(
+        "SELECT o.slug AS slug, o.name AS name, o.personal AS personal, o.is_class AS is_class, \
+         m.role AS role, o.max_sprites_per_member AS max_sprites_per_member, \
+         o.max_disk_per_member AS max_disk_per_member, o.join_code AS join_code \
+         FROM organizations o JOIN memberships m ON m.org_id = o.id \
+         WHERE o.slug = $1 AND m.user_id = $2",
+    )
+    .bind(slug)
+    .bind(&caller.user_id)
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("organization {slug}")))?;
+    let mut org = Organization::from(d.org);
+    org.limits = Some(Limits {
+        max_sprites_per_member: d.max_sprites_per_member,
+        max_disk_per_member: d.max_disk_per_member,
+    });
+    if org.teaches() {
+        org.join_code = d.join_code;
+    }
+    Ok(org)
 }
 
 /// A new join code for a class (the old one stops working).
-pub async fn new_code(db: &Db, caller: &Caller, slug: &str) -> Result<Value, ApiError> {
+pub async fn new_code(db: &Db, caller: &Caller, slug: &str) -> Result<JoinCode, ApiError> {
     let org_id = teacher(db, caller, slug).await?;
     let code = new_join_code();
     sqlx::query("UPDATE organizations SET join_code = $1 WHERE id = $2")
@@ -107,7 +126,7 @@ pub async fn new_code(db: &Db, caller: &Caller, slug: &str) -> Result<Value, Api
         .bind(&org_id)
         .execute(db.pool())
         .await?;
-    Ok(json!({ "join_code": code }))
+    Ok(JoinCode { join_code: code })
 }
 
 /// The class `slug`'s id when the caller teaches it.
@@ -134,10 +153,13 @@ pub async fn set_limits(
     db: &Db,
     caller: &Caller,
     slug: &str,
-    max_sprites: Option<i64>,
-    max_disk: Option<i64>,
-) -> Result<Value, ApiError> {
+    limits: Limits,
+) -> Result<Organization, ApiError> {
     let org_id = teacher(db, caller, slug).await?;
+    let Limits {
+        max_sprites_per_member: max_sprites,
+        max_disk_per_member: max_disk,
+    } = limits;
     if max_sprites.is_some_and(|n| !(0..=10_000).contains(&n)) {
         return Err(ApiError::Invalid(
             "max_sprites_per_member: from 0 to 10000, or null".into(),
@@ -179,7 +201,7 @@ pub async fn class_of_code(
 }
 
 /// Joins the class whose code is `code` as a student.
-pub async fn join(db: &Db, caller: &Caller, code: &str) -> Result<Value, ApiError> {
+pub async fn join(db: &Db, caller: &Caller, code: &str) -> Result<Organization, ApiError> {
     let (org_id, slug) = class_of_code(&mut *db.pool().acquire().await?, code).await?;
     let inserted = sqlx::query(
         "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, 'member', $3)",
@@ -199,7 +221,12 @@ pub async fn join(db: &Db, caller: &Caller, code: &str) -> Result<Value, ApiErro
     get(db, caller, &slug).await
 }
 
-pub async fn create(db: &Db, caller: &Caller, slug: &str, name: &str) -> Result<Value, ApiError> {
+pub async fn create(
+    db: &Db,
+    caller: &Caller,
+    slug: &str,
+    name: &str,
+) -> Result<Organization, ApiError> {
     create_kind(db, caller, slug, name, false).await
 }
 
@@ -210,7 +237,7 @@ pub async fn create_kind(
     slug: &str,
     name: &str,
     class: bool,
-) -> Result<Value, ApiError> {
+) -> Result<Organization, ApiError> {
     sprites_wire::SpriteName::parse(slug).map_err(|e| ApiError::Invalid(format!("slug: {e}")))?;
     let name = name.trim();
     if name.is_empty() || name.len() > 100 {
@@ -246,28 +273,32 @@ pub async fn create_kind(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    let mut v =
-        json!({ "slug": slug, "name": name, "personal": false, "class": class, "role": "owner" });
-    if let Some(code) = code {
-        v["join_code"] = json!(code);
-    }
-    Ok(v)
+    Ok(Organization {
+        slug: slug.to_string(),
+        name: name.to_string(),
+        personal: false,
+        class,
+        role: "owner".into(),
+        limits: None,
+        join_code: code,
+    })
 }
 
-pub async fn members(db: &Db, caller: &Caller, slug: &str) -> Result<Value, ApiError> {
+pub async fn members(db: &Db, caller: &Caller, slug: &str) -> Result<MemberList, ApiError> {
     let (org_id, _) = role_in(db, &caller.user_id, slug).await?;
-    let rows = sqlx::query(
+    let members: Vec<(String, String)> = sqlx::query_as(
         "SELECT u.handle AS handle, m.role AS role FROM memberships m JOIN users u ON u.id = m.user_id \
          WHERE m.org_id = $1 ORDER BY u.handle",
     )
     .bind(&org_id)
     .fetch_all(db.pool())
     .await?;
-    let mut out = Vec::new();
-    for r in &rows {
-        out.push(json!({ "handle": r.try_get::<String, _>("handle")?, "role": r.try_get::<String, _>("role")? }));
-    }
-    Ok(json!({ "members": out }))
+    Ok(MemberList {
+        members: members
+            .into_iter()
+            .map(|(handle, role)| Member { handle, role })
+            .collect(),
+    })
 }
 
 /// Checks that the caller may manage members of `slug` and touch `role`.
@@ -301,7 +332,7 @@ pub async fn set_member(
     slug: &str,
     handle: &str,
     role: &str,
-) -> Result<Value, ApiError> {
+) -> Result<Member, ApiError> {
     if !ROLES.contains(&role) {
         return Err(ApiError::Invalid(format!(
             "role {role:?}: owner, admin or member"
@@ -350,7 +381,10 @@ pub async fn set_member(
                 .await?;
         }
     }
-    Ok(json!({ "handle": handle, "role": role }))
+    Ok(Member {
+        handle: handle.to_string(),
+        role: role.to_string(),
+    })
 }
 
 async fn last_owner_guard(db: &Db, org_id: &str) -> Result<(), ApiError> {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// needs one of `invite` (an admin's invitation) or `join_code` (a class's
 /// code, which makes them a student of that class and nothing more).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SignUp {
     pub email: String,
@@ -20,9 +21,19 @@ pub struct SignUp {
     pub join_code: Option<String>,
 }
 
+/// `POST /v1/auth/signin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SignIn {
+    /// Email or handle.
+    pub login: String,
+    pub password: String,
+}
+
 /// `POST /v1/admin/invitations`: an invitation for one address, or for
 /// whoever has the link when `email` is absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewInvitation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -32,6 +43,7 @@ pub struct NewInvitation {
 /// An invitation not used yet. Its secret (`token`) is only in the answer
 /// that made it: the server keeps a hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Invitation {
     pub id: String,
     /// The address it is for; the person signing up with it must use it.
@@ -56,6 +68,7 @@ impl Invitation {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct InvitationList {
     pub invitations: Vec<Invitation>,
 }
@@ -63,6 +76,7 @@ pub struct InvitationList {
 /// `GET /v1/auth/invitations/{token}`: what the sign-up page shows before
 /// the person types anything.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct InvitationCheck {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
@@ -71,6 +85,7 @@ pub struct InvitationCheck {
 
 /// One person with an account on the server, as its admins see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UserSummary {
     pub handle: String,
     pub email: String,
@@ -82,6 +97,7 @@ pub struct UserSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UserList {
     pub users: Vec<UserSummary>,
 }

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UrlSettings {
     /// `sprite` (private: the organization's members or a token) or `public`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -11,6 +12,7 @@ pub struct UrlSettings {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SpriteConfig {
     #[serde(default)]
@@ -26,6 +28,7 @@ pub struct SpriteConfig {
 /// When a sprite goes to sleep after its last activity; 0 is never, and
 /// an absent field keeps (or, at creation, takes the server's default).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SleepSettings {
     /// Seconds idle before it freezes in memory (wakes in milliseconds).
@@ -37,6 +40,7 @@ pub struct SleepSettings {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CreateSprite {
     pub name: String,
     #[serde(default)]
@@ -61,7 +65,24 @@ pub struct CreateSprite {
 
 /// Something new sprites can start from: a template of the server's
 /// gallery, a checkpoint someone saved, or an imported root file system.
+impl CreateSprite {
+    /// A blank sprite named `name`, with the server's defaults.
+    pub fn named(name: impl Into<String>) -> CreateSprite {
+        CreateSprite {
+            name: name.into(),
+            sleep: None,
+            config: None,
+            url_settings: None,
+            labels: None,
+            wait_for_capacity: None,
+            runtime: None,
+            template: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Template {
     /// What `template` names in a create request.
     pub name: String,
@@ -92,12 +113,14 @@ pub struct Template {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TemplateList {
     pub templates: Vec<Template>,
 }
 
 /// `POST /v1/templates`: a checkpoint of a sprite becomes a template.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SaveTemplate {
     pub name: String,
@@ -116,6 +139,7 @@ pub struct SaveTemplate {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UpdateSprite {
     #[serde(default)]
     pub url_settings: Option<UrlSettings>,
@@ -126,6 +150,7 @@ pub struct UpdateSprite {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Sprite {
     pub id: String,
     pub name: String,
@@ -153,6 +178,7 @@ pub struct Sprite {
 
 /// How a sprite's copy in the object store stands.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Replication {
     pub state: ReplicationState,
     pub location: SpriteLocation,
@@ -178,6 +204,7 @@ pub struct Replication {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReplicationState {
     /// The server has no object store.
@@ -194,6 +221,7 @@ pub enum ReplicationState {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SpriteLocation {
     /// On this server's disk.
@@ -205,6 +233,7 @@ pub enum SpriteLocation {
 
 /// A reason to stay awake until a time, whatever the activity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct KeepAwake {
     pub id: String,
     pub reason: String,
@@ -213,6 +242,7 @@ pub struct KeepAwake {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewKeepAwake {
     /// How long, in seconds (at most a week).
@@ -221,7 +251,28 @@ pub struct NewKeepAwake {
     pub reason: Option<String>,
 }
 
+/// `POST /v1/sprites/{name}/fork`: a new sprite from this one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Fork {
+    /// The new sprite's name.
+    pub name: String,
+    /// The checkpoint to fork from; the sprite as it is now when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
+}
+
+/// `POST /v1/sprites/{name}/sleep`; the body is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SleepRequest {
+    /// Stop the processes (only the disk stays) instead of freezing them.
+    #[serde(default)]
+    pub cold: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SpriteList {
     pub sprites: Vec<Sprite>,
     pub has_more: bool,
@@ -231,15 +282,45 @@ pub struct SpriteList {
     pub cold: usize,
 }
 
+/// The first message on a port-forwarding WebSocket
+/// (`/v1/sprites/{name}/proxy`): where in the sprite to connect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ProxyTarget {
+    #[serde(default = "localhost")]
+    pub host: String,
+    pub port: u16,
+}
+
+fn localhost() -> String {
+    "localhost".into()
+}
+
+/// The answer to a [`ProxyTarget`]: connected (bytes follow as binary
+/// messages), or why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ProxyStatus {
+    Connected { host: String, port: u16 },
+    Error { message: String },
+}
+
 /// Every error body: a stable code and a message for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ErrorBody {
     pub error: String,
     pub message: String,
+    /// File errors: the errno's name (`ENOENT`), which the SDKs' file APIs
+    /// turn into their own exceptions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 /// What one sprite has used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SpriteUsage {
     pub name: String,
     pub status: String,
@@ -251,6 +332,7 @@ pub struct SpriteUsage {
 
 /// What an organization's sprites have used, each and in all.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UsageReport {
     pub sprites: Vec<SpriteUsage>,
     pub active_seconds: u64,
@@ -260,6 +342,7 @@ pub struct UsageReport {
 /// One line of the live event stream (`GET /v1/events`, server-sent
 /// events): something happened to a sprite of the caller's organization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SpriteEvent {
     /// `sprite.created`, `sprite.status`, `sprite.updated`,
     /// `sprite.destroyed`, `sprite.replication` (its copy in the object
@@ -293,6 +376,7 @@ pub struct SpriteEvent {
 /// A checkpoint of a sprite (`GET /v1/sprites/{name}/checkpoints` and
 /// `.../checkpoints/{id}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Checkpoint {
     pub id: String,
     /// RFC 3339, milliseconds.
@@ -315,6 +399,7 @@ pub struct Checkpoint {
 
 /// The body of `POST /v1/sprites/{name}/checkpoint` (optional).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NewCheckpoint {
     #[serde(default)]
     pub comment: String,
@@ -323,6 +408,7 @@ pub struct NewCheckpoint {
 /// One line of an NDJSON progress answer (a checkpoint, a restore, a
 /// session's signal), as the SDKs read them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Progress {
     Info {
@@ -356,9 +442,24 @@ impl Progress {
     }
 }
 
+/// `POST /v1/sprites/{name}/exec/{session}/kill`: the signal to send and
+/// how long to wait for the session to end before a SIGKILL; as a JSON
+/// body (`sprites-py`) or in the query (`@fly/sprites`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct KillSession {
+    /// `TERM`, `SIGHUP`, ... or a number; SIGKILL when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// Seconds: a number, or text like `10`, `10s`, `500ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<serde_json::Value>,
+}
+
 /// What changed between a checkpoint and another, or the sprite's disk now
 /// (`GET /v1/sprites/{name}/checkpoints/{id}/diff[?to=...]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CheckpointDiff {
     pub from: String,
     /// The other checkpoint; none: the disk now.
@@ -369,6 +470,7 @@ pub struct CheckpointDiff {
 
 /// One path that changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PathChange {
     /// Absolute inside the sprite.
     pub path: String,
@@ -377,6 +479,7 @@ pub struct PathChange {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
     Added,
@@ -397,6 +500,7 @@ impl ChangeKind {
 
 /// What a path is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EntryKind {
     File,
@@ -408,6 +512,7 @@ pub enum EntryKind {
 /// A text message of the exec WebSocket (`/v1/sprites/{name}/exec`), either
 /// way; output and input travel as binary messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ExecMessage {
     /// Server to client, first: the session the command runs in.
@@ -476,6 +581,7 @@ mod tests {
 /// A session of a sprite: a command that runs, or ran, with its terminal
 /// if it has one (`GET /v1/sprites/{name}/exec`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ExecSession {
     pub id: String,
     #[serde(default)]
@@ -505,6 +611,7 @@ pub struct ExecSession {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ExecSessionList {
     pub sessions: Vec<ExecSession>,
 }

@@ -1,11 +1,15 @@
-//! The file-watch WebSocket (`GET /v1/sprites/{name}/fs/watch`), in the
-//! shapes the official JavaScript SDK's `fs.watch` sends and reads.
+//! A sprite's files (`/v1/sprites/{name}/fs/*`) and the file-watch
+//! WebSocket (`GET /v1/sprites/{name}/fs/watch`), in the shapes the
+//! official SDKs' filesystem APIs send and read.
 
 use serde::{Deserialize, Serialize};
+
+use crate::api::EntryKind;
 
 /// What a client sends. Each `subscribe` replaces what the connection
 /// watched before.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum WatchRequest {
     Subscribe {
@@ -25,6 +29,7 @@ pub enum WatchRequest {
 
 /// What the server sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum WatchMessage {
     /// The paths now watched, absolute.
@@ -45,6 +50,101 @@ pub enum WatchMessage {
     },
     /// Something could not be watched; the connection goes on.
     Error { message: String },
+}
+
+/// A file, directory or link in a sprite (`/v1/sprites/{name}/fs/*`), in
+/// the SDKs' spelling.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct FileEntry {
+    pub name: String,
+    /// Absolute inside the sprite.
+    pub path: String,
+    #[serde(default)]
+    pub size: u64,
+    /// Octal, four digits: `0644`.
+    #[serde(default)]
+    pub mode: String,
+    /// RFC 3339, seconds.
+    #[serde(default)]
+    pub mod_time: String,
+    #[serde(default)]
+    pub is_dir: bool,
+    #[serde(rename = "type")]
+    pub kind: EntryKind,
+    #[serde(default)]
+    pub uid: u32,
+    #[serde(default)]
+    pub gid: u32,
+    #[serde(default)]
+    pub link_target: Option<String>,
+}
+
+/// `GET .../fs/list`: a directory's entries, or the one entry of a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Listing {
+    pub path: String,
+    #[serde(default)]
+    pub is_dir: bool,
+    #[serde(default)]
+    pub entries: Vec<FileEntry>,
+}
+
+/// `POST .../fs/mkdir`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Mkdir {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    #[serde(default)]
+    pub parents: bool,
+}
+
+/// `POST .../fs/rename` and `.../fs/copy`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Move {
+    pub source: String,
+    pub dest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    /// Copies only; a directory's contents too (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recursive: Option<bool>,
+}
+
+/// `POST .../fs/chmod`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Chmod {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    /// Octal: `0644`, `755`.
+    pub mode: String,
+    #[serde(default)]
+    pub recursive: bool,
+}
+
+/// `POST .../fs/chown`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Chown {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    pub uid: u32,
+    pub gid: u32,
+    #[serde(default)]
+    pub recursive: bool,
 }
 
 /// `path` made absolute against `working_dir` (default `/`), with `.` and

@@ -4,10 +4,17 @@
 
 pub mod accounts;
 pub mod api;
+pub mod classes;
+pub mod client;
 pub mod fs;
 pub mod names;
+pub mod orgs;
+pub mod services;
 
 pub use names::{CheckpointId, NameError, SpriteName};
+
+#[cfg(feature = "schema")]
+pub use schemars;
 
 /// The first label of a sprite's URL host name: `<sprite>-<org>` (the
 /// host is `<sprite>-<org>.<base domain>`). Names and slugs may both hold

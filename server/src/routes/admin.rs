@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use sprites_wire::accounts::{Invitation, InvitationList, NewInvitation, UserList, UserSummary};
+use sprites_wire::client::path;
 
 use super::json::Body;
 use super::Routes;
@@ -14,12 +15,12 @@ use crate::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .get("/v1/admin/invitations", invitations)
-        .post("/v1/admin/invitations", invite)
-        .delete("/v1/admin/invitations/{id}", withdraw)
-        .get("/v1/admin/users", users)
-        .post("/v1/admin/users/{handle}/disable", disable)
-        .post("/v1/admin/users/{handle}/enable", enable)
+        .get(path::INVITATIONS, invitations)
+        .post(path::INVITATIONS, invite)
+        .delete(path::INVITATION, withdraw)
+        .get(path::USERS, users)
+        .post(path::USER_DISABLE, disable)
+        .post(path::USER_ENABLE, enable)
 }
 
 async fn invitations(

@@ -6,9 +6,9 @@ use axum::extract::Path;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::Value;
-use sprites_wire::accounts::{InvitationCheck, SignUp};
+use sprites_wire::accounts::{InvitationCheck, SignIn, SignUp};
+use sprites_wire::client::path;
+use sprites_wire::orgs::{Profile, SessionState, SwitchOrganization};
 use tower_sessions::Session;
 
 use super::json::Body;
@@ -21,24 +21,17 @@ use crate::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .post("/v1/auth/signup", signup)
-        .post("/v1/auth/signin", signin)
-        .post("/v1/auth/signout", signout)
-        .get("/v1/auth/me", me)
-        .get("/v1/auth/session", session_state)
-        .post("/v1/auth/organization", switch_org)
-        .get("/v1/auth/invitations/{token}", invitation)
-}
-
-#[derive(Deserialize)]
-struct SignIn {
-    /// Email or handle.
-    login: String,
-    password: String,
+        .post(path::SIGN_UP, signup)
+        .post(path::SIGN_IN, signin)
+        .post(path::SIGN_OUT, signout)
+        .get(path::ME, me)
+        .get(path::SESSION, session_state)
+        .post(path::SWITCH_ORGANIZATION, switch_org)
+        .get(path::INVITATION_CHECK, invitation)
 }
 
 /// Starts a signed-in session for `user_id` and answers like `me`.
-async fn start(state: &AppState, session: &Session, user_id: &str) -> Result<Value, ApiError> {
+async fn start(state: &AppState, session: &Session, user_id: &str) -> Result<Profile, ApiError> {
     let org_id = accounts::personal_org(&state.db, user_id).await?;
     session.cycle_id().await.map_err(session_error)?;
     session
@@ -55,7 +48,7 @@ async fn start(state: &AppState, session: &Session, user_id: &str) -> Result<Val
         .await?
         .ok_or(ApiError::Unauthorized)?;
     let mut profile = accounts::profile(&state.db, &caller).await?;
-    profile["csrf_token"] = Value::String(csrf);
+    profile.csrf_token = Some(csrf);
     Ok(profile)
 }
 
@@ -63,7 +56,7 @@ async fn signup(
     State(state): State<AppState>,
     session: Session,
     Body(req): Body<SignUp>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Profile>), ApiError> {
     let admission = if state.settings.open_signup {
         accounts::Admission::Open
     } else {
@@ -96,7 +89,7 @@ async fn signin(
     ClientIp(ip): ClientIp,
     session: Session,
     Body(req): Body<SignIn>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Profile>, ApiError> {
     let key = req.login.trim().to_lowercase();
     let address = ip.map(|ip| ip.to_string()).unwrap_or_default();
     let waits = [
@@ -150,7 +143,7 @@ async fn me(
     State(state): State<AppState>,
     session: Session,
     caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Profile>, ApiError> {
     Ok(Json(session_profile(&state, &session, &caller).await?))
 }
 
@@ -159,11 +152,9 @@ async fn session_profile(
     state: &AppState,
     session: &Session,
     caller: &Caller,
-) -> Result<Value, ApiError> {
+) -> Result<Profile, ApiError> {
     let mut profile = accounts::profile(&state.db, caller).await?;
-    if let Some(csrf) = session.get::<String>(CSRF).await.map_err(session_error)? {
-        profile["csrf_token"] = Value::String(csrf);
-    }
+    profile.csrf_token = session.get::<String>(CSRF).await.map_err(session_error)?;
     Ok(profile)
 }
 
@@ -173,16 +164,17 @@ async fn session_state(
     State(state): State<AppState>,
     session: Session,
     caller: Result<Caller, ApiError>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionState>, ApiError> {
     let profile = match caller {
-        Ok(caller) => session_profile(&state, &session, &caller).await?,
-        Err(ApiError::Unauthorized) => Value::Null,
+        Ok(caller) => Some(session_profile(&state, &session, &caller).await?),
+        Err(ApiError::Unauthorized) => None,
         Err(e) => return Err(e),
     };
     let signup_open = state.settings.open_signup || !accounts::has_users(&state.db).await?;
-    Ok(Json(
-        serde_json::json!({ "profile": profile, "signup_open": signup_open }),
-    ))
+    Ok(Json(SessionState {
+        profile,
+        signup_open,
+    }))
 }
 
 /// What the sign-up page shows of an invitation link before it is used.
@@ -193,18 +185,13 @@ async fn invitation(
     Ok(Json(crate::admin::check(&state.db, &token).await?))
 }
 
-#[derive(Deserialize)]
-struct SwitchOrg {
-    slug: String,
-}
-
 /// Makes the session act in another organization the user belongs to.
 async fn switch_org(
     State(state): State<AppState>,
     session: Session,
     caller: Caller,
-    Body(req): Body<SwitchOrg>,
-) -> Result<Json<Value>, ApiError> {
+    Body(req): Body<SwitchOrganization>,
+) -> Result<Json<Profile>, ApiError> {
     let (org_id, _) = crate::orgs::role_in(&state.db, &caller.user_id, &req.slug).await?;
     if session
         .get::<String>(USER_ID)

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use sprites_wire::api::{Checkpoint, CheckpointDiff, NewCheckpoint, Progress};
+use sprites_wire::client::path;
 use vmhost::{CheckpointId, CheckpointInfo};
 
 use super::json::{Body, Query};
@@ -20,12 +21,12 @@ use crate::{sprites, AppState};
 
 pub fn routes() -> Routes {
     Routes::new()
-        .post("/v1/sprites/{name}/checkpoint", create)
-        .get("/v1/sprites/{name}/checkpoints", list)
-        .get("/v1/sprites/{name}/checkpoints/{id}", show)
-        .delete("/v1/sprites/{name}/checkpoints/{id}", remove)
-        .post("/v1/sprites/{name}/checkpoints/{id}/restore", restore)
-        .get("/v1/sprites/{name}/checkpoints/{id}/diff", diff)
+        .post(path::CHECKPOINT, create)
+        .get(path::CHECKPOINTS, list)
+        .get(path::CHECKPOINT_ONE, show)
+        .delete(path::CHECKPOINT_ONE, remove)
+        .post(path::RESTORE, restore)
+        .get(path::DIFF, diff)
 }
 
 /// A checkpoint as the API shows it; `history` is its ancestry, newest first.

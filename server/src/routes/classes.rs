@@ -4,61 +4,39 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::Value;
+use sprites_wire::classes::{
+    Assignment, AssignmentList, Collect, Collection, CollectionList, NewAssignment,
+    NewSpriteMember, Reset, ResetDone, SpriteMembers, Started,
+};
+use sprites_wire::client::path;
 
 use super::json::Body;
 use super::Routes;
 use crate::accounts::Caller;
-use crate::classes::{self, NewAssignment};
+use crate::classes;
 use crate::error::ApiError;
 use crate::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .get("/v1/organizations/{slug}/assignments", list)
-        .post("/v1/organizations/{slug}/assignments", create)
-        .get("/v1/organizations/{slug}/assignments/{name}", show)
-        .delete("/v1/organizations/{slug}/assignments/{name}", remove)
-        .post("/v1/organizations/{slug}/assignments/{name}/start", start)
-        .post("/v1/organizations/{slug}/assignments/{name}/reset", reset)
-        .post(
-            "/v1/organizations/{slug}/assignments/{name}/collect",
-            collect,
-        )
-        .get(
-            "/v1/organizations/{slug}/assignments/{name}/collections",
-            collections,
-        )
-        .get("/v1/sprites/{name}/members", members)
-        .post("/v1/sprites/{name}/members", add_member)
-        .delete("/v1/sprites/{name}/members/{handle}", remove_member)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Reset {
-    /// The student's handle.
-    student: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Collect {
-    label: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewMember {
-    handle: String,
+        .get(path::ASSIGNMENTS, list)
+        .post(path::ASSIGNMENTS, create)
+        .get(path::ASSIGNMENT, show)
+        .delete(path::ASSIGNMENT, remove)
+        .post(path::ASSIGNMENT_START, start)
+        .post(path::ASSIGNMENT_RESET, reset)
+        .post(path::ASSIGNMENT_COLLECT, collect)
+        .get(path::ASSIGNMENT_COLLECTIONS, collections)
+        .get(path::SPRITE_MEMBERS, members)
+        .post(path::SPRITE_MEMBERS, add_member)
+        .delete(path::SPRITE_MEMBER, remove_member)
 }
 
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(slug): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AssignmentList>, ApiError> {
     Ok(Json(classes::list(&state, &caller, &slug).await?))
 }
 
@@ -67,7 +45,7 @@ async fn create(
     caller: Caller,
     Path(slug): Path<String>,
     Body(req): Body<NewAssignment>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Assignment>), ApiError> {
     let a = classes::create(&state, &caller, &slug, req).await?;
     Ok((StatusCode::CREATED, Json(a)))
 }
@@ -76,7 +54,7 @@ async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path((slug, name)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Assignment>, ApiError> {
     Ok(Json(classes::get(&state, &caller, &slug, &name).await?))
 }
 
@@ -93,7 +71,7 @@ async fn start(
     State(state): State<AppState>,
     caller: Caller,
     Path((slug, name)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Started>, ApiError> {
     Ok(Json(classes::start(&state, &caller, &slug, &name).await?))
 }
 
@@ -102,7 +80,7 @@ async fn reset(
     caller: Caller,
     Path((slug, name)): Path<(String, String)>,
     Body(req): Body<Reset>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ResetDone>, ApiError> {
     Ok(Json(
         classes::reset(&state, &caller, &slug, &name, &req.student).await?,
     ))
@@ -113,7 +91,7 @@ async fn collect(
     caller: Caller,
     Path((slug, name)): Path<(String, String)>,
     Body(req): Body<Collect>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Collection>), ApiError> {
     let c = classes::collect(&state, &caller, &slug, &name, &req.label).await?;
     Ok((StatusCode::CREATED, Json(c)))
 }
@@ -122,7 +100,7 @@ async fn collections(
     State(state): State<AppState>,
     caller: Caller,
     Path((slug, name)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CollectionList>, ApiError> {
     Ok(Json(
         classes::collections(&state, &caller, &slug, &name).await?,
     ))
@@ -132,7 +110,7 @@ async fn members(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SpriteMembers>, ApiError> {
     Ok(Json(classes::members(&state, &caller, &name).await?))
 }
 
@@ -140,8 +118,8 @@ async fn add_member(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    Body(req): Body<NewMember>,
-) -> Result<Json<Value>, ApiError> {
+    Body(req): Body<NewSpriteMember>,
+) -> Result<Json<SpriteMembers>, ApiError> {
     Ok(Json(
         classes::add_member(&state, &caller, &name, &req.handle).await?,
     ))

@@ -12,6 +12,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
 use futures_util::Stream;
 use sprites_wire::api::{SpriteEvent, SpriteUsage, UsageReport};
+use sprites_wire::client::path;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Routes;
@@ -22,9 +23,9 @@ use crate::{sprites, AppState};
 
 pub fn routes() -> Routes {
     Routes::new()
-        .get("/v1/events", stream)
-        .get("/v1/usage", usage_all)
-        .get("/v1/sprites/{name}/usage", usage)
+        .get(path::EVENTS, stream)
+        .get(path::USAGE, usage_all)
+        .get(path::SPRITE_USAGE, usage)
 }
 
 /// How often a stream checks that its caller still belongs to the

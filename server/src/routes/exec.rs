@@ -18,9 +18,9 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
 use serde_json::Value;
-use sprites_wire::api::{frame, ExecMessage, ExecSession, ExecSessionList, Progress};
+use sprites_wire::api::{frame, ExecMessage, ExecSession, ExecSessionList, KillSession, Progress};
+use sprites_wire::client::path;
 use vmhost::{Chunk, ExecSpec, WinSize};
 
 use super::json::Query;
@@ -31,10 +31,10 @@ use crate::{sprites, AppState};
 
 pub fn routes() -> Routes {
     Routes::new()
-        .get("/v1/sprites/{name}/exec", exec_or_list)
-        .post("/v1/sprites/{name}/exec", exec_http)
-        .get("/v1/sprites/{name}/exec/{session}", attach)
-        .post("/v1/sprites/{name}/exec/{session}/kill", kill)
+        .get(path::EXEC, exec_or_list)
+        .post(path::EXEC, exec_http)
+        .get(path::EXEC_ATTACH, attach)
+        .post(path::EXEC_KILL, kill)
 }
 
 /// The query of a new command: `cmd` repeated, `env=K=V` repeated, `dir`,
@@ -353,17 +353,6 @@ async fn list_sessions(
     Ok(ExecSessionList { sessions })
 }
 
-/// What to send and how long to wait for the session to end before a
-/// SIGKILL; as a JSON body (`sprites-py`) or in the query (`@fly/sprites`).
-#[derive(Deserialize, Default)]
-struct KillRequest {
-    #[serde(default)]
-    signal: Option<String>,
-    /// Seconds (a number, or text like `10`, `10s`, `500ms`).
-    #[serde(default)]
-    timeout: Option<Value>,
-}
-
 const DEFAULT_KILL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 const MAX_KILL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
@@ -413,7 +402,7 @@ async fn kill(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, session)): Path<(String, String)>,
-    Query(query): Query<KillRequest>,
+    Query(query): Query<KillSession>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let host_name = sprites::running(&state, &caller, &name).await?;

@@ -9,7 +9,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use sprites_wire::client::path;
+use sprites_wire::fs::{Chmod, Chown, FileEntry, Listing, Mkdir, Move};
 use vmhost::fs::{Entry, Files, Kind};
 
 use super::json::{Body, Query};
@@ -23,24 +24,21 @@ const MAX_FILE: u64 = 64 << 20;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .get("/v1/sprites/{name}/fs/list", list)
-        .get("/v1/sprites/{name}/fs/read", read)
-        .get(
-            "/v1/sprites/{name}/checkpoints/{id}/fs/read",
-            read_at_checkpoint,
-        )
+        .get(path::FS_LIST, list)
+        .get(path::FS_READ, read)
+        .get(path::FS_READ_AT, read_at_checkpoint)
         .add(
             axum::http::Method::PUT,
-            "/v1/sprites/{name}/fs/write",
+            path::FS_WRITE,
             axum::routing::put(write)
                 .layer(axum::extract::DefaultBodyLimit::max(MAX_FILE as usize)),
         )
-        .delete("/v1/sprites/{name}/fs/delete", remove)
-        .post("/v1/sprites/{name}/fs/mkdir", mkdir)
-        .post("/v1/sprites/{name}/fs/rename", rename)
-        .post("/v1/sprites/{name}/fs/copy", copy)
-        .post("/v1/sprites/{name}/fs/chmod", chmod)
-        .post("/v1/sprites/{name}/fs/chown", chown)
+        .delete(path::FS_DELETE, remove)
+        .post(path::FS_MKDIR, mkdir)
+        .post(path::FS_RENAME, rename)
+        .post(path::FS_COPY, copy)
+        .post(path::FS_CHMOD, chmod)
+        .post(path::FS_CHOWN, chown)
 }
 
 /// `path` made absolute against `workingDir` (default `/`).
@@ -62,19 +60,19 @@ fn mode_of(text: &str) -> Result<u32, ApiError> {
         .ok_or_else(|| ApiError::Invalid(format!("mode {text:?}: octal, like 0644")))
 }
 
-fn entry_json(e: &Entry) -> Value {
-    json!({
-        "name": e.name,
-        "path": e.path,
-        "size": e.size,
-        "mode": format!("{:04o}", e.mode),
-        "modTime": crate::db::iso_secs(e.modified.max(0) as u64),
-        "isDir": e.kind == Kind::Dir,
-        "type": e.kind,
-        "uid": e.uid,
-        "gid": e.gid,
-        "linkTarget": e.link_target,
-    })
+fn entry(e: &Entry) -> FileEntry {
+    FileEntry {
+        name: e.name.clone(),
+        path: e.path.clone(),
+        size: e.size,
+        mode: format!("{:04o}", e.mode),
+        mod_time: crate::db::iso_secs(e.modified.max(0) as u64),
+        is_dir: e.kind == Kind::Dir,
+        kind: e.kind,
+        uid: e.uid,
+        gid: e.gid,
+        link_target: e.link_target.clone(),
+    }
 }
 
 async fn files(state: &AppState, caller: &Caller, name: &str) -> Result<Files, ApiError> {
@@ -102,15 +100,15 @@ async fn list(
     caller: Caller,
     Path(name): Path<String>,
     Query(q): Query<PathQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Listing>, ApiError> {
     let fs = files(&state, &caller, &name).await?;
     let path = resolve(&q.path, q.working_dir.as_deref())?;
     let (me, entries) = fs.list_or_stat(&path).await?;
-    Ok(Json(json!({
-        "path": me.path,
-        "isDir": me.kind == Kind::Dir,
-        "entries": entries.iter().map(entry_json).collect::<Vec<_>>(),
-    })))
+    Ok(Json(Listing {
+        path: me.path,
+        is_dir: me.kind == Kind::Dir,
+        entries: entries.iter().map(entry).collect(),
+    }))
 }
 
 async fn read(
@@ -146,7 +144,7 @@ async fn write(
     Path(name): Path<String>,
     Query(q): Query<PathQuery>,
     data: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FileEntry>, ApiError> {
     let fs = files(&state, &caller, &name).await?;
     let path = resolve(&q.path, q.working_dir.as_deref())?;
     let mode = q.mode.as_deref().map(mode_of).transpose()?;
@@ -155,7 +153,7 @@ async fn write(
     state
         .events
         .file_written(&caller.org_id, &name, &path, &caller.handle);
-    Ok(Json(entry_json(&e)))
+    Ok(Json(entry(&e)))
 }
 
 async fn remove(
@@ -171,108 +169,68 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct MkdirRequest {
-    path: String,
-    working_dir: Option<String>,
-    #[serde(default)]
-    parents: bool,
-}
-
 async fn mkdir(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    Body(req): Body<MkdirRequest>,
-) -> Result<Json<Value>, ApiError> {
+    Body(req): Body<Mkdir>,
+) -> Result<Json<FileEntry>, ApiError> {
     let fs = files(&state, &caller, &name).await?;
     let path = resolve(&req.path, req.working_dir.as_deref())?;
     let e = fs.mkdir(&path, req.parents).await?;
-    Ok(Json(entry_json(&e)))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct MoveRequest {
-    source: String,
-    dest: String,
-    working_dir: Option<String>,
-    #[serde(default)]
-    recursive: Option<bool>,
+    Ok(Json(entry(&e)))
 }
 
 async fn rename(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    Body(req): Body<MoveRequest>,
-) -> Result<Json<Value>, ApiError> {
+    Body(req): Body<Move>,
+) -> Result<Json<FileEntry>, ApiError> {
     let fs = files(&state, &caller, &name).await?;
     let from = resolve(&req.source, req.working_dir.as_deref())?;
     let to = resolve(&req.dest, req.working_dir.as_deref())?;
     let e = fs.rename(&from, &to).await?;
-    Ok(Json(entry_json(&e)))
+    Ok(Json(entry(&e)))
 }
 
 async fn copy(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    Body(req): Body<MoveRequest>,
-) -> Result<Json<Value>, ApiError> {
+    Body(req): Body<Move>,
+) -> Result<Json<FileEntry>, ApiError> {
     let fs = files(&state, &caller, &name).await?;
     let from = resolve(&req.source, req.working_dir.as_deref())?;
     let to = resolve(&req.dest, req.working_dir.as_deref())?;
     let recursive = req.recursive.unwrap_or(true);
     let e = fs.copy(&from, &to, recursive).await?;
-    Ok(Json(entry_json(&e)))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ChmodRequest {
-    path: String,
-    working_dir: Option<String>,
-    mode: String,
-    #[serde(default)]
-    recursive: bool,
+    Ok(Json(entry(&e)))
 }
 
 async fn chmod(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    Body(req): Body<ChmodRequest>,
-) -> Result<Json<Value>, ApiError> {
+    Body(req): Body<Chmod>,
+) -> Result<Json<FileEntry>, ApiError> {
     let fs = files(&state, &caller, &name).await?;
     let path = resolve(&req.path, req.working_dir.as_deref())?;
     let mode = mode_of(&req.mode)?;
     let e = fs.chmod(&path, mode, req.recursive).await?;
-    Ok(Json(entry_json(&e)))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ChownRequest {
-    path: String,
-    working_dir: Option<String>,
-    uid: u32,
-    gid: u32,
-    #[serde(default)]
-    recursive: bool,
+    Ok(Json(entry(&e)))
 }
 
 async fn chown(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    Body(req): Body<ChownRequest>,
-) -> Result<Json<Value>, ApiError> {
+    Body(req): Body<Chown>,
+) -> Result<Json<FileEntry>, ApiError> {
     let fs = files(&state, &caller, &name).await?;
     let path = resolve(&req.path, req.working_dir.as_deref())?;
     let e = fs.chown(&path, req.uid, req.gid, req.recursive).await?;
-    Ok(Json(entry_json(&e)))
+    Ok(Json(entry(&e)))
 }
 
 #[cfg(test)]

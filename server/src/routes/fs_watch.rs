@@ -10,6 +10,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
+use sprites_wire::client::path;
 use sprites_wire::fs::{absolute, WatchMessage, WatchRequest};
 use vmhost::{FsWatch, SpriteName};
 
@@ -19,7 +20,7 @@ use crate::error::ApiError;
 use crate::{sprites, AppState};
 
 pub fn routes() -> Routes {
-    Routes::new().get("/v1/sprites/{name}/fs/watch", watch)
+    Routes::new().get(path::FS_WATCH, watch)
 }
 
 async fn watch(

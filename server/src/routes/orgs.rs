@@ -4,8 +4,10 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::Value;
+use sprites_wire::client::path;
+use sprites_wire::orgs::{
+    Join, JoinCode, Limits, Member, MemberList, NewOrganization, Organization, OrganizationList,
+};
 
 use super::json::Body;
 use super::Routes;
@@ -15,47 +17,22 @@ use crate::{orgs, AppState};
 
 pub fn routes() -> Routes {
     Routes::new()
-        .get("/v1/organizations", list)
-        .post("/v1/organizations", create)
-        .get("/v1/organizations/{slug}", show)
-        .post("/v1/organizations/{slug}/join-code", new_code)
-        .put("/v1/organizations/{slug}/limits", set_limits)
-        .post("/v1/join", join)
-        .get("/v1/organizations/{slug}/members", members)
-        .post("/v1/organizations/{slug}/members", set_member)
-        .delete("/v1/organizations/{slug}/members/{handle}", remove_member)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewOrg {
-    slug: String,
-    name: String,
-    /// A class: teachers and students who join with a code.
-    #[serde(default)]
-    class: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Limits {
-    /// Sprites each student may have; null: no limit.
-    max_sprites_per_member: Option<i64>,
-    /// Bytes of disk each student's sprites may use together; null: no limit.
-    max_disk_per_member: Option<i64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Join {
-    code: String,
+        .get(path::ORGANIZATIONS, list)
+        .post(path::ORGANIZATIONS, create)
+        .get(path::ORGANIZATION, show)
+        .post(path::JOIN_CODE, new_code)
+        .put(path::LIMITS, set_limits)
+        .post(path::JOIN, join)
+        .get(path::MEMBERS, members)
+        .post(path::MEMBERS, set_member)
+        .delete(path::MEMBER, remove_member)
 }
 
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(slug): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Organization>, ApiError> {
     Ok(Json(orgs::get(&state.db, &caller, &slug).await?))
 }
 
@@ -63,7 +40,7 @@ async fn new_code(
     State(state): State<AppState>,
     caller: Caller,
     Path(slug): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JoinCode>, ApiError> {
     Ok(Json(orgs::new_code(&state.db, &caller, &slug).await?))
 }
 
@@ -72,16 +49,9 @@ async fn set_limits(
     caller: Caller,
     Path(slug): Path<String>,
     Body(req): Body<Limits>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Organization>, ApiError> {
     Ok(Json(
-        orgs::set_limits(
-            &state.db,
-            &caller,
-            &slug,
-            req.max_sprites_per_member,
-            req.max_disk_per_member,
-        )
-        .await?,
+        orgs::set_limits(&state.db, &caller, &slug, req).await?,
     ))
 }
 
@@ -89,30 +59,22 @@ async fn join(
     State(state): State<AppState>,
     caller: Caller,
     Body(req): Body<Join>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Organization>, ApiError> {
     Ok(Json(orgs::join(&state.db, &caller, &req.code).await?))
 }
 
-#[derive(Deserialize)]
-struct Member {
-    handle: String,
-    #[serde(default = "member")]
-    role: String,
-}
-
-fn member() -> String {
-    "member".into()
-}
-
-async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<OrganizationList>, ApiError> {
     Ok(Json(orgs::list(&state.db, &caller).await?))
 }
 
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Body(req): Body<NewOrg>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    Body(req): Body<NewOrganization>,
+) -> Result<(StatusCode, Json<Organization>), ApiError> {
     Ok((
         StatusCode::CREATED,
         Json(orgs::create_kind(&state.db, &caller, &req.slug, &req.name, req.class).await?),
@@ -123,7 +85,7 @@ async fn members(
     State(state): State<AppState>,
     caller: Caller,
     Path(slug): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MemberList>, ApiError> {
     Ok(Json(orgs::members(&state.db, &caller, &slug).await?))
 }
 
@@ -132,7 +94,7 @@ async fn set_member(
     caller: Caller,
     Path(slug): Path<String>,
     Body(req): Body<Member>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Member>, ApiError> {
     Ok(Json(
         orgs::set_member(&state.db, &caller, &slug, &req.handle, &req.role).await?,
     ))

@@ -11,8 +11,8 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
-use serde_json::json;
+use sprites_wire::api::{ProxyStatus, ProxyTarget};
+use sprites_wire::client::path;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::Routes;
@@ -21,18 +21,7 @@ use crate::error::ApiError;
 use crate::{sprites, AppState};
 
 pub fn routes() -> Routes {
-    Routes::new().get("/v1/sprites/{name}/proxy", open)
-}
-
-#[derive(Deserialize)]
-struct Target {
-    #[serde(default = "localhost")]
-    host: String,
-    port: u16,
-}
-
-fn localhost() -> String {
-    "localhost".into()
+    Routes::new().get(path::PROXY, open)
 }
 
 /// How long the client has to say where to connect.
@@ -52,21 +41,26 @@ async fn open(
     }))
 }
 
+async fn say(socket: &mut WebSocket, status: ProxyStatus) -> Result<(), axum::Error> {
+    let text = serde_json::to_string(&status).expect("statuses serialize");
+    socket.send(Message::Text(text.into())).await
+}
+
 async fn splice(mut socket: WebSocket, state: &AppState, host: &vmhost::SpriteName) {
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, socket.recv()).await {
-        Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<Target>(&t),
+        Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<ProxyTarget>(&t),
         _ => return,
     };
     let target = match hello {
         Ok(t) => t,
         Err(e) => {
-            let _ = socket
-                .send(Message::Text(
-                    json!({"status": "error", "message": format!("first message: {e}")})
-                        .to_string()
-                        .into(),
-                ))
-                .await;
+            let _ = say(
+                &mut socket,
+                ProxyStatus::Error {
+                    message: format!("first message: {e}"),
+                },
+            )
+            .await;
             return;
         }
     };
@@ -81,22 +75,15 @@ async fn splice(mut socket: WebSocket, state: &AppState, host: &vmhost::SpriteNa
         Ok(s) => s,
         Err(e) => {
             let message = crate::error::ApiError::from(e).public_message();
-            let _ = socket
-                .send(Message::Text(
-                    json!({"status": "error", "message": message})
-                        .to_string()
-                        .into(),
-                ))
-                .await;
+            let _ = say(&mut socket, ProxyStatus::Error { message }).await;
             return;
         }
     };
-    let connected = json!({"status": "connected", "host": target.host, "port": target.port});
-    if socket
-        .send(Message::Text(connected.to_string().into()))
-        .await
-        .is_err()
-    {
+    let connected = ProxyStatus::Connected {
+        host: target.host,
+        port: target.port,
+    };
+    if say(&mut socket, connected).await.is_err() {
         return;
     }
     let (mut rd, mut wr) = tokio::io::split(stream);

@@ -3,7 +3,6 @@
 //! the `duration` asked for (a stop, until it has stopped), then
 //! `{"type": "complete"}`.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
@@ -11,10 +10,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
-use vmhost::{ServiceInfo, ServiceOp, ServiceSpec};
+use sprites_wire::client::path;
+use sprites_wire::services::{Service, ServiceLine, ServiceRequest, ServiceSignal, ServiceState};
+use vmhost::{ServiceEvent, ServiceInfo, ServiceOp, ServiceSpec};
 
-use super::checkpoints::{error_line, ndjson};
+use super::checkpoints::ndjson;
 use super::json::{parse_duration, Body, Query};
 use super::Routes;
 use crate::accounts::Caller;
@@ -23,50 +23,61 @@ use crate::{sprites, AppState};
 
 pub fn routes() -> Routes {
     Routes::new()
-        .get("/v1/sprites/{name}/services", list)
-        .post("/v1/sprites/{name}/services/signal", signal)
-        .get("/v1/sprites/{name}/services/{service}", show)
-        .put("/v1/sprites/{name}/services/{service}", put)
-        .delete("/v1/sprites/{name}/services/{service}", delete)
-        .post("/v1/sprites/{name}/services/{service}/start", start)
-        .post("/v1/sprites/{name}/services/{service}/stop", stop)
-        .post("/v1/sprites/{name}/services/{service}/restart", restart)
-        .get("/v1/sprites/{name}/services/{service}/logs", logs)
+        .get(path::SERVICES, list)
+        .post(path::SERVICE_SIGNAL, signal)
+        .get(path::SERVICE, show)
+        .put(path::SERVICE, put)
+        .delete(path::SERVICE, delete)
+        .post(path::SERVICE_START, start)
+        .post(path::SERVICE_STOP, stop)
+        .post(path::SERVICE_RESTART, restart)
+        .get(path::SERVICE_LOGS, logs)
 }
 
 /// The longest a change's events are followed.
 const MAX_FOLLOW: Duration = Duration::from_secs(300);
 
-fn iso(ms: Option<u64>) -> Value {
-    ms.map_or(Value::Null, |ms| json!(crate::db::iso_ms(ms)))
+fn view(s: &ServiceInfo) -> Service {
+    let iso = |ms: Option<u64>| ms.map(crate::db::iso_ms);
+    Service {
+        name: s.name.clone(),
+        cmd: s.spec.cmd.clone(),
+        args: s.spec.args.clone(),
+        env: s.spec.env.clone(),
+        dir: s.spec.dir.clone(),
+        needs: s.spec.needs.clone(),
+        http_port: s.spec.http_port,
+        state: ServiceState {
+            name: s.name.clone(),
+            status: s.state.status.clone(),
+            pid: s.state.pid,
+            started_at: iso(s.state.started_at),
+            error: s.state.error.clone(),
+            restart_count: s.state.restart_count,
+            next_restart_at: iso(s.state.next_restart_at),
+        },
+    }
 }
 
-fn view(s: &ServiceInfo) -> Value {
-    json!({
-        "name": s.name,
-        "cmd": s.spec.cmd,
-        "args": s.spec.args,
-        "env": s.spec.env,
-        "dir": s.spec.dir,
-        "needs": s.spec.needs,
-        "http_port": s.spec.http_port,
-        "state": {
-            "name": s.name,
-            "status": s.state.status,
-            "pid": s.state.pid,
-            "started_at": iso(s.state.started_at),
-            "error": s.state.error,
-            "restart_count": s.state.restart_count,
-            "next_restart_at": iso(s.state.next_restart_at),
-        },
-    })
+fn line(e: ServiceEvent) -> ServiceLine {
+    ServiceLine {
+        kind: e.kind,
+        data: e.data,
+        exit_code: e.exit_code,
+        timestamp: Some(e.timestamp),
+        error: None,
+    }
+}
+
+fn failed(e: vmhost::Error) -> ServiceLine {
+    ServiceLine::failed(ApiError::from(e).public_message())
 }
 
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<Service>>, ApiError> {
     let host = sprites::running(&state, &caller, &name).await?;
     Ok(Json(
         state.host.services(&host).await?.iter().map(view).collect(),
@@ -77,7 +88,7 @@ async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, service)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Service>, ApiError> {
     let host = sprites::running(&state, &caller, &name).await?;
     let all = state.host.services(&host).await?;
     let found = all
@@ -85,22 +96,6 @@ async fn show(
         .find(|s| s.name == service)
         .ok_or_else(|| ApiError::NotFound(format!("service {service}")))?;
     Ok(Json(view(found)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ServiceRequest {
-    cmd: String,
-    #[serde(default)]
-    args: Vec<String>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    #[serde(default)]
-    dir: Option<String>,
-    #[serde(default)]
-    needs: Vec<String>,
-    #[serde(default)]
-    http_port: Option<u16>,
 }
 
 #[derive(Deserialize, Default)]
@@ -147,19 +142,16 @@ fn stream(mut events: vmhost::ServiceEvents, busy: crate::idle::Busy) -> Respons
         loop {
             match events.next().await {
                 Ok(Some(e)) => {
-                    let _ = tx.send(serde_json::to_value(e).expect("events serialize"));
+                    let _ = tx.send(line(e));
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    let _ = tx.send(
-                        serde_json::to_value(error_line(e.into()))
-                            .expect("progress lines serialize"),
-                    );
+                    let _ = tx.send(failed(e));
                     return;
                 }
             }
         }
-        let _ = tx.send(json!({"type": "complete", "timestamp": crate::db::now_ms()}));
+        let _ = tx.send(ServiceLine::complete(crate::db::now_ms() as u64));
     })
 }
 
@@ -275,34 +267,24 @@ async fn logs(
         loop {
             match tokio::time::timeout_at(deadline, events.next()).await {
                 Ok(Ok(Some(e))) => {
-                    let _ = tx.send(serde_json::to_value(e).expect("events serialize"));
+                    let _ = tx.send(line(e));
                 }
                 Ok(Ok(None)) | Err(_) => break,
                 Ok(Err(e)) => {
-                    let _ = tx.send(
-                        serde_json::to_value(error_line(e.into()))
-                            .expect("progress lines serialize"),
-                    );
+                    let _ = tx.send(failed(e));
                     return;
                 }
             }
         }
-        let _ = tx.send(json!({"type": "complete", "timestamp": crate::db::now_ms()}));
+        let _ = tx.send(ServiceLine::complete(crate::db::now_ms() as u64));
     }))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SignalRequest {
-    name: String,
-    signal: String,
 }
 
 async fn signal(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    Body(req): Body<SignalRequest>,
+    Body(req): Body<ServiceSignal>,
 ) -> Result<StatusCode, ApiError> {
     let signal = super::exec::signal_number(Some(&req.signal))?;
     let host = sprites::running(&state, &caller, &name).await?;

@@ -4,7 +4,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
-use sprites_wire::api::{CreateSprite, KeepAwake, NewKeepAwake, Sprite, SpriteList, UpdateSprite};
+use sprites_wire::api::{
+    CreateSprite, Fork, KeepAwake, NewKeepAwake, SleepRequest, Sprite, SpriteList, UpdateSprite,
+};
+use sprites_wire::client::path;
 
 use super::json::{Body, Query};
 use super::Routes;
@@ -14,17 +17,17 @@ use crate::{sprites, AppState};
 
 pub fn routes() -> Routes {
     Routes::new()
-        .get("/v1/sprites", list)
-        .post("/v1/sprites", create)
-        .get("/v1/sprites/{name}", show)
-        .put("/v1/sprites/{name}", update)
-        .delete("/v1/sprites/{name}", destroy)
-        .post("/v1/sprites/{name}/fork", fork)
-        .post("/v1/sprites/{name}/sleep", sleep)
-        .post("/v1/sprites/{name}/wake", wake)
-        .get("/v1/sprites/{name}/keep-awake", list_keep_awake)
-        .post("/v1/sprites/{name}/keep-awake", add_keep_awake)
-        .delete("/v1/sprites/{name}/keep-awake/{id}", remove_keep_awake)
+        .get(path::SPRITES, list)
+        .post(path::SPRITES, create)
+        .get(path::SPRITE, show)
+        .put(path::SPRITE, update)
+        .delete(path::SPRITE, destroy)
+        .post(path::FORK, fork)
+        .post(path::SLEEP, sleep)
+        .post(path::WAKE, wake)
+        .get(path::KEEP_AWAKE, list_keep_awake)
+        .post(path::KEEP_AWAKE, add_keep_awake)
+        .delete(path::KEEP_AWAKE_TASK, remove_keep_awake)
 }
 
 async fn list_keep_awake(
@@ -56,20 +59,11 @@ async fn remove_keep_awake(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-struct ForkRequest {
-    /// Name of the new sprite.
-    name: String,
-    /// Checkpoint to fork from; the sprite as it is now when absent.
-    #[serde(default)]
-    checkpoint: Option<String>,
-}
-
 async fn fork(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    Body(req): Body<ForkRequest>,
+    Body(req): Body<Fork>,
 ) -> Result<(StatusCode, Json<Sprite>), ApiError> {
     let checkpoint = req
         .checkpoint
@@ -81,13 +75,6 @@ async fn fork(
         .transpose()?;
     let sprite = sprites::fork(&state, &caller, &name, &req.name, checkpoint).await?;
     Ok((StatusCode::CREATED, Json(sprite)))
-}
-
-#[derive(Deserialize, Default)]
-struct SleepRequest {
-    /// Stop the processes (only the disk stays) instead of freezing them.
-    #[serde(default)]
-    cold: bool,
 }
 
 async fn sleep(

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::TryStreamExt as _;
 use sprites_wire::api::{SaveTemplate, Template, TemplateList};
+use sprites_wire::client::path;
 
 use super::json::{Body, Query};
 use super::Routes;
@@ -20,11 +21,11 @@ pub const MAX_IMPORT_BYTES: u64 = 8 << 30;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .get("/v1/templates", list)
-        .post("/v1/templates", save)
-        .get("/v1/templates/{name}", show)
-        .delete("/v1/templates/{name}", remove)
-        .get("/v1/templates/{name}/picture", picture)
+        .get(path::TEMPLATES, list)
+        .post(path::TEMPLATES, save)
+        .get(path::TEMPLATE, show)
+        .delete(path::TEMPLATE, remove)
+        .get(path::TEMPLATE_PICTURE, picture)
         .add(
             axum::http::Method::POST,
             "/v1/images",

@@ -4,8 +4,8 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use sprites_wire::client::path;
+use sprites_wire::orgs::{MintedToken, NewToken, TokenList};
 
 use super::json::Body;
 use super::Routes;
@@ -15,30 +15,20 @@ use crate::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .get("/v1/tokens", list)
-        .post("/v1/tokens", create)
-        .delete("/v1/tokens/{id}", revoke)
+        .get(path::TOKENS, list)
+        .post(path::TOKENS, create)
+        .delete(path::TOKEN, revoke)
 }
 
-#[derive(Deserialize)]
-struct NewToken {
-    name: String,
-    /// Organization the token acts in (default: the caller's current one).
-    #[serde(default)]
-    organization: Option<String>,
-}
-
-async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    Ok(Json(
-        json!({ "tokens": accounts::list_tokens(&state.db, &caller).await? }),
-    ))
+async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<TokenList>, ApiError> {
+    Ok(Json(accounts::list_tokens(&state.db, &caller).await?))
 }
 
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Body(req): Body<NewToken>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<MintedToken>), ApiError> {
     let name = req.name.trim();
     if name.is_empty() || name.len() > 100 {
         return Err(ApiError::Invalid("name: 1 to 100 characters".into()));
@@ -55,7 +45,11 @@ async fn create(
     let token = accounts::create_token(&state.db, &caller.user_id, &org_id, name).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "name": name, "token": token, "organization": org_slug })),
+        Json(MintedToken {
+            name: name.to_string(),
+            token,
+            organization: org_slug,
+        }),
     ))
 }
 

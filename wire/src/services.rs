@@ -1,0 +1,163 @@
+//! A sprite's services (`/v1/sprites/{name}/services`), in the shapes of
+//! the Sprites SDKs: long-running commands that start at boot and restart
+//! when they crash. Changes and logs answer NDJSON [`ServiceLine`]s.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `PUT /v1/sprites/{name}/services/{service}`: what to run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ServiceRequest {
+    pub cmd: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub dir: Option<String>,
+    /// Services that must be running first.
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// The port of its HTTP server: the sprite's URL goes there.
+    #[serde(default)]
+    pub http_port: Option<u16>,
+}
+
+/// A service: what it runs and how it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Service {
+    pub name: String,
+    pub cmd: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub dir: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+    #[serde(default)]
+    pub http_port: Option<u16>,
+    pub state: ServiceState,
+}
+
+impl Service {
+    /// The command line it runs.
+    pub fn command_line(&self) -> String {
+        std::iter::once(self.cmd.as_str())
+            .chain(self.args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ServiceState {
+    pub name: String,
+    /// `stopped`, `starting`, `running`, `stopping` or `failed`.
+    pub status: String,
+    #[serde(default)]
+    pub pid: Option<u32>,
+    #[serde(default)]
+    pub started_at: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub restart_count: u32,
+    #[serde(default)]
+    pub next_restart_at: Option<String>,
+}
+
+/// One NDJSON line of a change or of the logs: something the service did
+/// or printed (`stdout`, `stderr`, `started`, `exit`, `stopping`,
+/// `stopped`, `error`), then `complete`; or an `error` with the reason the
+/// stream ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ServiceLine {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Milliseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<u64>,
+    /// Why the stream failed (`type` is `error`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ServiceLine {
+    /// The line that ends a stream that went well.
+    pub fn complete(timestamp: u64) -> ServiceLine {
+        ServiceLine {
+            kind: "complete".into(),
+            data: None,
+            exit_code: None,
+            timestamp: Some(timestamp),
+            error: None,
+        }
+    }
+
+    /// The last line of a stream that failed.
+    pub fn failed(error: String) -> ServiceLine {
+        ServiceLine {
+            kind: "error".into(),
+            data: None,
+            exit_code: None,
+            timestamp: None,
+            error: Some(error),
+        }
+    }
+
+    /// The line as a person reads it in a log; `None` for `complete`.
+    pub fn text(&self) -> Option<String> {
+        let data = self.data.as_deref().unwrap_or("");
+        Some(match self.kind.as_str() {
+            "stdout" | "stderr" => data.to_string(),
+            "exit" => format!(
+                "[exited with code {}]",
+                self.exit_code.map_or("?".into(), |c| c.to_string())
+            ),
+            "complete" => return None,
+            "error" if self.error.is_some() => {
+                format!("[error: {}]", self.error.as_deref().unwrap_or(""))
+            }
+            other if data.is_empty() => format!("[{other}]"),
+            other => format!("[{other}: {data}]"),
+        })
+    }
+}
+
+/// `POST /v1/sprites/{name}/services/signal`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSignal {
+    pub name: String,
+    /// `TERM`, `HUP`, `USR1`, ... or a number.
+    pub signal: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_read_as_people_expect() {
+        let line: ServiceLine =
+            serde_json::from_str(r#"{"type":"exit","exit_code":3,"timestamp":1}"#).unwrap();
+        assert_eq!(line.text().unwrap(), "[exited with code 3]");
+        assert_eq!(ServiceLine::complete(5).text(), None);
+        let out: ServiceLine =
+            serde_json::from_str(r#"{"type":"stdout","data":"hi","timestamp":1}"#).unwrap();
+        assert_eq!(out.text().unwrap(), "hi");
+    }
+}
