@@ -1,13 +1,22 @@
-//! The API client: JSON in and out, errors in the server's words.
+//! The API client: sends the calls of `sprites_wire::client` and reads
+//! their answers as their types; errors in the server's words.
 
 use anyhow::Context;
 use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+use sprites_wire::api::{ErrorBody, SpriteEvent};
+use sprites_wire::client::{self, Call};
 
 pub struct Api {
     base: String,
     token: String,
     http: reqwest::Client,
+}
+
+/// The answer's body when the server does not speak JSON.
+fn not_json(e: serde_json::Error) -> anyhow::Error {
+    anyhow::anyhow!("the server's answer is not what was expected: {e}")
 }
 
 impl Api {
@@ -19,25 +28,28 @@ impl Api {
         }
     }
 
-    /// Sends a request, whatever the answer's status.
-    async fn request(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<reqwest::Response> {
+    fn request(&self, method: &str, path: &str) -> anyhow::Result<reqwest::RequestBuilder> {
         let method =
             Method::from_bytes(method.to_uppercase().as_bytes()).context("not an HTTP method")?;
-        let mut req = self
+        Ok(self
             .http
             .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
+            .bearer_auth(&self.token))
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
         req.send()
             .await
             .with_context(|| format!("cannot reach {}", self.base))
+    }
+
+    /// Sends `call` and answers the response when it is a success.
+    async fn start<A>(&self, call: &Call<A>) -> anyhow::Result<reqwest::Response> {
+        let mut req = self.request(call.method.as_str(), &call.path)?;
+        if let Some(b) = &call.body {
+            req = req.json(b);
+        }
+        Self::answer(self.send(req).await?).await
     }
 
     /// The status and body of any answer (for `sprite api`).
@@ -47,21 +59,13 @@ impl Api {
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<(StatusCode, String)> {
-        let res = self.request(method, path, body).await?;
+        let mut req = self.request(method, path)?;
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = self.send(req).await?;
         let status = res.status();
         Ok((status, res.text().await?))
-    }
-
-    /// Sends a request; a non-success answer is an error in the server's
-    /// words.
-    async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<reqwest::Response> {
-        let res = self.request(method, path, body).await?;
-        Self::answer(res).await
     }
 
     /// The response when it is a success, else an error in the server's words.
@@ -71,9 +75,8 @@ impl Api {
             return Ok(res);
         }
         let text = res.text().await?;
-        let message = serde_json::from_str::<Value>(&text)
-            .ok()
-            .and_then(|v| v["message"].as_str().map(str::to_string))
+        let message = serde_json::from_str::<ErrorBody>(&text)
+            .map(|b| b.message)
             .unwrap_or(text);
         match status {
             StatusCode::UNAUTHORIZED => anyhow::bail!("{message} (run `sprite login`)"),
@@ -81,69 +84,42 @@ impl Api {
         }
     }
 
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<String> {
-        Ok(self.send(method, path, body).await?.text().await?)
-    }
-
     fn json(text: &str) -> anyhow::Result<Value> {
-        if text.is_empty() {
+        if text.trim().is_empty() {
             return Ok(Value::Null);
         }
         serde_json::from_str(text).context("the server answered something that is not JSON")
     }
 
-    /// POSTs a streamed body (an archive); the JSON answer.
-    pub async fn upload(&self, path: &str, body: reqwest::Body) -> anyhow::Result<Value> {
-        let res = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
+    /// The answer to `call` as JSON, as the server sent it (for `--json`).
+    pub async fn value<A>(&self, call: &Call<A>) -> anyhow::Result<Value> {
+        Self::json(&self.start(call).await?.text().await?)
+    }
+
+    /// The answer to `call`, read as its type.
+    pub async fn run<A: DeserializeOwned>(&self, call: &Call<A>) -> anyhow::Result<A> {
+        let text = self.start(call).await?.text().await?;
+        call.read(&text).map_err(not_json)
+    }
+
+    /// `call` with a streamed body (an archive); its answer as JSON.
+    pub async fn upload<A>(&self, call: &Call<A>, body: reqwest::Body) -> anyhow::Result<Value> {
+        let req = self
+            .request(call.method.as_str(), &call.path)?
             .header(reqwest::header::CONTENT_TYPE, "application/x-tar")
-            .body(body)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {}", self.base))?;
-        let text = Self::answer(res).await?.text().await?;
-        Self::json(&text)
+            .body(body);
+        let res = Self::answer(self.send(req).await?).await?;
+        Self::json(&res.text().await?)
     }
 
-    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        Self::json(&self.call("GET", path, None).await?)
-    }
-
-    pub async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        Self::json(&self.call("POST", path, Some(body)).await?)
-    }
-
-    pub async fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        Self::json(&self.call("PUT", path, Some(body)).await?)
-    }
-
-    pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
-        Self::json(&self.call("DELETE", path, None).await?)
-    }
-
-    /// A POST answered with NDJSON progress lines, each handed to
-    /// `on_line` as it arrives; all of them at the end.
-    pub async fn ndjson(
+    /// A call answered with NDJSON lines: each handed to `on_line` as it
+    /// arrives (as sent and as its type); all of them at the end.
+    pub async fn lines<L: DeserializeOwned>(
         &self,
-        path: &str,
-        body: Value,
-        on_line: impl FnMut(&Value),
-    ) -> anyhow::Result<Vec<Value>> {
-        self.send_ndjson("POST", path, Some(body), on_line).await
-    }
-
-    /// Any request answered with NDJSON lines, each handed to `on_line` as
-    /// it arrives; all of them at the end.
-    pub async fn send_ndjson(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-        mut on_line: impl FnMut(&Value),
-    ) -> anyhow::Result<Vec<Value>> {
-        let mut res = self.send(method, path, body).await?;
+        call: &Call<L>,
+        mut on_line: impl FnMut(&Value, &L),
+    ) -> anyhow::Result<Vec<L>> {
+        let mut res = self.start(call).await?;
         let mut lines = Vec::new();
         let mut buf = Vec::new();
         while let Some(chunk) = res.chunk().await? {
@@ -155,17 +131,22 @@ impl Api {
                 }
                 let v: Value = serde_json::from_slice(&line)
                     .context("the server sent a progress line that is not JSON")?;
-                on_line(&v);
-                lines.push(v);
+                let typed = call.read_value(v.clone()).map_err(not_json)?;
+                on_line(&v, &typed);
+                lines.push(typed);
             }
         }
         Ok(lines)
     }
 
-    /// Server-sent events from `path`, each `data:` parsed as JSON and
-    /// handed to `on_event`, until the server ends the stream.
-    pub async fn events(&self, path: &str, mut on_event: impl FnMut(&Value)) -> anyhow::Result<()> {
-        let mut res = self.send("GET", path, None).await?;
+    /// The organization's events, each `data:` handed to `on_event` as sent
+    /// and as its type, until the server ends the stream.
+    pub async fn events(
+        &self,
+        mut on_event: impl FnMut(&Value, &SpriteEvent),
+    ) -> anyhow::Result<()> {
+        let req = self.request("GET", client::path::EVENTS)?;
+        let mut res = Self::answer(self.send(req).await?).await?;
         let mut buf = String::new();
         while let Some(chunk) = res.chunk().await? {
             buf.push_str(&String::from_utf8_lossy(&chunk));
@@ -177,7 +158,9 @@ impl Api {
                     .map(str::trim_start)
                     .collect();
                 if let Ok(v) = serde_json::from_str::<Value>(&data) {
-                    on_event(&v);
+                    if let Ok(e) = serde_json::from_value::<SpriteEvent>(v.clone()) {
+                        on_event(&v, &e);
+                    }
                 }
             }
         }

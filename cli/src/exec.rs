@@ -84,15 +84,12 @@ async fn connect(cfg: &Config, sprite: &str, target: &Target<'_>) -> anyhow::Res
 /// from the object store, while it does; never returns. `said`: whether
 /// anything was.
 async fn say_fetch_progress(cfg: &Config, sprite: &str, said: &mut bool) {
-    use sprites_wire::api::{ReplicationState, Sprite};
+    use sprites_wire::api::ReplicationState;
     let api = crate::api::Api::new(&cfg.url, &cfg.token);
+    let call = sprites_wire::client::sprite(sprite);
     loop {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        let Ok(Ok(now)) = api
-            .get(&format!("/v1/sprites/{sprite}"))
-            .await
-            .map(serde_json::from_value::<Sprite>)
-        else {
+        let Ok(now) = api.run(&call).await else {
             continue;
         };
         let r = now.replication;
@@ -124,9 +121,8 @@ pub async fn open_ws(cfg: &Config, path: &str) -> anyhow::Result<Ws> {
                 .as_ref()
                 .map(|b| String::from_utf8_lossy(b).to_string())
                 .unwrap_or_default();
-            let message = serde_json::from_str::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(str::to_string))
+            let message = serde_json::from_str::<sprites_wire::api::ErrorBody>(&body)
+                .map(|b| b.message)
                 .unwrap_or(body);
             anyhow::bail!("{message}")
         }

@@ -6,6 +6,8 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
+use sprites_wire::api::{ProxyStatus, ProxyTarget};
+
 use crate::config::Config;
 use crate::exec::{open_ws, Ws};
 
@@ -14,23 +16,23 @@ const LINGER: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Opens the proxy WebSocket and asks for `port` inside the sprite.
 async fn open(cfg: &Config, sprite: &str, port: u16) -> anyhow::Result<Ws> {
-    let mut ws = open_ws(cfg, &format!("/v1/sprites/{sprite}/proxy")).await?;
-    let hello = serde_json::json!({"host": "localhost", "port": port});
-    ws.send(Message::Text(hello.to_string().into())).await?;
+    let mut ws = open_ws(
+        cfg,
+        &format!("/v1/sprites/{}/proxy", sprites_wire::client::escape(sprite)),
+    )
+    .await?;
+    let hello = ProxyTarget {
+        host: "localhost".into(),
+        port,
+    };
+    ws.send(Message::Text(serde_json::to_string(&hello)?.into()))
+        .await?;
     loop {
         match ws.next().await {
-            Some(Ok(Message::Text(t))) => {
-                let v: serde_json::Value = serde_json::from_str(&t)?;
-                if v["status"] == "connected" {
-                    return Ok(ws);
-                }
-                anyhow::bail!(
-                    "{}",
-                    v["message"]
-                        .as_str()
-                        .unwrap_or("the sprite refused the connection")
-                );
-            }
+            Some(Ok(Message::Text(t))) => match serde_json::from_str::<ProxyStatus>(&t)? {
+                ProxyStatus::Connected { .. } => return Ok(ws),
+                ProxyStatus::Error { message } => anyhow::bail!("{message}"),
+            },
             Some(Ok(_)) => continue,
             Some(Err(e)) => return Err(e.into()),
             None => anyhow::bail!("the server closed the connection"),
