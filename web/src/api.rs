@@ -5,8 +5,9 @@
 use std::cell::RefCell;
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sprites_wire::api::{ErrorBody, Progress};
+use sprites_wire::client::Call;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -109,9 +110,8 @@ pub async fn call(method: &str, path: &str, body: Body<'_>) -> Result<web_sys::R
     }
     let status = res.status();
     let text = text_of(&res).await.unwrap_or_default();
-    let server = serde_json::from_str::<Value>(&text)
-        .ok()
-        .and_then(|v| v["message"].as_str().map(str::to_string))
+    let server = serde_json::from_str::<ErrorBody>(&text)
+        .map(|b| b.message)
         .unwrap_or(text);
     Err(ApiError::from_status(status, server.trim()))
 }
@@ -133,16 +133,31 @@ pub async fn bytes_of(res: &web_sys::Response) -> Result<Vec<u8>> {
     Ok(js_sys::Uint8Array::new(&buf).to_vec())
 }
 
-fn decode<T: DeserializeOwned>(text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| ApiError {
-        status: 200,
-        message: format!("The server answered in an unexpected way ({e})."),
-    })
+/// Sends one of the API's calls (`sprites_wire::client`) and reads its
+/// answer as its type.
+pub async fn run<A: DeserializeOwned>(call: Call<A>) -> Result<A> {
+    let body = match &call.body {
+        Some(v) => Body::Json(v.clone()),
+        None => Body::None,
+    };
+    let res = self::call(call.method.as_str(), &call.path, body).await?;
+    let text = text_of(&res).await?;
+    call.read(&text).map_err(unexpected)
 }
 
-pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T> {
-    let res = call("GET", path, Body::None).await?;
-    decode(&text_of(&res).await?)
+/// Sends one of the API's calls; its answer does not matter beyond success.
+pub async fn done<A>(call: Call<A>) -> Result<()> {
+    let body = call.body.clone().map_or(Body::None, Body::Json);
+    self::call(call.method.as_str(), &call.path, body)
+        .await
+        .map(|_| ())
+}
+
+fn unexpected(e: serde_json::Error) -> ApiError {
+    ApiError {
+        status: 200,
+        message: format!("The server answered in an unexpected way ({e})."),
+    }
 }
 
 /// The raw bytes a GET answers (a file, a log).
@@ -151,33 +166,21 @@ pub async fn get_bytes(path: &str) -> Result<Vec<u8>> {
     bytes_of(&res).await
 }
 
-pub async fn send<T: DeserializeOwned>(method: &str, path: &str, body: Value) -> Result<T> {
-    let res = call(method, path, Body::Json(body)).await?;
+/// A call answered with NDJSON progress (checkpoint, restore, a signal):
+/// the lines, or the first `error` line as an error.
+pub async fn progress(call: Call<Progress>) -> Result<Vec<Progress>> {
+    let body = call.body.clone().map_or(Body::None, Body::Json);
+    let res = self::call(call.method.as_str(), &call.path, body).await?;
     let text = text_of(&res).await?;
-    decode(if text.is_empty() { "null" } else { &text })
-}
-
-/// A call whose answer does not matter beyond success.
-pub async fn act(method: &str, path: &str, body: Value) -> Result<()> {
-    call(method, path, Body::Json(body)).await.map(|_| ())
-}
-
-/// A call answered with NDJSON progress (checkpoint, restore): the lines,
-/// or the first `error` line as an error.
-pub async fn progress(method: &str, path: &str, body: Value) -> Result<Vec<Value>> {
-    let res = call(method, path, Body::Json(body)).await?;
-    let text = text_of(&res).await?;
-    let lines: Vec<Value> = text
+    let lines: Vec<Progress> = text
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter_map(|l| call.read(l).ok())
         .collect();
-    if let Some(err) = lines.iter().find(|l| l["type"] == "error") {
-        let msg = err["error"]
-            .as_str()
-            .or(err["data"].as_str())
-            .unwrap_or("the operation failed");
-        return Err(ApiError::from_status(500, msg));
+    for line in &lines {
+        if let Progress::Error { error } = line {
+            return Err(ApiError::from_status(500, error));
+        }
     }
     Ok(lines)
 }
@@ -197,91 +200,15 @@ pub fn enc(s: &str) -> String {
     js_sys::encode_uri_component(s).into()
 }
 
-/// The signed-in user and their organizations.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-pub struct Profile {
-    pub email: String,
-    pub handle: String,
-    #[serde(default)]
-    pub is_admin: bool,
-    pub organization: String,
-    #[serde(default)]
-    pub organizations: Vec<OrgMembership>,
-    #[serde(default)]
-    pub csrf_token: String,
-}
-
-/// `GET /v1/auth/session`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct SessionState {
-    pub profile: Option<Profile>,
-    #[serde(default)]
-    pub signup_open: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-pub struct OrgMembership {
-    pub slug: String,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub personal: bool,
-    /// A class: owners and admins teach, members are students.
-    #[serde(default)]
-    pub class: bool,
-    #[serde(default)]
-    pub role: String,
-}
-
-impl OrgMembership {
-    pub fn teaches(&self) -> bool {
-        self.class && (self.role == "owner" || self.role == "admin")
-    }
-}
+pub use sprites_wire::orgs::{Organization, Profile, SessionState, Token};
 
 pub use sprites_wire::api::{ChangeKind, Checkpoint, CheckpointDiff, EntryKind, PathChange};
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct FileEntry {
-    pub name: String,
-    pub path: String,
-    #[serde(default)]
-    pub size: u64,
-    #[serde(rename = "isDir", default)]
-    pub is_dir: bool,
-    #[serde(rename = "modTime", default)]
-    pub mod_time: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Listing {
-    #[serde(default)]
-    pub entries: Vec<FileEntry>,
-}
+pub use sprites_wire::fs::{FileEntry, Listing};
 
 pub use sprites_wire::api::{ExecSession as Session, ExecSessionList as SessionList};
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Token {
-    pub id: String,
-    pub name: String,
-    /// Milliseconds since the Unix epoch.
-    #[serde(default)]
-    pub created_at: i64,
-    #[serde(default)]
-    pub last_used_at: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Service {
-    pub name: String,
-    #[serde(default)]
-    pub cmd: String,
-    #[serde(default)]
-    pub http_port: Option<u16>,
-    #[serde(default)]
-    pub state: Value,
-}
+pub use sprites_wire::services::Service;
 
 pub use sprites_wire::human_bytes;
 

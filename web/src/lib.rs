@@ -34,7 +34,7 @@ pub struct Session(
 
 impl Session {
     pub fn signed_in(&self, profile: api::Profile) {
-        api::set_csrf(&profile.csrf_token);
+        api::set_csrf(profile.csrf_token.as_deref().unwrap_or_default());
         self.0.set(Some(Some(profile)));
     }
 
@@ -43,7 +43,7 @@ impl Session {
     }
 
     /// The organization the person acts in now.
-    pub fn current_org(&self) -> Option<api::OrgMembership> {
+    pub fn current_org(&self) -> Option<api::Organization> {
         let p = self.profile()?;
         p.organizations
             .into_iter()
@@ -59,7 +59,7 @@ pub fn refresh_session(session: Session) {
         let mut tries = 0;
         loop {
             tries += 1;
-            match api::get::<api::SessionState>("/v1/auth/session").await {
+            match api::run(sprites_wire::client::session()).await {
                 Ok(state) => {
                     session.1.set(state.signup_open);
                     match state.profile {

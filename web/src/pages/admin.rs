@@ -3,7 +3,8 @@
 //! and see everyone with an account, disabling or enabling one.
 
 use leptos::prelude::*;
-use sprites_wire::accounts::{Invitation, InvitationList, NewInvitation, UserList, UserSummary};
+use sprites_wire::accounts::{Invitation, NewInvitation, UserSummary};
+use sprites_wire::client;
 
 use super::{CopyField, ErrorBanner, TopBar};
 use crate::{api, Session};
@@ -42,11 +43,11 @@ fn AdminPanels() -> impl IntoView {
     let users = RwSignal::new(None::<Vec<UserSummary>>);
     let reload = move || {
         leptos::task::spawn_local(async move {
-            match api::get::<InvitationList>("/v1/admin/invitations").await {
+            match api::run(client::invitations()).await {
                 Ok(l) => invitations.set(Some(l.invitations)),
                 Err(e) => error.set(Some(e.message)),
             }
-            match api::get::<UserList>("/v1/admin/users").await {
+            match api::run(client::users()).await {
                 Ok(l) => users.set(Some(l.users)),
                 Err(e) => error.set(Some(e.message)),
             }
@@ -69,8 +70,7 @@ fn AdminPanels() -> impl IntoView {
                             let withdraw = move |_| {
                                 let id = id.clone();
                                 leptos::task::spawn_local(async move {
-                                    let path = format!("/v1/admin/invitations/{}", api::enc(&id));
-                                    match api::act("DELETE", &path, serde_json::json!({})).await {
+                                    match api::run(client::withdraw_invitation(&id)).await {
                                         Ok(()) => reload(),
                                         Err(e) => error.set(Some(e.message)),
                                     }
@@ -112,20 +112,10 @@ fn Invite(
 ) -> impl IntoView {
     let email = RwSignal::new(String::new());
     let made = RwSignal::new(None::<(String, String)>);
-    let busy = RwSignal::new(false);
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        if busy.get_untracked() {
-            return;
-        }
-        busy.set(true);
-        let address = email.get_untracked().trim().to_string();
-        let body = NewInvitation {
-            email: Some(address.clone()).filter(|a| !a.is_empty()),
-        };
-        leptos::task::spawn_local(async move {
-            let body = serde_json::to_value(&body).unwrap_or_default();
-            match api::send::<Invitation>("POST", "/v1/admin/invitations", body).await {
+    let invite = Action::new_local(move |req: &NewInvitation| {
+        let call = client::invite(req);
+        async move {
+            match api::run(call).await {
                 Ok(i) => {
                     let origin = web_sys::window()
                         .and_then(|w| w.location().origin().ok())
@@ -138,7 +128,17 @@ fn Invite(
                 }
                 Err(e) => error.set(Some(e.message)),
             }
-            busy.set(false);
+        }
+    });
+    let busy = invite.pending();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        let address = email.get_untracked().trim().to_string();
+        invite.dispatch_local(NewInvitation {
+            email: Some(address).filter(|a| !a.is_empty()),
         });
     };
     view! {
@@ -174,10 +174,8 @@ fn UserRow(
     let toggle = move |_| {
         let handle = handle.clone();
         leptos::task::spawn_local(async move {
-            let verb = if disabled { "enable" } else { "disable" };
-            let path = format!("/v1/admin/users/{}/{verb}", api::enc(&handle));
-            match api::act("POST", &path, serde_json::json!({})).await {
-                Ok(()) => on_changed(),
+            match api::run(client::set_disabled(&handle, !disabled)).await {
+                Ok(_) => on_changed(),
                 Err(e) => error.set(Some(e.message)),
             }
         });

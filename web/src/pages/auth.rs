@@ -2,8 +2,8 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
-use serde_json::json;
-use sprites_wire::accounts::{InvitationCheck, SignUp as SignUpBody};
+use sprites_wire::accounts::{SignIn as SignInBody, SignUp as SignUpBody};
+use sprites_wire::client;
 
 use super::server_path;
 use crate::{api, Session};
@@ -31,22 +31,13 @@ pub fn SignIn() -> impl IntoView {
     let login = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        if busy.get_untracked() {
-            return;
-        }
-        busy.set(true);
-        error.set(None);
-        let next = query.read_untracked().get("next");
-        let body =
-            json!({ "login": login.get_untracked().trim(), "password": password.get_untracked() });
-        leptos::task::spawn_local(async move {
-            match api::send::<api::Profile>("POST", "/v1/auth/signin", body).await {
+    let sign_in = Action::new_local(move |req: &SignInBody| {
+        let call = client::sign_in(req);
+        async move {
+            match api::run(call).await {
                 Ok(p) => {
                     session.signed_in(p);
-                    go_on(next);
+                    go_on(query.read_untracked().get("next"));
                 }
                 Err(e) => error.set(Some(if e.status == 401 {
                     "That email or user name and password do not match.".into()
@@ -54,7 +45,18 @@ pub fn SignIn() -> impl IntoView {
                     e.message
                 })),
             }
-            busy.set(false);
+        }
+    });
+    let busy = sign_in.pending();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        error.set(None);
+        sign_in.dispatch_local(SignInBody {
+            login: login.get_untracked().trim().to_string(),
+            password: password.get_untracked(),
         });
     };
     // A class's join link lets a newcomer sign up, whatever the server's setting.
@@ -132,7 +134,6 @@ pub fn SignUp() -> impl IntoView {
     let handle = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
     // The address an invitation was made for: the account must use it.
     let invited_email = RwSignal::new(None::<String>);
     let pass = Memo::new(move |_| {
@@ -153,8 +154,7 @@ pub fn SignUp() -> impl IntoView {
             return;
         };
         leptos::task::spawn_local(async move {
-            let path = format!("/v1/auth/invitations/{}", api::enc(&token));
-            match api::get::<InvitationCheck>(&path).await {
+            match api::run(client::invitation_check(&token)).await {
                 Ok(check) => {
                     if let Some(e) = &check.email {
                         email.set(e.clone());
@@ -178,6 +178,25 @@ pub fn SignUp() -> impl IntoView {
             let _ = f.focus();
         }
     });
+    let sign_up = Action::new_local(move |req: &SignUpBody| {
+        let call = client::sign_up(req);
+        let navigate = navigate.clone();
+        async move {
+            match api::run(call).await {
+                Ok(p) => {
+                    session.signed_in(p);
+                    let next = query.read_untracked().get("next");
+                    if next.as_deref().is_some_and(server_path) {
+                        go_on(next);
+                    } else {
+                        navigate("/", Default::default());
+                    }
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        }
+    });
+    let busy = sign_up.pending();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         if busy.get_untracked() {
@@ -187,36 +206,18 @@ pub fn SignUp() -> impl IntoView {
             error.set(Some("Choose a password of at least 8 characters.".into()));
             return;
         }
-        busy.set(true);
         error.set(None);
-        let next = query.read_untracked().get("next");
         let (invite, join_code) = match pass.get_untracked() {
             Pass::Invitation(t) => (Some(t), None),
             Pass::Class(c) => (None, Some(c)),
             Pass::Open | Pass::Closed => (None, None),
         };
-        let body = SignUpBody {
+        sign_up.dispatch_local(SignUpBody {
             email: email.get_untracked().trim().to_string(),
             handle: handle.get_untracked().trim().to_lowercase(),
             password: password.get_untracked(),
             invite,
             join_code,
-        };
-        let body = serde_json::to_value(&body).unwrap_or_default();
-        let navigate = navigate.clone();
-        leptos::task::spawn_local(async move {
-            match api::send::<api::Profile>("POST", "/v1/auth/signup", body).await {
-                Ok(p) => {
-                    session.signed_in(p);
-                    if next.as_deref().is_some_and(server_path) {
-                        go_on(next);
-                    } else {
-                        navigate("/", Default::default());
-                    }
-                }
-                Err(e) => error.set(Some(e.message)),
-            }
-            busy.set(false);
         });
     };
     let why = move || match pass.get() {
@@ -230,7 +231,6 @@ pub fn SignUp() -> impl IntoView {
         Pass::Open | Pass::Closed => None,
     };
     let form = move || {
-        let submit = submit.clone();
         view! {
             {move || why().map(|w| view! { <p class="invited">{w}</p> })}
             <form on:submit=submit>
@@ -289,7 +289,7 @@ pub fn SignUp() -> impl IntoView {
         <main class="narrow auth">
             <h1>"Create your Sprites account"</h1>
             <Show when=move || pass.get() != Pass::Closed fallback=closed>
-                {form.clone()}
+                {form}
             </Show>
             <p>"Already have an account? " <a href="/signin">"Sign in"</a></p>
         </main>

@@ -5,92 +5,19 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
-use serde::Deserialize;
-use serde_json::{json, Value};
 use sprites_wire::api::Sprite;
+use sprites_wire::classes::{Assignment, Collection, NewAssignment};
+use sprites_wire::client;
+use sprites_wire::orgs::{Limits, NewOrganization, Organization};
 
 use super::{ago, status_words, ErrorBanner, TopBar};
 use crate::{api, Session};
 
 /// Makes `slug` the organization the person acts in.
 pub async fn switch_to(session: Session, slug: &str) -> api::Result<()> {
-    let p =
-        api::send::<api::Profile>("POST", "/v1/auth/organization", json!({ "slug": slug })).await?;
+    let p = api::run(client::switch_organization(slug)).await?;
     session.signed_in(p);
     Ok(())
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct SpriteState {
-    name: String,
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    url: String,
-    #[serde(default)]
-    last_active_at: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Assignment {
-    name: String,
-    title: String,
-    #[serde(default)]
-    instructions: String,
-    #[serde(default)]
-    open: Option<String>,
-    #[serde(default)]
-    mine: Option<SpriteState>,
-    #[serde(default)]
-    started: Option<u64>,
-    #[serde(default)]
-    students: Vec<Student>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Student {
-    handle: String,
-    #[serde(default)]
-    sprite: Option<SpriteState>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Assignments {
-    assignments: Vec<Assignment>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct OrgDetails {
-    #[serde(default)]
-    join_code: Option<String>,
-    #[serde(default)]
-    limits: Limits,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-struct Limits {
-    max_sprites_per_member: Option<u64>,
-    max_disk_per_member: Option<u64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Collection {
-    label: String,
-    created_at: String,
-    students: Vec<Collected>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Collected {
-    handle: String,
-    sprite: String,
-    checkpoint: Option<String>,
-    error: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Collections {
-    collections: Vec<Collection>,
 }
 
 /// `/join/:code`, the link a teacher shares: joins the class once the
@@ -114,9 +41,8 @@ pub fn JoinPage() -> impl IntoView {
         tried.set_value(true);
         let (code, navigate) = (code.clone(), navigate.clone());
         leptos::task::spawn_local(async move {
-            let joined = api::send::<Value>("POST", "/v1/join", json!({ "code": code })).await;
-            let result = match joined {
-                Ok(org) => switch_to(session, org["slug"].as_str().unwrap_or_default()).await,
+            let result = match api::run(client::join(&code)).await {
+                Ok(org) => switch_to(session, &org.slug).await,
                 Err(e) => Err(e),
             };
             match result {
@@ -150,6 +76,13 @@ pub fn JoinPage() -> impl IntoView {
     }
 }
 
+/// What the class forms send: a code to join, or a class to start.
+#[derive(Clone)]
+enum ClassForm {
+    Join(String),
+    Teach(NewOrganization),
+}
+
 /// "Join a class" with a code, and "Start a class" for teachers.
 #[component]
 pub fn JoinOrTeach() -> impl IntoView {
@@ -158,56 +91,44 @@ pub fn JoinOrTeach() -> impl IntoView {
     let class_name = RwSignal::new(String::new());
     let class_slug = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
-    let join = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        if busy.get_untracked() {
-            return;
-        }
-        busy.set(true);
-        error.set(None);
-        let c = code.get_untracked();
-        leptos::task::spawn_local(async move {
-            let joined = api::send::<Value>("POST", "/v1/join", json!({ "code": c.trim() })).await;
-            let result = match joined {
-                Ok(org) => switch_to(session, org["slug"].as_str().unwrap_or_default()).await,
+    let act = Action::new_local(move |form: &ClassForm| {
+        let form = form.clone();
+        async move {
+            let org = match &form {
+                ClassForm::Join(c) => api::run(client::join(c)).await,
+                ClassForm::Teach(req) => api::run(client::create_organization(req)).await,
+            };
+            let result = match org {
+                Ok(org) => switch_to(session, &org.slug).await,
                 Err(e) => Err(e),
             };
-            match result {
-                Ok(()) => code.set(String::new()),
-                Err(e) => error.set(Some(e.message)),
-            }
-            busy.set(false);
-        });
-    };
-    let teach = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        if busy.get_untracked() {
-            return;
-        }
-        busy.set(true);
-        error.set(None);
-        let (name, slug) = (class_name.get_untracked(), class_slug.get_untracked());
-        leptos::task::spawn_local(async move {
-            let made = api::send::<Value>(
-                "POST",
-                "/v1/organizations",
-                json!({ "slug": slug.trim().to_lowercase(), "name": name.trim(), "class": true }),
-            )
-            .await;
-            let result = match made {
-                Ok(org) => switch_to(session, org["slug"].as_str().unwrap_or_default()).await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(()) => {
+            match (result, form) {
+                (Ok(()), ClassForm::Join(_)) => code.set(String::new()),
+                (Ok(()), ClassForm::Teach(_)) => {
                     class_name.set(String::new());
                     class_slug.set(String::new());
                 }
-                Err(e) => error.set(Some(e.message)),
+                (Err(e), _) => error.set(Some(e.message)),
             }
-            busy.set(false);
-        });
+        }
+    });
+    let busy = act.pending();
+    let send = move |ev: leptos::ev::SubmitEvent, form: ClassForm| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        error.set(None);
+        act.dispatch_local(form);
+    };
+    let join = move |ev| send(ev, ClassForm::Join(code.get_untracked().trim().to_string()));
+    let teach = move |ev| {
+        let req = NewOrganization {
+            slug: class_slug.get_untracked().trim().to_lowercase(),
+            name: class_name.get_untracked().trim().to_string(),
+            class: true,
+        };
+        send(ev, ClassForm::Teach(req))
     };
     view! {
         <details class="classes">
@@ -248,31 +169,24 @@ pub fn JoinOrTeach() -> impl IntoView {
 /// student starts.
 #[component]
 pub fn ClassPanel(
-    org: api::OrgMembership,
+    org: Organization,
     sprites: RwSignal<Option<Vec<Sprite>>>,
     on_started: impl Fn(()) + Clone + Send + Sync + 'static,
 ) -> impl IntoView {
     let teacher = org.teaches();
     let slug = StoredValue::new(org.slug.clone());
     let assignments = RwSignal::new(None::<Vec<Assignment>>);
-    let details = RwSignal::new(None::<OrgDetails>);
+    let details = RwSignal::new(None::<Organization>);
     let error = RwSignal::new(None::<String>);
     let load = move || {
         leptos::task::spawn_local(async move {
             let s = slug.get_value();
-            match api::get::<Assignments>(&format!(
-                "/v1/organizations/{}/assignments",
-                api::enc(&s)
-            ))
-            .await
-            {
+            match api::run(client::assignments(&s)).await {
                 Ok(a) => assignments.set(Some(a.assignments)),
                 Err(e) => error.set(Some(e.message)),
             }
             if teacher {
-                if let Ok(d) =
-                    api::get::<OrgDetails>(&format!("/v1/organizations/{}", api::enc(&s))).await
-                {
+                if let Ok(d) = api::run(client::organization(&s)).await {
                     details.set(Some(d));
                 }
             }
@@ -284,17 +198,12 @@ pub fn ClassPanel(
         let navigate = navigate.clone();
         let on_started = on_started.clone();
         leptos::task::spawn_local(async move {
-            let url = format!(
-                "/v1/organizations/{}/assignments/{}/start",
-                api::enc(&slug.get_value()),
-                api::enc(&a.name)
-            );
-            match api::send::<Value>("POST", &url, json!({})).await {
-                Ok(v) => {
+            match api::run(client::start_assignment(&slug.get_value(), &a.name)).await {
+                Ok(started) => {
                     on_started(());
-                    let sprite = v["sprite"]["name"].as_str().unwrap_or_default().to_string();
+                    let sprite = started.sprite.map(|s| s.name).unwrap_or_default();
                     let mut to = format!("/s/{}", api::enc(&sprite));
-                    if let Some(open) = v["open"].as_str() {
+                    if let Some(open) = &started.open {
                         to.push_str(&format!("?open={}", api::enc(open)));
                     }
                     navigate(&to, Default::default());
@@ -358,7 +267,7 @@ pub fn ClassPanel(
 #[component]
 fn TeacherTools(
     slug: String,
-    details: RwSignal<Option<OrgDetails>>,
+    details: RwSignal<Option<Organization>>,
     sprites: RwSignal<Option<Vec<Sprite>>>,
     on_published: impl Fn(()) + Clone + Send + Sync + 'static,
 ) -> impl IntoView {
@@ -367,14 +276,10 @@ fn TeacherTools(
     let notice = RwSignal::new(None::<String>);
     let new_code = move |_| {
         leptos::task::spawn_local(async move {
-            let url = format!(
-                "/v1/organizations/{}/join-code",
-                api::enc(&slug.get_value())
-            );
-            match api::send::<Value>("POST", &url, json!({})).await {
-                Ok(v) => details.update(|d| {
+            match api::run(client::new_join_code(&slug.get_value())).await {
+                Ok(c) => details.update(|d| {
                     if let Some(d) = d {
-                        d.join_code = v["join_code"].as_str().map(str::to_string);
+                        d.join_code = Some(c.join_code);
                     }
                 }),
                 Err(e) => error.set(Some(e.message)),
@@ -385,14 +290,15 @@ fn TeacherTools(
     let max_disk_gb = RwSignal::new(String::new());
     Effect::new(move |_| {
         if let Some(d) = details.get() {
+            let limits = d.limits.unwrap_or_default();
             max_sprites.set(
-                d.limits
+                limits
                     .max_sprites_per_member
                     .map(|n| n.to_string())
                     .unwrap_or_default(),
             );
             max_disk_gb.set(
-                d.limits
+                limits
                     .max_disk_per_member
                     .map(|b| format!("{}", b as f64 / 1e9))
                     .unwrap_or_default(),
@@ -401,17 +307,17 @@ fn TeacherTools(
     });
     let save_limits = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let sprites_n = max_sprites.get_untracked().trim().parse::<u64>().ok();
-        let disk = max_disk_gb
-            .get_untracked()
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .map(|gb| (gb * 1e9) as u64);
+        let limits = Limits {
+            max_sprites_per_member: max_sprites.get_untracked().trim().parse::<i64>().ok(),
+            max_disk_per_member: max_disk_gb
+                .get_untracked()
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .map(|gb| (gb * 1e9) as i64),
+        };
         leptos::task::spawn_local(async move {
-            let url = format!("/v1/organizations/{}/limits", api::enc(&slug.get_value()));
-            let body = json!({ "max_sprites_per_member": sprites_n, "max_disk_per_member": disk });
-            match api::send::<OrgDetails>("PUT", &url, body).await {
+            match api::run(client::set_limits(&slug.get_value(), &limits)).await {
                 Ok(d) => {
                     details.set(Some(d));
                     notice.set(Some("Limits saved.".into()));
@@ -431,20 +337,17 @@ fn TeacherTools(
     let publish = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         error.set(None);
-        let body = json!({
-            "name": name.get_untracked().trim().to_lowercase(),
-            "title": title.get_untracked(),
-            "instructions": instructions.get_untracked(),
-            "sprite": from.get_untracked(),
-            "checkpoint": checkpoint.get_untracked(),
-        });
+        let req = NewAssignment {
+            name: name.get_untracked().trim().to_lowercase(),
+            title: title.get_untracked(),
+            instructions: instructions.get_untracked(),
+            sprite: from.get_untracked(),
+            checkpoint: checkpoint.get_untracked(),
+            open: None,
+        };
         let on_published = on_published.clone();
         leptos::task::spawn_local(async move {
-            let url = format!(
-                "/v1/organizations/{}/assignments",
-                api::enc(&slug.get_value())
-            );
-            match api::send::<Value>("POST", &url, body).await {
+            match api::run(client::create_assignment(&slug.get_value(), &req)).await {
                 Ok(_) => {
                     title.set(String::new());
                     name.set(String::new());
@@ -529,20 +432,14 @@ pub fn AssignmentPage() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let notice = RwSignal::new(None::<String>);
     let label = RwSignal::new(String::new());
-    let base = move || {
-        format!(
-            "/v1/organizations/{}/assignments/{}",
-            api::enc(&slug.get_value()),
-            api::enc(&name.get_value())
-        )
-    };
     let load = move || {
         leptos::task::spawn_local(async move {
-            match api::get::<Assignment>(&base()).await {
+            let (s, n) = (slug.get_value(), name.get_value());
+            match api::run(client::assignment(&s, &n)).await {
                 Ok(a) => assignment.set(Some(a)),
                 Err(e) => error.set(Some(e.message)),
             }
-            if let Ok(c) = api::get::<Collections>(&format!("{}/collections", base())).await {
+            if let Ok(c) = api::run(client::collections(&s, &n)).await {
                 collections.set(c.collections);
             }
         });
@@ -571,19 +468,12 @@ pub fn AssignmentPage() -> impl IntoView {
             return;
         }
         leptos::task::spawn_local(async move {
-            match api::send::<Value>(
-                "POST",
-                &format!("{}/reset", base()),
-                json!({ "student": student }),
-            )
-            .await
-            {
-                Ok(v) => {
+            let call = client::reset_student(&slug.get_value(), &name.get_value(), &student);
+            match api::run(call).await {
+                Ok(done) => {
                     notice.set(Some(format!(
                         "{} is back at the start; their work is checkpoint {} of {}.",
-                        student,
-                        v["work_kept_as"].as_str().unwrap_or_default(),
-                        v["sprite"].as_str().unwrap_or_default()
+                        student, done.work_kept_as, done.sprite
                     )));
                     load();
                 }
@@ -595,13 +485,7 @@ pub fn AssignmentPage() -> impl IntoView {
         ev.prevent_default();
         let l = label.get_untracked();
         leptos::task::spawn_local(async move {
-            match api::send::<Collection>(
-                "POST",
-                &format!("{}/collect", base()),
-                json!({ "label": l }),
-            )
-            .await
-            {
+            match api::run(client::collect(&slug.get_value(), &name.get_value(), &l)).await {
                 Ok(c) => {
                     notice.set(Some(format!(
                         "Collected “{}” from {} students.",
@@ -627,7 +511,7 @@ pub fn AssignmentPage() -> impl IntoView {
             <table class="students">
                 <thead><tr><th>"Student"</th><th>"Sprite"</th><th>"State"</th><th>"Last active"</th><th></th></tr></thead>
                 <tbody>
-                    {move || assignment.get().map(|a| a.students.into_iter().map(|s| {
+                    {move || assignment.get().map(|a| a.students.unwrap_or_default().into_iter().map(|s| {
                         let handle = s.handle.clone();
                         match s.sprite {
                             None => view! {

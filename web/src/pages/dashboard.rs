@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 
 use leptos::prelude::*;
-use serde_json::json;
 use sprites_wire::api::{
-    Replication, ReplicationState, Sprite, SpriteEvent, SpriteList, SpriteLocation, UsageReport,
+    CreateSprite, Fork, Replication, ReplicationState, Sprite, SpriteEvent, SpriteLocation,
 };
+use sprites_wire::client;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -55,11 +55,11 @@ pub fn Dashboard() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let reload = move || {
         leptos::task::spawn_local(async move {
-            match api::get::<SpriteList>("/v1/sprites?max_results=500").await {
+            match api::run(client::sprites(None).query("max_results", "500")).await {
                 Ok(list) => sprites.set(Some(list.sprites)),
                 Err(e) => error.set(Some(e.message)),
             }
-            if let Ok(usage) = api::get::<UsageReport>("/v1/usage").await {
+            if let Ok(usage) = api::run(client::usage_all()).await {
                 disk.set(
                     usage
                         .sprites
@@ -182,13 +182,7 @@ fn Card(
             let name = name.clone();
             deleting.set(true);
             leptos::task::spawn_local(async move {
-                match api::act(
-                    "DELETE",
-                    &format!("/v1/sprites/{}", api::enc(&name)),
-                    json!({}),
-                )
-                .await
-                {
+                match api::run(client::destroy_sprite(&name)).await {
                     Ok(()) => sprites.update(|l| {
                         if let Some(l) = l {
                             l.retain(|s| s.name != name)
@@ -322,36 +316,22 @@ fn NewSprite(
     let from = RwSignal::new(String::new());
     let checkpoints = RwSignal::new(Vec::<api::Checkpoint>::new());
     let checkpoint = RwSignal::new(String::new());
-    let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
     follow_checkpoints(from, checkpoints, checkpoint, error, false);
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let n = name.get_untracked().trim().to_lowercase();
-        if n.is_empty() || busy.get_untracked() {
-            return;
-        }
-        busy.set(true);
-        error.set(None);
-        let (source, cp) = (from.get_untracked(), checkpoint.get_untracked());
-        let on_created = on_created.clone();
-        leptos::task::spawn_local(async move {
-            let made = if source.is_empty() {
-                api::send::<Sprite>("POST", "/v1/sprites", json!({ "name": n })).await
-            } else {
-                let mut body = json!({ "name": n });
-                if !cp.is_empty() {
-                    body["checkpoint"] = json!(cp);
-                }
-                api::send::<Sprite>(
-                    "POST",
-                    &format!("/v1/sprites/{}/fork", api::enc(&source)),
-                    body,
-                )
-                .await
+    // A blank sprite, or a fork of `source` (at a checkpoint).
+    let create = Action::new_local(move |(n, source, cp): &(String, String, String)| {
+        let call = if source.is_empty() {
+            client::create_sprite(&CreateSprite::named(n.clone()))
+        } else {
+            let fork = Fork {
+                name: n.clone(),
+                checkpoint: Some(cp.clone()).filter(|c| !c.is_empty()),
             };
-            busy.set(false);
-            match made {
+            client::fork(source, &fork)
+        };
+        let on_created = on_created.clone();
+        async move {
+            match api::run(call).await {
                 Ok(_) => {
                     name.set(String::new());
                     from.set(String::new());
@@ -359,7 +339,17 @@ fn NewSprite(
                 }
                 Err(e) => error.set(Some(e.message)),
             }
-        });
+        }
+    });
+    let busy = create.pending();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let n = name.get_untracked().trim().to_lowercase();
+        if n.is_empty() || busy.get_untracked() {
+            return;
+        }
+        error.set(None);
+        create.dispatch_local((n, from.get_untracked(), checkpoint.get_untracked()));
     };
     view! {
         <form class="new-sprite" on:submit=submit>
@@ -440,12 +430,7 @@ pub fn follow_checkpoints(
             return;
         }
         leptos::task::spawn_local(async move {
-            match api::get::<Vec<api::Checkpoint>>(&format!(
-                "/v1/sprites/{}/checkpoints",
-                api::enc(&source)
-            ))
-            .await
-            {
+            match api::run(client::checkpoints(&source)).await {
                 Ok(list) => {
                     if pick_newest {
                         if let Some(first) = list.first() {

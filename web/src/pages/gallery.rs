@@ -4,8 +4,8 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
-use serde_json::json;
-use sprites_wire::api::{Sprite, Template, TemplateList};
+use sprites_wire::api::{CreateSprite, Sprite, Template};
+use sprites_wire::client;
 
 use crate::api;
 
@@ -32,7 +32,7 @@ pub fn Gallery(sprites: RwSignal<Option<Vec<Sprite>>>) -> impl IntoView {
     let creating = RwSignal::new(None::<String>);
     let load = move || {
         leptos::task::spawn_local(async move {
-            match api::get::<TemplateList>("/v1/templates").await {
+            match api::run(client::templates()).await {
                 Ok(list) => templates.set(Some(list.templates)),
                 Err(e) => error.set(Some(e.message)),
             }
@@ -64,12 +64,9 @@ pub fn Gallery(sprites: RwSignal<Option<Vec<Sprite>>>) -> impl IntoView {
         error.set(None);
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
-            let made = api::send::<Sprite>(
-                "POST",
-                "/v1/sprites",
-                json!({ "name": name, "template": t.name }),
-            )
-            .await;
+            let mut req = CreateSprite::named(name);
+            req.template = Some(t.name.clone());
+            let made = api::run(client::create_sprite(&req)).await;
             creating.set(None);
             match made {
                 Ok(s) => {
@@ -94,13 +91,7 @@ pub fn Gallery(sprites: RwSignal<Option<Vec<Sprite>>>) -> impl IntoView {
             return;
         }
         leptos::task::spawn_local(async move {
-            match api::act(
-                "DELETE",
-                &format!("/v1/templates/{}", api::enc(&name)),
-                json!({}),
-            )
-            .await
-            {
+            match api::run(client::delete_template(&name)).await {
                 Ok(()) => load(),
                 Err(e) => error.set(Some(e.message)),
             }

@@ -63,13 +63,7 @@ pub fn TopBar(#[prop(optional, into)] title: Option<Signal<String>>) -> impl Int
     let error = RwSignal::new(None::<String>);
     let switch = move |slug: String| {
         leptos::task::spawn_local(async move {
-            match api::send::<api::Profile>(
-                "POST",
-                "/v1/auth/organization",
-                serde_json::json!({ "slug": slug }),
-            )
-            .await
-            {
+            match api::run(sprites_wire::client::switch_organization(&slug)).await {
                 Ok(p) => session.signed_in(p),
                 Err(e) => error.set(Some(e.message)),
             }
@@ -78,7 +72,7 @@ pub fn TopBar(#[prop(optional, into)] title: Option<Signal<String>>) -> impl Int
     let sign_out = move |_| {
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
-            let _ = api::act("POST", "/v1/auth/signout", serde_json::json!({})).await;
+            let _ = api::run(sprites_wire::client::sign_out()).await;
             session.0.set(Some(None));
             navigate("/", Default::default());
         });

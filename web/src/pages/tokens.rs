@@ -2,21 +2,11 @@
 //! is shown once.
 
 use leptos::prelude::*;
-use serde::Deserialize;
-use serde_json::json;
+use sprites_wire::client;
+use sprites_wire::orgs::NewToken;
 
 use super::{ErrorBanner, TopBar};
 use crate::api;
-
-#[derive(Deserialize)]
-struct TokenList {
-    tokens: Vec<api::Token>,
-}
-
-#[derive(Deserialize)]
-struct NewToken {
-    token: String,
-}
 
 fn date(ms: i64) -> String {
     super::local_time(ms, true)
@@ -30,7 +20,7 @@ pub fn Tokens() -> impl IntoView {
     let secret = RwSignal::new(None::<String>);
     let reload = move || {
         leptos::task::spawn_local(async move {
-            match api::get::<TokenList>("/v1/tokens").await {
+            match api::run(client::tokens()).await {
                 Ok(l) => tokens.set(Some(l.tokens)),
                 Err(e) => error.set(Some(e.message)),
             }
@@ -44,7 +34,11 @@ pub fn Tokens() -> impl IntoView {
             return;
         }
         leptos::task::spawn_local(async move {
-            match api::send::<NewToken>("POST", "/v1/tokens", json!({ "name": n })).await {
+            let req = NewToken {
+                name: n,
+                organization: None,
+            };
+            match api::run(client::create_token(&req)).await {
                 Ok(t) => {
                     secret.set(Some(t.token));
                     name.set(String::new());
@@ -56,13 +50,7 @@ pub fn Tokens() -> impl IntoView {
     };
     let revoke = move |id: String| {
         leptos::task::spawn_local(async move {
-            match api::act(
-                "DELETE",
-                &format!("/v1/tokens/{}", api::enc(&id)),
-                json!({}),
-            )
-            .await
-            {
+            match api::run(client::revoke_token(&id)).await {
                 Ok(()) => reload(),
                 Err(e) => error.set(Some(e.message)),
             }

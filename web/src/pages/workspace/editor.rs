@@ -6,6 +6,7 @@
 //! the second a file was opened would go unseen.
 
 use leptos::prelude::*;
+use sprites_wire::client;
 use wasm_bindgen::prelude::*;
 
 use super::Ws;
@@ -37,8 +38,7 @@ fn fingerprint(bytes: &[u8]) -> u64 {
 async fn on_disk(ws: Ws, path: &str) -> api::Result<Option<u64>> {
     let folder = super::watch::parent(path);
     let name = path.rsplit('/').next().unwrap_or_default();
-    let url = ws.path(&format!("/fs/list?path={}", api::enc(folder)));
-    match api::get::<api::Listing>(&url).await {
+    match api::run(client::list_files(&ws.name.get_value(), folder)).await {
         Ok(l) if l.entries.iter().any(|e| e.name == name) => {}
         Ok(_) => return Ok(None),
         Err(e) if e.status == 404 => return Ok(None),
@@ -90,8 +90,7 @@ pub fn EditorPane() -> impl IntoView {
                     }
                 }
             }
-            let url = ws.path(&format!("/fs/write?path={}", api::enc(&path)));
-            match api::call("PUT", &url, api::Body::Bytes(text.as_bytes())).await {
+            match ws.write_file(&path, text.as_bytes()).await {
                 Ok(_) => {
                     let now = fingerprint(text.as_bytes());
                     tabs.update(|ts| {

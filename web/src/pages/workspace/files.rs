@@ -2,7 +2,8 @@
 //! upload and download files.
 
 use leptos::prelude::*;
-use serde_json::json;
+use sprites_wire::client;
+use sprites_wire::fs::{Mkdir, Move};
 use wasm_bindgen_futures::JsFuture;
 
 use super::Ws;
@@ -70,34 +71,29 @@ pub fn FileTree() -> impl IntoView {
             let done = match &what {
                 Naming::File => {
                     let path = join(&dir, &name);
-                    let r = api::call(
-                        "PUT",
-                        &ws.path(&format!("/fs/write?path={}", api::enc(&path))),
-                        api::Body::Bytes(b""),
-                    )
-                    .await
-                    .map(|_| ());
+                    let r = ws.write_file(&path, b"").await;
                     if r.is_ok() {
                         ws.open.set(Some(path));
                     }
                     r
                 }
                 Naming::Folder => {
-                    api::act(
-                        "POST",
-                        &ws.path("/fs/mkdir"),
-                        json!({ "path": join(&dir, &name), "parents": true }),
-                    )
-                    .await
+                    let req = Mkdir {
+                        path: join(&dir, &name),
+                        working_dir: None,
+                        parents: true,
+                    };
+                    api::done(client::mkdir(&ws.name.get_value(), &req)).await
                 }
                 Naming::Rename(from) => {
                     let to = join(&parent(from), &name);
-                    let r = api::act(
-                        "POST",
-                        &ws.path("/fs/rename"),
-                        json!({ "source": from, "dest": to }),
-                    )
-                    .await;
+                    let req = Move {
+                        source: from.clone(),
+                        dest: to.clone(),
+                        working_dir: None,
+                        recursive: None,
+                    };
+                    let r = api::done(client::rename(&ws.name.get_value(), &req)).await;
                     if r.is_ok() {
                         ws.moved.set(Some((from.clone(), Some(to))));
                         selected.set(None);
@@ -157,8 +153,7 @@ pub fn FileTree() -> impl IntoView {
                 };
                 let bytes = js_sys::Uint8Array::new(&buf).to_vec();
                 let path = join(&dir, &f.name());
-                let url = ws.path(&format!("/fs/write?path={}", api::enc(&path)));
-                if let Err(e) = api::call("PUT", &url, api::Body::Bytes(&bytes)).await {
+                if let Err(e) = ws.write_file(&path, &bytes).await {
                     ws.fail(e);
                 }
             }
@@ -302,8 +297,7 @@ fn Dir(
         moved_here.track();
         let p = path.get_value();
         leptos::task::spawn_local(async move {
-            let r = api::get::<api::Listing>(&ws.path(&format!("/fs/list?path={}", api::enc(&p))))
-                .await;
+            let r = api::run(client::list_files(&ws.name.get_value(), &p)).await;
             entries.set(Some(
                 r.map(|l| {
                     let mut v = l.entries;

@@ -4,22 +4,15 @@
 //! so a restore can be undone).
 
 use leptos::prelude::*;
-use serde_json::json;
+use sprites_wire::api::{NewCheckpoint, Progress, SaveTemplate};
+use sprites_wire::client;
 
 use super::Ws;
 use crate::pages::dashboard::checkpoint_label;
 use crate::{api, js};
 
 async fn text_at(ws: Ws, checkpoint: Option<&str>, path: &str) -> api::Result<String> {
-    let url = match checkpoint {
-        Some(id) => ws.path(&format!(
-            "/checkpoints/{}/fs/read?path={}",
-            api::enc(id),
-            api::enc(path)
-        )),
-        None => ws.file_url(path),
-    };
-    match api::get_bytes(&url).await {
+    match api::get_bytes(&ws.file_url_at(path, checkpoint)).await {
         Ok(bytes) => Ok(match String::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => format!("(a binary file of {} bytes)", e.as_bytes().len()),
@@ -46,7 +39,7 @@ pub fn History() -> impl IntoView {
     // The list again; the slider goes to checkpoint `select`, or to now.
     let reload = move |select: Option<String>| {
         leptos::task::spawn_local(async move {
-            match api::get::<Vec<api::Checkpoint>>(&ws.path("/checkpoints")).await {
+            match api::run(client::checkpoints(&ws.name.get_value())).await {
                 Ok(mut list) => {
                     list.reverse();
                     let at = select
@@ -73,11 +66,9 @@ pub fn History() -> impl IntoView {
         viewing.set(None);
         diff.set(None);
         leptos::task::spawn_local(async move {
-            let r = api::get::<api::CheckpointDiff>(
-                &ws.path(&format!("/checkpoints/{}/diff", api::enc(&c.id))),
-            )
-            .await
-            .map(|d| d.changes);
+            let r = api::run(client::diff(&ws.name.get_value(), &c.id, None))
+                .await
+                .map(|d| d.changes);
             diff.set(Some(r));
         });
     });
@@ -131,13 +122,15 @@ pub fn History() -> impl IntoView {
         busy.set(Some("Saving a checkpoint…"));
         let c = comment.get_untracked();
         leptos::task::spawn_local(async move {
-            match api::progress("POST", &ws.path("/checkpoint"), json!({ "comment": c })).await {
+            let req = NewCheckpoint { comment: c };
+            match api::progress(client::checkpoint(&ws.name.get_value(), &req)).await {
                 Ok(lines) => {
                     comment.set(String::new());
                     // The new checkpoint, selected: the person sees it made.
-                    let made = lines
-                        .iter()
-                        .find_map(|l| l["id"].as_str().map(str::to_string));
+                    let made = lines.into_iter().find_map(|l| match l {
+                        Progress::Info { id, .. } => id,
+                        _ => None,
+                    });
                     reload(made);
                 }
                 Err(e) => ws.fail(e),
@@ -159,12 +152,12 @@ pub fn History() -> impl IntoView {
         }
         busy.set(Some("Restoring…"));
         leptos::task::spawn_local(async move {
-            let url = ws.path(&format!("/checkpoints/{}/restore", api::enc(&id)));
-            match api::progress("POST", &url, json!({})).await {
+            match api::progress(client::restore(&ws.name.get_value(), &id)).await {
                 Ok(lines) => {
-                    let backup = lines
-                        .iter()
-                        .find_map(|l| l["backup"].as_str().map(str::to_string));
+                    let backup = lines.into_iter().find_map(|l| match l {
+                        Progress::Info { backup, .. } => backup,
+                        _ => None,
+                    });
                     ws.note_restore(id.clone());
                     // Undoing an undo is a plain restore again.
                     undo.set(if confirm {
@@ -330,27 +323,13 @@ fn SaveAsTemplate(checkpoint: String) -> impl IntoView {
     let title = RwSignal::new(String::new());
     let description = RwSignal::new(String::new());
     let scope = RwSignal::new("owner".to_string());
-    let busy = RwSignal::new(false);
     let done = RwSignal::new(None::<String>);
     let error = RwSignal::new(None::<String>);
     let checkpoint = StoredValue::new(checkpoint);
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        if busy.get_untracked() {
-            return;
-        }
-        busy.set(true);
-        error.set(None);
-        let body = json!({
-            "name": name.get_untracked().trim().to_lowercase(),
-            "sprite": ws.name.get_value(),
-            "checkpoint": checkpoint.get_value(),
-            "title": title.get_untracked(),
-            "description": description.get_untracked(),
-            "scope": scope.get_untracked(),
-        });
-        leptos::task::spawn_local(async move {
-            match api::send::<sprites_wire::api::Template>("POST", "/v1/templates", body).await {
+    let save = Action::new_local(move |req: &SaveTemplate| {
+        let call = client::save_template(req);
+        async move {
+            match api::run(call).await {
                 Ok(t) => {
                     done.set(Some(format!(
                         "Saved as the template {}: it is on your dashboard.",
@@ -360,7 +339,23 @@ fn SaveAsTemplate(checkpoint: String) -> impl IntoView {
                 }
                 Err(e) => error.set(Some(e.message)),
             }
-            busy.set(false);
+        }
+    });
+    let busy = save.pending();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        error.set(None);
+        save.dispatch_local(SaveTemplate {
+            name: name.get_untracked().trim().to_lowercase(),
+            sprite: ws.name.get_value(),
+            checkpoint: checkpoint.get_value(),
+            title: Some(title.get_untracked()),
+            description: Some(description.get_untracked()),
+            scope: Some(scope.get_untracked()),
+            open: None,
         });
     };
     view! {

@@ -64,9 +64,22 @@ impl Ws {
         format!("/v1/sprites/{}{rest}", api::enc(&self.name.get_value()))
     }
 
-    /// The URL of a file's bytes in the sprite (what downloads fetch).
+    /// The URL of a file's bytes in the sprite (what downloads fetch); as
+    /// it was at checkpoint `at` when given.
+    pub fn file_url_at(&self, path: &str, at: Option<&str>) -> String {
+        sprites_wire::client::read_file(&self.name.get_value(), path, at).path
+    }
+
     pub fn file_url(&self, path: &str) -> String {
-        self.path(&format!("/fs/read?path={}", api::enc(path)))
+        self.file_url_at(path, None)
+    }
+
+    /// Writes `bytes` to the file at `path` in the sprite.
+    pub async fn write_file(&self, path: &str, bytes: &[u8]) -> api::Result<()> {
+        let call = sprites_wire::client::write_file(&self.name.get_value(), path);
+        api::call(call.method.as_str(), &call.path, api::Body::Bytes(bytes))
+            .await
+            .map(|_| ())
     }
 
     pub fn fail(&self, e: api::ApiError) {
@@ -93,7 +106,7 @@ impl Ws {
     pub fn reload_sprite(&self) {
         let ws = *self;
         leptos::task::spawn_local(async move {
-            match api::get::<Sprite>(&ws.path("")).await {
+            match api::run(sprites_wire::client::sprite(&ws.name.get_value())).await {
                 Ok(s) => ws.sprite.set(Some(s)),
                 Err(e) if e.status == 404 => ws.missing.set(true),
                 Err(e) => ws.fail(e),

@@ -2,8 +2,10 @@
 //! services (start, stop, recent logs).
 
 use leptos::prelude::*;
-use serde_json::json;
-use sprites_wire::api::Sprite;
+use sprites_wire::api::{SleepSettings, UpdateSprite, UrlSettings};
+use sprites_wire::classes::SpriteMembers;
+use sprites_wire::client;
+use sprites_wire::services::ServiceLine;
 
 use super::Ws;
 use crate::api;
@@ -47,12 +49,23 @@ pub fn Settings() -> impl IntoView {
             ));
             return;
         };
-        let body = json!({
-            "url_settings": { "auth": if public.get_untracked() { "public" } else { "sprite" } },
-            "sleep": { "warm_after_secs": w, "cold_after_secs": c },
-        });
+        let auth = if public.get_untracked() {
+            "public"
+        } else {
+            "sprite"
+        };
+        let req = UpdateSprite {
+            url_settings: Some(UrlSettings {
+                auth: Some(auth.into()),
+            }),
+            sleep: Some(SleepSettings {
+                warm_after_secs: Some(w),
+                cold_after_secs: Some(c),
+            }),
+            labels: None,
+        };
         leptos::task::spawn_local(async move {
-            match api::send::<Sprite>("PUT", &ws.path(""), body).await {
+            match api::run(client::update_sprite(&ws.name.get_value(), &req)).await {
                 Ok(s) => {
                     ws.sprite.set(Some(s));
                     saved.set(Some("Saved."));
@@ -106,27 +119,16 @@ pub fn Settings() -> impl IntoView {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
-struct Members {
-    owner: Option<String>,
-    members: Vec<Member>,
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
-struct Member {
-    handle: String,
-}
-
 /// Who shares the sprite: its owner and its members (a group's
 /// workspace); its owner adds and removes them.
 #[component]
 fn Members() -> impl IntoView {
     let ws = expect_context::<Ws>();
-    let members = RwSignal::new(None::<Members>);
+    let members = RwSignal::new(None::<SpriteMembers>);
     let handle = RwSignal::new(String::new());
     let reload = move || {
         leptos::task::spawn_local(async move {
-            match api::get::<Members>(&ws.path("/members")).await {
+            match api::run(client::sprite_members(&ws.name.get_value())).await {
                 Ok(m) => members.set(Some(m)),
                 Err(e) => ws.fail(e),
             }
@@ -137,7 +139,7 @@ fn Members() -> impl IntoView {
         ev.prevent_default();
         let h = handle.get_untracked().trim().to_string();
         leptos::task::spawn_local(async move {
-            match api::send::<Members>("POST", &ws.path("/members"), json!({ "handle": h })).await {
+            match api::run(client::add_sprite_member(&ws.name.get_value(), &h)).await {
                 Ok(m) => {
                     members.set(Some(m));
                     handle.set(String::new());
@@ -148,13 +150,7 @@ fn Members() -> impl IntoView {
     };
     let remove = move |h: String| {
         leptos::task::spawn_local(async move {
-            match api::act(
-                "DELETE",
-                &ws.path(&format!("/members/{}", api::enc(&h))),
-                json!({}),
-            )
-            .await
-            {
+            match api::run(client::remove_sprite_member(&ws.name.get_value(), &h)).await {
                 Ok(()) => reload(),
                 Err(e) => ws.fail(e),
             }
@@ -197,7 +193,7 @@ fn Services() -> impl IntoView {
     let logs = RwSignal::new(None::<(String, Vec<String>)>);
     let reload = move || {
         leptos::task::spawn_local(async move {
-            match api::get::<Vec<api::Service>>(&ws.path("/services")).await {
+            match api::run(client::services(&ws.name.get_value())).await {
                 Ok(s) => services.set(Some(s)),
                 Err(e) => ws.fail(e),
             }
@@ -206,8 +202,12 @@ fn Services() -> impl IntoView {
     reload();
     let act = move |service: String, verb: &'static str| {
         leptos::task::spawn_local(async move {
-            let url = ws.path(&format!("/services/{}/{verb}", api::enc(&service)));
-            match api::call("POST", &url, api::Body::Json(json!({}))).await {
+            let sprite = ws.name.get_value();
+            let call = match verb {
+                "start" => client::start_service(&sprite, &service, false, "0s"),
+                _ => client::stop_service(&sprite, &service, "10s"),
+            };
+            match api::done(call).await {
                 Ok(_) => reload(),
                 Err(e) => ws.fail(e),
             }
@@ -215,18 +215,17 @@ fn Services() -> impl IntoView {
     };
     let show_logs = move |service: String| {
         leptos::task::spawn_local(async move {
-            let url = ws.path(&format!("/services/{}/logs?lines=200", api::enc(&service)));
-            let text = match api::get_bytes(&url).await {
+            let call = client::service_logs(&ws.name.get_value(), &service, 200, None);
+            let text = match api::get_bytes(&call.path).await {
                 Ok(b) => String::from_utf8_lossy(&b).into_owned(),
                 Err(e) => return ws.fail(e),
             };
             let lines = text
                 .lines()
-                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                .map(|v| match v["type"].as_str() {
-                    Some("stdout") | Some("stderr") => v["data"].as_str().unwrap_or("").to_string(),
-                    Some(other) => format!("[{other}] {}", v["data"].as_str().unwrap_or("")),
-                    None => String::new(),
+                .filter_map(|l| serde_json::from_str::<ServiceLine>(l).ok())
+                .map(|l| match l.kind.as_str() {
+                    "stdout" | "stderr" => l.data.unwrap_or_default(),
+                    other => format!("[{other}] {}", l.data.as_deref().unwrap_or("")),
                 })
                 .collect();
             logs.set(Some((service, lines)));
@@ -247,7 +246,7 @@ fn Services() -> impl IntoView {
                 Some(list) => list
                     .into_iter()
                     .map(|s| {
-                        let status = s.state["status"].as_str().unwrap_or("unknown").to_string();
+                        let status = s.state.status.clone();
                         let (n1, n2, n3) = (s.name.clone(), s.name.clone(), s.name.clone());
                         view! {
                             <div class="service">

@@ -9,7 +9,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use leptos::prelude::*;
-use sprites_wire::api::ExecMessage;
+use sprites_wire::api::{ExecMessage, KillSession};
+use sprites_wire::client;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -106,7 +107,7 @@ pub fn Terminals() -> impl IntoView {
         let mine = remembered(&key.get_value());
         let running = match mine.is_empty() {
             true => vec![],
-            false => api::get::<api::SessionList>(&ws.path("/exec"))
+            false => api::run(client::exec_sessions(&ws.name.get_value()))
                 .await
                 .map(|l| l.sessions)
                 .unwrap_or_default(),
@@ -138,7 +139,7 @@ pub fn Terminals() -> impl IntoView {
     });
     let list_sessions = move || {
         leptos::task::spawn_local(async move {
-            match api::get::<api::SessionList>(&ws.path("/exec")).await {
+            match api::run(client::exec_sessions(&ws.name.get_value())).await {
                 Ok(l) => sessions.set(Some(l.sessions)),
                 Err(e) => ws.fail(e),
             }
@@ -164,7 +165,7 @@ pub fn Terminals() -> impl IntoView {
                 others.set(vec![]);
                 return;
             };
-            if let Ok(l) = api::get::<api::SessionList>(&ws.path("/exec")).await {
+            if let Ok(l) = api::run(client::exec_sessions(&ws.name.get_value())).await {
                 let here = l
                     .sessions
                     .into_iter()
@@ -392,9 +393,11 @@ fn SessionRow(session: api::Session, tab: Option<u32>) -> impl IntoView {
             }
             let id = id.clone();
             leptos::task::spawn_local(async move {
-                let url = ws.path(&format!("/exec/{}/kill", api::enc(&id)));
-                let body = serde_json::json!({ "signal": "HUP", "timeout": "3s" });
-                match api::progress("POST", &url, body).await {
+                let req = KillSession {
+                    signal: Some("HUP".into()),
+                    timeout: Some("3s".into()),
+                };
+                match api::progress(client::kill_session(&ws.name.get_value(), &id, &req)).await {
                     Ok(_) => actions.ended.run(()),
                     Err(e) => ws.fail(e),
                 }
@@ -571,7 +574,7 @@ fn connect(ws: Ws, conn: Rc<RefCell<Conn>>, on_session: Callback<(String, String
                     // attached again, its screen replayed from the start.
                     let id = c3.borrow().session.clone();
                     if let Some(id) = id {
-                        match api::get::<api::SessionList>(&ws.path("/exec")).await {
+                        match api::run(client::exec_sessions(&ws.name.get_value())).await {
                             Ok(list)
                                 if !list.sessions.iter().any(|s| s.id == id && s.is_active) =>
                             {
