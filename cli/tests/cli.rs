@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use sprites_server::{accounts, start_local, AppState, Settings};
+use sprites_server::{domain::accounts, start_local, AppState, Settings};
 
 struct Env {
     base: String,
@@ -528,7 +528,7 @@ async fn a_console_detaches_and_its_session_is_attached_again() {
 async fn templates_are_listed_used_saved_and_imported_from_the_command_line() {
     let gallery = Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/tests/templates");
     let settings = Settings {
-        templates: sprites_server::templates::Catalog::load(&gallery, "unused").unwrap(),
+        templates: sprites_server::domain::templates::Catalog::load(&gallery, "unused").unwrap(),
         ..Default::default()
     };
     let env = server_with("t-cli-tpl", settings).await;

@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 use vmhost::bench::{print_table, row, Samples};
 use vmhost::{CreateOptions, Host, SpriteName};
 
-use crate::{accounts, Settings};
+use crate::{domain::accounts, Settings};
 
 const WARMUP: usize = 2;
 

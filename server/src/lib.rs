@@ -2,35 +2,23 @@
 //! database call, HTTP out. `app` builds the router, `serve` runs it until
 //! shutdown; `main` reads the configuration, binds and wires.
 
-pub mod accounts;
-pub mod admin;
-pub mod auth;
 pub mod bench;
-pub mod cache;
-pub mod classes;
 pub mod config_file;
 pub mod db;
+pub mod domain;
 pub mod error;
-pub mod events;
-pub mod idle;
-pub mod litestream;
-pub mod metrics;
-pub mod mgmt;
-pub mod orgs;
-pub mod presence;
-pub mod proxy;
-pub mod replication;
-pub mod routes;
-pub mod session;
-pub mod signing;
-pub mod sprites;
-pub mod templates;
+pub mod http;
+pub mod workers;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
 use tower_http::services::ServeDir;
+
+use domain::{accounts, events, presence, sprites, templates};
+use http::{mgmt, proxy, routes, session, signing};
+use workers::{idle, metrics, replication};
 
 /// What every request handler can reach.
 #[derive(Clone)]

@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use sprites_server::{accounts, app, db::Db, litestream, serve, sprites, AppState, SpriteUrls};
+use sprites_server::{
+    app, db::litestream, db::Db, domain::accounts, domain::sprites, serve, AppState, SpriteUrls,
+};
 use vmhost::image::Recipe;
 use vmhost::Host;
 
@@ -149,7 +151,7 @@ async fn serve_or_admin() -> anyhow::Result<()> {
         return recover(&cfg, &url).await;
     }
     let db = Db::connect(&url).await?;
-    let sessions = sprites_server::session::Store::connect(&url).await?;
+    let sessions = sprites_server::http::session::Store::connect(&url).await?;
     match cfg.cmd {
         Some(Cmd::Admin(Admin::CreateUser {
             email,
@@ -177,7 +179,7 @@ async fn serve_or_admin() -> anyhow::Result<()> {
         })) => {
             let host = Host::open(cfg.host.config(true)?).await?;
             let settings = sprites_server::Settings {
-                templates: sprites_server::templates::Catalog::load(
+                templates: sprites_server::domain::templates::Catalog::load(
                     &cfg.templates_dir,
                     &cfg.host.mirror,
                 )?,
@@ -189,16 +191,16 @@ async fn serve_or_admin() -> anyhow::Result<()> {
                 port: cfg.listen.port(),
             };
             let state = AppState::new(host, db, sessions, urls, settings);
-            let archive = sprites_server::templates::archive_of(&path)?;
-            let params = sprites_server::templates::ImportParams {
+            let archive = sprites_server::domain::templates::archive_of(&path)?;
+            let params = sprites_server::domain::templates::ImportParams {
                 name,
                 title,
                 description,
                 scope: None,
             };
-            let t = sprites_server::templates::import(
+            let t = sprites_server::domain::templates::import(
                 &state,
-                sprites_server::templates::Importer::Operator,
+                sprites_server::domain::templates::Importer::Operator,
                 params,
                 archive,
                 u64::MAX,
@@ -257,7 +259,7 @@ async fn recover(cfg: &Config, url: &str) -> anyhow::Result<()> {
         // the machine was lost (its objects not yet deleted), or made in
         // its last seconds (the database's copy a moment behind): nobody
         // reaches it through the API; it is said, and left as it is.
-        let known = sprites_server::sprites::host_names(&Db::connect(url).await?)
+        let known = sprites_server::domain::sprites::host_names(&Db::connect(url).await?)
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
         let (kept, unknown): (Vec<_>, Vec<_>) = std::mem::take(&mut found.sprites)
@@ -287,7 +289,11 @@ fn replica_of(cfg: &Config, store: &str) -> litestream::Replica {
     }
 }
 
-async fn run(cfg: Config, db: Db, sessions: sprites_server::session::Store) -> anyhow::Result<()> {
+async fn run(
+    cfg: Config,
+    db: Db,
+    sessions: sprites_server::http::session::Store,
+) -> anyhow::Result<()> {
     let host = Host::open(cfg.host.config(true)?).await?;
     if let (Some(store), Some(db)) = (
         &cfg.host.object_store,
@@ -309,18 +315,21 @@ async fn run(cfg: Config, db: Db, sessions: sprites_server::session::Store) -> a
     let settings = sprites_server::Settings {
         open_signup: cfg.open_signup,
         secure_cookies: cfg.secure_cookies,
-        sleep: sprites_server::idle::SleepDefaults {
+        sleep: sprites_server::workers::idle::SleepDefaults {
             warm_after: std::time::Duration::from_secs(cfg.sleep_after),
             cold_after: std::time::Duration::from_secs(cfg.cold_after),
         },
-        templates: sprites_server::templates::Catalog::load(&cfg.templates_dir, &cfg.host.mirror)?,
+        templates: sprites_server::domain::templates::Catalog::load(
+            &cfg.templates_dir,
+            &cfg.host.mirror,
+        )?,
         replicate_every: std::time::Duration::from_secs(cfg.replicate_every),
         evict_after: std::time::Duration::from_secs(cfg.evict_after),
         metrics_token: cfg.metrics_token.clone(),
     };
     let mut state = AppState::new(host, db, sessions, urls, settings);
     state.signing =
-        sprites_server::signing::Key::load_or_create(&cfg.host.data_dir.join("server.key"))?;
+        sprites_server::http::signing::Key::load_or_create(&cfg.host.data_dir.join("server.key"))?;
     sprites::reconcile(&state).await?;
     let state = state.with_background();
     let _untracked = state

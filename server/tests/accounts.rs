@@ -225,7 +225,7 @@ async fn one_address_guessing_many_accounts_is_throttled() {
     let web = browser();
     // Few tries per account, many accounts: each account stays under its
     // own limit, but the address runs out.
-    let limit = sprites_server::accounts::Throttle::PER_ADDRESS;
+    let limit = sprites_server::domain::accounts::Throttle::PER_ADDRESS;
     for i in 0..limit {
         let guess = json!({"login": format!("user{}", i / 2), "password": "guess"});
         let (st, v, _) = send(web.post(srv.url("/v1/auth/signin")).json(&guess)).await;

@@ -233,16 +233,24 @@ async fn sprites_api_on_postgres() {
 async fn accounts_hash_passwords_and_the_first_user_is_admin() {
     let srv = start("t-api-accounts", Backend::Sqlite).await;
     let db = &srv.state.db;
-    let first =
-        sprites_server::accounts::create_user(db, "Root@Example.com", "root", "a long password")
-            .await
-            .unwrap();
+    let first = sprites_server::domain::accounts::create_user(
+        db,
+        "Root@Example.com",
+        "root",
+        "a long password",
+    )
+    .await
+    .unwrap();
     assert!(first.is_admin);
     assert_eq!(first.email, "root@example.com");
-    let second =
-        sprites_server::accounts::create_user(db, "x@example.com", "second", "a long password")
-            .await
-            .unwrap();
+    let second = sprites_server::domain::accounts::create_user(
+        db,
+        "x@example.com",
+        "second",
+        "a long password",
+    )
+    .await
+    .unwrap();
     assert!(!second.is_admin);
     for (email, handle, pw) in [
         ("root@example.com", "other", "a long password"),
@@ -252,7 +260,7 @@ async fn accounts_hash_passwords_and_the_first_user_is_admin() {
         ("z@example.com", "z", "short"),
     ] {
         assert!(
-            sprites_server::accounts::create_user(db, email, handle, pw)
+            sprites_server::domain::accounts::create_user(db, email, handle, pw)
                 .await
                 .is_err(),
             "{email} {handle}"
@@ -264,7 +272,7 @@ async fn accounts_hash_passwords_and_the_first_user_is_admin() {
             .await
             .unwrap();
     assert!(stored.starts_with("$argon2id$"));
-    assert!(sprites_server::accounts::verify_password(
+    assert!(sprites_server::domain::accounts::verify_password(
         "a long password",
         &stored
     ));

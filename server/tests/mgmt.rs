@@ -96,7 +96,9 @@ async fn a_sprite_manages_itself_through_its_socket_and_no_further() {
     let (_, err, code) = sprite_env(&srv, &host, &["checkpoints"]).await;
     assert_eq!(code, 0, "{err}");
     srv.state.mgmt.forget(&host);
-    sprites_server::mgmt::serve_all(&srv.state).await.unwrap();
+    sprites_server::http::mgmt::serve_all(&srv.state)
+        .await
+        .unwrap();
     let (out, err, code) = sprite_env(&srv, &host, &["usage"]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("disk_bytes"), "{out}");

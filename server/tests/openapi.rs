@@ -23,7 +23,7 @@ fn every_route_is_documented_and_every_documented_route_exists() {
             documented.insert((method.to_uppercase(), path.clone()));
         }
     }
-    let routed: BTreeSet<(String, String)> = sprites_server::routes::table()
+    let routed: BTreeSet<(String, String)> = sprites_server::http::routes::table()
         .into_iter()
         .map(|(m, p)| (m.to_string(), p.to_string()))
         .collect();

@@ -15,8 +15,11 @@ async fn server(instance: &str) -> TestServer {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/templates");
     let settings = sprites_server::Settings {
         open_signup: true,
-        templates: sprites_server::templates::Catalog::load(&dir, &vmhost::testing::mirror())
-            .expect("the test gallery"),
+        templates: sprites_server::domain::templates::Catalog::load(
+            &dir,
+            &vmhost::testing::mirror(),
+        )
+        .expect("the test gallery"),
         ..Default::default()
     };
     start_with_settings(instance, Backend::Sqlite, settings).await
@@ -446,16 +449,16 @@ async fn an_imported_root_file_system_is_a_template_and_a_hostile_one_is_refused
     let root = root_archive(None);
     let mut ar = tar::Archive::new(&root[..]);
     ar.unpack(dir.path()).unwrap();
-    let archive = sprites_server::templates::archive_of(dir.path()).unwrap();
-    let params = sprites_server::templates::ImportParams {
+    let archive = sprites_server::domain::templates::archive_of(dir.path()).unwrap();
+    let params = sprites_server::domain::templates::ImportParams {
         name: "house".into(),
         title: Some("The house image".into()),
         description: None,
         scope: None,
     };
-    let t = sprites_server::templates::import(
+    let t = sprites_server::domain::templates::import(
         &srv.state,
-        sprites_server::templates::Importer::Operator,
+        sprites_server::domain::templates::Importer::Operator,
         params,
         archive,
         u64::MAX,

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use sprites_server::{accounts, start_local, AppState};
+use sprites_server::{domain::accounts, start_local, AppState};
 
 pub struct TestServer {
     pub base: String,

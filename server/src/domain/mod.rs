@@ -1,0 +1,15 @@
+//! What the server means by its words: sprites as an organization sees
+//! them, accounts, organizations and classes, templates, and the live
+//! events and presence people see. The transport calls into these; these
+//! reach sprites only through the Host's verbs and the database only
+//! through [`crate::db`].
+
+pub mod accounts;
+pub mod admin;
+pub mod cache;
+pub mod classes;
+pub mod events;
+pub mod orgs;
+pub mod presence;
+pub mod sprites;
+pub mod templates;

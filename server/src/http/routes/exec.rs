@@ -1,0 +1,597 @@
+//! `/v1/sprites/{name}/exec`: commands and terminal sessions over a
+//! WebSocket, in the framing of the public Sprites API.
+//!
+//! - Without a TTY, every binary message starts with a stream byte: 0 stdin,
+//!   1 stdout, 2 stderr, 3 exit (its code in the next byte), 4 stdin EOF.
+//! - With a TTY, binary messages are raw terminal bytes both ways, the
+//!   client resizes with a text message `{"type":"resize","cols","rows"}`,
+//!   and the exit comes as `{"type":"exit","exit_code":N}`.
+//! - The server first sends `{"type":"session_info",...}` naming the session,
+//!   so a client can re-attach with `/exec/{session}` after a disconnect.
+//!
+//! The command is started before the upgrade, so a bad request or a missing
+//! sprite is an ordinary HTTP error. The two pumps end together.
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use sprites_wire::api::{frame, ExecMessage, ExecSession, ExecSessionList, KillSession, Progress};
+use sprites_wire::client::path;
+use vmhost::{Chunk, ExecSpec, WinSize};
+
+use super::json::Query;
+use super::Routes;
+use crate::domain::accounts::Caller;
+use crate::error::ApiError;
+use crate::{domain::sprites, AppState};
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .get(path::EXEC, exec_or_list)
+        .post(path::EXEC, exec_http)
+        .get(path::EXEC_ATTACH, attach)
+        .post(path::EXEC_KILL, kill)
+}
+
+/// The query of a new command: `cmd` repeated, `env=K=V` repeated, `dir`,
+/// `tty`, `rows`, `cols`.
+fn parse_exec(query: &str) -> Result<ExecSpec, ApiError> {
+    let mut spec = ExecSpec::default();
+    let (mut tty, mut rows, mut cols) = (false, 24u16, 80u16);
+    let num = |k: &str, v: &str| {
+        v.parse::<u16>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| ApiError::Invalid(format!("{k}: a positive number")))
+    };
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "cmd" => spec.argv.push(v.into_owned()),
+            "env" => {
+                let (name, value) = v
+                    .split_once('=')
+                    .ok_or_else(|| ApiError::Invalid(format!("env {v:?}: use NAME=VALUE")))?;
+                spec.env.push((name.to_string(), value.to_string()));
+            }
+            "dir" => spec.dir = Some(v.into_owned()),
+            "tty" => tty = v == "true" || v == "1",
+            "rows" => rows = num("rows", &v)?,
+            "cols" => cols = num("cols", &v)?,
+            _ => {} // `path`, `stdin` and others the SDKs send
+        }
+    }
+    if spec.argv.is_empty() {
+        return Err(ApiError::Invalid(
+            "cmd: give the command, one `cmd` per argument".into(),
+        ));
+    }
+    spec.tty = tty.then_some(WinSize { rows, cols });
+    Ok(spec)
+}
+
+async fn exec_or_list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    // A plain GET lists the sessions; an upgrade starts a command.
+    let Ok(ws) = ws else {
+        let host_name = sprites::running(&state, &caller, &name).await?;
+        return Ok(Json(list_sessions(&state, &host_name).await?).into_response());
+    };
+    let spec = parse_exec(query.as_deref().unwrap_or(""))?;
+    let tty = spec.tty.is_some();
+    let command = spec.argv.join(" ");
+    let (stream, watch) = start(&state, &caller, &name, spec).await?;
+    Ok(ws.on_upgrade(move |socket| pump(socket, stream, tty, command, watch)))
+}
+
+/// Starts `spec` in the caller's sprite `name`. The hot path: try at once,
+/// and wake the sprite only if it sleeps.
+async fn start(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    spec: ExecSpec,
+) -> Result<(vmhost::Stream, Watch), ApiError> {
+    let host_name = sprites::host_sprite(state, caller, name).await?;
+    let busy = state.activity.busy(&host_name).await;
+    let tty = spec.tty.is_some();
+    let stream = match state.host.exec(&host_name, spec.clone()).await {
+        Err(vmhost::Error::WrongPhase { .. }) => {
+            state.host.wake(&host_name).await?;
+            state.host.exec(&host_name, spec).await?
+        }
+        other => other?,
+    };
+    Ok((
+        stream,
+        Watch::new(state, host_name, busy, tty, &caller.user_id),
+    ))
+}
+
+/// What a session's traffic tells the idle sleeper. A command without a
+/// terminal keeps its sprite awake until it ends (its client is waiting);
+/// a terminal only while input or output flows, and input to a terminal
+/// whose sprite fell asleep wakes it.
+struct Watch {
+    state: AppState,
+    host: vmhost::SpriteName,
+    _busy: Option<crate::workers::idle::Busy>,
+    /// Who is on the other end (shown to others attached to the session).
+    user_id: String,
+}
+
+impl Watch {
+    fn new(
+        state: &AppState,
+        host: vmhost::SpriteName,
+        busy: crate::workers::idle::Busy,
+        tty: bool,
+        user_id: &str,
+    ) -> Watch {
+        Watch {
+            state: state.clone(),
+            host,
+            _busy: (!tty).then_some(busy),
+            user_id: user_id.to_string(),
+        }
+    }
+
+    fn output(&self) {
+        self.state.activity.touch(&self.host);
+    }
+
+    /// Holds the sprite awake (waking it) while `write` delivers input.
+    async fn input<T>(&self, write: impl std::future::Future<Output = T>) -> T {
+        let _busy = self.state.activity.busy(&self.host).await;
+        if self
+            .state
+            .host
+            .phase(&self.host)
+            .is_ok_and(|p| p != vmhost::Phase::Running)
+        {
+            if let Err(e) = self.state.host.wake(&self.host).await {
+                tracing::warn!(sprite = %self.host, error = %e, "cannot wake a sprite for terminal input");
+            }
+        }
+        write.await
+    }
+}
+
+/// A command over plain HTTP, for clients without WebSockets: the request
+/// body is its stdin (with `stdin=true`; none otherwise), and the response
+/// streams one chunk per frame in the WebSocket's non-TTY framing: 1 and 2
+/// with output, then 3 with the exit code.
+async fn exec_http(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    let query = query.unwrap_or_default();
+    let spec = parse_exec(&query)?;
+    if spec.tty.is_some() {
+        return Err(ApiError::Invalid(
+            "tty: a terminal needs the WebSocket exec; HTTP exec has none".into(),
+        ));
+    }
+    let stdin = form_urlencoded::parse(query.as_bytes())
+        .any(|(k, v)| k == "stdin" && (v == "true" || v == "1"));
+    let (stream, watch) = start(&state, &caller, &name, spec).await?;
+    let vmhost::Stream {
+        mut input, output, ..
+    } = stream;
+    // The input half stays open until the output is done: closing it
+    // would tell the sprite that this client left.
+    let (done, output_done) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        if stdin {
+            let mut chunks = body.into_data_stream();
+            while let Some(Ok(chunk)) = chunks.next().await {
+                if input.stdin(&chunk).await.is_err() {
+                    break; // the command is gone; its exit still comes
+                }
+            }
+        }
+        let _ = input.close_stdin().await;
+        let _ = output_done.await;
+    });
+    // Frames are read ahead, so that output of one stream that piles up
+    // while the previous chunk goes out is merged into one chunk.
+    let (frames_tx, frames) = tokio::sync::mpsc::channel::<Chunk>(256);
+    tokio::spawn(async move {
+        let mut output = output;
+        // The sprite went away mid-command when this ends without an exit.
+        while let Ok(Some(chunk)) = output.next().await {
+            let exit = matches!(chunk, Chunk::Exit(_));
+            if frames_tx.send(chunk).await.is_err() || exit {
+                return;
+            }
+        }
+    });
+    let chunks = futures_util::stream::unfold(
+        Some(HttpFrames {
+            frames,
+            pending: None,
+            last: None,
+            _done: done,
+            _watch: watch,
+        }),
+        |state| async move {
+            let mut state = state?;
+            let chunk = state.next_chunk().await?;
+            let more = chunk[0] != frame::EXIT;
+            Some((Ok::<_, std::io::Error>(chunk), more.then_some(state)))
+        },
+    );
+    Ok((
+        [("content-type", "application/octet-stream")],
+        axum::body::Body::from_stream(chunks),
+    )
+        .into_response())
+}
+
+/// The chunks of an HTTP exec response. Its framing has no lengths (a
+/// type byte, then the payload, one frame per HTTP chunk), so clients tell
+/// frames apart by the chunks they read, and some (fetch in Node.js) join
+/// chunks that arrive together. So chunks go out at least [`Self::PACE`]
+/// apart, and what arrives meanwhile for the same stream is merged into the
+/// next one instead of following as chunks of its own. Chunks stay small
+/// enough for one loopback segment, since a client may also see a chunk
+/// split in two; large output belongs on the WebSocket.
+struct HttpFrames {
+    frames: tokio::sync::mpsc::Receiver<Chunk>,
+    pending: Option<Chunk>,
+    last: Option<tokio::time::Instant>,
+    /// Held until the response ends: dropping it lets the input half go.
+    _done: tokio::sync::oneshot::Sender<()>,
+    /// Keeps the sprite awake until then.
+    _watch: Watch,
+}
+
+impl HttpFrames {
+    const PACE: std::time::Duration = std::time::Duration::from_millis(5);
+    const MAX_CHUNK: usize = 32 << 10;
+
+    async fn next_chunk(&mut self) -> Option<Vec<u8>> {
+        let first = match self.pending.take() {
+            Some(f) => f,
+            None => self.frames.recv().await?,
+        };
+        if let Some(last) = self.last {
+            tokio::time::sleep_until(last + Self::PACE).await;
+        }
+        self.last = Some(tokio::time::Instant::now());
+        let (tag, data) = match first {
+            Chunk::Exit(code) => return Some(vec![frame::EXIT, code.clamp(0, 255) as u8]),
+            Chunk::Stdout(data) => (frame::STDOUT, data),
+            Chunk::Stderr(data) => (frame::STDERR, data),
+        };
+        let mut chunk = vec![tag];
+        chunk.extend_from_slice(&data);
+        while chunk.len() < Self::MAX_CHUNK {
+            match self.frames.try_recv() {
+                Ok(Chunk::Stdout(more)) if tag == frame::STDOUT => chunk.extend_from_slice(&more),
+                Ok(Chunk::Stderr(more)) if tag == frame::STDERR => chunk.extend_from_slice(&more),
+                Ok(other) => {
+                    self.pending = Some(other);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        Some(chunk)
+    }
+}
+
+async fn attach(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, session)): Path<(String, String)>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let host_name = sprites::running(&state, &caller, &name).await?;
+    let id: u64 = session
+        .parse()
+        .map_err(|_| ApiError::NotFound(format!("session {session}")))?;
+    let info = state
+        .host
+        .sessions(&host_name)
+        .await?
+        .into_iter()
+        .find(|s| s.id == id)
+        .ok_or_else(|| ApiError::NotFound(format!("session {session}")))?;
+    let busy = state.activity.busy(&host_name).await;
+    let stream = state.host.attach(&host_name, id, true).await?;
+    let watch = Watch::new(&state, host_name, busy, info.tty, &caller.user_id);
+    Ok(ws.on_upgrade(move |socket| pump(socket, stream, info.tty, info.argv.join(" "), watch)))
+}
+
+async fn list_sessions(
+    state: &AppState,
+    host_name: &vmhost::SpriteName,
+) -> Result<ExecSessionList, ApiError> {
+    let mut handles = std::collections::HashMap::<String, String>::new();
+    let sessions = state.host.sessions(host_name).await?;
+    for s in &sessions {
+        for user in state.presence.users(host_name.as_str(), s.id) {
+            if let std::collections::hash_map::Entry::Vacant(e) = handles.entry(user) {
+                let handle = crate::domain::accounts::handle_of(&state.db, e.key()).await?;
+                e.insert(handle);
+            }
+        }
+    }
+    let sessions = sessions
+        .into_iter()
+        .map(|s| ExecSession {
+            attached: state
+                .presence
+                .users(host_name.as_str(), s.id)
+                .iter()
+                .filter_map(|u| handles.get(u).cloned())
+                .collect(),
+            id: s.id.to_string(),
+            command: s.argv.join(" "),
+            workdir: String::new(),
+            created: crate::db::iso_secs(s.started_at),
+            last_activity: crate::db::iso_secs(s.last_output_at),
+            bytes_per_second: 0,
+            is_active: s.exit_code.is_none(),
+            tty: s.tty,
+            clients: s.clients as u64,
+            exit_code: s.exit_code,
+        })
+        .collect();
+    Ok(ExecSessionList { sessions })
+}
+
+const DEFAULT_KILL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const MAX_KILL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+fn kill_timeout(v: Option<&Value>) -> Result<std::time::Duration, ApiError> {
+    use std::time::Duration;
+    let bad = || ApiError::Invalid("timeout: seconds, like 10 or \"10s\" or \"500ms\"".into());
+    let d = match v {
+        None | Some(Value::Null) => return Ok(DEFAULT_KILL_TIMEOUT),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(bad)?,
+        Some(Value::String(t)) => super::json::parse_duration(t).ok_or_else(bad)?,
+        Some(_) => return Err(bad()),
+    };
+    Ok(d.min(MAX_KILL_TIMEOUT))
+}
+
+pub(super) fn signal_number(name: Option<&str>) -> Result<i32, ApiError> {
+    let name = name.unwrap_or("SIGKILL");
+    let bare = name.strip_prefix("SIG").unwrap_or(name);
+    let n = match bare {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "TERM" => libc::SIGTERM,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        other => other
+            .parse::<i32>()
+            .ok()
+            .filter(|n| (1..=64).contains(n))
+            .ok_or_else(|| {
+                ApiError::Invalid(format!("signal {name:?}: a name like SIGTERM or a number"))
+            })?,
+    };
+    Ok(n)
+}
+
+/// Sends a signal, then waits (up to the timeout) for the session to end,
+/// and kills it if it did not; NDJSON progress lines as the SDKs expect.
+async fn kill(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, session)): Path<(String, String)>,
+    Query(query): Query<KillSession>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let host_name = sprites::running(&state, &caller, &name).await?;
+    let id: u64 = session
+        .parse()
+        .map_err(|_| ApiError::NotFound(format!("session {session}")))?;
+    let req = if body.is_empty() {
+        query
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::Invalid(format!("request body: {e}")))?
+    };
+    let signal = signal_number(req.signal.as_deref())?;
+    let timeout = kill_timeout(req.timeout.as_ref())?;
+    state.host.kill_session(&host_name, id, signal).await?;
+    Ok(super::checkpoints::ndjson(move |tx| async move {
+        let _ = tx.send(Progress::info(format!(
+            "sent signal {signal} to session {id}"
+        )));
+        let exited = |sessions: vmhost::Result<Vec<vmhost::SessionInfo>>| {
+            sessions.map(|all| {
+                all.into_iter()
+                    .find(|s| s.id == id)
+                    .is_none_or(|s| s.exit_code.is_some())
+            })
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match exited(state.host.sessions(&host_name).await) {
+                Ok(true) => break,
+                Ok(false) if tokio::time::Instant::now() >= deadline => {
+                    let _ = tx.send(Progress::info(format!(
+                        "session {id} still runs after {timeout:?}; sending SIGKILL"
+                    )));
+                    if let Err(e) = state.host.kill_session(&host_name, id, libc::SIGKILL).await {
+                        let _ = tx.send(super::checkpoints::error_line(e.into()));
+                        return;
+                    }
+                }
+                Ok(false) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                Err(e) => {
+                    let _ = tx.send(super::checkpoints::error_line(e.into()));
+                    return;
+                }
+            }
+        }
+        let _ = tx.send(Progress::complete(format!("session {id} ended")));
+    }))
+}
+
+/// `data` behind its type byte (see [`frame`]).
+fn framed(tag: u8, data: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(data.len() + 1);
+    b.push(tag);
+    b.extend_from_slice(data);
+    b
+}
+
+/// Copies between the WebSocket and the session until the session exits
+/// (its exit code sent) or the client goes; either ends both pumps.
+async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: String, watch: Watch) {
+    let vmhost::Stream {
+        session,
+        mut input,
+        mut output,
+        ..
+    } = stream;
+    let _here = watch
+        .state
+        .presence
+        .join(watch.host.as_str(), session, &watch.user_id);
+    let (mut tx, mut rx) = socket.split();
+    let info = ExecMessage::SessionInfo {
+        session_id: session.to_string(),
+        tty,
+        command,
+    };
+    if tx.send(Message::Text(info.to_text().into())).await.is_err() {
+        return;
+    }
+    let to_client = async {
+        while let Ok(Some(chunk)) = output.next().await {
+            watch.output();
+            let msg = match (chunk, tty) {
+                (Chunk::Stdout(data) | Chunk::Stderr(data), true) => Message::Binary(data.into()),
+                (Chunk::Stdout(data), false) => {
+                    Message::Binary(framed(frame::STDOUT, &data).into())
+                }
+                (Chunk::Stderr(data), false) => {
+                    Message::Binary(framed(frame::STDERR, &data).into())
+                }
+                (Chunk::Exit(code), _) => {
+                    let msg = if tty {
+                        Message::Text(ExecMessage::Exit { exit_code: code }.to_text().into())
+                    } else {
+                        Message::Binary(vec![frame::EXIT, code.clamp(0, 255) as u8].into())
+                    };
+                    let _ = tx.send(msg).await;
+                    // Some SDKs read a TTY command's outcome from the close
+                    // code rather than the exit message: 1000 for success,
+                    // 4000 + the exit code (an application code) otherwise.
+                    let close = axum::extract::ws::CloseFrame {
+                        code: if code == 0 {
+                            axum::extract::ws::close_code::NORMAL
+                        } else {
+                            4000 + code.clamp(1, 999) as u16
+                        },
+                        reason: "".into(),
+                    };
+                    let _ = tx.send(Message::Close(Some(close))).await;
+                    return true;
+                }
+            };
+            if tx.send(msg).await.is_err() {
+                return false;
+            }
+        }
+        false
+    };
+    let from_client = async {
+        while let Some(Ok(msg)) = rx.next().await {
+            let sent = match msg {
+                Message::Binary(b) if tty => watch.input(input.stdin(&b)).await,
+                Message::Binary(b) => match b.first().copied() {
+                    Some(frame::STDIN) => input.stdin(&b[1..]).await,
+                    Some(frame::STDIN_EOF) => input.close_stdin().await,
+                    _ => Ok(()),
+                },
+                Message::Text(t) => match serde_json::from_str::<ExecMessage>(&t) {
+                    Ok(ExecMessage::Resize { rows, cols }) if rows > 0 && cols > 0 => {
+                        input.resize(rows, cols).await
+                    }
+                    _ => Ok(()),
+                },
+                Message::Close(_) => return true,
+                _ => Ok(()),
+            };
+            // The command may be gone before its input is: its output and
+            // exit code still follow, so a refused write ends nothing.
+            let _ = sent;
+        }
+        false
+    };
+    let (exited, client_closed) = tokio::select! {
+        exited = to_client => (exited, false),
+        closed = from_client => (false, closed),
+    };
+    if client_closed {
+        // The client detached (or left): answer its close, so it ends
+        // cleanly rather than on a reset.
+        let _ = tx.send(Message::Close(None)).await;
+    }
+    if exited {
+        // Read until the client's close (or a while): closing a socket with
+        // unread input resets it, and a reset can destroy the exit message
+        // still on its way.
+        let drain = async {
+            while let Some(Ok(msg)) = rx.next().await {
+                if matches!(msg, Message::Close(_)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_queries_parse_like_the_sdks_send_them() {
+        let spec = parse_exec("cmd=sh&cmd=-c&cmd=echo+%22a+b%22&path=sh&env=A%3D1%3D2&dir=%2Ftmp&tty=true&rows=40&cols=120&stdin=true").unwrap();
+        assert_eq!(spec.argv, ["sh", "-c", "echo \"a b\""]);
+        assert_eq!(spec.env, [("A".to_string(), "1=2".to_string())]);
+        assert_eq!(spec.dir.as_deref(), Some("/tmp"));
+        assert_eq!(
+            spec.tty,
+            Some(WinSize {
+                rows: 40,
+                cols: 120
+            })
+        );
+        assert!(parse_exec("stdin=true").is_err());
+        assert!(parse_exec("cmd=ls&env=NOEQUALS").is_err());
+        assert!(parse_exec("cmd=ls&rows=0").is_err());
+        assert_eq!(signal_number(Some("SIGTERM")).unwrap(), libc::SIGTERM);
+        assert_eq!(signal_number(Some("9")).unwrap(), 9);
+        assert!(signal_number(Some("SIGNOPE")).is_err());
+    }
+}

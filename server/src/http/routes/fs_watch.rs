@@ -1,0 +1,95 @@
+//! `GET /v1/sprites/{name}/fs/watch`: a WebSocket that reports changes to
+//! a sprite's files as they happen (`vmhost::Host::watch`). The client
+//! subscribes with paths (each subscribe replaces the last); every change
+//! is an `event` message; what cannot be watched is an `error` message and
+//! the connection goes on. It ends when the sprite is destroyed or either
+//! side closes.
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use sprites_wire::client::path;
+use sprites_wire::fs::{absolute, WatchMessage, WatchRequest};
+use vmhost::{FsWatch, SpriteName};
+
+use super::Routes;
+use crate::domain::accounts::Caller;
+use crate::error::ApiError;
+use crate::{domain::sprites, AppState};
+
+pub fn routes() -> Routes {
+    Routes::new().get(path::FS_WATCH, watch)
+}
+
+async fn watch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let host_name = sprites::host_sprite(&state, &caller, &name).await?;
+    let ws = ws.map_err(|_| {
+        ApiError::Invalid("fs/watch is a WebSocket: connect with an upgrade".into())
+    })?;
+    Ok(ws.on_upgrade(move |socket| pump(state, host_name, socket)))
+}
+
+async fn next_change(w: &mut Option<FsWatch>) -> Option<vmhost::Result<vmhost::FsEvent>> {
+    match w {
+        Some(w) => w.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn text(m: &WatchMessage) -> Message {
+    Message::Text(serde_json::to_string(m).unwrap_or_default().into())
+}
+
+async fn pump(state: AppState, name: SpriteName, socket: WebSocket) {
+    let (mut tx, mut rx) = socket.split();
+    let mut watching: Option<FsWatch> = None;
+    loop {
+        let reply = tokio::select! {
+            msg = rx.next() => match msg {
+                Some(Ok(Message::Text(t))) => match serde_json::from_str::<WatchRequest>(&t) {
+                    Ok(WatchRequest::Subscribe { paths, recursive, working_dir }) => {
+                        let paths: Vec<String> = paths
+                            .iter()
+                            .map(|p| absolute(p, working_dir.as_deref()))
+                            .collect();
+                        match state.host.watch(&name, &paths, recursive).await {
+                            Ok(w) => {
+                                watching = Some(w);
+                                WatchMessage::Subscribed { paths }
+                            }
+                            Err(e) => WatchMessage::Error { message: ApiError::from(e).public_message() },
+                        }
+                    }
+                    Err(e) => WatchMessage::Error { message: format!("not a watch request: {e}") },
+                },
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => continue,
+            },
+            change = next_change(&mut watching) => match change {
+                Some(Ok(e)) => WatchMessage::Event {
+                    path: e.path,
+                    event: e.change.as_str().into(),
+                    timestamp: crate::db::iso_ms(e.at),
+                    size: e.size,
+                    is_dir: e.is_dir,
+                },
+                Some(Err(e)) => WatchMessage::Error { message: ApiError::from(e).public_message() },
+                // The sprite is gone.
+                None => {
+                    let _ = tx.send(Message::Close(None)).await;
+                    return;
+                }
+            },
+        };
+        if tx.send(text(&reply)).await.is_err() {
+            return;
+        }
+    }
+}

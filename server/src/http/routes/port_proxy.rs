@@ -1,0 +1,124 @@
+//! `/v1/sprites/{name}/proxy`: a TCP connection into the sprite over a
+//! WebSocket, as `@fly/sprites`' `proxyPort` and `sprite proxy` use it.
+//! The client's first message is text `{"host": "localhost", "port": N}`;
+//! the answer is `{"status": "connected"}` (or `{"status": "error",
+//! "message": ...}`), then binary messages carry the connection's bytes
+//! both ways until either side closes.
+
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use sprites_wire::api::{ProxyStatus, ProxyTarget};
+use sprites_wire::client::path;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::Routes;
+use crate::domain::accounts::Caller;
+use crate::error::ApiError;
+use crate::{domain::sprites, AppState};
+
+pub fn routes() -> Routes {
+    Routes::new().get(path::PROXY, open)
+}
+
+/// How long the client has to say where to connect.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn open(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let host = sprites::running(&state, &caller, &name).await?;
+    Ok(ws.on_upgrade(move |socket| async move {
+        // A forwarded connection is work in flight: the sprite stays awake.
+        let _busy = state.activity.busy(&host).await;
+        splice(socket, &state, &host).await;
+    }))
+}
+
+async fn say(socket: &mut WebSocket, status: ProxyStatus) -> Result<(), axum::Error> {
+    let text = serde_json::to_string(&status).expect("statuses serialize");
+    socket.send(Message::Text(text.into())).await
+}
+
+async fn splice(mut socket: WebSocket, state: &AppState, host: &vmhost::SpriteName) {
+    let hello = match tokio::time::timeout(HELLO_TIMEOUT, socket.recv()).await {
+        Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<ProxyTarget>(&t),
+        _ => return,
+    };
+    let target = match hello {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = say(
+                &mut socket,
+                ProxyStatus::Error {
+                    message: format!("first message: {e}"),
+                },
+            )
+            .await;
+            return;
+        }
+    };
+    if state
+        .host
+        .get(host)
+        .is_ok_and(|i| i.phase != vmhost::Phase::Running)
+    {
+        let _ = state.host.wake(host).await;
+    }
+    let stream = match state.host.connect(host, &target.host, target.port).await {
+        Ok(s) => s,
+        Err(e) => {
+            let message = crate::error::ApiError::from(e).public_message();
+            let _ = say(&mut socket, ProxyStatus::Error { message }).await;
+            return;
+        }
+    };
+    let connected = ProxyStatus::Connected {
+        host: target.host,
+        port: target.port,
+    };
+    if say(&mut socket, connected).await.is_err() {
+        return;
+    }
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (mut tx, mut rx) = socket.split();
+    let up = async {
+        while let Some(Ok(msg)) = rx.next().await {
+            match msg {
+                Message::Binary(b) if wr.write_all(&b).await.is_err() => break,
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+        let _ = wr.shutdown().await;
+    };
+    let down = async {
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    state.activity.touch(host);
+                    if tx
+                        .send(Message::Binary(buf[..n].to_vec().into()))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = tx.send(Message::Close(None)).await;
+    };
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
+    }
+}

@@ -1,0 +1,66 @@
+//! `/v1/tokens`: the caller's API tokens in their organization. A new
+//! token is shown once, in the answer that creates it.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use sprites_wire::client::path;
+use sprites_wire::orgs::{MintedToken, NewToken, TokenList};
+
+use super::json::Body;
+use super::Routes;
+use crate::domain::accounts::{self, Caller};
+use crate::error::ApiError;
+use crate::AppState;
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .get(path::TOKENS, list)
+        .post(path::TOKENS, create)
+        .delete(path::TOKEN, revoke)
+}
+
+async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<TokenList>, ApiError> {
+    Ok(Json(accounts::list_tokens(&state.db, &caller).await?))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(req): Body<NewToken>,
+) -> Result<(StatusCode, Json<MintedToken>), ApiError> {
+    let name = req.name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return Err(ApiError::Invalid("name: 1 to 100 characters".into()));
+    }
+    let (org_id, org_slug) = match &req.organization {
+        Some(slug) => (
+            crate::domain::orgs::role_in(&state.db, &caller.user_id, slug)
+                .await?
+                .0,
+            slug.clone(),
+        ),
+        None => (caller.org_id.clone(), caller.org_slug.clone()),
+    };
+    let token = accounts::create_token(&state.db, &caller.user_id, &org_id, name).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(MintedToken {
+            name: name.to_string(),
+            token,
+            organization: org_slug,
+        }),
+    ))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if accounts::revoke_token(&state.db, &caller, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("token {id}")))
+    }
+}
