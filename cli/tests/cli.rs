@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
 
 use sprites_server::{domain::accounts, start_local, AppState, Settings};
 
@@ -23,7 +24,7 @@ async fn server_with(instance: &str, settings: Settings) -> Env {
     let work = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", home.path().join("cli.db").display());
     let host = vmhost::testing::host(instance).await;
-    let (base, state) = start_local(host, &url, settings, work.path().to_path_buf())
+    let (base, state) = start_local(Arc::new(host), &url, settings, work.path().to_path_buf())
         .await
         .unwrap();
     let db = state.db.clone();
@@ -230,7 +231,7 @@ async fn a_user_drives_a_sprite_from_the_command_line() {
     env.ok(&["logout"]).await;
     let out = env.sprite(&["list"], b"").await;
     assert!(String::from_utf8_lossy(&out.stderr).contains("sprite login"));
-    vmhost::testing::destroy_all(&env.state.host).await;
+    vmhost::testing::destroy_all(env.state.host.as_ref()).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -286,7 +287,7 @@ async fn events_are_followed_and_completions_are_printed() {
         let script = env.ok(&["completion", shell]).await;
         assert!(script.contains("checkpoint"), "{shell}: {script}");
     }
-    vmhost::testing::destroy_all(&env.state.host).await;
+    vmhost::testing::destroy_all(env.state.host.as_ref()).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -403,7 +404,7 @@ async fn ports_are_forwarded_locally_and_over_stdio() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    vmhost::testing::destroy_all(&env.state.host).await;
+    vmhost::testing::destroy_all(env.state.host.as_ref()).await;
 }
 
 /// `sprite ARGS` on a pseudo-terminal of 30x100, as a person runs it.
@@ -521,7 +522,7 @@ async fn a_console_detaches_and_its_session_is_attached_again() {
     again.wait_for("hello-42").await; // replayed
     again.type_in(b"exit 7\r");
     assert_eq!(again.exit_code().await, 7);
-    vmhost::testing::destroy_all(&env.state.host).await;
+    vmhost::testing::destroy_all(env.state.host.as_ref()).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -624,7 +625,7 @@ async fn templates_are_listed_used_saved_and_imported_from_the_command_line() {
     env.ok(&["templates", "delete", "mine"]).await;
     env.ok(&["templates", "delete", "tiny"]).await;
     assert!(!env.ok(&["templates", "list"]).await.contains("mine"));
-    vmhost::testing::destroy_all(&env.state.host).await;
+    vmhost::testing::destroy_all(env.state.host.as_ref()).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -648,9 +649,14 @@ async fn a_command_in_a_sprite_kept_in_the_object_store_says_how_far_it_came_bac
     let host = vmhost::testing::host_with(cfg).await;
     let url = format!("sqlite://{}", home.path().join("cli.db").display());
     let work = tempfile::tempdir().unwrap();
-    let (base, state) = start_local(host, &url, Settings::default(), work.path().to_path_buf())
-        .await
-        .unwrap();
+    let (base, state) = start_local(
+        Arc::new(host),
+        &url,
+        Settings::default(),
+        work.path().to_path_buf(),
+    )
+    .await
+    .unwrap();
     let user = accounts::create_user(&state.db, "cli@example.com", "cli", "a long password")
         .await
         .unwrap();
@@ -694,5 +700,5 @@ async fn a_command_in_a_sprite_kept_in_the_object_store_says_how_far_it_came_bac
         said.contains("cold is coming back from the object store:") && said.contains(" of 1"),
         "{said}"
     );
-    vmhost::testing::destroy_all(host).await;
+    vmhost::testing::destroy_all(host.as_ref()).await;
 }

@@ -49,9 +49,11 @@ pub async fn run(host: Host, runs: usize, json_out: bool) -> anyhow::Result<()> 
         secure_cookies: false,
         ..Default::default()
     };
-    let (base, state) = crate::start_local(host, &url, settings, dir.clone()).await?;
+    // The bench times the host directly too: it keeps the concrete one.
+    let direct = std::sync::Arc::new(host);
+    let (base, state) = crate::start_local(direct.clone(), &url, settings, dir.clone()).await?;
     let port: u16 = base.rsplit(':').next().unwrap_or("").parse()?;
-    let _untracked = state.host.untrack_loopback(port).ok();
+    let _untracked = direct.untrack_loopback(port).ok();
     let (db, host) = (state.db.clone(), state.host.clone());
     let user = accounts::create_user(&db, "bench@example.com", "bench", "a long password").await?;
     let token = accounts::create_token(&db, &user.id, &user.org_id, "bench").await?;
@@ -121,7 +123,7 @@ pub async fn run(host: Host, runs: usize, json_out: bool) -> anyhow::Result<()> 
     }
     // The URL rows first: the others destroy many sprites, and the pool's
     // cleaner works through their subvolumes for a while after.
-    let mut url_rows = urls(&base, &state, &http, &token, runs).await?;
+    let mut url_rows = urls(&base, &state, &direct, &http, &token, runs).await?;
     let (blank, from_template) = templates(&base, &http, &token, runs).await?;
     let class_rows = class_start(&base, &state, &http, &token, CLASS_SIZE).await?;
     let (direct_create, http_create) = (Samples(dc), Samples(hc));
@@ -511,6 +513,7 @@ fn wrk_result(text: &str) -> anyhow::Result<Load> {
 async fn urls(
     base: &str,
     state: &crate::AppState,
+    direct: &Host,
     http: &reqwest::Client,
     token: &str,
     runs: usize,
@@ -531,7 +534,7 @@ async fn urls(
         .map(|s| SpriteName::parse(&s.name))
         .transpose()?
         .ok_or_else(|| anyhow::anyhow!("the web sprite is missing"))?;
-    let files = state.host.files(&host)?;
+    let files = direct.files(&host)?;
     files.write("/srv/app.py", APP.as_bytes(), None, true)?;
     let spec = vmhost::ServiceSpec {
         cmd: "python3".into(),
@@ -560,7 +563,7 @@ async fn urls(
 
     let port: u16 = base.rsplit(':').next().unwrap_or("").parse()?;
     let label = format!("web-bench.localhost:{port}");
-    let netns = state.host.network_namespace(&host)?;
+    let netns = direct.network_namespace(&host)?;
     let inside = "http://127.0.0.1:8080/";
     let through = format!("http://127.0.0.1:{port}/");
     // Warm both paths, then measure them in alternation, in short rounds,

@@ -23,7 +23,8 @@ use workers::{idle, metrics, replication};
 /// What every request handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    pub host: Arc<vmhost::Host>,
+    /// The sprites, through the Host's verbs only.
+    pub host: Arc<dyn vmhost::Verbs>,
     pub db: db::Db,
     pub urls: SpriteUrls,
     pub sessions: session::Store,
@@ -58,7 +59,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(
-        host: vmhost::Host,
+        host: Arc<dyn vmhost::Verbs>,
         db: db::Db,
         sessions: session::Store,
         urls: SpriteUrls,
@@ -67,7 +68,7 @@ impl AppState {
         let events = events::Events::default();
         events::relay(host.subscribe(), db.clone(), events.clone());
         AppState {
-            host: Arc::new(host),
+            host,
             db,
             urls,
             sessions,
@@ -408,7 +409,7 @@ pub fn client_addr_of(extensions: &axum::http::Extensions) -> Option<std::net::I
 /// `db_url`, serving `public_dir`; runs until the process ends. For the
 /// API benchmark and the tests, which talk to a real server.
 pub async fn start_local(
-    host: vmhost::Host,
+    host: Arc<dyn vmhost::Verbs>,
     db_url: &str,
     settings: Settings,
     public_dir: PathBuf,

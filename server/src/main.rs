@@ -6,6 +6,7 @@
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use sprites_server::{
@@ -190,7 +191,7 @@ async fn serve_or_admin() -> anyhow::Result<()> {
                 base_domain: cfg.base_domain.clone(),
                 port: cfg.listen.port(),
             };
-            let state = AppState::new(host, db, sessions, urls, settings);
+            let state = AppState::new(Arc::new(host), db, sessions, urls, settings);
             let archive = sprites_server::domain::templates::archive_of(&path)?;
             let params = sprites_server::domain::templates::ImportParams {
                 name,
@@ -327,13 +328,13 @@ async fn run(
         evict_after: std::time::Duration::from_secs(cfg.evict_after),
         metrics_token: cfg.metrics_token.clone(),
     };
-    let mut state = AppState::new(host, db, sessions, urls, settings);
+    let host = Arc::new(host);
+    let mut state = AppState::new(host.clone(), db, sessions, urls, settings);
     state.signing =
         sprites_server::http::signing::Key::load_or_create(&cfg.host.data_dir.join("server.key"))?;
     sprites::reconcile(&state).await?;
     let state = state.with_background();
-    let _untracked = state
-        .host
+    let _untracked = host
         .untrack_loopback(port)
         .inspect_err(
             |e| tracing::warn!(error = %e, "loopback connections to the server stay tracked"),

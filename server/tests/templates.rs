@@ -484,7 +484,7 @@ async fn an_imported_root_file_system_is_a_template_and_a_hostile_one_is_refused
         StatusCode::NOT_FOUND
     );
     srv.cleanup().await;
-    for image in srv.state.host.images().unwrap() {
+    for image in srv.host.images().unwrap() {
         if image.name.starts_with("image-") || image.name.starts_with("template-u") {
             let _ = srv.state.host.remove_image(&image.name);
         }

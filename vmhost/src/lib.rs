@@ -25,6 +25,7 @@ pub mod runtime;
 pub mod sprite;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod verbs;
 pub mod watch;
 
 pub use agent::{Chunk, ExecOutput, ServiceEvents, Stream};
@@ -39,6 +40,7 @@ pub use sprite_init::{
     ExecSpec, ServiceEvent, ServiceInfo, ServiceOp, ServiceSpec, ServiceState, SessionInfo, WinSize,
 };
 pub use sprites_wire::{CheckpointId, SpriteName};
+pub use verbs::Verbs;
 pub use watch::{FsChange, FsEvent, FsWatch};
 
 /// Seconds since the Unix epoch.

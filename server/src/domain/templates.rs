@@ -137,7 +137,7 @@ impl Catalog {
 
     /// Builds the gallery's images one after the other, in the background.
     /// An image already built from the same recipe is ready at once.
-    pub fn spawn_builds(&self, host: Arc<vmhost::Host>) {
+    pub fn spawn_builds(&self, host: Arc<dyn vmhost::Verbs>) {
         let catalog = self.clone();
         std::thread::spawn(move || {
             for t in catalog.gallery.iter() {

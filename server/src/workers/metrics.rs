@@ -14,7 +14,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use vmhost::replica::{Location, ReplicaPhase};
-use vmhost::{Host, HostEvent, Phase, SpriteName};
+use vmhost::{HostEvent, Phase, SpriteName, Verbs};
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -119,7 +119,7 @@ impl Metrics {
     }
 
     /// Counts wakes from the host's phase changes, until the server stops.
-    pub fn spawn_wake_counter(&self, host: Arc<Host>) {
+    pub fn spawn_wake_counter(&self, host: Arc<dyn Verbs>) {
         let metrics = self.clone();
         let mut events = host.subscribe();
         tokio::spawn(async move {
@@ -142,7 +142,7 @@ impl Metrics {
     }
 
     /// The text exposition, with what the host holds now.
-    pub fn render(&self, host: &Host) -> vmhost::Result<String> {
+    pub fn render(&self, host: &dyn Verbs) -> vmhost::Result<String> {
         let m = &self.0;
         m.lag.clear();
         m.sprites.clear();

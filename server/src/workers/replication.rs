@@ -30,7 +30,7 @@ const TICK: Duration = Duration::from_secs(2);
 
 /// Starts the replicator, when the host has an object store.
 pub fn spawn_replicator(state: AppState) {
-    if state.host.config().bucket.is_none() {
+    if !state.host.replicates() {
         return;
     }
     crate::domain::events::relay_replication(state.clone());

@@ -10,6 +10,9 @@ pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
     pub state: AppState,
+    /// The host the server runs on, for what tests check beneath the
+    /// Host's verbs (images, files written before a request).
+    pub host: std::sync::Arc<vmhost::Host>,
     _dir: tempfile::TempDir,
 }
 
@@ -86,14 +89,15 @@ async fn start_on(
             reset_postgres(&url, instance).await
         }
     };
-    let host = vmhost::testing::host_with(cfg).await;
-    let (base, state) = start_local(host, &url, settings, dir.path().to_path_buf())
+    let host = std::sync::Arc::new(vmhost::testing::host_with(cfg).await);
+    let (base, state) = start_local(host.clone(), &url, settings, dir.path().to_path_buf())
         .await
         .expect("start the server");
     TestServer {
         base,
         client: reqwest::Client::new(),
         state,
+        host,
         _dir: dir,
     }
 }
@@ -208,6 +212,6 @@ impl TestServer {
     }
 
     pub async fn cleanup(&self) {
-        vmhost::testing::destroy_all(&self.state.host).await;
+        vmhost::testing::destroy_all(self.state.host.as_ref()).await;
     }
 }

@@ -23,9 +23,9 @@ async fn host(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
         .filter(|s| s.phase == vmhost::Phase::Running)
         .count();
     Ok(Json(json!({
-        "runtime": state.host.runtime().name(),
+        "runtime": state.host.runtime_name(),
         "sprites": sprites.len(),
         "running": running,
-        "pool_used_bytes": state.host.pool().used_bytes()?,
+        "pool_used_bytes": state.host.pool_used_bytes()?,
     })))
 }

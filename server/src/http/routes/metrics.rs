@@ -14,7 +14,7 @@ pub fn routes() -> Routes {
 
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     state.settings.metrics_access(&headers)?;
-    let text = state.metrics.render(&state.host)?;
+    let text = state.metrics.render(state.host.as_ref())?;
     Ok((
         [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
         text,

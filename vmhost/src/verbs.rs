@@ -1,0 +1,329 @@
+//! The Host's verbs as a trait: everything a server asks of a machine's
+//! sprites, and nothing of how the machine keeps them (btrfs, cgroups,
+//! nftables, init's framing). The in-process [`Host`] is its one
+//! implementation; a host reached over the network can be another, and the
+//! server, which holds an `Arc<dyn Verbs>`, does not change.
+//!
+//! Each verb is documented on [`Host`], with the phases it is allowed in.
+//! Setting a host up (opening it, recovering sprites from the object
+//! store, the loopback tracking of the server's own port) is not a verb: it
+//! is done once, on the concrete host, before it is shared.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::diff::Change;
+use crate::fs::Files;
+use crate::image::{Image, Recipe};
+use crate::replica::{Replication, ShipReport};
+use crate::{
+    CheckpointId, CheckpointInfo, Connection, CreateOptions, ExecOutput, ExecSpec, FsWatch, Host,
+    HostEvent, Phase, Result, ServiceEvents, ServiceInfo, ServiceOp, SessionInfo, SpriteInfo,
+    SpriteName, Stream,
+};
+
+#[async_trait]
+pub trait Verbs: Send + Sync + 'static {
+    // ---- sprites and their phases
+
+    async fn create(&self, name: &SpriteName, opts: CreateOptions) -> Result<SpriteInfo>;
+    fn get(&self, name: &SpriteName) -> Result<SpriteInfo>;
+    fn list(&self) -> Result<Vec<SpriteInfo>>;
+    fn phase(&self, name: &SpriteName) -> Result<Phase>;
+    async fn destroy(&self, name: &SpriteName) -> Result<()>;
+    async fn fork_named(
+        &self,
+        source: &SpriteName,
+        checkpoint: Option<CheckpointId>,
+        name: &SpriteName,
+        hostname: &SpriteName,
+    ) -> Result<SpriteInfo>;
+    async fn sleep_warm(&self, name: &SpriteName) -> Result<Phase>;
+    async fn sleep_cold(&self, name: &SpriteName) -> Result<Phase>;
+    async fn wake(&self, name: &SpriteName) -> Result<Phase>;
+    fn disk_usage(&self, name: &SpriteName) -> Result<u64>;
+    /// Phase changes and file changes of every sprite, as they happen.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<HostEvent>;
+
+    // ---- checkpoints
+
+    async fn checkpoint(&self, name: &SpriteName, comment: &str) -> Result<CheckpointInfo>;
+    fn checkpoints(&self, name: &SpriteName) -> Result<Vec<CheckpointInfo>>;
+    fn checkpoint_info(&self, name: &SpriteName, id: CheckpointId) -> Result<CheckpointInfo>;
+    async fn delete_checkpoint(&self, name: &SpriteName, id: CheckpointId) -> Result<()>;
+    async fn restore(
+        &self,
+        name: &SpriteName,
+        target: CheckpointId,
+    ) -> Result<(SpriteInfo, CheckpointInfo)>;
+    async fn diff(
+        &self,
+        name: &SpriteName,
+        from: CheckpointId,
+        to: Option<CheckpointId>,
+    ) -> Result<Vec<Change>>;
+
+    // ---- processes, services and connections inside a sprite
+
+    async fn exec(&self, name: &SpriteName, spec: ExecSpec) -> Result<Stream>;
+    async fn attach(&self, name: &SpriteName, session: u64, replay: bool) -> Result<Stream>;
+    async fn sessions(&self, name: &SpriteName) -> Result<Vec<SessionInfo>>;
+    async fn kill_session(&self, name: &SpriteName, session: u64, signal: i32) -> Result<()>;
+    async fn run(&self, name: &SpriteName, argv: &[&str], stdin: &[u8]) -> Result<ExecOutput>;
+    async fn connect(&self, name: &SpriteName, host: &str, port: u16) -> Result<Connection>;
+    async fn services(&self, name: &SpriteName) -> Result<Vec<ServiceInfo>>;
+    async fn service(
+        &self,
+        name: &SpriteName,
+        service: &str,
+        change: ServiceOp,
+        follow_ms: u64,
+    ) -> Result<ServiceEvents>;
+    async fn service_logs(
+        &self,
+        name: &SpriteName,
+        service: &str,
+        lines: usize,
+        follow: bool,
+    ) -> Result<ServiceEvents>;
+    /// The directory mounted at `/.sprite/run` in the sprite, where its
+    /// management socket is served.
+    fn mgmt_dir(&self, name: &SpriteName) -> std::path::PathBuf;
+
+    // ---- files
+
+    async fn sprite_files(&self, name: &SpriteName) -> Result<Files>;
+    fn checkpoint_files(&self, name: &SpriteName, id: CheckpointId) -> Result<Files>;
+    async fn watch(&self, name: &SpriteName, paths: &[String], recursive: bool) -> Result<FsWatch>;
+
+    // ---- images
+
+    async fn save_image(&self, name: &SpriteName, id: CheckpointId, image: &str) -> Result<Image>;
+    fn remove_image(&self, image: &str) -> Result<()>;
+    /// Builds image `name` once; blocking (run it on a thread of its own).
+    fn ensure_image(
+        &self,
+        name: &str,
+        recipe: &Recipe,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Image>;
+    async fn prepare_image(
+        &self,
+        name: &str,
+        recipe: &Recipe,
+        progress: Box<dyn for<'line> FnMut(&'line str) + Send + 'static>,
+    ) -> Result<Image>;
+    /// Imports a root file system from a tar archive; blocking.
+    fn import_image(
+        &self,
+        image: &str,
+        archive: &mut dyn std::io::Read,
+        max_bytes: u64,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Image>;
+
+    // ---- the object store
+
+    /// Whether the host keeps copies of its sprites in an object store.
+    fn replicates(&self) -> bool;
+    fn replication(&self, name: &SpriteName) -> Result<Replication>;
+    /// Sprites whose copy in the object store moved on.
+    fn replica_changes(&self) -> tokio::sync::broadcast::Receiver<SpriteName>;
+    async fn replicate(&self, name: &SpriteName, every: Duration) -> Result<ShipReport>;
+    async fn evict(&self, name: &SpriteName) -> Result<()>;
+    async fn prune(&self, name: &SpriteName) -> Result<Vec<CheckpointId>>;
+    async fn forget_destroyed(&self) -> Result<usize>;
+
+    // ---- the machine
+
+    /// The sandbox runtime's name (`crun`, `runc`).
+    fn runtime_name(&self) -> &'static str;
+    /// Bytes the storage pool holds.
+    fn pool_used_bytes(&self) -> Result<u64>;
+}
+
+#[async_trait]
+impl Verbs for Host {
+    async fn create(&self, name: &SpriteName, opts: CreateOptions) -> Result<SpriteInfo> {
+        Host::create(self, name, opts).await
+    }
+    fn get(&self, name: &SpriteName) -> Result<SpriteInfo> {
+        Host::get(self, name)
+    }
+    fn list(&self) -> Result<Vec<SpriteInfo>> {
+        Host::list(self)
+    }
+    fn phase(&self, name: &SpriteName) -> Result<Phase> {
+        Host::phase(self, name)
+    }
+    async fn destroy(&self, name: &SpriteName) -> Result<()> {
+        Host::destroy(self, name).await
+    }
+    async fn fork_named(
+        &self,
+        source: &SpriteName,
+        checkpoint: Option<CheckpointId>,
+        name: &SpriteName,
+        hostname: &SpriteName,
+    ) -> Result<SpriteInfo> {
+        Host::fork_named(self, source, checkpoint, name, hostname).await
+    }
+    async fn sleep_warm(&self, name: &SpriteName) -> Result<Phase> {
+        Host::sleep_warm(self, name).await
+    }
+    async fn sleep_cold(&self, name: &SpriteName) -> Result<Phase> {
+        Host::sleep_cold(self, name).await
+    }
+    async fn wake(&self, name: &SpriteName) -> Result<Phase> {
+        Host::wake(self, name).await
+    }
+    fn disk_usage(&self, name: &SpriteName) -> Result<u64> {
+        Host::disk_usage(self, name)
+    }
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<HostEvent> {
+        Host::subscribe(self)
+    }
+
+    async fn checkpoint(&self, name: &SpriteName, comment: &str) -> Result<CheckpointInfo> {
+        Host::checkpoint(self, name, comment).await
+    }
+    fn checkpoints(&self, name: &SpriteName) -> Result<Vec<CheckpointInfo>> {
+        Host::checkpoints(self, name)
+    }
+    fn checkpoint_info(&self, name: &SpriteName, id: CheckpointId) -> Result<CheckpointInfo> {
+        Host::checkpoint_info(self, name, id)
+    }
+    async fn delete_checkpoint(&self, name: &SpriteName, id: CheckpointId) -> Result<()> {
+        Host::delete_checkpoint(self, name, id).await
+    }
+    async fn restore(
+        &self,
+        name: &SpriteName,
+        target: CheckpointId,
+    ) -> Result<(SpriteInfo, CheckpointInfo)> {
+        Host::restore(self, name, target).await
+    }
+    async fn diff(
+        &self,
+        name: &SpriteName,
+        from: CheckpointId,
+        to: Option<CheckpointId>,
+    ) -> Result<Vec<Change>> {
+        Host::diff(self, name, from, to).await
+    }
+
+    async fn exec(&self, name: &SpriteName, spec: ExecSpec) -> Result<Stream> {
+        Host::exec(self, name, spec).await
+    }
+    async fn attach(&self, name: &SpriteName, session: u64, replay: bool) -> Result<Stream> {
+        Host::attach(self, name, session, replay).await
+    }
+    async fn sessions(&self, name: &SpriteName) -> Result<Vec<SessionInfo>> {
+        Host::sessions(self, name).await
+    }
+    async fn kill_session(&self, name: &SpriteName, session: u64, signal: i32) -> Result<()> {
+        Host::kill_session(self, name, session, signal).await
+    }
+    async fn run(&self, name: &SpriteName, argv: &[&str], stdin: &[u8]) -> Result<ExecOutput> {
+        Host::run(self, name, argv, stdin).await
+    }
+    async fn connect(&self, name: &SpriteName, host: &str, port: u16) -> Result<Connection> {
+        Host::connect(self, name, host, port).await
+    }
+    async fn services(&self, name: &SpriteName) -> Result<Vec<ServiceInfo>> {
+        Host::services(self, name).await
+    }
+    async fn service(
+        &self,
+        name: &SpriteName,
+        service: &str,
+        change: ServiceOp,
+        follow_ms: u64,
+    ) -> Result<ServiceEvents> {
+        Host::service(self, name, service, change, follow_ms).await
+    }
+    async fn service_logs(
+        &self,
+        name: &SpriteName,
+        service: &str,
+        lines: usize,
+        follow: bool,
+    ) -> Result<ServiceEvents> {
+        Host::service_logs(self, name, service, lines, follow).await
+    }
+    fn mgmt_dir(&self, name: &SpriteName) -> std::path::PathBuf {
+        Host::mgmt_dir(self, name)
+    }
+
+    async fn sprite_files(&self, name: &SpriteName) -> Result<Files> {
+        Host::sprite_files(self, name).await
+    }
+    fn checkpoint_files(&self, name: &SpriteName, id: CheckpointId) -> Result<Files> {
+        Host::checkpoint_files(self, name, id)
+    }
+    async fn watch(&self, name: &SpriteName, paths: &[String], recursive: bool) -> Result<FsWatch> {
+        Host::watch(self, name, paths, recursive).await
+    }
+
+    async fn save_image(&self, name: &SpriteName, id: CheckpointId, image: &str) -> Result<Image> {
+        Host::save_image(self, name, id, image).await
+    }
+    fn remove_image(&self, image: &str) -> Result<()> {
+        Host::remove_image(self, image)
+    }
+    fn ensure_image(
+        &self,
+        name: &str,
+        recipe: &Recipe,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Image> {
+        Host::ensure_image(self, name, recipe, progress)
+    }
+    async fn prepare_image(
+        &self,
+        name: &str,
+        recipe: &Recipe,
+        mut progress: Box<dyn for<'line> FnMut(&'line str) + Send + 'static>,
+    ) -> Result<Image> {
+        Host::prepare_image(self, name, recipe, move |line: &str| progress(line)).await
+    }
+    fn import_image(
+        &self,
+        image: &str,
+        archive: &mut dyn std::io::Read,
+        max_bytes: u64,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Image> {
+        Host::import_image(self, image, archive, max_bytes, progress)
+    }
+
+    fn replicates(&self) -> bool {
+        self.config().bucket.is_some()
+    }
+    fn replication(&self, name: &SpriteName) -> Result<Replication> {
+        Host::replication(self, name)
+    }
+    fn replica_changes(&self) -> tokio::sync::broadcast::Receiver<SpriteName> {
+        Host::replica_changes(self)
+    }
+    async fn replicate(&self, name: &SpriteName, every: Duration) -> Result<ShipReport> {
+        Host::replicate(self, name, every).await
+    }
+    async fn evict(&self, name: &SpriteName) -> Result<()> {
+        Host::evict(self, name).await
+    }
+    async fn prune(&self, name: &SpriteName) -> Result<Vec<CheckpointId>> {
+        Host::prune(self, name).await
+    }
+    async fn forget_destroyed(&self) -> Result<usize> {
+        Host::forget_destroyed(self).await
+    }
+
+    fn runtime_name(&self) -> &'static str {
+        self.runtime().name()
+    }
+    fn pool_used_bytes(&self) -> Result<u64> {
+        self.pool().used_bytes()
+    }
+}
