@@ -12,7 +12,8 @@ use tokio_tungstenite::tungstenite::Message;
 use vmhost::bench::{print_table, row, Samples};
 use vmhost::{CreateOptions, Host, SpriteName};
 
-use crate::{domain::accounts, Settings};
+use crate::domain::accounts;
+use crate::Settings;
 
 const WARMUP: usize = 2;
 

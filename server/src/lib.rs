@@ -16,7 +16,7 @@ use std::sync::Arc;
 use axum::Router;
 use tower_http::services::ServeDir;
 
-use domain::{accounts, events, presence, sprites, templates};
+use domain::{access, accounts, events, presence, sprites, templates};
 use http::{mgmt, proxy, routes, session, signing};
 use workers::{idle, metrics, replication};
 
@@ -37,7 +37,7 @@ pub struct AppState {
     /// coming back has not kept the sprite's cookie.
     pub hand_offs: accounts::Throttle,
     pub events: events::Events,
-    pub host_names: sprites::HostNames,
+    pub host_names: access::HostNames,
     /// Sprite URL labels to their sprites.
     pub sprite_routes: proxy::Routes,
     /// Connections to sprites' web apps, kept for reuse.
@@ -77,7 +77,7 @@ impl AppState {
             address_throttle: accounts::Throttle::new(accounts::Throttle::PER_ADDRESS),
             hand_offs: accounts::Throttle::with_window(4, std::time::Duration::from_secs(30)),
             events,
-            host_names: sprites::HostNames::new(10_000),
+            host_names: access::HostNames::new(10_000),
             sprite_routes: proxy::Routes::new(10_000),
             upstreams: Default::default(),
             signing: signing::Key::random(),

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::replica::{Bucket, BucketConfig, ReplicaKey};
 use crate::runtime::cli::Flavor;
+use crate::sprite::replica::{Bucket, BucketConfig, ReplicaKey};
 use crate::HostConfig;
 
 #[derive(Debug, Clone, clap::Args)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use sprites_wire::{CheckpointId, NameError};
 
-use crate::sprite::Phase;
+use crate::phase::Phase;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -18,9 +18,9 @@ pub(crate) mod failpoint;
 pub mod fs;
 pub mod image;
 pub(crate) mod net;
+pub mod phase;
 pub(crate) mod pool;
 pub(crate) mod record;
-pub mod replica;
 pub mod runtime;
 pub mod sprite;
 #[cfg(feature = "testing")]
@@ -32,6 +32,7 @@ pub use agent::{Chunk, ExecOutput, ServiceEvents, Stream};
 pub use error::{Error, Result};
 pub use net::UntrackedLoopback;
 pub use pool::Pool;
+pub use sprite::replica;
 pub use sprite::{
     Activity, CheckpointInfo, Connection, CreateOptions, Desired, Host, HostConfig, HostEvent,
     Origin, Phase, SpriteInfo,

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use crate::diff::Change;
 use crate::fs::Files;
 use crate::image::{Image, Recipe};
-use crate::replica::{Replication, ShipReport};
+use crate::sprite::replica::{Replication, ShipReport};
 use crate::{
     CheckpointId, CheckpointInfo, Connection, CreateOptions, ExecOutput, ExecSpec, FsWatch, Host,
     HostEvent, Phase, Result, ServiceEvents, ServiceInfo, ServiceOp, SessionInfo, SpriteInfo,

@@ -14,8 +14,8 @@ pub struct Db {
     pool: AnyPool,
     /// Who recent tokens stand for. It lives with the pool because every
     /// write that can end a token's validity goes through here and clears
-    /// it (see `accounts::TokenCache`).
-    pub(crate) tokens: crate::domain::accounts::TokenCache,
+    /// it (see `caller::TokenCache`).
+    pub(crate) tokens: crate::domain::caller::TokenCache,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

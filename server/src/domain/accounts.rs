@@ -12,6 +12,7 @@ use sprites_wire::orgs::{Profile, Token, TokenList};
 use sqlx::Row as _;
 
 use crate::db::{is_unique_violation, new_id, now_ms, Db};
+use crate::domain::caller::Caller;
 use crate::error::ApiError;
 
 /// Prefix of every API token, so one found in a log is recognizable.
@@ -48,19 +49,6 @@ pub struct User {
     pub is_admin: bool,
     /// The user's personal organization.
     pub org_id: String,
-}
-
-/// Who a request acts as: a user within one organization.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub user_id: String,
-    /// The user's handle (`sprite` for a sprite acting for itself), as
-    /// others see them: in presence lists and file events.
-    pub handle: String,
-    pub org_id: String,
-    pub org_slug: String,
-    /// A student of a class: sees only the sprites they own or were added to.
-    pub student: bool,
 }
 
 /// Whether a member with `role` in an organization (`is_class` 0 or 1) is
@@ -252,42 +240,6 @@ pub async fn create_token(
     .execute(db.pool())
     .await?;
     Ok(token)
-}
-
-/// Callers of recently seen tokens, so that a burst of calls (an agent's
-/// execs) skips the token query. An entry is trusted for [`Self::TTL`];
-/// revoking a token or removing a member clears them all on this server.
-/// Other servers sharing a PostgreSQL database notice within the TTL.
-#[derive(Clone, Debug, Default)]
-pub struct TokenCache(
-    std::sync::Arc<
-        std::sync::Mutex<std::collections::HashMap<String, (Caller, std::time::Instant)>>,
-    >,
-);
-
-impl TokenCache {
-    const TTL: std::time::Duration = std::time::Duration::from_secs(10);
-    const MAX: usize = 10_000;
-
-    fn get(&self, hash: &str) -> Option<Caller> {
-        let map = self.0.lock().unwrap();
-        map.get(hash)
-            .filter(|(_, at)| at.elapsed() < Self::TTL)
-            .map(|(c, _)| c.clone())
-    }
-
-    fn put(&self, hash: String, caller: Caller) {
-        let mut map = self.0.lock().unwrap();
-        if map.len() >= Self::MAX {
-            map.clear();
-        }
-        map.insert(hash, (caller, std::time::Instant::now()));
-    }
-
-    /// Forgets every entry: a token or a membership ended.
-    pub fn clear(&self) {
-        self.0.lock().unwrap().clear();
-    }
 }
 
 /// The caller a bearer token stands for, if it is valid, not revoked, and

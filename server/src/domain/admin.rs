@@ -13,7 +13,7 @@ use sprites_wire::accounts::{
 };
 
 use crate::db::{new_id, now_ms, Db};
-use crate::domain::accounts::Caller;
+use crate::domain::caller::Caller;
 use crate::error::ApiError;
 
 /// How long an invitation may wait to be used.

@@ -20,9 +20,11 @@ use sprites_wire::SpriteName;
 use sqlx::Row as _;
 
 use crate::db::{is_unique_violation, iso_ms, new_id, now_ms};
-use crate::domain::accounts::{caller_for_user, handle_of, Caller};
+use crate::domain::accounts::{caller_for_user, handle_of};
+use crate::domain::caller::Caller;
+use crate::domain::{access, orgs, sprites};
 use crate::error::ApiError;
-use crate::{domain::orgs, domain::sprites, AppState};
+use crate::AppState;
 
 /// The caller as a member of organization `slug` (whatever organization
 /// their token or session is in), with their role.
@@ -61,7 +63,7 @@ async fn user_by_handle(state: &AppState, handle: &str) -> Result<String, ApiErr
 /// Whether the caller may change who shares sprite `name`: its owner, or
 /// an owner or admin of its organization. Returns the sprite's id.
 async fn sharer(state: &AppState, caller: &Caller, name: &str) -> Result<String, ApiError> {
-    let (id, owner) = sprites::identity(state, caller, name).await?;
+    let (id, owner) = access::identity(state, caller, name).await?;
     if owner.as_deref() == Some(caller.user_id.as_str()) {
         return Ok(id);
     }
@@ -80,7 +82,7 @@ pub async fn members(
     caller: &Caller,
     name: &str,
 ) -> Result<SpriteMembers, ApiError> {
-    let (id, owner) = sprites::identity(state, caller, name).await?;
+    let (id, owner) = access::identity(state, caller, name).await?;
     let owner = match owner {
         Some(o) => Some(handle_of(&state.db, &o).await?),
         None => None,
@@ -134,7 +136,7 @@ pub async fn add_member(
             other?;
         }
     }
-    sprites::forget_views(state);
+    access::forget_views(state);
     members(state, caller, name).await
 }
 
@@ -147,7 +149,7 @@ pub async fn remove_member(
 ) -> Result<(), ApiError> {
     let user = user_by_handle(state, handle).await?;
     let id = if user == caller.user_id {
-        sprites::identity(state, caller, name).await?.0
+        access::identity(state, caller, name).await?.0
     } else {
         sharer(state, caller, name).await?
     };
@@ -159,7 +161,7 @@ pub async fn remove_member(
     if gone.rows_affected() == 0 {
         return Err(ApiError::NotFound(format!("member {handle} of {name}")));
     }
-    sprites::forget_views(state);
+    access::forget_views(state);
     Ok(())
 }
 
@@ -297,7 +299,7 @@ pub async fn create(
             ));
         }
     }
-    let host = sprites::host_sprite(state, &teacher, &req.sprite).await?;
+    let host = access::host_sprite(state, &teacher, &req.sprite).await?;
     let checkpoint = req
         .checkpoint
         .parse()
@@ -431,12 +433,12 @@ pub async fn start(
     let sprite_name = format!("{}-{}", a.name, caller.handle);
     let req = CreateSprite::named(sprite_name);
     let sprite = sprites::create_from_image(state, &member, req, Some(a.image.clone())).await?;
-    let host = sprites::host_sprite(state, &member, &sprite.name).await?;
+    let host = access::host_sprite(state, &member, &sprite.name).await?;
     let start = state
         .host
         .checkpoint(&host, &format!("start of {}", a.title))
         .await?;
-    let (sprite_id, _) = sprites::identity(state, &member, &sprite.name).await?;
+    let (sprite_id, _) = access::identity(state, &member, &sprite.name).await?;
     let recorded = sqlx::query(
         "INSERT INTO assignment_work (assignment_id, user_id, sprite_id, start_checkpoint, started_at) \
          VALUES ($1, $2, $3, $4, $5)",

@@ -4,9 +4,11 @@
 //! reach sprites only through the Host's verbs and the database only
 //! through [`crate::db`].
 
+pub mod access;
 pub mod accounts;
 pub mod admin;
 pub mod cache;
+pub mod caller;
 pub mod classes;
 pub mod events;
 pub mod orgs;

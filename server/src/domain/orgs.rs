@@ -5,14 +5,14 @@
 //!
 //! An organization can be a **class**: its owners and admins are teachers,
 //! its members students, who join with the class's code and see only the
-//! sprites they own or were added to (see `sprites::find`). Teachers may
+//! sprites they own or were added to (see `access::find`). Teachers may
 //! limit how many sprites and how much disk each student uses.
 
 use sprites_wire::orgs::{JoinCode, Limits, Member, MemberList, Organization, OrganizationList};
 use sqlx::Row as _;
 
 use crate::db::{is_unique_violation, new_id, now_ms, Db};
-use crate::domain::accounts::Caller;
+use crate::domain::caller::Caller;
 use crate::error::ApiError;
 
 pub use sprites_wire::orgs::{manages, ROLES};

@@ -13,44 +13,16 @@ use sprites_wire::api::{
 use sprites_wire::SpriteName;
 use sqlx::Row as _;
 
-use crate::db::{is_unique_violation, new_id, now_ms, Row};
-use crate::domain::accounts::Caller;
+use crate::db::{is_unique_violation, new_id, now_ms};
+use crate::domain::access::{
+    find, forget, host_name, host_sprite, record, running, viewer, visible, Record,
+};
+use crate::domain::caller::Caller;
 use crate::error::ApiError;
 use crate::AppState;
 
 const MAX_LABELS: usize = 32;
 const MAX_PAGE: usize = 100;
-
-struct Record {
-    id: String,
-    name: String,
-    host_name: String,
-    url_auth: String,
-    labels: Vec<String>,
-    created_at: i64,
-    updated_at: i64,
-    /// Seconds; `None` for the server's default, 0 for never.
-    warm_after: Option<i64>,
-    cold_after: Option<i64>,
-    /// Who made it (`None` for sprites made before owners were kept).
-    owner_id: Option<String>,
-}
-
-fn record(row: &Row) -> Result<Record, ApiError> {
-    let labels: String = row.try_get("labels")?;
-    Ok(Record {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        host_name: row.try_get("host_name")?,
-        url_auth: row.try_get("url_auth")?,
-        labels: serde_json::from_str(&labels).unwrap_or_default(),
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        warm_after: row.try_get("warm_after_secs")?,
-        cold_after: row.try_get("cold_after_secs")?,
-        owner_id: row.try_get("owner_id")?,
-    })
-}
 
 /// Checks sleep times: whole seconds up to a year, 0 for never.
 fn check_sleep(s: &SleepSettings) -> Result<(Option<i64>, Option<i64>), ApiError> {
@@ -75,11 +47,6 @@ pub(crate) fn status(phase: vmhost::Phase) -> &'static str {
         vmhost::Phase::Creating => "creating",
         vmhost::Phase::Destroyed => "destroyed",
     }
-}
-
-fn host_name(r: &Record) -> Result<SpriteName, ApiError> {
-    SpriteName::parse(&r.host_name)
-        .map_err(|_| ApiError::Internal(format!("bad host name {}", r.host_name)))
 }
 
 async fn view(state: &AppState, caller: &Caller, r: Record) -> Result<Sprite, ApiError> {
@@ -284,125 +251,6 @@ fn limits(
         l.disk_bytes = gb << 30;
     }
     Ok(l)
-}
-
-/// The host's sprite behind the caller's sprite `name`, woken if it sleeps
-/// (anything that needs a sprite's processes wakes it).
-pub async fn running(
-    state: &AppState,
-    caller: &Caller,
-    name: &str,
-) -> Result<SpriteName, ApiError> {
-    let host = host_sprite(state, caller, name).await?;
-    if state.host.get(&host)?.phase != vmhost::Phase::Running {
-        state.host.wake(&host).await?;
-    }
-    Ok(host)
-}
-
-/// The host's sprite behind the caller's sprite `name`, in whatever phase.
-pub async fn host_sprite(
-    state: &AppState,
-    caller: &Caller,
-    name: &str,
-) -> Result<SpriteName, ApiError> {
-    let key = (
-        caller.org_id.clone(),
-        viewer(caller).to_string(),
-        name.to_string(),
-    );
-    let host = match state.host_names.get(&key) {
-        Some(host) => host,
-        None => {
-            let generation = state.host_names.generation();
-            let host = host_name(&find(state, caller, name).await?)?;
-            state.host_names.put(key, host.clone(), generation);
-            host
-        }
-    };
-    // Every API call about a sprite counts as its activity.
-    state.activity.touch(&host);
-    Ok(host)
-}
-
-/// (organization, name) to host name, for the hot path (an exec) to skip
-/// the sprites query. A row's host name never changes while it exists, so
-/// only deletions invalidate it.
-/// Keyed by organization, [`viewer`] and name: a student's view is theirs.
-pub type HostNames = crate::domain::cache::GenCache<(String, String, String), SpriteName>;
-
-/// SQL that keeps the sprites a class's student may see (those they own or
-/// were added to) when parameter `$n` is their user id, and every sprite
-/// when it is empty (see [`viewer`]).
-pub fn visible(n: usize) -> String {
-    format!(
-        "(${n} = '' OR owner_id = ${n} OR id IN (SELECT sprite_id FROM sprite_members WHERE user_id = ${n}))"
-    )
-}
-
-/// The parameter of [`visible`] for the caller.
-pub fn viewer(caller: &Caller) -> &str {
-    if caller.student {
-        &caller.user_id
-    } else {
-        ""
-    }
-}
-
-/// Whether `caller`, of the sprite's organization, may use the sprite
-/// `sprite_id` (a class's student: only their own or shared ones).
-pub async fn may_use(state: &AppState, caller: &Caller, sprite_id: &str) -> Result<bool, ApiError> {
-    if !caller.student {
-        return Ok(true);
-    }
-    let row = sqlx::query(&format!(
-        "SELECT id FROM sprites WHERE id = $1 AND {}",
-        visible(2)
-    ))
-    .bind(sprite_id)
-    .bind(&caller.user_id)
-    .fetch_optional(state.db.pool())
-    .await?;
-    Ok(row.is_some())
-}
-
-/// The id and the owner (a user id) of the caller's sprite `name`.
-pub async fn identity(
-    state: &AppState,
-    caller: &Caller,
-    name: &str,
-) -> Result<(String, Option<String>), ApiError> {
-    let r = find(state, caller, name).await?;
-    Ok((r.id, r.owner_id))
-}
-
-/// Whether the caller sees a sprite named `name` (without counting as its
-/// activity, as every other call about it does).
-pub async fn sees(state: &AppState, caller: &Caller, name: &str) -> Result<bool, ApiError> {
-    match find(state, caller, name).await {
-        Ok(_) => Ok(true),
-        Err(ApiError::NotFound(_) | ApiError::Invalid(_)) => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
-async fn find(state: &AppState, caller: &Caller, name: &str) -> Result<Record, ApiError> {
-    let name =
-        SpriteName::parse(name).map_err(|e| ApiError::Invalid(format!("sprite name: {e}")))?;
-    let row = sqlx::query(&format!(
-        "SELECT * FROM sprites WHERE org_id = $1 AND name = $2 AND {}",
-        visible(3)
-    ))
-    .bind(&caller.org_id)
-    .bind(name.as_str())
-    .bind(viewer(caller))
-    .fetch_optional(state.db.pool())
-    .await?;
-    // Another organization's sprite is as absent as one that never existed.
-    row.as_ref()
-        .map(record)
-        .transpose()?
-        .ok_or_else(|| ApiError::NotFound(format!("sprite {name}")))
 }
 
 pub async fn create(
@@ -877,16 +725,4 @@ pub async fn reconcile(state: &AppState) -> Result<(), ApiError> {
         }
     }
     Ok(())
-}
-
-/// A sprite row went or changed: cached lookups of names and URLs may be
-/// wrong now.
-/// Forgets the cached views of sprites after a change of who sees what.
-pub fn forget_views(state: &AppState) {
-    forget(state);
-}
-
-fn forget(state: &AppState) {
-    state.host_names.invalidate();
-    state.sprite_routes.invalidate();
 }

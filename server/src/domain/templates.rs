@@ -28,7 +28,7 @@ use sqlx::Row as _;
 use vmhost::image::{Recipe, RecipeFile};
 
 use crate::db::{is_unique_violation, iso_ms, new_id, now_ms};
-use crate::domain::accounts::Caller;
+use crate::domain::caller::Caller;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -496,7 +496,7 @@ pub async fn save(
             ));
         }
     }
-    let host = crate::domain::sprites::host_sprite(state, caller, &req.sprite).await?;
+    let host = crate::domain::access::host_sprite(state, caller, &req.sprite).await?;
     let checkpoint = req
         .checkpoint
         .parse()

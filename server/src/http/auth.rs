@@ -14,7 +14,8 @@ use axum::http::request::Parts;
 use axum::http::Method;
 use tower_sessions::Session;
 
-use crate::domain::accounts::{caller_for_token, caller_for_user, Caller};
+use crate::domain::accounts::{caller_for_token, caller_for_user};
+use crate::domain::caller::Caller;
 use crate::error::ApiError;
 use crate::http::session::{CSRF, ORG_ID, USER_ID};
 use crate::AppState;

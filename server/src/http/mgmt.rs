@@ -27,7 +27,7 @@ use axum::Router;
 use sprites_wire::SpriteName;
 use tokio::task::JoinHandle;
 
-use crate::domain::accounts::Caller;
+use crate::domain::caller::Caller;
 use crate::error::ApiError;
 use crate::AppState;
 

@@ -25,10 +25,10 @@ mod exec;
 mod fork;
 mod lifecycle;
 mod reconcile;
+pub mod replica;
 mod restore;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -48,51 +48,7 @@ pub(crate) use checkpoint::{recorded_ids, snapshot_ids, sync_fs, Taken, HIDDEN_B
 pub use create::CreateOptions;
 pub use exec::Connection;
 
-/// What a sprite is doing, as observed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// Being made; not yet visible to other calls.
-    Creating,
-    /// Its processes run; exec and sessions are possible.
-    Running,
-    /// Frozen in memory; wakes in about a millisecond.
-    SleepingWarm,
-    /// No processes; only its disk remains.
-    SleepingCold,
-    /// Gone.
-    Destroyed,
-}
-
-impl Phase {
-    pub fn can_exec(self) -> bool {
-        self == Phase::Running
-    }
-    pub fn can_sleep(self) -> bool {
-        matches!(self, Phase::Running | Phase::SleepingWarm)
-    }
-    pub fn can_wake(self) -> bool {
-        matches!(
-            self,
-            Phase::Running | Phase::SleepingWarm | Phase::SleepingCold
-        )
-    }
-    pub fn can_checkpoint(self) -> bool {
-        self.can_wake()
-    }
-}
-
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Phase::Creating => "being created",
-            Phase::Running => "running",
-            Phase::SleepingWarm => "asleep (warm)",
-            Phase::SleepingCold => "asleep (cold)",
-            Phase::Destroyed => "destroyed",
-        })
-    }
-}
+pub use crate::phase::Phase;
 
 /// The phase a sprite should be in; kept in its record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,14 +222,14 @@ pub struct HostConfig {
     pub runtime: Flavor,
     /// Sprites reach the internet through the host (see [`crate::net`]).
     pub egress: bool,
-    /// Where checkpoints are replicated to, if anywhere (see [`crate::replica`]).
-    pub bucket: Option<Arc<crate::replica::Bucket>>,
+    /// Where checkpoints are replicated to, if anywhere (see [`crate::sprite::replica`]).
+    pub bucket: Option<Arc<crate::sprite::replica::Bucket>>,
     /// Dirty data is written out in the background from this many bytes
     /// on (see [`crate::pool::write_out_early`]); `None` leaves the
     /// kernel's setting alone.
     pub write_out_from: Option<u64>,
     /// How long the bucket keeps hidden checkpoints (see
-    /// [`crate::replica`]'s retention).
+    /// [`crate::sprite::replica`]'s retention).
     pub retention: Duration,
 }
 
@@ -716,7 +672,8 @@ impl Host {
     /// first when it is only there.
     pub(crate) async fn files_here(&self, name: &SpriteName) -> Result<crate::fs::SpriteFs> {
         let (paths, _) = self.load(name)?;
-        if crate::replica::ReplicaState::read(&paths)?.location == crate::replica::Location::Bucket
+        if crate::sprite::replica::ReplicaState::read(&paths)?.location
+            == crate::sprite::replica::Location::Bucket
         {
             self.fetch(name).await?;
         }

@@ -66,7 +66,8 @@ impl Host {
     async fn reconcile_one(&self, name: &SpriteName) -> Result<()> {
         let _guard = self.lock(name).await;
         let (paths, rec) = self.load(name)?;
-        if crate::replica::ReplicaState::read(&paths)?.location == crate::replica::Location::Bucket
+        if crate::sprite::replica::ReplicaState::read(&paths)?.location
+            == crate::sprite::replica::Location::Bucket
         {
             // Its disk is in the bucket, its records say what is there;
             // half-received checkpoints are finished by the next fetch. A

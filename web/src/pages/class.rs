@@ -333,7 +333,7 @@ fn TeacherTools(
     let from = RwSignal::new(String::new());
     let checkpoints = RwSignal::new(Vec::<api::Checkpoint>::new());
     let checkpoint = RwSignal::new(String::new());
-    super::dashboard::follow_checkpoints(from, checkpoints, checkpoint, error, true);
+    super::checkpoints::follow(from, checkpoints, checkpoint, error, true);
     let publish = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         error.set(None);
@@ -402,7 +402,7 @@ fn TeacherTools(
                     "At the checkpoint"
                     <select name="assignment-checkpoint" required on:change=move |ev| checkpoint.set(event_target_value(&ev))>
                         {move || checkpoints.get().into_iter().map(|c| {
-                            let label = super::dashboard::checkpoint_label(&c);
+                            let label = super::checkpoints::label(&c);
                             view! { <option value=c.id.clone()>{label}</option> }
                         }).collect_view()}
                     </select>

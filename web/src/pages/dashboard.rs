@@ -317,7 +317,7 @@ fn NewSprite(
     let checkpoints = RwSignal::new(Vec::<api::Checkpoint>::new());
     let checkpoint = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
-    follow_checkpoints(from, checkpoints, checkpoint, error, false);
+    super::checkpoints::follow(from, checkpoints, checkpoint, error, false);
     // A blank sprite, or a fork of `source` (at a checkpoint).
     let create = Action::new_local(move |(n, source, cp): &(String, String, String)| {
         let call = if source.is_empty() {
@@ -396,7 +396,7 @@ fn NewSprite(
                                 .get()
                                 .into_iter()
                                 .map(|c| {
-                                    let label = checkpoint_label(&c);
+                                    let label = super::checkpoints::label(&c);
                                     view! { <option value=c.id.clone()>{label}</option> }
                                 })
                                 .collect_view()
@@ -410,55 +410,4 @@ fn NewSprite(
             {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
         </form>
     }
-}
-
-/// Keeps `checkpoints` the list of the sprite named by `from` (empty for
-/// none), resetting the chosen `checkpoint` (to the newest, with
-/// `pick_newest`) whenever the sprite changes.
-pub fn follow_checkpoints(
-    from: RwSignal<String>,
-    checkpoints: RwSignal<Vec<api::Checkpoint>>,
-    checkpoint: RwSignal<String>,
-    error: RwSignal<Option<String>>,
-    pick_newest: bool,
-) {
-    Effect::new(move |_| {
-        let source = from.get();
-        checkpoints.set(vec![]);
-        checkpoint.set(String::new());
-        if source.is_empty() {
-            return;
-        }
-        leptos::task::spawn_local(async move {
-            match api::run(client::checkpoints(&source)).await {
-                Ok(list) => {
-                    if pick_newest {
-                        if let Some(first) = list.first() {
-                            checkpoint.set(first.id.clone());
-                        }
-                    }
-                    checkpoints.set(list);
-                }
-                Err(e) => error.set(Some(e.message)),
-            }
-        });
-    });
-}
-
-/// "v3 · before the upgrade · 5 minutes ago".
-pub fn checkpoint_label(c: &api::Checkpoint) -> String {
-    let mut label = c.id.clone();
-    if c.auto {
-        label.push_str(" · automatic");
-    }
-    if !c.comment.is_empty() {
-        label.push_str(" · ");
-        label.push_str(&c.comment);
-    }
-    let when = ago(&c.create_time);
-    if !when.is_empty() {
-        label.push_str(" · ");
-        label.push_str(&when);
-    }
-    label
 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod checkpoints;
 pub mod class;
 pub mod dashboard;
 pub mod gallery;

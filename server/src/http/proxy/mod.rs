@@ -706,7 +706,7 @@ async fn authorize(
         return match crate::domain::accounts::caller_for_token(&state.db, token.trim()).await? {
             Some(c)
                 if c.org_id == route.org_id
-                    && crate::domain::sprites::may_use(state, &c, &route.sprite_id).await? =>
+                    && crate::domain::access::may_use(state, &c, &route.sprite_id).await? =>
             {
                 Ok(())
             }
@@ -717,7 +717,7 @@ async fn authorize(
         if let Some(c) =
             crate::domain::accounts::caller_for_user(&state.db, &user, &route.org_id).await?
         {
-            if crate::domain::sprites::may_use(state, &c, &route.sprite_id).await? {
+            if crate::domain::access::may_use(state, &c, &route.sprite_id).await? {
                 return Ok(());
             }
         }

@@ -72,7 +72,7 @@ async fn enable(
 
 async fn set_disabled(
     state: &AppState,
-    caller: &crate::domain::accounts::Caller,
+    caller: &crate::domain::caller::Caller,
     handle: &str,
     disabled: bool,
 ) -> Result<Json<UserSummary>, ApiError> {

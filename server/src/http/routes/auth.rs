@@ -13,7 +13,8 @@ use tower_sessions::Session;
 
 use super::json::Body;
 use super::Routes;
-use crate::domain::accounts::{self, Caller};
+use crate::domain::accounts;
+use crate::domain::caller::Caller;
 use crate::error::ApiError;
 use crate::http::auth::session_error;
 use crate::http::session::{CSRF, ORG_ID, USER_ID};

@@ -15,9 +15,10 @@ use vmhost::{CheckpointId, CheckpointInfo};
 
 use super::json::{Body, Query};
 use super::Routes;
-use crate::domain::accounts::Caller;
+use crate::domain::access;
+use crate::domain::caller::Caller;
 use crate::error::ApiError;
-use crate::{domain::sprites, AppState};
+use crate::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -94,7 +95,7 @@ async fn create(
     Path(name): Path<String>,
     body: Result<Body<NewCheckpoint>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let host_name = sprites::host_sprite(&state, &caller, &name).await?;
+    let host_name = access::host_sprite(&state, &caller, &name).await?;
     // The body is optional: no comment is an empty one.
     let comment = body.map(|Body(b)| b.comment).unwrap_or_default();
     if comment.len() > 1000 {
@@ -133,7 +134,7 @@ async fn list(
     Path(name): Path<String>,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Json<Vec<Checkpoint>>, ApiError> {
-    let host_name = sprites::host_sprite(&state, &caller, &name).await?;
+    let host_name = access::host_sprite(&state, &caller, &name).await?;
     let all = state.host.checkpoints(&host_name)?;
     // Replication's own checkpoints are there for recovery, not for people.
     let hidden = q.get("hidden").is_some_and(|h| h == "true");
@@ -154,7 +155,7 @@ async fn show(
     caller: Caller,
     Path((name, id)): Path<(String, String)>,
 ) -> Result<Json<Checkpoint>, ApiError> {
-    let host_name = sprites::host_sprite(&state, &caller, &name).await?;
+    let host_name = access::host_sprite(&state, &caller, &name).await?;
     let id = checkpoint_id(&id)?;
     let all = state.host.checkpoints(&host_name)?;
     let c = all
@@ -169,7 +170,7 @@ async fn remove(
     caller: Caller,
     Path((name, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let host_name = sprites::host_sprite(&state, &caller, &name).await?;
+    let host_name = access::host_sprite(&state, &caller, &name).await?;
     let id = checkpoint_id(&id)?;
     state.host.delete_checkpoint(&host_name, id).await?;
     let id = Some(id.to_string());
@@ -184,7 +185,7 @@ async fn restore(
     caller: Caller,
     Path((name, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let host_name = sprites::host_sprite(&state, &caller, &name).await?;
+    let host_name = access::host_sprite(&state, &caller, &name).await?;
     let id = checkpoint_id(&id)?;
     // Unknown checkpoints are an HTTP 404, before any streaming starts.
     state.host.checkpoint_info(&host_name, id)?;
@@ -225,7 +226,7 @@ async fn diff(
     Path((name, id)): Path<(String, String)>,
     Query(q): Query<DiffQuery>,
 ) -> Result<Json<CheckpointDiff>, ApiError> {
-    let host_name = sprites::host_sprite(&state, &caller, &name).await?;
+    let host_name = access::host_sprite(&state, &caller, &name).await?;
     let from = checkpoint_id(&id)?;
     let to = q.to.as_deref().map(checkpoint_id).transpose()?;
     let changes = state.host.diff(&host_name, from, to).await?;

@@ -12,7 +12,7 @@ use sprites_wire::client::path;
 
 use super::json::Body;
 use super::Routes;
-use crate::domain::accounts::Caller;
+use crate::domain::caller::Caller;
 use crate::domain::classes;
 use crate::error::ApiError;
 use crate::AppState;

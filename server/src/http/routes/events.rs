@@ -16,10 +16,12 @@ use sprites_wire::client::path;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Routes;
-use crate::domain::accounts::{caller_for_user, Caller};
+use crate::domain::accounts::caller_for_user;
+use crate::domain::caller::Caller;
 use crate::domain::events::event;
+use crate::domain::{access, sprites};
 use crate::error::ApiError;
-use crate::{domain::sprites, AppState};
+use crate::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -61,7 +63,7 @@ async fn stream(
                             if hidden.contains(&e.sprite) || e.kind == "sprite.destroyed" {
                                 continue;
                             }
-                            match sprites::sees(&state, &caller, &e.sprite).await {
+                            match access::sees(&state, &caller, &e.sprite).await {
                                 Ok(true) => {
                                     shown.insert(e.sprite.clone());
                                 }

@@ -25,9 +25,10 @@ use vmhost::{Chunk, ExecSpec, WinSize};
 
 use super::json::Query;
 use super::Routes;
-use crate::domain::accounts::Caller;
+use crate::domain::access;
+use crate::domain::caller::Caller;
 use crate::error::ApiError;
-use crate::{domain::sprites, AppState};
+use crate::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -82,7 +83,7 @@ async fn exec_or_list(
 ) -> Result<Response, ApiError> {
     // A plain GET lists the sessions; an upgrade starts a command.
     let Ok(ws) = ws else {
-        let host_name = sprites::running(&state, &caller, &name).await?;
+        let host_name = access::running(&state, &caller, &name).await?;
         return Ok(Json(list_sessions(&state, &host_name).await?).into_response());
     };
     let spec = parse_exec(query.as_deref().unwrap_or(""))?;
@@ -100,7 +101,7 @@ async fn start(
     name: &str,
     spec: ExecSpec,
 ) -> Result<(vmhost::Stream, Watch), ApiError> {
-    let host_name = sprites::host_sprite(state, caller, name).await?;
+    let host_name = access::host_sprite(state, caller, name).await?;
     let busy = state.activity.busy(&host_name).await;
     let tty = spec.tty.is_some();
     let stream = match state.host.exec(&host_name, spec.clone()).await {
@@ -298,7 +299,7 @@ async fn attach(
     Path((name, session)): Path<(String, String)>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let host_name = sprites::running(&state, &caller, &name).await?;
+    let host_name = access::running(&state, &caller, &name).await?;
     let id: u64 = session
         .parse()
         .map_err(|_| ApiError::NotFound(format!("session {session}")))?;
@@ -405,7 +406,7 @@ async fn kill(
     Query(query): Query<KillSession>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let host_name = sprites::running(&state, &caller, &name).await?;
+    let host_name = access::running(&state, &caller, &name).await?;
     let id: u64 = session
         .parse()
         .map_err(|_| ApiError::NotFound(format!("session {session}")))?;

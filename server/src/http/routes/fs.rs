@@ -15,9 +15,10 @@ use vmhost::fs::{Entry, Files, Kind};
 
 use super::json::{Body, Query};
 use super::Routes;
-use crate::domain::accounts::Caller;
+use crate::domain::access;
+use crate::domain::caller::Caller;
 use crate::error::ApiError;
-use crate::{domain::sprites, AppState};
+use crate::AppState;
 
 /// The largest file read or written in one request.
 const MAX_FILE: u64 = 64 << 20;
@@ -76,7 +77,7 @@ fn entry(e: &Entry) -> FileEntry {
 }
 
 async fn files(state: &AppState, caller: &Caller, name: &str) -> Result<Files, ApiError> {
-    let host_name = sprites::host_sprite(state, caller, name).await?;
+    let host_name = access::host_sprite(state, caller, name).await?;
     Ok(state.host.sprite_files(&host_name).await?)
 }
 
@@ -130,7 +131,7 @@ async fn read_at_checkpoint(
     Path((name, id)): Path<(String, String)>,
     Query(q): Query<PathQuery>,
 ) -> Result<Response, ApiError> {
-    let host_name = sprites::host_sprite(&state, &caller, &name).await?;
+    let host_name = access::host_sprite(&state, &caller, &name).await?;
     let id = super::checkpoints::checkpoint_id(&id)?;
     let fs = state.host.checkpoint_files(&host_name, id)?;
     let path = resolve(&q.path, q.working_dir.as_deref())?;

@@ -15,9 +15,10 @@ use sprites_wire::fs::{absolute, WatchMessage, WatchRequest};
 use vmhost::{FsWatch, SpriteName};
 
 use super::Routes;
-use crate::domain::accounts::Caller;
+use crate::domain::access;
+use crate::domain::caller::Caller;
 use crate::error::ApiError;
-use crate::{domain::sprites, AppState};
+use crate::AppState;
 
 pub fn routes() -> Routes {
     Routes::new().get(path::FS_WATCH, watch)
@@ -29,7 +30,7 @@ async fn watch(
     Path(name): Path<String>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let host_name = sprites::host_sprite(&state, &caller, &name).await?;
+    let host_name = access::host_sprite(&state, &caller, &name).await?;
     let ws = ws.map_err(|_| {
         ApiError::Invalid("fs/watch is a WebSocket: connect with an upgrade".into())
     })?;

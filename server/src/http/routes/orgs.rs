@@ -11,9 +11,10 @@ use sprites_wire::orgs::{
 
 use super::json::Body;
 use super::Routes;
-use crate::domain::accounts::Caller;
+use crate::domain::caller::Caller;
+use crate::domain::orgs;
 use crate::error::ApiError;
-use crate::{domain::orgs, AppState};
+use crate::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()

@@ -16,9 +16,10 @@ use sprites_wire::client::path;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::Routes;
-use crate::domain::accounts::Caller;
+use crate::domain::access;
+use crate::domain::caller::Caller;
 use crate::error::ApiError;
-use crate::{domain::sprites, AppState};
+use crate::AppState;
 
 pub fn routes() -> Routes {
     Routes::new().get(path::PROXY, open)
@@ -33,7 +34,7 @@ async fn open(
     Path(name): Path<String>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let host = sprites::running(&state, &caller, &name).await?;
+    let host = access::running(&state, &caller, &name).await?;
     Ok(ws.on_upgrade(move |socket| async move {
         // A forwarded connection is work in flight: the sprite stays awake.
         let _busy = state.activity.busy(&host).await;

@@ -17,9 +17,10 @@ use vmhost::{ServiceEvent, ServiceInfo, ServiceOp, ServiceSpec};
 use super::checkpoints::ndjson;
 use super::json::{parse_duration, Body, Query};
 use super::Routes;
-use crate::domain::accounts::Caller;
+use crate::domain::access;
+use crate::domain::caller::Caller;
 use crate::error::ApiError;
-use crate::{domain::sprites, AppState};
+use crate::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -78,7 +79,7 @@ async fn list(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Vec<Service>>, ApiError> {
-    let host = sprites::running(&state, &caller, &name).await?;
+    let host = access::running(&state, &caller, &name).await?;
     Ok(Json(
         state.host.services(&host).await?.iter().map(view).collect(),
     ))
@@ -89,7 +90,7 @@ async fn show(
     caller: Caller,
     Path((name, service)): Path<(String, String)>,
 ) -> Result<Json<Service>, ApiError> {
-    let host = sprites::running(&state, &caller, &name).await?;
+    let host = access::running(&state, &caller, &name).await?;
     let all = state.host.services(&host).await?;
     let found = all
         .iter()
@@ -123,7 +124,7 @@ async fn change(
     change: ServiceOp,
     follow: Duration,
 ) -> Result<Response, ApiError> {
-    let host = sprites::running(&state, caller, name).await?;
+    let host = access::running(&state, caller, name).await?;
     let busy = state.activity.busy(&host).await;
     // The change itself is made before answering, so its errors are
     // HTTP statuses; its events follow as the stream.
@@ -233,7 +234,7 @@ async fn delete(
     caller: Caller,
     Path((name, service)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let host = sprites::running(&state, &caller, &name).await?;
+    let host = access::running(&state, &caller, &name).await?;
     let mut events = state
         .host
         .service(&host, &service, ServiceOp::Delete, 0)
@@ -249,7 +250,7 @@ async fn logs(
     Path((name, service)): Path<(String, String)>,
     Query(q): Query<Follow>,
 ) -> Result<Response, ApiError> {
-    let host = sprites::running(&state, &caller, &name).await?;
+    let host = access::running(&state, &caller, &name).await?;
     let follow = follow_for(q.duration.as_deref(), "duration")?;
     let lines = q.lines.unwrap_or(100).min(2000);
     let busy = state.activity.busy(&host).await;
@@ -287,7 +288,7 @@ async fn signal(
     Body(req): Body<ServiceSignal>,
 ) -> Result<StatusCode, ApiError> {
     let signal = super::exec::signal_number(Some(&req.signal))?;
-    let host = sprites::running(&state, &caller, &name).await?;
+    let host = access::running(&state, &caller, &name).await?;
     let mut events = state
         .host
         .service(&host, &req.name, ServiceOp::Signal { signal }, 0)

@@ -11,9 +11,10 @@ use sprites_wire::client::path;
 
 use super::json::{Body, Query};
 use super::Routes;
-use crate::domain::accounts::Caller;
+use crate::domain::caller::Caller;
+use crate::domain::sprites;
 use crate::error::ApiError;
-use crate::{domain::sprites, AppState};
+use crate::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()

@@ -11,7 +11,7 @@ use sprites_wire::client::path;
 
 use super::json::{Body, Query};
 use super::Routes;
-use crate::domain::accounts::Caller;
+use crate::domain::caller::Caller;
 use crate::domain::templates::{self, ImportParams, Importer};
 use crate::error::ApiError;
 use crate::AppState;

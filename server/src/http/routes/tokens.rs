@@ -9,7 +9,8 @@ use sprites_wire::orgs::{MintedToken, NewToken, TokenList};
 
 use super::json::Body;
 use super::Routes;
-use crate::domain::accounts::{self, Caller};
+use crate::domain::accounts;
+use crate::domain::caller::Caller;
 use crate::error::ApiError;
 use crate::AppState;
 

@@ -9,9 +9,11 @@ use serde::Deserialize;
 
 use super::json::Query;
 use super::Routes;
-use crate::domain::accounts::{caller_for_user, Caller};
+use crate::domain::accounts::caller_for_user;
+use crate::domain::caller::Caller;
 use crate::error::ApiError;
-use crate::{http::proxy, AppState};
+use crate::http::proxy;
+use crate::AppState;
 
 pub fn routes() -> Routes {
     Routes::new().get("/v1/url-auth", hand_off)
@@ -69,7 +71,7 @@ async fn hand_off_to(
     let member = caller_for_user(&state.db, &caller.user_id, &route.org_id)
         .await?
         .ok_or_else(not_found)?;
-    if !crate::domain::sprites::may_use(state, &member, &route.sprite_id).await? {
+    if !crate::domain::access::may_use(state, &member, &route.sprite_id).await? {
         return Err(not_found());
     }
     // The same member back for the same sprite again and again within

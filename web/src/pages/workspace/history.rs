@@ -8,7 +8,7 @@ use sprites_wire::api::{NewCheckpoint, Progress, SaveTemplate};
 use sprites_wire::client;
 
 use super::Ws;
-use crate::pages::dashboard::checkpoint_label;
+use crate::pages::checkpoints::label as checkpoint_label;
 use crate::{api, js};
 
 async fn text_at(ws: Ws, checkpoint: Option<&str>, path: &str) -> api::Result<String> {

@@ -196,7 +196,7 @@ fn doomed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::replica::Shipped;
+    use crate::sprite::replica::Shipped;
 
     const H: u32 = HIDDEN_BASE;
 

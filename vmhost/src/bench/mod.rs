@@ -12,52 +12,13 @@ use std::ffi::CString;
 use std::time::{Duration, Instant};
 
 use nix::sched::CloneFlags;
-use serde::Serialize;
+
+pub mod table;
+
+pub use table::{print_table, row, Row, Samples};
 
 use crate::image::Recipe;
 use crate::{btrfs, CreateOptions, Host, HostConfig, SpriteName};
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Row {
-    pub operation: String,
-    pub median_ms: f64,
-    pub p95_ms: f64,
-    pub floor_ms: Option<f64>,
-    pub ratio: Option<f64>,
-    /// What the issue asks for, in words.
-    pub target: String,
-}
-
-/// Timings of one operation.
-pub struct Samples(pub Vec<Duration>);
-
-impl Samples {
-    fn ms(&self, q: f64) -> f64 {
-        let mut v: Vec<f64> = self.0.iter().map(|d| d.as_secs_f64() * 1e3).collect();
-        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        let i = ((v.len() as f64 - 1.0) * q).round() as usize;
-        v[i]
-    }
-    pub fn median(&self) -> f64 {
-        self.ms(0.5)
-    }
-    pub fn p95(&self) -> f64 {
-        self.ms(0.95)
-    }
-}
-
-/// A row of the table: `s` against `floor` (a median in ms).
-pub fn row(operation: &str, s: &Samples, floor: Option<f64>, target: &str) -> Row {
-    let median = s.median();
-    Row {
-        operation: operation.into(),
-        median_ms: median,
-        p95_ms: s.p95(),
-        floor_ms: floor,
-        ratio: floor.map(|f| median / f),
-        target: target.into(),
-    }
-}
 
 fn name(s: &str) -> SpriteName {
     SpriteName::parse(s).expect("bench names are valid")
@@ -412,7 +373,7 @@ pub async fn run(mut cfg: HostConfig, mirror: &str, runs: usize, json: bool) -> 
     }
 
     if let Some(second) = second_host(host.config()) {
-        match crate::replica::bench::rows(&host, second, runs).await {
+        match crate::sprite::replica::bench::rows(&host, second, runs).await {
             Ok(more) => rows.extend(more),
             Err(e) => anyhow::bail!("replication rows: {e:#}"),
         }
@@ -532,35 +493,4 @@ fn sync_pool(host: &Host) -> anyhow::Result<()> {
     let f = std::fs::File::open(host.pool().root())?;
     nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f))?;
     Ok(())
-}
-
-/// Prints rows as the table `vmhost bench` shows.
-pub fn print_table(rows: &[Row]) {
-    println!(
-        "{:<34} {:>10} {:>10} {:>10} {:>8}  target",
-        "operation", "median", "p95", "floor", "ratio"
-    );
-    for r in rows {
-        // Rows of megabytes or requests per second name their unit.
-        let unit = if r.operation.ends_with("(MB)")
-            || r.operation.ends_with("(MB/s)")
-            || r.operation.ends_with("(s)")
-            || r.operation.contains("requests/s")
-        {
-            ""
-        } else {
-            " ms"
-        };
-        let floor = r.floor_ms.map_or("-".into(), |f| format!("{f:.2}{unit}"));
-        let ratio = r.ratio.map_or("-".into(), |x| format!("{x:.2}x"));
-        println!(
-            "{:<34} {:>10} {:>10} {:>10} {:>8}  {}",
-            r.operation,
-            format!("{:.2}{unit}", r.median_ms),
-            format!("{:.2}{unit}", r.p95_ms),
-            floor,
-            ratio,
-            r.target
-        );
-    }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use rand::RngCore;
 
-use crate::bench::{row, Row, Samples};
+use crate::bench::table::{row, Row, Samples};
 use crate::{CreateOptions, Host, HostConfig, SpriteName};
 
 const GIB: usize = 1 << 30;
