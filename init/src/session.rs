@@ -17,7 +17,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use sprite_init::{read_frame, write_frame, ErrorKind, ExecSpec, Frame, Reply, SessionInfo, Tag};
+use sprite_init::{
+    read_frame, write_frame, ErrorKind, ExecSpec, Frame, Reply, SessionInfo, Tag, WinSize,
+};
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot};
 
@@ -147,87 +149,9 @@ impl Sessions {
     /// The creator is subscribed before any output is read, so it sees
     /// every byte even of a command that exits at once.
     pub fn spawn(self: &Arc<Self>, spec: ExecSpec) -> Result<(Arc<Session>, Subscription), Reply> {
-        let Some(program) = spec.argv.first() else {
-            return Err(Reply::Error {
-                kind: ErrorKind::Invalid,
-                message: "empty command".into(),
-            });
-        };
-        let mut cmd = Command::new(program);
-        cmd.args(&spec.argv[1..]);
-        cmd.env_clear();
-        cmd.env("PATH", DEFAULT_PATH)
-            .env("HOME", "/root")
-            .env("USER", "root")
-            .env("LANG", "C.UTF-8");
-        if spec.tty.is_some() {
-            cmd.env("TERM", "xterm-256color");
-        }
-        for (k, v) in &spec.env {
-            cmd.env(k, v);
-        }
-        cmd.current_dir(match &spec.dir {
-            Some(dir) => dir.as_str(),
-            None => default_dir(),
-        });
-
-        let mut outputs: Vec<(Tag, Fd)> = Vec::new();
-        let stdin_fd;
-        if let Some(size) = spec.tty {
-            let ws = nix::pty::Winsize {
-                ws_row: size.rows,
-                ws_col: size.cols,
-                ws_xpixel: 0,
-                ws_ypixel: 0,
-            };
-            let pty = nix::pty::openpty(Some(&ws), None)
-                .map_err(|e| spawn_error(format!("cannot open a terminal: {e}")))?;
-            let slave = pty.slave;
-            cmd.stdin(Stdio::from(dup(&slave)?))
-                .stdout(Stdio::from(dup(&slave)?))
-                .stderr(Stdio::from(slave));
-            // SAFETY: setsid and ioctl are async-signal-safe.
-            unsafe {
-                cmd.pre_exec(|| {
-                    nix::unistd::setsid()?;
-                    if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-            // The master is both the session's input and its only output; the
-            // pump reads from its own descriptor of it.
-            let master_out = dup(&pty.master)?;
-            stdin_fd = Arc::new(Fd::new(pty.master).map_err(|e| spawn_error(e.to_string()))?);
-            outputs.push((
-                Tag::Stdout,
-                Fd::new(master_out).map_err(|e| spawn_error(e.to_string()))?,
-            ));
-        } else {
-            let (in_r, in_w) = pipe()?;
-            let (out_r, out_w) = pipe()?;
-            let (err_r, err_w) = pipe()?;
-            cmd.stdin(Stdio::from(in_r))
-                .stdout(Stdio::from(out_w))
-                .stderr(Stdio::from(err_w));
-            // SAFETY: setsid is async-signal-safe.
-            unsafe {
-                cmd.pre_exec(|| {
-                    nix::unistd::setsid()?;
-                    Ok(())
-                });
-            }
-            stdin_fd = Arc::new(Fd::new(in_w).map_err(|e| spawn_error(e.to_string()))?);
-            outputs.push((
-                Tag::Stdout,
-                Fd::new(out_r).map_err(|e| spawn_error(e.to_string()))?,
-            ));
-            outputs.push((
-                Tag::Stderr,
-                Fd::new(err_r).map_err(|e| spawn_error(e.to_string()))?,
-            ));
-        }
+        let mut cmd = command(&spec)?;
+        let program = spec.argv[0].clone();
+        let (stdin_fd, outputs) = wire_streams(&mut cmd, spec.tty)?;
 
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let (exit_tx, exit_rx) = oneshot::channel();
@@ -277,6 +201,93 @@ impl Sessions {
         });
         Ok((session, creator))
     }
+}
+
+/// The command `spec` asks for, with the sprite's default environment and
+/// working directory; its streams are not wired yet.
+fn command(spec: &ExecSpec) -> Result<Command, Reply> {
+    let Some(program) = spec.argv.first() else {
+        return Err(Reply::Error {
+            kind: ErrorKind::Invalid,
+            message: "empty command".into(),
+        });
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(&spec.argv[1..]);
+    cmd.env_clear();
+    cmd.env("PATH", DEFAULT_PATH)
+        .env("HOME", "/root")
+        .env("USER", "root")
+        .env("LANG", "C.UTF-8");
+    if spec.tty.is_some() {
+        cmd.env("TERM", "xterm-256color");
+    }
+    for (k, v) in &spec.env {
+        cmd.env(k, v);
+    }
+    cmd.current_dir(match &spec.dir {
+        Some(dir) => dir.as_str(),
+        None => default_dir(),
+    });
+    Ok(cmd)
+}
+
+/// A session's input, and its outputs to pump with the tag of each.
+type Streams = (Arc<Fd>, Vec<(Tag, Fd)>);
+
+/// Gives `cmd` a new session and its streams: a terminal of `tty`'s size
+/// (which is its controlling terminal), or three pipes. Answers the
+/// session's input and the outputs to pump.
+fn wire_streams(cmd: &mut Command, tty: Option<WinSize>) -> Result<Streams, Reply> {
+    let fd = |o: OwnedFd| Fd::new(o).map_err(|e| spawn_error(e.to_string()));
+    if let Some(size) = tty {
+        let ws = nix::pty::Winsize {
+            ws_row: size.rows,
+            ws_col: size.cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        let pty = nix::pty::openpty(Some(&ws), None)
+            .map_err(|e| spawn_error(format!("cannot open a terminal: {e}")))?;
+        let slave = pty.slave;
+        cmd.stdin(Stdio::from(dup(&slave)?))
+            .stdout(Stdio::from(dup(&slave)?))
+            .stderr(Stdio::from(slave));
+        // SAFETY: setsid and ioctl are async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::unistd::setsid()?;
+                if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        // The master is both the session's input and its only output; the
+        // pump reads from its own descriptor of it.
+        let master_out = dup(&pty.master)?;
+        return Ok((
+            Arc::new(fd(pty.master)?),
+            vec![(Tag::Stdout, fd(master_out)?)],
+        ));
+    }
+    let (in_r, in_w) = pipe()?;
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    cmd.stdin(Stdio::from(in_r))
+        .stdout(Stdio::from(out_w))
+        .stderr(Stdio::from(err_w));
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid()?;
+            Ok(())
+        });
+    }
+    Ok((
+        Arc::new(fd(in_w)?),
+        vec![(Tag::Stdout, fd(out_r)?), (Tag::Stderr, fd(err_r)?)],
+    ))
 }
 
 fn dup(fd: &OwnedFd) -> Result<OwnedFd, Reply> {

@@ -125,30 +125,44 @@ fn join_code(next: Option<&str>) -> Option<String> {
         .map(str::to_string)
 }
 
-#[component]
-pub fn SignUp() -> impl IntoView {
-    let session = expect_context::<Session>();
-    let query = use_query_map();
-    let navigate = use_navigate();
-    let email = RwSignal::new(String::new());
-    let handle = RwSignal::new(String::new());
-    let password = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
-    // The address an invitation was made for: the account must use it.
-    let invited_email = RwSignal::new(None::<String>);
-    let pass = Memo::new(move |_| {
-        let q = query.read();
-        if let Some(token) = q.get("invite").filter(|t| !t.is_empty()) {
-            Pass::Invitation(token)
-        } else if let Some(code) = join_code(q.get("next").as_deref()) {
-            Pass::Class(code)
-        } else if session.1.get() {
-            Pass::Open
-        } else {
-            Pass::Closed
+/// What the sign-up page's address lets this person do, on a server that
+/// does or does not let anyone sign up.
+fn pass_of(query: &leptos_router::params::ParamsMap, open: bool) -> Pass {
+    if let Some(token) = query.get("invite").filter(|t| !t.is_empty()) {
+        Pass::Invitation(token)
+    } else if let Some(code) = join_code(query.get("next").as_deref()) {
+        Pass::Class(code)
+    } else if open {
+        Pass::Open
+    } else {
+        Pass::Closed
+    }
+}
+
+impl Pass {
+    /// What the page says of it (an invitation for `invited`, maybe).
+    fn why(&self, invited: Option<String>) -> Option<String> {
+        match self {
+            Pass::Invitation(_) => Some(match invited {
+                Some(e) => format!("You are invited to Sprites as {e}."),
+                None => "You are invited to Sprites.".to_string(),
+            }),
+            Pass::Class(_) => Some(
+                "You are joining a class: your account starts as one of its students.".to_string(),
+            ),
+            Pass::Open | Pass::Closed => None,
         }
-    });
-    // An invitation link says what it is for before anything is typed.
+    }
+}
+
+/// An invitation link says what it is for before anything is typed: the
+/// address it is for fills `email` and `invited`.
+fn check_invitation(
+    pass: Memo<Pass>,
+    email: RwSignal<String>,
+    invited: RwSignal<Option<String>>,
+    error: RwSignal<Option<String>>,
+) {
     Effect::new(move |_| {
         let Pass::Invitation(token) = pass.get() else {
             return;
@@ -159,17 +173,23 @@ pub fn SignUp() -> impl IntoView {
                     if let Some(e) = &check.email {
                         email.set(e.clone());
                     }
-                    invited_email.set(check.email);
+                    invited.set(check.email);
                 }
                 Err(e) => error.set(Some(e.message)),
             }
         });
     });
-    // The first field a person can type in has the focus.
-    let email_field: NodeRef<leptos::html::Input> = NodeRef::new();
-    let handle_field: NodeRef<leptos::html::Input> = NodeRef::new();
+}
+
+/// Focus on the first field a person can type in: the user name when an
+/// invitation fixed the address.
+fn focus_first(
+    invited: RwSignal<Option<String>>,
+    email_field: NodeRef<leptos::html::Input>,
+    handle_field: NodeRef<leptos::html::Input>,
+) {
     Effect::new(move |_| {
-        let field = if invited_email.with(Option::is_some) {
+        let field = if invited.with(Option::is_some) {
             handle_field.get()
         } else {
             email_field.get()
@@ -178,6 +198,37 @@ pub fn SignUp() -> impl IntoView {
             let _ = f.focus();
         }
     });
+}
+
+/// What the sign-up page says on a server whose sign-up is by invitation,
+/// to someone without one.
+#[component]
+fn ByInvitation() -> impl IntoView {
+    view! {
+        <p class="notice" role="status">
+            "Sign-up on this server is by invitation. Ask its admin for an invitation link, "
+            "or your teacher for your class's join link."
+        </p>
+    }
+}
+
+#[component]
+pub fn SignUp() -> impl IntoView {
+    let session = expect_context::<Session>();
+    let query = use_query_map();
+    let navigate = use_navigate();
+    let email = RwSignal::new(String::new());
+    let handle = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let pass = Memo::new(move |_| pass_of(&query.read(), session.1.get()));
+    // The address an invitation was made for: the account must use it.
+    let invited_email = RwSignal::new(None::<String>);
+    check_invitation(pass, email, invited_email, error);
+    // The first field a person can type in has the focus.
+    let email_field: NodeRef<leptos::html::Input> = NodeRef::new();
+    let handle_field: NodeRef<leptos::html::Input> = NodeRef::new();
+    focus_first(invited_email, email_field, handle_field);
     let sign_up = Action::new_local(move |req: &SignUpBody| {
         let call = client::sign_up(req);
         let navigate = navigate.clone();
@@ -220,16 +271,7 @@ pub fn SignUp() -> impl IntoView {
             join_code,
         });
     };
-    let why = move || match pass.get() {
-        Pass::Invitation(_) => Some(match invited_email.get() {
-            Some(e) => format!("You are invited to Sprites as {e}."),
-            None => "You are invited to Sprites.".to_string(),
-        }),
-        Pass::Class(_) => {
-            Some("You are joining a class: your account starts as one of its students.".to_string())
-        }
-        Pass::Open | Pass::Closed => None,
-    };
+    let why = move || pass.get().why(invited_email.get());
     let form = move || {
         view! {
             {move || why().map(|w| view! { <p class="invited">{w}</p> })}
@@ -277,18 +319,10 @@ pub fn SignUp() -> impl IntoView {
             </form>
         }
     };
-    let closed = || {
-        view! {
-            <p class="notice" role="status">
-                "Sign-up on this server is by invitation. Ask its admin for an invitation link, "
-                "or your teacher for your class's join link."
-            </p>
-        }
-    };
     view! {
         <main class="narrow auth">
             <h1>"Create your Sprites account"</h1>
-            <Show when=move || pass.get() != Pass::Closed fallback=closed>
+            <Show when=move || pass.get() != Pass::Closed fallback=|| view! { <ByInvitation /> }>
                 {form}
             </Show>
             <p>"Already have an account? " <a href="/signin">"Sign in"</a></p>

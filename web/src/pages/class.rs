@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 use sprites_wire::api::Sprite;
-use sprites_wire::classes::{Assignment, Collection, NewAssignment};
+use sprites_wire::classes::{Assignment, Collection, NewAssignment, Student};
 use sprites_wire::client;
 use sprites_wire::orgs::{Limits, NewOrganization, Organization};
 
@@ -274,6 +274,24 @@ fn TeacherTools(
     let slug = StoredValue::new(slug);
     let error = RwSignal::new(None::<String>);
     let notice = RwSignal::new(None::<String>);
+    view! {
+        <div class="teacher-tools">
+            <JoinCode slug=slug details=details error=error />
+            <LimitsForm slug=slug details=details notice=notice error=error />
+            <PublishForm slug=slug sprites=sprites notice=notice error=error on_published=on_published />
+            {move || notice.get().map(|n| view! { <p class="notice" role="status">{n}</p> })}
+            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+        </div>
+    }
+}
+
+/// The class's join code and link, and a new code on demand.
+#[component]
+fn JoinCode(
+    slug: StoredValue<String>,
+    details: RwSignal<Option<Organization>>,
+    error: RwSignal<Option<String>>,
+) -> impl IntoView {
     let new_code = move |_| {
         leptos::task::spawn_local(async move {
             match api::run(client::new_join_code(&slug.get_value())).await {
@@ -286,6 +304,32 @@ fn TeacherTools(
             }
         });
     };
+    view! {
+        <p class="join-code">
+            "Students join with the code "
+            <strong data-join-code=move || details.get().and_then(|d| d.join_code).unwrap_or_default()>
+                {move || details.get().and_then(|d| d.join_code).unwrap_or_else(|| "…".into())}
+            </strong>
+            " (under “Classes” on their dashboard) or the link "
+            {move || details.get().and_then(|d| d.join_code).map(|c| {
+                let origin = web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default();
+                let link = format!("{origin}/join/{c}");
+                view! { <a class="join-link" href=link.clone()>{link.clone()}</a> }
+            })}
+            ". "
+            <button class="link" on:click=new_code>"New code"</button>
+        </p>
+    }
+}
+
+/// What each student may use: sprites and disk (empty for no limit).
+#[component]
+fn LimitsForm(
+    slug: StoredValue<String>,
+    details: RwSignal<Option<Organization>>,
+    notice: RwSignal<Option<String>>,
+    error: RwSignal<Option<String>>,
+) -> impl IntoView {
     let max_sprites = RwSignal::new(String::new());
     let max_disk_gb = RwSignal::new(String::new());
     Effect::new(move |_| {
@@ -326,7 +370,24 @@ fn TeacherTools(
             }
         });
     };
+    view! {
+        <form class="inline limits" on:submit=save_limits>
+            <label>"Sprites per student" <input name="max-sprites" inputmode="numeric" placeholder="no limit" bind:value=max_sprites /></label>
+            <label>"Disk per student (GB)" <input name="max-disk" inputmode="decimal" placeholder="no limit" bind:value=max_disk_gb /></label>
+            <button type="submit">"Save limits"</button>
+        </form>
+    }
+}
 
+/// Publishes a checkpoint of one of the teacher's sprites as an assignment.
+#[component]
+fn PublishForm(
+    slug: StoredValue<String>,
+    sprites: RwSignal<Option<Vec<Sprite>>>,
+    notice: RwSignal<Option<String>>,
+    error: RwSignal<Option<String>>,
+    on_published: impl Fn(()) + Clone + Send + Sync + 'static,
+) -> impl IntoView {
     let title = RwSignal::new(String::new());
     let name = RwSignal::new(String::new());
     let instructions = RwSignal::new(String::new());
@@ -360,58 +421,35 @@ fn TeacherTools(
         });
     };
     view! {
-        <div class="teacher-tools">
-            <p class="join-code">
-                "Students join with the code "
-                <strong data-join-code=move || details.get().and_then(|d| d.join_code).unwrap_or_default()>
-                    {move || details.get().and_then(|d| d.join_code).unwrap_or_else(|| "…".into())}
-                </strong>
-                " (under “Classes” on their dashboard) or the link "
-                {move || details.get().and_then(|d| d.join_code).map(|c| {
-                    let origin = web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default();
-                    let link = format!("{origin}/join/{c}");
-                    view! { <a class="join-link" href=link.clone()>{link.clone()}</a> }
-                })}
-                ". "
-                <button class="link" on:click=new_code>"New code"</button>
-            </p>
-            <form class="inline limits" on:submit=save_limits>
-                <label>"Sprites per student" <input name="max-sprites" inputmode="numeric" placeholder="no limit" bind:value=max_sprites /></label>
-                <label>"Disk per student (GB)" <input name="max-disk" inputmode="decimal" placeholder="no limit" bind:value=max_disk_gb /></label>
-                <button type="submit">"Save limits"</button>
-            </form>
-            <form class="publish" on:submit=publish>
-                <h3>"Publish an assignment"</h3>
-                <label>"Title" <input name="assignment-title" required placeholder="Lab 1: your first page" bind:value=title /></label>
-                <label>
-                    "Short name (students' sprites are NAME-their-handle)"
-                    <input name="assignment-name" required maxlength="30" pattern="[a-z0-9][a-z0-9\\-]*" placeholder="lab1" bind:value=name />
-                </label>
-                <label>"Instructions" <textarea name="assignment-instructions" rows="3" bind:value=instructions></textarea></label>
-                <label>
-                    "From the sprite"
-                    <select name="assignment-sprite" required on:change=move |ev| from.set(event_target_value(&ev))>
-                        <option value="">"Choose the sprite you prepared"</option>
-                        {move || sprites.get().unwrap_or_default().into_iter().map(|s| {
-                            let n = s.name.clone();
-                            view! { <option value=n.clone()>{n.clone()}</option> }
-                        }).collect_view()}
-                    </select>
-                </label>
-                <label>
-                    "At the checkpoint"
-                    <select name="assignment-checkpoint" required on:change=move |ev| checkpoint.set(event_target_value(&ev))>
-                        {move || checkpoints.get().into_iter().map(|c| {
-                            let label = super::checkpoints::label(&c);
-                            view! { <option value=c.id.clone()>{label}</option> }
-                        }).collect_view()}
-                    </select>
-                </label>
-                <button type="submit" class="primary">"Publish"</button>
-            </form>
-            {move || notice.get().map(|n| view! { <p class="notice" role="status">{n}</p> })}
-            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
-        </div>
+        <form class="publish" on:submit=publish>
+            <h3>"Publish an assignment"</h3>
+            <label>"Title" <input name="assignment-title" required placeholder="Lab 1: your first page" bind:value=title /></label>
+            <label>
+                "Short name (students' sprites are NAME-their-handle)"
+                <input name="assignment-name" required maxlength="30" pattern="[a-z0-9][a-z0-9\\-]*" placeholder="lab1" bind:value=name />
+            </label>
+            <label>"Instructions" <textarea name="assignment-instructions" rows="3" bind:value=instructions></textarea></label>
+            <label>
+                "From the sprite"
+                <select name="assignment-sprite" required on:change=move |ev| from.set(event_target_value(&ev))>
+                    <option value="">"Choose the sprite you prepared"</option>
+                    {move || sprites.get().unwrap_or_default().into_iter().map(|s| {
+                        let n = s.name.clone();
+                        view! { <option value=n.clone()>{n.clone()}</option> }
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>
+                "At the checkpoint"
+                <select name="assignment-checkpoint" required on:change=move |ev| checkpoint.set(event_target_value(&ev))>
+                    {move || checkpoints.get().into_iter().map(|c| {
+                        let label = super::checkpoints::label(&c);
+                        view! { <option value=c.id.clone()>{label}</option> }
+                    }).collect_view()}
+                </select>
+            </label>
+            <button type="submit" class="primary">"Publish"</button>
+        </form>
     }
 }
 
@@ -512,28 +550,7 @@ pub fn AssignmentPage() -> impl IntoView {
                 <thead><tr><th>"Student"</th><th>"Sprite"</th><th>"State"</th><th>"Last active"</th><th></th></tr></thead>
                 <tbody>
                     {move || assignment.get().map(|a| a.students.unwrap_or_default().into_iter().map(|s| {
-                        let handle = s.handle.clone();
-                        match s.sprite {
-                            None => view! {
-                                <tr data-student=handle.clone()><td>{handle.clone()}</td><td colspan="4" class="muted">"Not started yet"</td></tr>
-                            }.into_any(),
-                            Some(sp) => {
-                                let h = handle.clone();
-                                view! {
-                                    <tr data-student=handle.clone()>
-                                        <td>{handle.clone()}</td>
-                                        <td><a href=format!("/s/{}", sp.name)>{sp.name.clone()}</a></td>
-                                        <td>{status_words(&sp.status)}</td>
-                                        <td>{sp.last_active_at.as_deref().map(ago).unwrap_or_default()}</td>
-                                        <td class="actions">
-                                            <a class="button" href=format!("/s/{}", sp.name)>"Open workspace"</a>
-                                            <a href=sp.url.clone() target="_blank" rel="noopener">"Preview"</a>
-                                            <button on:click=move |_| reset(h.clone())>"Reset…"</button>
-                                        </td>
-                                    </tr>
-                                }.into_any()
-                            }
-                        }
+                        view! { <StudentRow student=s reset=reset /> }
                     }).collect_view())}
                 </tbody>
             </table>
@@ -542,35 +559,69 @@ pub fn AssignmentPage() -> impl IntoView {
                 <button type="submit" class="primary">"Collect everybody's work"</button>
             </form>
             <h2>"Collections"</h2>
-            {move || {
-                let list = collections.get();
-                if list.is_empty() {
-                    view! { <p class="empty">"Nothing collected yet."</p> }.into_any()
-                } else {
-                    view! {
-                        <ul class="collections">
-                            {list.into_iter().map(|c| view! {
-                                <li>
-                                    <strong>{c.label.clone()}</strong>
-                                    <span class="muted">{format!(" · {}", ago(&c.created_at))}</span>
-                                    <ul>
-                                        {c.students.into_iter().map(|s| view! {
-                                            <li data-collected=s.handle.clone()>
-                                                {format!("{}: {} ", s.handle, s.sprite)}
-                                                {match (s.checkpoint, s.error) {
-                                                    (Some(cp), _) => view! { <span>{format!("checkpoint {cp}")}</span> }.into_any(),
-                                                    (None, Some(e)) => view! { <span class="error">{e}</span> }.into_any(),
-                                                    _ => view! { <span></span> }.into_any(),
-                                                }}
-                                            </li>
-                                        }).collect_view()}
-                                    </ul>
+            <Collections collections=collections />
+        </main>
+    }
+}
+
+/// A student's line on a teacher's assignment page: their sprite for it,
+/// or that they did not start.
+#[component]
+fn StudentRow(student: Student, reset: impl Fn(String) + Clone + 'static) -> impl IntoView {
+    let handle = student.handle.clone();
+    match student.sprite {
+        None => view! {
+            <tr data-student=handle.clone()><td>{handle.clone()}</td><td colspan="4" class="muted">"Not started yet"</td></tr>
+        }.into_any(),
+        Some(sp) => {
+            let h = handle.clone();
+            view! {
+                <tr data-student=handle.clone()>
+                    <td>{handle.clone()}</td>
+                    <td><a href=format!("/s/{}", sp.name)>{sp.name.clone()}</a></td>
+                    <td>{status_words(&sp.status)}</td>
+                    <td>{sp.last_active_at.as_deref().map(ago).unwrap_or_default()}</td>
+                    <td class="actions">
+                        <a class="button" href=format!("/s/{}", sp.name)>"Open workspace"</a>
+                        <a href=sp.url.clone() target="_blank" rel="noopener">"Preview"</a>
+                        <button on:click=move |_| reset(h.clone())>"Reset…"</button>
+                    </td>
+                </tr>
+            }.into_any()
+        }
+    }
+}
+
+/// Every collection of an assignment, newest first: each student's
+/// checkpoint, or why there is none.
+#[component]
+fn Collections(collections: RwSignal<Vec<Collection>>) -> impl IntoView {
+    move || {
+        let list = collections.get();
+        if list.is_empty() {
+            return view! { <p class="empty">"Nothing collected yet."</p> }.into_any();
+        }
+        view! {
+            <ul class="collections">
+                {list.into_iter().map(|c| view! {
+                    <li>
+                        <strong>{c.label.clone()}</strong>
+                        <span class="muted">{format!(" · {}", ago(&c.created_at))}</span>
+                        <ul>
+                            {c.students.into_iter().map(|s| view! {
+                                <li data-collected=s.handle.clone()>
+                                    {format!("{}: {} ", s.handle, s.sprite)}
+                                    {match (s.checkpoint, s.error) {
+                                        (Some(cp), _) => view! { <span>{format!("checkpoint {cp}")}</span> }.into_any(),
+                                        (None, Some(e)) => view! { <span class="error">{e}</span> }.into_any(),
+                                        _ => view! { <span></span> }.into_any(),
+                                    }}
                                 </li>
                             }).collect_view()}
                         </ul>
-                    }.into_any()
-                }
-            }}
-        </main>
+                    </li>
+                }).collect_view()}
+            </ul>
+        }.into_any()
     }
 }

@@ -107,70 +107,90 @@ pub fn Gallery(sprites: RwSignal<Option<Vec<Sprite>>>) -> impl IntoView {
                     each=move || templates.get().unwrap_or_default()
                     key=|t| (t.name.clone(), t.state.clone(), t.progress.clone())
                     children=move |t| {
-                        let create = create.clone();
-                        let name = t.name.clone();
-                        let ready = t.state == "ready";
-                        let picture = match &t.picture {
-                            Some(src) => view! { <img src=src.clone() alt="" /> }.into_any(),
-                            None => {
-                                let initial = t.title.chars().next().unwrap_or('?').to_uppercase().to_string();
-                                view! { <div class="initial" aria-hidden="true">{initial}</div> }.into_any()
-                            }
-                        };
-                        let whose = match t.scope.as_str() {
-                            "owner" => Some("Only you".to_string()),
-                            "organization" => Some(format!("Your organization · by {}", t.created_by.clone().unwrap_or_default())),
-                            _ if t.kind == "image" => Some("From the server's operator".to_string()),
-                            _ => None,
-                        };
-                        let label = {
-                            let name = name.clone();
-                            let state = t.state.clone();
-                            move || {
-                                if creating.get().as_deref() == Some(name.as_str()) {
-                                    return "Creating…".to_string();
-                                }
-                                match state.as_str() {
-                                    "ready" => "Use this template".into(),
-                                    "failed" => "Unavailable".into(),
-                                    "queued" => "Waiting to be prepared…".into(),
-                                    _ => "Preparing…".into(),
-                                }
-                            }
-                        };
-                        let removable = t.kind != "gallery" && t.scope != "everyone";
-                        let t2 = t.clone();
-                        let n2 = name.clone();
-                        view! {
-                            <li class="template" data-template=name.clone() data-state=t.state.clone()>
-                                {picture}
-                                <h3>{t.title.clone()}</h3>
-                                <p>{t.description.clone()}</p>
-                                {whose.map(|w| view! { <p class="muted">{w}</p> })}
-                                {t.error.clone().map(|e| view! { <p class="error">{e}</p> })}
-                                // The build's latest step, in a line of its own
-                                // that wraps inside the card.
-                                {(t.state == "building")
-                                    .then(|| t.progress.clone())
-                                    .flatten()
-                                    .map(|p| view! { <p class="progress muted" title=p.clone()>{p.clone()}</p> })}
-                                <div class="actions">
-                                    <button
-                                        class="primary"
-                                        disabled=move || !ready || creating.get().is_some()
-                                        on:click=move |_| create(t2.clone())
-                                    >
-                                        {label}
-                                    </button>
-                                    {removable.then(|| view! {
-                                        <button class="link" on:click=move |_| remove(n2.clone())>"Delete"</button>
-                                    })}
-                                </div>
-                            </li>
-                        }
+                        let (create, remove) = (create.clone(), remove);
+                        view! { <TemplateCard t=t creating=creating on_create=create on_remove=remove /> }
                     }
                 />
             </ul>
         </section>
+    }
+}
+
+/// One template: its picture, what it is, whose, and Use (or Delete).
+#[component]
+fn TemplateCard(
+    t: Template,
+    creating: RwSignal<Option<String>>,
+    on_create: impl Fn(Template) + Clone + 'static,
+    on_remove: impl Fn(String) + Clone + 'static,
+) -> impl IntoView {
+    let name = t.name.clone();
+    let ready = t.state == "ready";
+    let picture = match &t.picture {
+        Some(src) => view! { <img src=src.clone() alt="" /> }.into_any(),
+        None => {
+            let initial = t
+                .title
+                .chars()
+                .next()
+                .unwrap_or('?')
+                .to_uppercase()
+                .to_string();
+            view! { <div class="initial" aria-hidden="true">{initial}</div> }.into_any()
+        }
+    };
+    let whose = match t.scope.as_str() {
+        "owner" => Some("Only you".to_string()),
+        "organization" => Some(format!(
+            "Your organization · by {}",
+            t.created_by.clone().unwrap_or_default()
+        )),
+        _ if t.kind == "image" => Some("From the server's operator".to_string()),
+        _ => None,
+    };
+    let label = {
+        let name = name.clone();
+        let state = t.state.clone();
+        move || {
+            if creating.get().as_deref() == Some(name.as_str()) {
+                return "Creating…".to_string();
+            }
+            match state.as_str() {
+                "ready" => "Use this template".into(),
+                "failed" => "Unavailable".into(),
+                "queued" => "Waiting to be prepared…".into(),
+                _ => "Preparing…".into(),
+            }
+        }
+    };
+    let removable = t.kind != "gallery" && t.scope != "everyone";
+    let t2 = t.clone();
+    let n2 = name.clone();
+    view! {
+        <li class="template" data-template=name.clone() data-state=t.state.clone()>
+            {picture}
+            <h3>{t.title.clone()}</h3>
+            <p>{t.description.clone()}</p>
+            {whose.map(|w| view! { <p class="muted">{w}</p> })}
+            {t.error.clone().map(|e| view! { <p class="error">{e}</p> })}
+            // The build's latest step, in a line of its own that wraps
+            // inside the card.
+            {(t.state == "building")
+                .then(|| t.progress.clone())
+                .flatten()
+                .map(|p| view! { <p class="progress muted" title=p.clone()>{p.clone()}</p> })}
+            <div class="actions">
+                <button
+                    class="primary"
+                    disabled=move || !ready || creating.get().is_some()
+                    on:click=move |_| on_create(t2.clone())
+                >
+                    {label}
+                </button>
+                {removable.then(|| view! {
+                    <button class="link" on:click=move |_| on_remove(n2.clone())>"Delete"</button>
+                })}
+            </div>
+        </li>
     }
 }

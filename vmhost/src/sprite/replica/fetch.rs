@@ -257,23 +257,9 @@ impl Host {
         let mut failures = Vec::new();
         let prefix = sprite_prefix(&self.cfg.instance, name.as_str(), rec.created_at);
         let manifests = self.manifests(name, &prefix, bucket, &mut failures).await?;
-        // The checkpoints the host lists come back, with the streams they
-        // were sent on top of; hidden ones in between go again after.
         let wanted: HashSet<CheckpointId> =
             crate::sprite::recorded_ids(&paths)?.into_iter().collect();
-        let mut needed = HashSet::new();
-        for m in manifests.iter().rev() {
-            if wanted.contains(&m.checkpoint.id) || needed.contains(&m.checkpoint.id) {
-                needed.insert(m.checkpoint.id);
-                if let Some(Parent::Checkpoint(p)) = &m.parent {
-                    needed.insert(*p);
-                }
-            }
-        }
-        let manifests: Vec<&Manifest> = manifests
-            .iter()
-            .filter(|m| needed.contains(&m.checkpoint.id))
-            .collect();
+        let manifests = needed(&manifests, &wanted);
         let total: u64 = manifests
             .iter()
             .flat_map(|m| &m.segments)
@@ -518,4 +504,23 @@ impl Drop for Progress<'_> {
     fn drop(&mut self) {
         self.host.progress(self.name, None);
     }
+}
+
+/// The manifests to receive, oldest first: those of the checkpoints the
+/// host lists (`wanted`), with the ones they were sent on top of; hidden
+/// ones in between go again after.
+fn needed<'a>(manifests: &'a [Manifest], wanted: &HashSet<CheckpointId>) -> Vec<&'a Manifest> {
+    let mut needed = HashSet::new();
+    for m in manifests.iter().rev() {
+        if wanted.contains(&m.checkpoint.id) || needed.contains(&m.checkpoint.id) {
+            needed.insert(m.checkpoint.id);
+            if let Some(Parent::Checkpoint(p)) = &m.parent {
+                needed.insert(*p);
+            }
+        }
+    }
+    manifests
+        .iter()
+        .filter(|m| needed.contains(&m.checkpoint.id))
+        .collect()
 }

@@ -51,34 +51,76 @@ async fn on_disk(ws: Ws, path: &str) -> api::Result<Option<u64>> {
     }
 }
 
-#[component]
-pub fn EditorPane() -> impl IntoView {
-    let ws = expect_context::<Ws>();
-    let tabs = RwSignal::new(Vec::<Tab>::new());
-    let active = RwSignal::new(None::<String>);
-    let loading = RwSignal::new(true);
-    let saving = RwSignal::new(false);
-    let host: NodeRef<leptos::html::Div> = NodeRef::new();
-    let editor = StoredValue::new_local(None::<js::Editor>);
-    let callbacks =
-        StoredValue::new_local(None::<(Closure<dyn FnMut(String)>, Closure<dyn FnMut(String)>)>);
+/// The editor's tabs and what acts on them; a copyable handle, so the
+/// pane, its effects and its parts share one.
+#[derive(Clone, Copy)]
+struct Tabs {
+    ws: Ws,
+    tabs: RwSignal<Vec<Tab>>,
+    active: RwSignal<Option<String>>,
+    loading: RwSignal<bool>,
+    saving: RwSignal<bool>,
+    editor: StoredValue<Option<js::Editor>, LocalStorage>,
+}
 
-    let save = move |path: String, force: bool| {
-        let text = editor.with_value(|e| e.as_ref().map(|e| e.value(&path)));
-        let Some(text) = text else { return };
-        let Some(tab) = tabs.get_untracked().into_iter().find(|t| t.path == path) else {
+impl Tabs {
+    fn new(ws: Ws) -> Tabs {
+        Tabs {
+            ws,
+            tabs: RwSignal::new(Vec::new()),
+            active: RwSignal::new(None),
+            loading: RwSignal::new(true),
+            saving: RwSignal::new(false),
+            editor: StoredValue::new_local(None),
+        }
+    }
+
+    /// Runs `f` on Monaco, once it is loaded.
+    fn with_editor(self, f: impl FnOnce(&js::Editor)) {
+        self.editor.with_value(|e| {
+            if let Some(e) = e {
+                f(e)
+            }
+        });
+    }
+
+    /// Changes the tab of `path`, if it is open.
+    fn update(self, path: &str, f: impl FnOnce(&mut Tab)) {
+        self.tabs.update(|ts| {
+            if let Some(t) = ts.iter_mut().find(|t| t.path == path) {
+                f(t)
+            }
+        });
+    }
+
+    fn get(self, path: &str) -> Option<Tab> {
+        self.tabs
+            .get_untracked()
+            .into_iter()
+            .find(|t| t.path == path)
+    }
+
+    /// The tab shown now.
+    fn current(self) -> Option<Tab> {
+        let a = self.active.get()?;
+        self.tabs.get().into_iter().find(|t| t.path == a)
+    }
+
+    /// Saves the tab of `path`; unless `force`, not over a file that
+    /// changed on the sprite since the tab read it (the tab says so).
+    fn save(self, path: String, force: bool) {
+        let mut text = None;
+        self.with_editor(|e| text = Some(e.value(&path)));
+        let (Some(text), Some(tab)) = (text, self.get(&path)) else {
             return;
         };
+        let (ws, saving) = (self.ws, self.saving);
         saving.set(true);
         leptos::task::spawn_local(async move {
             if !force {
                 match on_disk(ws, &path).await {
                     Ok(Some(now)) if now != tab.base => {
-                        tabs.update(|ts| {
-                            if let Some(t) = ts.iter_mut().find(|t| t.path == path) {
-                                t.stale = true;
-                            }
-                        });
+                        self.update(&path, |t| t.stale = true);
                         saving.set(false);
                         return;
                     }
@@ -93,12 +135,10 @@ pub fn EditorPane() -> impl IntoView {
             match ws.write_file(&path, text.as_bytes()).await {
                 Ok(_) => {
                     let now = fingerprint(text.as_bytes());
-                    tabs.update(|ts| {
-                        if let Some(t) = ts.iter_mut().find(|t| t.path == path) {
-                            t.dirty = false;
-                            t.stale = false;
-                            t.base = now;
-                        }
+                    self.update(&path, |t| {
+                        t.dirty = false;
+                        t.stale = false;
+                        t.base = now;
                     });
                     ws.saved.update(|n| *n += 1);
                 }
@@ -106,63 +146,15 @@ pub fn EditorPane() -> impl IntoView {
             }
             saving.set(false);
         });
-    };
+    }
 
-    // Monaco loads once the pane is in the page.
-    Effect::new(move |_| {
-        let Some(el) = host.get() else { return };
-        leptos::task::spawn_local(async move {
-            let monaco = match js::load_monaco().await {
-                Ok(m) => m,
-                Err(_) => {
-                    ws.error.set(Some(
-                        "The editor could not be loaded. Reload the page to try again.".into(),
-                    ));
-                    return;
-                }
-            };
-            let on_save = Closure::<dyn FnMut(String)>::new(move |path: String| save(path, false));
-            let on_change = Closure::<dyn FnMut(String)>::new(move |path: String| {
-                tabs.update(|ts| {
-                    if let Some(t) = ts.iter_mut().find(|t| t.path == path && !t.dirty) {
-                        t.dirty = true;
-                    }
-                })
-            });
-            let e = js::Editor::new(&el, &monaco, &on_save, &on_change);
-            editor.set_value(Some(e));
-            callbacks.set_value(Some((on_save, on_change)));
-            loading.set(false);
-            // A file asked for while the editor loaded.
-            if let Some(p) = ws.open.try_get_untracked().flatten() {
-                ws.open.set(Some(p));
-            }
-        });
-    });
-    on_cleanup(move || {
-        editor.update_value(|e| {
-            if let Some(e) = e.take() {
-                e.dispose();
-            }
-        });
-        callbacks.set_value(None);
-    });
-
-    // Opening a file: a new tab, or the one it already has.
-    Effect::new(move |_| {
-        let Some(path) = ws.open.get() else { return };
-        if loading.get_untracked() {
+    /// Opens `path`: a new tab, or the one it already has.
+    fn open(self, path: String) {
+        if self.get(&path).is_some() {
+            self.switch(path);
             return;
         }
-        if tabs.get_untracked().iter().any(|t| t.path == path) {
-            editor.with_value(|e| {
-                if let Some(e) = e {
-                    e.open(&path, "");
-                }
-            });
-            active.set(Some(path));
-            return;
-        }
+        let ws = self.ws;
         leptos::task::spawn_local(async move {
             let bytes = match api::get_bytes(&ws.file_url(&path)).await {
                 Ok(b) => b,
@@ -175,12 +167,8 @@ pub fn EditorPane() -> impl IntoView {
                 return;
             };
             let base = fingerprint(text.as_bytes());
-            editor.with_value(|e| {
-                if let Some(e) = e {
-                    e.open(&path, &text);
-                }
-            });
-            tabs.update(|ts| {
+            self.with_editor(|e| e.open(&path, &text));
+            self.tabs.update(|ts| {
                 ts.push(Tab {
                     path: path.clone(),
                     base,
@@ -189,13 +177,216 @@ pub fn EditorPane() -> impl IntoView {
                     restored: None,
                 })
             });
-            active.set(Some(path));
+            self.active.set(Some(path));
         });
-    });
+    }
 
+    fn switch(self, path: String) {
+        self.with_editor(|e| e.open(&path, ""));
+        self.active.set(Some(path));
+    }
+
+    /// Closes the tab of `path` (asking first when it has unsaved changes).
+    fn close(self, path: String) {
+        if self.get(&path).is_some_and(|t| t.dirty) {
+            let ok = web_sys::window()
+                .unwrap()
+                .confirm_with_message(&format!("{path} has unsaved changes. Close it anyway?"))
+                .unwrap_or(false);
+            if !ok {
+                return;
+            }
+        }
+        self.with_editor(|e| e.close(&path));
+        self.tabs.update(|ts| ts.retain(|t| t.path != path));
+        if self.active.get_untracked().as_deref() == Some(&path) {
+            let next = self.tabs.get_untracked().last().map(|t| t.path.clone());
+            if let Some(n) = &next {
+                self.switch(n.clone());
+            }
+            self.active.set(next);
+        }
+        if self.ws.open.get_untracked().as_deref() == Some(&path) {
+            self.ws.open.set(None);
+        }
+    }
+
+    /// The tree renamed `from` to `to`, or deleted it (`None`): tabs under
+    /// it move along, or close (an unsaved one stays, to be saved again
+    /// where it was).
+    fn moved(self, from: &str, to: Option<&str>) {
+        let under = |p: &str| p == from || p.starts_with(&format!("{from}/"));
+        for tab in self
+            .tabs
+            .get_untracked()
+            .into_iter()
+            .filter(|t| under(&t.path))
+        {
+            match to {
+                Some(to) => {
+                    let new_path = format!("{to}{}", &tab.path[from.len()..]);
+                    self.with_editor(|e| e.rename(&tab.path, &new_path));
+                    self.update(&tab.path, |t| t.path = new_path.clone());
+                    if self.active.get_untracked().as_deref() == Some(&tab.path) {
+                        self.active.set(Some(new_path));
+                    }
+                }
+                // Not dirty, so closing asks nothing.
+                None if !tab.dirty => self.close(tab.path.clone()),
+                None => {}
+            }
+        }
+    }
+
+    /// Loads `path` again from the sprite, dropping what the tab had.
+    fn reload(self, path: String) {
+        let ws = self.ws;
+        leptos::task::spawn_local(async move {
+            match api::get_bytes(&ws.file_url(&path)).await {
+                Ok(bytes) => {
+                    let base = fingerprint(&bytes);
+                    let text = String::from_utf8_lossy(&bytes).into_owned();
+                    self.with_editor(|e| e.replace(&path, &text));
+                    self.update(&path, |t| {
+                        t.dirty = false;
+                        t.stale = false;
+                        t.restored = None;
+                        t.base = base;
+                    });
+                }
+                Err(e) => ws.fail(e),
+            }
+        });
+    }
+
+    /// Every tab asks whether its file changed on the sprite.
+    fn look_again(self) {
+        for tab in self.tabs.get_untracked() {
+            leptos::task::spawn_local(async move {
+                let Ok(now) = on_disk(self.ws, &tab.path).await else {
+                    return;
+                };
+                // A save of this page changes the file too: what counts is
+                // what the tab knows after it, not before. (The answer may
+                // come after the workspace was left: then nothing is there.)
+                if self.saving.try_get_untracked().unwrap_or(true) {
+                    return;
+                }
+                let differs = |t: &Tab| t.path == tab.path && now != Some(t.base) && !t.stale;
+                if self
+                    .tabs
+                    .try_with_untracked(|ts| ts.iter().any(differs))
+                    .unwrap_or(false)
+                {
+                    self.tabs.update(|ts| {
+                        if let Some(t) = ts.iter_mut().find(|t| differs(t)) {
+                            t.stale = true;
+                        }
+                    });
+                }
+            });
+        }
+    }
+
+    /// A restore to `checkpoint`: a tab whose file it changed shows what
+    /// came back, and one with unsaved changes asks, naming the checkpoint;
+    /// a file the restore removed closes its tab (an unsaved one stays).
+    fn restored(self, checkpoint: &str) {
+        for tab in self.tabs.get_untracked() {
+            let checkpoint = checkpoint.to_string();
+            leptos::task::spawn_local(async move {
+                let Ok(now) = on_disk(self.ws, &tab.path).await else {
+                    return;
+                };
+                if now == Some(tab.base) {
+                    return;
+                }
+                let dirty = self
+                    .tabs
+                    .try_with_untracked(|ts| ts.iter().any(|t| t.path == tab.path && t.dirty))
+                    .unwrap_or(false);
+                if dirty {
+                    self.update(&tab.path, |t| {
+                        t.restored = Some(checkpoint);
+                        t.stale = false;
+                    });
+                } else if now.is_none() {
+                    self.close(tab.path);
+                } else {
+                    self.reload(tab.path);
+                }
+            });
+        }
+    }
+
+    /// "Keep my changes" after a restore: the next save writes them over
+    /// what the restore brought back, without asking again.
+    fn keep_mine(self, path: String) {
+        leptos::task::spawn_local(async move {
+            let Ok(now) = on_disk(self.ws, &path).await else {
+                return;
+            };
+            self.update(&path, |t| {
+                t.restored = None;
+                t.stale = false;
+                t.base = now.unwrap_or_default();
+            });
+        });
+    }
+}
+
+/// What Monaco calls back: a save, and a change of a tab's text. Kept for
+/// as long as the editor lives.
+type Callbacks =
+    StoredValue<Option<(Closure<dyn FnMut(String)>, Closure<dyn FnMut(String)>)>, LocalStorage>;
+
+/// Loads Monaco into `el`, wired to save and to mark tabs unsaved.
+fn start_monaco(tabs: Tabs, el: web_sys::HtmlDivElement, callbacks: Callbacks) {
+    let ws = tabs.ws;
+    leptos::task::spawn_local(async move {
+        let monaco = match js::load_monaco().await {
+            Ok(m) => m,
+            Err(_) => {
+                ws.error.set(Some(
+                    "The editor could not be loaded. Reload the page to try again.".into(),
+                ));
+                return;
+            }
+        };
+        let on_save = Closure::<dyn FnMut(String)>::new(move |path: String| tabs.save(path, false));
+        let on_change = Closure::<dyn FnMut(String)>::new(move |path: String| {
+            tabs.tabs.update(|ts| {
+                if let Some(t) = ts.iter_mut().find(|t| t.path == path && !t.dirty) {
+                    t.dirty = true;
+                }
+            })
+        });
+        let e = js::Editor::new(&el, &monaco, &on_save, &on_change);
+        tabs.editor.set_value(Some(e));
+        callbacks.set_value(Some((on_save, on_change)));
+        tabs.loading.set(false);
+        // A file asked for while the editor loaded.
+        if let Some(p) = ws.open.try_get_untracked().flatten() {
+            ws.open.set(Some(p));
+        }
+    });
+}
+
+/// Keeps the tabs in step with the workspace: files it asks to open, the
+/// files it watches, changes on the sprite, renames in the tree, restores.
+fn follow_workspace(tabs: Tabs) {
+    let ws = tabs.ws;
+    Effect::new(move |_| {
+        let Some(path) = ws.open.get() else { return };
+        if !tabs.loading.get_untracked() {
+            tabs.open(path);
+        }
+    });
     // The files the workspace watches: those open here.
     Effect::new(move |_| {
-        let open: Vec<String> = tabs.with(|ts| ts.iter().map(|t| t.path.clone()).collect());
+        let open: Vec<String> = tabs
+            .tabs
+            .with(|ts| ts.iter().map(|t| t.path.clone()).collect());
         if ws.open_files.with_untracked(|o| *o != open) {
             ws.open_files.set(open);
         }
@@ -209,7 +400,7 @@ pub fn EditorPane() -> impl IntoView {
         ws.changes.tick.track();
         let (changes, now) = ws.changes.since(seen.get_value());
         seen.set_value(now);
-        let open = tabs.with_untracked(|ts| {
+        let open = tabs.tabs.with_untracked(|ts| {
             changes
                 .iter()
                 .any(|c| c.event != "chmod" && ts.iter().any(|t| t.path == c.path))
@@ -223,187 +414,64 @@ pub fn EditorPane() -> impl IntoView {
     Effect::new(move |prev: Option<()>| {
         ws.files_changed.track();
         look_again.track();
-        if prev.is_none() {
-            return;
-        }
-        for tab in tabs.get_untracked() {
-            leptos::task::spawn_local(async move {
-                let Ok(now) = on_disk(ws, &tab.path).await else {
-                    return;
-                };
-                // A save of this page changes the file too: what counts is
-                // what the tab knows after it, not before. (The answer may
-                // come after the workspace was left: then nothing is there.)
-                if saving.try_get_untracked().unwrap_or(true) {
-                    return;
-                }
-                let differs = |t: &Tab| t.path == tab.path && now != Some(t.base) && !t.stale;
-                if tabs
-                    .try_with_untracked(|ts| ts.iter().any(differs))
-                    .unwrap_or(false)
-                {
-                    tabs.update(|ts| {
-                        if let Some(t) = ts.iter_mut().find(|t| differs(t)) {
-                            t.stale = true;
-                        }
-                    });
-                }
-            });
+        if prev.is_some() {
+            tabs.look_again();
         }
     });
-
-    let switch = move |path: String| {
-        editor.with_value(|e| {
-            if let Some(e) = e {
-                e.open(&path, "");
-            }
-        });
-        active.set(Some(path));
-    };
-    let close = move |path: String| {
-        let tab = tabs.get_untracked().into_iter().find(|t| t.path == path);
-        if tab.is_some_and(|t| t.dirty) {
-            let ok = web_sys::window()
-                .unwrap()
-                .confirm_with_message(&format!("{path} has unsaved changes. Close it anyway?"))
-                .unwrap_or(false);
-            if !ok {
-                return;
-            }
-        }
-        editor.with_value(|e| {
-            if let Some(e) = e {
-                e.close(&path);
-            }
-        });
-        tabs.update(|ts| ts.retain(|t| t.path != path));
-        if active.get_untracked().as_deref() == Some(&path) {
-            let next = tabs.get_untracked().last().map(|t| t.path.clone());
-            if let Some(n) = &next {
-                switch(n.clone());
-            }
-            active.set(next);
-        }
-        if ws.open.get_untracked().as_deref() == Some(&path) {
-            ws.open.set(None);
-        }
-    };
-    // The tree renamed or deleted a path: tabs under it move along, or
-    // close (an unsaved one stays, to be saved again where it was).
     Effect::new(move |_| {
-        let Some((from, to)) = ws.moved.get() else {
-            return;
-        };
-        let under = |p: &str| p == from || p.starts_with(&format!("{from}/"));
-        for tab in tabs.get_untracked().into_iter().filter(|t| under(&t.path)) {
-            match &to {
-                Some(to) => {
-                    let new_path = format!("{to}{}", &tab.path[from.len()..]);
-                    editor.with_value(|e| {
-                        if let Some(e) = e {
-                            e.rename(&tab.path, &new_path);
-                        }
-                    });
-                    tabs.update(|ts| {
-                        if let Some(t) = ts.iter_mut().find(|t| t.path == tab.path) {
-                            t.path = new_path.clone();
-                        }
-                    });
-                    if active.get_untracked().as_deref() == Some(&tab.path) {
-                        active.set(Some(new_path));
-                    }
-                }
-                // Not dirty, so closing asks nothing.
-                None if !tab.dirty => close(tab.path.clone()),
-                None => {}
-            }
+        if let Some((from, to)) = ws.moved.get() {
+            tabs.moved(&from, to.as_deref());
         }
     });
-
-    let reload = move |path: String| {
-        leptos::task::spawn_local(async move {
-            let bytes = api::get_bytes(&ws.file_url(&path)).await;
-            match bytes {
-                Ok(bytes) => {
-                    let base = fingerprint(&bytes);
-                    let text = String::from_utf8_lossy(&bytes).into_owned();
-                    editor.with_value(|e| {
-                        if let Some(e) = e {
-                            e.replace(&path, &text);
-                        }
-                    });
-                    tabs.update(|ts| {
-                        if let Some(t) = ts.iter_mut().find(|t| t.path == path) {
-                            t.dirty = false;
-                            t.stale = false;
-                            t.restored = None;
-                            t.base = base;
-                        }
-                    });
-                }
-                Err(e) => ws.fail(e),
-            }
-        });
-    };
-    // A restore: a tab whose file it changed shows what came back, and one
-    // with unsaved changes asks, naming the checkpoint; a file the restore
-    // removed closes its tab (an unsaved one stays, to be saved again).
     Effect::new(move |_| {
-        let Some(restore) = ws.restored.get() else {
-            return;
-        };
-        for tab in tabs.get_untracked() {
-            let checkpoint = restore.checkpoint.clone();
-            leptos::task::spawn_local(async move {
-                let Ok(now) = on_disk(ws, &tab.path).await else {
-                    return;
-                };
-                if now == Some(tab.base) {
-                    return;
-                }
-                let dirty = tabs
-                    .try_with_untracked(|ts| ts.iter().any(|t| t.path == tab.path && t.dirty))
-                    .unwrap_or(false);
-                if dirty {
-                    tabs.update(|ts| {
-                        if let Some(t) = ts.iter_mut().find(|t| t.path == tab.path) {
-                            t.restored = Some(checkpoint);
-                            t.stale = false;
-                        }
-                    });
-                } else if now.is_none() {
-                    close(tab.path);
-                } else {
-                    reload(tab.path);
-                }
-            });
+        if let Some(restore) = ws.restored.get() {
+            tabs.restored(&restore.checkpoint);
         }
     });
-    // "Keep my changes" after a restore: the next save writes them over
-    // what the restore brought back, without asking again.
-    let keep_mine = move |path: String| {
-        leptos::task::spawn_local(async move {
-            let Ok(now) = on_disk(ws, &path).await else {
-                return;
-            };
-            tabs.update(|ts| {
-                if let Some(t) = ts.iter_mut().find(|t| t.path == path) {
-                    t.restored = None;
-                    t.stale = false;
-                    t.base = now.unwrap_or_default();
-                }
-            });
-        });
-    };
-    let current = move || {
-        let a = active.get()?;
-        tabs.get().into_iter().find(|t| t.path == a)
-    };
+}
 
+#[component]
+pub fn EditorPane() -> impl IntoView {
+    let tabs = Tabs::new(expect_context::<Ws>());
+    let host: NodeRef<leptos::html::Div> = NodeRef::new();
+    let callbacks = StoredValue::new_local(None);
+    // Monaco loads once the pane is in the page.
+    Effect::new(move |_| {
+        if let Some(el) = host.get() {
+            start_monaco(tabs, el, callbacks);
+        }
+    });
+    on_cleanup(move || {
+        tabs.editor.update_value(|e| {
+            if let Some(e) = e.take() {
+                e.dispose();
+            }
+        });
+        callbacks.set_value(None);
+    });
+    follow_workspace(tabs);
+    let (loading, list) = (tabs.loading, tabs.tabs);
+    view! {
+        <TabBar tabs=tabs />
+        <Warnings tabs=tabs />
+        <Show when=move || loading.get()>
+            <p class="loading">"Loading the editor…"</p>
+        </Show>
+        <Show when=move || !loading.get() && list.get().is_empty()>
+            <p class="hint">"Open a file from the tree on the left, or make a new one with “+ File”."</p>
+        </Show>
+        <div class="monaco" node_ref=host class:hidden=move || list.get().is_empty()></div>
+    }
+}
+
+/// A tab per open file (a dot on unsaved ones), and Save.
+#[component]
+fn TabBar(tabs: Tabs) -> impl IntoView {
+    let (active, saving) = (tabs.active, tabs.saving);
     view! {
         <div class="tabs files" role="toolbar" aria-label="Open files">
             <For
-                each=move || tabs.get()
+                each=move || tabs.tabs.get()
                 key=|t| (t.path.clone(), t.dirty)
                 children=move |t| {
                     let path = t.path.clone();
@@ -422,7 +490,7 @@ pub fn EditorPane() -> impl IntoView {
                             <button
                                 class="link"
                                 aria-pressed=move || (active.get().as_deref() == Some(&p4)).to_string()
-                                on:click=move |_| switch(p1.clone())
+                                on:click=move |_| tabs.switch(p1.clone())
                             >
                                 {name}
                                 {t.dirty.then(|| view! { <span class="dot" aria-label="unsaved">" ●"</span> })}
@@ -430,7 +498,7 @@ pub fn EditorPane() -> impl IntoView {
                             <button
                                 class="link close"
                                 aria-label=format!("Close {path}")
-                                on:click=move |_| close(p2.clone())
+                                on:click=move |_| tabs.close(p2.clone())
                             >
                                 "×"
                             </button>
@@ -440,7 +508,7 @@ pub fn EditorPane() -> impl IntoView {
             />
             <span class="spacer"></span>
             {move || {
-                current()
+                tabs.current()
                     .map(|t| {
                         let p = t.path.clone();
                         view! {
@@ -448,7 +516,7 @@ pub fn EditorPane() -> impl IntoView {
                                 class="primary small"
                                 disabled=move || saving.get()
                                 title="Save (Ctrl+S)"
-                                on:click=move |_| save(p.clone(), false)
+                                on:click=move |_| tabs.save(p.clone(), false)
                             >
                                 {move || if saving.get() { "Saving…" } else { "Save" }}
                             </button>
@@ -456,8 +524,16 @@ pub fn EditorPane() -> impl IntoView {
                     })
             }}
         </div>
+    }
+}
+
+/// What the shown tab must decide: a restore over unsaved changes, or a
+/// file that changed on the sprite since it was read.
+#[component]
+fn Warnings(tabs: Tabs) -> impl IntoView {
+    view! {
         {move || {
-            current()
+            tabs.current()
                 .and_then(|t| t.restored.clone().map(|c| (t.path, c)))
                 .map(|(path, checkpoint)| {
                     let (p1, p2) = (path.clone(), path.clone());
@@ -466,34 +542,27 @@ pub fn EditorPane() -> impl IntoView {
                             {format!(
                                 "A restore brought {path} back to checkpoint {checkpoint}; your unsaved changes are not in it."
                             )}
-                            <button on:click=move |_| reload(p1.clone())>
+                            <button on:click=move |_| tabs.reload(p1.clone())>
                                 {format!("Load it as in {checkpoint}")}
                             </button>
-                            <button on:click=move |_| keep_mine(p2.clone())>"Keep my changes"</button>
+                            <button on:click=move |_| tabs.keep_mine(p2.clone())>"Keep my changes"</button>
                         </div>
                     }
                 })
         }}
         {move || {
-            current()
+            tabs.current()
                 .filter(|t| t.stale && t.restored.is_none())
                 .map(|t| {
                     let (p1, p2) = (t.path.clone(), t.path.clone());
                     view! {
                         <div class="warning" role="alert">
                             {format!("{} changed on the sprite since you opened it.", t.path)}
-                            <button on:click=move |_| reload(p1.clone())>"Load the new version"</button>
-                            <button on:click=move |_| save(p2.clone(), true)>"Keep mine and save"</button>
+                            <button on:click=move |_| tabs.reload(p1.clone())>"Load the new version"</button>
+                            <button on:click=move |_| tabs.save(p2.clone(), true)>"Keep mine and save"</button>
                         </div>
                     }
                 })
         }}
-        <Show when=move || loading.get()>
-            <p class="loading">"Loading the editor…"</p>
-        </Show>
-        <Show when=move || !loading.get() && tabs.get().is_empty()>
-            <p class="hint">"Open a file from the tree on the left, or make a new one with “+ File”."</p>
-        </Show>
-        <div class="monaco" node_ref=host class:hidden=move || tabs.get().is_empty()></div>
     }
 }

@@ -27,6 +27,85 @@ fn parent(path: &str) -> String {
     }
 }
 
+/// Makes what `what` names, called `name`, in `dir` (a rename: of the
+/// path it names, in its folder).
+async fn make(ws: Ws, what: Naming, dir: String, name: String) -> api::Result<()> {
+    let sprite = ws.name.get_value();
+    match what {
+        Naming::File => {
+            let path = join(&dir, &name);
+            ws.write_file(&path, b"").await?;
+            ws.open.set(Some(path));
+        }
+        Naming::Folder => {
+            let req = Mkdir {
+                path: join(&dir, &name),
+                working_dir: None,
+                parents: true,
+            };
+            api::done(client::mkdir(&sprite, &req)).await?;
+        }
+        Naming::Rename(from) => {
+            let to = join(&parent(&from), &name);
+            let req = Move {
+                source: from.clone(),
+                dest: to.clone(),
+                working_dir: None,
+                recursive: None,
+            };
+            api::done(client::rename(&sprite, &req)).await?;
+            ws.moved.set(Some((from, Some(to))));
+        }
+    }
+    Ok(())
+}
+
+/// Deletes `path` (a folder with everything in it), once the person said so.
+fn delete(ws: Ws, path: String, is_dir: bool, selected: RwSignal<Option<(String, bool)>>) {
+    let what = if is_dir {
+        "folder and everything in it"
+    } else {
+        "file"
+    };
+    let ok = web_sys::window()
+        .unwrap()
+        .confirm_with_message(&format!("Delete the {what} {path}?"))
+        .unwrap_or(false);
+    if !ok {
+        return;
+    }
+    leptos::task::spawn_local(async move {
+        match api::done(client::delete_file(&ws.name.get_value(), &path, true)).await {
+            Ok(()) => {
+                selected.set(None);
+                ws.moved.set(Some((path, None)));
+                ws.files_changed.update(|n| *n += 1);
+            }
+            Err(e) => ws.fail(e),
+        }
+    });
+}
+
+/// Writes the files picked in `input` into `dir`.
+fn upload(ws: Ws, input: web_sys::HtmlInputElement, dir: String) {
+    let Some(files) = input.files() else { return };
+    let picked: Vec<web_sys::File> = (0..files.length()).filter_map(|i| files.get(i)).collect();
+    input.set_value("");
+    leptos::task::spawn_local(async move {
+        for f in picked {
+            let Ok(buf) = JsFuture::from(f.array_buffer()).await else {
+                continue;
+            };
+            let bytes = js_sys::Uint8Array::new(&buf).to_vec();
+            let path = join(&dir, &f.name());
+            if let Err(e) = ws.write_file(&path, &bytes).await {
+                ws.fail(e);
+            }
+        }
+        ws.files_changed.update(|n| *n += 1);
+    });
+}
+
 #[component]
 pub fn FileTree() -> impl IntoView {
     let ws = expect_context::<Ws>();
@@ -35,25 +114,11 @@ pub fn FileTree() -> impl IntoView {
     let root_input = RwSignal::new(HOME.to_string());
     // The folder new files go to: the selected one, else the root.
     let selected = RwSignal::new(None::<(String, bool)>);
-    let target_dir = move || match selected.get() {
-        Some((p, true)) => p,
-        Some((p, false)) => parent(&p),
-        None => root.get(),
-    };
     // Open folders, by path: kept here so a reload of the listings (after
     // any change) does not fold the tree up again.
     let expanded = RwSignal::new(std::collections::HashSet::<String>::new());
     let naming = RwSignal::new(None::<Naming>);
     let new_name = RwSignal::new(String::new());
-    let upload: NodeRef<leptos::html::Input> = NodeRef::new();
-
-    let start = move |what: Naming| {
-        new_name.set(match &what {
-            Naming::Rename(p) => p.rsplit('/').next().unwrap_or("").to_string(),
-            _ => String::new(),
-        });
-        naming.set(Some(what));
-    };
     let finish = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let Some(what) = naming.get_untracked() else {
@@ -66,111 +131,19 @@ pub fn FileTree() -> impl IntoView {
             return;
         }
         naming.set(None);
-        let dir = target_dir();
+        let dir = target_dir(root, selected);
+        let renames = matches!(what, Naming::Rename(_));
         leptos::task::spawn_local(async move {
-            let done = match &what {
-                Naming::File => {
-                    let path = join(&dir, &name);
-                    let r = ws.write_file(&path, b"").await;
-                    if r.is_ok() {
-                        ws.open.set(Some(path));
-                    }
-                    r
-                }
-                Naming::Folder => {
-                    let req = Mkdir {
-                        path: join(&dir, &name),
-                        working_dir: None,
-                        parents: true,
-                    };
-                    api::done(client::mkdir(&ws.name.get_value(), &req)).await
-                }
-                Naming::Rename(from) => {
-                    let to = join(&parent(from), &name);
-                    let req = Move {
-                        source: from.clone(),
-                        dest: to.clone(),
-                        working_dir: None,
-                        recursive: None,
-                    };
-                    let r = api::done(client::rename(&ws.name.get_value(), &req)).await;
-                    if r.is_ok() {
-                        ws.moved.set(Some((from.clone(), Some(to))));
+            match make(ws, what, dir, name).await {
+                Ok(()) => {
+                    if renames {
                         selected.set(None);
                     }
-                    r
-                }
-            };
-            match done {
-                Ok(()) => ws.files_changed.update(|n| *n += 1),
-                Err(e) => ws.fail(e),
-            }
-        });
-    };
-    let delete = move |_| {
-        let Some((path, is_dir)) = selected.get_untracked() else {
-            return;
-        };
-        let what = if is_dir {
-            "folder and everything in it"
-        } else {
-            "file"
-        };
-        let ok = web_sys::window()
-            .unwrap()
-            .confirm_with_message(&format!("Delete the {what} {path}?"))
-            .unwrap_or(false);
-        if !ok {
-            return;
-        }
-        leptos::task::spawn_local(async move {
-            let url = ws.path(&format!(
-                "/fs/delete?path={}&recursive=true",
-                api::enc(&path)
-            ));
-            match api::call("DELETE", &url, api::Body::None).await {
-                Ok(_) => {
-                    selected.set(None);
-                    ws.moved.set(Some((path, None)));
-                    ws.files_changed.update(|n| *n += 1);
+                    ws.files_changed.update(|n| *n += 1)
                 }
                 Err(e) => ws.fail(e),
             }
         });
-    };
-    let on_upload = move |_| {
-        let Some(input) = upload.get_untracked() else {
-            return;
-        };
-        let Some(files) = input.files() else { return };
-        let dir = target_dir();
-        let picked: Vec<web_sys::File> = (0..files.length()).filter_map(|i| files.get(i)).collect();
-        input.set_value("");
-        leptos::task::spawn_local(async move {
-            for f in picked {
-                let Ok(buf) = JsFuture::from(f.array_buffer()).await else {
-                    continue;
-                };
-                let bytes = js_sys::Uint8Array::new(&buf).to_vec();
-                let path = join(&dir, &f.name());
-                if let Err(e) = ws.write_file(&path, &bytes).await {
-                    ws.fail(e);
-                }
-            }
-            ws.files_changed.update(|n| *n += 1);
-        });
-    };
-    let download_href = move || {
-        selected
-            .get()
-            .filter(|(_, dir)| !dir)
-            .map(|(p, _)| ws.file_url(&p))
-    };
-    let download_name = move || {
-        selected
-            .get()
-            .map(|(p, _)| p.rsplit('/').next().unwrap_or("file").to_string())
-            .unwrap_or_default()
     };
 
     view! {
@@ -189,44 +162,7 @@ pub fn FileTree() -> impl IntoView {
                     <input aria-label="Folder shown" bind:value=root_input />
                 </label>
             </form>
-            <div class="tree-actions" role="toolbar" aria-label="Files">
-                <button title="New file" on:click=move |_| start(Naming::File)>"+ File"</button>
-                <button title="New folder" on:click=move |_| start(Naming::Folder)>"+ Folder"</button>
-                <button
-                    title="Rename"
-                    disabled=move || selected.get().is_none()
-                    on:click=move |_| {
-                        if let Some((p, _)) = selected.get_untracked() {
-                            start(Naming::Rename(p))
-                        }
-                    }
-                >
-                    "Rename"
-                </button>
-                <button title="Delete" disabled=move || selected.get().is_none() on:click=delete>
-                    "Delete"
-                </button>
-                <label class="button" title="Upload files">
-                    "Upload"
-                    <input
-                        class="sr-only"
-                        type="file"
-                        multiple
-                        node_ref=upload
-                        on:change=on_upload
-                    />
-                </label>
-                {move || {
-                    download_href()
-                        .map(|href| {
-                            view! {
-                                <a class="button" href=href download=download_name()>
-                                    "Download"
-                                </a>
-                            }
-                        })
-                }}
-            </div>
+            <TreeActions selected=selected naming=naming new_name=new_name />
             {move || {
                 naming
                     .get()
@@ -253,6 +189,96 @@ pub fn FileTree() -> impl IntoView {
                     view! { <Dir path=r depth=0 selected=selected expanded=expanded /> }
                 }}
             </ul>
+        </div>
+    }
+}
+
+/// The folder new files go to: the selected one (a file's folder), else
+/// the tree's root.
+fn target_dir(root: RwSignal<String>, selected: RwSignal<Option<(String, bool)>>) -> String {
+    match selected.get_untracked() {
+        Some((p, true)) => p,
+        Some((p, false)) => parent(&p),
+        None => root.get_untracked(),
+    }
+}
+
+/// New file, new folder, rename, delete, upload and download.
+#[component]
+fn TreeActions(
+    selected: RwSignal<Option<(String, bool)>>,
+    naming: RwSignal<Option<Naming>>,
+    new_name: RwSignal<String>,
+) -> impl IntoView {
+    let ws = expect_context::<Ws>();
+    let upload_input: NodeRef<leptos::html::Input> = NodeRef::new();
+    let start = move |what: Naming| {
+        new_name.set(match &what {
+            Naming::Rename(p) => p.rsplit('/').next().unwrap_or("").to_string(),
+            _ => String::new(),
+        });
+        naming.set(Some(what));
+    };
+    let on_delete = move |_| {
+        if let Some((path, is_dir)) = selected.get_untracked() {
+            delete(ws, path, is_dir, selected);
+        }
+    };
+    let on_upload = move |_| {
+        if let Some(input) = upload_input.get_untracked() {
+            upload(ws, input, target_dir(ws.tree_root, selected));
+        }
+    };
+    let download_href = move || {
+        selected
+            .get()
+            .filter(|(_, dir)| !dir)
+            .map(|(p, _)| ws.file_url(&p))
+    };
+    let download_name = move || {
+        selected
+            .get()
+            .map(|(p, _)| p.rsplit('/').next().unwrap_or("file").to_string())
+            .unwrap_or_default()
+    };
+    view! {
+        <div class="tree-actions" role="toolbar" aria-label="Files">
+            <button title="New file" on:click=move |_| start(Naming::File)>"+ File"</button>
+            <button title="New folder" on:click=move |_| start(Naming::Folder)>"+ Folder"</button>
+            <button
+                title="Rename"
+                disabled=move || selected.get().is_none()
+                on:click=move |_| {
+                    if let Some((p, _)) = selected.get_untracked() {
+                        start(Naming::Rename(p))
+                    }
+                }
+            >
+                "Rename"
+            </button>
+            <button title="Delete" disabled=move || selected.get().is_none() on:click=on_delete>
+                "Delete"
+            </button>
+            <label class="button" title="Upload files">
+                "Upload"
+                <input
+                    class="sr-only"
+                    type="file"
+                    multiple
+                    node_ref=upload_input
+                    on:change=on_upload
+                />
+            </label>
+            {move || {
+                download_href()
+                    .map(|href| {
+                        view! {
+                            <a class="button" href=href download=download_name()>
+                                "Download"
+                            </a>
+                        }
+                    })
+            }}
         </div>
     }
 }

@@ -22,22 +22,48 @@ async fn text_at(ws: Ws, checkpoint: Option<&str>, path: &str) -> api::Result<St
     }
 }
 
-#[component]
-pub fn History() -> impl IntoView {
-    let ws = expect_context::<Ws>();
-    // Oldest first.
-    let checkpoints = RwSignal::new(None::<Vec<api::Checkpoint>>);
-    let position = RwSignal::new(0usize);
-    let diff = RwSignal::new(None::<api::Result<Vec<api::PathChange>>>);
-    let comment = RwSignal::new(String::new());
-    let busy = RwSignal::new(None::<&'static str>);
-    let undo = RwSignal::new(None::<(String, String)>);
-    let viewing = RwSignal::new(None::<String>);
-    let diff_host: NodeRef<leptos::html::Div> = NodeRef::new();
-    let diff_view = StoredValue::new_local(None::<js::DiffView>);
+/// The history's state and what acts on it, shared by its parts.
+#[derive(Clone, Copy)]
+struct Timeline {
+    ws: Ws,
+    /// Oldest first.
+    checkpoints: RwSignal<Option<Vec<api::Checkpoint>>>,
+    /// Where the slider is: an index, or the list's length for now.
+    position: RwSignal<usize>,
+    diff: RwSignal<Option<api::Result<Vec<api::PathChange>>>>,
+    busy: RwSignal<Option<&'static str>>,
+    /// The last restore made here, to undo: (the state before, the target).
+    undo: RwSignal<Option<(String, String)>>,
+    /// The file shown in the diff view.
+    viewing: RwSignal<Option<String>>,
+    diff_host: NodeRef<leptos::html::Div>,
+    diff_view: StoredValue<Option<js::DiffView>, LocalStorage>,
+}
 
-    // The list again; the slider goes to checkpoint `select`, or to now.
-    let reload = move |select: Option<String>| {
+impl Timeline {
+    fn new(ws: Ws) -> Timeline {
+        Timeline {
+            ws,
+            checkpoints: RwSignal::new(None),
+            position: RwSignal::new(0),
+            diff: RwSignal::new(None),
+            busy: RwSignal::new(None),
+            undo: RwSignal::new(None),
+            viewing: RwSignal::new(None),
+            diff_host: NodeRef::new(),
+            diff_view: StoredValue::new_local(None),
+        }
+    }
+
+    /// The checkpoint the slider is on (none: now).
+    fn selected(self) -> Option<api::Checkpoint> {
+        let list = self.checkpoints.get()?;
+        list.get(self.position.get()).cloned()
+    }
+
+    /// The list again; the slider goes to checkpoint `select`, or to now.
+    fn reload(self, select: Option<String>) {
+        let ws = self.ws;
         leptos::task::spawn_local(async move {
             match api::run(client::checkpoints(&ws.name.get_value())).await {
                 Ok(mut list) => {
@@ -45,39 +71,38 @@ pub fn History() -> impl IntoView {
                     let at = select
                         .and_then(|id| list.iter().position(|c| c.id == id))
                         .unwrap_or(list.len());
-                    checkpoints.set(Some(list));
-                    position.set(at);
+                    self.checkpoints.set(Some(list));
+                    self.position.set(at);
                 }
                 Err(e) => ws.fail(e),
             }
         });
-    };
-    reload(None);
+    }
 
-    let selected = move || {
-        let list = checkpoints.get()?;
-        list.get(position.get()).cloned()
-    };
-    Effect::new(move |_| {
-        let Some(c) = selected() else {
-            diff.set(None);
+    /// Which files differ between the selected checkpoint and now.
+    fn load_diff(self) {
+        let Some(c) = self.selected() else {
+            self.diff.set(None);
             return;
         };
-        viewing.set(None);
-        diff.set(None);
+        self.viewing.set(None);
+        self.diff.set(None);
+        let ws = self.ws;
         leptos::task::spawn_local(async move {
             let r = api::run(client::diff(&ws.name.get_value(), &c.id, None))
                 .await
                 .map(|d| d.changes);
-            diff.set(Some(r));
+            self.diff.set(Some(r));
         });
-    });
+    }
 
-    // `change` is how the file went from the checkpoint to now: the side
-    // where it does not exist is empty, not asked for.
-    let show_file = move |path: String, change: api::ChangeKind| {
-        let Some(c) = selected() else { return };
-        viewing.set(Some(path.clone()));
+    /// `path` side by side, at the checkpoint and now. `change` is how the
+    /// file went from one to the other: the side where it does not exist
+    /// is empty, not asked for.
+    fn show_file(self, path: String, change: api::ChangeKind) {
+        let Some(c) = self.selected() else { return };
+        self.viewing.set(Some(path.clone()));
+        let ws = self.ws;
         leptos::task::spawn_local(async move {
             let before = match change {
                 api::ChangeKind::Added => Ok(String::new()),
@@ -100,27 +125,20 @@ pub fn History() -> impl IntoView {
                 }
             };
             // Left meanwhile: nothing to show it in.
-            let Some(el) = diff_host.try_get_untracked().flatten() else {
+            let Some(el) = self.diff_host.try_get_untracked().flatten() else {
                 return;
             };
-            diff_view.try_update_value(|d| {
+            self.diff_view.try_update_value(|d| {
                 let d = d.get_or_insert_with(|| js::DiffView::new(&el, &monaco));
                 d.show(&path, &before, &after);
             });
         });
-    };
-    on_cleanup(move || {
-        diff_view.update_value(|d| {
-            if let Some(d) = d.take() {
-                d.dispose();
-            }
-        })
-    });
+    }
 
-    let checkpoint_now = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        busy.set(Some("Saving a checkpoint…"));
-        let c = comment.get_untracked();
+    /// A checkpoint now, with `comment`; the slider goes to it.
+    fn checkpoint_now(self, comment: RwSignal<String>) {
+        self.busy.set(Some("Saving a checkpoint…"));
+        let (ws, c) = (self.ws, comment.get_untracked());
         leptos::task::spawn_local(async move {
             let req = NewCheckpoint { comment: c };
             match api::progress(client::checkpoint(&ws.name.get_value(), &req)).await {
@@ -131,14 +149,17 @@ pub fn History() -> impl IntoView {
                         Progress::Info { id, .. } => id,
                         _ => None,
                     });
-                    reload(made);
+                    self.reload(made);
                 }
                 Err(e) => ws.fail(e),
             }
-            busy.set(None);
+            self.busy.set(None);
         });
-    };
-    let restore = move |id: String, confirm: bool| {
+    }
+
+    /// Restores checkpoint `id` (asking first with `confirm`, which also
+    /// offers the undo).
+    fn restore(self, id: String, confirm: bool) {
         if confirm {
             let ok = web_sys::window()
                 .unwrap()
@@ -150,7 +171,8 @@ pub fn History() -> impl IntoView {
                 return;
             }
         }
-        busy.set(Some("Restoring…"));
+        self.busy.set(Some("Restoring…"));
+        let ws = self.ws;
         leptos::task::spawn_local(async move {
             match api::progress(client::restore(&ws.name.get_value(), &id)).await {
                 Ok(lines) => {
@@ -160,20 +182,39 @@ pub fn History() -> impl IntoView {
                     });
                     ws.note_restore(id.clone());
                     // Undoing an undo is a plain restore again.
-                    undo.set(if confirm {
+                    self.undo.set(if confirm {
                         backup.map(|b| (b, id))
                     } else {
                         None
                     });
                     ws.reload_sprite();
-                    reload(None);
+                    self.reload(None);
                 }
                 Err(e) => ws.fail(e),
             }
-            busy.set(None);
+            self.busy.set(None);
         });
-    };
+    }
+}
 
+#[component]
+pub fn History() -> impl IntoView {
+    let t = Timeline::new(expect_context::<Ws>());
+    t.reload(None);
+    Effect::new(move |_| t.load_diff());
+    on_cleanup(move || {
+        t.diff_view.update_value(|d| {
+            if let Some(d) = d.take() {
+                d.dispose();
+            }
+        })
+    });
+    let comment = RwSignal::new(String::new());
+    let checkpoint_now = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        t.checkpoint_now(comment);
+    };
+    let (busy, undo, viewing) = (t.busy, t.undo, t.viewing);
     view! {
         <div class="history">
             <form class="inline" on:submit=checkpoint_now>
@@ -197,119 +238,147 @@ pub fn History() -> impl IntoView {
                         view! {
                             <div class="notice" role="status">
                                 {format!("Restored {restored}. The state before is {backup}.")}
-                                <button on:click=move |_| restore(b.clone(), false)>"Undo the restore"</button>
+                                <button on:click=move |_| t.restore(b.clone(), false)>"Undo the restore"</button>
                             </div>
                         }
                     })
             }}
-            {move || match checkpoints.get() {
-                None => view! { <p class="loading">"Loading checkpoints…"</p> }.into_any(),
-                Some(list) if list.is_empty() => {
-                    view! {
-                        <p class="empty">
-                            "No checkpoints yet. A checkpoint saves the whole sprite, files and installed software, so you can come back to it."
-                        </p>
-                    }
-                        .into_any()
-                }
-                Some(list) => {
-                    let n = list.len();
-                    let marks = list
-                        .iter()
-                        .enumerate()
-                        .map(|(i, c)| {
-                            let left = format!("left: {}%", i as f64 * 100.0 / n as f64);
-                            view! {
-                                <span
-                                    class="mark"
-                                    class:auto=c.auto
-                                    style=left
-                                    title=checkpoint_label(c)
-                                ></span>
-                            }
-                        })
-                        .collect_view();
-                    view! {
-                        <div class="timeline">
-                            <input
-                                type="range"
-                                aria-label="Checkpoint"
-                                min="0"
-                                max=n.to_string()
-                                step="1"
-                                prop:value=move || position.get().to_string()
-                                on:input=move |ev| {
-                                    position.set(event_target_value(&ev).parse().unwrap_or(n))
-                                }
-                            />
-                            <div class="marks">{marks}<span class="mark now" style="left: 100%" title="Now"></span></div>
-                            <div class="ends"><span>"oldest"</span><span>"now"</span></div>
-                        </div>
-                    }
-                        .into_any()
-                }
-            }}
-            {move || match selected() {
-                None => view! { <p class="muted">"Now. Move the slider back to compare with a checkpoint."</p> }.into_any(),
-                Some(c) => {
-                    let id = c.id.clone();
-                    view! {
-                        <div class="at-checkpoint">
-                            <p>
-                                <strong>{checkpoint_label(&c)}</strong>
-                                {c.auto.then(|| view! { <span class="badge">"automatic"</span> })}
-                            </p>
-                            <button class="danger" disabled=move || busy.get().is_some() on:click=move |_| restore(id.clone(), true)>
-                                "Restore this checkpoint…"
-                            </button>
-                            <SaveAsTemplate checkpoint=c.id.clone() />
-                        </div>
-                    }
-                        .into_any()
-                }
-            }}
-            {move || match diff.get() {
-                None => None,
-                Some(Err(e)) => Some(view! { <p class="error">{e.message}</p> }.into_any()),
-                Some(Ok(changes)) if changes.is_empty() => {
-                    Some(view! { <p class="muted">"No file differs from now."</p> }.into_any())
-                }
-                Some(Ok(changes)) => Some(
-                    view! {
-                        <p class="muted">{format!("{} paths differ from now:", changes.len())}</p>
-                        <ul class="changes">
-                            {changes
-                                .into_iter()
-                                .map(|ch| {
-                                    let p = ch.path.clone();
-                                    let how = ch.change;
-                                    let verb = match how {
-                                        api::ChangeKind::Added => "new since then",
-                                        api::ChangeKind::Deleted => "deleted since then",
-                                        api::ChangeKind::Modified => "changed since then",
-                                    };
-                                    let is_file = ch.kind == api::EntryKind::File;
-                                    view! {
-                                        <li class=format!("change {}", how.as_str()) data-path=ch.path.clone()>
-                                            <button class="link" disabled=!is_file on:click=move |_| show_file(p.clone(), how)>
-                                                {ch.path.clone()}
-                                            </button>
-                                            <span class="muted">{format!(" {verb}")}</span>
-                                        </li>
-                                    }
-                                })
-                                .collect_view()}
-                        </ul>
-                    }
-                    .into_any(),
-                ),
-            }}
+            <Slider t=t />
+            <AtCheckpoint t=t />
+            <Changes t=t />
             <div class="diff-head" class:hidden=move || viewing.get().is_none()>
                 {move || viewing.get().map(|p| format!("{p}: at the checkpoint (left) and now (right)"))}
                 <button class="link" on:click=move |_| viewing.set(None)>"Close"</button>
             </div>
-            <div class="diff" node_ref=diff_host class:hidden=move || viewing.get().is_none()></div>
+            <div class="diff" node_ref=t.diff_host class:hidden=move || viewing.get().is_none()></div>
         </div>
+    }
+}
+
+/// The slider over the checkpoints, oldest to now, with a mark for each.
+#[component]
+fn Slider(t: Timeline) -> impl IntoView {
+    let position = t.position;
+    move || {
+        match t.checkpoints.get() {
+        None => view! { <p class="loading">"Loading checkpoints…"</p> }.into_any(),
+        Some(list) if list.is_empty() => {
+            view! {
+                <p class="empty">
+                    "No checkpoints yet. A checkpoint saves the whole sprite, files and installed software, so you can come back to it."
+                </p>
+            }
+                .into_any()
+        }
+        Some(list) => {
+            let n = list.len();
+            let marks = list
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let left = format!("left: {}%", i as f64 * 100.0 / n as f64);
+                    view! {
+                        <span
+                            class="mark"
+                            class:auto=c.auto
+                            style=left
+                            title=checkpoint_label(c)
+                        ></span>
+                    }
+                })
+                .collect_view();
+            view! {
+                <div class="timeline">
+                    <input
+                        type="range"
+                        aria-label="Checkpoint"
+                        min="0"
+                        max=n.to_string()
+                        step="1"
+                        prop:value=move || position.get().to_string()
+                        on:input=move |ev| {
+                            position.set(event_target_value(&ev).parse().unwrap_or(n))
+                        }
+                    />
+                    <div class="marks">{marks}<span class="mark now" style="left: 100%" title="Now"></span></div>
+                    <div class="ends"><span>"oldest"</span><span>"now"</span></div>
+                </div>
+            }
+                .into_any()
+        }
+    }
+    }
+}
+
+/// The checkpoint the slider is on: restore it, or save it as a template.
+#[component]
+fn AtCheckpoint(t: Timeline) -> impl IntoView {
+    let busy = t.busy;
+    move || match t.selected() {
+        None => {
+            view! { <p class="muted">"Now. Move the slider back to compare with a checkpoint."</p> }
+                .into_any()
+        }
+        Some(c) => {
+            let id = c.id.clone();
+            view! {
+                <div class="at-checkpoint">
+                    <p>
+                        <strong>{checkpoint_label(&c)}</strong>
+                        {c.auto.then(|| view! { <span class="badge">"automatic"</span> })}
+                    </p>
+                    <button class="danger" disabled=move || busy.get().is_some() on:click=move |_| t.restore(id.clone(), true)>
+                        "Restore this checkpoint…"
+                    </button>
+                    <SaveAsTemplate checkpoint=c.id.clone() />
+                </div>
+            }
+                .into_any()
+        }
+    }
+}
+
+/// The paths that differ between the checkpoint and now; a file's opens in
+/// the diff view.
+#[component]
+fn Changes(t: Timeline) -> impl IntoView {
+    move || {
+        match t.diff.get() {
+        None => None,
+        Some(Err(e)) => Some(view! { <p class="error">{e.message}</p> }.into_any()),
+        Some(Ok(changes)) if changes.is_empty() => {
+            Some(view! { <p class="muted">"No file differs from now."</p> }.into_any())
+        }
+        Some(Ok(changes)) => Some(
+            view! {
+                <p class="muted">{format!("{} paths differ from now:", changes.len())}</p>
+                <ul class="changes">
+                    {changes
+                        .into_iter()
+                        .map(|ch| {
+                            let p = ch.path.clone();
+                            let how = ch.change;
+                            let verb = match how {
+                                api::ChangeKind::Added => "new since then",
+                                api::ChangeKind::Deleted => "deleted since then",
+                                api::ChangeKind::Modified => "changed since then",
+                            };
+                            let is_file = ch.kind == api::EntryKind::File;
+                            view! {
+                                <li class=format!("change {}", how.as_str()) data-path=ch.path.clone()>
+                                    <button class="link" disabled=!is_file on:click=move |_| t.show_file(p.clone(), how)>
+                                        {ch.path.clone()}
+                                    </button>
+                                    <span class="muted">{format!(" {verb}")}</span>
+                                </li>
+                            }
+                        })
+                        .collect_view()}
+                </ul>
+            }
+            .into_any(),
+        ),
+    }
     }
 }
 

@@ -59,6 +59,54 @@ pub struct Restored {
 }
 
 impl Ws {
+    fn new(name: String) -> Ws {
+        Ws {
+            name: StoredValue::new(name),
+            sprite: RwSignal::new(None),
+            error: RwSignal::new(None),
+            open: RwSignal::new(None),
+            files_changed: RwSignal::new(0),
+            saved: RwSignal::new(0),
+            missing: RwSignal::new(false),
+            moved: RwSignal::new(None),
+            restored: RwSignal::new(None),
+            tree_root: RwSignal::new("/root".to_string()),
+            open_files: RwSignal::new(Vec::new()),
+            changes: watch::Changes::new(),
+        }
+    }
+
+    /// Live state from the server's event stream, while the workspace is
+    /// open: the sprite's status, restores, files others saved, its end.
+    fn follow_events(self) {
+        let ws = self;
+        let me = expect_context::<crate::Session>()
+            .profile()
+            .map(|p| p.handle)
+            .unwrap_or_default();
+        let stream = StoredValue::new_local(EventStream::open(move |ev| {
+            if ev.sprite != ws.name.get_value() {
+                return;
+            }
+            match ev.kind.as_str() {
+                "sprite.status" => ws.sprite.update(|s| {
+                    if let (Some(s), Some(status)) = (s, &ev.status) {
+                        s.status = status.clone();
+                        s.last_active_at = Some(ev.at.clone());
+                    }
+                }),
+                "checkpoint.restored" => ws.note_restore(ev.checkpoint.clone().unwrap_or_default()),
+                // Someone sharing the sprite saved a file: open tabs look again.
+                "file.written" if ev.by.as_deref() != Some(me.as_str()) => {
+                    ws.files_changed.update(|n| *n += 1)
+                }
+                "sprite.destroyed" => ws.missing.set(true),
+                _ => {}
+            }
+        }));
+        on_cleanup(move || stream.set_value(None));
+    }
+
     /// `/v1/sprites/{name}` followed by `rest`.
     pub fn path(&self, rest: &str) -> String {
         format!("/v1/sprites/{}{rest}", api::enc(&self.name.get_value()))
@@ -126,53 +174,14 @@ enum Side {
 pub fn Workspace() -> impl IntoView {
     let params = use_params_map();
     let name = params.read_untracked().get("name").unwrap_or_default();
-    let ws = Ws {
-        name: StoredValue::new(name.clone()),
-        sprite: RwSignal::new(None),
-        error: RwSignal::new(None),
-        open: RwSignal::new(None),
-        files_changed: RwSignal::new(0),
-        saved: RwSignal::new(0),
-        missing: RwSignal::new(false),
-        moved: RwSignal::new(None),
-        restored: RwSignal::new(None),
-        tree_root: RwSignal::new("/root".to_string()),
-        open_files: RwSignal::new(Vec::new()),
-        changes: watch::Changes::new(),
-    };
+    let ws = Ws::new(name);
     provide_context(ws);
     ws.reload_sprite();
     // A new sprite from a template opens with its note (`?open=PATH`).
     if let Some(path) = use_query_map().read_untracked().get("open") {
         ws.open.set(Some(path));
     }
-
-    let me = expect_context::<crate::Session>()
-        .profile()
-        .map(|p| p.handle)
-        .unwrap_or_default();
-    // Live state from the server's event stream.
-    let stream = StoredValue::new_local(EventStream::open(move |ev| {
-        if ev.sprite != ws.name.get_value() {
-            return;
-        }
-        match ev.kind.as_str() {
-            "sprite.status" => ws.sprite.update(|s| {
-                if let (Some(s), Some(status)) = (s, &ev.status) {
-                    s.status = status.clone();
-                    s.last_active_at = Some(ev.at.clone());
-                }
-            }),
-            "checkpoint.restored" => ws.note_restore(ev.checkpoint.clone().unwrap_or_default()),
-            // Someone sharing the sprite saved a file: open tabs look again.
-            "file.written" if ev.by.as_deref() != Some(me.as_str()) => {
-                ws.files_changed.update(|n| *n += 1)
-            }
-            "sprite.destroyed" => ws.missing.set(true),
-            _ => {}
-        }
-    }));
-    on_cleanup(move || stream.set_value(None));
+    ws.follow_events();
     // Live changes of the files shown.
     watch::follow(ws);
 

@@ -23,6 +23,45 @@ fn typed_path(typed: &str, base: &str) -> String {
     }
 }
 
+/// The preview loads again (`nonce` moves on) after a save, when the
+/// person asked for that (`on_save`), and after every restore, which
+/// changes what the site serves.
+fn reload_after_changes(ws: Ws, nonce: RwSignal<u32>, on_save: RwSignal<bool>) {
+    Effect::new(move |prev: Option<u64>| {
+        let n = ws.saved.get();
+        if prev.is_some_and(|p| p != n) && on_save.get_untracked() {
+            nonce.update(|v| *v += 1);
+        }
+        n
+    });
+    Effect::new(move |prev: Option<()>| {
+        ws.restored.track();
+        if prev.is_some() {
+            nonce.update(|v| *v += 1);
+        }
+    });
+}
+
+/// Who may open the sprite's address: a badge.
+#[component]
+fn Access(public: Signal<bool>) -> impl IntoView {
+    view! {
+        <span
+            class="badge access"
+            class:public=public
+            title=move || {
+                if public.get() {
+                    "Anyone with the address can open it (change in Settings)"
+                } else {
+                    "Only members of the organization who are signed in can open it (change in Settings)"
+                }
+            }
+        >
+            {move || if public.get() { "Public" } else { "Private" }}
+        </span>
+    }
+}
+
 #[component]
 pub fn Preview() -> impl IntoView {
     let ws = expect_context::<Ws>();
@@ -38,20 +77,7 @@ pub fn Preview() -> impl IntoView {
             .get()
             .is_some_and(|s| s.url_settings.auth.as_deref() == Some("public"))
     };
-    Effect::new(move |prev: Option<u64>| {
-        let n = ws.saved.get();
-        if prev.is_some_and(|p| p != n) && on_save.get_untracked() {
-            nonce.update(|v| *v += 1);
-        }
-        n
-    });
-    // A restore changes what the site serves: always shown.
-    Effect::new(move |prev: Option<()>| {
-        ws.restored.track();
-        if prev.is_some() {
-            nonce.update(|v| *v += 1);
-        }
-    });
+    reload_after_changes(ws, nonce, on_save);
     let full = move || {
         url().map(|u| {
             let p = path.get();
@@ -102,19 +128,7 @@ pub fn Preview() -> impl IntoView {
                 <button class="small" title="Copy the address to share" on:click=copy>
                     {move || crate::pages::copy_label(copied.get())}
                 </button>
-                <span
-                    class="badge access"
-                    class:public=public
-                    title=move || {
-                        if public() {
-                            "Anyone with the address can open it (change in Settings)"
-                        } else {
-                            "Only members of the organization who are signed in can open it (change in Settings)"
-                        }
-                    }
-                >
-                    {move || if public() { "Public" } else { "Private" }}
-                </span>
+                <Access public=Signal::derive(public) />
                 <button class="small" title="Reload the preview" on:click=move |_| nonce.update(|v| *v += 1)>
                     "Reload"
                 </button>

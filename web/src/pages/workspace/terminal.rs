@@ -76,67 +76,180 @@ fn js_options(pairs: &[(&str, &str)]) -> JsValue {
     o.into()
 }
 
+/// The terminal tabs of the workspace and what they show, shared by its
+/// parts: a tab has a key of this page; once its session has started,
+/// `titles` names its id and title.
+#[derive(Clone, Copy)]
+struct TermTabs {
+    ws: Ws,
+    tabs: RwSignal<Vec<TabInfo>>,
+    titles: RwSignal<std::collections::HashMap<u32, (String, String)>>,
+    active: RwSignal<u32>,
+    next_key: StoredValue<u32>,
+    /// Where this browser remembers the tabs' sessions.
+    memory: StoredValue<String>,
+    /// Filled once the sessions this browser had open here are known.
+    opened: RwSignal<bool>,
+}
+
+impl TermTabs {
+    fn new(ws: Ws) -> TermTabs {
+        // The workspace shows its terminals once it knows the sprite.
+        let sprite_id = ws
+            .sprite
+            .with_untracked(|s| s.as_ref().map(|s| s.id.clone()))
+            .unwrap_or_else(|| ws.name.get_value());
+        TermTabs {
+            ws,
+            tabs: RwSignal::new(Vec::new()),
+            titles: RwSignal::new(Default::default()),
+            active: RwSignal::new(0),
+            next_key: StoredValue::new(0),
+            memory: StoredValue::new(memory_key(&sprite_id)),
+            opened: RwSignal::new(false),
+        }
+    }
+
+    /// A new tab: a new shell, or session `attach`.
+    fn add(self, attach: Option<String>) {
+        let key = self.next_key.get_value();
+        self.next_key.set_value(key + 1);
+        self.tabs.update(|t| t.push(TabInfo { key, attach }));
+        self.active.set(key);
+    }
+
+    /// Closes tab `key` (its session goes on running).
+    fn close(self, key: u32) {
+        self.tabs.update(|t| t.retain(|t| t.key != key));
+        self.titles.update(|m| {
+            m.remove(&key);
+        });
+        if self.active.get_untracked() == key {
+            if let Some(t) = self.tabs.get_untracked().last() {
+                self.active.set(t.key);
+            }
+        }
+    }
+
+    /// Opening the workspace: the sessions this browser's tabs had here
+    /// that still run come back in their tabs; a new shell only if none
+    /// does. Then the tabs' sessions are remembered as they change.
+    fn reopen(self) {
+        let ws = self.ws;
+        leptos::task::spawn_local(async move {
+            let mine = remembered(&self.memory.get_value());
+            let running = match mine.is_empty() {
+                true => vec![],
+                false => api::run(client::exec_sessions(&ws.name.get_value()))
+                    .await
+                    .map(|l| l.sessions)
+                    .unwrap_or_default(),
+            };
+            let alive: Vec<String> = mine
+                .into_iter()
+                .filter(|id| running.iter().any(|s| &s.id == id && s.is_active && s.tty))
+                .collect();
+            if alive.is_empty() {
+                self.add(None);
+            }
+            for id in alive {
+                self.add(Some(id));
+            }
+            self.opened.set(true);
+        });
+        Effect::new(move |_| {
+            let names = self.titles.get();
+            if !self.opened.get() {
+                return;
+            }
+            let ids: Vec<String> = self
+                .tabs
+                .get()
+                .iter()
+                .filter_map(|t| names.get(&t.key).map(|(id, _)| id.clone()))
+                .collect();
+            remember(&self.memory.get_value(), &ids);
+        });
+    }
+
+    /// Who else is attached to the session on screen, looked up every few
+    /// seconds (people sharing a sprite type in the same terminal).
+    fn follow_others(self, others: RwSignal<Vec<String>>) {
+        let me = expect_context::<crate::Session>()
+            .profile()
+            .map(|p| p.handle)
+            .unwrap_or_default();
+        let look = move || {
+            let me = me.clone();
+            // Read now, while the workspace is surely there: the task runs
+            // later, maybe after it was left.
+            let session = self
+                .active
+                .try_get_untracked()
+                .and_then(|a| self.titles.try_with_untracked(|t| t.get(&a).cloned()))
+                .flatten();
+            let ws = self.ws;
+            leptos::task::spawn_local(async move {
+                let Some((id, _)) = session else {
+                    others.set(vec![]);
+                    return;
+                };
+                if let Ok(l) = api::run(client::exec_sessions(&ws.name.get_value())).await {
+                    let here = l
+                        .sessions
+                        .into_iter()
+                        .find(|s| s.id == id)
+                        .map(|s| s.attached)
+                        .unwrap_or_default();
+                    others.set(here.into_iter().filter(|h| *h != me).collect());
+                }
+            });
+        };
+        if let Ok(handle) = set_interval_with_handle(look, std::time::Duration::from_secs(3)) {
+            on_cleanup(move || handle.clear());
+        }
+    }
+}
+
+/// `open` turns false on Escape and on a pointer down outside `popover`
+/// and `button`.
+fn dismissed_outside(
+    open: RwSignal<bool>,
+    button: NodeRef<leptos::html::Button>,
+    popover: NodeRef<leptos::html::Div>,
+) {
+    let escape = window_event_listener(leptos::ev::keydown, move |ev| {
+        if ev.key() == "Escape" && open.get_untracked() {
+            open.set(false);
+        }
+    });
+    let outside = window_event_listener(leptos::ev::pointerdown, move |ev| {
+        if !open.get_untracked() {
+            return;
+        }
+        let target = ev.target().and_then(|t| t.dyn_into::<web_sys::Node>().ok());
+        let inside = |el: Option<web_sys::Element>| {
+            el.zip(target.as_ref())
+                .is_some_and(|(el, t)| el.contains(Some(t)))
+        };
+        let on_button = inside(button.get_untracked().map(Into::into));
+        if !inside(popover.get_untracked().map(Into::into)) && !on_button {
+            open.set(false);
+        }
+    });
+    on_cleanup(move || {
+        escape.remove();
+        outside.remove();
+    });
+}
+
 #[component]
 pub fn Terminals() -> impl IntoView {
     let ws = expect_context::<Ws>();
-    // The workspace shows its terminals once it knows the sprite.
-    let sprite_id = ws
-        .sprite
-        .with_untracked(|s| s.as_ref().map(|s| s.id.clone()))
-        .unwrap_or_else(|| ws.name.get_value());
-    let key = StoredValue::new(memory_key(&sprite_id));
-    // Filled once the sessions this browser had open here are known.
-    let tabs = RwSignal::new(Vec::<TabInfo>::new());
-    let opened = RwSignal::new(false);
-    // Each tab's session id and title, once the server named them.
-    let titles = RwSignal::new(std::collections::HashMap::<u32, (String, String)>::new());
-    let active = RwSignal::new(0u32);
-    let next_key = StoredValue::new(0u32);
+    let t = TermTabs::new(ws);
+    t.reopen();
     let sessions = RwSignal::new(None::<Vec<api::Session>>);
     let show_sessions = RwSignal::new(false);
-
-    let add = move |attach: Option<String>| {
-        let key = next_key.get_value();
-        next_key.set_value(key + 1);
-        tabs.update(|t| t.push(TabInfo { key, attach }));
-        active.set(key);
-    };
-    // Opening the workspace: the sessions this browser's tabs had here that
-    // still run come back in their tabs; a new shell only if none does.
-    leptos::task::spawn_local(async move {
-        let mine = remembered(&key.get_value());
-        let running = match mine.is_empty() {
-            true => vec![],
-            false => api::run(client::exec_sessions(&ws.name.get_value()))
-                .await
-                .map(|l| l.sessions)
-                .unwrap_or_default(),
-        };
-        let alive: Vec<String> = mine
-            .into_iter()
-            .filter(|id| running.iter().any(|s| &s.id == id && s.is_active && s.tty))
-            .collect();
-        if alive.is_empty() {
-            add(None);
-        }
-        for id in alive {
-            add(Some(id));
-        }
-        opened.set(true);
-    });
-    // The tabs' sessions, remembered as they change.
-    Effect::new(move |_| {
-        let names = titles.get();
-        if !opened.get() {
-            return;
-        }
-        let ids: Vec<String> = tabs
-            .get()
-            .iter()
-            .filter_map(|t| names.get(&t.key).map(|(id, _)| id.clone()))
-            .collect();
-        remember(&key.get_value(), &ids);
-    });
     let list_sessions = move || {
         leptos::task::spawn_local(async move {
             match api::run(client::exec_sessions(&ws.name.get_value())).await {
@@ -145,96 +258,31 @@ pub fn Terminals() -> impl IntoView {
             }
         });
     };
-    // Who else is attached to the session on screen, looked up every few
-    // seconds (people sharing a sprite type in the same terminal).
-    let me = expect_context::<crate::Session>()
-        .profile()
-        .map(|p| p.handle)
-        .unwrap_or_default();
     let others = RwSignal::new(Vec::<String>::new());
-    let look = move || {
-        let me = me.clone();
-        // Read now, while the workspace is surely there: the task runs
-        // later, maybe after it was left.
-        let session = active
-            .try_get_untracked()
-            .and_then(|a| titles.try_with_untracked(|t| t.get(&a).cloned()))
-            .flatten();
-        leptos::task::spawn_local(async move {
-            let Some((id, _)) = session else {
-                others.set(vec![]);
-                return;
-            };
-            if let Ok(l) = api::run(client::exec_sessions(&ws.name.get_value())).await {
-                let here = l
-                    .sessions
-                    .into_iter()
-                    .find(|s| s.id == id)
-                    .map(|s| s.attached)
-                    .unwrap_or_default();
-                others.set(here.into_iter().filter(|h| *h != me).collect());
-            }
-        });
-    };
-    if let Ok(handle) = set_interval_with_handle(look, std::time::Duration::from_secs(3)) {
-        on_cleanup(move || handle.clear());
-    }
+    t.follow_others(others);
     // The popover closes with Escape and with a click anywhere outside it.
     let sessions_button: NodeRef<leptos::html::Button> = NodeRef::new();
     let popover: NodeRef<leptos::html::Div> = NodeRef::new();
-    let escape = window_event_listener(leptos::ev::keydown, move |ev| {
-        if ev.key() == "Escape" && show_sessions.get_untracked() {
-            show_sessions.set(false);
-        }
-    });
-    let outside = window_event_listener(leptos::ev::pointerdown, move |ev| {
-        if !show_sessions.get_untracked() {
-            return;
-        }
-        let target = ev.target().and_then(|t| t.dyn_into::<web_sys::Node>().ok());
-        let inside = |el: Option<web_sys::Element>| {
-            el.zip(target.as_ref())
-                .is_some_and(|(el, t)| el.contains(Some(t)))
-        };
-        let on_button = inside(sessions_button.get_untracked().map(Into::into));
-        if !inside(popover.get_untracked().map(Into::into)) && !on_button {
-            show_sessions.set(false);
-        }
-    });
-    on_cleanup(move || {
-        escape.remove();
-        outside.remove();
-    });
+    dismissed_outside(show_sessions, sessions_button, popover);
     provide_context(SessionActions {
         show: Callback::new(move |key: u32| {
             show_sessions.set(false);
-            active.set(key);
+            t.active.set(key);
         }),
         attach: Callback::new(move |id: String| {
             show_sessions.set(false);
-            add(Some(id));
+            t.add(Some(id));
         }),
         ended: Callback::new(move |()| list_sessions()),
     });
-    let close = move |key: u32| {
-        tabs.update(|t| t.retain(|t| t.key != key));
-        titles.update(|m| {
-            m.remove(&key);
-        });
-        if active.get_untracked() == key {
-            if let Some(t) = tabs.get_untracked().last() {
-                active.set(t.key);
-            }
-        }
-    };
-
+    let (tabs, titles, active) = (t.tabs, t.titles, t.active);
     view! {
         <div class="tabs terms" role="toolbar" aria-label="Terminals">
             <For
                 each=move || tabs.get()
                 key=|t| t.key
-                children=move |t| {
-                    let key = t.key;
+                children=move |tab| {
+                    let key = tab.key;
                     view! {
                         <span class="tab" class:active=move || active.get() == key>
                             <button
@@ -254,7 +302,7 @@ pub fn Terminals() -> impl IntoView {
                                 class="link close"
                                 title="Close the tab (the session goes on running)"
                                 aria-label="Close terminal tab"
-                                on:click=move |_| close(key)
+                                on:click=move |_| t.close(key)
                             >
                                 "×"
                             </button>
@@ -262,7 +310,7 @@ pub fn Terminals() -> impl IntoView {
                     }
                 }
             />
-            <button class="small" title="New terminal" on:click=move |_| add(None)>
+            <button class="small" title="New terminal" on:click=move |_| t.add(None)>
                 "+ Terminal"
             </button>
             <button
@@ -293,54 +341,18 @@ pub fn Terminals() -> impl IntoView {
         </div>
         <Show when=move || show_sessions.get()>
             <div class="sessions" role="dialog" aria-label="Running sessions" node_ref=popover>
-                {move || match sessions.get() {
-                    None => view! { <p class="loading">"Loading…"</p> }.into_any(),
-                    Some(list) => {
-                        // Tabs of this page by session, to show instead of attach.
-                        let here: std::collections::HashMap<String, u32> = titles
-                            .get()
-                            .into_iter()
-                            .map(|(key, (id, _))| (id, key))
-                            .collect();
-                        let mut running: Vec<_> = list
-                            .into_iter()
-                            .filter(|s| s.is_active && s.tty)
-                            .collect();
-                        // Those not on this page first, newest first.
-                        running.sort_by(|a, b| {
-                            here.contains_key(&a.id)
-                                .cmp(&here.contains_key(&b.id))
-                                .then(b.created.cmp(&a.created))
-                        });
-                        if running.is_empty() {
-                            view! { <p class="muted">"No terminal session is running."</p> }.into_any()
-                        } else {
-                            view! {
-                                <ul class="session-list">
-                                    {running
-                                        .into_iter()
-                                        .map(|s| {
-                                            let tab = here.get(&s.id).copied();
-                                            view! { <SessionRow session=s tab=tab /> }
-                                        })
-                                        .collect_view()}
-                                </ul>
-                            }
-                            .into_any()
-                        }
-                    }
-                }}
+                <RunningSessions sessions=sessions titles=titles />
             </div>
         </Show>
         <div class="term-stack">
             <For
                 each=move || tabs.get()
                 key=|t| t.key
-                children=move |t| {
-                    let key = t.key;
+                children=move |tab| {
+                    let key = tab.key;
                     view! {
                         <TermView
-                            attach=t.attach.clone()
+                            attach=tab.attach.clone()
                             visible=Signal::derive(move || active.get() == key)
                             on_session=move |(id, title): (String, String)| titles.update(|m| {
                                 m.insert(key, (id, title));
@@ -350,6 +362,48 @@ pub fn Terminals() -> impl IntoView {
                 }
             />
         </div>
+    }
+}
+
+/// The terminal sessions running in the sprite: those not on this page
+/// first, newest first.
+#[component]
+fn RunningSessions(
+    sessions: RwSignal<Option<Vec<api::Session>>>,
+    titles: RwSignal<std::collections::HashMap<u32, (String, String)>>,
+) -> impl IntoView {
+    move || match sessions.get() {
+        None => view! { <p class="loading">"Loading…"</p> }.into_any(),
+        Some(list) => {
+            // Tabs of this page by session, to show instead of attach.
+            let here: std::collections::HashMap<String, u32> = titles
+                .get()
+                .into_iter()
+                .map(|(key, (id, _))| (id, key))
+                .collect();
+            let mut running: Vec<_> = list.into_iter().filter(|s| s.is_active && s.tty).collect();
+            running.sort_by(|a, b| {
+                here.contains_key(&a.id)
+                    .cmp(&here.contains_key(&b.id))
+                    .then(b.created.cmp(&a.created))
+            });
+            if running.is_empty() {
+                view! { <p class="muted">"No terminal session is running."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="session-list">
+                        {running
+                            .into_iter()
+                            .map(|s| {
+                                let tab = here.get(&s.id).copied();
+                                view! { <SessionRow session=s tab=tab /> }
+                            })
+                            .collect_view()}
+                    </ul>
+                }
+                .into_any()
+            }
+        }
     }
 }
 
