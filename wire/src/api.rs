@@ -306,6 +306,25 @@ pub enum ProxyStatus {
     Error { message: String },
 }
 
+/// `GET /healthz`: the server answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+}
+
+/// `GET /v1/host`: the machine's sprites, runtime and pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct HostSummary {
+    /// The sandbox runtime: `crun` or `runc`.
+    pub runtime: String,
+    pub sprites: usize,
+    pub running: usize,
+    pub pool_used_bytes: u64,
+}
+
 /// Every error body: a stable code and a message for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

@@ -8,7 +8,7 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use sha2::{Digest, Sha256};
-use sprites_wire::orgs::{Profile, Token, TokenList};
+use sprites_wire::orgs::{MintedToken, NewToken, Profile, Token, TokenList};
 use sqlx::Row as _;
 
 use crate::db::{is_unique_violation, new_id, now_ms, Db};
@@ -404,6 +404,31 @@ pub async fn profile(db: &Db, caller: &Caller) -> Result<Profile, ApiError> {
         organization: caller.org_slug.clone(),
         organizations: crate::domain::orgs::list(db, caller).await?.organizations,
         csrf_token: None,
+    })
+}
+
+/// A new token of the caller named `req.name`, acting in their current
+/// organization or in `req.organization` (one they belong to); its secret
+/// is in this answer only.
+pub async fn mint_token(db: &Db, caller: &Caller, req: &NewToken) -> Result<MintedToken, ApiError> {
+    let name = req.name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return Err(ApiError::Invalid("name: 1 to 100 characters".into()));
+    }
+    let (org_id, org_slug) = match &req.organization {
+        Some(slug) => (
+            crate::domain::orgs::role_in(db, &caller.user_id, slug)
+                .await?
+                .0,
+            slug.clone(),
+        ),
+        None => (caller.org_id.clone(), caller.org_slug.clone()),
+    };
+    let token = create_token(db, &caller.user_id, &org_id, name).await?;
+    Ok(MintedToken {
+        name: name.to_string(),
+        token,
+        organization: org_slug,
     })
 }
 

@@ -439,13 +439,13 @@ async fn kill(
                         "session {id} still runs after {timeout:?}; sending SIGKILL"
                     )));
                     if let Err(e) = state.host.kill_session(&host_name, id, libc::SIGKILL).await {
-                        let _ = tx.send(super::checkpoints::error_line(e.into()));
+                        let _ = tx.send(crate::domain::checkpoints::error_line(e.into()));
                         return;
                     }
                 }
                 Ok(false) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
                 Err(e) => {
-                    let _ = tx.send(super::checkpoints::error_line(e.into()));
+                    let _ = tx.send(crate::domain::checkpoints::error_line(e.into()));
                     return;
                 }
             }

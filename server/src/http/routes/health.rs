@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::Json;
-use serde_json::{json, Value};
+use sprites_wire::api::{Health, HostSummary};
 
 use super::Routes;
 use crate::error::ApiError;
@@ -12,20 +12,22 @@ pub fn routes() -> Routes {
     Routes::new().get("/healthz", health).get("/v1/host", host)
 }
 
-async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
 }
 
-async fn host(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn host(State(state): State<AppState>) -> Result<Json<HostSummary>, ApiError> {
     let sprites = state.host.list()?;
     let running = sprites
         .iter()
         .filter(|s| s.phase == vmhost::Phase::Running)
         .count();
-    Ok(Json(json!({
-        "runtime": state.host.runtime_name(),
-        "sprites": sprites.len(),
-        "running": running,
-        "pool_used_bytes": state.host.pool_used_bytes()?,
-    })))
+    Ok(Json(HostSummary {
+        runtime: state.host.runtime_name().into(),
+        sprites: sprites.len(),
+        running,
+        pool_used_bytes: state.host.pool_used_bytes()?,
+    }))
 }

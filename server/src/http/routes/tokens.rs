@@ -30,28 +30,8 @@ async fn create(
     caller: Caller,
     Body(req): Body<NewToken>,
 ) -> Result<(StatusCode, Json<MintedToken>), ApiError> {
-    let name = req.name.trim();
-    if name.is_empty() || name.len() > 100 {
-        return Err(ApiError::Invalid("name: 1 to 100 characters".into()));
-    }
-    let (org_id, org_slug) = match &req.organization {
-        Some(slug) => (
-            crate::domain::orgs::role_in(&state.db, &caller.user_id, slug)
-                .await?
-                .0,
-            slug.clone(),
-        ),
-        None => (caller.org_id.clone(), caller.org_slug.clone()),
-    };
-    let token = accounts::create_token(&state.db, &caller.user_id, &org_id, name).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(MintedToken {
-            name: name.to_string(),
-            token,
-            organization: org_slug,
-        }),
-    ))
+    let minted = accounts::mint_token(&state.db, &caller, &req).await?;
+    Ok((StatusCode::CREATED, Json(minted)))
 }
 
 async fn revoke(

@@ -1,0 +1,223 @@
+//! A sprite's files as a caller reaches them, in the shapes of the Sprites
+//! SDKs' filesystem API. Paths are absolute inside the sprite, or relative
+//! to a working directory; every one is confined to the sprite's root by
+//! `vmhost::fs`. Files work in every phase: a sleeping sprite stays asleep.
+
+use axum::body::Bytes;
+use sprites_wire::fs::{Chmod, Chown, FileEntry, Listing, Mkdir, Move};
+use vmhost::fs::{Entry, Files, Kind};
+
+use crate::domain::access;
+use crate::domain::caller::Caller;
+use crate::error::ApiError;
+use crate::AppState;
+
+/// The largest file read or written in one request.
+pub const MAX_FILE: u64 = 64 << 20;
+
+/// `path` made absolute against `working_dir` (default `/`).
+fn resolve(path: &str, working_dir: Option<&str>) -> Result<String, ApiError> {
+    if path.is_empty() {
+        return Err(ApiError::Invalid("path: give a path".into()));
+    }
+    if path.starts_with('/') {
+        return Ok(path.to_string());
+    }
+    let base = working_dir.filter(|w| !w.is_empty()).unwrap_or("/");
+    Ok(format!("{}/{path}", base.trim_end_matches('/')))
+}
+
+/// An octal mode: `0644`, `755`, `0o600`.
+pub fn mode_of(text: &str) -> Result<u32, ApiError> {
+    u32::from_str_radix(text.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| ApiError::Invalid(format!("mode {text:?}: octal, like 0644")))
+}
+
+fn entry(e: &Entry) -> FileEntry {
+    FileEntry {
+        name: e.name.clone(),
+        path: e.path.clone(),
+        size: e.size,
+        mode: format!("{:04o}", e.mode),
+        mod_time: crate::db::iso_secs(e.modified.max(0) as u64),
+        is_dir: e.kind == Kind::Dir,
+        kind: e.kind,
+        uid: e.uid,
+        gid: e.gid,
+        link_target: e.link_target.clone(),
+    }
+}
+
+/// Where a call acts: the caller's sprite `name` and a path in it.
+pub struct Place<'a> {
+    pub sprite: &'a str,
+    pub path: &'a str,
+    pub working_dir: Option<&'a str>,
+}
+
+/// The files of the caller's sprite, and the place's path made absolute.
+async fn open(
+    state: &AppState,
+    caller: &Caller,
+    at: &Place<'_>,
+) -> Result<(Files, String), ApiError> {
+    let host = access::host_sprite(state, caller, at.sprite).await?;
+    let files = state.host.sprite_files(&host).await?;
+    Ok((files, resolve(at.path, at.working_dir)?))
+}
+
+/// A directory's entries, or the one entry of a file.
+pub async fn list(state: &AppState, caller: &Caller, at: Place<'_>) -> Result<Listing, ApiError> {
+    let (fs, path) = open(state, caller, &at).await?;
+    let (me, entries) = fs.list_or_stat(&path).await?;
+    Ok(Listing {
+        path: me.path,
+        is_dir: me.kind == Kind::Dir,
+        entries: entries.iter().map(entry).collect(),
+    })
+}
+
+/// A file's bytes; as they were at checkpoint `checkpoint` when given (the
+/// history view's diff).
+pub async fn read(
+    state: &AppState,
+    caller: &Caller,
+    at: Place<'_>,
+    checkpoint: Option<&str>,
+) -> Result<Vec<u8>, ApiError> {
+    let (fs, path) = match checkpoint {
+        None => open(state, caller, &at).await?,
+        Some(id) => {
+            let host = access::host_sprite(state, caller, at.sprite).await?;
+            let id = id
+                .parse()
+                .map_err(|_| ApiError::NotFound(format!("checkpoint {id}")))?;
+            let files = state.host.checkpoint_files(&host, id)?;
+            (files, resolve(at.path, at.working_dir)?)
+        }
+    };
+    Ok(fs.read(&path, MAX_FILE).await?)
+}
+
+/// Writes a file (making its folders with `parents`); the others sharing
+/// the sprite hear of it.
+pub async fn write(
+    state: &AppState,
+    caller: &Caller,
+    at: Place<'_>,
+    mode: Option<&str>,
+    parents: bool,
+    data: Bytes,
+) -> Result<FileEntry, ApiError> {
+    let (fs, path) = open(state, caller, &at).await?;
+    let mode = mode.map(mode_of).transpose()?;
+    let e = fs.write(&path, data, mode, parents).await?;
+    state
+        .events
+        .file_written(&caller.org_id, at.sprite, &path, &caller.handle);
+    Ok(entry(&e))
+}
+
+pub async fn remove(
+    state: &AppState,
+    caller: &Caller,
+    at: Place<'_>,
+    recursive: bool,
+) -> Result<(), ApiError> {
+    let (fs, path) = open(state, caller, &at).await?;
+    Ok(fs.remove(&path, recursive).await?)
+}
+
+pub async fn mkdir(
+    state: &AppState,
+    caller: &Caller,
+    sprite: &str,
+    req: Mkdir,
+) -> Result<FileEntry, ApiError> {
+    let at = Place {
+        sprite,
+        path: &req.path,
+        working_dir: req.working_dir.as_deref(),
+    };
+    let (fs, path) = open(state, caller, &at).await?;
+    Ok(entry(&fs.mkdir(&path, req.parents).await?))
+}
+
+/// Renames `req.source` to `req.dest`, or (`copy`) copies it there.
+pub async fn rename_or_copy(
+    state: &AppState,
+    caller: &Caller,
+    sprite: &str,
+    req: Move,
+    copy: bool,
+) -> Result<FileEntry, ApiError> {
+    let wd = req.working_dir.as_deref();
+    let at = Place {
+        sprite,
+        path: &req.source,
+        working_dir: wd,
+    };
+    let (fs, from) = open(state, caller, &at).await?;
+    let to = resolve(&req.dest, wd)?;
+    let e = if copy {
+        fs.copy(&from, &to, req.recursive.unwrap_or(true)).await?
+    } else {
+        fs.rename(&from, &to).await?
+    };
+    Ok(entry(&e))
+}
+
+pub async fn chmod(
+    state: &AppState,
+    caller: &Caller,
+    sprite: &str,
+    req: Chmod,
+) -> Result<FileEntry, ApiError> {
+    let at = Place {
+        sprite,
+        path: &req.path,
+        working_dir: req.working_dir.as_deref(),
+    };
+    let (fs, path) = open(state, caller, &at).await?;
+    let mode = mode_of(&req.mode)?;
+    Ok(entry(&fs.chmod(&path, mode, req.recursive).await?))
+}
+
+pub async fn chown(
+    state: &AppState,
+    caller: &Caller,
+    sprite: &str,
+    req: Chown,
+) -> Result<FileEntry, ApiError> {
+    let at = Place {
+        sprite,
+        path: &req.path,
+        working_dir: req.working_dir.as_deref(),
+    };
+    let (fs, path) = open(state, caller, &at).await?;
+    Ok(entry(
+        &fs.chown(&path, req.uid, req.gid, req.recursive).await?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_against_the_working_directory() {
+        assert_eq!(resolve("/etc/hosts", Some("/root")).unwrap(), "/etc/hosts");
+        assert_eq!(
+            resolve("notes.txt", Some("/root/")).unwrap(),
+            "/root/notes.txt"
+        );
+        assert_eq!(resolve("notes.txt", None).unwrap(), "/notes.txt");
+        assert!(resolve("", None).is_err());
+        assert_eq!(mode_of("0755").unwrap(), 0o755);
+        assert_eq!(mode_of("644").unwrap(), 0o644);
+        assert!(mode_of("rwx").is_err());
+        assert!(mode_of("77777").is_err());
+    }
+}
