@@ -4,33 +4,21 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use sprites_wire::accounts::{Invitation, InvitationList, NewInvitation, UserList, UserSummary};
-use sprites_wire::client::path;
 
 use super::json::Body;
-use super::Routes;
 use crate::domain::admin;
 use crate::error::ApiError;
 use crate::http::auth::Admin;
 use crate::AppState;
 
-pub fn routes() -> Routes {
-    Routes::new()
-        .get(path::INVITATIONS, invitations)
-        .post(path::INVITATIONS, invite)
-        .delete(path::INVITATION, withdraw)
-        .get(path::USERS, users)
-        .post(path::USER_DISABLE, disable)
-        .post(path::USER_ENABLE, enable)
-}
-
-async fn invitations(
+pub(super) async fn invitations(
     State(state): State<AppState>,
     _: Admin,
 ) -> Result<Json<InvitationList>, ApiError> {
     Ok(Json(admin::invitations(&state.db).await?))
 }
 
-async fn invite(
+pub(super) async fn invite(
     State(state): State<AppState>,
     Admin(caller): Admin,
     Body(req): Body<NewInvitation>,
@@ -41,7 +29,7 @@ async fn invite(
     ))
 }
 
-async fn withdraw(
+pub(super) async fn withdraw(
     State(state): State<AppState>,
     _: Admin,
     Path(id): Path<String>,
@@ -50,11 +38,14 @@ async fn withdraw(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn users(State(state): State<AppState>, _: Admin) -> Result<Json<UserList>, ApiError> {
+pub(super) async fn users(
+    State(state): State<AppState>,
+    _: Admin,
+) -> Result<Json<UserList>, ApiError> {
     Ok(Json(admin::users(&state.db).await?))
 }
 
-async fn disable(
+pub(super) async fn disable(
     State(state): State<AppState>,
     Admin(caller): Admin,
     Path(handle): Path<String>,
@@ -62,7 +53,7 @@ async fn disable(
     set_disabled(&state, &caller, &handle, true).await
 }
 
-async fn enable(
+pub(super) async fn enable(
     State(state): State<AppState>,
     Admin(caller): Admin,
     Path(handle): Path<String>,

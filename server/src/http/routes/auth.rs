@@ -7,29 +7,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use sprites_wire::accounts::{InvitationCheck, SignIn, SignUp};
-use sprites_wire::client::path;
 use sprites_wire::orgs::{Profile, SessionState, SwitchOrganization};
 use tower_sessions::Session;
 
 use super::json::Body;
-use super::Routes;
 use crate::domain::accounts;
 use crate::domain::caller::Caller;
 use crate::error::ApiError;
 use crate::http::auth::session_error;
 use crate::http::session::{CSRF, ORG_ID, USER_ID};
 use crate::AppState;
-
-pub fn routes() -> Routes {
-    Routes::new()
-        .post(path::SIGN_UP, signup)
-        .post(path::SIGN_IN, signin)
-        .post(path::SIGN_OUT, signout)
-        .get(path::ME, me)
-        .get(path::SESSION, session_state)
-        .post(path::SWITCH_ORGANIZATION, switch_org)
-        .get(path::INVITATION_CHECK, invitation)
-}
 
 /// Starts a signed-in session for `user_id` and answers like `me`.
 async fn start(state: &AppState, session: &Session, user_id: &str) -> Result<Profile, ApiError> {
@@ -53,7 +40,7 @@ async fn start(state: &AppState, session: &Session, user_id: &str) -> Result<Pro
     Ok(profile)
 }
 
-async fn signup(
+pub(super) async fn signup(
     State(state): State<AppState>,
     session: Session,
     Body(req): Body<SignUp>,
@@ -85,7 +72,7 @@ impl axum::extract::FromRequestParts<AppState> for ClientIp {
     }
 }
 
-async fn signin(
+pub(super) async fn signin(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     session: Session,
@@ -135,12 +122,12 @@ fn unknown_user_hash() -> &'static str {
     HASH.get_or_init(|| accounts::hash_password(&crate::db::new_id()).expect("hashing works"))
 }
 
-async fn signout(session: Session) -> Result<StatusCode, ApiError> {
+pub(super) async fn signout(session: Session) -> Result<StatusCode, ApiError> {
     session.flush().await.map_err(session_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn me(
+pub(super) async fn me(
     State(state): State<AppState>,
     session: Session,
     caller: Caller,
@@ -161,7 +148,7 @@ async fn session_profile(
 
 /// What the web app asks first: who is signed in (`profile`, null for
 /// nobody, where `me` would be a 401) and whether anyone may sign up.
-async fn session_state(
+pub(super) async fn session_state(
     State(state): State<AppState>,
     session: Session,
     caller: Result<Caller, ApiError>,
@@ -179,7 +166,7 @@ async fn session_state(
 }
 
 /// What the sign-up page shows of an invitation link before it is used.
-async fn invitation(
+pub(super) async fn invitation(
     State(state): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Json<InvitationCheck>, ApiError> {
@@ -187,7 +174,7 @@ async fn invitation(
 }
 
 /// Makes the session act in another organization the user belongs to.
-async fn switch_org(
+pub(super) async fn switch_org(
     State(state): State<AppState>,
     session: Session,
     caller: Caller,

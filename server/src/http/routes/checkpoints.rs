@@ -10,24 +10,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use sprites_wire::api::{Checkpoint, CheckpointDiff, NewCheckpoint};
-use sprites_wire::client::path;
 
 use super::json::{Body, Query};
-use super::Routes;
 use crate::domain::caller::Caller;
 use crate::domain::checkpoints::{self, Run};
 use crate::error::ApiError;
 use crate::AppState;
-
-pub fn routes() -> Routes {
-    Routes::new()
-        .post(path::CHECKPOINT, create)
-        .get(path::CHECKPOINTS, list)
-        .get(path::CHECKPOINT_ONE, show)
-        .delete(path::CHECKPOINT_ONE, remove)
-        .post(path::RESTORE, restore)
-        .get(path::DIFF, diff)
-}
 
 /// An NDJSON response whose lines are written as `work` reports them.
 pub(super) fn ndjson<T, F, Fut>(work: F) -> Response
@@ -64,7 +52,7 @@ fn progress(run: Run) -> Response {
     })
 }
 
-async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -77,7 +65,7 @@ async fn create(
     ))
 }
 
-async fn restore(
+pub(super) async fn restore(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, id)): Path<(String, String)>,
@@ -88,14 +76,14 @@ async fn restore(
 }
 
 #[derive(Deserialize)]
-struct ListQuery {
+pub(super) struct ListQuery {
     /// `true`: with replication's own checkpoints.
     hidden: Option<String>,
     /// Only this checkpoint and those taken on top of it.
     history: Option<String>,
 }
 
-async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -108,7 +96,7 @@ async fn list(
     ))
 }
 
-async fn show(
+pub(super) async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, id)): Path<(String, String)>,
@@ -116,7 +104,7 @@ async fn show(
     Ok(Json(checkpoints::get(&state, &caller, &name, &id).await?))
 }
 
-async fn remove(
+pub(super) async fn remove(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, id)): Path<(String, String)>,
@@ -126,12 +114,12 @@ async fn remove(
 }
 
 #[derive(Deserialize)]
-struct DiffQuery {
+pub(super) struct DiffQuery {
     /// Another checkpoint; the sprite's disk now when absent.
     to: Option<String>,
 }
 
-async fn diff(
+pub(super) async fn diff(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, id)): Path<(String, String)>,

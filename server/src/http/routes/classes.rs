@@ -8,31 +8,14 @@ use sprites_wire::classes::{
     Assignment, AssignmentList, Collect, Collection, CollectionList, NewAssignment,
     NewSpriteMember, Reset, ResetDone, SpriteMembers, Started,
 };
-use sprites_wire::client::path;
 
 use super::json::Body;
-use super::Routes;
 use crate::domain::caller::Caller;
 use crate::domain::classes;
 use crate::error::ApiError;
 use crate::AppState;
 
-pub fn routes() -> Routes {
-    Routes::new()
-        .get(path::ASSIGNMENTS, list)
-        .post(path::ASSIGNMENTS, create)
-        .get(path::ASSIGNMENT, show)
-        .delete(path::ASSIGNMENT, remove)
-        .post(path::ASSIGNMENT_START, start)
-        .post(path::ASSIGNMENT_RESET, reset)
-        .post(path::ASSIGNMENT_COLLECT, collect)
-        .get(path::ASSIGNMENT_COLLECTIONS, collections)
-        .get(path::SPRITE_MEMBERS, members)
-        .post(path::SPRITE_MEMBERS, add_member)
-        .delete(path::SPRITE_MEMBER, remove_member)
-}
-
-async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(slug): Path<String>,
@@ -40,7 +23,7 @@ async fn list(
     Ok(Json(classes::list(&state, &caller, &slug).await?))
 }
 
-async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Path(slug): Path<String>,
@@ -50,7 +33,7 @@ async fn create(
     Ok((StatusCode::CREATED, Json(a)))
 }
 
-async fn show(
+pub(super) async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path((slug, name)): Path<(String, String)>,
@@ -58,7 +41,7 @@ async fn show(
     Ok(Json(classes::get(&state, &caller, &slug, &name).await?))
 }
 
-async fn remove(
+pub(super) async fn remove(
     State(state): State<AppState>,
     caller: Caller,
     Path((slug, name)): Path<(String, String)>,
@@ -67,7 +50,7 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn start(
+pub(super) async fn start(
     State(state): State<AppState>,
     caller: Caller,
     Path((slug, name)): Path<(String, String)>,
@@ -75,7 +58,7 @@ async fn start(
     Ok(Json(classes::start(&state, &caller, &slug, &name).await?))
 }
 
-async fn reset(
+pub(super) async fn reset(
     State(state): State<AppState>,
     caller: Caller,
     Path((slug, name)): Path<(String, String)>,
@@ -86,7 +69,7 @@ async fn reset(
     ))
 }
 
-async fn collect(
+pub(super) async fn collect(
     State(state): State<AppState>,
     caller: Caller,
     Path((slug, name)): Path<(String, String)>,
@@ -96,7 +79,7 @@ async fn collect(
     Ok((StatusCode::CREATED, Json(c)))
 }
 
-async fn collections(
+pub(super) async fn collections(
     State(state): State<AppState>,
     caller: Caller,
     Path((slug, name)): Path<(String, String)>,
@@ -106,7 +89,7 @@ async fn collections(
     ))
 }
 
-async fn members(
+pub(super) async fn members(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -114,7 +97,7 @@ async fn members(
     Ok(Json(classes::members(&state, &caller, &name).await?))
 }
 
-async fn add_member(
+pub(super) async fn add_member(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -125,7 +108,7 @@ async fn add_member(
     ))
 }
 
-async fn remove_member(
+pub(super) async fn remove_member(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, handle)): Path<(String, String)>,

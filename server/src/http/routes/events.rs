@@ -12,23 +12,14 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
 use futures_util::Stream;
 use sprites_wire::api::{SpriteEvent, SpriteUsage, UsageReport};
-use sprites_wire::client::path;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::Routes;
 use crate::domain::accounts::caller_for_user;
 use crate::domain::caller::Caller;
 use crate::domain::events::event;
 use crate::domain::{access, sprites};
 use crate::error::ApiError;
 use crate::AppState;
-
-pub fn routes() -> Routes {
-    Routes::new()
-        .get(path::EVENTS, stream)
-        .get(path::USAGE, usage_all)
-        .get(path::SPRITE_USAGE, usage)
-}
 
 /// How often a stream checks that its caller still belongs to the
 /// organization; a removed member's stream ends within this time.
@@ -37,7 +28,7 @@ const MEMBERSHIP_CHECK: Duration = Duration::from_secs(30);
 /// Starts with a `resync` (fetch the list now: anything after it arrives
 /// as an event), then every change in the caller's organization. A client
 /// too slow to keep up gets another `resync` instead of what it missed.
-async fn stream(
+pub(super) async fn stream(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
@@ -109,7 +100,7 @@ async fn stream(
     Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
-async fn usage(
+pub(super) async fn usage(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -117,7 +108,7 @@ async fn usage(
     Ok(Json(sprites::usage(&state, &caller, &name).await?))
 }
 
-async fn usage_all(
+pub(super) async fn usage_all(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<UsageReport>, ApiError> {

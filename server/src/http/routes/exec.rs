@@ -20,23 +20,13 @@ use axum::Json;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use sprites_wire::api::{frame, ExecMessage, ExecSession, ExecSessionList, KillSession, Progress};
-use sprites_wire::client::path;
 use vmhost::{Chunk, ExecSpec, WinSize};
 
 use super::json::Query;
-use super::Routes;
 use crate::domain::access;
 use crate::domain::caller::Caller;
 use crate::error::ApiError;
 use crate::AppState;
-
-pub fn routes() -> Routes {
-    Routes::new()
-        .get(path::EXEC, exec_or_list)
-        .post(path::EXEC, exec_http)
-        .get(path::EXEC_ATTACH, attach)
-        .post(path::EXEC_KILL, kill)
-}
 
 /// The query of a new command: `cmd` repeated, `env=K=V` repeated, `dir`,
 /// `tty`, `rows`, `cols`.
@@ -74,7 +64,7 @@ fn parse_exec(query: &str) -> Result<ExecSpec, ApiError> {
     Ok(spec)
 }
 
-async fn exec_or_list(
+pub(super) async fn exec_or_list(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -170,7 +160,7 @@ impl Watch {
 /// body is its stdin (with `stdin=true`; none otherwise), and the response
 /// streams one chunk per frame in the WebSocket's non-TTY framing: 1 and 2
 /// with output, then 3 with the exit code.
-async fn exec_http(
+pub(super) async fn exec_http(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -293,7 +283,7 @@ impl HttpFrames {
     }
 }
 
-async fn attach(
+pub(super) async fn attach(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, session)): Path<(String, String)>,
@@ -399,7 +389,7 @@ pub(super) fn signal_number(name: Option<&str>) -> Result<i32, ApiError> {
 
 /// Sends a signal, then waits (up to the timeout) for the session to end,
 /// and kills it if it did not; NDJSON progress lines as the SDKs expect.
-async fn kill(
+pub(super) async fn kill(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, session)): Path<(String, String)>,

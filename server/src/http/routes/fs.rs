@@ -6,39 +6,18 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use sprites_wire::client::path;
 use sprites_wire::fs::{Chmod, Chown, FileEntry, Listing, Mkdir, Move};
 
 use super::json::{Body, Query};
-use super::Routes;
 use crate::domain::caller::Caller;
-use crate::domain::files::{self, Place, MAX_FILE};
+use crate::domain::files::{self, Place};
 use crate::error::ApiError;
 use crate::AppState;
-
-pub fn routes() -> Routes {
-    Routes::new()
-        .get(path::FS_LIST, list)
-        .get(path::FS_READ, read)
-        .get(path::FS_READ_AT, read_at_checkpoint)
-        .add(
-            axum::http::Method::PUT,
-            path::FS_WRITE,
-            axum::routing::put(write)
-                .layer(axum::extract::DefaultBodyLimit::max(MAX_FILE as usize)),
-        )
-        .delete(path::FS_DELETE, remove)
-        .post(path::FS_MKDIR, mkdir)
-        .post(path::FS_RENAME, rename)
-        .post(path::FS_COPY, copy)
-        .post(path::FS_CHMOD, chmod)
-        .post(path::FS_CHOWN, chown)
-}
 
 /// The query of the calls that name a path.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct PathQuery {
+pub(super) struct PathQuery {
     path: String,
     working_dir: Option<String>,
     recursive: Option<String>,
@@ -64,7 +43,7 @@ fn bytes(data: Vec<u8>) -> Response {
     ([("content-type", "application/octet-stream")], data).into_response()
 }
 
-async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -73,7 +52,7 @@ async fn list(
     Ok(Json(files::list(&state, &caller, q.place(&name)).await?))
 }
 
-async fn read(
+pub(super) async fn read(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -84,7 +63,7 @@ async fn read(
     ))
 }
 
-async fn read_at_checkpoint(
+pub(super) async fn read_at_checkpoint(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, id)): Path<(String, String)>,
@@ -94,7 +73,7 @@ async fn read_at_checkpoint(
     Ok(bytes(data))
 }
 
-async fn write(
+pub(super) async fn write(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -108,7 +87,7 @@ async fn write(
     ))
 }
 
-async fn remove(
+pub(super) async fn remove(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -119,7 +98,7 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn mkdir(
+pub(super) async fn mkdir(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -128,7 +107,7 @@ async fn mkdir(
     Ok(Json(files::mkdir(&state, &caller, &name, req).await?))
 }
 
-async fn rename(
+pub(super) async fn rename(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -139,7 +118,7 @@ async fn rename(
     ))
 }
 
-async fn copy(
+pub(super) async fn copy(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -150,7 +129,7 @@ async fn copy(
     ))
 }
 
-async fn chmod(
+pub(super) async fn chmod(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -159,7 +138,7 @@ async fn chmod(
     Ok(Json(files::chmod(&state, &caller, &name, req).await?))
 }
 
-async fn chown(
+pub(super) async fn chown(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,

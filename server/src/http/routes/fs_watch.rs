@@ -10,21 +10,15 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
-use sprites_wire::client::path;
 use sprites_wire::fs::{absolute, WatchMessage, WatchRequest};
 use vmhost::{FsWatch, SpriteName};
 
-use super::Routes;
 use crate::domain::access;
 use crate::domain::caller::Caller;
 use crate::error::ApiError;
 use crate::AppState;
 
-pub fn routes() -> Routes {
-    Routes::new().get(path::FS_WATCH, watch)
-}
-
-async fn watch(
+pub(super) async fn watch(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,

@@ -4,21 +4,16 @@ use axum::extract::State;
 use axum::Json;
 use sprites_wire::api::{Health, HostSummary};
 
-use super::Routes;
 use crate::error::ApiError;
 use crate::AppState;
 
-pub fn routes() -> Routes {
-    Routes::new().get("/healthz", health).get("/v1/host", host)
-}
-
-async fn health() -> Json<Health> {
+pub(super) async fn health() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
     })
 }
 
-async fn host(State(state): State<AppState>) -> Result<Json<HostSummary>, ApiError> {
+pub(super) async fn host(State(state): State<AppState>) -> Result<Json<HostSummary>, ApiError> {
     let sprites = state.host.list()?;
     let running = sprites
         .iter()

@@ -1,5 +1,7 @@
-//! One file per resource, each giving its [`Routes`]; `json` holds the
-//! extractors that turn malformed input into the API's JSON errors.
+//! The API's table: every method and path, on `wire::client::path`'s
+//! templates, and the handler in the resource's file that answers it;
+//! `json` holds the extractors that turn malformed input into the API's
+//! JSON errors.
 //!
 //! Every route is added through [`Routes`], which also records its method
 //! and path, so a test can hold the table against the checked-in OpenAPI
@@ -29,6 +31,8 @@ use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::MethodRouter;
 use axum::Router;
+
+use sprites_wire::client::path;
 
 use crate::AppState;
 
@@ -73,34 +77,113 @@ impl Routes {
     fn delete<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Routes {
         self.add(Method::DELETE, path, axum::routing::delete(h))
     }
-
-    fn merge(mut self, other: Routes) -> Routes {
-        self.router = self.router.merge(other.router);
-        self.table.extend(other.table);
-        self
-    }
 }
 
 fn all() -> Routes {
     Routes::new()
-        .merge(health::routes())
-        .merge(metrics::routes())
-        .merge(docs::routes())
-        .merge(auth::routes())
-        .merge(admin::routes())
-        .merge(tokens::routes())
-        .merge(orgs::routes())
-        .merge(sprites::routes())
-        .merge(exec::routes())
-        .merge(checkpoints::routes())
-        .merge(fs::routes())
-        .merge(fs_watch::routes())
-        .merge(events::routes())
-        .merge(url_auth::routes())
-        .merge(port_proxy::routes())
-        .merge(services::routes())
-        .merge(templates::routes())
-        .merge(classes::routes())
+        .get("/healthz", health::health)
+        .get("/v1/host", health::host)
+        .get("/metrics", metrics::metrics)
+        .get("/v1/openapi.json", docs::openapi)
+        .post(path::SIGN_UP, auth::signup)
+        .post(path::SIGN_IN, auth::signin)
+        .post(path::SIGN_OUT, auth::signout)
+        .get(path::ME, auth::me)
+        .get(path::SESSION, auth::session_state)
+        .post(path::SWITCH_ORGANIZATION, auth::switch_org)
+        .get(path::INVITATION_CHECK, auth::invitation)
+        .get(path::INVITATIONS, admin::invitations)
+        .post(path::INVITATIONS, admin::invite)
+        .delete(path::INVITATION, admin::withdraw)
+        .get(path::USERS, admin::users)
+        .post(path::USER_DISABLE, admin::disable)
+        .post(path::USER_ENABLE, admin::enable)
+        .get(path::TOKENS, tokens::list)
+        .post(path::TOKENS, tokens::create)
+        .delete(path::TOKEN, tokens::revoke)
+        .get(path::ORGANIZATIONS, orgs::list)
+        .post(path::ORGANIZATIONS, orgs::create)
+        .get(path::ORGANIZATION, orgs::show)
+        .post(path::JOIN_CODE, orgs::new_code)
+        .put(path::LIMITS, orgs::set_limits)
+        .post(path::JOIN, orgs::join)
+        .get(path::MEMBERS, orgs::members)
+        .post(path::MEMBERS, orgs::set_member)
+        .delete(path::MEMBER, orgs::remove_member)
+        .get(path::SPRITES, sprites::list)
+        .post(path::SPRITES, sprites::create)
+        .get(path::SPRITE, sprites::show)
+        .put(path::SPRITE, sprites::update)
+        .delete(path::SPRITE, sprites::destroy)
+        .post(path::FORK, sprites::fork)
+        .post(path::SLEEP, sprites::sleep)
+        .post(path::WAKE, sprites::wake)
+        .get(path::KEEP_AWAKE, sprites::list_keep_awake)
+        .post(path::KEEP_AWAKE, sprites::add_keep_awake)
+        .delete(path::KEEP_AWAKE_TASK, sprites::remove_keep_awake)
+        .get(path::EXEC, exec::exec_or_list)
+        .post(path::EXEC, exec::exec_http)
+        .get(path::EXEC_ATTACH, exec::attach)
+        .post(path::EXEC_KILL, exec::kill)
+        .post(path::CHECKPOINT, checkpoints::create)
+        .get(path::CHECKPOINTS, checkpoints::list)
+        .get(path::CHECKPOINT_ONE, checkpoints::show)
+        .delete(path::CHECKPOINT_ONE, checkpoints::remove)
+        .post(path::RESTORE, checkpoints::restore)
+        .get(path::DIFF, checkpoints::diff)
+        .get(path::FS_LIST, fs::list)
+        .get(path::FS_READ, fs::read)
+        .get(path::FS_READ_AT, fs::read_at_checkpoint)
+        .add(
+            axum::http::Method::PUT,
+            path::FS_WRITE,
+            axum::routing::put(fs::write).layer(axum::extract::DefaultBodyLimit::max(
+                crate::domain::files::MAX_FILE as usize,
+            )),
+        )
+        .delete(path::FS_DELETE, fs::remove)
+        .post(path::FS_MKDIR, fs::mkdir)
+        .post(path::FS_RENAME, fs::rename)
+        .post(path::FS_COPY, fs::copy)
+        .post(path::FS_CHMOD, fs::chmod)
+        .post(path::FS_CHOWN, fs::chown)
+        .get(path::FS_WATCH, fs_watch::watch)
+        .get(path::EVENTS, events::stream)
+        .get(path::USAGE, events::usage_all)
+        .get(path::SPRITE_USAGE, events::usage)
+        .get("/v1/url-auth", url_auth::hand_off)
+        .get(path::PROXY, port_proxy::open)
+        .get(path::SERVICES, services::list)
+        .post(path::SERVICE_SIGNAL, services::signal)
+        .get(path::SERVICE, services::show)
+        .put(path::SERVICE, services::put)
+        .delete(path::SERVICE, services::delete)
+        .post(path::SERVICE_START, services::start)
+        .post(path::SERVICE_STOP, services::stop)
+        .post(path::SERVICE_RESTART, services::restart)
+        .get(path::SERVICE_LOGS, services::logs)
+        .get(path::TEMPLATES, templates::list)
+        .post(path::TEMPLATES, templates::save)
+        .get(path::TEMPLATE, templates::show)
+        .delete(path::TEMPLATE, templates::remove)
+        .get(path::TEMPLATE_PICTURE, templates::picture)
+        .add(
+            axum::http::Method::POST,
+            path::IMAGES,
+            axum::routing::post(templates::import)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .get(path::ASSIGNMENTS, classes::list)
+        .post(path::ASSIGNMENTS, classes::create)
+        .get(path::ASSIGNMENT, classes::show)
+        .delete(path::ASSIGNMENT, classes::remove)
+        .post(path::ASSIGNMENT_START, classes::start)
+        .post(path::ASSIGNMENT_RESET, classes::reset)
+        .post(path::ASSIGNMENT_COLLECT, classes::collect)
+        .get(path::ASSIGNMENT_COLLECTIONS, classes::collections)
+        .get(path::SPRITE_MEMBERS, classes::members)
+        .post(path::SPRITE_MEMBERS, classes::add_member)
+        .delete(path::SPRITE_MEMBER, classes::remove_member)
 }
 
 /// Any path under `/v1` that names no endpoint.

@@ -4,32 +4,17 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use sprites_wire::client::path;
 use sprites_wire::orgs::{
     Join, JoinCode, Limits, Member, MemberList, NewOrganization, Organization, OrganizationList,
 };
 
 use super::json::Body;
-use super::Routes;
 use crate::domain::caller::Caller;
 use crate::domain::orgs;
 use crate::error::ApiError;
 use crate::AppState;
 
-pub fn routes() -> Routes {
-    Routes::new()
-        .get(path::ORGANIZATIONS, list)
-        .post(path::ORGANIZATIONS, create)
-        .get(path::ORGANIZATION, show)
-        .post(path::JOIN_CODE, new_code)
-        .put(path::LIMITS, set_limits)
-        .post(path::JOIN, join)
-        .get(path::MEMBERS, members)
-        .post(path::MEMBERS, set_member)
-        .delete(path::MEMBER, remove_member)
-}
-
-async fn show(
+pub(super) async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(slug): Path<String>,
@@ -37,7 +22,7 @@ async fn show(
     Ok(Json(orgs::get(&state.db, &caller, &slug).await?))
 }
 
-async fn new_code(
+pub(super) async fn new_code(
     State(state): State<AppState>,
     caller: Caller,
     Path(slug): Path<String>,
@@ -45,7 +30,7 @@ async fn new_code(
     Ok(Json(orgs::new_code(&state.db, &caller, &slug).await?))
 }
 
-async fn set_limits(
+pub(super) async fn set_limits(
     State(state): State<AppState>,
     caller: Caller,
     Path(slug): Path<String>,
@@ -56,7 +41,7 @@ async fn set_limits(
     ))
 }
 
-async fn join(
+pub(super) async fn join(
     State(state): State<AppState>,
     caller: Caller,
     Body(req): Body<Join>,
@@ -64,14 +49,14 @@ async fn join(
     Ok(Json(orgs::join(&state.db, &caller, &req.code).await?))
 }
 
-async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<OrganizationList>, ApiError> {
     Ok(Json(orgs::list(&state.db, &caller).await?))
 }
 
-async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Body(req): Body<NewOrganization>,
@@ -82,7 +67,7 @@ async fn create(
     ))
 }
 
-async fn members(
+pub(super) async fn members(
     State(state): State<AppState>,
     caller: Caller,
     Path(slug): Path<String>,
@@ -90,7 +75,7 @@ async fn members(
     Ok(Json(orgs::members(&state.db, &caller, &slug).await?))
 }
 
-async fn set_member(
+pub(super) async fn set_member(
     State(state): State<AppState>,
     caller: Caller,
     Path(slug): Path<String>,
@@ -101,7 +86,7 @@ async fn set_member(
     ))
 }
 
-async fn remove_member(
+pub(super) async fn remove_member(
     State(state): State<AppState>,
     caller: Caller,
     Path((slug, handle)): Path<(String, String)>,

@@ -12,23 +12,17 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use sprites_wire::api::{ProxyStatus, ProxyTarget};
-use sprites_wire::client::path;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::Routes;
 use crate::domain::access;
 use crate::domain::caller::Caller;
 use crate::error::ApiError;
 use crate::AppState;
 
-pub fn routes() -> Routes {
-    Routes::new().get(path::PROXY, open)
-}
-
 /// How long the client has to say where to connect.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
-async fn open(
+pub(super) async fn open(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,

@@ -10,30 +10,15 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
-use sprites_wire::client::path;
 use sprites_wire::services::{Service, ServiceLine, ServiceRequest, ServiceSignal, ServiceState};
 use vmhost::{ServiceEvent, ServiceInfo, ServiceOp, ServiceSpec};
 
 use super::checkpoints::ndjson;
 use super::json::{parse_duration, Body, Query};
-use super::Routes;
 use crate::domain::access;
 use crate::domain::caller::Caller;
 use crate::error::ApiError;
 use crate::AppState;
-
-pub fn routes() -> Routes {
-    Routes::new()
-        .get(path::SERVICES, list)
-        .post(path::SERVICE_SIGNAL, signal)
-        .get(path::SERVICE, show)
-        .put(path::SERVICE, put)
-        .delete(path::SERVICE, delete)
-        .post(path::SERVICE_START, start)
-        .post(path::SERVICE_STOP, stop)
-        .post(path::SERVICE_RESTART, restart)
-        .get(path::SERVICE_LOGS, logs)
-}
 
 /// The longest a change's events are followed.
 const MAX_FOLLOW: Duration = Duration::from_secs(300);
@@ -74,7 +59,7 @@ fn failed(e: vmhost::Error) -> ServiceLine {
     ServiceLine::failed(ApiError::from(e).public_message())
 }
 
-async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -85,7 +70,7 @@ async fn list(
     ))
 }
 
-async fn show(
+pub(super) async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, service)): Path<(String, String)>,
@@ -100,7 +85,7 @@ async fn show(
 }
 
 #[derive(Deserialize, Default)]
-struct Follow {
+pub(super) struct Follow {
     duration: Option<String>,
     timeout: Option<String>,
     lines: Option<usize>,
@@ -156,7 +141,7 @@ fn stream(mut events: vmhost::ServiceEvents, busy: crate::workers::idle::Busy) -
     })
 }
 
-async fn put(
+pub(super) async fn put(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, service)): Path<(String, String)>,
@@ -183,7 +168,7 @@ async fn put(
     .await
 }
 
-async fn start(
+pub(super) async fn start(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, service)): Path<(String, String)>,
@@ -193,7 +178,7 @@ async fn start(
     change(state, &caller, &name, &service, ServiceOp::Start, follow).await
 }
 
-async fn restart(
+pub(super) async fn restart(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, service)): Path<(String, String)>,
@@ -203,7 +188,7 @@ async fn restart(
     change(state, &caller, &name, &service, ServiceOp::Restart, follow).await
 }
 
-async fn stop(
+pub(super) async fn stop(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, service)): Path<(String, String)>,
@@ -229,7 +214,7 @@ async fn stop(
     .await
 }
 
-async fn delete(
+pub(super) async fn delete(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, service)): Path<(String, String)>,
@@ -244,7 +229,7 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn logs(
+pub(super) async fn logs(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, service)): Path<(String, String)>,
@@ -281,7 +266,7 @@ async fn logs(
     }))
 }
 
-async fn signal(
+pub(super) async fn signal(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,

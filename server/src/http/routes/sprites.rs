@@ -7,31 +7,14 @@ use serde::Deserialize;
 use sprites_wire::api::{
     CreateSprite, Fork, KeepAwake, NewKeepAwake, SleepRequest, Sprite, SpriteList, UpdateSprite,
 };
-use sprites_wire::client::path;
 
 use super::json::{Body, Query};
-use super::Routes;
 use crate::domain::caller::Caller;
 use crate::domain::sprites;
 use crate::error::ApiError;
 use crate::AppState;
 
-pub fn routes() -> Routes {
-    Routes::new()
-        .get(path::SPRITES, list)
-        .post(path::SPRITES, create)
-        .get(path::SPRITE, show)
-        .put(path::SPRITE, update)
-        .delete(path::SPRITE, destroy)
-        .post(path::FORK, fork)
-        .post(path::SLEEP, sleep)
-        .post(path::WAKE, wake)
-        .get(path::KEEP_AWAKE, list_keep_awake)
-        .post(path::KEEP_AWAKE, add_keep_awake)
-        .delete(path::KEEP_AWAKE_TASK, remove_keep_awake)
-}
-
-async fn list_keep_awake(
+pub(super) async fn list_keep_awake(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -41,7 +24,7 @@ async fn list_keep_awake(
     ))
 }
 
-async fn add_keep_awake(
+pub(super) async fn add_keep_awake(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -51,7 +34,7 @@ async fn add_keep_awake(
     Ok((StatusCode::CREATED, Json(task)))
 }
 
-async fn remove_keep_awake(
+pub(super) async fn remove_keep_awake(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, id)): Path<(String, String)>,
@@ -60,7 +43,7 @@ async fn remove_keep_awake(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn fork(
+pub(super) async fn fork(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -78,7 +61,7 @@ async fn fork(
     Ok((StatusCode::CREATED, Json(sprite)))
 }
 
-async fn sleep(
+pub(super) async fn sleep(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -88,7 +71,7 @@ async fn sleep(
     Ok(Json(sprites::sleep(&state, &caller, &name, cold).await?))
 }
 
-async fn wake(
+pub(super) async fn wake(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -96,7 +79,7 @@ async fn wake(
     Ok(Json(sprites::wake(&state, &caller, &name).await?))
 }
 
-async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Body(req): Body<CreateSprite>,
@@ -108,13 +91,13 @@ async fn create(
 }
 
 #[derive(Deserialize)]
-struct ListQuery {
+pub(super) struct ListQuery {
     prefix: Option<String>,
     max_results: Option<usize>,
     continuation_token: Option<String>,
 }
 
-async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<ListQuery>,
@@ -130,7 +113,7 @@ async fn list(
     Ok(Json(list))
 }
 
-async fn show(
+pub(super) async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -138,7 +121,7 @@ async fn show(
     Ok(Json(sprites::get(&state, &caller, &name).await?))
 }
 
-async fn update(
+pub(super) async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -147,7 +130,7 @@ async fn update(
     Ok(Json(sprites::update(&state, &caller, &name, req).await?))
 }
 
-async fn destroy(
+pub(super) async fn destroy(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,

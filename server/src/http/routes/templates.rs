@@ -7,10 +7,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::TryStreamExt as _;
 use sprites_wire::api::{SaveTemplate, Template, TemplateList};
-use sprites_wire::client::path;
 
 use super::json::{Body, Query};
-use super::Routes;
 use crate::domain::caller::Caller;
 use crate::domain::templates::{self, ImportParams, Importer};
 use crate::error::ApiError;
@@ -19,28 +17,14 @@ use crate::AppState;
 /// The largest root file system an import may unpack.
 pub const MAX_IMPORT_BYTES: u64 = 8 << 30;
 
-pub fn routes() -> Routes {
-    Routes::new()
-        .get(path::TEMPLATES, list)
-        .post(path::TEMPLATES, save)
-        .get(path::TEMPLATE, show)
-        .delete(path::TEMPLATE, remove)
-        .get(path::TEMPLATE_PICTURE, picture)
-        .add(
-            axum::http::Method::POST,
-            "/v1/images",
-            axum::routing::post(import).layer(axum::extract::DefaultBodyLimit::disable()),
-        )
-}
-
-async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<TemplateList>, ApiError> {
     Ok(Json(templates::list(&state, &caller).await?))
 }
 
-async fn show(
+pub(super) async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -48,7 +32,7 @@ async fn show(
     Ok(Json(templates::get(&state, &caller, &name).await?))
 }
 
-async fn save(
+pub(super) async fn save(
     State(state): State<AppState>,
     caller: Caller,
     Body(req): Body<SaveTemplate>,
@@ -57,7 +41,7 @@ async fn save(
     Ok((StatusCode::CREATED, Json(t)))
 }
 
-async fn remove(
+pub(super) async fn remove(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -68,7 +52,7 @@ async fn remove(
 
 /// A gallery template's picture. Pictures come with the server, but an
 /// SVG is a document: it may not run scripts or load anything.
-async fn picture(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+pub(super) async fn picture(State(state): State<AppState>, Path(name): Path<String>) -> Response {
     match state.settings.templates.picture(&name) {
         Some(svg) => (
             [
@@ -87,7 +71,7 @@ async fn picture(State(state): State<AppState>, Path(name): Path<String>) -> Res
 }
 
 /// The request body is the archive, streamed to the import as it arrives.
-async fn import(
+pub(super) async fn import(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<ImportParams>,

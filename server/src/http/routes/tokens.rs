@@ -4,28 +4,22 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use sprites_wire::client::path;
 use sprites_wire::orgs::{MintedToken, NewToken, TokenList};
 
 use super::json::Body;
-use super::Routes;
 use crate::domain::accounts;
 use crate::domain::caller::Caller;
 use crate::error::ApiError;
 use crate::AppState;
 
-pub fn routes() -> Routes {
-    Routes::new()
-        .get(path::TOKENS, list)
-        .post(path::TOKENS, create)
-        .delete(path::TOKEN, revoke)
-}
-
-async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<TokenList>, ApiError> {
+pub(super) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<TokenList>, ApiError> {
     Ok(Json(accounts::list_tokens(&state.db, &caller).await?))
 }
 
-async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Body(req): Body<NewToken>,
@@ -34,7 +28,7 @@ async fn create(
     Ok((StatusCode::CREATED, Json(minted)))
 }
 
-async fn revoke(
+pub(super) async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,

@@ -8,26 +8,21 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::json::Query;
-use super::Routes;
 use crate::domain::accounts::caller_for_user;
 use crate::domain::caller::Caller;
 use crate::error::ApiError;
 use crate::http::proxy;
 use crate::AppState;
 
-pub fn routes() -> Routes {
-    Routes::new().get("/v1/url-auth", hand_off)
-}
-
 #[derive(Deserialize)]
-struct HandOff {
+pub(super) struct HandOff {
     sprite: String,
     org: String,
     #[serde(default)]
     next: Option<String>,
 }
 
-async fn hand_off(
+pub(super) async fn hand_off(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
     caller: Result<Caller, ApiError>,
