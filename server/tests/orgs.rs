@@ -1,12 +1,37 @@
 //! Team organizations: members see the organization's sprites, roles limit
 //! who manages members, the last owner stays, and a removed member's token
-//! stops working there.
+//! stops working there. Through the typed client (`sprites_wire::client`).
 
 mod common;
 
 use common::{start, Backend};
 use reqwest::StatusCode;
-use serde_json::json;
+use sprites_wire::api::CreateSprite;
+use sprites_wire::client;
+use sprites_wire::orgs::{Member, NewOrganization, NewToken};
+
+fn team(slug: &str, name: &str) -> NewOrganization {
+    NewOrganization {
+        slug: slug.into(),
+        name: name.into(),
+        class: false,
+    }
+}
+
+fn member(handle: &str, role: &str) -> Member {
+    Member {
+        handle: handle.into(),
+        role: role.into(),
+    }
+}
+
+/// A token of its holder acting in `org`.
+fn token_in(org: &str) -> NewToken {
+    NewToken {
+        name: org.into(),
+        organization: Some(org.into()),
+    }
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn members_share_sprites_and_roles_limit_management() {
@@ -15,162 +40,80 @@ async fn members_share_sprites_and_roles_limit_management() {
     let bob = srv.user("bob").await;
     let carol = srv.user("carol").await;
 
-    let (st, v) = srv
-        .post(
-            &alice,
-            "/v1/organizations",
-            json!({"slug": "team", "name": "The Team"}),
-        )
-        .await;
+    let made = client::create_organization(&team("team", "The Team"));
+    let (st, v) = srv.send(&alice, &made).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     assert_eq!(v["role"], "owner");
-    let (st, _) = srv
-        .post(
-            &bob,
-            "/v1/organizations",
-            json!({"slug": "team", "name": "Again"}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::CONFLICT);
-    let (st, _) = srv
-        .post(
-            &bob,
-            "/v1/organizations",
-            json!({"slug": "Bad Slug", "name": "x"}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let again = client::create_organization(&team("team", "Again"));
+    assert_eq!(srv.status(&bob, &again).await, StatusCode::CONFLICT);
+    let bad = client::create_organization(&team("Bad Slug", "x"));
+    assert_eq!(srv.status(&bob, &bad).await, StatusCode::BAD_REQUEST);
 
     // Alice adds bob as a member; a token in the team lets alice make a team sprite.
-    let (st, v) = srv
-        .post(
-            &alice,
-            "/v1/organizations/team/members",
-            json!({"handle": "bob"}),
-        )
-        .await;
+    let add_bob = client::set_member("team", &member("bob", "member"));
+    let (st, v) = srv.send(&alice, &add_bob).await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    let (_, v) = srv
-        .post(
-            &alice,
-            "/v1/tokens",
-            json!({"name": "team", "organization": "team"}),
-        )
+    let alice_team = srv
+        .ok(&alice, client::create_token(&token_in("team")))
         .await;
-    let alice_team = v["token"].as_str().unwrap().to_string();
-    let (st, v) = srv
-        .post(&alice_team, "/v1/sprites", json!({"name": "shared"}))
-        .await;
+    let shared = client::create_sprite(&CreateSprite::named("shared"));
+    let (st, v) = srv.send(&alice_team.token, &shared).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     assert_eq!(v["organization"], "team");
 
     // Bob, a member, sees it through a token of his in the team.
     let (st, v) = srv
-        .post(
-            &bob,
-            "/v1/tokens",
-            json!({"name": "team", "organization": "team"}),
-        )
+        .send(&bob, &client::create_token(&token_in("team")))
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let bob_team = v["token"].as_str().unwrap().to_string();
-    let (st, v) = srv.get(&bob_team, "/v1/sprites/shared").await;
+    let (st, v) = srv.send(&bob_team, &client::sprite("shared")).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     // Carol, not a member, can neither see the team nor mint a token in it.
-    let (st, _) = srv.get(&carol, "/v1/organizations/team/members").await;
-    assert_eq!(st, StatusCode::NOT_FOUND);
-    let (st, _) = srv
-        .post(
-            &carol,
-            "/v1/tokens",
-            json!({"name": "x", "organization": "team"}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::NOT_FOUND);
+    let members = client::members("team");
+    assert_eq!(srv.status(&carol, &members).await, StatusCode::NOT_FOUND);
+    let mint = client::create_token(&token_in("team"));
+    assert_eq!(srv.status(&carol, &mint).await, StatusCode::NOT_FOUND);
 
     // A member cannot manage members; an admin cannot touch owners.
-    let (st, _) = srv
-        .post(
-            &bob,
-            "/v1/organizations/team/members",
-            json!({"handle": "carol"}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::FORBIDDEN);
-    srv.post(
-        &alice,
-        "/v1/organizations/team/members",
-        json!({"handle": "bob", "role": "admin"}),
-    )
-    .await;
-    let (st, _) = srv
-        .post(
-            &bob,
-            "/v1/organizations/team/members",
-            json!({"handle": "carol"}),
-        )
-        .await;
+    let add_carol = client::set_member("team", &member("carol", "member"));
+    assert_eq!(srv.status(&bob, &add_carol).await, StatusCode::FORBIDDEN);
+    let bob_admin = client::set_member("team", &member("bob", "admin"));
+    srv.send(&alice, &bob_admin).await;
+    let st = srv.status(&bob, &add_carol).await;
     assert_eq!(st, StatusCode::OK, "an admin adds members");
-    let (st, _) = srv
-        .post(
-            &bob,
-            "/v1/organizations/team/members",
-            json!({"handle": "carol", "role": "owner"}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::FORBIDDEN);
-    let (st, _) = srv
-        .delete(&bob, "/v1/organizations/team/members/alice")
-        .await;
-    assert_eq!(st, StatusCode::FORBIDDEN);
-    let (st, _) = srv
-        .post(
-            &alice,
-            "/v1/organizations/team/members",
-            json!({"handle": "carol", "role": "boss"}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let carol_owner = client::set_member("team", &member("carol", "owner"));
+    assert_eq!(srv.status(&bob, &carol_owner).await, StatusCode::FORBIDDEN);
+    let remove_alice = client::remove_member("team", "alice");
+    assert_eq!(srv.status(&bob, &remove_alice).await, StatusCode::FORBIDDEN);
+    let boss = client::set_member("team", &member("carol", "boss"));
+    assert_eq!(srv.status(&alice, &boss).await, StatusCode::BAD_REQUEST);
 
     // The last owner stays.
-    let (st, _) = srv
-        .delete(&alice, "/v1/organizations/team/members/alice")
-        .await;
-    assert_eq!(st, StatusCode::CONFLICT);
-    let (st, _) = srv
-        .post(
-            &alice,
-            "/v1/organizations/team/members",
-            json!({"handle": "alice", "role": "member"}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::CONFLICT);
-    let (_, v) = srv.get(&alice, "/v1/organizations/team/members").await;
-    assert_eq!(v["members"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        srv.status(&alice, &remove_alice).await,
+        StatusCode::CONFLICT
+    );
+    let alice_member = client::set_member("team", &member("alice", "member"));
+    assert_eq!(
+        srv.status(&alice, &alice_member).await,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(srv.ok(&alice, members).await.members.len(), 3);
 
     // Removed, bob's team token no longer reaches the team's sprites.
-    let (st, _) = srv
-        .delete(&alice, "/v1/organizations/team/members/bob")
-        .await;
-    assert_eq!(st, StatusCode::NO_CONTENT);
-    let (st, _) = srv.get(&bob_team, "/v1/sprites/shared").await;
+    let remove_bob = client::remove_member("team", "bob");
+    assert_eq!(
+        srv.status(&alice, &remove_bob).await,
+        StatusCode::NO_CONTENT
+    );
+    let st = srv.status(&bob_team, &client::sprite("shared")).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    let (_, v) = srv.get(&bob, "/v1/organizations").await;
-    let slugs: Vec<&str> = v["organizations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["slug"].as_str().unwrap())
-        .collect();
+    let orgs = srv.ok(&bob, client::organizations()).await.organizations;
+    let slugs: Vec<&str> = orgs.iter().map(|o| o.slug.as_str()).collect();
     assert_eq!(slugs, ["bob"]);
     // A personal organization has one member.
-    let (st, _) = srv
-        .post(
-            &alice,
-            "/v1/organizations/alice/members",
-            json!({"handle": "carol"}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::CONFLICT);
+    let personal = client::set_member("alice", &member("carol", "member"));
+    assert_eq!(srv.status(&alice, &personal).await, StatusCode::CONFLICT);
     srv.cleanup().await;
 }

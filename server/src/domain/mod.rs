@@ -15,5 +15,6 @@ pub mod events;
 pub mod files;
 pub mod orgs;
 pub mod presence;
+pub mod services;
 pub mod sprites;
 pub mod templates;

@@ -179,6 +179,44 @@ impl TestServer {
         (status, value)
     }
 
+    /// Sends one of the API's calls (`sprites_wire::client`) as the holder
+    /// of `token`: the status and the answer as JSON.
+    pub async fn send<A>(
+        &self,
+        token: &str,
+        call: &sprites_wire::client::Call<A>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(call.method.as_str().as_bytes()).unwrap();
+        self.call(method, token, &call.path, call.body.clone())
+            .await
+    }
+
+    /// The status alone of one of the API's calls.
+    pub async fn status<A>(
+        &self,
+        token: &str,
+        call: &sprites_wire::client::Call<A>,
+    ) -> reqwest::StatusCode {
+        self.send(token, call).await.0
+    }
+
+    /// The answer to one of the API's calls, read as its type; anything
+    /// but a success fails the test.
+    pub async fn ok<A: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        call: sprites_wire::client::Call<A>,
+    ) -> A {
+        let (status, v) = self.send(token, &call).await;
+        assert!(
+            status.is_success(),
+            "{} {}: {status} {v}",
+            call.method.as_str(),
+            call.path
+        );
+        call.read_value(v).expect("the answer reads as its type")
+    }
+
     pub async fn get(&self, token: &str, path: &str) -> (reqwest::StatusCode, serde_json::Value) {
         self.call(reqwest::Method::GET, token, path, None).await
     }
