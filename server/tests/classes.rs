@@ -8,6 +8,7 @@ mod common;
 use common::{start, Backend, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use sprites_wire::client;
 
 async fn token_in(srv: &TestServer, token: &str, org: &str) -> String {
     let (st, v) = srv
@@ -161,29 +162,17 @@ async fn class_story(srv: TestServer) {
 
     // Students start it: their own sprite, the same one when pressed again.
     let (st, v) = srv
-        .post(
-            &alice_c,
-            "/v1/organizations/cs101/assignments/lab1/start",
-            json!({}),
-        )
+        .send(&alice_c, &client::start_assignment("cs101", "lab1"))
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["sprite"]["name"], "lab1-alice");
     assert_eq!(v["open"], "/root/task.py");
     let (_, again) = srv
-        .post(
-            &alice_c,
-            "/v1/organizations/cs101/assignments/lab1/start",
-            json!({}),
-        )
+        .send(&alice_c, &client::start_assignment("cs101", "lab1"))
         .await;
     assert_eq!(again["sprite"]["name"], "lab1-alice");
     let (st, v) = srv
-        .post(
-            &bob_c,
-            "/v1/organizations/cs101/assignments/lab1/start",
-            json!({}),
-        )
+        .send(&bob_c, &client::start_assignment("cs101", "lab1"))
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(
@@ -253,7 +242,7 @@ async fn class_story(srv: TestServer) {
 
     // The teacher's view: every student, started or not.
     let (st, v) = srv
-        .get(&tess_c, "/v1/organizations/cs101/assignments/lab1")
+        .send(&tess_c, &client::assignment("cs101", "lab1"))
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     let students = v["students"].as_array().unwrap();
@@ -264,7 +253,7 @@ async fn class_story(srv: TestServer) {
     assert_eq!(students[2]["handle"], "carol");
     assert!(students[2]["sprite"].is_null());
     let (_, v) = srv
-        .get(&alice_c, "/v1/organizations/cs101/assignments/lab1")
+        .send(&alice_c, &client::assignment("cs101", "lab1"))
         .await;
     assert!(
         v.get("students").is_none(),
@@ -275,19 +264,11 @@ async fn class_story(srv: TestServer) {
     // Reset bob: his work is kept as a checkpoint, his sprite is back at the start.
     sh(&srv, "lab1-bob", "echo 'broken' > /root/task.py").await;
     let (st, v) = srv
-        .post(
-            &bob_c,
-            "/v1/organizations/cs101/assignments/lab1/reset",
-            json!({"student": "alice"}),
-        )
+        .send(&bob_c, &client::reset_student("cs101", "lab1", "alice"))
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
     let (st, v) = srv
-        .post(
-            &tess_c,
-            "/v1/organizations/cs101/assignments/lab1/reset",
-            json!({"student": "bob"}),
-        )
+        .send(&tess_c, &client::reset_student("cs101", "lab1", "bob"))
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     let kept = v["work_kept_as"].as_str().unwrap().to_string();
@@ -304,29 +285,17 @@ async fn class_story(srv: TestServer) {
         "{cps}"
     );
     let (st, _) = srv
-        .post(
-            &tess_c,
-            "/v1/organizations/cs101/assignments/lab1/reset",
-            json!({"student": "carol"}),
-        )
+        .send(&tess_c, &client::reset_student("cs101", "lab1", "carol"))
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND, "carol never started");
 
     // Collect at the deadline: one labelled checkpoint per student.
     let (st, _) = srv
-        .post(
-            &alice_c,
-            "/v1/organizations/cs101/assignments/lab1/collect",
-            json!({"label": "deadline"}),
-        )
+        .send(&alice_c, &client::collect("cs101", "lab1", "deadline"))
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     let (st, v) = srv
-        .post(
-            &tess_c,
-            "/v1/organizations/cs101/assignments/lab1/collect",
-            json!({"label": "deadline"}),
-        )
+        .send(&tess_c, &client::collect("cs101", "lab1", "deadline"))
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let collected = v["students"].as_array().unwrap();
@@ -345,12 +314,9 @@ async fn class_story(srv: TestServer) {
         .await;
     assert_eq!(v["collections"][0]["label"], "deadline");
     assert_eq!(
-        srv.get(
-            &alice_c,
-            "/v1/organizations/cs101/assignments/lab1/collections"
-        )
-        .await
-        .0,
+        srv.send(&alice_c, &client::collections("cs101", "lab1"))
+            .await
+            .0,
         StatusCode::FORBIDDEN
     );
 
@@ -430,11 +396,7 @@ async fn shared_workspaces_and_limits_in_a_class() {
         StatusCode::NOT_FOUND
     );
     let (st, v) = srv
-        .post(
-            &alice_c,
-            "/v1/sprites/mural/members",
-            json!({"handle": "bob"}),
-        )
+        .send(&alice_c, &client::add_sprite_member("mural", "bob"))
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["owner"], "alice");
@@ -444,11 +406,7 @@ async fn shared_workspaces_and_limits_in_a_class() {
     assert_eq!(names(&v), ["mural"]);
     // Bob, a member but not its owner, cannot share it further; carol sees nothing.
     let (st, _) = srv
-        .post(
-            &bob_c,
-            "/v1/sprites/mural/members",
-            json!({"handle": "carol"}),
-        )
+        .send(&bob_c, &client::add_sprite_member("mural", "carol"))
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     assert_eq!(
@@ -456,29 +414,17 @@ async fn shared_workspaces_and_limits_in_a_class() {
         StatusCode::NOT_FOUND
     );
     let (st, _) = srv
-        .post(
-            &carol_c,
-            "/v1/sprites/mural/members",
-            json!({"handle": "carol"}),
-        )
+        .send(&carol_c, &client::add_sprite_member("mural", "carol"))
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     // Only members of the class can be added; the teacher may share any sprite.
     srv.user("outsider").await;
     let (st, _) = srv
-        .post(
-            &alice_c,
-            "/v1/sprites/mural/members",
-            json!({"handle": "outsider"}),
-        )
+        .send(&alice_c, &client::add_sprite_member("mural", "outsider"))
         .await;
     assert_eq!(st, StatusCode::CONFLICT);
     let (st, _) = srv
-        .post(
-            &tess_c,
-            "/v1/sprites/mural/members",
-            json!({"handle": "carol"}),
-        )
+        .send(&tess_c, &client::add_sprite_member("mural", "carol"))
         .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(
