@@ -16,5 +16,6 @@ pub mod files;
 pub mod orgs;
 pub mod presence;
 pub mod services;
+pub mod sessions;
 pub mod sprites;
 pub mod templates;

@@ -19,12 +19,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
-use sprites_wire::api::{frame, ExecMessage, ExecSession, ExecSessionList, KillSession, Progress};
+use sprites_wire::api::{frame, ExecMessage, KillSession};
 use vmhost::{Chunk, ExecSpec, WinSize};
 
 use super::json::Query;
-use crate::domain::access;
 use crate::domain::caller::Caller;
+use crate::domain::sessions::{self, Watch};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -73,87 +73,13 @@ pub(super) async fn exec_or_list(
 ) -> Result<Response, ApiError> {
     // A plain GET lists the sessions; an upgrade starts a command.
     let Ok(ws) = ws else {
-        let host_name = access::running(&state, &caller, &name).await?;
-        return Ok(Json(list_sessions(&state, &host_name).await?).into_response());
+        return Ok(Json(sessions::list(&state, &caller, &name).await?).into_response());
     };
     let spec = parse_exec(query.as_deref().unwrap_or(""))?;
     let tty = spec.tty.is_some();
     let command = spec.argv.join(" ");
-    let (stream, watch) = start(&state, &caller, &name, spec).await?;
+    let (stream, watch) = sessions::start(&state, &caller, &name, spec).await?;
     Ok(ws.on_upgrade(move |socket| pump(socket, stream, tty, command, watch)))
-}
-
-/// Starts `spec` in the caller's sprite `name`. The hot path: try at once,
-/// and wake the sprite only if it sleeps.
-async fn start(
-    state: &AppState,
-    caller: &Caller,
-    name: &str,
-    spec: ExecSpec,
-) -> Result<(vmhost::Stream, Watch), ApiError> {
-    let host_name = access::host_sprite(state, caller, name).await?;
-    let busy = state.activity.busy(&host_name).await;
-    let tty = spec.tty.is_some();
-    let stream = match state.host.exec(&host_name, spec.clone()).await {
-        Err(vmhost::Error::WrongPhase { .. }) => {
-            state.host.wake(&host_name).await?;
-            state.host.exec(&host_name, spec).await?
-        }
-        other => other?,
-    };
-    Ok((
-        stream,
-        Watch::new(state, host_name, busy, tty, &caller.user_id),
-    ))
-}
-
-/// What a session's traffic tells the idle sleeper. A command without a
-/// terminal keeps its sprite awake until it ends (its client is waiting);
-/// a terminal only while input or output flows, and input to a terminal
-/// whose sprite fell asleep wakes it.
-struct Watch {
-    state: AppState,
-    host: vmhost::SpriteName,
-    _busy: Option<crate::workers::idle::Busy>,
-    /// Who is on the other end (shown to others attached to the session).
-    user_id: String,
-}
-
-impl Watch {
-    fn new(
-        state: &AppState,
-        host: vmhost::SpriteName,
-        busy: crate::workers::idle::Busy,
-        tty: bool,
-        user_id: &str,
-    ) -> Watch {
-        Watch {
-            state: state.clone(),
-            host,
-            _busy: (!tty).then_some(busy),
-            user_id: user_id.to_string(),
-        }
-    }
-
-    fn output(&self) {
-        self.state.activity.touch(&self.host);
-    }
-
-    /// Holds the sprite awake (waking it) while `write` delivers input.
-    async fn input<T>(&self, write: impl std::future::Future<Output = T>) -> T {
-        let _busy = self.state.activity.busy(&self.host).await;
-        if self
-            .state
-            .host
-            .phase(&self.host)
-            .is_ok_and(|p| p != vmhost::Phase::Running)
-        {
-            if let Err(e) = self.state.host.wake(&self.host).await {
-                tracing::warn!(sprite = %self.host, error = %e, "cannot wake a sprite for terminal input");
-            }
-        }
-        write.await
-    }
 }
 
 /// A command over plain HTTP, for clients without WebSockets: the request
@@ -176,7 +102,7 @@ pub(super) async fn exec_http(
     }
     let stdin = form_urlencoded::parse(query.as_bytes())
         .any(|(k, v)| k == "stdin" && (v == "true" || v == "1"));
-    let (stream, watch) = start(&state, &caller, &name, spec).await?;
+    let (stream, watch) = sessions::start(&state, &caller, &name, spec).await?;
     let vmhost::Stream {
         mut input, output, ..
     } = stream;
@@ -289,59 +215,8 @@ pub(super) async fn attach(
     Path((name, session)): Path<(String, String)>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let host_name = access::running(&state, &caller, &name).await?;
-    let id: u64 = session
-        .parse()
-        .map_err(|_| ApiError::NotFound(format!("session {session}")))?;
-    let info = state
-        .host
-        .sessions(&host_name)
-        .await?
-        .into_iter()
-        .find(|s| s.id == id)
-        .ok_or_else(|| ApiError::NotFound(format!("session {session}")))?;
-    let busy = state.activity.busy(&host_name).await;
-    let stream = state.host.attach(&host_name, id, true).await?;
-    let watch = Watch::new(&state, host_name, busy, info.tty, &caller.user_id);
+    let (stream, info, watch) = sessions::attach(&state, &caller, &name, &session).await?;
     Ok(ws.on_upgrade(move |socket| pump(socket, stream, info.tty, info.argv.join(" "), watch)))
-}
-
-async fn list_sessions(
-    state: &AppState,
-    host_name: &vmhost::SpriteName,
-) -> Result<ExecSessionList, ApiError> {
-    let mut handles = std::collections::HashMap::<String, String>::new();
-    let sessions = state.host.sessions(host_name).await?;
-    for s in &sessions {
-        for user in state.presence.users(host_name.as_str(), s.id) {
-            if let std::collections::hash_map::Entry::Vacant(e) = handles.entry(user) {
-                let handle = crate::domain::accounts::handle_of(&state.db, e.key()).await?;
-                e.insert(handle);
-            }
-        }
-    }
-    let sessions = sessions
-        .into_iter()
-        .map(|s| ExecSession {
-            attached: state
-                .presence
-                .users(host_name.as_str(), s.id)
-                .iter()
-                .filter_map(|u| handles.get(u).cloned())
-                .collect(),
-            id: s.id.to_string(),
-            command: s.argv.join(" "),
-            workdir: String::new(),
-            created: crate::db::iso_secs(s.started_at),
-            last_activity: crate::db::iso_secs(s.last_output_at),
-            bytes_per_second: 0,
-            is_active: s.exit_code.is_none(),
-            tty: s.tty,
-            clients: s.clients as u64,
-            exit_code: s.exit_code,
-        })
-        .collect();
-    Ok(ExecSessionList { sessions })
 }
 
 const DEFAULT_KILL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -389,6 +264,7 @@ pub(super) fn signal_number(name: Option<&str>) -> Result<i32, ApiError> {
 
 /// Sends a signal, then waits (up to the timeout) for the session to end,
 /// and kills it if it did not; NDJSON progress lines as the SDKs expect.
+/// The request is a JSON body (`sprites-py`) or the query (`@fly/sprites`).
 pub(super) async fn kill(
     State(state): State<AppState>,
     caller: Caller,
@@ -396,10 +272,6 @@ pub(super) async fn kill(
     Query(query): Query<KillSession>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let host_name = access::running(&state, &caller, &name).await?;
-    let id: u64 = session
-        .parse()
-        .map_err(|_| ApiError::NotFound(format!("session {session}")))?;
     let req = if body.is_empty() {
         query
     } else {
@@ -408,39 +280,12 @@ pub(super) async fn kill(
     };
     let signal = signal_number(req.signal.as_deref())?;
     let timeout = kill_timeout(req.timeout.as_ref())?;
-    state.host.kill_session(&host_name, id, signal).await?;
+    let kill = sessions::kill(&state, &caller, &name, &session, signal, timeout).await?;
     Ok(super::checkpoints::ndjson(move |tx| async move {
-        let _ = tx.send(Progress::info(format!(
-            "sent signal {signal} to session {id}"
-        )));
-        let exited = |sessions: vmhost::Result<Vec<vmhost::SessionInfo>>| {
-            sessions.map(|all| {
-                all.into_iter()
-                    .find(|s| s.id == id)
-                    .is_none_or(|s| s.exit_code.is_some())
-            })
-        };
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            match exited(state.host.sessions(&host_name).await) {
-                Ok(true) => break,
-                Ok(false) if tokio::time::Instant::now() >= deadline => {
-                    let _ = tx.send(Progress::info(format!(
-                        "session {id} still runs after {timeout:?}; sending SIGKILL"
-                    )));
-                    if let Err(e) = state.host.kill_session(&host_name, id, libc::SIGKILL).await {
-                        let _ = tx.send(crate::domain::checkpoints::error_line(e.into()));
-                        return;
-                    }
-                }
-                Ok(false) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
-                Err(e) => {
-                    let _ = tx.send(crate::domain::checkpoints::error_line(e.into()));
-                    return;
-                }
-            }
-        }
-        let _ = tx.send(Progress::complete(format!("session {id} ended")));
+        kill.run(move |line| {
+            let _ = tx.send(line);
+        })
+        .await
     }))
 }
 
@@ -461,10 +306,7 @@ async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: Str
         mut output,
         ..
     } = stream;
-    let _here = watch
-        .state
-        .presence
-        .join(watch.host.as_str(), session, &watch.user_id);
+    let _here = watch.attached(session);
     let (mut tx, mut rx) = socket.split();
     let info = ExecMessage::SessionInfo {
         session_id: session.to_string(),

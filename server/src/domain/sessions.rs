@@ -1,0 +1,248 @@
+//! A sprite's commands and terminal sessions, apart from how they travel
+//! (a WebSocket, an HTTP body): starting one (waking the sprite only when
+//! it sleeps), attaching to one, listing them with who is attached, and
+//! ending one with a signal, escalated to SIGKILL after a timeout.
+
+use sprites_wire::api::{ExecSession, ExecSessionList, Progress};
+use vmhost::{ExecSpec, SessionInfo, SpriteName};
+
+use crate::domain::access;
+use crate::domain::caller::Caller;
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Starts `spec` in the caller's sprite `name`. The hot path: try at once,
+/// and wake the sprite only if it sleeps.
+pub async fn start(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    spec: ExecSpec,
+) -> Result<(vmhost::Stream, Watch), ApiError> {
+    let host_name = access::host_sprite(state, caller, name).await?;
+    let busy = state.activity.busy(&host_name).await;
+    let tty = spec.tty.is_some();
+    let stream = match state.host.exec(&host_name, spec.clone()).await {
+        Err(vmhost::Error::WrongPhase { .. }) => {
+            state.host.wake(&host_name).await?;
+            state.host.exec(&host_name, spec).await?
+        }
+        other => other?,
+    };
+    Ok((
+        stream,
+        Watch::new(state, host_name, busy, tty, &caller.user_id),
+    ))
+}
+
+/// What a session's traffic tells the idle sleeper. A command without a
+/// terminal keeps its sprite awake until it ends (its client is waiting);
+/// a terminal only while input or output flows, and input to a terminal
+/// whose sprite fell asleep wakes it.
+pub struct Watch {
+    state: AppState,
+    host: vmhost::SpriteName,
+    _busy: Option<crate::workers::idle::Busy>,
+    /// Who is on the other end (shown to others attached to the session).
+    user_id: String,
+}
+
+impl Watch {
+    fn new(
+        state: &AppState,
+        host: vmhost::SpriteName,
+        busy: crate::workers::idle::Busy,
+        tty: bool,
+        user_id: &str,
+    ) -> Watch {
+        Watch {
+            state: state.clone(),
+            host,
+            _busy: (!tty).then_some(busy),
+            user_id: user_id.to_string(),
+        }
+    }
+
+    /// Counts the watch's user among those attached to `session` while the
+    /// guard lives.
+    pub fn attached(&self, session: u64) -> crate::domain::presence::Here {
+        self.state
+            .presence
+            .join(self.host.as_str(), session, &self.user_id)
+    }
+
+    /// The session printed: the sprite was in use.
+    pub fn output(&self) {
+        self.state.activity.touch(&self.host);
+    }
+
+    /// Holds the sprite awake (waking it) while `write` delivers input.
+    pub async fn input<T>(&self, write: impl std::future::Future<Output = T>) -> T {
+        let _busy = self.state.activity.busy(&self.host).await;
+        if self
+            .state
+            .host
+            .phase(&self.host)
+            .is_ok_and(|p| p != vmhost::Phase::Running)
+        {
+            if let Err(e) = self.state.host.wake(&self.host).await {
+                tracing::warn!(sprite = %self.host, error = %e, "cannot wake a sprite for terminal input");
+            }
+        }
+        write.await
+    }
+}
+
+fn session_id(session: &str) -> Result<u64, ApiError> {
+    session
+        .parse()
+        .map_err(|_| ApiError::NotFound(format!("session {session}")))
+}
+
+/// Attaches to session `session` of the caller's sprite `name`: its
+/// stream (the recent output replayed first), what it is, and its watch.
+pub async fn attach(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    session: &str,
+) -> Result<(vmhost::Stream, SessionInfo, Watch), ApiError> {
+    let host_name = access::running(state, caller, name).await?;
+    let id = session_id(session)?;
+    let info = state
+        .host
+        .sessions(&host_name)
+        .await?
+        .into_iter()
+        .find(|s| s.id == id)
+        .ok_or_else(|| ApiError::NotFound(format!("session {session}")))?;
+    let busy = state.activity.busy(&host_name).await;
+    let stream = state.host.attach(&host_name, id, true).await?;
+    let watch = Watch::new(state, host_name, busy, info.tty, &caller.user_id);
+    Ok((stream, info, watch))
+}
+
+/// The sessions of the caller's sprite `name`, running and recently ended,
+/// with who is attached to each.
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> Result<ExecSessionList, ApiError> {
+    let host_name = access::running(state, caller, name).await?;
+    list_on(state, &host_name).await
+}
+
+async fn list_on(
+    state: &AppState,
+    host_name: &vmhost::SpriteName,
+) -> Result<ExecSessionList, ApiError> {
+    let mut handles = std::collections::HashMap::<String, String>::new();
+    let sessions = state.host.sessions(host_name).await?;
+    for s in &sessions {
+        for user in state.presence.users(host_name.as_str(), s.id) {
+            if let std::collections::hash_map::Entry::Vacant(e) = handles.entry(user) {
+                let handle = crate::domain::accounts::handle_of(&state.db, e.key()).await?;
+                e.insert(handle);
+            }
+        }
+    }
+    let sessions = sessions
+        .into_iter()
+        .map(|s| ExecSession {
+            attached: state
+                .presence
+                .users(host_name.as_str(), s.id)
+                .iter()
+                .filter_map(|u| handles.get(u).cloned())
+                .collect(),
+            id: s.id.to_string(),
+            command: s.argv.join(" "),
+            workdir: String::new(),
+            created: crate::db::iso_secs(s.started_at),
+            last_activity: crate::db::iso_secs(s.last_output_at),
+            bytes_per_second: 0,
+            is_active: s.exit_code.is_none(),
+            tty: s.tty,
+            clients: s.clients as u64,
+            exit_code: s.exit_code,
+        })
+        .collect();
+    Ok(ExecSessionList { sessions })
+}
+
+/// A signal sent to a session, and the wait for it to end: [`Kill::run`].
+pub struct Kill {
+    state: AppState,
+    host: SpriteName,
+    id: u64,
+    signal: i32,
+    timeout: std::time::Duration,
+}
+
+/// Sends `signal` to session `session` now; the returned [`Kill`] waits
+/// up to `timeout` for the end.
+pub async fn kill(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    session: &str,
+    signal: i32,
+    timeout: std::time::Duration,
+) -> Result<Kill, ApiError> {
+    let host = access::running(state, caller, name).await?;
+    let id = session_id(session)?;
+    state.host.kill_session(&host, id, signal).await?;
+    Ok(Kill {
+        state: state.clone(),
+        host,
+        id,
+        signal,
+        timeout,
+    })
+}
+
+impl Kill {
+    /// Waits (up to the timeout) for the session to end and kills it if it
+    /// did not, saying each step to `say`.
+    pub async fn run(self, say: impl Fn(Progress)) {
+        let Kill {
+            state,
+            host,
+            id,
+            signal,
+            timeout,
+        } = self;
+        say(Progress::info(format!(
+            "sent signal {signal} to session {id}"
+        )));
+        let exited = |sessions: vmhost::Result<Vec<SessionInfo>>| {
+            sessions.map(|all| {
+                all.into_iter()
+                    .find(|s| s.id == id)
+                    .is_none_or(|s| s.exit_code.is_some())
+            })
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match exited(state.host.sessions(&host).await) {
+                Ok(true) => break,
+                Ok(false) if tokio::time::Instant::now() >= deadline => {
+                    say(Progress::info(format!(
+                        "session {id} still runs after {timeout:?}; sending SIGKILL"
+                    )));
+                    if let Err(e) = state.host.kill_session(&host, id, libc::SIGKILL).await {
+                        say(crate::domain::checkpoints::error_line(e.into()));
+                        return;
+                    }
+                }
+                Ok(false) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                Err(e) => {
+                    say(crate::domain::checkpoints::error_line(e.into()));
+                    return;
+                }
+            }
+        }
+        say(Progress::complete(format!("session {id} ended")));
+    }
+}
