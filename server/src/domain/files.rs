@@ -202,6 +202,33 @@ pub async fn chown(
     ))
 }
 
+/// Who follows changes to a sprite's files (the file-watch WebSocket).
+pub struct Watcher {
+    state: AppState,
+    host: vmhost::SpriteName,
+}
+
+/// A watcher of the caller's sprite `name`.
+pub async fn watcher(state: &AppState, caller: &Caller, name: &str) -> Result<Watcher, ApiError> {
+    let host = access::host_sprite(state, caller, name).await?;
+    Ok(Watcher {
+        state: state.clone(),
+        host,
+    })
+}
+
+impl Watcher {
+    /// Changes to `paths` (absolute) and, with `recursive`, to everything
+    /// below them.
+    pub async fn watch(
+        &self,
+        paths: &[String],
+        recursive: bool,
+    ) -> Result<vmhost::FsWatch, ApiError> {
+        Ok(self.state.host.watch(&self.host, paths, recursive).await?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

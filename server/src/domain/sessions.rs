@@ -93,6 +93,45 @@ impl Watch {
     }
 }
 
+/// Connections forwarded into a sprite (port forwarding), which keep it
+/// awake while they last.
+pub struct Forward {
+    state: AppState,
+    host: SpriteName,
+    _busy: crate::workers::idle::Busy,
+}
+
+/// Forwarding into the caller's sprite `name` (woken if it sleeps).
+pub async fn forward(state: &AppState, caller: &Caller, name: &str) -> Result<Forward, ApiError> {
+    let host = access::running(state, caller, name).await?;
+    let busy = state.activity.busy(&host).await;
+    Ok(Forward {
+        state: state.clone(),
+        host,
+        _busy: busy,
+    })
+}
+
+impl Forward {
+    /// Bytes came back: the sprite was in use.
+    pub fn used(&self) {
+        self.state.activity.touch(&self.host);
+    }
+
+    /// A connection to `host:port` inside the sprite, waking it first if it
+    /// fell asleep since.
+    pub async fn connect(&self, host: &str, port: u16) -> Result<vmhost::Connection, ApiError> {
+        let verbs = &self.state.host;
+        if verbs
+            .get(&self.host)
+            .is_ok_and(|i| i.phase != vmhost::Phase::Running)
+        {
+            let _ = verbs.wake(&self.host).await;
+        }
+        Ok(verbs.connect(&self.host, host, port).await?)
+    }
+}
+
 fn session_id(session: &str) -> Result<u64, ApiError> {
     session
         .parse()

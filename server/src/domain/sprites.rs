@@ -726,3 +726,18 @@ pub async fn reconcile(state: &AppState) -> Result<(), ApiError> {
     }
     Ok(())
 }
+
+/// The machine's sprites, runtime and pool, for operators.
+pub fn host_summary(state: &AppState) -> Result<sprites_wire::api::HostSummary, ApiError> {
+    let sprites = state.host.list()?;
+    let running = sprites
+        .iter()
+        .filter(|s| s.phase == vmhost::Phase::Running)
+        .count();
+    Ok(sprites_wire::api::HostSummary {
+        runtime: state.host.runtime_name().into(),
+        sprites: sprites.len(),
+        running,
+        pool_used_bytes: state.host.pool_used_bytes()?,
+    })
+}

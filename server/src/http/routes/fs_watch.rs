@@ -1,5 +1,5 @@
 //! `GET /v1/sprites/{name}/fs/watch`: a WebSocket that reports changes to
-//! a sprite's files as they happen (`vmhost::Host::watch`). The client
+//! a sprite's files as they happen (`domain::files::Watcher`). The client
 //! subscribes with paths (each subscribe replaces the last); every change
 //! is an `event` message; what cannot be watched is an `error` message and
 //! the connection goes on. It ends when the sprite is destroyed or either
@@ -11,10 +11,10 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use sprites_wire::fs::{absolute, WatchMessage, WatchRequest};
-use vmhost::{FsWatch, SpriteName};
+use vmhost::FsWatch;
 
-use crate::domain::access;
 use crate::domain::caller::Caller;
+use crate::domain::files::{self, Watcher};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -24,11 +24,11 @@ pub(super) async fn watch(
     Path(name): Path<String>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let host_name = access::host_sprite(&state, &caller, &name).await?;
+    let watcher = files::watcher(&state, &caller, &name).await?;
     let ws = ws.map_err(|_| {
         ApiError::Invalid("fs/watch is a WebSocket: connect with an upgrade".into())
     })?;
-    Ok(ws.on_upgrade(move |socket| pump(state, host_name, socket)))
+    Ok(ws.on_upgrade(move |socket| pump(watcher, socket)))
 }
 
 async fn next_change(w: &mut Option<FsWatch>) -> Option<vmhost::Result<vmhost::FsEvent>> {
@@ -42,7 +42,7 @@ fn text(m: &WatchMessage) -> Message {
     Message::Text(serde_json::to_string(m).unwrap_or_default().into())
 }
 
-async fn pump(state: AppState, name: SpriteName, socket: WebSocket) {
+async fn pump(watcher: Watcher, socket: WebSocket) {
     let (mut tx, mut rx) = socket.split();
     let mut watching: Option<FsWatch> = None;
     loop {
@@ -54,12 +54,12 @@ async fn pump(state: AppState, name: SpriteName, socket: WebSocket) {
                             .iter()
                             .map(|p| absolute(p, working_dir.as_deref()))
                             .collect();
-                        match state.host.watch(&name, &paths, recursive).await {
+                        match watcher.watch(&paths, recursive).await {
                             Ok(w) => {
                                 watching = Some(w);
                                 WatchMessage::Subscribed { paths }
                             }
-                            Err(e) => WatchMessage::Error { message: ApiError::from(e).public_message() },
+                            Err(e) => WatchMessage::Error { message: e.public_message() },
                         }
                     }
                     Err(e) => WatchMessage::Error { message: format!("not a watch request: {e}") },

@@ -14,15 +14,5 @@ pub(super) async fn health() -> Json<Health> {
 }
 
 pub(super) async fn host(State(state): State<AppState>) -> Result<Json<HostSummary>, ApiError> {
-    let sprites = state.host.list()?;
-    let running = sprites
-        .iter()
-        .filter(|s| s.phase == vmhost::Phase::Running)
-        .count();
-    Ok(Json(HostSummary {
-        runtime: state.host.runtime_name().into(),
-        sprites: sprites.len(),
-        running,
-        pool_used_bytes: state.host.pool_used_bytes()?,
-    }))
+    Ok(Json(crate::domain::sprites::host_summary(&state)?))
 }

@@ -14,8 +14,8 @@ use futures_util::{SinkExt, StreamExt};
 use sprites_wire::api::{ProxyStatus, ProxyTarget};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::domain::access;
 use crate::domain::caller::Caller;
+use crate::domain::sessions::{self, Forward};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -28,12 +28,9 @@ pub(super) async fn open(
     Path(name): Path<String>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let host = access::running(&state, &caller, &name).await?;
-    Ok(ws.on_upgrade(move |socket| async move {
-        // A forwarded connection is work in flight: the sprite stays awake.
-        let _busy = state.activity.busy(&host).await;
-        splice(socket, &state, &host).await;
-    }))
+    // A forwarded connection is work in flight: the sprite stays awake.
+    let forward = sessions::forward(&state, &caller, &name).await?;
+    Ok(ws.on_upgrade(move |socket| splice(socket, forward)))
 }
 
 async fn say(socket: &mut WebSocket, status: ProxyStatus) -> Result<(), axum::Error> {
@@ -41,7 +38,7 @@ async fn say(socket: &mut WebSocket, status: ProxyStatus) -> Result<(), axum::Er
     socket.send(Message::Text(text.into())).await
 }
 
-async fn splice(mut socket: WebSocket, state: &AppState, host: &vmhost::SpriteName) {
+async fn splice(mut socket: WebSocket, forward: Forward) {
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, socket.recv()).await {
         Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<ProxyTarget>(&t),
         _ => return,
@@ -59,17 +56,10 @@ async fn splice(mut socket: WebSocket, state: &AppState, host: &vmhost::SpriteNa
             return;
         }
     };
-    if state
-        .host
-        .get(host)
-        .is_ok_and(|i| i.phase != vmhost::Phase::Running)
-    {
-        let _ = state.host.wake(host).await;
-    }
-    let stream = match state.host.connect(host, &target.host, target.port).await {
+    let stream = match forward.connect(&target.host, target.port).await {
         Ok(s) => s,
         Err(e) => {
-            let message = crate::error::ApiError::from(e).public_message();
+            let message = e.public_message();
             let _ = say(&mut socket, ProxyStatus::Error { message }).await;
             return;
         }
@@ -99,7 +89,7 @@ async fn splice(mut socket: WebSocket, state: &AppState, host: &vmhost::SpriteNa
             match rd.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    state.activity.touch(host);
+                    forward.used();
                     if tx
                         .send(Message::Binary(buf[..n].to_vec().into()))
                         .await
