@@ -5,7 +5,6 @@
 //! templates, classes and the URL proxy all look sprites up here.
 
 use sprites_wire::SpriteName;
-use sqlx::Row as _;
 
 use crate::db::Row;
 use crate::domain::caller::Caller;
@@ -13,35 +12,38 @@ use crate::error::ApiError;
 use crate::AppState;
 
 /// A sprite's row.
+#[derive(sqlx::FromRow)]
 pub(crate) struct Record {
     pub(crate) id: String,
     pub(crate) name: String,
     pub(crate) host_name: String,
     pub(crate) url_auth: String,
-    pub(crate) labels: Vec<String>,
+    /// Kept as a JSON array of strings.
+    #[sqlx(try_from = "String")]
+    pub(crate) labels: Labels,
     pub(crate) created_at: i64,
     pub(crate) updated_at: i64,
     /// Seconds; `None` for the server's default, 0 for never.
+    #[sqlx(rename = "warm_after_secs")]
     pub(crate) warm_after: Option<i64>,
+    #[sqlx(rename = "cold_after_secs")]
     pub(crate) cold_after: Option<i64>,
     /// Who made it (`None` for sprites made before owners were kept).
     pub(crate) owner_id: Option<String>,
 }
 
+/// A sprite's labels, read from their JSON column (unreadable ones are
+/// none, as before they were kept).
+pub(crate) struct Labels(pub(crate) Vec<String>);
+
+impl From<String> for Labels {
+    fn from(json: String) -> Labels {
+        Labels(serde_json::from_str(&json).unwrap_or_default())
+    }
+}
+
 pub(crate) fn record(row: &Row) -> Result<Record, ApiError> {
-    let labels: String = row.try_get("labels")?;
-    Ok(Record {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        host_name: row.try_get("host_name")?,
-        url_auth: row.try_get("url_auth")?,
-        labels: serde_json::from_str(&labels).unwrap_or_default(),
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        warm_after: row.try_get("warm_after_secs")?,
-        cold_after: row.try_get("cold_after_secs")?,
-        owner_id: row.try_get("owner_id")?,
-    })
+    Ok(sqlx::FromRow::from_row(row)?)
 }
 
 pub(crate) fn host_name(r: &Record) -> Result<SpriteName, ApiError> {

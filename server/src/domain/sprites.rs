@@ -78,7 +78,7 @@ async fn view(state: &AppState, caller: &Caller, r: Record) -> Result<Sprite, Ap
         url_settings: UrlSettings {
             auth: Some(r.url_auth),
         },
-        labels: r.labels,
+        labels: r.labels.0,
         replication: replication(state, &host)?,
     })
 }
@@ -504,7 +504,7 @@ pub async fn fork(
         name: &name,
         host_name: &host,
         url_auth: &src.url_auth,
-        labels: &src.labels,
+        labels: &src.labels.0,
         sleep: (src.warm_after, src.cold_after),
     };
     add(state, caller, new, make).await
@@ -647,7 +647,7 @@ pub async fn update(
     }
     if let Some(labels) = req.labels {
         check_labels(&labels)?;
-        r.labels = labels;
+        r.labels.0 = labels;
     }
     r.updated_at = now_ms();
     sqlx::query(
@@ -655,7 +655,7 @@ pub async fn update(
          warm_after_secs = $4, cold_after_secs = $5 WHERE id = $6",
     )
     .bind(&r.url_auth)
-    .bind(serde_json::to_string(&r.labels).expect("labels serialize"))
+    .bind(serde_json::to_string(&r.labels.0).expect("labels serialize"))
     .bind(r.updated_at)
     .bind(r.warm_after)
     .bind(r.cold_after)
