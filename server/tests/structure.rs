@@ -56,12 +56,16 @@ fn module_of(src: &Path, file: &Path) -> Option<Vec<String>> {
     Some(parts)
 }
 
-/// The text without its `#[cfg(test)]` module.
-fn without_tests(text: &str) -> &str {
-    match text.find("#[cfg(test)]\nmod tests") {
-        Some(i) => &text[..i],
-        None => text,
-    }
+/// The text without its `#[cfg(test)]` module (wherever it stands: to
+/// the `}` that closes it at the start of a line).
+fn without_tests(text: &str) -> String {
+    let Some(start) = text.find("#[cfg(test)]\nmod tests") else {
+        return text.to_string();
+    };
+    let end = text[start..]
+        .find("\n}\n")
+        .map_or(text.len(), |i| start + i + 3);
+    format!("{}{}", &text[..start], &text[end..])
 }
 
 fn is_ident(c: char) -> bool {
@@ -185,7 +189,7 @@ fn cycles(krate: &str) -> Vec<Vec<String>> {
     let modules: BTreeSet<Vec<String>> = texts.keys().cloned().collect();
     let graph: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = texts
         .iter()
-        .map(|(m, t)| (m.clone(), dependencies(m, without_tests(t), &modules)))
+        .map(|(m, t)| (m.clone(), dependencies(m, &without_tests(t), &modules)))
         .collect();
     // Each module's reach; a module in another's reach and that one in its
     // own is a cycle.
@@ -240,7 +244,8 @@ fn the_cycle_check_sees_a_cycle() {
 /// [`LONGEST`] lines, outside its test module; rustfmt's layout is relied
 /// on: a body ends at the first `}` at the function's indentation.
 fn long_functions(text: &str) -> Vec<(String, usize, usize)> {
-    let lines: Vec<&str> = without_tests(text).lines().collect();
+    let text = without_tests(text);
+    let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let body = line.trim_start();
@@ -305,6 +310,12 @@ fn no_function_is_longer_than_the_limit() {
         "functions over {LONGEST} lines (split them into parts):\n{}",
         long.join("\n")
     );
+}
+
+#[test]
+fn a_test_module_in_the_middle_hides_nothing_after_it() {
+    let text = "fn a() {}\n\n#[cfg(test)]\nmod tests {\n    fn t() {}\n}\n\nfn b() {}\n";
+    assert_eq!(without_tests(text), "fn a() {}\n\n\nfn b() {}\n");
 }
 
 #[test]

@@ -51,6 +51,29 @@ pub struct User {
     pub org_id: String,
 }
 
+/// A member in an organization, as the rows that make a caller hold it.
+#[derive(sqlx::FromRow)]
+struct CallerRow {
+    user_id: String,
+    handle: String,
+    org_id: String,
+    slug: String,
+    role: String,
+    is_class: i64,
+}
+
+impl From<CallerRow> for Caller {
+    fn from(r: CallerRow) -> Caller {
+        Caller {
+            student: is_student(&r.role, r.is_class),
+            user_id: r.user_id,
+            handle: r.handle,
+            org_id: r.org_id,
+            org_slug: r.slug,
+        }
+    }
+}
+
 /// Whether a member with `role` in an organization (`is_class` 0 or 1) is
 /// one of its students.
 fn is_student(role: &str, is_class: i64) -> bool {
@@ -252,7 +275,14 @@ pub async fn caller_for_token(db: &Db, token: &str) -> Result<Option<Caller>, Ap
     if let Some(caller) = db.tokens.get(&hash) {
         return Ok(Some(caller));
     }
-    let row = sqlx::query(
+    #[derive(sqlx::FromRow)]
+    struct TokenRow {
+        #[sqlx(flatten)]
+        caller: CallerRow,
+        token_id: String,
+        last_used_at: Option<i64>,
+    }
+    let row: Option<TokenRow> = sqlx::query_as(
         "SELECT t.id AS token_id, t.user_id AS user_id, u.handle AS handle, o.id AS org_id, \
          o.slug AS slug, o.is_class AS is_class, m.role AS role, t.last_used_at AS last_used_at \
          FROM api_tokens t \
@@ -265,41 +295,19 @@ pub async fn caller_for_token(db: &Db, token: &str) -> Result<Option<Caller>, Ap
     .fetch_optional(db.pool())
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let token_id: String = row.try_get("token_id")?;
     // Last use is kept to the minute: a write per request would cost every
     // API call a database commit.
-    let last: Option<i64> = row.try_get("last_used_at")?;
     let now = now_ms();
-    if last.is_none_or(|t| now - t > 60_000) {
+    if row.last_used_at.is_none_or(|t| now - t > 60_000) {
         sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
             .bind(now)
-            .bind(&token_id)
+            .bind(&row.token_id)
             .execute(db.pool())
             .await?;
     }
-    let caller = Caller {
-        user_id: row.try_get("user_id")?,
-        handle: row.try_get("handle")?,
-        org_id: row.try_get("org_id")?,
-        org_slug: row.try_get("slug")?,
-        student: is_student(&row.try_get::<String, _>("role")?, row.try_get("is_class")?),
-    };
+    let caller = Caller::from(row.caller);
     db.tokens.put(hash, caller.clone());
     Ok(Some(caller))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_hash_with_argon2id_and_verify() {
-        let h = hash_password("correct horse").unwrap();
-        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
-        assert!(verify_password("correct horse", &h));
-        assert!(!verify_password("wrong horse", &h));
-        assert!(!verify_password("correct horse", "not a hash"));
-    }
 }
 
 /// An account as signing in finds it.
@@ -328,8 +336,9 @@ pub async fn caller_for_user(
     user_id: &str,
     org_id: &str,
 ) -> Result<Option<Caller>, ApiError> {
-    let row = sqlx::query(
-        "SELECT o.slug AS slug, o.is_class AS is_class, m.role AS role, u.handle AS handle \
+    let row: Option<CallerRow> = sqlx::query_as(
+        "SELECT m.user_id AS user_id, u.handle AS handle, m.org_id AS org_id, o.slug AS slug, \
+         o.is_class AS is_class, m.role AS role \
          FROM memberships m JOIN organizations o ON o.id = m.org_id \
          JOIN users u ON u.id = m.user_id \
          WHERE m.user_id = $1 AND m.org_id = $2 AND u.disabled_at IS NULL",
@@ -338,16 +347,7 @@ pub async fn caller_for_user(
     .bind(org_id)
     .fetch_optional(db.pool())
     .await?;
-    Ok(match row {
-        Some(r) => Some(Caller {
-            user_id: user_id.to_string(),
-            handle: r.try_get("handle")?,
-            org_id: org_id.to_string(),
-            org_slug: r.try_get("slug")?,
-            student: is_student(&r.try_get::<String, _>("role")?, r.try_get("is_class")?),
-        }),
-        None => None,
-    })
+    Ok(row.map(Caller::from))
 }
 
 /// A user's handle; a sprite acting for itself (its management socket) is
@@ -555,5 +555,19 @@ impl Throttle {
 
     pub fn succeeded(&self, key: &str) {
         self.failures.lock().unwrap().remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong horse", &h));
+        assert!(!verify_password("correct horse", "not a hash"));
     }
 }
