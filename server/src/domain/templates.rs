@@ -24,7 +24,6 @@ use anyhow::Context as _;
 use serde::Deserialize;
 use sprites_wire::api::{SaveTemplate, Template, TemplateList};
 use sprites_wire::SpriteName;
-use sqlx::Row as _;
 use vmhost::image::{Recipe, RecipeFile};
 
 use crate::db::{is_unique_violation, iso_ms, new_id, now_ms};
@@ -309,18 +308,30 @@ pub async fn resolve(state: &AppState, caller: &Caller, name: &str) -> Result<Re
         };
     }
     let row = visible(state, caller, name).await?;
-    Ok(Resolved {
-        image: row.try_get("image")?,
-    })
+    Ok(Resolved { image: row.image })
+}
+
+/// A saved or imported template's row.
+#[derive(sqlx::FromRow)]
+struct TemplateRow {
+    id: String,
+    /// None: the operator's, for everyone.
+    org_id: Option<String>,
+    /// None: for the whole organization.
+    owner_id: Option<String>,
+    created_by: Option<String>,
+    name: String,
+    title: String,
+    description: String,
+    kind: String,
+    image: String,
+    open_path: Option<String>,
+    created_at: i64,
 }
 
 /// The caller's view of a saved or imported template's row.
-async fn visible(
-    state: &AppState,
-    caller: &Caller,
-    name: &str,
-) -> Result<sqlx::any::AnyRow, ApiError> {
-    sqlx::query(
+async fn visible(state: &AppState, caller: &Caller, name: &str) -> Result<TemplateRow, ApiError> {
+    sqlx::query_as(
         "SELECT * FROM templates WHERE name = $1 AND (org_id IS NULL OR (org_id = $2 \
          AND (owner_id IS NULL OR owner_id = $3))) ORDER BY org_id IS NULL LIMIT 1",
     )
@@ -332,29 +343,26 @@ async fn visible(
     .ok_or_else(|| ApiError::NotFound(format!("template {name}")))
 }
 
-fn row_view(r: &sqlx::any::AnyRow) -> Result<Template, ApiError> {
-    let scope = match (
-        r.try_get::<Option<String>, _>("org_id")?,
-        r.try_get::<Option<String>, _>("owner_id")?,
-    ) {
+fn row_view(r: TemplateRow) -> Template {
+    let scope = match (&r.org_id, &r.owner_id) {
         (None, _) => "everyone",
         (Some(_), None) => "organization",
         (Some(_), Some(_)) => "owner",
     };
-    Ok(Template {
-        name: r.try_get("name")?,
-        title: r.try_get("title")?,
-        description: r.try_get("description")?,
-        kind: r.try_get("kind")?,
+    Template {
+        name: r.name,
+        title: r.title,
+        description: r.description,
+        kind: r.kind,
         scope: scope.into(),
         state: "ready".into(),
         progress: None,
         error: None,
-        open: r.try_get("open_path")?,
+        open: r.open_path,
         picture: None,
-        created_by: r.try_get("created_by")?,
-        created_at: Some(iso_ms(r.try_get::<i64, _>("created_at")? as u64)),
-    })
+        created_by: r.created_by,
+        created_at: Some(iso_ms(r.created_at as u64)),
+    }
 }
 
 /// The gallery, then what the caller's organization and the operator made.
@@ -366,7 +374,7 @@ pub async fn list(state: &AppState, caller: &Caller) -> Result<TemplateList, Api
         .iter()
         .map(|t| state.settings.templates.view(t))
         .collect();
-    let rows = sqlx::query(
+    let rows: Vec<TemplateRow> = sqlx::query_as(
         "SELECT * FROM templates WHERE org_id IS NULL OR (org_id = $1 \
          AND (owner_id IS NULL OR owner_id = $2)) ORDER BY created_at, name",
     )
@@ -374,9 +382,7 @@ pub async fn list(state: &AppState, caller: &Caller) -> Result<TemplateList, Api
     .bind(&caller.user_id)
     .fetch_all(state.db.pool())
     .await?;
-    for r in &rows {
-        templates.push(row_view(r)?);
-    }
+    templates.extend(rows.into_iter().map(row_view));
     Ok(TemplateList { templates })
 }
 
@@ -384,7 +390,7 @@ pub async fn get(state: &AppState, caller: &Caller, name: &str) -> Result<Templa
     if let Some(t) = state.settings.templates.find(name) {
         return Ok(state.settings.templates.view(t));
     }
-    row_view(&visible(state, caller, name).await?)
+    Ok(row_view(visible(state, caller, name).await?))
 }
 
 /// Checks a new template's name, title and description; returns the title.
@@ -607,11 +613,11 @@ pub async fn import(
         delete_row(state, &id).await?;
         return Err(e.into());
     }
-    let row = sqlx::query("SELECT * FROM templates WHERE id = $1")
+    let row = sqlx::query_as("SELECT * FROM templates WHERE id = $1")
         .bind(&id)
         .fetch_one(state.db.pool())
         .await?;
-    row_view(&row)
+    Ok(row_view(row))
 }
 
 async fn delete_row(state: &AppState, id: &str) -> Result<(), ApiError> {
@@ -631,14 +637,12 @@ pub async fn remove(state: &AppState, caller: &Caller, name: &str) -> Result<(),
         ));
     }
     let row = visible(state, caller, name).await?;
-    let org: Option<String> = row.try_get("org_id")?;
-    if org.is_none() {
+    if row.org_id.is_none() {
         return Err(ApiError::Forbidden(
             "the operator's images are deleted on the server machine".into(),
         ));
     }
-    let owner: Option<String> = row.try_get("owner_id")?;
-    if owner.as_deref() != Some(caller.user_id.as_str()) {
+    if row.owner_id.as_deref() != Some(caller.user_id.as_str()) {
         let (_, role) =
             crate::domain::orgs::role_in(&state.db, &caller.user_id, &caller.org_slug).await?;
         if role == "member" {
@@ -647,10 +651,8 @@ pub async fn remove(state: &AppState, caller: &Caller, name: &str) -> Result<(),
             ));
         }
     }
-    let id: String = row.try_get("id")?;
-    let image: String = row.try_get("image")?;
-    delete_row(state, &id).await?;
-    match state.host.remove_image(&image) {
+    delete_row(state, &row.id).await?;
+    match state.host.remove_image(&row.image) {
         Ok(()) | Err(vmhost::Error::ImageMissing(_)) => Ok(()),
         Err(e) => Err(e.into()),
     }
