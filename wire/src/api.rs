@@ -329,6 +329,9 @@ pub struct HostSummary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ErrorBody {
+    /// A stable code (`not_found`); read leniently, as some proxies in
+    /// between send only a message.
+    #[serde(default)]
     pub error: String,
     pub message: String,
     /// File errors: the errno's name (`ENOENT`), which the SDKs' file APIs

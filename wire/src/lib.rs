@@ -23,6 +23,25 @@ pub fn url_label(sprite: &str, org: &str) -> String {
     format!("{sprite}-{org}")
 }
 
+/// A duration as the SDKs write one: `10`, `10s`, `1.5s`, `500ms`, `2m`,
+/// `1h`.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let t = text.trim();
+    let (num, scale) = if let Some(ms) = t.strip_suffix("ms") {
+        (ms, 0.001)
+    } else if let Some(m) = t.strip_suffix('m') {
+        (m, 60.0)
+    } else if let Some(h) = t.strip_suffix('h') {
+        (h, 3600.0)
+    } else {
+        (t.strip_suffix('s').unwrap_or(t), 1.0)
+    };
+    num.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0 && s * scale < 1e9)
+        .map(|s| std::time::Duration::from_secs_f64(s * scale))
+}
+
 /// A byte count for people, in decimal units as disks are sold: `0 B`,
 /// `999 B`, `1.5 KB`, `206.0 MB`. The CLI and the web app print sizes alike.
 pub fn human_bytes(n: u64) -> String {
@@ -43,6 +62,18 @@ pub fn human_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_as_the_sdks_write_them() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("10"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("-1s"), None);
+        assert_eq!(parse_duration("soon"), None);
+    }
 
     #[test]
     fn sizes_read_like_a_file_manager() {

@@ -142,7 +142,6 @@ pub struct SessionState {
 /// `POST /v1/auth/organization`: act in another of one's organizations.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
 pub struct SwitchOrganization {
     pub slug: String,
 }

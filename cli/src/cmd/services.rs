@@ -78,10 +78,9 @@ async fn follow(ctx: &Ctx, call: Call<ServiceLine>) -> anyhow::Result<()> {
             }
         })
         .await?;
-    match lines
-        .iter()
-        .find(|l| l.kind == "error" && l.error.is_some())
-    {
+    // Any error line fails the command: the stream's own, or the service's
+    // (it could not start).
+    match lines.iter().find(|l| l.kind == "error") {
         Some(l) => anyhow::bail!("{}", l.error.as_deref().unwrap_or("failed")),
         None => Ok(()),
     }

@@ -13,6 +13,20 @@ use crate::error::ApiError;
 use crate::workers::idle::Busy;
 use crate::AppState;
 
+/// The longest a change's events are followed.
+const MAX_FOLLOW: Duration = Duration::from_secs(300);
+
+/// How long to follow a service's events: a duration as the SDKs write
+/// one (`5s`, `500ms`, `2m`), at most [`MAX_FOLLOW`]; none is zero.
+pub fn follow_for(text: Option<&str>, what: &str) -> Result<Duration, ApiError> {
+    match text {
+        None => Ok(Duration::ZERO),
+        Some(t) => sprites_wire::parse_duration(t)
+            .map(|d| d.min(MAX_FOLLOW))
+            .ok_or_else(|| ApiError::Invalid(format!("{what}: like 5s, 500ms or 2m"))),
+    }
+}
+
 fn view(s: &ServiceInfo) -> Service {
     let iso = |ms: Option<u64>| ms.map(crate::db::iso_ms);
     Service {
@@ -155,17 +169,18 @@ pub async fn change(
     })
 }
 
-/// The last `lines` lines of the service's output, then (for `follow`)
-/// the new ones until then.
+/// The last `lines` lines of the service's output, then (for `follow`, a
+/// duration) the new ones until then.
 pub async fn logs(
     state: &AppState,
     caller: &Caller,
     name: &str,
     service: &str,
     lines: usize,
-    follow: Duration,
+    follow: Option<&str>,
 ) -> Result<Events, ApiError> {
     let host = access::running(state, caller, name).await?;
+    let follow = follow_for(follow, "duration")?;
     let busy = state.activity.busy(&host).await;
     let events = state
         .host

@@ -3,7 +3,8 @@
 //! it sleeps), attaching to one, listing them with who is attached, and
 //! ending one with a signal, escalated to SIGKILL after a timeout.
 
-use sprites_wire::api::{ExecSession, ExecSessionList, Progress};
+use serde_json::Value;
+use sprites_wire::api::{ExecSession, ExecSessionList, KillSession, Progress};
 use vmhost::{ExecSpec, SessionInfo, SpriteName};
 
 use crate::domain::access;
@@ -210,6 +211,49 @@ async fn list_on(
     Ok(ExecSessionList { sessions })
 }
 
+const DEFAULT_KILL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const MAX_KILL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+fn kill_timeout(v: Option<&Value>) -> Result<std::time::Duration, ApiError> {
+    use std::time::Duration;
+    let bad = || ApiError::Invalid("timeout: seconds, like 10 or \"10s\" or \"500ms\"".into());
+    let d = match v {
+        None | Some(Value::Null) => return Ok(DEFAULT_KILL_TIMEOUT),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(bad)?,
+        Some(Value::String(t)) => sprites_wire::parse_duration(t).ok_or_else(bad)?,
+        Some(_) => return Err(bad()),
+    };
+    Ok(d.min(MAX_KILL_TIMEOUT))
+}
+
+pub fn signal_number(name: Option<&str>) -> Result<i32, ApiError> {
+    let name = name.unwrap_or("SIGKILL");
+    let bare = name.strip_prefix("SIG").unwrap_or(name);
+    let n = match bare {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "TERM" => libc::SIGTERM,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        other => other
+            .parse::<i32>()
+            .ok()
+            .filter(|n| (1..=64).contains(n))
+            .ok_or_else(|| {
+                ApiError::Invalid(format!("signal {name:?}: a name like SIGTERM or a number"))
+            })?,
+    };
+    Ok(n)
+}
+
 /// A signal sent to a session, and the wait for it to end: [`Kill::run`].
 pub struct Kill {
     state: AppState,
@@ -219,18 +263,19 @@ pub struct Kill {
     timeout: std::time::Duration,
 }
 
-/// Sends `signal` to session `session` now; the returned [`Kill`] waits
-/// up to `timeout` for the end.
+/// Sends `req.signal` (SIGKILL when absent) to session `session` now; the
+/// returned [`Kill`] waits up to `req.timeout` for the end.
 pub async fn kill(
     state: &AppState,
     caller: &Caller,
     name: &str,
     session: &str,
-    signal: i32,
-    timeout: std::time::Duration,
+    req: &KillSession,
 ) -> Result<Kill, ApiError> {
     let host = access::running(state, caller, name).await?;
     let id = session_id(session)?;
+    let signal = signal_number(req.signal.as_deref())?;
+    let timeout = kill_timeout(req.timeout.as_ref())?;
     state.host.kill_session(&host, id, signal).await?;
     Ok(Kill {
         state: state.clone(),
@@ -283,5 +328,19 @@ impl Kill {
             }
         }
         say(Progress::complete(format!("session {id} ended")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_are_named_or_numbered() {
+        assert_eq!(signal_number(Some("SIGTERM")).unwrap(), libc::SIGTERM);
+        assert_eq!(signal_number(Some("TERM")).unwrap(), libc::SIGTERM);
+        assert_eq!(signal_number(Some("9")).unwrap(), 9);
+        assert_eq!(signal_number(None).unwrap(), libc::SIGKILL);
+        assert!(signal_number(Some("SIGNOPE")).is_err());
     }
 }

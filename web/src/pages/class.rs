@@ -352,13 +352,20 @@ fn LimitsForm(
     let save_limits = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let limits = Limits {
-            max_sprites_per_member: max_sprites.get_untracked().trim().parse::<i64>().ok(),
+            // Unsigned as typed: a negative count is no limit, a negative
+            // size none at all.
+            max_sprites_per_member: max_sprites
+                .get_untracked()
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .map(|n| n as i64),
             max_disk_per_member: max_disk_gb
                 .get_untracked()
                 .trim()
                 .parse::<f64>()
                 .ok()
-                .map(|gb| (gb * 1e9) as i64),
+                .map(|gb| (gb * 1e9) as u64 as i64),
         };
         leptos::task::spawn_local(async move {
             match api::run(client::set_limits(&slug.get_value(), &limits)).await {

@@ -75,22 +75,16 @@ pub(super) async fn restore(
     ))
 }
 
-#[derive(Deserialize)]
-pub(super) struct ListQuery {
-    /// `true`: with replication's own checkpoints.
-    hidden: Option<String>,
-    /// Only this checkpoint and those taken on top of it.
-    history: Option<String>,
-}
-
 pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Json<Vec<Checkpoint>>, ApiError> {
-    let hidden = q.hidden.as_deref() == Some("true");
-    let history = q.history.as_deref();
+    // `hidden=true`: with replication's own; `history`: only this
+    // checkpoint and those taken on top of it.
+    let hidden = q.get("hidden").is_some_and(|h| h == "true");
+    let history = q.get("history").map(String::as_str);
     Ok(Json(
         checkpoints::list(&state, &caller, &name, hidden, history).await?,
     ))

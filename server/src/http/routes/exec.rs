@@ -18,7 +18,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::{SinkExt, StreamExt};
-use serde_json::Value;
 use sprites_wire::api::{frame, ExecMessage, KillSession};
 use vmhost::{Chunk, ExecSpec, WinSize};
 
@@ -219,49 +218,6 @@ pub(super) async fn attach(
     Ok(ws.on_upgrade(move |socket| pump(socket, stream, info.tty, info.argv.join(" "), watch)))
 }
 
-const DEFAULT_KILL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-const MAX_KILL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
-
-fn kill_timeout(v: Option<&Value>) -> Result<std::time::Duration, ApiError> {
-    use std::time::Duration;
-    let bad = || ApiError::Invalid("timeout: seconds, like 10 or \"10s\" or \"500ms\"".into());
-    let d = match v {
-        None | Some(Value::Null) => return Ok(DEFAULT_KILL_TIMEOUT),
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(Duration::from_secs_f64)
-            .ok_or_else(bad)?,
-        Some(Value::String(t)) => super::json::parse_duration(t).ok_or_else(bad)?,
-        Some(_) => return Err(bad()),
-    };
-    Ok(d.min(MAX_KILL_TIMEOUT))
-}
-
-pub(super) fn signal_number(name: Option<&str>) -> Result<i32, ApiError> {
-    let name = name.unwrap_or("SIGKILL");
-    let bare = name.strip_prefix("SIG").unwrap_or(name);
-    let n = match bare {
-        "HUP" => libc::SIGHUP,
-        "INT" => libc::SIGINT,
-        "QUIT" => libc::SIGQUIT,
-        "KILL" => libc::SIGKILL,
-        "USR1" => libc::SIGUSR1,
-        "USR2" => libc::SIGUSR2,
-        "TERM" => libc::SIGTERM,
-        "CONT" => libc::SIGCONT,
-        "STOP" => libc::SIGSTOP,
-        other => other
-            .parse::<i32>()
-            .ok()
-            .filter(|n| (1..=64).contains(n))
-            .ok_or_else(|| {
-                ApiError::Invalid(format!("signal {name:?}: a name like SIGTERM or a number"))
-            })?,
-    };
-    Ok(n)
-}
-
 /// Sends a signal, then waits (up to the timeout) for the session to end,
 /// and kills it if it did not; NDJSON progress lines as the SDKs expect.
 /// The request is a JSON body (`sprites-py`) or the query (`@fly/sprites`).
@@ -278,9 +234,7 @@ pub(super) async fn kill(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::Invalid(format!("request body: {e}")))?
     };
-    let signal = signal_number(req.signal.as_deref())?;
-    let timeout = kill_timeout(req.timeout.as_ref())?;
-    let kill = sessions::kill(&state, &caller, &name, &session, signal, timeout).await?;
+    let kill = sessions::kill(&state, &caller, &name, &session, &req).await?;
     Ok(super::checkpoints::ndjson(move |tx| async move {
         kill.run(move |line| {
             let _ = tx.send(line);
@@ -423,8 +377,5 @@ mod tests {
         assert!(parse_exec("stdin=true").is_err());
         assert!(parse_exec("cmd=ls&env=NOEQUALS").is_err());
         assert!(parse_exec("cmd=ls&rows=0").is_err());
-        assert_eq!(signal_number(Some("SIGTERM")).unwrap(), libc::SIGTERM);
-        assert_eq!(signal_number(Some("9")).unwrap(), 9);
-        assert!(signal_number(Some("SIGNOPE")).is_err());
     }
 }

@@ -34,19 +34,3 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
             .map_err(|e| ApiError::Invalid(e.body_text()))
     }
 }
-
-/// A duration as the SDKs write one: `10`, `10s`, `1.5s`, `500ms`, `2m`.
-pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
-    let t = text.trim();
-    let (num, scale) = if let Some(ms) = t.strip_suffix("ms") {
-        (ms, 0.001)
-    } else if let Some(m) = t.strip_suffix('m') {
-        (m, 60.0)
-    } else {
-        (t.strip_suffix('s').unwrap_or(t), 1.0)
-    };
-    num.parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0 && s * scale < 1e9)
-        .map(|s| std::time::Duration::from_secs_f64(s * scale))
-}

@@ -12,14 +12,12 @@ use serde::Deserialize;
 use sprites_wire::services::{Service, ServiceRequest, ServiceSignal};
 
 use super::checkpoints::ndjson;
-use super::json::{parse_duration, Body, Query};
+use super::json::{Body, Query};
 use crate::domain::caller::Caller;
 use crate::domain::services::{self, Change, Events};
+use crate::domain::sessions;
 use crate::error::ApiError;
 use crate::AppState;
-
-/// The longest a change's events are followed.
-const MAX_FOLLOW: Duration = Duration::from_secs(300);
 
 #[derive(Deserialize, Default)]
 pub(super) struct Follow {
@@ -28,18 +26,9 @@ pub(super) struct Follow {
     lines: Option<usize>,
 }
 
-fn follow_for(text: Option<&str>, what: &str) -> Result<Duration, ApiError> {
-    match text {
-        None => Ok(Duration::ZERO),
-        Some(t) => parse_duration(t)
-            .map(|d| d.min(MAX_FOLLOW))
-            .ok_or_else(|| ApiError::Invalid(format!("{what}: like 5s, 500ms or 2m"))),
-    }
-}
-
 impl Follow {
     fn duration(&self) -> Result<Duration, ApiError> {
-        follow_for(self.duration.as_deref(), "duration")
+        services::follow_for(self.duration.as_deref(), "duration")
     }
 }
 
@@ -118,7 +107,7 @@ pub(super) async fn stop(
 ) -> Result<Response, ApiError> {
     let timeout = match q.timeout.as_deref() {
         None => Duration::from_secs(10),
-        Some(t) => follow_for(Some(t), "timeout")?,
+        Some(t) => services::follow_for(Some(t), "timeout")?,
     };
     change(state, caller, at, Change::Stop(timeout), Duration::ZERO).await
 }
@@ -138,8 +127,8 @@ pub(super) async fn logs(
     Path((name, service)): Path<(String, String)>,
     Query(q): Query<Follow>,
 ) -> Result<Response, ApiError> {
-    let follow = q.duration()?;
     let lines = q.lines.unwrap_or(100).min(2000);
+    let follow = q.duration.as_deref();
     let events = services::logs(&state, &caller, &name, &service, lines, follow).await?;
     Ok(stream(events))
 }
@@ -150,7 +139,7 @@ pub(super) async fn signal(
     Path(name): Path<String>,
     Body(req): Body<ServiceSignal>,
 ) -> Result<StatusCode, ApiError> {
-    let signal = super::exec::signal_number(Some(&req.signal))?;
+    let signal = sessions::signal_number(Some(&req.signal))?;
     services::signal(&state, &caller, &name, &req.name, signal).await?;
     Ok(StatusCode::NO_CONTENT)
 }
