@@ -350,6 +350,60 @@ async fn an_evicted_sprite_leaves_the_disk_and_comes_back_on_wake() {
     common::cleanup(&a).await;
 }
 
+/// Whether a `btrfs send` of `path` runs now.
+fn sending(path: &Path) -> bool {
+    let wanted = path.as_os_str().as_bytes();
+    std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
+        let Ok(cmd) = std::fs::read(p.path().join("cmdline")) else {
+            return false;
+        };
+        let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+        args.first().is_some_and(|a| a.ends_with(b"btrfs"))
+            && args.get(1) == Some(&&b"send"[..])
+            && args.contains(&wanted)
+    })
+}
+
+/// A sprite destroyed while one of its checkpoints is being sent to the
+/// bucket: btrfs refuses to delete a subvolume a send reads, which made the
+/// destroy fail. It is gone at once, and its trash empties after the send.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sprite_destroyed_mid_shipment_is_gone_and_its_trash_empties() {
+    let key = test_key();
+    let bucket = bucket("destroy-shipping", &key);
+    let a = std::sync::Arc::new(first_host("t-replica-destroy", &bucket).await);
+    let s = name("gone");
+    a.create(&s, busybox()).await.unwrap();
+    ok(&a, &s, "head -c 300000000 /dev/urandom > /blob").await;
+    let big = a.checkpoint(&s, "big").await.unwrap();
+    let source = checkpoint_dir(&a, "gone", big.id);
+    let shipper = {
+        let (a, s) = (a.clone(), s.clone());
+        tokio::spawn(async move { a.ship(&s).await })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !sending(&source) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the send never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    a.destroy(&s).await.unwrap();
+    assert!(a.list().unwrap().is_empty(), "destroyed at once");
+    // The shipment ends (in an error: its sprite is gone).
+    let _ = shipper.await.unwrap();
+    let trash = a.pool().host_dir(&a.config().instance).join("trash");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::fs::read_dir(&trash).unwrap().next().is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the trash is still there a minute after the send"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The checkpoints with a manifest under `place`.
 async fn held(bucket: &Bucket, place: &str) -> Vec<CheckpointId> {
     let mut ids: Vec<CheckpointId> = bucket

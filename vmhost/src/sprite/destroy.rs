@@ -4,7 +4,9 @@
 //! 2. Rename its directory into `trash/`: from this instant it is gone.
 //! 3. Note its copy in the bucket, if any, for deletion (see
 //!    `replica::prune`).
-//! 4. Delete the subvolumes in the trash.
+//! 4. Delete the subvolumes in the trash; one a shipment to the bucket is
+//!    still reading (btrfs refuses to delete it) goes once the shipment is
+//!    over, and the destroy does not wait for it.
 //!
 //! A crash before 2 leaves the sprite as it was (the next start runs it
 //! again); after 2 the next start does 3 and 4.
@@ -40,9 +42,35 @@ impl Host {
         step("destroy.trashed");
         self.emit(name, super::Phase::Destroyed);
         self.note_forget(&trash)?;
-        btrfs::remove_tree(&trash).map_err(|e| Error::path("cannot delete", &trash, e))?;
+        if let Err(e) = btrfs::remove_tree(&trash) {
+            // The sprite is gone all the same. btrfs refuses to delete a
+            // subvolume a send still reads (a shipment to the bucket in
+            // flight): its trash goes once that is over.
+            tracing::warn!(sprite = %name, error = %e, "a destroyed sprite's trash stays for now");
+            empty_later(trash);
+        }
         let _ = std::fs::remove_dir_all(self.mgmt_dir(name));
         let _ = std::fs::remove_dir_all(self.mgmt_dir(name).with_extension("etc"));
         Ok(())
     }
+}
+
+/// How long a destroyed sprite's trash is tried again, once a second; what
+/// is left after goes at the next start.
+const EMPTY_FOR: Duration = Duration::from_secs(600);
+
+/// Deletes `trash` once it can be (see [`Host::destroy_locked`]).
+fn empty_later(trash: std::path::PathBuf) {
+    tokio::spawn(async move {
+        let until = tokio::time::Instant::now() + EMPTY_FOR;
+        while tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let t = trash.clone();
+            let done = tokio::task::spawn_blocking(move || btrfs::remove_tree(&t)).await;
+            if matches!(done, Ok(Ok(()))) {
+                return;
+            }
+        }
+        tracing::warn!(path = %trash.display(), "a destroyed sprite's trash is left for the next start");
+    });
 }
