@@ -6,6 +6,7 @@ mod common;
 use common::{start, start_with, Backend};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use sprites_wire::client;
 
 fn browser() -> reqwest::Client {
     reqwest::Client::builder()
@@ -122,10 +123,10 @@ async fn sessions_csrf_tokens_and_sign_out() {
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let token = v["token"].as_str().unwrap().to_string();
     assert!(token.starts_with("sprt_"));
-    let (st, v) = srv.get(&token, "/v1/sprites").await;
+    let (st, v) = srv.send(&token, &client::sprites(None)).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(v["sprites"][0]["name"], "web");
-    let (_, v) = srv.get(&token, "/v1/tokens").await;
+    let (_, v) = srv.send(&token, &client::tokens()).await;
     let listed = &v["tokens"][0];
     assert_eq!(listed["name"], "laptop");
     assert!(listed.get("token").is_none(), "the secret is never listed");
@@ -133,7 +134,7 @@ async fn sessions_csrf_tokens_and_sign_out() {
     let id = listed["id"].as_str().unwrap().to_string();
     let (st, _) = srv.delete(&token, &format!("/v1/tokens/{id}")).await;
     assert_eq!(st, StatusCode::NO_CONTENT);
-    let (st, _) = srv.get(&token, "/v1/sprites").await;
+    let (st, _) = srv.send(&token, &client::sprites(None)).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED, "a revoked token is refused");
     let (st, _) = srv.delete(&token, "/v1/tokens/nope").await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
@@ -237,7 +238,7 @@ async fn one_address_guessing_many_accounts_is_throttled() {
     assert!(headers.get("retry-after").is_some());
     // Tokens are not sign-ins: the API still works for their holders.
     let token = srv.user("ivan").await;
-    let (st, _) = srv.get(&token, "/v1/sprites").await;
+    let (st, _) = srv.send(&token, &client::sprites(None)).await;
     assert_eq!(st, StatusCode::OK);
 }
 
@@ -302,7 +303,7 @@ async fn an_admins_invitation_signs_up_one_person_with_its_address() {
     let (st, v, _) = send(browser().get(srv.url(&format!("/v1/auth/invitations/{token}")))).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["email"], "cat@example.com");
-    let (_, v) = srv.get(&root, "/v1/admin/invitations").await;
+    let (_, v) = srv.send(&root, &client::invitations()).await;
     assert_eq!(v["invitations"][0]["id"], id.as_str());
     assert!(v["invitations"][0].get("token").is_none(), "{v}");
 
@@ -330,7 +331,7 @@ async fn an_admins_invitation_signs_up_one_person_with_its_address() {
     let (st, v, _) = sign_up_with(&srv, again).await;
     assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
     assert!(v["message"].as_str().unwrap().contains("was used"), "{v}");
-    let (_, v) = srv.get(&root, "/v1/admin/invitations").await;
+    let (_, v) = srv.send(&root, &client::invitations()).await;
     assert_eq!(v["invitations"], json!([]));
 
     // A withdrawn invitation signs nobody up.
@@ -368,7 +369,7 @@ async fn a_class_join_code_signs_a_student_up_into_that_class() {
     let wrong = json!({"email": "sam@example.com", "handle": "sam", "password": "a long password", "join_code": "zzzzzzzz"});
     let (st, v, _) = sign_up_with(&srv, wrong).await;
     assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
-    let (st, v) = srv.get(&tess, "/v1/organizations/lab/members").await;
+    let (st, v) = srv.send(&tess, &client::members("lab")).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["members"].as_array().unwrap().len(), 1, "{v}");
 
@@ -396,9 +397,9 @@ async fn a_disabled_account_cannot_sign_in_and_its_sessions_and_tokens_stop() {
     let (st, _, _) = send(web.post(srv.url("/v1/auth/signin")).json(&login)).await;
     assert_eq!(st, StatusCode::OK);
 
-    let (st, v) = srv.get(&fay, "/v1/admin/users").await;
+    let (st, v) = srv.send(&fay, &client::users()).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
-    let (st, v) = srv.get(&root, "/v1/admin/users").await;
+    let (st, v) = srv.send(&root, &client::users()).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     let handles: Vec<_> = v["users"]
         .as_array()
@@ -424,7 +425,7 @@ async fn a_disabled_account_cannot_sign_in_and_its_sessions_and_tokens_stop() {
     assert_eq!(v["disabled"], true);
 
     // Her token, her open session and a new sign-in all stop.
-    let (st, _) = srv.get(&fay, "/v1/sprites").await;
+    let (st, _) = srv.send(&fay, &client::sprites(None)).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     let (st, _, _) = send(web.get(srv.url("/v1/auth/me"))).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
@@ -440,7 +441,7 @@ async fn a_disabled_account_cannot_sign_in_and_its_sessions_and_tokens_stop() {
         .post(&root, "/v1/admin/users/fay/enable", json!({}))
         .await;
     assert_eq!((st, &v["disabled"]), (StatusCode::OK, &json!(false)), "{v}");
-    let (st, _) = srv.get(&fay, "/v1/sprites").await;
+    let (st, _) = srv.send(&fay, &client::sprites(None)).await;
     assert_eq!(st, StatusCode::OK);
     let (st, _, _) = send(browser().post(srv.url("/v1/auth/signin")).json(&login)).await;
     assert_eq!(st, StatusCode::OK);

@@ -6,6 +6,7 @@ mod common;
 use common::{start, Backend, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use sprites_wire::client;
 
 async fn body(res: reqwest::Response) -> (StatusCode, Value) {
     let status = res.status();
@@ -122,27 +123,27 @@ async fn sprites_lifecycle(srv: TestServer) {
     );
 
     // Another user's sprite is not there for them.
-    let (st, v) = srv.get(&bob, "/v1/sprites/web").await;
+    let (st, v) = srv.send(&bob, &client::sprite("web")).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     assert_eq!(v["error"], "not_found");
-    let (st, _) = srv.delete(&bob, "/v1/sprites/web").await;
+    let (st, _) = srv.send(&bob, &client::destroy_sprite("web")).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    let (_, v) = srv.get(&bob, "/v1/sprites").await;
+    let (_, v) = srv.send(&bob, &client::sprites(None)).await;
     assert_eq!(v["sprites"], json!([]));
     // Bob may use the same name in his own organization.
     let (st, _) = srv.post(&bob, "/v1/sprites", json!({"name": "web"})).await;
     assert_eq!(st, StatusCode::CREATED);
 
     // Sessions of a sprite: listed for its organization, absent for others.
-    let (st, v) = srv.get(&alice, "/v1/sprites/web/exec").await;
+    let (st, v) = srv.send(&alice, &client::exec_sessions("web")).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     // The `hostname` run above is listed as ended, with its exit code.
     assert_eq!(v["sessions"][0]["command"], "hostname");
     assert_eq!(v["sessions"][0]["is_active"], false);
     assert_eq!(v["sessions"][0]["exit_code"], 0);
-    let (st, _) = srv.get(&bob, "/v1/sprites/web/exec").await;
+    let (st, _) = srv.send(&bob, &client::exec_sessions("web")).await;
     assert_eq!(st, StatusCode::OK, "bob's own sprite named web");
-    let (st, _) = srv.get(&bob, "/v1/sprites/nope/exec").await;
+    let (st, _) = srv.send(&bob, &client::exec_sessions("nope")).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     let (st, _) = srv
         .post(
@@ -178,7 +179,7 @@ async fn sprites_lifecycle(srv: TestServer) {
         .await;
     assert_eq!(v["sprites"][0]["name"], "api-3");
     assert_eq!(v["has_more"], false);
-    let (_, v) = srv.get(&alice, "/v1/sprites").await;
+    let (_, v) = srv.send(&alice, &client::sprites(None)).await;
     assert_eq!(v["sprites"].as_array().unwrap().len(), 4);
     assert_eq!(v["running"], 4);
     let (st, _) = srv.get(&alice, "/v1/sprites?prefix=%25").await;
@@ -210,10 +211,10 @@ async fn sprites_lifecycle(srv: TestServer) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let (st, _) = srv.get(&alice, "/v1/sprites/web").await;
+    let (st, _) = srv.send(&alice, &client::sprite("web")).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     // Bob's sprite of the same name is untouched.
-    let (st, v) = srv.get(&bob, "/v1/sprites/web").await;
+    let (st, v) = srv.send(&bob, &client::sprite("web")).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(v["organization"], "bob");
     srv.cleanup().await;
@@ -320,7 +321,7 @@ async fn checkpoints_restore_fork_sleep_and_wake() {
     assert_eq!(st, StatusCode::OK);
     assert_eq!(ls.last().unwrap()["type"], "complete", "{ls:?}");
     assert_eq!(ls.last().unwrap()["data"], "v0");
-    let (_, v) = srv.get(&alice, "/v1/sprites/app/checkpoints").await;
+    let (_, v) = srv.send(&alice, &client::checkpoints("app")).await;
     assert_eq!(v[0]["id"], "v0");
     assert_eq!(v[0]["comment"], "first");
     assert!(v[0]["create_time"].as_str().unwrap().ends_with('Z'));
@@ -618,7 +619,7 @@ async fn a_name_used_again_reaches_the_new_sprite() {
             String::from_utf8_lossy(&out).contains("No such file"),
             "round {round}: {out:?}"
         );
-        let (st, _) = srv.delete(&alice, "/v1/sprites/again").await;
+        let (st, _) = srv.send(&alice, &client::destroy_sprite("again")).await;
         assert_eq!(st, StatusCode::NO_CONTENT);
         let res = run("true").await.unwrap();
         assert_eq!(res.status(), StatusCode::NOT_FOUND);

@@ -181,11 +181,11 @@ async fn class_story(srv: TestServer) {
     );
 
     // Students see only their own sprites; the teacher sees all.
-    let (_, v) = srv.get(&alice_c, "/v1/sprites").await;
+    let (_, v) = srv.send(&alice_c, &client::sprites(None)).await;
     assert_eq!(names(&v), ["lab1-alice"]);
-    let (_, v) = srv.get(&carol_c, "/v1/sprites").await;
+    let (_, v) = srv.send(&carol_c, &client::sprites(None)).await;
     assert!(names(&v).is_empty(), "carol has not started: {v}");
-    let (_, v) = srv.get(&tess_c, "/v1/sprites").await;
+    let (_, v) = srv.send(&tess_c, &client::sprites(None)).await;
     assert_eq!(names(&v), ["lab1-alice", "lab1-bob", "lab1-prep"]);
     for path in [
         "/v1/sprites/lab1-bob",
@@ -202,7 +202,7 @@ async fn class_story(srv: TestServer) {
         .post(&alice_c, "/v1/sprites/lab1-bob/exec?cmd=true", json!({}))
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    let (_, usage) = srv.get(&alice_c, "/v1/usage").await;
+    let (_, usage) = srv.send(&alice_c, &client::usage_all()).await;
     assert_eq!(usage["sprites"].as_array().unwrap().len(), 1, "{usage}");
     // Nor through the sprite's URL with a token of the class.
     let addr: std::net::SocketAddr = srv.base.trim_start_matches("http://").parse().unwrap();
@@ -276,7 +276,7 @@ async fn class_story(srv: TestServer) {
         sh(&srv, "lab1-bob", "cat /root/task.py").await,
         "TODO: print hello\n"
     );
-    let (_, cps) = srv.get(&bob_c, "/v1/sprites/lab1-bob/checkpoints").await;
+    let (_, cps) = srv.send(&bob_c, &client::checkpoints("lab1-bob")).await;
     assert!(
         cps.as_array()
             .unwrap()
@@ -336,7 +336,7 @@ async fn class_story(srv: TestServer) {
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     assert_eq!(
-        srv.delete(&alice_c, "/v1/organizations/cs101/assignments/lab1")
+        srv.send(&alice_c, &client::delete_assignment("cs101", "lab1"))
             .await
             .0,
         StatusCode::FORBIDDEN
@@ -364,13 +364,13 @@ async fn class_story(srv: TestServer) {
 
     // Deleting the assignment leaves the students' sprites.
     assert_eq!(
-        srv.delete(&tess_c, "/v1/organizations/cs101/assignments/lab1")
+        srv.send(&tess_c, &client::delete_assignment("cs101", "lab1"))
             .await
             .0,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        srv.get(&alice_c, "/v1/sprites/lab1-alice").await.0,
+        srv.send(&alice_c, &client::sprite("lab1-alice")).await.0,
         StatusCode::OK
     );
     srv.cleanup().await;
@@ -392,7 +392,7 @@ async fn shared_workspaces_and_limits_in_a_class() {
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     assert_eq!(
-        srv.get(&bob_c, "/v1/sprites/mural").await.0,
+        srv.send(&bob_c, &client::sprite("mural")).await.0,
         StatusCode::NOT_FOUND
     );
     let (st, v) = srv
@@ -401,8 +401,11 @@ async fn shared_workspaces_and_limits_in_a_class() {
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["owner"], "alice");
     assert_eq!(v["members"][0]["handle"], "bob");
-    assert_eq!(srv.get(&bob_c, "/v1/sprites/mural").await.0, StatusCode::OK);
-    let (_, v) = srv.get(&bob_c, "/v1/sprites").await;
+    assert_eq!(
+        srv.send(&bob_c, &client::sprite("mural")).await.0,
+        StatusCode::OK
+    );
+    let (_, v) = srv.send(&bob_c, &client::sprites(None)).await;
     assert_eq!(names(&v), ["mural"]);
     // Bob, a member but not its owner, cannot share it further; carol sees nothing.
     let (st, _) = srv
@@ -410,7 +413,7 @@ async fn shared_workspaces_and_limits_in_a_class() {
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     assert_eq!(
-        srv.get(&carol_c, "/v1/sprites/mural").await.0,
+        srv.send(&carol_c, &client::sprite("mural")).await.0,
         StatusCode::NOT_FOUND
     );
     let (st, _) = srv
@@ -428,16 +431,18 @@ async fn shared_workspaces_and_limits_in_a_class() {
         .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(
-        srv.get(&carol_c, "/v1/sprites/mural").await.0,
+        srv.send(&carol_c, &client::sprite("mural")).await.0,
         StatusCode::OK
     );
     // Leaving: bob leaves by himself.
     assert_eq!(
-        srv.delete(&bob_c, "/v1/sprites/mural/members/bob").await.0,
+        srv.send(&bob_c, &client::remove_sprite_member("mural", "bob"))
+            .await
+            .0,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        srv.get(&bob_c, "/v1/sprites/mural").await.0,
+        srv.send(&bob_c, &client::sprite("mural")).await.0,
         StatusCode::NOT_FOUND
     );
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use common::{start, Backend};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use sprites_wire::client;
 
 /// Reads server-sent events from a response, one JSON `data:` at a time.
 struct EventReader {
@@ -128,7 +129,7 @@ async fn events_tell_an_organization_what_happens_to_its_sprites() {
     let e = ev.expect("checkpoint.created", "ev").await;
     assert_eq!(e["checkpoint"], "v0");
 
-    let (st, _) = srv.delete(&alice, "/v1/sprites/ev").await;
+    let (st, _) = srv.send(&alice, &client::destroy_sprite("ev")).await;
     assert_eq!(st, StatusCode::NO_CONTENT);
     assert_eq!(
         ev.expect("sprite.destroyed", "ev").await["status"],
@@ -166,14 +167,14 @@ async fn usage_reports_awake_seconds_and_disk_bytes() {
     assert_eq!(out.code, 0);
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
-    let (st, v) = srv.get(&alice, "/v1/sprites/a/usage").await;
+    let (st, v) = srv.send(&alice, &client::usage("a")).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["name"], "a");
     assert_eq!(v["status"], "running");
     assert!(v["active_seconds"].as_u64().unwrap() >= 1, "{v}");
     assert!(v["disk_bytes"].as_u64().unwrap() >= 4 << 20, "{v}");
 
-    let (st, all) = srv.get(&alice, "/v1/usage").await;
+    let (st, all) = srv.send(&alice, &client::usage_all()).await;
     assert_eq!(st, StatusCode::OK, "{all}");
     let sprites = all["sprites"].as_array().unwrap();
     assert_eq!(sprites.len(), 2);
@@ -190,9 +191,9 @@ async fn usage_reports_awake_seconds_and_disk_bytes() {
     );
 
     // Another organization sees neither the sprite nor its usage.
-    let (st, _) = srv.get(&bob, "/v1/sprites/a/usage").await;
+    let (st, _) = srv.send(&bob, &client::usage("a")).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    let (_, v) = srv.get(&bob, "/v1/usage").await;
+    let (_, v) = srv.send(&bob, &client::usage_all()).await;
     assert_eq!(v["sprites"], json!([]));
     srv.cleanup().await;
 }

@@ -10,6 +10,7 @@ use common::{start, Backend, TestServer};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::json;
+use sprites_wire::client;
 use tokio_tungstenite::tungstenite::Message;
 
 async fn status(srv: &TestServer, token: &str, name: &str) -> String {
@@ -49,7 +50,7 @@ async fn an_idle_sprite_sleeps_warm_then_cold_and_settings_are_checked() {
     create(&srv, &alice, "nap", 1, 3).await;
     reaches(&srv, &alice, "nap", "warm", Duration::from_secs(10)).await;
     reaches(&srv, &alice, "nap", "cold", Duration::from_secs(10)).await;
-    let (_, v) = srv.get(&alice, "/v1/sprites/nap").await;
+    let (_, v) = srv.send(&alice, &client::sprite("nap")).await;
     assert!(v["last_active_at"].as_str().unwrap().ends_with('Z'), "{v}");
 
     // "Never" is allowed, and kept; nonsense is refused.
@@ -117,7 +118,7 @@ async fn work_in_flight_and_keep_awake_tasks_hold_off_sleep() {
     assert_eq!(st, StatusCode::CREATED, "{task}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(status(&srv, &alice, "busy").await, "running");
-    let (_, v) = srv.get(&alice, "/v1/sprites/busy").await;
+    let (_, v) = srv.send(&alice, &client::sprite("busy")).await;
     assert_eq!(v["keep_awake"][0]["reason"], "a long build");
     let id = task["id"].as_str().unwrap();
     let (st, _) = srv

@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::{start, Backend, TestServer};
 use reqwest::StatusCode;
 use serde_json::json;
+use sprites_wire::client;
 
 /// Runs `sprite-env ARGS` inside the sprite: (stdout, stderr, exit code).
 async fn sprite_env(
@@ -54,7 +55,7 @@ async fn a_sprite_manages_itself_through_its_socket_and_no_further() {
         sprite_env(&srv, &host, &["checkpoints", "create", "-m", "from inside"]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("complete"), "{out}");
-    let (_, list) = srv.get(&alice, "/v1/sprites/self/checkpoints").await;
+    let (_, list) = srv.send(&alice, &client::checkpoints("self")).await;
     assert_eq!(list[0]["comment"], "from inside", "{list}");
 
     // A service and a keep-awake task.
@@ -65,13 +66,13 @@ async fn a_sprite_manages_itself_through_its_socket_and_no_further() {
     )
     .await;
     assert_eq!(code, 0, "{err}");
-    let (_, services) = srv.get(&alice, "/v1/sprites/self/services").await;
+    let (_, services) = srv.send(&alice, &client::services("self")).await;
     assert_eq!(services[0]["name"], "idle", "{services}");
     assert_eq!(services[0]["state"]["status"], "running");
     let (_, err, code) =
         sprite_env(&srv, &host, &["keep-awake", "10m", "--reason", "an agent"]).await;
     assert_eq!(code, 0, "{err}");
-    let (_, v) = srv.get(&alice, "/v1/sprites/self").await;
+    let (_, v) = srv.send(&alice, &client::sprite("self")).await;
     assert_eq!(v["keep_awake"][0]["reason"], "an agent");
 
     // What the socket does not allow: restores, other sprites, the API.

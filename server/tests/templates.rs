@@ -10,6 +10,7 @@ use std::time::Duration;
 use common::{start_with_settings, Backend, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use sprites_wire::client;
 
 async fn server(instance: &str) -> TestServer {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/templates");
@@ -52,7 +53,7 @@ async fn a_gallery_template_gives_a_sprite_already_serving_its_page() {
     let srv = server("t-tpl-gallery").await;
     let alice = srv.user("alice").await;
 
-    let (st, v) = srv.get(&alice, "/v1/templates").await;
+    let (st, v) = srv.send(&alice, &client::templates()).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     let hello = &v["templates"][0];
     assert_eq!(hello["name"], "hello");
@@ -127,8 +128,8 @@ async fn a_gallery_template_gives_a_sprite_already_serving_its_page() {
         )
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
-    assert!(srv.get(&alice, "/v1/sprites/x").await.0 == StatusCode::NOT_FOUND);
-    let (st, v) = srv.delete(&alice, "/v1/templates/hello").await;
+    assert!(srv.send(&alice, &client::sprite("x")).await.0 == StatusCode::NOT_FOUND);
+    let (st, v) = srv.send(&alice, &client::delete_template("hello")).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
     srv.cleanup().await;
 }
@@ -188,7 +189,7 @@ async fn a_saved_checkpoint_is_a_template_for_its_maker_or_the_organization() {
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    let (_, list) = srv.get(&bob_club, "/v1/sprites/work/checkpoints").await;
+    let (_, list) = srv.send(&bob_club, &client::checkpoints("work")).await;
     let cp = list.as_array().unwrap()[0]["id"]
         .as_str()
         .unwrap()
@@ -268,7 +269,7 @@ async fn a_saved_checkpoint_is_a_template_for_its_maker_or_the_organization() {
     assert_eq!(st, StatusCode::CREATED, "{v}");
     assert_eq!(v["scope"], "organization");
     assert_eq!(v["title"], "shared");
-    let (_, v) = srv.get(&bob_club, "/v1/templates").await;
+    let (_, v) = srv.send(&bob_club, &client::templates()).await;
     let names: Vec<&str> = v["templates"]
         .as_array()
         .unwrap()
@@ -276,23 +277,29 @@ async fn a_saved_checkpoint_is_a_template_for_its_maker_or_the_organization() {
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["hello", "task", "shared"]);
-    let (st, _) = srv.delete(&bob_club, "/v1/templates/shared").await;
+    let (st, _) = srv
+        .send(&bob_club, &client::delete_template("shared"))
+        .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     // Nobody outside the club sees them.
-    let (_, v) = srv.get(&alice, "/v1/templates").await;
+    let (_, v) = srv.send(&alice, &client::templates()).await;
     assert_eq!(v["templates"].as_array().unwrap().len(), 1);
 
     // Deleting a template leaves the sprites made from it.
     assert_eq!(
-        srv.delete(&bob_club, "/v1/templates/task").await.0,
+        srv.send(&bob_club, &client::delete_template("task"))
+            .await
+            .0,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        srv.delete(&alice_club, "/v1/templates/shared").await.0,
+        srv.send(&alice_club, &client::delete_template("shared"))
+            .await
+            .0,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        srv.get(&bob_club, "/v1/sprites/again").await.0,
+        srv.send(&bob_club, &client::sprite("again")).await.0,
         StatusCode::OK
     );
     assert_eq!(
@@ -477,11 +484,11 @@ async fn an_imported_root_file_system_is_a_template_and_a_hostile_one_is_refused
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     assert_eq!(
-        srv.delete(&bob, "/v1/templates/house").await.0,
+        srv.send(&bob, &client::delete_template("house")).await.0,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        srv.delete(&bob, "/v1/templates/tiny").await.0,
+        srv.send(&bob, &client::delete_template("tiny")).await.0,
         StatusCode::NOT_FOUND
     );
     srv.cleanup().await;

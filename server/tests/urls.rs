@@ -10,6 +10,7 @@ use common::{start, start_replicated, Backend, TestServer};
 use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{redirect, StatusCode};
 use serde_json::{json, Value};
+use sprites_wire::client;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// An app for port 8080: echoes the request it got as JSON, counts an
@@ -604,7 +605,7 @@ async fn a_request_wakes_a_sleeping_sprite_and_succeeds() {
     assert_eq!((st, v["status"].as_str()), (StatusCode::OK, Some("warm")));
     let res = c.get(at(&srv, "nap-alice", "/")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let (_, v) = srv.get(&alice, "/v1/sprites/nap").await;
+    let (_, v) = srv.send(&alice, &client::sprite("nap")).await;
     assert_eq!(v["status"], "running");
     srv.cleanup().await;
 }
@@ -749,11 +750,11 @@ async fn an_evicted_sprite_comes_back_for_a_request_and_for_a_command() {
     let sleep = || srv.post(&alice, "/v1/sprites/far/sleep", json!({"cold": true}));
     assert_eq!(sleep().await.0, StatusCode::OK);
     wait_location(&srv, &alice, "far", "bucket").await;
-    let (_, list) = srv.get(&alice, "/v1/sprites").await;
+    let (_, list) = srv.send(&alice, &client::sprites(None)).await;
     assert_eq!(list["sprites"][0]["name"], "far", "{list}");
     // A request through its URL brings it back, and its service answers.
     assert_eq!(get().await, (StatusCode::OK, "kept far away\n".to_string()));
-    let (_, v) = srv.get(&alice, "/v1/sprites/far").await;
+    let (_, v) = srv.send(&alice, &client::sprite("far")).await;
     assert_eq!(v["replication"]["location"], "local", "{v}");
 
     // Again, and a command brings it back.
