@@ -8,14 +8,13 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::replica::{bucket, busybox, first_host, second_host, test_key, wait_for, Garage};
+use common::replica::{bucket, busybox, first_host, second_host, wait_for, Garage};
 use common::{name, ok};
 use vmhost::Host;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_the_bucket_stopped_sprites_work_on_and_catch_up_after() {
-    let key = test_key();
-    let bucket = bucket("away", &key);
+    let bucket = bucket("away");
     let a = Arc::new(first_host("t-replica-away", &bucket).await);
     let s = name("writer");
     a.create(&s, busybox()).await.unwrap();

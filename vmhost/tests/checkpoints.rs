@@ -3,15 +3,13 @@
 
 mod common;
 
-use common::{cleanup, host, name, ok};
+use common::{cleanup, name, ok, sprite};
 use vmhost::diff::ChangeKind;
-use vmhost::{CheckpointId, CreateOptions, Error, Phase};
+use vmhost::{CheckpointId, Error, Phase};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn checkpoint_restore_and_undo() {
-    let host = host("t-ckpt").await;
-    let s = name("app");
-    host.create(&s, CreateOptions::default()).await.unwrap();
+    let (host, s) = sprite("t-ckpt", "app").await;
     ok(&host, &s, "echo v1 > /srv/app.txt").await;
     let v0 = host.checkpoint(&s, "working app").await.unwrap();
     assert_eq!(v0.id, CheckpointId(0));
@@ -74,9 +72,7 @@ async fn checkpoint_restore_and_undo() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn checkpoints_are_consistent_and_browsable() {
-    let host = host("t-consist").await;
-    let s = name("db");
-    host.create(&s, CreateOptions::default()).await.unwrap();
+    let (host, s) = sprite("t-consist", "db").await;
     // A writer appends and fsyncs numbered lines as fast as it can.
     ok(
         &host,
@@ -107,9 +103,7 @@ async fn checkpoints_are_consistent_and_browsable() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fork_from_a_checkpoint_or_the_current_state() {
-    let host = host("t-fork").await;
-    let s = name("base");
-    host.create(&s, CreateOptions::default()).await.unwrap();
+    let (host, s) = sprite("t-fork", "base").await;
     ok(&host, &s, "echo at-v0 > /root/state").await;
     let v0 = host.checkpoint(&s, "").await.unwrap();
     ok(&host, &s, "echo now > /root/state").await;

@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::{host, name};
+use common::sprite;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use vmhost::{CreateOptions, Error, ExecSpec};
+use vmhost::{Error, ExecSpec};
 
 /// Starts `python3 -m http.server PORT` in the sprite, in the background.
 pub async fn serve_http(host: &vmhost::Host, s: &vmhost::SpriteName, port: u16) {
@@ -34,9 +34,7 @@ async fn get(host: &vmhost::Host, s: &vmhost::SpriteName, port: u16) -> Result<S
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_connection_reaches_a_server_inside_the_sprite_only() {
-    let host = host("t-connect").await;
-    let s = name("web");
-    host.create(&s, CreateOptions::default()).await.unwrap();
+    let (host, s) = sprite("t-connect", "web").await;
 
     // Nothing listens yet: a typed error, not a hang.
     let closed = host.connect(&s, "localhost", 8080).await;

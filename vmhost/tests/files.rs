@@ -3,15 +3,13 @@
 
 mod common;
 
-use common::{cleanup, host, name, ok};
+use common::{cleanup, ok, sprite};
 use vmhost::fs::Kind;
-use vmhost::{CreateOptions, Error};
+use vmhost::Error;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_file_operation_works_and_maps_ownership() {
-    let host = host("t-files").await;
-    let s = name("files");
-    host.create(&s, CreateOptions::default()).await.unwrap();
+    let (host, s) = sprite("t-files", "files").await;
     let fs = host.files(&s).unwrap();
 
     let e = fs
@@ -120,9 +118,7 @@ async fn every_file_operation_works_and_maps_ownership() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_paths_and_symlinks_stay_inside_the_sprite() {
-    let host = host("t-hostile").await;
-    let s = name("evil");
-    host.create(&s, CreateOptions::default()).await.unwrap();
+    let (host, s) = sprite("t-hostile", "evil").await;
     let fs = host.files(&s).unwrap();
     // A file at the same path on the host and on the sprite's own disk
     // (not /etc/hostname: a sprite's is a per-start file of the run dir).

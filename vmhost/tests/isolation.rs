@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{cleanup, host, name, ok, sh};
+use common::{cleanup, host, name, ok, sh, sprite};
 use vmhost::runtime::Limits;
 use vmhost::{CreateOptions, Phase};
 
@@ -19,9 +19,7 @@ async fn refused(host: &vmhost::Host, s: &vmhost::SpriteName, script: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn escape_attempts_are_refused() {
-    let host = host("t-escape").await;
-    let s = name("tenant");
-    host.create(&s, CreateOptions::default()).await.unwrap();
+    let (host, s) = sprite("t-escape", "tenant").await;
 
     refused(&host, &s, "mount -t tmpfs none /mnt").await;
     refused(&host, &s, "mount --bind / /mnt").await;

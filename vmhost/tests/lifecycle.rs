@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{cleanup, host, name, ok, sh};
+use common::{cleanup, host, name, ok, sh, sprite};
 use vmhost::{CreateOptions, Error, ExecSpec, Phase};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -55,9 +55,7 @@ async fn create_exec_and_destroy_a_debian_sprite() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exec_passes_argv_env_dir_stdin_and_exit_codes() {
-    let host = host("t-exec").await;
-    let s = name("x");
-    host.create(&s, CreateOptions::default()).await.unwrap();
+    let (host, s) = sprite("t-exec", "x").await;
 
     let spec = ExecSpec {
         argv: vec![
@@ -110,9 +108,7 @@ async fn exec_passes_argv_env_dir_stdin_and_exit_codes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn state_machine_refuses_wrong_phase_calls() {
-    let host = host("t-phase").await;
-    let s = name("p");
-    host.create(&s, CreateOptions::default()).await.unwrap();
+    let (host, s) = sprite("t-phase", "p").await;
     ok(&host, &s, "sleep 1000 >/dev/null 2>&1 &").await;
 
     assert_eq!(host.sleep_warm(&s).await.unwrap(), Phase::SleepingWarm);
@@ -182,9 +178,7 @@ async fn state_machine_refuses_wrong_phase_calls() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn init_reaps_orphaned_zombies() {
-    let host = host("t-reap").await;
-    let s = name("z");
-    host.create(&s, CreateOptions::default()).await.unwrap();
+    let (host, s) = sprite("t-reap", "z").await;
     // Each shell exits before its background child, which is re-parented to
     // init; once the children exit, nothing may stay a zombie.
     for _ in 0..20 {

@@ -11,9 +11,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::replica::{
-    bucket, busybox, first_host, first_host_keeping, key_file, second_host, test_key,
-};
+use common::replica::{bucket, busybox, first_host, first_host_keeping, key_file, second_host};
 use common::{name, ok};
 use sha2::{Digest, Sha256};
 use vmhost::replica::{Bucket, Location};
@@ -99,8 +97,7 @@ fn checkpoint_dir(host: &Host, sprite: &str, id: CheckpointId) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sprite_comes_back_on_another_machine_bit_for_bit() {
-    let key = test_key();
-    let bucket = bucket("whole", &key);
+    let bucket = bucket("whole");
     let mut cfg = common::config("t-replica");
     cfg.bucket = Some(bucket.clone());
     let a = vmhost::testing::host_with(cfg).await;
@@ -195,8 +192,7 @@ async fn a_sprite_comes_back_on_another_machine_bit_for_bit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_damaged_object_refuses_its_checkpoint_by_name_and_the_rest_comes_back() {
-    let key = test_key();
-    let bucket = bucket("damaged", &key);
+    let bucket = bucket("damaged");
     let a = first_host("t-replica-bad", &bucket).await;
     let (hurt, whole) = (name("hurt"), name("whole"));
     let mut ids = Vec::new();
@@ -250,8 +246,7 @@ async fn a_damaged_object_refuses_its_checkpoint_by_name_and_the_rest_comes_back
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_upload_killed_midway_resumes_where_it_stopped() {
-    let key = test_key();
-    let bucket = bucket("resume", &key);
+    let bucket = bucket("resume");
     let a = first_host("t-replica-kill", &bucket).await;
     let s = name("big");
     a.create(&s, busybox()).await.unwrap();
@@ -301,8 +296,7 @@ async fn an_upload_killed_midway_resumes_where_it_stopped() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_evicted_sprite_leaves_the_disk_and_comes_back_on_wake() {
-    let key = test_key();
-    let bucket = bucket("evict", &key);
+    let bucket = bucket("evict");
     let a = first_host("t-replica-evict", &bucket).await;
     let s = name("cold");
     a.create(&s, busybox()).await.unwrap();
@@ -369,8 +363,7 @@ fn sending(path: &Path) -> bool {
 /// destroy fail. It is gone at once, and its trash empties after the send.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sprite_destroyed_mid_shipment_is_gone_and_its_trash_empties() {
-    let key = test_key();
-    let bucket = bucket("destroy-shipping", &key);
+    let bucket = bucket("destroy-shipping");
     let a = std::sync::Arc::new(first_host("t-replica-destroy", &bucket).await);
     let s = name("gone");
     a.create(&s, busybox()).await.unwrap();
@@ -424,8 +417,7 @@ async fn held(bucket: &Bucket, place: &str) -> Vec<CheckpointId> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_bucket_lets_go_of_deleted_checkpoints_old_hidden_ones_and_destroyed_sprites() {
-    let key = test_key();
-    let bucket = bucket("prune", &key);
+    let bucket = bucket("prune");
     let mut cfg = common::config("t-replica-prune");
     cfg.bucket = Some(bucket.clone());
     cfg.default_image = "busybox".into();

@@ -7,8 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{host, name, sh};
-use vmhost::{CreateOptions, Error, Host, ServiceOp, ServiceSpec, SpriteName};
+use common::{sh, sprite};
+use vmhost::{Error, Host, ServiceOp, ServiceSpec, SpriteName};
 
 fn spec(cmd: &str, args: &[&str]) -> ServiceSpec {
     ServiceSpec {
@@ -61,9 +61,7 @@ fn web() -> ServiceSpec {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn services_run_restart_stop_and_log() {
-    let host = host("t-services").await;
-    let s = name("svc");
-    host.create(&s, CreateOptions::default()).await.unwrap();
+    let (host, s) = sprite("t-services", "svc").await;
     sh(&host, &s, "mkdir -p /srv && echo served > /srv/index.html").await;
 
     let kinds = put(&host, &s, "web", web()).await;
@@ -191,9 +189,7 @@ async fn services_run_restart_stop_and_log() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn services_come_back_after_a_cold_sleep_and_follow_restores() {
-    let host = host("t-services-boot").await;
-    let s = name("boot");
-    host.create(&s, CreateOptions::default()).await.unwrap();
+    let (host, s) = sprite("t-services-boot", "boot").await;
     sh(&host, &s, "mkdir -p /srv && echo up > /srv/index.html").await;
     put(&host, &s, "web", web()).await;
     listening(&host, &s, 8080).await;

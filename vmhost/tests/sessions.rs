@@ -5,8 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{cleanup, host, name};
-use vmhost::{Chunk, CreateOptions, Error, ExecSpec, Stream, WinSize};
+use common::{cleanup, sprite};
+use vmhost::{Chunk, Error, ExecSpec, Stream, WinSize};
 
 /// Reads output until `needle` appears (or the session ends); returns it all.
 async fn read_until(stream: &mut Stream, needle: &str) -> String {
@@ -41,9 +41,7 @@ fn shell(rows: u16, cols: u16) -> ExecSpec {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tty_session_resizes_and_takes_signals() {
-    let host = host("t-tty").await;
-    let s = name("term");
-    host.create(&s, CreateOptions::default()).await.unwrap();
+    let (host, s) = sprite("t-tty", "term").await;
     let mut t = host.exec(&s, shell(24, 80)).await.unwrap();
     t.input.stdin(b"stty size; tty\n").await.unwrap();
     let out = read_until(&mut t, "/dev/pts/").await;
@@ -83,9 +81,7 @@ async fn tty_session_resizes_and_takes_signals() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sessions_detach_reattach_with_replay_and_share_clients() {
-    let host = host("t-detach").await;
-    let s = name("shared");
-    host.create(&s, CreateOptions::default()).await.unwrap();
+    let (host, s) = sprite("t-detach", "shared").await;
     let mut first = host.exec(&s, shell(24, 80)).await.unwrap();
     let id = first.session;
     first.input.stdin(b"echo marker-one\n").await.unwrap();
@@ -136,9 +132,7 @@ async fn sessions_detach_reattach_with_replay_and_share_clients() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plain_exec_dies_with_its_client() {
-    let host = host("t-plain").await;
-    let s = name("plain");
-    host.create(&s, CreateOptions::default()).await.unwrap();
+    let (host, s) = sprite("t-plain", "plain").await;
     let spec = ExecSpec {
         argv: vec!["sleep".into(), "300".into()],
         ..Default::default()

@@ -7,8 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{host, name, ok};
-use vmhost::{CreateOptions, FsChange, FsEvent, FsWatch};
+use common::{ok, sprite};
+use vmhost::{FsChange, FsEvent, FsWatch};
 
 /// Events until one matches `want` (10 s at most); all of them.
 async fn until(w: &mut FsWatch, want: impl Fn(&FsEvent) -> bool) -> Vec<FsEvent> {
@@ -37,9 +37,7 @@ fn has(seen: &[FsEvent], path: &str, change: FsChange) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn changes_inside_arrive_and_new_folders_are_followed() {
-    let host = host("t-watch").await;
-    let s = name("watched");
-    host.create(&s, CreateOptions::default()).await.unwrap();
+    let (host, s) = sprite("t-watch", "watched").await;
     ok(&host, &s, "mkdir -p /root/w").await;
     let mut w = host.watch(&s, &["/root/w".into()], true).await.unwrap();
 
@@ -96,9 +94,7 @@ async fn changes_inside_arrive_and_new_folders_are_followed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_symlink_inside_cannot_turn_a_watch_onto_the_hosts_files() {
-    let host = host("t-watch-link").await;
-    let s = name("linky");
-    host.create(&s, CreateOptions::default()).await.unwrap();
+    let (host, s) = sprite("t-watch-link", "linky").await;
     // Inside, /root/up is the sprite's own root; on the host it would be
     // the host's.
     ok(&host, &s, "ln -s / /root/up && mkdir -p /tmp").await;

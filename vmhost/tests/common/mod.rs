@@ -18,6 +18,16 @@ pub fn name(s: &str) -> SpriteName {
     SpriteName::parse(s).expect("valid test name")
 }
 
+/// A fresh host instance with one running sprite made from the default image.
+pub async fn sprite(instance: &str, sprite: &str) -> (Host, SpriteName) {
+    let host = host(instance).await;
+    let s = name(sprite);
+    host.create(&s, vmhost::CreateOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("create {sprite}: {e} ({e:?})"));
+    (host, s)
+}
+
 /// Runs a shell command in the sprite and returns (stdout, stderr, code).
 pub async fn sh(host: &Host, sprite: &SpriteName, script: &str) -> (String, String, i32) {
     let out = host

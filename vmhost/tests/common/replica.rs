@@ -10,7 +10,7 @@ use vmhost::replica::{Bucket, BucketConfig, ReplicaKey};
 use vmhost::{CreateOptions, Host};
 
 /// A bucket prefix of this test's own, so runs never see each other.
-pub fn bucket(test: &str, key: &ReplicaKey) -> Arc<Bucket> {
+pub fn bucket(test: &str) -> Arc<Bucket> {
     let base = std::env::var("SPRITES_TEST_OBJECT_STORE")
         .expect("SPRITES_TEST_OBJECT_STORE is not set: run scripts/test, which starts Garage");
     let url = format!("{base}/{test}-{}-{}", std::process::id(), vmhost::now_ms());
@@ -18,7 +18,7 @@ pub fn bucket(test: &str, key: &ReplicaKey) -> Arc<Bucket> {
         url,
         ..Default::default()
     };
-    Arc::new(Bucket::open(&cfg, key).expect("open the bucket"))
+    Arc::new(Bucket::open(&cfg, &test_key()).expect("open the bucket"))
 }
 
 /// "Another machine": a pool of its own in a fresh data directory, its own
