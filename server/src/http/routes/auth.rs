@@ -10,6 +10,7 @@ use sprites_wire::accounts::{InvitationCheck, SignIn, SignUp};
 use sprites_wire::orgs::{Profile, SessionState, SwitchOrganization};
 use tower_sessions::Session;
 
+use super::answer::{made, Answer, Done, Made};
 use super::json::Body;
 use crate::domain::accounts;
 use crate::domain::caller::Caller;
@@ -44,17 +45,14 @@ pub(super) async fn signup(
     State(state): State<AppState>,
     session: Session,
     Body(req): Body<SignUp>,
-) -> Result<(StatusCode, Json<Profile>), ApiError> {
+) -> Made<Profile> {
     let admission = if state.settings.open_signup {
         accounts::Admission::Open
     } else {
         accounts::Admission::ByInvitation
     };
     let user = accounts::sign_up(&state.db, &req, admission).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(start(&state, &session, &user.id).await?),
-    ))
+    Ok(made(start(&state, &session, &user.id).await?))
 }
 
 /// The client's address, when known (requests through the server's own
@@ -77,7 +75,7 @@ pub(super) async fn signin(
     ClientIp(ip): ClientIp,
     session: Session,
     Body(req): Body<SignIn>,
-) -> Result<Json<Profile>, ApiError> {
+) -> Answer<Profile> {
     let key = req.login.trim().to_lowercase();
     let address = ip.map(|ip| ip.to_string()).unwrap_or_default();
     let waits = [
@@ -122,7 +120,7 @@ fn unknown_user_hash() -> &'static str {
     HASH.get_or_init(|| accounts::hash_password(&crate::db::new_id()).expect("hashing works"))
 }
 
-pub(super) async fn signout(session: Session) -> Result<StatusCode, ApiError> {
+pub(super) async fn signout(session: Session) -> Done {
     session.flush().await.map_err(session_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -131,7 +129,7 @@ pub(super) async fn me(
     State(state): State<AppState>,
     session: Session,
     caller: Caller,
-) -> Result<Json<Profile>, ApiError> {
+) -> Answer<Profile> {
     Ok(Json(session_profile(&state, &session, &caller).await?))
 }
 
@@ -152,7 +150,7 @@ pub(super) async fn session_state(
     State(state): State<AppState>,
     session: Session,
     caller: Result<Caller, ApiError>,
-) -> Result<Json<SessionState>, ApiError> {
+) -> Answer<SessionState> {
     let profile = match caller {
         Ok(caller) => Some(session_profile(&state, &session, &caller).await?),
         Err(ApiError::Unauthorized) => None,
@@ -169,7 +167,7 @@ pub(super) async fn session_state(
 pub(super) async fn invitation(
     State(state): State<AppState>,
     Path(token): Path<String>,
-) -> Result<Json<InvitationCheck>, ApiError> {
+) -> Answer<InvitationCheck> {
     Ok(Json(crate::domain::admin::check(&state.db, &token).await?))
 }
 
@@ -179,7 +177,7 @@ pub(super) async fn switch_org(
     session: Session,
     caller: Caller,
     Body(req): Body<SwitchOrganization>,
-) -> Result<Json<Profile>, ApiError> {
+) -> Answer<Profile> {
     let (org_id, _) = crate::domain::orgs::role_in(&state.db, &caller.user_id, &req.slug).await?;
     if session
         .get::<String>(USER_ID)

@@ -4,18 +4,17 @@
 //! list, get and delete are plain JSON; `diff` tells which paths changed.
 
 use axum::body::Body as HttpBody;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use sprites_wire::api::{Checkpoint, CheckpointDiff, NewCheckpoint};
 
+use super::answer::{Answer, Cx, Done};
 use super::json::{Body, Query};
-use crate::domain::caller::Caller;
 use crate::domain::checkpoints::{self, Run};
 use crate::error::ApiError;
-use crate::AppState;
 
 /// An NDJSON response whose lines are written as `work` reports them.
 pub(super) fn ndjson<T, F, Fut>(work: F) -> Response
@@ -53,57 +52,48 @@ fn progress(run: Run) -> Response {
 }
 
 pub(super) async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path(name): Path<String>,
     body: Result<Body<NewCheckpoint>, ApiError>,
 ) -> Result<Response, ApiError> {
     // The body is optional: no comment is an empty one.
     let comment = body.map(|Body(b)| b.comment).unwrap_or_default();
     Ok(progress(
-        checkpoints::take(&state, &caller, &name, comment).await?,
+        checkpoints::take(&cx.state, &cx.caller, &name, comment).await?,
     ))
 }
 
 pub(super) async fn restore(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path((name, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     Ok(progress(
-        checkpoints::restore(&state, &caller, &name, &id).await?,
+        checkpoints::restore(&cx.state, &cx.caller, &name, &id).await?,
     ))
 }
 
 pub(super) async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path(name): Path<String>,
     Query(q): Query<std::collections::HashMap<String, String>>,
-) -> Result<Json<Vec<Checkpoint>>, ApiError> {
+) -> Answer<Vec<Checkpoint>> {
     // `hidden=true`: with replication's own; `history`: only this
     // checkpoint and those taken on top of it.
     let hidden = q.get("hidden").is_some_and(|h| h == "true");
     let history = q.get("history").map(String::as_str);
     Ok(Json(
-        checkpoints::list(&state, &caller, &name, hidden, history).await?,
+        checkpoints::list(&cx.state, &cx.caller, &name, hidden, history).await?,
     ))
 }
 
-pub(super) async fn show(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((name, id)): Path<(String, String)>,
-) -> Result<Json<Checkpoint>, ApiError> {
-    Ok(Json(checkpoints::get(&state, &caller, &name, &id).await?))
+pub(super) async fn show(cx: Cx, Path((name, id)): Path<(String, String)>) -> Answer<Checkpoint> {
+    Ok(Json(
+        checkpoints::get(&cx.state, &cx.caller, &name, &id).await?,
+    ))
 }
 
-pub(super) async fn remove(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((name, id)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
-    checkpoints::delete(&state, &caller, &name, &id).await?;
+pub(super) async fn remove(cx: Cx, Path((name, id)): Path<(String, String)>) -> Done {
+    checkpoints::delete(&cx.state, &cx.caller, &name, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -114,13 +104,12 @@ pub(super) struct DiffQuery {
 }
 
 pub(super) async fn diff(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path((name, id)): Path<(String, String)>,
     Query(q): Query<DiffQuery>,
-) -> Result<Json<CheckpointDiff>, ApiError> {
+) -> Answer<CheckpointDiff> {
     let to = q.to.as_deref();
     Ok(Json(
-        checkpoints::diff(&state, &caller, &name, &id, to).await?,
+        checkpoints::diff(&cx.state, &cx.caller, &name, &id, to).await?,
     ))
 }

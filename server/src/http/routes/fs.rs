@@ -1,18 +1,17 @@
 //! `/v1/sprites/{name}/fs/*`: a sprite's files (see `domain::files`).
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use sprites_wire::fs::{Chmod, Chown, FileEntry, Listing, Mkdir, Move};
 
+use super::answer::{Answer, Cx, Done};
 use super::json::{Body, Query};
-use crate::domain::caller::Caller;
 use crate::domain::files::{self, Place};
 use crate::error::ApiError;
-use crate::AppState;
 
 /// The query of the calls that name a path.
 #[derive(Deserialize)]
@@ -44,105 +43,93 @@ fn bytes(data: Vec<u8>) -> Response {
 }
 
 pub(super) async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path(name): Path<String>,
     Query(q): Query<PathQuery>,
-) -> Result<Json<Listing>, ApiError> {
-    Ok(Json(files::list(&state, &caller, q.place(&name)).await?))
+) -> Answer<Listing> {
+    Ok(Json(
+        files::list(&cx.state, &cx.caller, q.place(&name)).await?,
+    ))
 }
 
 pub(super) async fn read(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path(name): Path<String>,
     Query(q): Query<PathQuery>,
 ) -> Result<Response, ApiError> {
     Ok(bytes(
-        files::read(&state, &caller, q.place(&name), None).await?,
+        files::read(&cx.state, &cx.caller, q.place(&name), None).await?,
     ))
 }
 
 pub(super) async fn read_at_checkpoint(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path((name, id)): Path<(String, String)>,
     Query(q): Query<PathQuery>,
 ) -> Result<Response, ApiError> {
-    let data = files::read(&state, &caller, q.place(&name), Some(&id)).await?;
+    let data = files::read(&cx.state, &cx.caller, q.place(&name), Some(&id)).await?;
     Ok(bytes(data))
 }
 
 pub(super) async fn write(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path(name): Path<String>,
     Query(q): Query<PathQuery>,
     data: Bytes,
-) -> Result<Json<FileEntry>, ApiError> {
+) -> Answer<FileEntry> {
     let parents = flag(&q.mkdir_parents, true);
     let (at, mode) = (q.place(&name), q.mode.as_deref());
     Ok(Json(
-        files::write(&state, &caller, at, mode, parents, data).await?,
+        files::write(&cx.state, &cx.caller, at, mode, parents, data).await?,
     ))
 }
 
-pub(super) async fn remove(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(name): Path<String>,
-    Query(q): Query<PathQuery>,
-) -> Result<StatusCode, ApiError> {
+pub(super) async fn remove(cx: Cx, Path(name): Path<String>, Query(q): Query<PathQuery>) -> Done {
     let recursive = flag(&q.recursive, false);
-    files::remove(&state, &caller, q.place(&name), recursive).await?;
+    files::remove(&cx.state, &cx.caller, q.place(&name), recursive).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub(super) async fn mkdir(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path(name): Path<String>,
     Body(req): Body<Mkdir>,
-) -> Result<Json<FileEntry>, ApiError> {
-    Ok(Json(files::mkdir(&state, &caller, &name, req).await?))
+) -> Answer<FileEntry> {
+    Ok(Json(files::mkdir(&cx.state, &cx.caller, &name, req).await?))
 }
 
 pub(super) async fn rename(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path(name): Path<String>,
     Body(req): Body<Move>,
-) -> Result<Json<FileEntry>, ApiError> {
+) -> Answer<FileEntry> {
     Ok(Json(
-        files::rename_or_copy(&state, &caller, &name, req, false).await?,
+        files::rename_or_copy(&cx.state, &cx.caller, &name, req, false).await?,
     ))
 }
 
 pub(super) async fn copy(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path(name): Path<String>,
     Body(req): Body<Move>,
-) -> Result<Json<FileEntry>, ApiError> {
+) -> Answer<FileEntry> {
     Ok(Json(
-        files::rename_or_copy(&state, &caller, &name, req, true).await?,
+        files::rename_or_copy(&cx.state, &cx.caller, &name, req, true).await?,
     ))
 }
 
 pub(super) async fn chmod(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path(name): Path<String>,
     Body(req): Body<Chmod>,
-) -> Result<Json<FileEntry>, ApiError> {
-    Ok(Json(files::chmod(&state, &caller, &name, req).await?))
+) -> Answer<FileEntry> {
+    Ok(Json(files::chmod(&cx.state, &cx.caller, &name, req).await?))
 }
 
 pub(super) async fn chown(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path(name): Path<String>,
     Body(req): Body<Chown>,
-) -> Result<Json<FileEntry>, ApiError> {
-    Ok(Json(files::chown(&state, &caller, &name, req).await?))
+) -> Answer<FileEntry> {
+    Ok(Json(files::chown(&cx.state, &cx.caller, &name, req).await?))
 }

@@ -7,24 +7,22 @@
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use sprites_wire::fs::{absolute, WatchMessage, WatchRequest};
 use vmhost::FsWatch;
 
-use crate::domain::caller::Caller;
+use super::answer::Cx;
 use crate::domain::files::{self, Watcher};
 use crate::error::ApiError;
-use crate::AppState;
 
 pub(super) async fn watch(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path(name): Path<String>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let watcher = files::watcher(&state, &caller, &name).await?;
+    let watcher = files::watcher(&cx.state, &cx.caller, &name).await?;
     let ws = ws.map_err(|_| {
         ApiError::Invalid("fs/watch is a WebSocket: connect with an upgrade".into())
     })?;

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use sprites_wire::api::{Health, HostSummary};
 
-use crate::error::ApiError;
+use super::answer::Answer;
 use crate::AppState;
 
 pub(super) async fn health() -> Json<Health> {
@@ -13,6 +13,6 @@ pub(super) async fn health() -> Json<Health> {
     })
 }
 
-pub(super) async fn host(State(state): State<AppState>) -> Result<Json<HostSummary>, ApiError> {
+pub(super) async fn host(State(state): State<AppState>) -> Answer<HostSummary> {
     Ok(Json(crate::domain::sprites::host_summary(&state)?))
 }

@@ -8,6 +8,7 @@
 //! document (`server/openapi.json`) in both directions.
 
 mod admin;
+mod answer;
 mod auth;
 mod checkpoints;
 mod classes;

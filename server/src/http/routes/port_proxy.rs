@@ -8,28 +8,26 @@
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use sprites_wire::api::{ProxyStatus, ProxyTarget};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::domain::caller::Caller;
+use super::answer::Cx;
 use crate::domain::sessions::{self, Forward};
 use crate::error::ApiError;
-use crate::AppState;
 
 /// How long the client has to say where to connect.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(super) async fn open(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path(name): Path<String>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     // A forwarded connection is work in flight: the sprite stays awake.
-    let forward = sessions::forward(&state, &caller, &name).await?;
+    let forward = sessions::forward(&cx.state, &cx.caller, &name).await?;
     Ok(ws.on_upgrade(move |socket| splice(socket, forward)))
 }
 

@@ -4,13 +4,14 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use sprites_wire::services::{Service, ServiceRequest, ServiceSignal};
 
+use super::answer::{Answer, Cx, Done};
 use super::checkpoints::ndjson;
 use super::json::{Body, Query};
 use crate::domain::caller::Caller;
@@ -43,20 +44,14 @@ fn stream(events: Events) -> Response {
     })
 }
 
-pub(super) async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(name): Path<String>,
-) -> Result<Json<Vec<Service>>, ApiError> {
-    Ok(Json(services::list(&state, &caller, &name).await?))
+pub(super) async fn list(cx: Cx, Path(name): Path<String>) -> Answer<Vec<Service>> {
+    Ok(Json(services::list(&cx.state, &cx.caller, &name).await?))
 }
 
-pub(super) async fn show(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((name, service)): Path<(String, String)>,
-) -> Result<Json<Service>, ApiError> {
-    Ok(Json(services::get(&state, &caller, &name, &service).await?))
+pub(super) async fn show(cx: Cx, Path((name, service)): Path<(String, String)>) -> Answer<Service> {
+    Ok(Json(
+        services::get(&cx.state, &cx.caller, &name, &service).await?,
+    ))
 }
 
 /// Applies `change` and streams the service's events for `follow`.
@@ -72,36 +67,32 @@ async fn change(
 }
 
 pub(super) async fn put(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path(at): Path<(String, String)>,
     Query(q): Query<Follow>,
     Body(req): Body<ServiceRequest>,
 ) -> Result<Response, ApiError> {
-    change(state, caller, at, Change::Put(req), q.duration()?).await
+    change(cx.state, cx.caller, at, Change::Put(req), q.duration()?).await
 }
 
 pub(super) async fn start(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path(at): Path<(String, String)>,
     Query(q): Query<Follow>,
 ) -> Result<Response, ApiError> {
-    change(state, caller, at, Change::Start, q.duration()?).await
+    change(cx.state, cx.caller, at, Change::Start, q.duration()?).await
 }
 
 pub(super) async fn restart(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path(at): Path<(String, String)>,
     Query(q): Query<Follow>,
 ) -> Result<Response, ApiError> {
-    change(state, caller, at, Change::Restart, q.duration()?).await
+    change(cx.state, cx.caller, at, Change::Restart, q.duration()?).await
 }
 
 pub(super) async fn stop(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path(at): Path<(String, String)>,
     Query(q): Query<Follow>,
 ) -> Result<Response, ApiError> {
@@ -109,37 +100,38 @@ pub(super) async fn stop(
         None => Duration::from_secs(10),
         Some(t) => services::follow_for(Some(t), "timeout")?,
     };
-    change(state, caller, at, Change::Stop(timeout), Duration::ZERO).await
+    change(
+        cx.state,
+        cx.caller,
+        at,
+        Change::Stop(timeout),
+        Duration::ZERO,
+    )
+    .await
 }
 
-pub(super) async fn delete(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((name, service)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
-    services::delete(&state, &caller, &name, &service).await?;
+pub(super) async fn delete(cx: Cx, Path((name, service)): Path<(String, String)>) -> Done {
+    services::delete(&cx.state, &cx.caller, &name, &service).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub(super) async fn logs(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path((name, service)): Path<(String, String)>,
     Query(q): Query<Follow>,
 ) -> Result<Response, ApiError> {
     let lines = q.lines.unwrap_or(100).min(2000);
     let follow = q.duration.as_deref();
-    let events = services::logs(&state, &caller, &name, &service, lines, follow).await?;
+    let events = services::logs(&cx.state, &cx.caller, &name, &service, lines, follow).await?;
     Ok(stream(events))
 }
 
 pub(super) async fn signal(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path(name): Path<String>,
     Body(req): Body<ServiceSignal>,
-) -> Result<StatusCode, ApiError> {
+) -> Done {
     let signal = sessions::signal_number(Some(&req.signal))?;
-    services::signal(&state, &caller, &name, &req.name, signal).await?;
+    services::signal(&cx.state, &cx.caller, &name, &req.name, signal).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,6 @@
 //! `/v1/sprites`: create, list, get, update and destroy sprites.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -8,47 +8,33 @@ use sprites_wire::api::{
     CreateSprite, Fork, KeepAwake, NewKeepAwake, SleepRequest, Sprite, SpriteList, UpdateSprite,
 };
 
+use super::answer::{made, Answer, Cx, Done, Made};
 use super::json::{Body, Query};
-use crate::domain::caller::Caller;
 use crate::domain::sprites;
 use crate::error::ApiError;
-use crate::AppState;
 
-pub(super) async fn list_keep_awake(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(name): Path<String>,
-) -> Result<Json<Vec<KeepAwake>>, ApiError> {
+pub(super) async fn list_keep_awake(cx: Cx, Path(name): Path<String>) -> Answer<Vec<KeepAwake>> {
     Ok(Json(
-        sprites::list_keep_awake(&state, &caller, &name).await?,
+        sprites::list_keep_awake(&cx.state, &cx.caller, &name).await?,
     ))
 }
 
 pub(super) async fn add_keep_awake(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path(name): Path<String>,
     Body(req): Body<NewKeepAwake>,
-) -> Result<(StatusCode, Json<KeepAwake>), ApiError> {
-    let task = sprites::add_keep_awake(&state, &caller, &name, req).await?;
-    Ok((StatusCode::CREATED, Json(task)))
+) -> Made<KeepAwake> {
+    Ok(made(
+        sprites::add_keep_awake(&cx.state, &cx.caller, &name, req).await?,
+    ))
 }
 
-pub(super) async fn remove_keep_awake(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((name, id)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
-    sprites::remove_keep_awake(&state, &caller, &name, &id).await?;
+pub(super) async fn remove_keep_awake(cx: Cx, Path((name, id)): Path<(String, String)>) -> Done {
+    sprites::remove_keep_awake(&cx.state, &cx.caller, &name, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub(super) async fn fork(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(name): Path<String>,
-    Body(req): Body<Fork>,
-) -> Result<(StatusCode, Json<Sprite>), ApiError> {
+pub(super) async fn fork(cx: Cx, Path(name): Path<String>, Body(req): Body<Fork>) -> Made<Sprite> {
     let checkpoint = req
         .checkpoint
         .as_deref()
@@ -57,37 +43,27 @@ pub(super) async fn fork(
                 .map_err(|_| ApiError::NotFound(format!("checkpoint {c}")))
         })
         .transpose()?;
-    let sprite = sprites::fork(&state, &caller, &name, &req.name, checkpoint).await?;
-    Ok((StatusCode::CREATED, Json(sprite)))
+    let sprite = sprites::fork(&cx.state, &cx.caller, &name, &req.name, checkpoint).await?;
+    Ok(made(sprite))
 }
 
 pub(super) async fn sleep(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path(name): Path<String>,
     body: Result<Body<SleepRequest>, ApiError>,
-) -> Result<Json<Sprite>, ApiError> {
+) -> Answer<Sprite> {
     let cold = body.map(|Body(b)| b.cold).unwrap_or(false);
-    Ok(Json(sprites::sleep(&state, &caller, &name, cold).await?))
-}
-
-pub(super) async fn wake(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(name): Path<String>,
-) -> Result<Json<Sprite>, ApiError> {
-    Ok(Json(sprites::wake(&state, &caller, &name).await?))
-}
-
-pub(super) async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
-    Body(req): Body<CreateSprite>,
-) -> Result<(StatusCode, Json<Sprite>), ApiError> {
-    Ok((
-        StatusCode::CREATED,
-        Json(sprites::create(&state, &caller, req).await?),
+    Ok(Json(
+        sprites::sleep(&cx.state, &cx.caller, &name, cold).await?,
     ))
+}
+
+pub(super) async fn wake(cx: Cx, Path(name): Path<String>) -> Answer<Sprite> {
+    Ok(Json(sprites::wake(&cx.state, &cx.caller, &name).await?))
+}
+
+pub(super) async fn create(cx: Cx, Body(req): Body<CreateSprite>) -> Made<Sprite> {
+    Ok(made(sprites::create(&cx.state, &cx.caller, req).await?))
 }
 
 #[derive(Deserialize)]
@@ -97,14 +73,10 @@ pub(super) struct ListQuery {
     continuation_token: Option<String>,
 }
 
-pub(super) async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<SpriteList>, ApiError> {
+pub(super) async fn list(cx: Cx, Query(q): Query<ListQuery>) -> Answer<SpriteList> {
     let list = sprites::list(
-        &state,
-        &caller,
+        &cx.state,
+        &cx.caller,
         q.prefix.as_deref(),
         q.max_results,
         q.continuation_token.as_deref(),
@@ -113,28 +85,21 @@ pub(super) async fn list(
     Ok(Json(list))
 }
 
-pub(super) async fn show(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(name): Path<String>,
-) -> Result<Json<Sprite>, ApiError> {
-    Ok(Json(sprites::get(&state, &caller, &name).await?))
+pub(super) async fn show(cx: Cx, Path(name): Path<String>) -> Answer<Sprite> {
+    Ok(Json(sprites::get(&cx.state, &cx.caller, &name).await?))
 }
 
 pub(super) async fn update(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Path(name): Path<String>,
     Body(req): Body<UpdateSprite>,
-) -> Result<Json<Sprite>, ApiError> {
-    Ok(Json(sprites::update(&state, &caller, &name, req).await?))
+) -> Answer<Sprite> {
+    Ok(Json(
+        sprites::update(&cx.state, &cx.caller, &name, req).await?,
+    ))
 }
 
-pub(super) async fn destroy(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(name): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    sprites::destroy(&state, &caller, &name).await?;
+pub(super) async fn destroy(cx: Cx, Path(name): Path<String>) -> Done {
+    sprites::destroy(&cx.state, &cx.caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,8 +8,8 @@ use axum::Json;
 use futures_util::TryStreamExt as _;
 use sprites_wire::api::{SaveTemplate, Template, TemplateList};
 
+use super::answer::{made, Answer, Cx, Done, Made};
 use super::json::{Body, Query};
-use crate::domain::caller::Caller;
 use crate::domain::templates::{self, ImportParams, Importer};
 use crate::error::ApiError;
 use crate::AppState;
@@ -17,36 +17,20 @@ use crate::AppState;
 /// The largest root file system an import may unpack.
 pub const MAX_IMPORT_BYTES: u64 = 8 << 30;
 
-pub(super) async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> Result<Json<TemplateList>, ApiError> {
-    Ok(Json(templates::list(&state, &caller).await?))
+pub(super) async fn list(cx: Cx) -> Answer<TemplateList> {
+    Ok(Json(templates::list(&cx.state, &cx.caller).await?))
 }
 
-pub(super) async fn show(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(name): Path<String>,
-) -> Result<Json<Template>, ApiError> {
-    Ok(Json(templates::get(&state, &caller, &name).await?))
+pub(super) async fn show(cx: Cx, Path(name): Path<String>) -> Answer<Template> {
+    Ok(Json(templates::get(&cx.state, &cx.caller, &name).await?))
 }
 
-pub(super) async fn save(
-    State(state): State<AppState>,
-    caller: Caller,
-    Body(req): Body<SaveTemplate>,
-) -> Result<(StatusCode, Json<Template>), ApiError> {
-    let t = templates::save(&state, &caller, req).await?;
-    Ok((StatusCode::CREATED, Json(t)))
+pub(super) async fn save(cx: Cx, Body(req): Body<SaveTemplate>) -> Made<Template> {
+    Ok(made(templates::save(&cx.state, &cx.caller, req).await?))
 }
 
-pub(super) async fn remove(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(name): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    templates::remove(&state, &caller, &name).await?;
+pub(super) async fn remove(cx: Cx, Path(name): Path<String>) -> Done {
+    templates::remove(&cx.state, &cx.caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -72,20 +56,19 @@ pub(super) async fn picture(State(state): State<AppState>, Path(name): Path<Stri
 
 /// The request body is the archive, streamed to the import as it arrives.
 pub(super) async fn import(
-    State(state): State<AppState>,
-    caller: Caller,
+    cx: Cx,
     Query(params): Query<ImportParams>,
     body: axum::body::Body,
-) -> Result<(StatusCode, Json<Template>), ApiError> {
+) -> Made<Template> {
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
     let t = templates::import(
-        &state,
-        Importer::Member(&caller),
+        &cx.state,
+        Importer::Member(&cx.caller),
         params,
         Box::new(reader),
         MAX_IMPORT_BYTES,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(t)))
+    Ok(made(t))
 }
