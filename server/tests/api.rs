@@ -131,7 +131,7 @@ async fn sprites_lifecycle(srv: TestServer) {
     let (_, v) = srv.send(&bob, &client::sprites(None)).await;
     assert_eq!(v["sprites"], json!([]));
     // Bob may use the same name in his own organization.
-    let (st, _) = srv.post(&bob, "/v1/sprites", json!({"name": "web"})).await;
+    let (st, _) = srv.create(&bob, "web").await;
     assert_eq!(st, StatusCode::CREATED);
 
     // Sessions of a sprite: listed for its organization, absent for others.
@@ -156,7 +156,7 @@ async fn sprites_lifecycle(srv: TestServer) {
 
     // List with a prefix and pages.
     for n in ["api-1", "api-2", "api-3"] {
-        let (st, _) = srv.post(&alice, "/v1/sprites", json!({"name": n})).await;
+        let (st, _) = srv.create(&alice, n).await;
         assert_eq!(st, StatusCode::CREATED);
     }
     let (_, v) = srv
@@ -204,13 +204,10 @@ async fn sprites_lifecycle(srv: TestServer) {
     assert_eq!(st, StatusCode::BAD_REQUEST);
 
     // Destroy.
-    let res = c
-        .delete(srv.url("/v1/sprites/web"))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        srv.status(&alice, &client::destroy_sprite("web")).await,
+        StatusCode::NO_CONTENT
+    );
     let (st, _) = srv.send(&alice, &client::sprite("web")).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     // Bob's sprite of the same name is untouched.
@@ -297,9 +294,7 @@ async fn checkpoints_restore_fork_sleep_and_wake() {
     let alice = srv.user("alice").await;
     let bob = srv.user("bob").await;
     let c = &srv.client;
-    let (st, _) = srv
-        .post(&alice, "/v1/sprites", json!({"name": "app"}))
-        .await;
+    let (st, _) = srv.create(&alice, "app").await;
     assert_eq!(st, StatusCode::CREATED);
     let host = vmhost::SpriteName::parse(&srv.state.host.list().unwrap()[0].name).unwrap();
     let sh = |script: &'static str| {
@@ -388,13 +383,11 @@ async fn checkpoints_restore_fork_sleep_and_wake() {
     assert_eq!(st, StatusCode::CONFLICT);
 
     // Sleep and wake, visible in the status.
-    let (_, v) = srv.post(&alice, "/v1/sprites/app/sleep", json!({})).await;
+    let (_, v) = srv.send(&alice, &client::sleep("app", false)).await;
     assert_eq!(v["status"], "warm");
-    let (_, v) = srv
-        .post(&alice, "/v1/sprites/app/sleep", json!({"cold": true}))
-        .await;
+    let (_, v) = srv.send(&alice, &client::sleep("app", true)).await;
     assert_eq!(v["status"], "cold");
-    let (_, v) = srv.post(&alice, "/v1/sprites/app/wake", json!({})).await;
+    let (_, v) = srv.send(&alice, &client::wake("app")).await;
     assert_eq!(v["status"], "running");
     assert_eq!(
         String::from_utf8(sh("cat /root/f").await.stdout).unwrap(),
@@ -404,13 +397,11 @@ async fn checkpoints_restore_fork_sleep_and_wake() {
     // The checkpoint it stands on stays; others can go.
     let (st, _) = srv.delete(&alice, "/v1/sprites/app/checkpoints/v0").await;
     assert_eq!(st, StatusCode::CONFLICT);
-    let res = c
-        .delete(srv.url("/v1/sprites/app/checkpoints/v1"))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        srv.status(&alice, &client::delete_checkpoint("app", "v1"))
+            .await,
+        StatusCode::NO_CONTENT
+    );
     srv.cleanup().await;
 }
 
@@ -420,9 +411,7 @@ async fn files_through_the_api_stay_inside_the_sprite() {
     let alice = srv.user("alice").await;
     let bob = srv.user("bob").await;
     let c = &srv.client;
-    let (st, _) = srv
-        .post(&alice, "/v1/sprites", json!({"name": "box"}))
-        .await;
+    let (st, _) = srv.create(&alice, "box").await;
     assert_eq!(st, StatusCode::CREATED);
 
     let res = c
@@ -523,13 +512,11 @@ async fn files_through_the_api_stay_inside_the_sprite() {
         .await;
     assert_eq!(st, StatusCode::CONFLICT);
     assert_eq!(v["code"], "ENOTEMPTY");
-    let res = c
-        .delete(srv.url("/v1/sprites/box/fs/delete?path=/root/archive&recursive=true"))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        srv.status(&alice, &client::delete_file("box", "/root/archive", true))
+            .await,
+        StatusCode::NO_CONTENT
+    );
 
     // Another organization cannot read a byte.
     let (st, _) = srv
@@ -544,7 +531,7 @@ async fn exec_over_plain_http_streams_framed_output_and_the_exit_code() {
     let srv = start("t-api-httpexec", Backend::Sqlite).await;
     let alice = srv.user("alice").await;
     let bob = srv.user("bob").await;
-    let (st, v) = srv.post(&alice, "/v1/sprites", json!({"name": "h"})).await;
+    let (st, v) = srv.create(&alice, "h").await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let exec = |token: &str, query: &str, body: &'static str| {
         srv.client
@@ -604,9 +591,7 @@ async fn a_name_used_again_reaches_the_new_sprite() {
             .send()
     };
     for round in 0..3 {
-        let (st, v) = srv
-            .post(&alice, "/v1/sprites", json!({"name": "again"}))
-            .await;
+        let (st, v) = srv.create(&alice, "again").await;
         assert_eq!(st, StatusCode::CREATED, "round {round}: {v}");
         // A fresh disk each time: the file of the last round is not there.
         let out = run("ls /root/mark 2>&1; touch /root/mark")

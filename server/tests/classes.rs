@@ -36,7 +36,7 @@ async fn class_of(srv: &TestServer, teacher: &str, slug: &str, students: &[&str]
     let code = v["join_code"].as_str().unwrap().to_string();
     let mut tokens = vec![token_in(srv, teacher, slug).await];
     for s in students {
-        let (st, v) = srv.post(s, "/v1/join", json!({"code": code})).await;
+        let (st, v) = srv.send(s, &client::join(&code)).await;
         assert_eq!(st, StatusCode::OK, "{v}");
         tokens.push(token_in(srv, s, slug).await);
     }
@@ -106,7 +106,7 @@ async fn class_story(srv: TestServer) {
             "students do not see the code: {v}"
         );
     }
-    let (_, v) = srv.post(&alice, "/v1/join", json!({"code": code})).await;
+    let (_, v) = srv.send(&alice, &client::join(&code)).await;
     assert_eq!(v["role"], "member", "joining again changes nothing");
     let tess_c = token_in(&srv, &tess, "cs101").await;
     let alice_c = token_in(&srv, &alice, "cs101").await;
@@ -114,9 +114,7 @@ async fn class_story(srv: TestServer) {
     let carol_c = token_in(&srv, &carol, "cs101").await;
 
     // The teacher prepares a sprite and publishes its checkpoint.
-    let (st, v) = srv
-        .post(&tess_c, "/v1/sprites", json!({"name": "lab1-prep"}))
-        .await;
+    let (st, v) = srv.create(&tess_c, "lab1-prep").await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     sh(
         &srv,
@@ -314,9 +312,8 @@ async fn class_story(srv: TestServer) {
         .await;
     assert_eq!(v["collections"][0]["label"], "deadline");
     assert_eq!(
-        srv.send(&alice_c, &client::collections("cs101", "lab1"))
-            .await
-            .0,
+        srv.status(&alice_c, &client::collections("cs101", "lab1"))
+            .await,
         StatusCode::FORBIDDEN
     );
 
@@ -336,9 +333,8 @@ async fn class_story(srv: TestServer) {
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     assert_eq!(
-        srv.send(&alice_c, &client::delete_assignment("cs101", "lab1"))
-            .await
-            .0,
+        srv.status(&alice_c, &client::delete_assignment("cs101", "lab1"))
+            .await,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
@@ -358,19 +354,18 @@ async fn class_story(srv: TestServer) {
     assert_ne!(v["join_code"].as_str().unwrap(), code);
     let dave = srv.user("dave").await;
     assert_eq!(
-        srv.post(&dave, "/v1/join", json!({"code": code})).await.0,
+        srv.status(&dave, &client::join(&code)).await,
         StatusCode::NOT_FOUND
     );
 
     // Deleting the assignment leaves the students' sprites.
     assert_eq!(
-        srv.send(&tess_c, &client::delete_assignment("cs101", "lab1"))
-            .await
-            .0,
+        srv.status(&tess_c, &client::delete_assignment("cs101", "lab1"))
+            .await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        srv.send(&alice_c, &client::sprite("lab1-alice")).await.0,
+        srv.status(&alice_c, &client::sprite("lab1-alice")).await,
         StatusCode::OK
     );
     srv.cleanup().await;
@@ -387,12 +382,10 @@ async fn shared_workspaces_and_limits_in_a_class() {
     let [tess_c, alice_c, bob_c, carol_c] = <[String; 4]>::try_from(tokens).unwrap();
 
     // A group's sprite: alice makes it and shares it with bob.
-    let (st, v) = srv
-        .post(&alice_c, "/v1/sprites", json!({"name": "mural"}))
-        .await;
+    let (st, v) = srv.create(&alice_c, "mural").await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     assert_eq!(
-        srv.send(&bob_c, &client::sprite("mural")).await.0,
+        srv.status(&bob_c, &client::sprite("mural")).await,
         StatusCode::NOT_FOUND
     );
     let (st, v) = srv
@@ -402,7 +395,7 @@ async fn shared_workspaces_and_limits_in_a_class() {
     assert_eq!(v["owner"], "alice");
     assert_eq!(v["members"][0]["handle"], "bob");
     assert_eq!(
-        srv.send(&bob_c, &client::sprite("mural")).await.0,
+        srv.status(&bob_c, &client::sprite("mural")).await,
         StatusCode::OK
     );
     let (_, v) = srv.send(&bob_c, &client::sprites(None)).await;
@@ -413,7 +406,7 @@ async fn shared_workspaces_and_limits_in_a_class() {
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     assert_eq!(
-        srv.send(&carol_c, &client::sprite("mural")).await.0,
+        srv.status(&carol_c, &client::sprite("mural")).await,
         StatusCode::NOT_FOUND
     );
     let (st, _) = srv
@@ -431,18 +424,17 @@ async fn shared_workspaces_and_limits_in_a_class() {
         .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(
-        srv.send(&carol_c, &client::sprite("mural")).await.0,
+        srv.status(&carol_c, &client::sprite("mural")).await,
         StatusCode::OK
     );
     // Leaving: bob leaves by himself.
     assert_eq!(
-        srv.send(&bob_c, &client::remove_sprite_member("mural", "bob"))
-            .await
-            .0,
+        srv.status(&bob_c, &client::remove_sprite_member("mural", "bob"))
+            .await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        srv.send(&bob_c, &client::sprite("mural")).await.0,
+        srv.status(&bob_c, &client::sprite("mural")).await,
         StatusCode::NOT_FOUND
     );
 
@@ -458,8 +450,8 @@ async fn shared_workspaces_and_limits_in_a_class() {
     assert_eq!(v["limits"]["max_sprites_per_member"], 2);
     // Two asked at once with room for one: exactly one is made.
     let (a, b) = tokio::join!(
-        srv.post(&alice_c, "/v1/sprites", json!({"name": "sketch"})),
-        srv.post(&alice_c, "/v1/sprites", json!({"name": "rival"})),
+        srv.create(&alice_c, "sketch"),
+        srv.create(&alice_c, "rival"),
     );
     let mut answers = [a.0, b.0];
     answers.sort();
@@ -475,9 +467,7 @@ async fn shared_workspaces_and_limits_in_a_class() {
     } else {
         "rival"
     };
-    let (st, v) = srv
-        .post(&alice_c, "/v1/sprites", json!({"name": "third"}))
-        .await;
+    let (st, v) = srv.create(&alice_c, "third").await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
     assert!(
         v["message"]
@@ -496,10 +486,7 @@ async fn shared_workspaces_and_limits_in_a_class() {
     assert_eq!(st, StatusCode::FORBIDDEN, "a fork counts too");
     // The teacher is not limited.
     for n in ["t1", "t2", "t3"] {
-        assert_eq!(
-            srv.post(&tess_c, "/v1/sprites", json!({"name": n})).await.0,
-            StatusCode::CREATED
-        );
+        assert_eq!(srv.create(&tess_c, n).await.0, StatusCode::CREATED);
     }
     // Disk: bob may use 4 MiB in all, each of his sprites at most that.
     srv.put(
@@ -521,12 +508,7 @@ async fn shared_workspaces_and_limits_in_a_class() {
     };
     let write =
         |file: &str, mib: u32| format!("head -c {} /dev/urandom > /root/{file} && sync", mib << 20);
-    assert_eq!(
-        srv.post(&bob_c, "/v1/sprites", json!({"name": "bobs"}))
-            .await
-            .0,
-        StatusCode::CREATED
-    );
+    assert_eq!(srv.create(&bob_c, "bobs").await.0, StatusCode::CREATED);
     assert_eq!(sh_in("bobs", write("a", 3)).await, 0);
     assert_ne!(
         sh_in("bobs", write("b", 6)).await,
@@ -534,16 +516,9 @@ async fn shared_workspaces_and_limits_in_a_class() {
         "one sprite cannot hold more than the student's share"
     );
     assert_eq!(sh_in("bobs", "rm /root/b && sync".into()).await, 0);
-    assert_eq!(
-        srv.post(&bob_c, "/v1/sprites", json!({"name": "bobs2"}))
-            .await
-            .0,
-        StatusCode::CREATED
-    );
+    assert_eq!(srv.create(&bob_c, "bobs2").await.0, StatusCode::CREATED);
     assert_eq!(sh_in("bobs2", write("c", 2)).await, 0);
-    let (st, v) = srv
-        .post(&bob_c, "/v1/sprites", json!({"name": "bobs3"}))
-        .await;
+    let (st, v) = srv.create(&bob_c, "bobs3").await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
     assert!(
         v["message"]
@@ -574,10 +549,8 @@ async fn a_students_event_stream_tells_only_of_their_sprites() {
     let mut seen = String::new();
     let first = res.chunk().await.unwrap().unwrap();
     seen.push_str(&String::from_utf8_lossy(&first));
-    srv.post(&bob_c, "/v1/sprites", json!({"name": "bobs-secret"}))
-        .await;
-    srv.post(&alice_c, "/v1/sprites", json!({"name": "alices"}))
-        .await;
+    srv.create(&bob_c, "bobs-secret").await;
+    srv.create(&alice_c, "alices").await;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     while !seen.contains("alices") && tokio::time::Instant::now() < deadline {
         if let Ok(Ok(Some(chunk))) =

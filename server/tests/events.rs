@@ -101,18 +101,17 @@ async fn events_tell_an_organization_what_happens_to_its_sprites() {
         StatusCode::UNAUTHORIZED
     );
 
-    let (st, v) = srv.post(&alice, "/v1/sprites", json!({"name": "ev"})).await;
+    let (st, v) = srv.create(&alice, "ev").await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let e = ev.expect("sprite.created", "ev").await;
     assert_eq!(e["status"], "running");
     assert!(e["at"].as_str().unwrap().ends_with('Z'));
 
-    srv.post(&alice, "/v1/sprites/ev/sleep", json!({})).await;
+    srv.send(&alice, &client::sleep("ev", false)).await;
     ev.status("ev", "warm").await;
-    srv.post(&alice, "/v1/sprites/ev/sleep", json!({"cold": true}))
-        .await;
+    srv.send(&alice, &client::sleep("ev", true)).await;
     ev.status("ev", "cold").await;
-    srv.post(&alice, "/v1/sprites/ev/wake", json!({})).await;
+    srv.send(&alice, &client::wake("ev")).await;
     ev.status("ev", "running").await;
 
     srv.put(&alice, "/v1/sprites/ev", json!({"labels": ["x"]}))
@@ -138,7 +137,7 @@ async fn events_tell_an_organization_what_happens_to_its_sprites() {
 
     // Bob's sprite is news to Bob: the first event his stream carries
     // after its start is his own, none of Alice's.
-    srv.post(&bob, "/v1/sprites", json!({"name": "bobs"})).await;
+    srv.create(&bob, "bobs").await;
     let e = bobs.next().await;
     assert_eq!(e["sprite"], "bobs", "{e}");
     srv.cleanup().await;
@@ -150,7 +149,7 @@ async fn usage_reports_awake_seconds_and_disk_bytes() {
     let alice = srv.user("alice").await;
     let bob = srv.user("bob").await;
     for name in ["a", "b"] {
-        let (st, v) = srv.post(&alice, "/v1/sprites", json!({"name": name})).await;
+        let (st, v) = srv.create(&alice, name).await;
         assert_eq!(st, StatusCode::CREATED, "{v}");
     }
     let a = srv.host_name("a");

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use common::{start, Backend, TestServer};
 use reqwest::StatusCode;
-use serde_json::json;
 use sprites_wire::client;
 
 /// Runs `sprite-env ARGS` inside the sprite: (stdout, stderr, exit code).
@@ -31,9 +30,7 @@ async fn sprite_env(
 async fn a_sprite_manages_itself_through_its_socket_and_no_further() {
     let srv = start("t-mgmt", Backend::Sqlite).await;
     let alice = srv.user("alice").await;
-    let (st, v) = srv
-        .post(&alice, "/v1/sprites", json!({"name": "self"}))
-        .await;
+    let (st, v) = srv.create(&alice, "self").await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let host = srv.host_name("self");
     let socket = srv.state.host.mgmt_dir(&host).join("api.sock");

@@ -26,6 +26,15 @@ async fn server(instance: &str) -> TestServer {
     start_with_settings(instance, Backend::Sqlite, settings).await
 }
 
+/// Creating sprite `name` from template `template`.
+fn from_template(name: &str, template: &str) -> client::Call<sprites_wire::api::Sprite> {
+    let req = sprites_wire::api::CreateSprite {
+        template: Some(template.into()),
+        ..sprites_wire::api::CreateSprite::named(name)
+    };
+    client::create_sprite(&req)
+}
+
 async fn until_ready(srv: &TestServer, token: &str, name: &str) -> Value {
     for _ in 0..600 {
         let (st, v) = srv.get(token, &format!("/v1/templates/{name}")).await;
@@ -120,15 +129,9 @@ async fn a_gallery_template_gives_a_sprite_already_serving_its_page() {
     assert!(body.contains("Hello from the template"), "{body}");
 
     // Unknown templates and gallery names are refused in words.
-    let (st, v) = srv
-        .post(
-            &alice,
-            "/v1/sprites",
-            json!({"name": "x", "template": "nope"}),
-        )
-        .await;
+    let (st, v) = srv.send(&alice, &from_template("x", "nope")).await;
     assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
-    assert!(srv.send(&alice, &client::sprite("x")).await.0 == StatusCode::NOT_FOUND);
+    assert!(srv.status(&alice, &client::sprite("x")).await == StatusCode::NOT_FOUND);
     let (st, v) = srv.send(&alice, &client::delete_template("hello")).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
     srv.cleanup().await;
@@ -169,8 +172,7 @@ async fn a_saved_checkpoint_is_a_template_for_its_maker_or_the_organization() {
     let alice_club = token_in_club(alice.clone()).await;
     let bob_club = token_in_club(bob.clone()).await;
 
-    srv.post(&bob_club, "/v1/sprites", json!({"name": "work"}))
-        .await;
+    srv.create(&bob_club, "work").await;
     let host = srv.host_name("work");
     srv.state
         .host
@@ -233,22 +235,10 @@ async fn a_saved_checkpoint_is_a_template_for_its_maker_or_the_organization() {
         srv.get(&alice_club, "/v1/templates/task").await.0,
         StatusCode::NOT_FOUND
     );
-    let (st, _) = srv
-        .post(
-            &alice_club,
-            "/v1/sprites",
-            json!({"name": "copy", "template": "task"}),
-        )
-        .await;
+    let (st, _) = srv.send(&alice_club, &from_template("copy", "task")).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     // Bob starts a sprite from it: the checkpoint's files are there.
-    let (st, v) = srv
-        .post(
-            &bob_club,
-            "/v1/sprites",
-            json!({"name": "again", "template": "task"}),
-        )
-        .await;
+    let (st, v) = srv.send(&bob_club, &from_template("again", "task")).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let out = srv
         .state
@@ -287,19 +277,17 @@ async fn a_saved_checkpoint_is_a_template_for_its_maker_or_the_organization() {
 
     // Deleting a template leaves the sprites made from it.
     assert_eq!(
-        srv.send(&bob_club, &client::delete_template("task"))
-            .await
-            .0,
+        srv.status(&bob_club, &client::delete_template("task"))
+            .await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        srv.send(&alice_club, &client::delete_template("shared"))
-            .await
-            .0,
+        srv.status(&alice_club, &client::delete_template("shared"))
+            .await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        srv.send(&bob_club, &client::sprite("again")).await.0,
+        srv.status(&bob_club, &client::sprite("again")).await,
         StatusCode::OK
     );
     assert_eq!(
@@ -382,13 +370,7 @@ async fn an_imported_root_file_system_is_a_template_and_a_hostile_one_is_refused
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["kind"], "image");
     assert_eq!(v["title"], "Tiny root");
-    let (st, v) = srv
-        .post(
-            &alice,
-            "/v1/sprites",
-            json!({"name": "tiny", "template": "tiny"}),
-        )
-        .await;
+    let (st, v) = srv.send(&alice, &from_template("tiny", "tiny")).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let out = srv
         .state
@@ -475,20 +457,14 @@ async fn an_imported_root_file_system_is_a_template_and_a_hostile_one_is_refused
     .unwrap();
     assert_eq!(t.scope, "everyone");
     let bob = srv.user("bob").await;
-    let (st, v) = srv
-        .post(
-            &bob,
-            "/v1/sprites",
-            json!({"name": "home", "template": "house"}),
-        )
-        .await;
+    let (st, v) = srv.send(&bob, &from_template("home", "house")).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     assert_eq!(
-        srv.send(&bob, &client::delete_template("house")).await.0,
+        srv.status(&bob, &client::delete_template("house")).await,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        srv.send(&bob, &client::delete_template("tiny")).await.0,
+        srv.status(&bob, &client::delete_template("tiny")).await,
         StatusCode::NOT_FOUND
     );
     srv.cleanup().await;

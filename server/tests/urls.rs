@@ -601,7 +601,7 @@ async fn a_request_wakes_a_sleeping_sprite_and_succeeds() {
     let alice = srv.user("alice").await;
     sprite_with_app(&srv, &alice, "nap", "public").await;
     let c = client(&srv, &["nap-alice"], false);
-    let (st, v) = srv.post(&alice, "/v1/sprites/nap/sleep", json!({})).await;
+    let (st, v) = srv.send(&alice, &client::sleep("nap", false)).await;
     assert_eq!((st, v["status"].as_str()), (StatusCode::OK, Some("warm")));
     let res = c.get(at(&srv, "nap-alice", "/")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
@@ -617,9 +617,9 @@ async fn names_that_would_share_a_url_are_refused() {
     // would both be a-b-c.localhost.
     let c = srv.user("c").await;
     let bc = srv.user("b-c").await;
-    let (st, _) = srv.post(&c, "/v1/sprites", json!({"name": "a-b"})).await;
+    let (st, _) = srv.create(&c, "a-b").await;
     assert_eq!(st, StatusCode::CREATED);
-    let (st, v) = srv.post(&bc, "/v1/sprites", json!({"name": "a"})).await;
+    let (st, v) = srv.create(&bc, "a").await;
     assert_eq!(st, StatusCode::CONFLICT, "{v}");
     assert!(v["message"].as_str().unwrap().contains("URL"), "{v}");
     srv.cleanup().await;
@@ -672,9 +672,7 @@ async fn a_cold_sprite_wakes_for_a_request_and_its_http_service_answers() {
 
     // Asleep cold, the sprite has no processes; a request wakes it, its
     // service starts again, and the request waits for it: no error.
-    let (st, v) = srv
-        .post(&alice, "/v1/sprites/cold/sleep", json!({"cold": true}))
-        .await;
+    let (st, v) = srv.send(&alice, &client::sleep("cold", true)).await;
     assert_eq!((st, v["status"].as_str()), (StatusCode::OK, Some("cold")));
     assert_eq!(
         get().await,
@@ -747,8 +745,8 @@ async fn an_evicted_sprite_comes_back_for_a_request_and_for_a_command() {
     };
 
     // Asleep cold past --evict-after: only in the bucket, still listed.
-    let sleep = || srv.post(&alice, "/v1/sprites/far/sleep", json!({"cold": true}));
-    assert_eq!(sleep().await.0, StatusCode::OK);
+    let sleep = client::sleep("far", true);
+    assert_eq!(srv.status(&alice, &sleep).await, StatusCode::OK);
     wait_location(&srv, &alice, "far", "bucket").await;
     let (_, list) = srv.send(&alice, &client::sprites(None)).await;
     assert_eq!(list["sprites"][0]["name"], "far", "{list}");
@@ -758,7 +756,7 @@ async fn an_evicted_sprite_comes_back_for_a_request_and_for_a_command() {
     assert_eq!(v["replication"]["location"], "local", "{v}");
 
     // Again, and a command brings it back.
-    assert_eq!(sleep().await.0, StatusCode::OK);
+    assert_eq!(srv.status(&alice, &sleep).await, StatusCode::OK);
     wait_location(&srv, &alice, "far", "bucket").await;
     let mut res = srv
         .client

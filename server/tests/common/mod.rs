@@ -191,6 +191,17 @@ impl TestServer {
             .await
     }
 
+    /// Creates a blank sprite named `name` as the holder of `token`.
+    pub async fn create(
+        &self,
+        token: &str,
+        name: impl Into<String>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let req = sprites_wire::api::CreateSprite::named(name);
+        self.send(token, &sprites_wire::client::create_sprite(&req))
+            .await
+    }
+
     /// The status alone of one of the API's calls.
     pub async fn status<A>(
         &self,
