@@ -83,23 +83,9 @@ pub fn valid_service_name(name: &str) -> bool {
 }
 
 /// A service: a named long-running command that sprite-init starts at
-/// boot and restarts when it crashes.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
-pub struct ServiceSpec {
-    pub cmd: String,
-    #[serde(default)]
-    pub args: Vec<String>,
-    #[serde(default)]
-    pub env: std::collections::BTreeMap<String, String>,
-    #[serde(default)]
-    pub dir: Option<String>,
-    /// Services that must be running first.
-    #[serde(default)]
-    pub needs: Vec<String>,
-    /// The port of its HTTP server: the sprite's URL goes there.
-    #[serde(default)]
-    pub http_port: Option<u16>,
-}
+/// boot and restarts when it crashes; the API's own request, as the host
+/// passes it on and sprite-init keeps it in its definition file.
+pub use sprites_wire::services::ServiceRequest as ServiceSpec;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ServiceInfo {
@@ -134,6 +120,17 @@ pub struct ServiceEvent {
     pub exit_code: Option<i32>,
     /// Milliseconds since the Unix epoch.
     pub timestamp: u64,
+}
+
+/// Whether a command's words (its arguments and directory) and its
+/// environment can reach `execve` as they are: no NUL anywhere, and each
+/// variable named, without `=`.
+pub fn command_is_passable<'a>(
+    mut words: impl Iterator<Item = &'a String>,
+    mut env: impl Iterator<Item = (&'a String, &'a String)>,
+) -> bool {
+    !words.any(|w| w.contains('\0'))
+        && !env.any(|(k, v)| k.is_empty() || k.contains(['=', '\0']) || v.contains('\0'))
 }
 
 /// A process to start inside the sprite.

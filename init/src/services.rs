@@ -245,16 +245,7 @@ impl Services {
         if spec.cmd.is_empty() || spec.cmd.contains('\0') {
             return Err(refuse(ErrorKind::Invalid, "cmd: the program to run".into()));
         }
-        if spec
-            .args
-            .iter()
-            .chain(spec.dir.iter())
-            .any(|a| a.contains('\0'))
-            || spec
-                .env
-                .iter()
-                .any(|(k, v)| k.is_empty() || k.contains(['=', '\0']) || v.contains('\0'))
-        {
+        if !sprite_init::command_is_passable(spec.args.iter().chain(&spec.dir), spec.env.iter()) {
             return Err(refuse(
                 ErrorKind::Invalid,
                 "args, dir and env cannot hold NUL, nor env names '='".into(),

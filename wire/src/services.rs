@@ -31,25 +31,17 @@ pub struct ServiceRequest {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Service {
     pub name: String,
-    pub cmd: String,
-    #[serde(default)]
-    pub args: Vec<String>,
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-    #[serde(default)]
-    pub dir: Option<String>,
-    #[serde(default)]
-    pub needs: Vec<String>,
-    #[serde(default)]
-    pub http_port: Option<u16>,
+    /// What it runs, as it was put: its fields stand beside `name`.
+    #[serde(flatten)]
+    pub spec: ServiceRequest,
     pub state: ServiceState,
 }
 
 impl Service {
     /// The command line it runs.
     pub fn command_line(&self) -> String {
-        std::iter::once(self.cmd.as_str())
-            .chain(self.args.iter().map(String::as_str))
+        std::iter::once(self.spec.cmd.as_str())
+            .chain(self.spec.args.iter().map(String::as_str))
             .collect::<Vec<_>>()
             .join(" ")
     }

@@ -101,7 +101,7 @@ pub async fn run(ctx: &Ctx, cmd: &ServicesCmd) -> anyhow::Result<()> {
                             x.state.status,
                             x.command_line()
                         );
-                        if let Some(p) = x.http_port {
+                        if let Some(p) = x.spec.http_port {
                             line.push_str(&format!("  (http :{p})"));
                         }
                         if let Some(e) = &x.state.error {

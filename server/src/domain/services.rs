@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use sprites_wire::services::{Service, ServiceLine, ServiceRequest, ServiceState};
-use vmhost::{ServiceEvent, ServiceInfo, ServiceOp, ServiceSpec, SpriteName};
+use vmhost::{ServiceEvent, ServiceInfo, ServiceOp, SpriteName};
 
 use crate::domain::access;
 use crate::domain::caller::Caller;
@@ -31,12 +31,7 @@ fn view(s: &ServiceInfo) -> Service {
     let iso = |ms: Option<u64>| ms.map(crate::db::iso_ms);
     Service {
         name: s.name.clone(),
-        cmd: s.spec.cmd.clone(),
-        args: s.spec.args.clone(),
-        env: s.spec.env.clone(),
-        dir: s.spec.dir.clone(),
-        needs: s.spec.needs.clone(),
-        http_port: s.spec.http_port,
+        spec: s.spec.clone(),
         state: ServiceState {
             name: s.name.clone(),
             status: s.state.status.clone(),
@@ -134,17 +129,7 @@ pub async fn change(
     follow: Duration,
 ) -> Result<Events, ApiError> {
     let (op, follow) = match change {
-        Change::Put(req) => {
-            let spec = ServiceSpec {
-                cmd: req.cmd,
-                args: req.args,
-                env: req.env,
-                dir: req.dir,
-                needs: req.needs,
-                http_port: req.http_port,
-            };
-            (ServiceOp::Put { spec }, follow)
-        }
+        Change::Put(spec) => (ServiceOp::Put { spec }, follow),
         Change::Start => (ServiceOp::Start, follow),
         Change::Restart => (ServiceOp::Restart, follow),
         // The stop's own events (stopping, exit, stopped) come before the

@@ -22,16 +22,8 @@ impl Host {
         if spec.argv.is_empty() {
             return Err(Error::Invalid("empty command".into()));
         }
-        if spec
-            .argv
-            .iter()
-            .chain(spec.dir.iter())
-            .any(|a| a.contains('\0'))
-            || spec
-                .env
-                .iter()
-                .any(|(k, v)| k.is_empty() || k.contains(['=', '\0']) || v.contains('\0'))
-        {
+        let env = spec.env.iter().map(|(k, v)| (k, v));
+        if !sprite_init::command_is_passable(spec.argv.iter().chain(&spec.dir), env) {
             return Err(Error::Invalid("arguments, directory and environment cannot contain NUL, and variable names cannot contain '='".into()));
         }
         let agent = self.running_agent(name, "exec")?;

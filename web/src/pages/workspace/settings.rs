@@ -252,8 +252,8 @@ fn Services() -> impl IntoView {
                             <div class="service">
                                 <strong>{s.name.clone()}</strong>
                                 <span class=format!("state {status}")>{status.clone()}</span>
-                                <code>{s.cmd.clone()}</code>
-                                {s.http_port.map(|p| view! { <span class="badge">{format!("HTTP :{p}")}</span> })}
+                                <code>{s.spec.cmd.clone()}</code>
+                                {s.spec.http_port.map(|p| view! { <span class="badge">{format!("HTTP :{p}")}</span> })}
                                 <button class="small" on:click=move |_| act(n1.clone(), "start")>"Start"</button>
                                 <button class="small" on:click=move |_| act(n2.clone(), "stop")>"Stop"</button>
                                 <button class="small" on:click=move |_| show_logs(n3.clone())>"Logs"</button>
