@@ -131,16 +131,12 @@ fn Invite(
         }
     });
     let busy = invite.pending();
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        if busy.get_untracked() {
-            return;
-        }
+    let submit = crate::pages::on_submit(busy, move || {
         let address = email.get_untracked().trim().to_string();
         invite.dispatch_local(NewInvitation {
             email: Some(address).filter(|a| !a.is_empty()),
         });
-    };
+    });
     view! {
         <section class="invite">
             <h2>"Invite someone"</h2>

@@ -48,17 +48,13 @@ pub fn SignIn() -> impl IntoView {
         }
     });
     let busy = sign_in.pending();
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        if busy.get_untracked() {
-            return;
-        }
+    let submit = crate::pages::on_submit(busy, move || {
         error.set(None);
         sign_in.dispatch_local(SignInBody {
             login: login.get_untracked().trim().to_string(),
             password: password.get_untracked(),
         });
-    };
+    });
     // A class's join link lets a newcomer sign up, whatever the server's setting.
     let may_sign_up =
         move || session.1.get() || join_code(query.read().get("next").as_deref()).is_some();
@@ -248,11 +244,7 @@ pub fn SignUp() -> impl IntoView {
         }
     });
     let busy = sign_up.pending();
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        if busy.get_untracked() {
-            return;
-        }
+    let submit = crate::pages::on_submit(busy, move || {
         if password.get_untracked().chars().count() < 8 {
             error.set(Some("Choose a password of at least 8 characters.".into()));
             return;
@@ -270,7 +262,7 @@ pub fn SignUp() -> impl IntoView {
             invite,
             join_code,
         });
-    };
+    });
     let why = move || pass.get().why(invited_email.get());
     let form = move || {
         view! {

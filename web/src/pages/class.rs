@@ -503,13 +503,9 @@ pub fn AssignmentPage() -> impl IntoView {
         }
     });
     let reset = move |student: String| {
-        let ok = web_sys::window()
-            .unwrap()
-            .confirm_with_message(&format!(
+        if !crate::pages::confirm(&format!(
                 "Reset {student}'s sprite to the start of the assignment? Their work is kept as a checkpoint first."
-            ))
-            .unwrap_or(false);
-        if !ok {
+            )) {
             return;
         }
         leptos::task::spawn_local(async move {

@@ -81,13 +81,9 @@ pub fn Gallery(sprites: RwSignal<Option<Vec<Sprite>>>) -> impl IntoView {
         });
     };
     let remove = move |name: String| {
-        let ok = web_sys::window()
-            .unwrap()
-            .confirm_with_message(&format!(
-                "Delete the template {name}? Sprites made from it stay."
-            ))
-            .unwrap_or(false);
-        if !ok {
+        if !crate::pages::confirm(&format!(
+            "Delete the template {name}? Sprites made from it stay."
+        )) {
             return;
         }
         leptos::task::spawn_local(async move {

@@ -182,6 +182,28 @@ pub fn ErrorBanner(error: RwSignal<Option<String>>) -> impl IntoView {
 
 /// A time in milliseconds since the epoch, in the reader's way: the date,
 /// with `with_time` the time of day too.
+/// A form's submit handler: the page stays, and a submit while the last
+/// one is still on its way (`busy`) does nothing.
+pub fn on_submit(
+    busy: Memo<bool>,
+    go: impl Fn() + Copy + 'static,
+) -> impl Fn(leptos::ev::SubmitEvent) + Copy + 'static {
+    move |ev| {
+        ev.prevent_default();
+        if !busy.get_untracked() {
+            go();
+        }
+    }
+}
+
+/// Asks the browser's own yes-or-no question; no means no, as does a
+/// page that may not ask.
+pub fn confirm(question: &str) -> bool {
+    web_sys::window()
+        .and_then(|w| w.confirm_with_message(question).ok())
+        .unwrap_or(false)
+}
+
 pub fn local_time(ms: i64, with_time: bool) -> String {
     let d = js_sys::Date::new(&(ms as f64).into());
     let locale = wasm_bindgen::JsValue::UNDEFINED;

@@ -188,14 +188,10 @@ impl Tabs {
 
     /// Closes the tab of `path` (asking first when it has unsaved changes).
     fn close(self, path: String) {
-        if self.get(&path).is_some_and(|t| t.dirty) {
-            let ok = web_sys::window()
-                .unwrap()
-                .confirm_with_message(&format!("{path} has unsaved changes. Close it anyway?"))
-                .unwrap_or(false);
-            if !ok {
-                return;
-            }
+        let dirty = self.get(&path).is_some_and(|t| t.dirty);
+        if dirty && !crate::pages::confirm(&format!("{path} has unsaved changes. Close it anyway?"))
+        {
+            return;
         }
         self.with_editor(|e| e.close(&path));
         self.tabs.update(|ts| ts.retain(|t| t.path != path));

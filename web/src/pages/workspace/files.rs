@@ -67,11 +67,7 @@ fn delete(ws: Ws, path: String, is_dir: bool, selected: RwSignal<Option<(String,
     } else {
         "file"
     };
-    let ok = web_sys::window()
-        .unwrap()
-        .confirm_with_message(&format!("Delete the {what} {path}?"))
-        .unwrap_or(false);
-    if !ok {
+    if !crate::pages::confirm(&format!("Delete the {what} {path}?")) {
         return;
     }
     leptos::task::spawn_local(async move {

@@ -160,16 +160,11 @@ impl Timeline {
     /// Restores checkpoint `id` (asking first with `confirm`, which also
     /// offers the undo).
     fn restore(self, id: String, confirm: bool) {
-        if confirm {
-            let ok = web_sys::window()
-                .unwrap()
-                .confirm_with_message(&format!(
-                    "Restore the whole sprite to {id}? Its processes restart; the state now is kept as a checkpoint, so you can undo."
-                ))
-                .unwrap_or(false);
-            if !ok {
-                return;
-            }
+        let question = format!(
+            "Restore the whole sprite to {id}? Its processes restart; the state now is kept as a checkpoint, so you can undo."
+        );
+        if confirm && !crate::pages::confirm(&question) {
+            return;
         }
         self.busy.set(Some("Restoring…"));
         let ws = self.ws;
@@ -411,11 +406,7 @@ fn SaveAsTemplate(checkpoint: String) -> impl IntoView {
         }
     });
     let busy = save.pending();
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        if busy.get_untracked() {
-            return;
-        }
+    let submit = crate::pages::on_submit(busy, move || {
         error.set(None);
         save.dispatch_local(SaveTemplate {
             name: name.get_untracked().trim().to_lowercase(),
@@ -426,7 +417,7 @@ fn SaveAsTemplate(checkpoint: String) -> impl IntoView {
             scope: Some(scope.get_untracked()),
             open: None,
         });
-    };
+    });
     view! {
         {move || done.get().map(|d| view! { <p class="notice" role="status">{d}</p> })}
         <Show

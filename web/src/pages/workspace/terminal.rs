@@ -436,13 +436,9 @@ fn SessionRow(session: api::Session, tab: Option<u32>) -> impl IntoView {
     let end = {
         let (id, command) = (id.clone(), session.command.clone());
         move |_| {
-            let ok = web_sys::window()
-                .unwrap()
-                .confirm_with_message(&format!(
-                    "End the session running “{command}”? Its programs stop."
-                ))
-                .unwrap_or(false);
-            if !ok {
+            if !crate::pages::confirm(&format!(
+                "End the session running “{command}”? Its programs stop."
+            )) {
                 return;
             }
             let id = id.clone();
