@@ -57,20 +57,45 @@ pub struct Place<'a> {
     pub working_dir: Option<&'a str>,
 }
 
-/// The files of the caller's sprite, and the place's path made absolute.
+/// The files of the caller's sprite `sprite`, as they are or (`checkpoint`)
+/// as they were, and `path` made absolute against `working_dir`.
 async fn open(
     state: &AppState,
     caller: &Caller,
-    at: &Place<'_>,
+    sprite: &str,
+    checkpoint: Option<&str>,
+    (path, working_dir): (&str, Option<&str>),
 ) -> Result<(Files, String), ApiError> {
-    let host = access::host_sprite(state, caller, at.sprite).await?;
-    let files = state.host.sprite_files(&host).await?;
-    Ok((files, resolve(at.path, at.working_dir)?))
+    let host = access::host_sprite(state, caller, sprite).await?;
+    let files = match checkpoint {
+        None => state.host.sprite_files(&host).await?,
+        Some(id) => {
+            let id = id
+                .parse()
+                .map_err(|_| ApiError::NotFound(format!("checkpoint {id}")))?;
+            state.host.checkpoint_files(&host, id)?
+        }
+    };
+    Ok((files, resolve(path, working_dir)?))
+}
+
+impl Place<'_> {
+    /// [`open`] at this place, as the sprite is now.
+    async fn open(&self, state: &AppState, caller: &Caller) -> Result<(Files, String), ApiError> {
+        open(
+            state,
+            caller,
+            self.sprite,
+            None,
+            (self.path, self.working_dir),
+        )
+        .await
+    }
 }
 
 /// A directory's entries, or the one entry of a file.
 pub async fn list(state: &AppState, caller: &Caller, at: Place<'_>) -> Result<Listing, ApiError> {
-    let (fs, path) = open(state, caller, &at).await?;
+    let (fs, path) = at.open(state, caller).await?;
     let (me, entries) = fs.list_or_stat(&path).await?;
     Ok(Listing {
         path: me.path,
@@ -87,17 +112,8 @@ pub async fn read(
     at: Place<'_>,
     checkpoint: Option<&str>,
 ) -> Result<Vec<u8>, ApiError> {
-    let (fs, path) = match checkpoint {
-        None => open(state, caller, &at).await?,
-        Some(id) => {
-            let host = access::host_sprite(state, caller, at.sprite).await?;
-            let id = id
-                .parse()
-                .map_err(|_| ApiError::NotFound(format!("checkpoint {id}")))?;
-            let files = state.host.checkpoint_files(&host, id)?;
-            (files, resolve(at.path, at.working_dir)?)
-        }
-    };
+    let place = (at.path, at.working_dir);
+    let (fs, path) = open(state, caller, at.sprite, checkpoint, place).await?;
     Ok(fs.read(&path, MAX_FILE).await?)
 }
 
@@ -111,7 +127,7 @@ pub async fn write(
     parents: bool,
     data: Bytes,
 ) -> Result<FileEntry, ApiError> {
-    let (fs, path) = open(state, caller, &at).await?;
+    let (fs, path) = at.open(state, caller).await?;
     let mode = mode.map(mode_of).transpose()?;
     let e = fs.write(&path, data, mode, parents).await?;
     state
@@ -126,7 +142,7 @@ pub async fn remove(
     at: Place<'_>,
     recursive: bool,
 ) -> Result<(), ApiError> {
-    let (fs, path) = open(state, caller, &at).await?;
+    let (fs, path) = at.open(state, caller).await?;
     Ok(fs.remove(&path, recursive).await?)
 }
 
@@ -136,12 +152,8 @@ pub async fn mkdir(
     sprite: &str,
     req: Mkdir,
 ) -> Result<FileEntry, ApiError> {
-    let at = Place {
-        sprite,
-        path: &req.path,
-        working_dir: req.working_dir.as_deref(),
-    };
-    let (fs, path) = open(state, caller, &at).await?;
+    let place = (req.path.as_str(), req.working_dir.as_deref());
+    let (fs, path) = open(state, caller, sprite, None, place).await?;
     Ok(entry(&fs.mkdir(&path, req.parents).await?))
 }
 
@@ -154,12 +166,7 @@ pub async fn rename_or_copy(
     copy: bool,
 ) -> Result<FileEntry, ApiError> {
     let wd = req.working_dir.as_deref();
-    let at = Place {
-        sprite,
-        path: &req.source,
-        working_dir: wd,
-    };
-    let (fs, from) = open(state, caller, &at).await?;
+    let (fs, from) = open(state, caller, sprite, None, (&req.source, wd)).await?;
     let to = resolve(&req.dest, wd)?;
     let e = if copy {
         fs.copy(&from, &to, req.recursive.unwrap_or(true)).await?
@@ -175,12 +182,8 @@ pub async fn chmod(
     sprite: &str,
     req: Chmod,
 ) -> Result<FileEntry, ApiError> {
-    let at = Place {
-        sprite,
-        path: &req.path,
-        working_dir: req.working_dir.as_deref(),
-    };
-    let (fs, path) = open(state, caller, &at).await?;
+    let place = (req.path.as_str(), req.working_dir.as_deref());
+    let (fs, path) = open(state, caller, sprite, None, place).await?;
     let mode = mode_of(&req.mode)?;
     Ok(entry(&fs.chmod(&path, mode, req.recursive).await?))
 }
@@ -191,12 +194,8 @@ pub async fn chown(
     sprite: &str,
     req: Chown,
 ) -> Result<FileEntry, ApiError> {
-    let at = Place {
-        sprite,
-        path: &req.path,
-        working_dir: req.working_dir.as_deref(),
-    };
-    let (fs, path) = open(state, caller, &at).await?;
+    let place = (req.path.as_str(), req.working_dir.as_deref());
+    let (fs, path) = open(state, caller, sprite, None, place).await?;
     Ok(entry(
         &fs.chown(&path, req.uid, req.gid, req.recursive).await?,
     ))
