@@ -611,3 +611,64 @@ async fn a_name_used_again_reaches_the_new_sprite() {
     }
     srv.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreadable_bodies_are_refused_and_change_nothing() {
+    let srv = start("t-api-bodies", Backend::Sqlite).await;
+    let alice = srv.user("alice").await;
+    assert_eq!(srv.create(&alice, "b").await.0, StatusCode::CREATED);
+    let post = |path: &'static str, bytes: Vec<u8>| {
+        srv.client
+            .post(srv.url(path))
+            .bearer_auth(&alice)
+            .header("content-type", "application/json")
+            .body(bytes)
+            .send()
+    };
+    let checkpoints = || async {
+        let (_, v) = srv.send(&alice, &client::checkpoints("b")).await;
+        v.as_array().expect("a list of checkpoints").len()
+    };
+    let before = checkpoints().await;
+
+    // Cut short, the wrong type, far too large: each a JSON 400, no checkpoint.
+    let huge = format!("{{\"comment\": \"{}\"}}", "x".repeat(10 << 20));
+    for bad in [&b"{\"comment\":"[..], b"{\"comment\":5}", huge.as_bytes()] {
+        let (st, v) = body(
+            post("/v1/sprites/b/checkpoint", bad.to_vec())
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(v["error"], "invalid", "{v}");
+    }
+    assert_eq!(checkpoints().await, before);
+    // No body at all is no comment.
+    let (st, _) = body(post("/v1/sprites/b/checkpoint", Vec::new()).await.unwrap()).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(checkpoints().await, before + 1);
+
+    // A sleep asked badly leaves the sprite running.
+    let (st, v) = body(
+        post("/v1/sprites/b/sleep", b"{\"cold\": \"yes\"}".to_vec())
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let (_, v) = srv.send(&alice, &client::sprite("b")).await;
+    assert_eq!(v["status"], "running", "{v}");
+
+    // WebSocket routes asked without an upgrade answer in JSON.
+    for path in [
+        "/v1/sprites/b/exec/1",
+        "/v1/sprites/b/proxy",
+        "/v1/sprites/b/fs/watch",
+    ] {
+        let (st, v) = srv.get(&alice, path).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {v}");
+        assert_eq!(v["error"], "invalid", "{path}: {v}");
+    }
+    srv.cleanup().await;
+}

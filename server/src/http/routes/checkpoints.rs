@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sprites_wire::api::{Checkpoint, CheckpointDiff, NewCheckpoint};
 
 use super::answer::{Answer, Cx, Done};
-use super::json::{Body, Query};
+use super::json::{OptionalBody, Query};
 use crate::domain::checkpoints::{self, Run};
 use crate::error::ApiError;
 
@@ -54,12 +54,10 @@ fn progress(run: Run) -> Response {
 pub(super) async fn create(
     cx: Cx,
     Path(name): Path<String>,
-    body: Result<Body<NewCheckpoint>, ApiError>,
+    OptionalBody(req): OptionalBody<NewCheckpoint>,
 ) -> Result<Response, ApiError> {
-    // The body is optional: no comment is an empty one.
-    let comment = body.map(|Body(b)| b.comment).unwrap_or_default();
     Ok(progress(
-        checkpoints::take(&cx.state, &cx.caller, &name, comment).await?,
+        checkpoints::take(&cx.state, &cx.caller, &name, req.comment).await?,
     ))
 }
 

@@ -21,7 +21,7 @@ use futures_util::{SinkExt, StreamExt};
 use sprites_wire::api::{frame, ExecMessage, KillSession};
 use vmhost::{Chunk, ExecSpec, WinSize};
 
-use super::json::Query;
+use super::json::{OptionalBody, Query, Upgrade};
 use crate::domain::caller::Caller;
 use crate::domain::sessions::{self, Watch};
 use crate::error::ApiError;
@@ -212,7 +212,7 @@ pub(super) async fn attach(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, session)): Path<(String, String)>,
-    ws: WebSocketUpgrade,
+    Upgrade(ws): Upgrade,
 ) -> Result<Response, ApiError> {
     let (stream, info, watch) = sessions::attach(&state, &caller, &name, &session).await?;
     Ok(ws.on_upgrade(move |socket| pump(socket, stream, info.tty, info.argv.join(" "), watch)))
@@ -226,14 +226,9 @@ pub(super) async fn kill(
     caller: Caller,
     Path((name, session)): Path<(String, String)>,
     Query(query): Query<KillSession>,
-    body: axum::body::Bytes,
+    OptionalBody(body): OptionalBody<Option<KillSession>>,
 ) -> Result<Response, ApiError> {
-    let req = if body.is_empty() {
-        query
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::Invalid(format!("request body: {e}")))?
-    };
+    let req = body.unwrap_or(query);
     let kill = sessions::kill(&state, &caller, &name, &session, &req).await?;
     Ok(super::checkpoints::ndjson(move |tx| async move {
         kill.run(move |line| {

@@ -5,8 +5,7 @@
 //! the connection goes on. It ends when the sprite is destroyed or either
 //! side closes.
 
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket};
 use axum::extract::Path;
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
@@ -14,18 +13,16 @@ use sprites_wire::fs::{absolute, WatchMessage, WatchRequest};
 use vmhost::FsWatch;
 
 use super::answer::Cx;
+use super::json::Upgrade;
 use crate::domain::files::{self, Watcher};
 use crate::error::ApiError;
 
 pub(super) async fn watch(
     cx: Cx,
     Path(name): Path<String>,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    Upgrade(ws): Upgrade,
 ) -> Result<Response, ApiError> {
     let watcher = files::watcher(&cx.state, &cx.caller, &name).await?;
-    let ws = ws.map_err(|_| {
-        ApiError::Invalid("fs/watch is a WebSocket: connect with an upgrade".into())
-    })?;
     Ok(ws.on_upgrade(move |socket| pump(watcher, socket)))
 }
 

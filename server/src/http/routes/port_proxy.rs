@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket};
 use axum::extract::Path;
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
@@ -15,6 +15,7 @@ use sprites_wire::api::{ProxyStatus, ProxyTarget};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::answer::Cx;
+use super::json::Upgrade;
 use crate::domain::sessions::{self, Forward};
 use crate::error::ApiError;
 
@@ -24,7 +25,7 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 pub(super) async fn open(
     cx: Cx,
     Path(name): Path<String>,
-    ws: WebSocketUpgrade,
+    Upgrade(ws): Upgrade,
 ) -> Result<Response, ApiError> {
     // A forwarded connection is work in flight: the sprite stays awake.
     let forward = sessions::forward(&cx.state, &cx.caller, &name).await?;

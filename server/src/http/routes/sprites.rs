@@ -9,7 +9,7 @@ use sprites_wire::api::{
 };
 
 use super::answer::{made, Answer, Cx, Done, Made};
-use super::json::{Body, Query};
+use super::json::{Body, OptionalBody, Query};
 use crate::domain::sprites;
 use crate::error::ApiError;
 
@@ -50,11 +50,10 @@ pub(super) async fn fork(cx: Cx, Path(name): Path<String>, Body(req): Body<Fork>
 pub(super) async fn sleep(
     cx: Cx,
     Path(name): Path<String>,
-    body: Result<Body<SleepRequest>, ApiError>,
+    OptionalBody(req): OptionalBody<SleepRequest>,
 ) -> Answer<Sprite> {
-    let cold = body.map(|Body(b)| b.cold).unwrap_or(false);
     Ok(Json(
-        sprites::sleep(&cx.state, &cx.caller, &name, cold).await?,
+        sprites::sleep(&cx.state, &cx.caller, &name, req.cold).await?,
     ))
 }
 
