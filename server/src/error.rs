@@ -87,6 +87,52 @@ impl ApiError {
     }
 }
 
+/// axum's own refusals (a method the path does not take, a path part that
+/// does not decode, a body over the limit) come as plain text; the API
+/// answers them in its JSON, keeping their status, words and headers
+/// (`Allow` on a 405).
+pub async fn json_refusal(res: Response) -> Response {
+    let plain = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_none_or(|t| t.as_bytes().starts_with(b"text/plain"));
+    if !res.status().is_client_error() || !plain {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let error = match parts.status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "invalid",
+    };
+    let message = match text.is_empty() {
+        true => parts
+            .status
+            .canonical_reason()
+            .unwrap_or("refused")
+            .to_string(),
+        false => text,
+    };
+    let body = ErrorBody {
+        error: error.to_string(),
+        message,
+        code: None,
+    };
+    let json = serde_json::to_vec(&body).expect("error bodies serialize");
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(json))
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();

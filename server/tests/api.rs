@@ -660,6 +660,23 @@ async fn unreadable_bodies_are_refused_and_change_nothing() {
     let (_, v) = srv.send(&alice, &client::sprite("b")).await;
     assert_eq!(v["status"], "running", "{v}");
 
+    // A path part that does not decode, a method the path does not take:
+    // JSON too, with their own statuses.
+    let (st, v) = srv.get(&alice, "/v1/sprites/%FF%FE").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["error"], "invalid", "{v}");
+    let res = srv
+        .client
+        .patch(srv.url("/v1/sprites/b/checkpoint"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["allow"], "POST");
+    let (st, v) = body(res).await;
+    assert_eq!(st, StatusCode::METHOD_NOT_ALLOWED, "{v}");
+    assert_eq!(v["error"], "method_not_allowed", "{v}");
+
     // WebSocket routes asked without an upgrade answer in JSON.
     for path in [
         "/v1/sprites/b/exec/1",

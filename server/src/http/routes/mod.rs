@@ -193,7 +193,9 @@ pub async fn unknown(uri: axum::http::Uri) -> crate::error::ApiError {
 }
 
 pub fn router() -> Router<AppState> {
-    all().router
+    all()
+        .router
+        .layer(axum::middleware::map_response(crate::error::json_refusal))
 }
 
 /// Every (method, path) the API answers.
