@@ -96,8 +96,8 @@ impl Ctx {
             .lines(&call, |raw, line| {
                 if self.json {
                     println!("{raw}");
-                } else if let Progress::Info { data, .. } = line {
-                    spinner.say(data);
+                } else if !matches!(line, Progress::Complete { .. } | Progress::Error { .. }) {
+                    spinner.say(line.words());
                 }
             })
             .await?;

@@ -448,6 +448,45 @@ pub enum Progress {
     Error {
         error: String,
     },
+    /// A session's kill: the signal asked was sent.
+    Signal(SessionEvent),
+    /// A session's kill: the session still ran when the caller's timeout
+    /// passed.
+    Timeout(SessionEvent),
+    /// A session's kill: the session ended (by the signal asked, or by
+    /// itself meanwhile).
+    Exited(SessionEvent),
+    /// A session's kill: the SIGKILL that followed the timeout was sent.
+    Killed(SessionEvent),
+}
+
+/// What happened to a session being killed, in the fields both SDKs read:
+/// `message` (`@fly/sprites`) and the same words as `data` (`sprites-py`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SessionEvent {
+    pub message: String,
+    pub data: String,
+    /// The signal sent, by name (`SIGTERM`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// The session's process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Once it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+}
+
+impl SessionEvent {
+    pub fn new(message: impl Into<String>) -> SessionEvent {
+        let message = message.into();
+        SessionEvent {
+            data: message.clone(),
+            message,
+            ..SessionEvent::default()
+        }
+    }
 }
 
 impl Progress {
@@ -461,6 +500,18 @@ impl Progress {
 
     pub fn complete(data: impl Into<String>) -> Progress {
         Progress::Complete { data: data.into() }
+    }
+
+    /// What the line says, in words.
+    pub fn words(&self) -> &str {
+        match self {
+            Progress::Info { data, .. } | Progress::Complete { data } => data,
+            Progress::Error { error } => error,
+            Progress::Signal(e)
+            | Progress::Timeout(e)
+            | Progress::Exited(e)
+            | Progress::Killed(e) => &e.message,
+        }
     }
 }
 
@@ -547,6 +598,9 @@ pub enum ExecMessage {
     Exit { exit_code: i32 },
     /// Client to server: the terminal's size now.
     Resize { rows: u16, cols: u16 },
+    /// Client to server: send this signal (`TERM`, `SIGINT`, a number) to
+    /// the command.
+    Signal { signal: String },
 }
 
 impl ExecMessage {

@@ -39,7 +39,7 @@ pub async fn run(ctx: &Ctx, cmd: &CheckpointCmd) -> anyhow::Result<()> {
                 .await?;
             let said = lines.iter().rev().find_map(|l| match l {
                 Progress::Info { data, .. } | Progress::Complete { data } => Some(data.as_str()),
-                Progress::Error { .. } => None,
+                _ => None,
             });
             ctx.say(said.unwrap_or(""));
         }

@@ -4,7 +4,7 @@
 //! ending one with a signal, escalated to SIGKILL after a timeout.
 
 use serde_json::Value;
-use sprites_wire::api::{ExecSession, ExecSessionList, KillSession, Progress};
+use sprites_wire::api::{ExecSession, ExecSessionList, KillSession, Progress, SessionEvent};
 use vmhost::{ExecSpec, SessionInfo, SpriteName};
 
 use crate::domain::access;
@@ -230,41 +230,58 @@ fn kill_timeout(v: Option<&Value>) -> Result<std::time::Duration, ApiError> {
     Ok(d.min(MAX_KILL_TIMEOUT))
 }
 
+/// The signals a caller may name, as the SDKs spell them (without `SIG`).
+const SIGNALS: [(&str, i32); 9] = [
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("USR2", libc::SIGUSR2),
+    ("TERM", libc::SIGTERM),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+];
+
+/// A signal by name (`SIGTERM`, `TERM`) or number; SIGKILL when absent.
 pub fn signal_number(name: Option<&str>) -> Result<i32, ApiError> {
     let name = name.unwrap_or("SIGKILL");
     let bare = name.strip_prefix("SIG").unwrap_or(name);
-    let n = match bare {
-        "HUP" => libc::SIGHUP,
-        "INT" => libc::SIGINT,
-        "QUIT" => libc::SIGQUIT,
-        "KILL" => libc::SIGKILL,
-        "USR1" => libc::SIGUSR1,
-        "USR2" => libc::SIGUSR2,
-        "TERM" => libc::SIGTERM,
-        "CONT" => libc::SIGCONT,
-        "STOP" => libc::SIGSTOP,
-        other => other
-            .parse::<i32>()
-            .ok()
-            .filter(|n| (1..=64).contains(n))
-            .ok_or_else(|| {
-                ApiError::Invalid(format!("signal {name:?}: a name like SIGTERM or a number"))
-            })?,
-    };
-    Ok(n)
+    SIGNALS
+        .iter()
+        .find(|(n, _)| *n == bare)
+        .map(|(_, number)| *number)
+        .or_else(|| bare.parse::<i32>().ok().filter(|n| (1..=64).contains(n)))
+        .ok_or_else(|| {
+            ApiError::Invalid(format!("signal {name:?}: a name like SIGTERM or a number"))
+        })
 }
+
+/// A signal's name (`SIGTERM`), or its number for one without a name here.
+pub fn signal_name(number: i32) -> String {
+    match SIGNALS.iter().find(|(_, n)| *n == number) {
+        Some((name, _)) => format!("SIG{name}"),
+        None => number.to_string(),
+    }
+}
+
+/// How long a kill waits for the end after the SIGKILL that follows a
+/// timeout.
+const AFTER_SIGKILL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A signal sent to a session, and the wait for it to end: [`Kill::run`].
 pub struct Kill {
     state: AppState,
     host: SpriteName,
     id: u64,
+    pid: u32,
     signal: i32,
     timeout: std::time::Duration,
 }
 
 /// Sends `req.signal` (SIGKILL when absent) to session `session` now; the
-/// returned [`Kill`] waits up to `req.timeout` for the end.
+/// returned [`Kill`] waits up to `req.timeout` for the end (none for a
+/// zero timeout) and only then sends SIGKILL.
 pub async fn kill(
     state: &AppState,
     caller: &Caller,
@@ -276,58 +293,106 @@ pub async fn kill(
     let id = session_id(session)?;
     let signal = signal_number(req.signal.as_deref())?;
     let timeout = kill_timeout(req.timeout.as_ref())?;
+    let pid = state
+        .host
+        .sessions(&host)
+        .await?
+        .iter()
+        .find(|s| s.id == id)
+        .map(|s| s.pid)
+        .ok_or_else(|| ApiError::from(vmhost::Error::SessionNotFound(id)))?;
     state.host.kill_session(&host, id, signal).await?;
     Ok(Kill {
         state: state.clone(),
         host,
         id,
+        pid,
         signal,
         timeout,
     })
 }
 
 impl Kill {
-    /// Waits (up to the timeout) for the session to end and kills it if it
-    /// did not, saying each step to `say`.
+    /// Says what was sent, waits (up to the timeout) for the session to
+    /// end, and sends one SIGKILL if it did not; each step a line to `say`.
     pub async fn run(self, say: impl Fn(Progress)) {
-        let Kill {
-            state,
-            host,
-            id,
-            signal,
-            timeout,
-        } = self;
-        say(Progress::info(format!(
-            "sent signal {signal} to session {id}"
-        )));
-        let exited = |sessions: vmhost::Result<Vec<SessionInfo>>| {
-            sessions.map(|all| {
-                all.into_iter()
-                    .find(|s| s.id == id)
-                    .is_none_or(|s| s.exit_code.is_some())
-            })
+        let (id, pid) = (self.id, Some(self.pid));
+        let sent = |signal: i32, message: String| SessionEvent {
+            signal: Some(signal_name(signal)),
+            pid,
+            ..SessionEvent::new(message)
         };
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            match exited(state.host.sessions(&host).await) {
-                Ok(true) => break,
-                Ok(false) if tokio::time::Instant::now() >= deadline => {
-                    say(Progress::info(format!(
-                        "session {id} still runs after {timeout:?}; sending SIGKILL"
-                    )));
-                    if let Err(e) = state.host.kill_session(&host, id, libc::SIGKILL).await {
-                        say(crate::domain::checkpoints::error_line(e.into()));
-                        return;
-                    }
+        let name = signal_name(self.signal);
+        say(Progress::Signal(sent(
+            self.signal,
+            format!("sent {name} to session {id}"),
+        )));
+        if self.timeout.is_zero() {
+            say(Progress::complete(format!(
+                "sent {name}; not waiting for the end"
+            )));
+            return;
+        }
+        let code = match self.ended_within(self.timeout).await {
+            Ok(Some(code)) => code,
+            Ok(None) => {
+                let waited = format!("session {id} still runs after {:?}", self.timeout);
+                say(Progress::Timeout(SessionEvent {
+                    pid,
+                    ..SessionEvent::new(waited)
+                }));
+                if let Err(e) = self
+                    .state
+                    .host
+                    .kill_session(&self.host, id, libc::SIGKILL)
+                    .await
+                {
+                    return say(crate::domain::checkpoints::error_line(e.into()));
                 }
-                Ok(false) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
-                Err(e) => {
-                    say(crate::domain::checkpoints::error_line(e.into()));
-                    return;
+                let killed = sent(libc::SIGKILL, format!("sent SIGKILL to session {id}"));
+                match self.ended_within(AFTER_SIGKILL).await {
+                    Ok(Some(code)) => {
+                        let exit_code = Some(code);
+                        say(Progress::Killed(SessionEvent {
+                            exit_code,
+                            ..killed
+                        }));
+                        return say(Progress::complete(format!("session {id} ended")));
+                    }
+                    Ok(None) => {
+                        say(Progress::Killed(killed));
+                        let error = format!("session {id} still runs after SIGKILL");
+                        return say(Progress::Error { error });
+                    }
+                    Err(e) => return say(crate::domain::checkpoints::error_line(e)),
                 }
             }
-        }
+            Err(e) => return say(crate::domain::checkpoints::error_line(e)),
+        };
+        let exited = format!("session {id} exited with code {code}");
+        let exit_code = Some(code);
+        say(Progress::Exited(SessionEvent {
+            pid,
+            exit_code,
+            ..SessionEvent::new(exited)
+        }));
         say(Progress::complete(format!("session {id} ended")));
+    }
+
+    /// The session's exit code once it ends, or `None` when `wait` passes
+    /// first. A session that is gone from the list ended with no code
+    /// known: -1.
+    async fn ended_within(&self, wait: std::time::Duration) -> Result<Option<i32>, ApiError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let all = self.state.host.sessions(&self.host).await?;
+            match all.iter().find(|s| s.id == self.id) {
+                None => return Ok(Some(-1)),
+                Some(s) if s.exit_code.is_some() => return Ok(s.exit_code),
+                Some(_) if tokio::time::Instant::now() >= deadline => return Ok(None),
+                Some(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        }
     }
 }
 
@@ -342,5 +407,7 @@ mod tests {
         assert_eq!(signal_number(Some("9")).unwrap(), 9);
         assert_eq!(signal_number(None).unwrap(), libc::SIGKILL);
         assert!(signal_number(Some("SIGNOPE")).is_err());
+        assert_eq!(signal_name(libc::SIGINT), "SIGINT");
+        assert_eq!(signal_name(40), "40");
     }
 }

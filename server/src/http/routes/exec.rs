@@ -317,6 +317,13 @@ async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: Str
                     Ok(ExecMessage::Resize { rows, cols }) if rows > 0 && cols > 0 => {
                         input.resize(rows, cols).await
                     }
+                    // An unknown signal is nothing to send.
+                    Ok(ExecMessage::Signal { signal }) => {
+                        match sessions::signal_number(Some(&signal)) {
+                            Ok(number) => input.signal(number).await,
+                            Err(_) => Ok(()),
+                        }
+                    }
                     _ => Ok(()),
                 },
                 Message::Close(_) => return true,

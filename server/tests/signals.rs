@@ -1,0 +1,195 @@
+//! Signals to commands, against a real server and sprites: the exec
+//! WebSocket's `signal` message reaches the command, and a kill over HTTP
+//! sends the signal asked, waits only the caller's timeout and escalates
+//! to one SIGKILL after it, saying each step as the SDKs read it.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{start, Backend, TestServer};
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::json;
+use sprites_wire::api::{frame, ExecMessage, KillSession, Progress};
+use sprites_wire::client;
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Starts `script` (no terminal) in `sprite` over the exec WebSocket and
+/// reads until it prints `ready`: the socket and the session's id.
+async fn started(srv: &TestServer, token: &str, sprite: &str, script: &str) -> (Socket, String) {
+    let query = exec_query(script);
+    let url = format!(
+        "{}/v1/sprites/{sprite}/exec?{query}",
+        srv.base.replace("http", "ws")
+    );
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        url.as_str(),
+    )
+    .unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut session = None;
+    let out = read_until(&mut ws, "ready", |text| {
+        if let Ok(ExecMessage::SessionInfo { session_id, .. }) = serde_json::from_str(text) {
+            session = Some(session_id);
+        }
+    })
+    .await;
+    assert!(out.0.contains("ready"), "{out:?}");
+    (ws, session.expect("the session's id came first"))
+}
+
+fn exec_query(script: &str) -> String {
+    let words = ["sh", "-c", script];
+    words
+        .iter()
+        .map(|w| format!("cmd={}", sprites_wire::client::escape(w)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Reads stdout until it holds `want` or the command exits (10 s at most):
+/// stdout so far and the exit code, if one came. Text messages go to `text`.
+async fn read_until(
+    ws: &mut Socket,
+    want: &str,
+    mut text: impl FnMut(&str),
+) -> (String, Option<i32>) {
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !seen.contains(want) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, ws.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => match b.first().copied() {
+                Some(frame::STDOUT) => seen.push_str(&String::from_utf8_lossy(&b[1..])),
+                Some(frame::EXIT) => return (seen, b.get(1).map(|c| *c as i32)),
+                _ => {}
+            },
+            Ok(Some(Ok(Message::Text(t)))) => text(&t),
+            Ok(Some(Ok(_))) => {}
+            _ => break,
+        }
+    }
+    (seen, None)
+}
+
+/// The lines of a kill's answer.
+async fn kill(
+    srv: &TestServer,
+    token: &str,
+    sprite: &str,
+    session: &str,
+    signal: &str,
+    timeout: &str,
+) -> Vec<Progress> {
+    let req = KillSession {
+        signal: Some(signal.into()),
+        timeout: Some(json!(timeout)),
+    };
+    let (st, v) = srv
+        .send(token, &client::kill_session(sprite, session, &req))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let text = v.as_str().expect("NDJSON text").to_string();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+async fn still_runs(srv: &TestServer, token: &str, sprite: &str, session: &str) -> bool {
+    let list = srv.ok(token, client::exec_sessions(sprite)).await;
+    list.sessions.iter().any(|s| s.id == session && s.is_active)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signal_message_on_the_exec_socket_reaches_the_command() {
+    let srv = start("t-signal-ws", Backend::Sqlite).await;
+    let alice = srv.user("alice").await;
+    assert_eq!(srv.create(&alice, "sig").await.0, StatusCode::CREATED);
+    let script = "trap 'echo got-INT; exit 7' INT; echo ready; while :; do sleep 0.1; done";
+    let (mut ws, _) = started(&srv, &alice, "sig", script).await;
+    let signal = ExecMessage::Signal {
+        signal: "INT".into(),
+    };
+    ws.send(Message::Text(signal.to_text().into()))
+        .await
+        .unwrap();
+    let (seen, _) = read_until(&mut ws, "got-INT", |_| {}).await;
+    assert!(seen.contains("got-INT"), "{seen:?}");
+    let (_, code) = read_until(&mut ws, "never printed", |_| {}).await;
+    assert_eq!(code, Some(7));
+    srv.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill_sends_the_signal_asked_and_escalates_only_after_the_timeout() {
+    let srv = start("t-signal-kill", Backend::Sqlite).await;
+    let alice = srv.user("alice").await;
+    assert_eq!(srv.create(&alice, "k").await.0, StatusCode::CREATED);
+
+    // INT with no wait: sent, and nothing more; the command (which only
+    // notes it) runs on.
+    let notes = "trap 'echo got-INT' INT; trap '' TERM; echo ready; while :; do sleep 0.1; done";
+    let (mut ws, id) = started(&srv, &alice, "k", notes).await;
+    let lines = kill(&srv, &alice, "k", &id, "INT", "0s").await;
+    assert!(
+        matches!(&lines[0], Progress::Signal(e) if e.signal.as_deref() == Some("SIGINT") && e.pid.is_some()),
+        "{lines:?}"
+    );
+    assert!(
+        matches!(lines.last(), Some(Progress::Complete { .. })),
+        "{lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| matches!(l, Progress::Killed(_))),
+        "{lines:?}"
+    );
+    assert!(read_until(&mut ws, "got-INT", |_| {})
+        .await
+        .0
+        .contains("got-INT"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(still_runs(&srv, &alice, "k", &id).await);
+
+    // TERM, ignored: after the caller's second, one SIGKILL ends it.
+    let lines = kill(&srv, &alice, "k", &id, "SIGTERM", "1s").await;
+    let kinds: Vec<&str> = lines
+        .iter()
+        .map(|l| match l {
+            Progress::Signal(_) => "signal",
+            Progress::Timeout(_) => "timeout",
+            Progress::Killed(_) => "killed",
+            Progress::Exited(_) => "exited",
+            Progress::Complete { .. } => "complete",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["signal", "timeout", "killed", "complete"],
+        "{lines:?}"
+    );
+    assert!(
+        matches!(&lines[2], Progress::Killed(e) if e.exit_code == Some(137)),
+        "{lines:?}"
+    );
+    assert_eq!(
+        read_until(&mut ws, "never printed", |_| {}).await.1,
+        Some(137)
+    );
+
+    // A signal the command ends on: it exited, with its own code.
+    let ends = "trap 'exit 3' TERM; echo ready; while :; do sleep 0.1; done";
+    let (_ws, id) = started(&srv, &alice, "k", ends).await;
+    let lines = kill(&srv, &alice, "k", &id, "TERM", "10s").await;
+    assert!(
+        matches!(&lines[1], Progress::Exited(e) if e.exit_code == Some(3) && e.data == e.message),
+        "{lines:?}"
+    );
+    srv.cleanup().await;
+}
