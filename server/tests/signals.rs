@@ -18,10 +18,14 @@ use tokio_tungstenite::tungstenite::Message;
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Starts `script` (no terminal) in `sprite` over the exec WebSocket and
-/// reads until it prints `ready`: the socket and the session's id.
-async fn started(srv: &TestServer, token: &str, sprite: &str, script: &str) -> (Socket, String) {
-    let query = exec_query(script);
+/// Opens the exec WebSocket of `sprite` with `query`: the socket and the
+/// upgrade's headers.
+async fn exec_socket(
+    srv: &TestServer,
+    token: &str,
+    sprite: &str,
+    query: &str,
+) -> (Socket, reqwest::header::HeaderMap) {
     let url = format!(
         "{}/v1/sprites/{sprite}/exec?{query}",
         srv.base.replace("http", "ws")
@@ -32,7 +36,21 @@ async fn started(srv: &TestServer, token: &str, sprite: &str, script: &str) -> (
     .unwrap();
     req.headers_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let (ws, res) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (k, v) in res.headers() {
+        let name = reqwest::header::HeaderName::from_bytes(k.as_str().as_bytes()).unwrap();
+        headers.insert(name, v.as_bytes().try_into().unwrap());
+    }
+    (ws, headers)
+}
+
+/// Starts `script` (no terminal) in `sprite` over the exec WebSocket and
+/// reads until it prints `ready`: the socket and the session's id.
+async fn started(srv: &TestServer, token: &str, sprite: &str, script: &str) -> (Socket, String) {
+    let (mut ws, headers) = exec_socket(srv, token, sprite, &exec_query(script)).await;
+    assert_eq!(headers["x-sprite-capabilities"], "signal");
+    assert!(!headers["sprite-version"].is_empty());
     let mut session = None;
     let out = read_until(&mut ws, "ready", |text| {
         if let Ok(ExecMessage::SessionInfo { session_id, .. }) = serde_json::from_str(text) {
@@ -112,11 +130,25 @@ async fn a_signal_message_on_the_exec_socket_reaches_the_command() {
     let alice = srv.user("alice").await;
     assert_eq!(srv.create(&alice, "sig").await.0, StatusCode::CREATED);
     let script = "trap 'echo got-INT; exit 7' INT; echo ready; while :; do sleep 0.1; done";
-    let (mut ws, _) = started(&srv, &alice, "sig", script).await;
+    let (mut ws, id) = started(&srv, &alice, "sig", script).await;
+
+    // A second client joins by the older form of attach (`exec?id=`), and
+    // its signal reaches the command.
+    let (mut joined, headers) = exec_socket(&srv, &alice, "sig", &format!("id={id}")).await;
+    assert_eq!(headers["x-sprite-capabilities"], "signal");
+    let mut joined_id = None;
+    read_until(&mut joined, "ready", |text| {
+        if let Ok(ExecMessage::SessionInfo { session_id, .. }) = serde_json::from_str(text) {
+            joined_id = Some(session_id);
+        }
+    })
+    .await;
+    assert_eq!(joined_id.as_deref(), Some(id.as_str()));
     let signal = ExecMessage::Signal {
         signal: "INT".into(),
     };
-    ws.send(Message::Text(signal.to_text().into()))
+    joined
+        .send(Message::Text(signal.to_text().into()))
         .await
         .unwrap();
     let (seen, _) = read_until(&mut ws, "got-INT", |_| {}).await;

@@ -15,6 +15,7 @@
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::{SinkExt, StreamExt};
@@ -70,15 +71,35 @@ pub(super) async fn exec_or_list(
     RawQuery(query): RawQuery,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    // A plain GET lists the sessions; an upgrade starts a command.
+    // A plain GET lists the sessions; an upgrade starts a command, or
+    // with `id` (the older form of attach) joins session `id`.
     let Ok(ws) = ws else {
-        return Ok(Json(sessions::list(&state, &caller, &name).await?).into_response());
+        let list = sessions::list(&state, &caller, &name).await?;
+        return Ok(announced(Json(list).into_response()));
     };
-    let spec = parse_exec(query.as_deref().unwrap_or(""))?;
+    let query = query.unwrap_or_default();
+    if let Some((_, id)) = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "id") {
+        return attach_to(&state, &caller, &name, &id, ws).await;
+    }
+    let spec = parse_exec(&query)?;
     let tty = spec.tty.is_some();
     let command = spec.argv.join(" ");
     let (stream, watch) = sessions::start(&state, &caller, &name, spec).await?;
-    Ok(ws.on_upgrade(move |socket| pump(socket, stream, tty, command, watch)))
+    Ok(announced(ws.on_upgrade(move |socket| {
+        pump(socket, stream, tty, command, watch)
+    })))
+}
+
+/// What this server's exec speaks, in the headers the SDKs read: the
+/// capabilities of its socket (`signal` messages) and its version.
+fn announced(mut res: Response) -> Response {
+    let headers = res.headers_mut();
+    headers.insert("x-sprite-capabilities", HeaderValue::from_static("signal"));
+    headers.insert(
+        "sprite-version",
+        HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
+    );
+    res
 }
 
 /// A command over plain HTTP, for clients without WebSockets: the request
@@ -214,8 +235,21 @@ pub(super) async fn attach(
     Path((name, session)): Path<(String, String)>,
     Upgrade(ws): Upgrade,
 ) -> Result<Response, ApiError> {
-    let (stream, info, watch) = sessions::attach(&state, &caller, &name, &session).await?;
-    Ok(ws.on_upgrade(move |socket| pump(socket, stream, info.tty, info.argv.join(" "), watch)))
+    attach_to(&state, &caller, &name, &session, ws).await
+}
+
+async fn attach_to(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    session: &str,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let (stream, info, watch) = sessions::attach(state, caller, name, session).await?;
+    let command = info.argv.join(" ");
+    Ok(announced(ws.on_upgrade(move |socket| {
+        pump(socket, stream, info.tty, command, watch)
+    })))
 }
 
 /// Sends a signal, then waits (up to the timeout) for the session to end,
