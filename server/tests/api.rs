@@ -631,15 +631,23 @@ async fn unreadable_bodies_are_refused_and_change_nothing() {
     };
     let before = checkpoints().await;
 
-    // Cut short, the wrong type, far too large: each a JSON 400, no checkpoint.
-    let huge = format!("{{\"comment\": \"{}\"}}", "x".repeat(10 << 20));
-    for bad in [&b"{\"comment\":"[..], b"{\"comment\":5}", huge.as_bytes()] {
+    // Cut short, the wrong type: each a JSON 400, no checkpoint.
+    for bad in [&b"{\"comment\":"[..], b"{\"comment\":5}"] {
         let (st, v) = body(
             post("/v1/sprites/b/checkpoint", bad.to_vec())
                 .await
                 .unwrap(),
         )
         .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(v["error"], "invalid", "{v}");
+    }
+    // Far too large: a JSON 400, unless the server's answer (it reads no
+    // more than its limit) closed the connection before the client had
+    // written it all; either way, no checkpoint.
+    let huge = format!("{{\"comment\": \"{}\"}}", "x".repeat(10 << 20));
+    if let Ok(res) = post("/v1/sprites/b/checkpoint", huge.into_bytes()).await {
+        let (st, v) = body(res).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
         assert_eq!(v["error"], "invalid", "{v}");
     }
