@@ -73,6 +73,11 @@ pub enum ServiceOp {
 /// (a [`ServiceSpec`]) each.
 pub const SERVICES_DIR: &str = "/etc/sprite/services";
 
+/// The sprite's own environment (a JSON object of names and values, given
+/// when the sprite was made): every command and service gets it, over the
+/// defaults and under what the command itself asks for.
+pub const ENVIRONMENT_FILE: &str = "/etc/sprite/environment.json";
+
 /// Service names: lowercase letters, digits, `-` and `_`, 1 to 63.
 pub fn valid_service_name(name: &str) -> bool {
     !name.is_empty()

@@ -22,7 +22,7 @@ use sprite_init::{
 use tokio::sync::{mpsc, Notify};
 
 use crate::io::Fd;
-use crate::session::{Sessions, DEFAULT_PATH};
+use crate::session::Sessions;
 
 pub use sprite_init::{valid_service_name as valid_name, SERVICES_DIR as DIR};
 /// Events kept per service for `logs`.
@@ -401,10 +401,7 @@ impl Services {
         let mut cmd = Command::new(&spec.cmd);
         cmd.args(&spec.args)
             .env_clear()
-            .env("PATH", DEFAULT_PATH)
-            .env("HOME", "/root")
-            .env("USER", "root")
-            .env("LANG", "C.UTF-8")
+            .envs(crate::session::base_environment())
             .env("SPRITE_SERVICE", name)
             .envs(&spec.env)
             .current_dir(match &spec.dir {

@@ -203,6 +203,29 @@ impl Sessions {
     }
 }
 
+/// What every command and service starts from: the defaults, then the
+/// sprite's own environment ([`sprite_init::ENVIRONMENT_FILE`]). A file that
+/// is missing or unreadable adds nothing.
+pub fn base_environment() -> Vec<(String, String)> {
+    let mut env: std::collections::BTreeMap<String, String> = [
+        ("PATH", DEFAULT_PATH),
+        ("HOME", "/root"),
+        ("USER", "root"),
+        ("LANG", "C.UTF-8"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let own = std::fs::read(sprite_init::ENVIRONMENT_FILE)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<std::collections::BTreeMap<String, String>>(&b).ok())
+        .unwrap_or_default();
+    if sprite_init::command_is_passable(std::iter::empty(), own.iter()) {
+        env.extend(own);
+    }
+    env.into_iter().collect()
+}
+
 /// The command `spec` asks for, with the sprite's default environment and
 /// working directory; its streams are not wired yet.
 fn command(spec: &ExecSpec) -> Result<Command, Reply> {
@@ -215,10 +238,7 @@ fn command(spec: &ExecSpec) -> Result<Command, Reply> {
     let mut cmd = Command::new(program);
     cmd.args(&spec.argv[1..]);
     cmd.env_clear();
-    cmd.env("PATH", DEFAULT_PATH)
-        .env("HOME", "/root")
-        .env("USER", "root")
-        .env("LANG", "C.UTF-8");
+    cmd.envs(base_environment());
     if spec.tty.is_some() {
         cmd.env("TERM", "xterm-256color");
     }

@@ -214,3 +214,87 @@ async fn services_come_back_after_a_cold_sleep_and_follow_restores() {
     listening(&host, &s, 8080).await;
     host.destroy(&s).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sprites_environment_reaches_every_command_and_service() {
+    let host = common::host("t-environment").await;
+    let s = common::name("env");
+    let environment: std::collections::BTreeMap<String, String> = [
+        ("GREETING", "hello from the sprite"),
+        ("LANG", "en_GB.UTF-8"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let opts = vmhost::CreateOptions {
+        environment: environment.clone(),
+        ..Default::default()
+    };
+    host.create(&s, opts).await.unwrap();
+    assert_eq!(host.get(&s).unwrap().environment, environment);
+    // Over the defaults, under the command's own.
+    let (out, _, _) = sh(&host, &s, "echo \"$GREETING|$LANG|$HOME\"").await;
+    assert_eq!(out.trim(), "hello from the sprite|en_GB.UTF-8|/root");
+    let spec = vmhost::ExecSpec {
+        argv: vec!["sh".into(), "-c".into(), "echo $GREETING".into()],
+        env: vec![("GREETING".into(), "the command's own".into())],
+        ..Default::default()
+    };
+    let mut stream = host.exec(&s, spec).await.unwrap();
+    let mut said = Vec::new();
+    while let Some(chunk) = stream.output.next().await.unwrap() {
+        if let vmhost::Chunk::Stdout(b) = chunk {
+            said.extend(b);
+        }
+    }
+    assert_eq!(String::from_utf8_lossy(&said).trim(), "the command's own");
+
+    // A service has it, also when init starts it again after a cold sleep.
+    let writer = spec_of_sh("echo \"$GREETING\" > /srv-greeting; exec sleep 1000");
+    put(&host, &s, "writer", writer).await;
+    assert_eq!(greeting(&host, &s).await, "hello from the sprite");
+    sh(&host, &s, "rm /srv-greeting").await;
+    host.sleep_cold(&s).await.unwrap();
+    host.wake(&s).await.unwrap();
+    assert_eq!(greeting(&host, &s).await, "hello from the sprite");
+
+    // A fork takes it along.
+    let copy = common::name("env-copy");
+    host.fork(&s, None, &copy).await.unwrap();
+    assert_eq!(host.get(&copy).unwrap().environment, environment);
+    assert_eq!(
+        sh(&host, &copy, "echo $GREETING").await.0.trim(),
+        "hello from the sprite"
+    );
+
+    // One no command could be given is refused, and nothing is made.
+    for (k, v) in [("A=B", "x"), ("", "x"), ("NUL", "a\0b")] {
+        let bad = vmhost::CreateOptions {
+            environment: [(k.to_string(), v.to_string())].into_iter().collect(),
+            ..Default::default()
+        };
+        let other = common::name("env-bad");
+        assert!(matches!(
+            host.create(&other, bad).await,
+            Err(Error::Invalid(_))
+        ));
+        assert!(host.get(&other).is_err());
+    }
+    common::cleanup(&host).await;
+}
+
+/// What the service wrote, once it has (5 s at most).
+async fn greeting(host: &Host, s: &SpriteName) -> String {
+    for _ in 0..100 {
+        let (out, _, _) = sh(host, s, "cat /srv-greeting 2>/dev/null").await;
+        if !out.is_empty() {
+            return out.trim().to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    String::new()
+}
+
+fn spec_of_sh(script: &str) -> ServiceSpec {
+    spec("sh", &["-c", script])
+}

@@ -1,6 +1,8 @@
 //! JSON bodies of the public REST API, in the shapes the official Sprites
 //! SDKs send and read.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +63,10 @@ pub struct CreateSprite {
     /// blank base image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
+    /// Variables every command and service of the sprite gets (over the
+    /// defaults; a command's own win).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<BTreeMap<String, String>>,
 }
 
 /// Something new sprites can start from: a template of the server's
@@ -77,6 +83,7 @@ impl CreateSprite {
             wait_for_capacity: None,
             runtime: None,
             template: None,
+            environment: None,
         }
     }
 }
@@ -174,6 +181,9 @@ pub struct Sprite {
     /// Its durable copy in the server's object store.
     #[serde(default)]
     pub replication: Replication,
+    /// The environment it was made with: every command and service gets it.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
 }
 
 /// How a sprite's copy in the object store stands.

@@ -51,9 +51,9 @@ pub(crate) fn status(phase: vmhost::Phase) -> &'static str {
 
 async fn view(state: &AppState, caller: &Caller, r: Record) -> Result<Sprite, ApiError> {
     let host = host_name(&r)?;
-    let phase = match state.host.get(&host) {
-        Ok(info) => info.phase,
-        Err(vmhost::Error::NotFound(_)) => vmhost::Phase::Creating,
+    let (phase, environment) = match state.host.get(&host) {
+        Ok(info) => (info.phase, info.environment),
+        Err(vmhost::Error::NotFound(_)) => (vmhost::Phase::Creating, Default::default()),
         Err(e) => return Err(e.into()),
     };
     let defaults = state.settings.sleep;
@@ -80,6 +80,7 @@ async fn view(state: &AppState, caller: &Caller, r: Record) -> Result<Sprite, Ap
         },
         labels: r.labels.0,
         replication: replication(state, &host)?,
+        environment,
     })
 }
 
@@ -289,6 +290,7 @@ pub async fn create_from_image(
         image,
         hostname: Some(name.to_string()),
         limits: Some(limits),
+        environment: req.environment.unwrap_or_default(),
     };
     let (id, host) = new_host_name();
     let make = state.host.create(&host, opts);

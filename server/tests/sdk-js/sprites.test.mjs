@@ -24,6 +24,23 @@ test('create, get, list, update and delete a sprite', async () => {
   await assert.rejects(client.getSprite('js-one'));
 });
 
+test('a sprite made with an environment gives it to every command', async () => {
+  const made = await client.createSprite('js-env', { environment: { GREETING: 'made with it', Mixed_case: 'kept' } });
+  const sprite = client.sprite('js-env');
+  try {
+    assert.deepEqual(made.environment, { GREETING: 'made with it', Mixed_case: 'kept' });
+    assert.deepEqual((await client.getSprite('js-env')).environment, made.environment);
+    const { stdout } = await sprite.execFile('sh', ['-c', 'echo "$GREETING/$Mixed_case"']);
+    assert.equal(String(stdout), 'made with it/kept\n');
+    // A command's own variables win.
+    const own = await sprite.execFile('sh', ['-c', 'echo $GREETING'], { env: { GREETING: 'its own' } });
+    assert.equal(String(own.stdout), 'its own\n');
+  } finally {
+    await client.deleteSprite('js-env');
+  }
+  await assert.rejects(client.createSprite('js-env-bad', { environment: { 'A=B': 'x' } }));
+});
+
 test('exec, exit codes, env, cwd and a terminal', async () => {
   await client.createSprite('js-exec');
   const sprite = client.sprite('js-exec');

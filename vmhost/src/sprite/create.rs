@@ -9,6 +9,7 @@
 //! A crash before 2 leaves only staging, removed on the next start; after 2
 //! the next start finds a sprite that should run and starts it.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sprites_wire::SpriteName;
@@ -26,6 +27,30 @@ pub struct CreateOptions {
     /// Host name inside; the sprite's name when absent.
     pub hostname: Option<String>,
     pub limits: Option<Limits>,
+    /// Its own environment: every command and service gets it.
+    pub environment: BTreeMap<String, String>,
+}
+
+/// The most variables, and bytes of names and values, an environment may
+/// hold.
+const MAX_VARIABLES: usize = 256;
+const MAX_ENVIRONMENT_BYTES: usize = 64 << 10;
+
+/// Refuses an environment no command could be given.
+fn check_environment(env: &BTreeMap<String, String>) -> Result<()> {
+    let bytes: usize = env.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if env.len() > MAX_VARIABLES || bytes > MAX_ENVIRONMENT_BYTES {
+        return Err(Error::Invalid(format!(
+            "environment: at most {MAX_VARIABLES} variables and {} KiB",
+            MAX_ENVIRONMENT_BYTES >> 10
+        )));
+    }
+    if !sprite_init::command_is_passable(std::iter::empty(), env.iter()) {
+        return Err(Error::Invalid(
+            "environment: names without '=' and nothing with NUL".into(),
+        ));
+    }
+    Ok(())
 }
 
 static STAGING_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -40,6 +65,7 @@ impl Host {
         if paths.dir.exists() {
             return Err(Error::AlreadyExists(name.to_string()));
         }
+        check_environment(&opts.environment)?;
         let image = crate::image::current(
             &self.pool,
             opts.image.as_deref().unwrap_or(&self.cfg.default_image),
@@ -60,12 +86,17 @@ impl Host {
             next_checkpoint: 0,
             next_hidden: 0,
             activity: super::Activity::started_now(),
+            environment: opts.environment,
         };
         self.stage_and_publish(name, &rec, |root| btrfs::snapshot(&image.path, root, false))
             .await?;
         step("create.published");
         let paths = self.paths(name);
-        if let Err(e) = self.start_sandbox(name, &paths, &rec).await {
+        let started = match self.write_environment(name, &rec.environment) {
+            Ok(()) => self.start_sandbox(name, &paths, &rec).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = started {
             // All or nothing: a sprite that cannot start is not left behind.
             if let Err(cleanup) = self.destroy_locked(name).await {
                 tracing::error!(sprite = %name, error = %cleanup, "cannot remove a sprite that failed to start");
@@ -74,6 +105,18 @@ impl Host {
         }
         self.emit(name, super::Phase::Running);
         self.info(name, rec)
+    }
+
+    /// Puts the sprite's environment where its init reads it, through the
+    /// sprite's own file system (a link in its image leads nowhere else).
+    fn write_environment(&self, name: &SpriteName, env: &BTreeMap<String, String>) -> Result<()> {
+        if env.is_empty() {
+            return Ok(());
+        }
+        let json = serde_json::to_vec_pretty(env).expect("an environment serializes");
+        self.files(name)?
+            .write(sprite_init::ENVIRONMENT_FILE, &json, Some(0o644), true)?;
+        Ok(())
     }
 
     /// Makes a sprite directory in staging whose root `make_root` fills,

@@ -74,6 +74,8 @@ impl Host {
             next_checkpoint: 0,
             next_hidden: 0,
             activity: super::Activity::started_now(),
+            // The file it is in came along with the disk.
+            environment: src.environment.clone(),
         };
         let sandbox = self.sandbox_id(source);
         let freeze =

@@ -28,7 +28,7 @@ mod reconcile;
 pub mod replica;
 mod restore;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -87,6 +87,10 @@ pub struct SpriteRecord {
     pub next_hidden: u32,
     #[serde(default)]
     pub activity: Activity,
+    /// Its own environment, as it was made with (inside, in
+    /// `sprite_init::ENVIRONMENT_FILE`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environment: BTreeMap<String, String>,
 }
 
 impl SpriteRecord {
@@ -160,6 +164,8 @@ pub struct SpriteInfo {
     pub active_ms: u64,
     /// When its current sleep began (ms since the Unix epoch), if asleep.
     pub asleep_since: Option<u64>,
+    /// Its own environment, as it was made with.
+    pub environment: BTreeMap<String, String>,
 }
 
 pub(crate) struct Paths {
@@ -617,6 +623,7 @@ impl Host {
             current_checkpoint: rec.current,
             active_ms: rec.activity.total_ms(crate::now_ms()),
             asleep_since: rec.activity.asleep_since,
+            environment: rec.environment,
         })
     }
 
