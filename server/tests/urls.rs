@@ -596,6 +596,75 @@ async fn a_private_sprite_admits_members_by_token_or_by_the_hand_off() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_private_url_for_admins_only_refuses_the_other_members() {
+    use sprites_wire::api::{UpdateSprite, UrlSettings};
+    use sprites_wire::orgs::{Member, NewOrganization, NewToken};
+    let srv = start("t-url-admins", Backend::Sqlite).await;
+    let alice = srv.user("alice").await;
+    let bob = srv.user("bob").await;
+    let crew = NewOrganization {
+        slug: "crew".into(),
+        name: "The Crew".into(),
+        class: false,
+    };
+    srv.ok(&alice, client::create_organization(&crew)).await;
+    let bob_member = Member {
+        handle: "bob".into(),
+        role: "member".into(),
+    };
+    srv.ok(&alice, client::set_member("crew", &bob_member))
+        .await;
+    let in_crew = NewToken {
+        name: "crew".into(),
+        organization: Some("crew".into()),
+    };
+    let alice_crew = srv.ok(&alice, client::create_token(&in_crew)).await.token;
+    let bob_crew = srv.ok(&bob, client::create_token(&in_crew)).await.token;
+    sprite_with_app(&srv, &alice_crew, "lab", "sprite").await;
+    let url = at(&srv, "lab-crew", "/");
+    let c = client(&srv, &["lab-crew"], false);
+    let opens = |token: String| {
+        let req = c.get(&url).bearer_auth(token);
+        async move { req.send().await.unwrap().status() }
+    };
+    // Every member who may use it opens it, by default.
+    assert_eq!(opens(bob_crew.clone()).await, StatusCode::OK);
+
+    // For admins only: the owner opens it, a member no longer does.
+    let settings = |who: &str| UpdateSprite {
+        url_settings: Some(UrlSettings {
+            auth: Some("sprite".into()),
+            private_access: Some(who.into()),
+        }),
+        sleep: None,
+        labels: None,
+    };
+    let v = srv
+        .ok(
+            &alice_crew,
+            client::update_sprite("lab", &settings("admins")),
+        )
+        .await;
+    assert_eq!(v.url_settings.private_access.as_deref(), Some("admins"));
+    assert_eq!(opens(bob_crew.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(opens(alice_crew.clone()).await, StatusCode::OK);
+    // Made an admin, Bob opens it too.
+    let bob_admin = Member {
+        handle: "bob".into(),
+        role: "admin".into(),
+    };
+    srv.ok(&alice, client::set_member("crew", &bob_admin)).await;
+    assert_eq!(opens(bob_crew.clone()).await, StatusCode::OK);
+
+    // Anything else is refused and changes nothing.
+    let bad = client::update_sprite("lab", &settings("everyone"));
+    assert_eq!(srv.status(&alice_crew, &bad).await, StatusCode::BAD_REQUEST);
+    let v = srv.ok(&alice_crew, client::sprite("lab")).await;
+    assert_eq!(v.url_settings.private_access.as_deref(), Some("admins"));
+    srv.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_request_wakes_a_sleeping_sprite_and_succeeds() {
     let srv = start("t-url-wake", Backend::Sqlite).await;
     let alice = srv.user("alice").await;

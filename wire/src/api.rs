@@ -11,6 +11,10 @@ pub struct UrlSettings {
     /// `sprite` (private: the organization's members or a token) or `public`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<String>,
+    /// Who may open a private URL: `org_users` (every member who may use
+    /// the sprite) or `admins` (the organization's owners and admins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_access: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -190,6 +190,7 @@ pub async fn set(
         }),
         url_settings: url_auth.map(|a| UrlSettings {
             auth: Some(a.to_string()),
+            private_access: None,
         }),
         labels: None,
     };

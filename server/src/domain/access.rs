@@ -18,6 +18,8 @@ pub(crate) struct Record {
     pub(crate) name: String,
     pub(crate) host_name: String,
     pub(crate) url_auth: String,
+    /// `org_users` or `admins`: who may open its private URL.
+    pub(crate) url_private_access: String,
     /// Kept as a JSON array of strings.
     #[sqlx(try_from = "String")]
     pub(crate) labels: Labels,

@@ -58,6 +58,17 @@ pub async fn role_in(db: &Db, user_id: &str, slug: &str) -> Result<(String, Stri
     }
 }
 
+/// A user's role in the organization with id `org_id`, if a member.
+pub async fn role_of(db: &Db, user_id: &str, org_id: &str) -> Result<Option<String>, ApiError> {
+    let role =
+        sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
+            .bind(org_id)
+            .bind(user_id)
+            .fetch_optional(db.pool())
+            .await?;
+    Ok(role)
+}
+
 pub async fn list(db: &Db, caller: &Caller) -> Result<OrganizationList, ApiError> {
     let rows: Vec<OrgRow> = sqlx::query_as(
         "SELECT o.slug AS slug, o.name AS name, o.personal AS personal, o.is_class AS is_class, \

@@ -77,6 +77,7 @@ async fn view(state: &AppState, caller: &Caller, r: Record) -> Result<Sprite, Ap
         updated_at: crate::db::iso_ms(r.updated_at.max(0) as u64),
         url_settings: UrlSettings {
             auth: Some(r.url_auth),
+            private_access: Some(r.url_private_access),
         },
         labels: r.labels.0,
         replication: replication(state, &host)?,
@@ -226,6 +227,17 @@ fn check_auth(s: &Option<UrlSettings>) -> Result<String, ApiError> {
     }
 }
 
+/// Who may open the private URL, when the settings say (`None`: as before).
+fn check_private_access(s: &Option<UrlSettings>) -> Result<Option<String>, ApiError> {
+    match s.as_ref().and_then(|s| s.private_access.as_deref()) {
+        None => Ok(None),
+        Some(who @ ("org_users" | "admins")) => Ok(Some(who.into())),
+        Some(other) => Err(ApiError::Invalid(format!(
+            "url_settings.private_access {other:?}: use \"org_users\" or \"admins\""
+        ))),
+    }
+}
+
 fn limits(
     cfg: &Option<sprites_wire::api::SpriteConfig>,
 ) -> Result<vmhost::runtime::Limits, ApiError> {
@@ -281,6 +293,7 @@ pub async fn create_from_image(
     let labels = req.labels.unwrap_or_default();
     check_labels(&labels)?;
     let url_auth = check_auth(&req.url_settings)?;
+    let private_access = check_private_access(&req.url_settings)?;
     let sleep = check_sleep(&req.sleep.unwrap_or_default())?;
     let mut limits = limits(&req.config)?;
     if let Some(disk) = student_limits(state, caller).await?.max_disk {
@@ -298,7 +311,7 @@ pub async fn create_from_image(
         id: &id,
         name: &name,
         host_name: &host,
-        url_auth: &url_auth,
+        url: (&url_auth, private_access.as_deref().unwrap_or("org_users")),
         labels: &labels,
         sleep,
     };
@@ -398,7 +411,8 @@ struct NewSprite<'a> {
     id: &'a str,
     name: &'a SpriteName,
     host_name: &'a SpriteName,
-    url_auth: &'a str,
+    /// Its URL's `auth` and `private_access`.
+    url: (&'a str, &'a str),
     labels: &'a [String],
     /// Warm and cold sleep times (seconds; `None`: the server's default).
     sleep: (Option<i64>, Option<i64>),
@@ -416,7 +430,7 @@ async fn add(
         id,
         name,
         host_name,
-        url_auth,
+        url: (url_auth, private_access),
         labels,
         sleep,
     } = new;
@@ -439,7 +453,8 @@ async fn add(
     let now = now_ms();
     let inserted = sqlx::query(
         "INSERT INTO sprites (id, org_id, name, host_name, url_auth, labels, created_at, updated_at, \
-         warm_after_secs, cold_after_secs, owner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         warm_after_secs, cold_after_secs, owner_id, url_private_access) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(id)
     .bind(&caller.org_id)
@@ -452,6 +467,7 @@ async fn add(
     .bind(sleep.0)
     .bind(sleep.1)
     .bind(&caller.user_id)
+    .bind(private_access)
     .execute(state.db.pool())
     .await;
     match inserted {
@@ -505,7 +521,7 @@ pub async fn fork(
         id: &id,
         name: &name,
         host_name: &host,
-        url_auth: &src.url_auth,
+        url: (&src.url_auth, &src.url_private_access),
         labels: &src.labels.0,
         sleep: (src.warm_after, src.cold_after),
     };
@@ -646,6 +662,9 @@ pub async fn update(
     }
     if req.url_settings.is_some() {
         r.url_auth = check_auth(&req.url_settings)?;
+        if let Some(who) = check_private_access(&req.url_settings)? {
+            r.url_private_access = who;
+        }
     }
     if let Some(labels) = req.labels {
         check_labels(&labels)?;
@@ -654,7 +673,7 @@ pub async fn update(
     r.updated_at = now_ms();
     sqlx::query(
         "UPDATE sprites SET url_auth = $1, labels = $2, updated_at = $3, \
-         warm_after_secs = $4, cold_after_secs = $5 WHERE id = $6",
+         warm_after_secs = $4, cold_after_secs = $5, url_private_access = $7 WHERE id = $6",
     )
     .bind(&r.url_auth)
     .bind(serde_json::to_string(&r.labels.0).expect("labels serialize"))
@@ -662,6 +681,7 @@ pub async fn update(
     .bind(r.warm_after)
     .bind(r.cold_after)
     .bind(&r.id)
+    .bind(&r.url_private_access)
     .execute(state.db.pool())
     .await?;
     forget(state);

@@ -36,6 +36,7 @@ use sprites_wire::SpriteName;
 use sqlx::Row as _;
 use vmhost::Connection;
 
+use crate::domain::caller::Caller;
 use crate::error::ApiError;
 use crate::{client_addr_of, AppState};
 
@@ -66,6 +67,8 @@ pub struct Route {
     pub name: String,
     pub org_slug: String,
     pub public: bool,
+    /// Private, and only for the organization's owners and admins.
+    pub admins_only: bool,
 }
 
 /// URL labels (`<sprite>-<org>`) to their sprites.
@@ -101,8 +104,8 @@ pub async fn resolve(state: &AppState, label: &str) -> Result<Option<Arc<Route>>
             continue;
         }
         let row = sqlx::query(
-            "SELECT s.id AS id, s.host_name AS host_name, s.org_id AS org_id, s.url_auth AS url_auth \
-             FROM sprites s JOIN organizations o ON o.id = s.org_id \
+            "SELECT s.id AS id, s.host_name AS host_name, s.org_id AS org_id, s.url_auth AS url_auth, \
+             s.url_private_access AS url_private_access FROM sprites s JOIN organizations o ON o.id = s.org_id \
              WHERE o.slug = $1 AND s.name = $2",
         )
         .bind(slug)
@@ -119,6 +122,7 @@ pub async fn resolve(state: &AppState, label: &str) -> Result<Option<Arc<Route>>
             name: name.to_string(),
             org_slug: slug.to_string(),
             public: row.try_get::<String, _>("url_auth")? == "public",
+            admins_only: row.try_get::<String, _>("url_private_access")? == "admins",
         });
         state
             .sprite_routes
@@ -688,6 +692,19 @@ fn forwarded_headers(headers: &mut HeaderMap, forwarding: &Forwarding, upgrade: 
 /// Admits a bearer token of the sprite's organization, or the hand-off
 /// cookie of its host for a member. A browser with neither is sent to
 /// sign in; anything else is refused.
+/// Whether `caller` (of the sprite's organization) may open its private
+/// URL: one who may use the sprite, and an owner or admin when it says so.
+async fn may_open(state: &AppState, route: &Route, caller: &Caller) -> Result<bool, ApiError> {
+    if !crate::domain::access::may_use(state, caller, &route.sprite_id).await? {
+        return Ok(false);
+    }
+    if !route.admins_only {
+        return Ok(true);
+    }
+    let role = crate::domain::orgs::role_of(&state.db, &caller.user_id, &route.org_id).await?;
+    Ok(matches!(role.as_deref(), Some("owner" | "admin")))
+}
+
 async fn authorize(
     state: &AppState,
     route: &Route,
@@ -704,12 +721,7 @@ async fn authorize(
             })
             .ok_or(Refusal::Unauthorized)?;
         return match crate::domain::accounts::caller_for_token(&state.db, token.trim()).await? {
-            Some(c)
-                if c.org_id == route.org_id
-                    && crate::domain::access::may_use(state, &c, &route.sprite_id).await? =>
-            {
-                Ok(())
-            }
+            Some(c) if c.org_id == route.org_id && may_open(state, route, &c).await? => Ok(()),
             _ => Err(Refusal::Unauthorized),
         };
     }
@@ -717,7 +729,7 @@ async fn authorize(
         if let Some(c) =
             crate::domain::accounts::caller_for_user(&state.db, &user, &route.org_id).await?
         {
-            if crate::domain::access::may_use(state, &c, &route.sprite_id).await? {
+            if may_open(state, route, &c).await? {
                 return Ok(());
             }
         }

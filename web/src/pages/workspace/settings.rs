@@ -57,6 +57,7 @@ pub fn Settings() -> impl IntoView {
         let req = UpdateSprite {
             url_settings: Some(UrlSettings {
                 auth: Some(auth.into()),
+                private_access: None,
             }),
             sleep: Some(SleepSettings {
                 warm_after_secs: Some(w),
