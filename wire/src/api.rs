@@ -188,6 +188,12 @@ pub struct Sprite {
     /// The environment it was made with: every command and service gets it.
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
+    /// The version of the runtime inside it (sprite-init).
+    #[serde(default)]
+    pub version: String,
+    /// RFC 3339: its last start or wake.
+    #[serde(default)]
+    pub last_running_at: Option<String>,
 }
 
 /// How a sprite's copy in the object store stands.
@@ -431,6 +437,15 @@ pub struct Checkpoint {
     /// Taken only to replicate; listed only with `?hidden=true`.
     #[serde(default)]
     pub hidden: bool,
+    /// `auto` and `parent` again, by the names the SDKs read.
+    #[serde(default)]
+    pub is_auto: bool,
+    #[serde(default)]
+    pub source_id: Option<String>,
+    /// Empty: the checkpoint is whole (a checkpoint is listed only once
+    /// its snapshot and record are both written).
+    #[serde(default)]
+    pub health: String,
 }
 
 /// The body of `POST /v1/sprites/{name}/checkpoint` (optional).

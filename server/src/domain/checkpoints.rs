@@ -30,6 +30,9 @@ fn view(c: &CheckpointInfo, all: &[CheckpointInfo]) -> Checkpoint {
         parent: c.parent.map(|p| p.to_string()),
         auto: c.auto,
         hidden: c.hidden,
+        is_auto: c.auto,
+        source_id: c.parent.map(|p| p.to_string()),
+        health: String::new(),
     }
 }
 

@@ -51,9 +51,9 @@ pub(crate) fn status(phase: vmhost::Phase) -> &'static str {
 
 async fn view(state: &AppState, caller: &Caller, r: Record) -> Result<Sprite, ApiError> {
     let host = host_name(&r)?;
-    let (phase, environment) = match state.host.get(&host) {
-        Ok(info) => (info.phase, info.environment),
-        Err(vmhost::Error::NotFound(_)) => (vmhost::Phase::Creating, Default::default()),
+    let (phase, environment, last_running_at) = match state.host.get(&host) {
+        Ok(info) => (info.phase, info.environment, info.last_running_at),
+        Err(vmhost::Error::NotFound(_)) => (vmhost::Phase::Creating, Default::default(), None),
         Err(e) => return Err(e.into()),
     };
     let defaults = state.settings.sleep;
@@ -82,6 +82,8 @@ async fn view(state: &AppState, caller: &Caller, r: Record) -> Result<Sprite, Ap
         labels: r.labels.0,
         replication: replication(state, &host)?,
         environment,
+        version: sprite_init::VERSION.to_string(),
+        last_running_at: last_running_at.map(crate::db::iso_ms),
     })
 }
 

@@ -14,6 +14,8 @@ test('create, get, list, update and delete a sprite', async () => {
     assert.equal(sprite.name, 'js-one');
     const got = await client.getSprite('js-one');
     assert.equal(got.name, 'js-one');
+    assert.match(got.version, /^\d+\.\d+\.\d+/);
+    assert.ok(got.lastRunningAt instanceof Date && !isNaN(got.lastRunningAt), String(got.lastRunningAt));
     const list = await client.listSprites({ prefix: 'js-' });
     assert.deepEqual(list.sprites.map((s) => s.name), ['js-one']);
     const updated = await client.updateSprite('js-one', { labels: ['a', 'b'] });
@@ -111,6 +113,15 @@ test('restore, get and delete checkpoints', async () => {
     assert.equal(lines.at(-1).type, 'complete');
     const { stdout } = await sprite.execFile('cat', ['/root/state']);
     assert.equal(String(stdout), 'before\n');
+    // The restore kept the state before it as an automatic checkpoint
+    // taken on top of the first; all are whole.
+    const all = await sprite.listCheckpoints();
+    const kept = all.find((c) => c.id !== first.id);
+    assert.ok(kept, JSON.stringify(all));
+    assert.equal(kept.isAuto, true);
+    assert.equal(kept.sourceId, first.id);
+    assert.equal(first.isAuto, false);
+    assert.ok(all.every((c) => c.health === ''), JSON.stringify(all));
   } finally {
     await client.deleteSprite('js-restore');
   }

@@ -102,6 +102,7 @@ impl SpriteRecord {
             (true, None) => {
                 self.activity.since = Some(now);
                 self.activity.asleep_since = None;
+                self.activity.last_running_at = Some(now);
             }
             (false, Some(since)) => {
                 self.activity.active_ms += now.saturating_sub(since);
@@ -126,14 +127,20 @@ pub struct Activity {
     /// Start of the current sleep (ms since the Unix epoch), when known.
     #[serde(default)]
     pub asleep_since: Option<u64>,
+    /// Its last start or wake (ms since the Unix epoch), kept through the
+    /// sleep that follows.
+    #[serde(default)]
+    pub last_running_at: Option<u64>,
 }
 
 impl Activity {
     pub fn started_now() -> Activity {
+        let now = crate::now_ms();
         Activity {
             active_ms: 0,
-            since: Some(crate::now_ms()),
+            since: Some(now),
             asleep_since: None,
+            last_running_at: Some(now),
         }
     }
 
@@ -166,6 +173,8 @@ pub struct SpriteInfo {
     pub asleep_since: Option<u64>,
     /// Its own environment, as it was made with.
     pub environment: BTreeMap<String, String>,
+    /// Its last start or wake (ms since the Unix epoch), if known.
+    pub last_running_at: Option<u64>,
 }
 
 pub(crate) struct Paths {
@@ -624,6 +633,7 @@ impl Host {
             active_ms: rec.activity.total_ms(crate::now_ms()),
             asleep_since: rec.activity.asleep_since,
             environment: rec.environment,
+            last_running_at: rec.activity.last_running_at,
         })
     }
 
