@@ -147,17 +147,8 @@ async fn an_idle_terminal_lets_its_sprite_sleep_and_typing_wakes_it() {
     let srv = start("t-idle-tty", Backend::Sqlite).await;
     let alice = srv.user("alice").await;
     create(&srv, &alice, "term", 1, 0).await;
-    let url = format!(
-        "{}/v1/sprites/term/exec?cmd=sh&tty=true&stdin=true",
-        srv.base.replace("http", "ws")
-    );
-    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-        url.as_str(),
-    )
-    .unwrap();
-    req.headers_mut()
-        .insert("authorization", format!("Bearer {alice}").parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let query = "cmd=sh&tty=true&stdin=true";
+    let (mut ws, _) = srv.exec_socket(&alice, "term", query).await;
     reaches(&srv, &alice, "term", "warm", Duration::from_secs(10)).await;
 
     ws.send(Message::Binary(b"echo typed-$((6*7))\n".to_vec().into()))

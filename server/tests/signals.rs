@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{start, Backend, TestServer};
+use common::{start, Backend, Socket, TestServer};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -15,40 +15,10 @@ use sprites_wire::api::{frame, ExecMessage, KillSession, Progress};
 use sprites_wire::client;
 use tokio_tungstenite::tungstenite::Message;
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// Opens the exec WebSocket of `sprite` with `query`: the socket and the
-/// upgrade's headers.
-async fn exec_socket(
-    srv: &TestServer,
-    token: &str,
-    sprite: &str,
-    query: &str,
-) -> (Socket, reqwest::header::HeaderMap) {
-    let url = format!(
-        "{}/v1/sprites/{sprite}/exec?{query}",
-        srv.base.replace("http", "ws")
-    );
-    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-        url.as_str(),
-    )
-    .unwrap();
-    req.headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    let (ws, res) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let mut headers = reqwest::header::HeaderMap::new();
-    for (k, v) in res.headers() {
-        let name = reqwest::header::HeaderName::from_bytes(k.as_str().as_bytes()).unwrap();
-        headers.insert(name, v.as_bytes().try_into().unwrap());
-    }
-    (ws, headers)
-}
-
 /// Starts `script` (no terminal) in `sprite` over the exec WebSocket and
 /// reads until it prints `ready`: the socket and the session's id.
 async fn started(srv: &TestServer, token: &str, sprite: &str, script: &str) -> (Socket, String) {
-    let (mut ws, headers) = exec_socket(srv, token, sprite, &exec_query(script)).await;
+    let (mut ws, headers) = srv.exec_socket(token, sprite, &exec_query(script)).await;
     assert_eq!(headers["x-sprite-capabilities"], "signal");
     assert!(!headers["sprite-version"].is_empty());
     let mut session = None;
@@ -134,7 +104,7 @@ async fn a_signal_message_on_the_exec_socket_reaches_the_command() {
 
     // A second client joins by the older form of attach (`exec?id=`), and
     // its signal reaches the command.
-    let (mut joined, headers) = exec_socket(&srv, &alice, "sig", &format!("id={id}")).await;
+    let (mut joined, headers) = srv.exec_socket(&alice, "sig", &format!("id={id}")).await;
     assert_eq!(headers["x-sprite-capabilities"], "signal");
     let mut joined_id = None;
     read_until(&mut joined, "ready", |text| {

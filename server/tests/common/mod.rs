@@ -6,6 +6,10 @@
 
 use sprites_server::{domain::accounts, start_local, AppState};
 
+/// A WebSocket to the test server.
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
@@ -189,6 +193,24 @@ impl TestServer {
         let method = reqwest::Method::from_bytes(call.method.as_str().as_bytes()).unwrap();
         self.call(method, token, &call.path, call.body.clone())
             .await
+    }
+
+    /// Opens the exec WebSocket of `sprite` with `query` as the holder of
+    /// `token`: the socket and the upgrade's headers.
+    pub async fn exec_socket(
+        &self,
+        token: &str,
+        sprite: &str,
+        query: &str,
+    ) -> (Socket, tokio_tungstenite::tungstenite::http::HeaderMap) {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let ws = self.base.replace("http", "ws");
+        let url = format!("{ws}/v1/sprites/{sprite}/exec?{query}");
+        let mut req = url.as_str().into_client_request().unwrap();
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (socket, res) = tokio_tungstenite::connect_async(req).await.unwrap();
+        (socket, res.headers().clone())
     }
 
     /// Creates a blank sprite named `name` as the holder of `token`.
