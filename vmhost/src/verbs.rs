@@ -18,8 +18,8 @@ use crate::fs::Files;
 use crate::image::{Image, Recipe};
 use crate::sprite::replica::{Replication, ShipReport};
 use crate::{
-    CheckpointId, CheckpointInfo, Connection, CreateOptions, ExecOutput, ExecSpec, FsWatch, Host,
-    HostEvent, Phase, Result, ServiceEvents, ServiceInfo, ServiceOp, SessionInfo, SpriteInfo,
+    Check, CheckpointId, CheckpointInfo, Connection, CreateOptions, ExecOutput, ExecSpec, FsWatch,
+    Host, HostEvent, Phase, Result, ServiceEvents, ServiceInfo, ServiceOp, SessionInfo, SpriteInfo,
     SpriteName, Stream,
 };
 
@@ -42,6 +42,10 @@ pub trait Verbs: Send + Sync + 'static {
     async fn sleep_warm(&self, name: &SpriteName) -> Result<Phase>;
     async fn sleep_cold(&self, name: &SpriteName) -> Result<Phase>;
     async fn wake(&self, name: &SpriteName) -> Result<Phase>;
+    /// Stops every process and starts the sprite again on the same disk.
+    async fn restart(&self, name: &SpriteName) -> Result<Phase>;
+    /// Whether its init answers, and how fast.
+    async fn check(&self, name: &SpriteName) -> Result<Check>;
     fn disk_usage(&self, name: &SpriteName) -> Result<u64>;
     /// Phase changes and file changes of every sprite, as they happen.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<HostEvent>;
@@ -177,6 +181,12 @@ impl Verbs for Host {
     }
     async fn wake(&self, name: &SpriteName) -> Result<Phase> {
         Host::wake(self, name).await
+    }
+    async fn restart(&self, name: &SpriteName) -> Result<Phase> {
+        Host::restart(self, name).await
+    }
+    async fn check(&self, name: &SpriteName) -> Result<Check> {
+        Host::check(self, name).await
     }
     fn disk_usage(&self, name: &SpriteName) -> Result<u64> {
         Host::disk_usage(self, name)

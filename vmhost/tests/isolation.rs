@@ -178,6 +178,49 @@ async fn a_fork_bomb_hits_the_pids_limit_and_neighbours_stay_responsive() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_restart_brings_back_a_sprite_its_fork_bomb_has_filled() {
+    let host = host("t-bomb-restart").await;
+    let s = name("bombed");
+    let limits = Limits {
+        pids: 128,
+        ..Limits::default()
+    };
+    common::create_limited(&host, &s, limits).await;
+    ok(&host, &s, "echo kept > /root/note").await;
+    let bomb = vmhost::ExecSpec {
+        argv: vec!["bash".into(), "-c".into(), "f(){ f|f& }; f".into()],
+        detachable: true,
+        ..Default::default()
+    };
+    let _bombing = host.exec(&s, bomb).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let t = Instant::now();
+    assert_eq!(host.restart(&s).await.unwrap(), Phase::Running);
+    let took = t.elapsed();
+    assert_eq!(ok(&host, &s, "cat /root/note").await, "kept");
+    // The bomb is gone: a handful of processes, not the limit's worth.
+    let count = ok(&host, &s, "ls -d /proc/[0-9]* | wc -l").await;
+    assert!(
+        count.parse::<u32>().unwrap() < 16,
+        "{count} processes after the restart"
+    );
+    let check = host.check(&s).await.unwrap();
+    assert_eq!(check.phase, Phase::Running);
+    assert!(
+        check.problem.is_none() && check.elapsed.is_some(),
+        "{check:?}"
+    );
+    // Asleep, it is reported as it is and left asleep.
+    host.sleep_cold(&s).await.unwrap();
+    let check = host.check(&s).await.unwrap();
+    assert_eq!((check.phase, check.elapsed), (Phase::SleepingCold, None));
+    assert_eq!(host.get(&s).unwrap().phase, Phase::SleepingCold);
+    println!("restart under a fork bomb took {took:?}");
+    cleanup(&host).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_full_disk_stops_at_the_quota() {
     let host = host("t-quota").await;
     let s = name("filler");

@@ -448,6 +448,35 @@ pub struct Checkpoint {
     pub health: String,
 }
 
+/// `POST /v1/sprites/{name}/restart`: every process of the sprite stopped
+/// and started again on the same disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Restarted {
+    pub sprite_name: String,
+    /// What runs it here: the host's name for the sprite.
+    pub machine_id: String,
+    pub message: String,
+}
+
+/// `GET /v1/sprites/{name}/check`: whether the sprite answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SpriteCheck {
+    pub sprite_name: String,
+    pub sprite_id: String,
+    /// `healthy`, `unhealthy`, or its sleep (`warm`, `cold`) when asleep.
+    pub status: String,
+    /// Why it is unhealthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// RFC 3339.
+    pub checked_at: String,
+    /// Milliseconds its init took to answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed: Option<u64>,
+}
+
 /// The body of `POST /v1/sprites/{name}/checkpoint` (optional).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

@@ -24,8 +24,8 @@ use crate::accounts::{
 };
 use crate::api::{
     Checkpoint, CheckpointDiff, CreateSprite, ExecSessionList, Fork, KeepAwake, KillSession,
-    NewCheckpoint, NewKeepAwake, Progress, SaveTemplate, SleepRequest, Sprite, SpriteList,
-    SpriteUsage, Template, TemplateList, UpdateSprite, UsageReport,
+    NewCheckpoint, NewKeepAwake, Progress, Restarted, SaveTemplate, SleepRequest, Sprite,
+    SpriteCheck, SpriteList, SpriteUsage, Template, TemplateList, UpdateSprite, UsageReport,
 };
 use crate::classes::{
     Assignment, AssignmentList, Collect, Collection, CollectionList, NewAssignment,
@@ -46,6 +46,8 @@ pub mod path {
     pub const FORK: &str = "/v1/sprites/{name}/fork";
     pub const SLEEP: &str = "/v1/sprites/{name}/sleep";
     pub const WAKE: &str = "/v1/sprites/{name}/wake";
+    pub const RESTART: &str = "/v1/sprites/{name}/restart";
+    pub const CHECK: &str = "/v1/sprites/{name}/check";
     pub const KEEP_AWAKE: &str = "/v1/sprites/{name}/keep-awake";
     pub const KEEP_AWAKE_TASK: &str = "/v1/sprites/{name}/keep-awake/{id}";
     pub const USAGE: &str = "/v1/usage";
@@ -266,6 +268,16 @@ pub fn sleep(name: &str, cold: bool) -> Call<Sprite> {
 
 pub fn wake(name: &str) -> Call<Sprite> {
     Call::post(path::WAKE, &[name], &serde_json::json!({}))
+}
+
+/// Stops every process and starts the sprite again, its disk kept.
+pub fn restart(name: &str) -> Call<Restarted> {
+    Call::new(Method::Post, path::RESTART, &[name])
+}
+
+/// Whether the sprite answers, and how fast.
+pub fn check(name: &str) -> Call<SpriteCheck> {
+    Call::get(path::CHECK, &[name])
 }
 
 pub fn keep_awake(name: &str, req: &NewKeepAwake) -> Call<KeepAwake> {

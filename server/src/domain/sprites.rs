@@ -7,8 +7,9 @@
 //! the two is removed by [`reconcile`] on start.
 
 use sprites_wire::api::{
-    CreateSprite, KeepAwake, NewKeepAwake, Replication, ReplicationState, SleepSettings, Sprite,
-    SpriteList, SpriteLocation, SpriteUsage, UpdateSprite, UrlSettings, UsageReport,
+    CreateSprite, KeepAwake, NewKeepAwake, Replication, ReplicationState, Restarted, SleepSettings,
+    Sprite, SpriteCheck, SpriteList, SpriteLocation, SpriteUsage, UpdateSprite, UrlSettings,
+    UsageReport,
 };
 use sprites_wire::SpriteName;
 use sqlx::Row as _;
@@ -549,6 +550,43 @@ pub async fn sleep(
 pub async fn wake(state: &AppState, caller: &Caller, name: &str) -> Result<Sprite, ApiError> {
     running(state, caller, name).await?;
     get(state, caller, name).await
+}
+
+/// Stops every process of the caller's sprite `name` and starts it again
+/// on the same disk: the way back for a sprite its own processes have
+/// filled (a fork bomb at its process limit), in any phase.
+pub async fn restart(state: &AppState, caller: &Caller, name: &str) -> Result<Restarted, ApiError> {
+    let r = find(state, caller, name).await?;
+    let host = host_name(&r)?;
+    state.host.restart(&host).await?;
+    Ok(Restarted {
+        message: format!(
+            "{} restarted: its processes started again, its disk kept",
+            r.name
+        ),
+        sprite_name: r.name,
+        machine_id: host.to_string(),
+    })
+}
+
+/// Whether the caller's sprite `name` answers; a sleeping one is reported
+/// as asleep and left so.
+pub async fn check(state: &AppState, caller: &Caller, name: &str) -> Result<SpriteCheck, ApiError> {
+    let r = find(state, caller, name).await?;
+    let check = state.host.check(&host_name(&r)?).await?;
+    let status = match (&check.problem, check.phase) {
+        (Some(_), _) => "unhealthy",
+        (None, vmhost::Phase::Running) => "healthy",
+        (None, phase) => status(phase),
+    };
+    Ok(SpriteCheck {
+        sprite_name: r.name,
+        sprite_id: r.id,
+        status: status.into(),
+        reason: check.problem,
+        checked_at: crate::db::iso_ms(now_ms() as u64),
+        elapsed: check.elapsed.map(|d| d.as_millis() as u64),
+    })
 }
 
 pub async fn get(state: &AppState, caller: &Caller, name: &str) -> Result<Sprite, ApiError> {

@@ -43,6 +43,28 @@ test('a sprite made with an environment gives it to every command', async () => 
   await assert.rejects(client.createSprite('js-env-bad', { environment: { 'A=B': 'x' } }));
 });
 
+test('restart keeps the disk, and a check says the sprite answers', async () => {
+  await client.createSprite('js-restart');
+  const sprite = client.sprite('js-restart');
+  try {
+    await sprite.execFile('sh', ['-c', 'echo kept > /root/note; sleep 600 >/dev/null 2>&1 &']);
+    const restarted = await client.restartSprite('js-restart');
+    assert.equal(restarted.spriteName, 'js-restart');
+    assert.ok(restarted.machineId && restarted.message, JSON.stringify(restarted));
+    const { stdout } = await sprite.execFile('cat', ['/root/note']);
+    assert.equal(String(stdout), 'kept\n');
+    // The sleep started before the restart is gone with the old processes.
+    const left = await sprite.execFile('sh', ['-c', 'grep -lx sleep /proc/[0-9]*/comm 2>/dev/null | wc -l']);
+    assert.equal(String(left.stdout).trim(), '0');
+    const check = await client.checkSprite('js-restart');
+    assert.equal(check.status, 'healthy');
+    assert.equal(typeof check.elapsed, 'number');
+    assert.ok(!isNaN(check.checkedAt), String(check.checkedAt));
+  } finally {
+    await client.deleteSprite('js-restart');
+  }
+});
+
 test('exec, exit codes, env, cwd and a terminal', async () => {
   await client.createSprite('js-exec');
   const sprite = client.sprite('js-exec');

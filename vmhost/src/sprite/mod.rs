@@ -26,6 +26,7 @@ mod fork;
 mod lifecycle;
 mod reconcile;
 pub mod replica;
+mod restart;
 mod restore;
 
 use std::collections::{BTreeMap, HashMap};
@@ -47,6 +48,7 @@ pub use checkpoint::CheckpointInfo;
 pub(crate) use checkpoint::{recorded_ids, snapshot_ids, sync_fs, Taken, HIDDEN_BASE};
 pub use create::CreateOptions;
 pub use exec::Connection;
+pub use restart::Check;
 
 pub use crate::phase::Phase;
 

@@ -119,6 +119,8 @@ fn all() -> Routes {
         .post(path::FORK, sprites::fork)
         .post(path::SLEEP, sprites::sleep)
         .post(path::WAKE, sprites::wake)
+        .post(path::RESTART, sprites::restart)
+        .get(path::CHECK, sprites::check)
         .get(path::KEEP_AWAKE, sprites::list_keep_awake)
         .post(path::KEEP_AWAKE, sprites::add_keep_awake)
         .delete(path::KEEP_AWAKE_TASK, sprites::remove_keep_awake)

@@ -5,7 +5,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use sprites_wire::api::{
-    CreateSprite, Fork, KeepAwake, NewKeepAwake, SleepRequest, Sprite, SpriteList, UpdateSprite,
+    CreateSprite, Fork, KeepAwake, NewKeepAwake, Restarted, SleepRequest, Sprite, SpriteCheck,
+    SpriteList, UpdateSprite,
 };
 
 use super::answer::{made, Answer, Cx, Done, Made};
@@ -55,6 +56,14 @@ pub(super) async fn sleep(
     Ok(Json(
         sprites::sleep(&cx.state, &cx.caller, &name, req.cold).await?,
     ))
+}
+
+pub(super) async fn restart(cx: Cx, Path(name): Path<String>) -> Answer<Restarted> {
+    Ok(Json(sprites::restart(&cx.state, &cx.caller, &name).await?))
+}
+
+pub(super) async fn check(cx: Cx, Path(name): Path<String>) -> Answer<SpriteCheck> {
+    Ok(Json(sprites::check(&cx.state, &cx.caller, &name).await?))
 }
 
 pub(super) async fn wake(cx: Cx, Path(name): Path<String>) -> Answer<Sprite> {

@@ -1,0 +1,83 @@
+//! restart and check: the way back for a sprite whose own processes have
+//! taken all it may have (a fork bomb at its process limit, memory), and
+//! the question whether its init answers.
+//!
+//! restart, under the sprite's lock:
+//! 1. the desired phase becomes Running (recorded first, as for a wake);
+//! 2. every process stops: SIGTERM, [`RESTART_GRACE`], then SIGKILL to the
+//!    whole sandbox, which does not need the sprite's own cooperation;
+//! 3. the sandbox starts again on the same disk, its services with it.
+
+use std::time::{Duration, Instant};
+
+use sprites_wire::SpriteName;
+
+use super::{wrong_phase, Desired, Host, Phase};
+use crate::error::Result;
+use crate::record;
+
+/// How long a restart lets processes end by themselves.
+pub const RESTART_GRACE: Duration = Duration::from_secs(1);
+
+/// How long a check waits for the sprite's init to answer.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How a sprite answered a check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub phase: Phase,
+    /// How long its init took to answer, when running and it did.
+    pub elapsed: Option<Duration>,
+    /// Why it is not well, in words.
+    pub problem: Option<String>,
+}
+
+impl Host {
+    /// Stops every process of the sprite and starts it again on the same
+    /// disk. Allowed in every phase but Creating; a sleeping sprite comes
+    /// back awake.
+    pub async fn restart(&self, name: &SpriteName) -> Result<Phase> {
+        let _guard = self.lock(name).await;
+        // A disk only in the bucket comes back first.
+        self.fetch_locked(name).await?;
+        let (paths, mut rec) = self.load(name)?;
+        let phase = self.observe(name)?;
+        if phase == Phase::Creating {
+            return Err(wrong_phase("restart", phase));
+        }
+        rec.set_desired(Desired::Running);
+        record::replace(&paths.record, &rec)?;
+        self.stop_sandbox(name, RESTART_GRACE).await?;
+        self.start_sandbox(name, &paths, &rec).await?;
+        self.emit(name, Phase::Running);
+        Ok(Phase::Running)
+    }
+
+    /// Whether the sprite's init answers, and how fast; a sleeping sprite
+    /// is left asleep and reported as it is.
+    pub async fn check(&self, name: &SpriteName) -> Result<Check> {
+        self.load(name)?;
+        let phase = self.observe(name)?;
+        if phase != Phase::Running {
+            return Ok(Check {
+                phase,
+                elapsed: None,
+                problem: None,
+            });
+        }
+        let start = Instant::now();
+        let problem = match tokio::time::timeout(CHECK_TIMEOUT, self.agent(name).ping()).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!("its init did not answer: {e}")),
+            Err(_) => Some(format!(
+                "its init did not answer within {} s",
+                CHECK_TIMEOUT.as_secs()
+            )),
+        };
+        Ok(Check {
+            phase,
+            elapsed: problem.is_none().then(|| start.elapsed()),
+            problem,
+        })
+    }
+}
