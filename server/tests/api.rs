@@ -697,3 +697,63 @@ async fn unreadable_bodies_are_refused_and_change_nothing() {
     }
     srv.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listing_goes_down_the_tree_and_filters_by_pattern() {
+    let srv = start("t-api-walk", Backend::Sqlite).await;
+    let alice = srv.user("alice").await;
+    assert_eq!(srv.create(&alice, "tree").await.0, StatusCode::CREATED);
+    let script = "mkdir -p /root/proj/src/bin && cd /root/proj && echo a > README.md \
+                  && echo b > src/main.rs && echo c > src/lib.rs && echo d > src/bin/tool.rs \
+                  && ln -s /root/proj loop";
+    let out = srv
+        .state
+        .host
+        .run(&srv.host_name("tree"), &["sh", "-c", script], b"")
+        .await
+        .unwrap();
+    assert_eq!(out.code, 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let names = |query: &[(&str, &str)]| {
+        let mut call = client::list_files("tree", "/root/proj");
+        for (k, v) in query {
+            call = call.query(k, v);
+        }
+        let srv = &srv;
+        let alice = &alice;
+        async move {
+            let listing = srv.ok(alice, call).await;
+            listing
+                .entries
+                .into_iter()
+                .map(|e| e.name)
+                .collect::<Vec<_>>()
+        }
+    };
+    // One level, as before.
+    assert_eq!(names(&[]).await, ["README.md", "loop", "src"]);
+    // All the way down, the link listed and not followed.
+    assert_eq!(
+        names(&[("recursive", "true")]).await,
+        [
+            "README.md",
+            "loop",
+            "src",
+            "src/bin",
+            "src/lib.rs",
+            "src/main.rs",
+            "src/bin/tool.rs"
+        ]
+    );
+    assert_eq!(
+        names(&[("recursive", "true"), ("pattern", "src/*.rs")]).await,
+        ["src/lib.rs", "src/main.rs"]
+    );
+    assert_eq!(
+        names(&[("recursive", "true"), ("pattern", "**/*.rs")]).await,
+        ["src/lib.rs", "src/main.rs", "src/bin/tool.rs"]
+    );
+    assert_eq!(names(&[("pattern", "*.md")]).await, ["README.md"]);
+    let bad = client::list_files("tree", "/root/proj").query("pattern", "[");
+    assert_eq!(srv.status(&alice, &bad).await, StatusCode::BAD_REQUEST);
+    srv.cleanup().await;
+}

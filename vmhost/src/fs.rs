@@ -275,6 +275,31 @@ impl SpriteFs {
         Ok(out)
     }
 
+    /// Every entry below folder `path`, each folder's entries (sorted by
+    /// name) followed by its subfolders' in turn; a link is listed, never
+    /// followed. More than `max` entries is refused rather than cut short.
+    pub fn walk(&self, path: &str, max: usize) -> Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        let top = absolute(&relative(path)?);
+        let mut folders = vec![top.clone()];
+        while let Some(folder) = folders.pop() {
+            let entries = match self.list(&folder) {
+                // A folder removed (or made a file) meanwhile: nothing below.
+                Err(Error::FileNotFound(_)) if folder != top => continue,
+                other => other?,
+            };
+            let subfolders = entries.iter().rev().filter(|e| e.kind == Kind::Dir);
+            folders.extend(subfolders.map(|e| e.path.clone()));
+            if out.len() + entries.len() > max {
+                return Err(Error::Invalid(format!(
+                    "{path} holds more than {max} entries: list a folder further down"
+                )));
+            }
+            out.extend(entries);
+        }
+        Ok(out)
+    }
+
     /// Opens a regular file for reading (symlinks inside the sprite followed).
     pub fn open_read(&self, path: &str) -> Result<File> {
         let rel = relative(path)?;
@@ -656,6 +681,20 @@ impl Files {
                 vec![me.clone()]
             };
             Ok((me, entries))
+        })
+        .await
+    }
+
+    /// [`SpriteFs::walk`] of folder `path`: the folder's own entry, then
+    /// everything below it.
+    pub async fn walk(&self, path: &str, max: usize) -> Result<(Entry, Vec<Entry>)> {
+        let path = path.to_string();
+        self.run(move |fs| {
+            let me = fs.stat(&path)?;
+            if me.kind != Kind::Dir {
+                return Ok((me.clone(), vec![me]));
+            }
+            Ok((me, fs.walk(&path, max)?))
         })
         .await
     }

@@ -93,14 +93,66 @@ impl Place<'_> {
     }
 }
 
+/// The most entries a recursive listing gathers before it is refused.
+pub const MAX_LISTED: usize = 20_000;
+
+/// Which entries a listing gives.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Listed<'a> {
+    /// Everything below the folder, not only its own entries; each named
+    /// by its path below the folder (`src/main.rs`).
+    pub recursive: bool,
+    /// Only those whose name (path below the folder, when recursive)
+    /// matches this glob (`*.rs`, `src/**/*.rs`).
+    pub pattern: Option<&'a str>,
+}
+
 /// A directory's entries, or the one entry of a file.
-pub async fn list(state: &AppState, caller: &Caller, at: Place<'_>) -> Result<Listing, ApiError> {
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    at: Place<'_>,
+    what: Listed<'_>,
+) -> Result<Listing, ApiError> {
+    let pattern = what
+        .pattern
+        .map(glob::Pattern::new)
+        .transpose()
+        .map_err(|e| ApiError::Invalid(format!("pattern: {e}")))?;
     let (fs, path) = at.open(state, caller).await?;
-    let (me, entries) = fs.list_or_stat(&path).await?;
+    let (me, entries) = match what.recursive {
+        true => fs.walk(&path, MAX_LISTED).await?,
+        false => fs.list_or_stat(&path).await?,
+    };
+    let is_dir = me.kind == Kind::Dir;
+    let below = |e: &Entry| match (is_dir, e.path.strip_prefix(&me.path)) {
+        (true, Some(rest)) => rest.trim_start_matches('/').to_string(),
+        _ => e.name.clone(),
+    };
+    let options = glob::MatchOptions {
+        require_literal_separator: true,
+        ..Default::default()
+    };
+    let entries = entries
+        .iter()
+        .map(|e| FileEntry {
+            name: if what.recursive {
+                below(e)
+            } else {
+                e.name.clone()
+            },
+            ..entry(e)
+        })
+        .filter(|e| {
+            pattern
+                .as_ref()
+                .is_none_or(|p| p.matches_with(&e.name, options))
+        })
+        .collect();
     Ok(Listing {
-        path: me.path,
-        is_dir: me.kind == Kind::Dir,
-        entries: entries.iter().map(entry).collect(),
+        path: me.path.clone(),
+        is_dir,
+        entries,
     })
 }
 

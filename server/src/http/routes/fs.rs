@@ -20,6 +20,8 @@ pub(super) struct PathQuery {
     path: String,
     working_dir: Option<String>,
     recursive: Option<String>,
+    /// A glob the listed entries' paths (below the listed folder) match.
+    pattern: Option<String>,
     mode: Option<String>,
     mkdir_parents: Option<String>,
 }
@@ -47,9 +49,12 @@ pub(super) async fn list(
     Path(name): Path<String>,
     Query(q): Query<PathQuery>,
 ) -> Answer<Listing> {
-    Ok(Json(
-        files::list(&cx.state, &cx.caller, q.place(&name)).await?,
-    ))
+    let what = files::Listed {
+        recursive: flag(&q.recursive, false),
+        pattern: q.pattern.as_deref(),
+    };
+    let at = q.place(&name);
+    Ok(Json(files::list(&cx.state, &cx.caller, at, what).await?))
 }
 
 pub(super) async fn read(
