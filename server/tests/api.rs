@@ -757,3 +757,50 @@ async fn a_listing_goes_down_the_tree_and_filters_by_pattern() {
     assert_eq!(srv.status(&alice, &bad).await, StatusCode::BAD_REQUEST);
     srv.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chown_takes_an_id_or_a_name_for_either_alone() {
+    use sprites_wire::fs::{Chown, Owner};
+    let srv = start("t-api-chown", Backend::Sqlite).await;
+    let alice = srv.user("alice").await;
+    assert_eq!(srv.create(&alice, "own").await.0, StatusCode::CREATED);
+    let out = srv
+        .state
+        .host
+        .run(
+            &srv.host_name("own"),
+            &["sh", "-c", "echo x > /root/f"],
+            b"",
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.code, 0);
+    let chown = |uid: Option<Owner>, gid: Option<Owner>| {
+        client::chown(
+            "own",
+            &Chown {
+                path: "/root/f".into(),
+                working_dir: None,
+                uid,
+                gid,
+                recursive: false,
+            },
+        )
+    };
+    let name = |n: &str| Some(Owner::Name(n.into()));
+    // The owner alone: the group stays.
+    let e = srv.ok(&alice, chown(Some(Owner::Id(1000)), None)).await;
+    assert_eq!((e.uid, e.gid), (1000, 0));
+    // By the sprite's own names (Debian's daemon is 1, users is group 100).
+    let e = srv.ok(&alice, chown(name("daemon"), name("daemon"))).await;
+    assert_eq!((e.uid, e.gid), (1, 1));
+    let e = srv.ok(&alice, chown(None, name("users"))).await;
+    assert_eq!((e.uid, e.gid), (1, 100));
+    // Neither, or a name the sprite does not know: refused, nothing changed.
+    for bad in [chown(None, None), chown(name("nobody-here"), None)] {
+        assert_eq!(srv.status(&alice, &bad).await, StatusCode::BAD_REQUEST);
+    }
+    let listing = srv.ok(&alice, client::list_files("own", "/root/f")).await;
+    assert_eq!((listing.entries[0].uid, listing.entries[0].gid), (1, 100));
+    srv.cleanup().await;
+}

@@ -505,20 +505,50 @@ impl SpriteFs {
         self.stat(path)
     }
 
-    /// Sets owner and group as ids inside the sprite; a symlink itself is changed.
-    pub fn chown(&self, path: &str, uid: u32, gid: u32) -> Result<Entry> {
+    /// Sets owner and group as ids inside the sprite (either left as it is
+    /// when `None`); a symlink itself is changed.
+    pub fn chown(&self, path: &str, uid: Option<u32>, gid: Option<u32>) -> Result<Entry> {
         let (parent, name) = parent_and_name(path)?;
         let dir = self.dir(path, &parent)?;
-        let (u, g) = (self.outside(uid, path)?, self.outside(gid, path)?);
+        let u = uid.map(|id| self.outside(id, path)).transpose()?;
+        let g = gid.map(|id| self.outside(id, path)).transpose()?;
         rustix::fs::chownat(
             &dir,
             &name,
-            Some(as_uid(u)),
-            Some(as_gid(g)),
+            u.map(as_uid),
+            g.map(as_gid),
             AtFlags::SYMLINK_NOFOLLOW,
         )
         .map_err(|e| map_err(path, e))?;
         self.entry(&dir, &name, absolute(&relative(path)?))
+    }
+}
+
+/// Which of the sprite's own tables names an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdTable {
+    /// `/etc/passwd`
+    Users,
+    /// `/etc/group`
+    Groups,
+}
+
+impl SpriteFs {
+    /// The id the sprite's own `/etc/passwd` or `/etc/group` gives `name`.
+    pub fn id_of(&self, table: IdTable, name: &str) -> Result<u32> {
+        let (file, what) = match table {
+            IdTable::Users => ("/etc/passwd", "user"),
+            IdTable::Groups => ("/etc/group", "group"),
+        };
+        let text = self.read(file, 4 << 20)?;
+        String::from_utf8_lossy(&text)
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.len() > 2 && f[0] == name)
+            .and_then(|f| f[2].parse().ok())
+            .ok_or_else(|| {
+                Error::Invalid(format!("no {what} named {name:?} in the sprite's {file}"))
+            })
     }
 }
 
@@ -753,7 +783,19 @@ impl Files {
 
     /// Sets the owner of `path` and, with `recursive`, of everything under
     /// it; the entry of `path`.
-    pub async fn chown(&self, path: &str, uid: u32, gid: u32, recursive: bool) -> Result<Entry> {
+    /// [`SpriteFs::id_of`].
+    pub async fn id_of(&self, table: IdTable, name: &str) -> Result<u32> {
+        let name = name.to_string();
+        self.run(move |fs| fs.id_of(table, &name)).await
+    }
+
+    pub async fn chown(
+        &self,
+        path: &str,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        recursive: bool,
+    ) -> Result<Entry> {
         let top = path.to_string();
         self.run(move |fs| each(fs, &top, recursive, &|p| fs.chown(p, uid, gid)))
             .await

@@ -83,14 +83,16 @@ async fn every_file_operation_works_and_maps_ownership() {
 
     let e = fs.chmod("/srv/moved/b/c/f.txt", 0o751).unwrap();
     assert_eq!(e.mode, 0o751);
-    let e = fs.chown("/srv/moved/b/c/f.txt", alice, alice).unwrap();
+    let e = fs
+        .chown("/srv/moved/b/c/f.txt", Some(alice), Some(alice))
+        .unwrap();
     assert_eq!(e.uid, alice);
     assert_eq!(
         ok(&host, &s, "stat -c '%U %a' /srv/moved/b/c/f.txt").await,
         "alice 751"
     );
     assert!(matches!(
-        fs.chown("/srv/moved", 70000, 0),
+        fs.chown("/srv/moved", Some(70000), Some(0)),
         Err(Error::InvalidPath { .. })
     ));
 

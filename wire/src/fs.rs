@@ -141,10 +141,24 @@ pub struct Chown {
     pub path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<String>,
-    pub uid: u32,
-    pub gid: u32,
+    /// The new owner; left as it is when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<Owner>,
+    /// The new group; left as it is when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<Owner>,
     #[serde(default)]
     pub recursive: bool,
+}
+
+/// A user or group, by id or by the name the sprite's own `/etc/passwd` or
+/// `/etc/group` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(untagged)]
+pub enum Owner {
+    Id(u32),
+    Name(String),
 }
 
 /// `path` made absolute against `working_dir` (default `/`), with `.` and

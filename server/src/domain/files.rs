@@ -4,8 +4,8 @@
 //! `vmhost::fs`. Files work in every phase: a sleeping sprite stays asleep.
 
 use axum::body::Bytes;
-use sprites_wire::fs::{Chmod, Chown, FileEntry, Listing, Mkdir, Move};
-use vmhost::fs::{Entry, Files, Kind};
+use sprites_wire::fs::{Chmod, Chown, FileEntry, Listing, Mkdir, Move, Owner};
+use vmhost::fs::{Entry, Files, IdTable, Kind};
 
 use crate::domain::access;
 use crate::domain::caller::Caller;
@@ -246,11 +246,26 @@ pub async fn chown(
     sprite: &str,
     req: Chown,
 ) -> Result<FileEntry, ApiError> {
+    if req.uid.is_none() && req.gid.is_none() {
+        return Err(ApiError::Invalid("uid or gid: give one or both".into()));
+    }
     let place = (req.path.as_str(), req.working_dir.as_deref());
     let (fs, path) = open(state, caller, sprite, None, place).await?;
-    Ok(entry(
-        &fs.chown(&path, req.uid, req.gid, req.recursive).await?,
-    ))
+    let uid = id_of(&fs, IdTable::Users, req.uid).await?;
+    let gid = id_of(&fs, IdTable::Groups, req.gid).await?;
+    Ok(entry(&fs.chown(&path, uid, gid, req.recursive).await?))
+}
+
+/// An owner's id: given, or looked up by name in the sprite's own tables.
+async fn id_of(fs: &Files, table: IdTable, who: Option<Owner>) -> Result<Option<u32>, ApiError> {
+    Ok(match who {
+        None => None,
+        Some(Owner::Id(id)) => Some(id),
+        Some(Owner::Name(name)) => match name.parse() {
+            Ok(id) => Some(id),
+            Err(_) => Some(fs.id_of(table, &name).await?),
+        },
+    })
 }
 
 /// Who follows changes to a sprite's files (the file-watch WebSocket).
