@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sprites_wire::policy::NetworkPolicy;
 
 use crate::diff::Change;
 use crate::fs::Files;
@@ -46,6 +47,10 @@ pub trait Verbs: Send + Sync + 'static {
     async fn restart(&self, name: &SpriteName) -> Result<Phase>;
     /// Whether its init answers, and how fast.
     async fn check(&self, name: &SpriteName) -> Result<Check>;
+    /// The names it may reach.
+    fn network_policy(&self, name: &SpriteName) -> Result<NetworkPolicy>;
+    /// Replaces them; a running sprite is under the new policy on return.
+    async fn set_network_policy(&self, name: &SpriteName, policy: NetworkPolicy) -> Result<()>;
     fn disk_usage(&self, name: &SpriteName) -> Result<u64>;
     /// Phase changes and file changes of every sprite, as they happen.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<HostEvent>;
@@ -187,6 +192,12 @@ impl Verbs for Host {
     }
     async fn check(&self, name: &SpriteName) -> Result<Check> {
         Host::check(self, name).await
+    }
+    fn network_policy(&self, name: &SpriteName) -> Result<NetworkPolicy> {
+        Host::network_policy(self, name)
+    }
+    async fn set_network_policy(&self, name: &SpriteName, policy: NetworkPolicy) -> Result<()> {
+        Host::set_network_policy(self, name, policy).await
     }
     fn disk_usage(&self, name: &SpriteName) -> Result<u64> {
         Host::disk_usage(self, name)

@@ -1,8 +1,10 @@
 //! Egress: a sprite reaches the outside through the host's NAT, but never a
 //! refused range, the host itself, or another sprite. "Outside" here is a
-//! network namespace the test makes, holding a documentation address
-//! (203.0.113.0/24); the refused network is in the benchmarking range
-//! (198.18.0.0/15). Nothing leaves the machine.
+//! network namespace the test makes, holding documentation addresses
+//! (203.0.113.0/24, and the halves of 198.51.100.0/24; 192.0.2.0/24 may be
+//! the machine's own network); the refused network is in the benchmarking
+//! range (198.18.0.0/15). Network policies are tried with a name server
+//! of the test's own on the host's loopback. Nothing leaves the machine.
 
 mod common;
 
@@ -53,7 +55,7 @@ impl Network {
                 "http.server",
                 "80",
                 "--bind",
-                addr,
+                "0.0.0.0",
             ])
             .current_dir(format!("/tmp/{ns}"))
             .stdout(Stdio::null())
@@ -73,6 +75,19 @@ impl Network {
             ns: ns.to_string(),
             server,
         }
+    }
+}
+
+impl Network {
+    /// Gives the namespace a second address, served alike.
+    fn add_address(&self, cidr: &str) {
+        let peer = format!("{}hp", &self.ns[..self.ns.len().min(12)]);
+        let ok = Command::new("ip")
+            .args(["-n", &self.ns, "addr", "add", cidr, "dev", &peer])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "cannot add {cidr} in {}", self.ns);
     }
 }
 
@@ -179,7 +194,7 @@ async fn sprites_reach_outside_but_not_refused_ranges_the_host_or_each_other() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_command_started_at_once_after_create_or_wake_has_the_network() {
     let host = host("t-net-first").await;
-    let outside = Network::new("tnet-first", "198.51.100.1", "198.51.100.254", 24);
+    let outside = Network::new("tnet-first", "198.51.100.1", "198.51.100.126", 25);
     for i in 0..3 {
         let s = name(&format!("first{i}"));
         host.create(&s, CreateOptions::default()).await.unwrap();
@@ -241,4 +256,200 @@ async fn loopback_connections_to_the_servers_port_can_skip_tracking() {
     drop(again);
     drop(untracked);
     assert!(tracked(&listener), "tracked again");
+}
+
+/// A name server on the host's loopback answering A queries for `names`
+/// (TTL 300), nothing for other types, NXDOMAIN for other names.
+async fn name_server(names: &'static [(&'static str, &'static str)]) -> std::net::SocketAddr {
+    use hickory_proto::op::{Message, MessageType, ResponseCode};
+    use hickory_proto::rr::{rdata::A, RData, Record, RecordType};
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 512];
+        loop {
+            let (n, from) = socket.recv_from(&mut buf).await.unwrap();
+            let Ok(query) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let mut reply = Message::new();
+            reply
+                .set_id(query.id())
+                .set_message_type(MessageType::Response)
+                .set_recursion_available(true);
+            let q = query.queries()[0].clone();
+            let asked = q.name().to_ascii().trim_end_matches('.').to_string();
+            match names.iter().find(|(n, _)| *n == asked) {
+                Some((_, ip)) if q.query_type() == RecordType::A => {
+                    reply.add_answer(Record::from_rdata(
+                        q.name().clone(),
+                        300,
+                        RData::A(A(ip.parse().unwrap())),
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    reply.set_response_code(ResponseCode::NXDomain);
+                }
+            }
+            reply.add_query(q);
+            socket
+                .send_to(&reply.to_vec().unwrap(), from)
+                .await
+                .unwrap();
+        }
+    });
+    addr
+}
+
+/// The response code the sprite's resolver gives for `name`'s A record.
+async fn rcode(host: &Host, s: &SpriteName, name: &str) -> String {
+    let script = format!(
+        r#"python3 -c '
+import socket, struct
+q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
+q += b"".join(bytes([len(l)]) + l.encode() for l in "{name}".split(".")) + b"\0" + struct.pack(">HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.sendto(q, ("127.0.0.53", 53))
+print(s.recv(512)[3] & 15)
+'"#
+    );
+    sh(host, s, &script).await.0.trim().to_string()
+}
+
+/// Opens a connection to `denied.test` and keeps it, sending a request
+/// on it once `/tmp/go` exists; `/tmp/result` says what came back.
+const HELD_CONNECTION: &str = r#"cat > /tmp/held.py <<'PY'
+import os, socket, time
+c = socket.create_connection(("denied.test", 80), timeout=5)
+open("/tmp/connected", "w").close()
+while not os.path.exists("/tmp/go"):
+    time.sleep(0.05)
+try:
+    c.sendall(b"GET /index.html HTTP/1.0\r\n\r\n")
+    data = c.recv(100)
+    r = "got " + data.split(b"\r\n")[0].decode() if data else "closed"
+except Exception as e:
+    r = "cut " + type(e).__name__
+open("/tmp/result", "w").write(r)
+PY
+(setsid python3 /tmp/held.py >/dev/null 2>&1 &)
+for i in $(seq 100); do [ -e /tmp/connected ] && break; sleep 0.05; done
+[ -e /tmp/connected ] && echo connected"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_network_policy_decides_names_and_addresses_and_changes_at_once() {
+    use sprites_wire::policy::{NetworkPolicy, PolicyRule};
+    const NAMES: &[(&str, &str)] = &[
+        ("allowed.test", "198.51.100.129"),
+        ("www.wild.test", "198.51.100.129"),
+        ("denied.test", "198.51.100.130"),
+    ];
+    let mut cfg = vmhost::testing::config("t-net-policy");
+    cfg.name_servers = vec![name_server(NAMES).await];
+    let host = vmhost::testing::host_with(cfg).await;
+    let outside = Network::new("tnet-policy", "198.51.100.129", "198.51.100.254", 25);
+    outside.add_address("198.51.100.130/25");
+    let s = name("guarded");
+    host.create(&s, CreateOptions::default()).await.unwrap();
+    let hello = "hello from tnet-policy\n";
+
+    // No policy: names resolve through the sprite's resolver, and connect.
+    assert_eq!(rcode(&host, &s, "denied.test").await, "0");
+    assert_eq!(
+        fetch(&host, &s, "http://denied.test/index.html").await,
+        hello
+    );
+    assert_eq!(sh(&host, &s, HELD_CONNECTION).await.0.trim(), "connected");
+
+    // An allowlist, applied to the running sprite.
+    let policy = NetworkPolicy {
+        rules: vec![
+            PolicyRule::allow("allowed.test"),
+            PolicyRule::allow("*.wild.test"),
+        ],
+    };
+    host.set_network_policy(&s, policy.clone()).await.unwrap();
+    assert_eq!(host.network_policy(&s).unwrap(), policy);
+    assert_eq!(rcode(&host, &s, "denied.test").await, "5", "REFUSED");
+    assert_eq!(rcode(&host, &s, "allowed.test").await, "0");
+    assert_eq!(
+        fetch(&host, &s, "http://allowed.test/index.html").await,
+        hello
+    );
+    assert_eq!(
+        fetch(&host, &s, "http://www.wild.test/index.html").await,
+        hello
+    );
+    assert_eq!(
+        fetch(&host, &s, "http://denied.test/index.html").await,
+        "unreachable\n"
+    );
+    assert_eq!(
+        fetch(&host, &s, "http://198.51.100.130/index.html").await,
+        "unreachable\n",
+        "the denied host's address, written out"
+    );
+    // The connection opened before the policy is cut.
+    let (held, _, _) = sh(
+        &host,
+        &s,
+        "touch /tmp/go; for i in $(seq 100); do [ -e /tmp/result ] && break; sleep 0.05; done; cat /tmp/result",
+    )
+    .await;
+    assert!(held.starts_with("cut "), "{held}");
+
+    // The sprite reads its policy and cannot change it.
+    let (shown, _, _) = sh(&host, &s, &format!("cat {}", vmhost::sprite::POLICY_FILE)).await;
+    let shown: NetworkPolicy = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown, policy);
+    let (_, _, code) = sh(
+        &host,
+        &s,
+        &format!(
+            "echo '{{\"rules\":[]}}' > {} 2>/dev/null",
+            vmhost::sprite::POLICY_FILE
+        ),
+    )
+    .await;
+    assert_ne!(code, 0, "the policy file is read-only inside");
+
+    // A bad policy is refused and the old one stays.
+    let bad = NetworkPolicy {
+        rules: vec![PolicyRule::allow("not a name")],
+    };
+    assert!(matches!(
+        host.set_network_policy(&s, bad).await,
+        Err(vmhost::Error::Invalid(_))
+    ));
+    assert_eq!(host.network_policy(&s).unwrap(), policy);
+
+    // The policy holds after a cold sleep and a wake.
+    host.sleep_cold(&s).await.unwrap();
+    host.wake(&s).await.unwrap();
+    assert_eq!(rcode(&host, &s, "denied.test").await, "5");
+    assert_eq!(
+        fetch(&host, &s, "http://198.51.100.130/index.html").await,
+        "unreachable\n"
+    );
+    assert_eq!(
+        fetch(&host, &s, "http://allowed.test/index.html").await,
+        hello
+    );
+
+    // No rules: the whole network again, at once.
+    host.set_network_policy(&s, NetworkPolicy::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        fetch(&host, &s, "http://denied.test/index.html").await,
+        hello
+    );
+    assert_eq!(
+        fetch(&host, &s, "http://198.51.100.130/index.html").await,
+        hello
+    );
+    host.destroy(&s).await.unwrap();
+    drop(outside);
 }

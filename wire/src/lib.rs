@@ -9,6 +9,7 @@ pub mod client;
 pub mod fs;
 pub mod names;
 pub mod orgs;
+pub mod policy;
 pub mod services;
 
 pub use names::{CheckpointId, NameError, SpriteName};

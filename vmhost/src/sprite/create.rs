@@ -29,6 +29,8 @@ pub struct CreateOptions {
     pub limits: Option<Limits>,
     /// Its own environment: every command and service gets it.
     pub environment: BTreeMap<String, String>,
+    /// The names it may reach from its first moment (a class's policy).
+    pub network_policy: sprites_wire::policy::NetworkPolicy,
 }
 
 /// The most variables, and bytes of names and values, an environment may
@@ -66,6 +68,7 @@ impl Host {
             return Err(Error::AlreadyExists(name.to_string()));
         }
         check_environment(&opts.environment)?;
+        crate::net::policy::Policy::new(&opts.network_policy)?;
         let image = crate::image::current(
             &self.pool,
             opts.image.as_deref().unwrap_or(&self.cfg.default_image),
@@ -87,6 +90,7 @@ impl Host {
             next_hidden: 0,
             activity: super::Activity::started_now(),
             environment: opts.environment,
+            network_policy: opts.network_policy,
         };
         self.stage_and_publish(name, &rec, |root| btrfs::snapshot(&image.path, root, false))
             .await?;

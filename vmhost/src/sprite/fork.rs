@@ -76,6 +76,7 @@ impl Host {
             activity: super::Activity::started_now(),
             // The file it is in came along with the disk.
             environment: src.environment.clone(),
+            network_policy: src.network_policy.clone(),
         };
         let sandbox = self.sandbox_id(source);
         let freeze =

@@ -24,8 +24,10 @@ mod destroy;
 mod exec;
 mod fork;
 mod lifecycle;
+mod policy;
 mod reconcile;
 pub mod replica;
+pub use policy::POLICY_FILE;
 mod restart;
 mod restore;
 
@@ -36,6 +38,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use sprites_wire::policy::NetworkPolicy;
 use sprites_wire::{CheckpointId, SpriteName};
 
 use crate::error::{Error, Result};
@@ -93,6 +96,13 @@ pub struct SpriteRecord {
     /// `sprite_init::ENVIRONMENT_FILE`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub environment: BTreeMap<String, String>,
+    /// The names it may reach (see [`crate::net::policy`]); no rules: any.
+    #[serde(default, skip_serializing_if = "network_policy_is_open")]
+    pub network_policy: NetworkPolicy,
+}
+
+fn network_policy_is_open(p: &NetworkPolicy) -> bool {
+    p.rules.is_empty()
 }
 
 impl SpriteRecord {
@@ -239,6 +249,9 @@ pub struct HostConfig {
     pub runtime: Flavor,
     /// Sprites reach the internet through the host (see [`crate::net`]).
     pub egress: bool,
+    /// The name servers sprites' resolvers ask (see
+    /// [`crate::net::resolver`]); the host's own by default.
+    pub name_servers: Vec<std::net::SocketAddr>,
     /// Where checkpoints are replicated to, if anywhere (see [`crate::sprite::replica`]).
     pub bucket: Option<Arc<crate::sprite::replica::Bucket>>,
     /// Dirty data is written out in the background from this many bytes
@@ -266,6 +279,7 @@ impl HostConfig {
             stop_grace: Duration::from_secs(3),
             runtime: Flavor::Crun,
             egress: true,
+            name_servers: crate::net::resolver::host_name_servers(),
             bucket: None,
             write_out_from: Some(WRITE_OUT_FROM),
             retention: Duration::from_secs(24 * 3600),
@@ -347,6 +361,8 @@ pub struct Host {
     replica_events: tokio::sync::broadcast::Sender<SpriteName>,
     /// Network addresses of running sprites, with egress.
     slots: Option<crate::net::Slots>,
+    /// Their resolvers and network policies, with egress.
+    pub(crate) egress: Option<Arc<crate::net::egress::Egress>>,
     /// Links being made, by sandbox: a command waits for its sprite's.
     links: Mutex<HashMap<String, tokio::sync::watch::Receiver<bool>>>,
     /// Held while an image goes to or comes from the bucket.
@@ -383,18 +399,25 @@ impl Host {
         }
         let sock = cfg.run_dir.join("sock");
         std::fs::create_dir_all(&sock).map_err(|e| Error::path("cannot create", &sock, e))?;
-        let slots = if cfg.egress {
+        let (slots, egress) = if cfg.egress {
             crate::net::install()?;
-            Some(crate::net::Slots::new(&cfg.run_dir)?)
+            (
+                Some(crate::net::Slots::new(&cfg.run_dir)?),
+                Some(Arc::new(crate::net::egress::Egress::install(
+                    &cfg.instance,
+                    cfg.name_servers.clone(),
+                )?)),
+            )
         } else {
-            None
+            (None, None)
         };
         let resolv = cfg.run_dir.join("resolv.conf");
         // Written in place: running sprites have this very file mounted.
-        std::fs::write(&resolv, crate::net::resolv_conf())
+        std::fs::write(&resolv, crate::net::resolver::resolv_conf())
             .map_err(|e| Error::path("cannot write", &resolv, e))?;
         let host = Host {
             slots,
+            egress,
             cfg,
             pool,
             runtime,
@@ -718,6 +741,7 @@ impl Host {
         std::fs::create_dir_all(&mgmt_dir)
             .map_err(|e| Error::path("cannot create", &mgmt_dir, e))?;
         let names_dir = self.write_names(name, &rec.hostname)?;
+        self.write_network_policy(name, &rec.network_policy)?;
         let spec = crate::runtime::SandboxSpec {
             names_dir,
             mgmt_dir,
@@ -733,7 +757,7 @@ impl Host {
             ids: self.cfg.ids,
         };
         self.runtime.start(&spec).await?;
-        self.connect_network(name);
+        self.connect_network(name, &rec.network_policy, true);
         // Started means reachable: no command, and no browser on this
         // machine (which drops requests in flight when the host's
         // interfaces change), meets a sprite whose link is still coming.
@@ -763,12 +787,20 @@ impl Host {
     }
 
     /// With egress, gives the running sprite its link out (~8 ms: made in
-    /// the sprite's namespace, see `net::attach`), on a blocking thread.
-    /// Starting a sandbox waits for it, and so does a command started
-    /// meanwhile by another path ([`Host::link_made`]), so no program sees
-    /// a sprite without its network.
-    fn connect_network(&self, name: &SpriteName) {
-        let Some(slots) = &self.slots else { return };
+    /// the sprite's namespace, see `net::attach`; `new_link` false: a
+    /// re-adopted sprite kept its link) and its resolver under `policy`, on
+    /// a blocking thread. Starting a sandbox waits for it, and so does a
+    /// command started meanwhile by another path ([`Host::link_made`]), so
+    /// no program sees a sprite without its network or its policy.
+    pub(crate) fn connect_network(
+        &self,
+        name: &SpriteName,
+        policy: &NetworkPolicy,
+        new_link: bool,
+    ) {
+        let (Some(slots), Some(egress)) = (&self.slots, &self.egress) else {
+            return;
+        };
         let id = self.sandbox_id(name);
         let pid = match self.runtime.init_pid(&id) {
             Ok(Some(pid)) => pid,
@@ -777,7 +809,11 @@ impl Host {
                 return;
             }
         };
-        let slot = match slots.take(&id) {
+        let slot = match (new_link, slots.held(&id)) {
+            (false, Some(slot)) => Ok(slot),
+            _ => slots.take(&id),
+        };
+        let slot = match slot {
             Ok(slot) => slot,
             Err(e) => {
                 tracing::warn!(sprite = %name, error = %e, "no network address for the sprite");
@@ -787,11 +823,28 @@ impl Host {
         let (made, waiting) = tokio::sync::watch::channel(false);
         self.links.lock().unwrap().insert(id.clone(), waiting);
         let name = name.clone();
+        let policy = crate::net::policy::Policy::new(policy).unwrap_or_else(|e| {
+            tracing::error!(sprite = %name, error = %e, "the sprite's recorded network policy is not valid; it reaches nothing");
+            crate::net::policy::Policy::nothing()
+        });
+        let rt = tokio::runtime::Handle::current();
+        let egress = egress.clone();
+        let restricts = policy.restricts();
         tokio::task::spawn_blocking(move || {
-            match crate::net::attach(pid, slot) {
+            let linked = if new_link {
+                crate::net::attach(pid, slot)
+            } else {
+                Ok(())
+            };
+            match linked.and_then(|()| egress.start(&id, pid, slot, policy, &rt)) {
                 Ok(()) => {}
                 Err(e) if !crate::net::alive(pid) || e.to_string().contains("No such process") => {
                     tracing::debug!(sprite = %name, error = %e, "sprite stopped before its network was made");
+                }
+                Err(e) if restricts => {
+                    // Never a link out without the policy over it.
+                    tracing::error!(sprite = %name, error = %e, "cannot put the sprite's network policy in force; it goes without a network");
+                    crate::net::detach(slot);
                 }
                 Err(e) => {
                     tracing::warn!(sprite = %name, error = %e, "cannot connect the sprite's network");
@@ -830,6 +883,9 @@ impl Host {
         // The sprite's veth went with its network namespace.
         if let Some(slots) = &self.slots {
             slots.release(&self.sandbox_id(name));
+        }
+        if let Some(egress) = &self.egress {
+            egress.stop(&self.sandbox_id(name));
         }
         self.links.lock().unwrap().remove(&self.sandbox_id(name));
         Ok(())

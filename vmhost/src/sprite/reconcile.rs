@@ -113,15 +113,25 @@ impl Host {
                     .is_ok_and(|r| r.is_ok())
                 {
                     tracing::info!(sprite = %name, "re-adopted running sprite");
+                    self.connect_network(name, &rec.network_policy, false);
                     return Ok(());
                 }
                 tracing::warn!(sprite = %name, "init does not answer; restarting the sprite");
                 self.wake_after_stop(name).await
             }
             // Frozen by a checkpoint that never finished.
-            (Desired::Running, SandboxStatus::Frozen) => self.runtime.thaw(&id),
-            (Desired::SleepingWarm, SandboxStatus::Frozen) => Ok(()),
-            (Desired::SleepingWarm, SandboxStatus::Running) => self.runtime.freeze(&id),
+            (Desired::Running, SandboxStatus::Frozen) => {
+                self.connect_network(name, &rec.network_policy, false);
+                self.runtime.thaw(&id)
+            }
+            (Desired::SleepingWarm, SandboxStatus::Frozen) => {
+                self.connect_network(name, &rec.network_policy, false);
+                Ok(())
+            }
+            (Desired::SleepingWarm, SandboxStatus::Running) => {
+                self.connect_network(name, &rec.network_policy, false);
+                self.runtime.freeze(&id)
+            }
             (Desired::Running, SandboxStatus::Stopped | SandboxStatus::Absent) => {
                 self.wake_after_stop(name).await
             }

@@ -17,6 +17,14 @@
 //! Without egress a sprite has only its loopback. Either way the host
 //! reaches in (proxied requests, forwarded ports) with sockets it opens in
 //! the sprite's namespace, never through this network.
+//!
+//! What a sprite may reach is further narrowed by its network policy
+//! ([`policy`]): its resolver ([`resolver`]) answers only allowed names, and
+//! [`egress`] admits only the addresses given for them.
+
+pub(crate) mod egress;
+pub mod policy;
+pub(crate) mod resolver;
 
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -217,6 +225,20 @@ impl Slots {
         Err(Error::Runtime("no network address is free".into()))
     }
 
+    /// The slot sandbox `id` holds, if any (a running sprite re-adopted
+    /// after a restart of the host keeps its link).
+    pub fn held(&self, id: &str) -> Option<Slot> {
+        std::fs::read_dir(&self.dir)
+            .ok()?
+            .flatten()
+            .find_map(|entry| {
+                let owner = std::fs::read(entry.path()).ok()?;
+                (owner == id.as_bytes())
+                    .then(|| entry.file_name().to_str()?.parse().ok().map(Slot))
+                    .flatten()
+            })
+    }
+
     /// Frees the slot of sandbox `id`, if it holds one.
     pub fn release(&self, id: &str) {
         let Ok(dir) = std::fs::read_dir(&self.dir) else {
@@ -289,49 +311,21 @@ pub fn attach(pid: i32, slot: Slot) -> Result<()> {
     made
 }
 
+/// Takes the link of `slot` away (with it, the sprite's end).
+pub fn detach(slot: Slot) {
+    let _ = run(
+        Command::new("ip").args(["link", "del", &slot.interface()]),
+        "ip link del",
+        None,
+    );
+}
+
 /// Whether the process `pid` still has its network namespace: a sprite
 /// that stopped while its link was being made is no error. (Its init may
 /// linger as a zombie with `/proc/<pid>` still there, its namespaces
 /// already gone, and with them the link half made.)
 pub fn alive(pid: i32) -> bool {
     std::fs::read_link(format!("/proc/{pid}/ns/net")).is_ok()
-}
-
-/// Whether a sprite may send to `ip` (see [`REFUSED`]).
-pub fn reachable(ip: Ipv4Addr) -> bool {
-    let o = ip.octets();
-    !(ip.is_unspecified()
-        || o[0] == 0
-        || ip.is_private()
-        || ip.is_loopback()
-        || ip.is_link_local()
-        || ip.is_multicast()
-        || o[0] >= 240
-        || (o[0] == 100 && (64..128).contains(&o[1]))
-        || (o[0] == 192 && o[1] == 0 && o[2] == 0)
-        || (o[0] == 198 && (18..20).contains(&o[1])))
-}
-
-/// The resolv.conf sprites see: the host's IPv4 name servers that sprites
-/// may reach (not a local stub, not one on a private network), else public
-/// ones.
-pub fn resolv_conf() -> String {
-    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let usable: Vec<&str> = host
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("nameserver"))
-        .map(str::trim)
-        .filter(|ip| ip.parse::<Ipv4Addr>().is_ok_and(reachable))
-        .collect();
-    let servers = if usable.is_empty() {
-        vec!["1.1.1.1", "8.8.8.8"]
-    } else {
-        usable
-    };
-    servers
-        .iter()
-        .map(|s| format!("nameserver {s}\n"))
-        .collect()
 }
 
 #[cfg(test)]
@@ -355,24 +349,5 @@ mod tests {
             std::fs::read_dir(dir.path().join("net")).unwrap().count(),
             1
         );
-    }
-
-    #[test]
-    fn private_and_special_ranges_are_unreachable() {
-        for ip in [
-            "10.255.255.53",
-            "192.168.1.1",
-            "172.20.0.1",
-            "127.0.0.1",
-            "169.254.169.254",
-            "100.64.1.9",
-            "0.1.2.3",
-            "224.0.0.1",
-        ] {
-            assert!(!reachable(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["1.1.1.1", "8.8.8.8", "203.0.113.7"] {
-            assert!(reachable(ip.parse().unwrap()), "{ip}");
-        }
     }
 }

@@ -1,0 +1,332 @@
+//! Network policies, kept: each running sprite's resolver (see
+//! [`super::resolver`]) decides names by its policy, and this instance's
+//! nftables table (`inet sprites-policy-<instance>`) lets a sprite under a
+//! policy open connections only to addresses its resolver gave for allowed
+//! names, for their TTL:
+//!
+//! - `restricted`: the addresses of sprites under a policy;
+//! - `admitted`: `sprite . destination` pairs, each with its timeout;
+//! - `revoked`: pairs whose connections a policy change cut; their packets
+//!   are refused even mid-connection, until the resolver gives the
+//!   address for an allowed name again.
+//!
+//! A refused TCP connection is reset and anything else answered "prohibited",
+//! so programs fail at once rather than time out.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use std::process::Command;
+
+use super::policy::Policy;
+use super::{run, Slot};
+use crate::error::Result;
+
+/// An address the resolver gave stays admitted at least this long: a
+/// program connects right after it resolves, even with a TTL of 0.
+const MIN_ADMIT: Duration = Duration::from_secs(30);
+/// ... and at most this long, whatever the TTL says.
+const MAX_ADMIT: Duration = Duration::from_secs(3600);
+/// Addresses remembered per sprite (with the names they were given for).
+const MAX_SEEN: usize = 4096;
+/// Names remembered per address.
+const MAX_NAMES: usize = 16;
+
+/// The policies of one instance's running sprites.
+pub(crate) struct Egress {
+    table: String,
+    upstream: Arc<Vec<SocketAddr>>,
+    sprites: Mutex<HashMap<String, Arc<SpriteNet>>>,
+}
+
+impl Egress {
+    /// Installs the instance's table, empty: no sprite of it runs yet
+    /// under a policy this process knows of (re-adopted ones are given
+    /// theirs again by [`Egress::start`]).
+    pub fn install(instance: &str, upstream: Vec<SocketAddr>) -> Result<Egress> {
+        let table = format!("sprites-policy-{instance}");
+        let rules = format!(
+            "table inet {table}
+delete table inet {table}
+table inet {table} {{
+  set restricted {{ type ipv4_addr; }}
+  set admitted {{ type ipv4_addr . ipv4_addr; flags timeout; }}
+  set revoked {{ type ipv4_addr . ipv4_addr; }}
+  chain forward {{
+    type filter hook forward priority 0; policy accept;
+    ip saddr . ip daddr @revoked meta l4proto tcp reject with tcp reset
+    ip saddr . ip daddr @revoked reject with icmpx type admin-prohibited
+    ct state new ip saddr @restricted ip saddr . ip daddr != @admitted meta l4proto tcp reject with tcp reset
+    ct state new ip saddr @restricted ip saddr . ip daddr != @admitted reject with icmpx type admin-prohibited
+  }}
+}}
+"
+        );
+        nft(&rules)?;
+        Ok(Egress {
+            table,
+            upstream: Arc::new(upstream),
+            sprites: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Serves the running sprite `id` (its init is `pid`, its link in
+    /// `slot`) its resolver, under `policy`. Runs on a blocking thread,
+    /// before any command of the sprite: it never meets its network
+    /// without its policy.
+    pub fn start(
+        &self,
+        id: &str,
+        pid: i32,
+        slot: Slot,
+        policy: Policy,
+        rt: &tokio::runtime::Handle,
+    ) -> Result<()> {
+        self.stop(id);
+        let net = Arc::new(SpriteNet {
+            addr: slot.address(),
+            table: self.table.clone(),
+            policy: RwLock::new(Arc::new(Policy::default())),
+            seen: Mutex::new(HashMap::new()),
+            revoked: Mutex::new(HashSet::new()),
+            tasks: Mutex::new(Vec::new()),
+        });
+        net.set_policy(Arc::new(policy))?;
+        let tasks = super::resolver::serve(net.clone(), self.upstream.clone(), pid, rt)
+            .map_err(|e| crate::error::Error::io("cannot serve the sprite's resolver", e))?;
+        *net.tasks.lock().unwrap() = tasks;
+        self.sprites.lock().unwrap().insert(id.to_string(), net);
+        Ok(())
+    }
+
+    /// Gives the running sprite `id` its new policy, in effect when this
+    /// returns (a few milliseconds): its resolver decides by it, and its
+    /// connections the policy no longer allows are cut.
+    pub fn set_policy(&self, id: &str, policy: Policy) -> Result<()> {
+        let net = self.sprites.lock().unwrap().get(id).cloned();
+        match net {
+            Some(net) => net.set_policy(Arc::new(policy)),
+            // Not running (or without a link): it is given it at its start.
+            None => Ok(()),
+        }
+    }
+
+    /// Forgets the sprite `id`, which stopped: its resolver ends and its
+    /// elements leave the sets (its address goes to the next sprite).
+    pub fn stop(&self, id: &str) {
+        let Some(net) = self.sprites.lock().unwrap().remove(id) else {
+            return;
+        };
+        for task in net.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+        if let Err(e) = net.clear() {
+            tracing::warn!(sandbox = id, error = %e, "cannot clear the sprite's policy elements");
+        }
+    }
+}
+
+/// Runs an nft script.
+fn nft(script: &str) -> Result<()> {
+    run(Command::new("nft").arg("-f").arg("-"), "nft", Some(script))
+}
+
+/// An address the resolver gave a sprite.
+struct Seen {
+    names: BTreeSet<String>,
+    until: Instant,
+}
+
+/// A running sprite's policy and what its resolver gave it.
+pub(crate) struct SpriteNet {
+    addr: Ipv4Addr,
+    table: String,
+    policy: RwLock<Arc<Policy>>,
+    seen: Mutex<HashMap<Ipv4Addr, Seen>>,
+    revoked: Mutex<HashSet<Ipv4Addr>>,
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl SpriteNet {
+    fn restricted(&self) -> bool {
+        self.policy.read().unwrap().restricts()
+    }
+
+    /// Whether the sprite may resolve `name`.
+    pub fn allows(&self, name: &str) -> bool {
+        self.policy.read().unwrap().allows(name)
+    }
+
+    /// Remembers that the resolver gave `ips` (each with its TTL) for
+    /// `name`, and under a policy admits them before the answer leaves.
+    pub fn admit(&self, name: &str, ips: &[(Ipv4Addr, u32)]) -> Result<()> {
+        let now = Instant::now();
+        let mut script = String::new();
+        {
+            let mut seen = self.seen.lock().unwrap();
+            if seen.len() + ips.len() > MAX_SEEN {
+                seen.retain(|_, s| s.until > now);
+                while seen.len() + ips.len() > MAX_SEEN {
+                    let oldest = *seen.iter().min_by_key(|(_, s)| s.until).unwrap().0;
+                    seen.remove(&oldest);
+                }
+            }
+            let restricted = self.restricted();
+            let mut revoked = self.revoked.lock().unwrap();
+            for &(ip, ttl) in ips {
+                let lasting = Duration::from_secs(ttl.into()).clamp(MIN_ADMIT, MAX_ADMIT);
+                let s = seen.entry(ip).or_insert_with(|| Seen {
+                    names: BTreeSet::new(),
+                    until: now,
+                });
+                if s.names.len() < MAX_NAMES {
+                    s.names
+                        .insert(name.trim_end_matches('.').to_ascii_lowercase());
+                }
+                s.until = s.until.max(now + lasting);
+                if restricted {
+                    self.admit_line(&mut script, ip, s.until - now);
+                }
+                if revoked.remove(&ip) {
+                    self.remove_line(&mut script, "revoked", ip);
+                }
+            }
+        }
+        if script.is_empty() {
+            return Ok(());
+        }
+        nft(&script)
+    }
+
+    /// Puts `policy` in force; see [`Egress::set_policy`].
+    fn set_policy(&self, policy: Arc<Policy>) -> Result<()> {
+        let was = self.restricted();
+        let restricts = policy.restricts();
+        *self.policy.write().unwrap() = policy.clone();
+        let mut script = String::new();
+        let addr = self.addr;
+        let t = &self.table;
+        let seen = self.seen.lock().unwrap();
+        let mut revoked = self.revoked.lock().unwrap();
+        if !restricts {
+            if was {
+                script.push_str(&format!(
+                    "add element inet {t} restricted {{ {addr} }}\n\
+                     delete element inet {t} restricted {{ {addr} }}\n"
+                ));
+            }
+            for ip in revoked.drain() {
+                self.remove_line(&mut script, "revoked", ip);
+            }
+        } else {
+            let now = Instant::now();
+            let allowed = |ip: &Ipv4Addr| {
+                seen.get(ip)
+                    .is_some_and(|s| s.until > now && s.names.iter().any(|n| policy.allows(n)))
+            };
+            if !was {
+                script.push_str(&format!("add element inet {t} restricted {{ {addr} }}\n"));
+            }
+            for (ip, s) in seen.iter().filter(|(_, s)| s.until > now) {
+                if allowed(ip) {
+                    self.admit_line(&mut script, *ip, s.until - now);
+                } else {
+                    self.remove_line(&mut script, "admitted", *ip);
+                }
+            }
+            // The sprite's connections to what it may no longer reach are cut.
+            for ip in connections_from(addr) {
+                if !allowed(&ip) && revoked.insert(ip) {
+                    script.push_str(&format!(
+                        "add element inet {t} revoked {{ {addr} . {ip} }}\n"
+                    ));
+                }
+            }
+            for ip in revoked
+                .iter()
+                .copied()
+                .filter(|ip| allowed(ip))
+                .collect::<Vec<_>>()
+            {
+                revoked.remove(&ip);
+                self.remove_line(&mut script, "revoked", ip);
+            }
+        }
+        if script.is_empty() {
+            return Ok(());
+        }
+        nft(&script)
+    }
+
+    /// Takes every element of the sprite out of the sets.
+    fn clear(&self) -> Result<()> {
+        let mut script = String::new();
+        let (addr, t) = (self.addr, &self.table);
+        script.push_str(&format!(
+            "add element inet {t} restricted {{ {addr} }}\n\
+             delete element inet {t} restricted {{ {addr} }}\n"
+        ));
+        let now = Instant::now();
+        for (ip, _) in self
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, s)| s.until > now)
+        {
+            self.remove_line(&mut script, "admitted", *ip);
+        }
+        for ip in self.revoked.lock().unwrap().drain() {
+            self.remove_line(&mut script, "revoked", ip);
+        }
+        nft(&script)
+    }
+
+    /// Admits `ip` for `lasting` from now, whether it was admitted or not
+    /// (an element's timeout is set when it is added).
+    fn admit_line(&self, script: &mut String, ip: Ipv4Addr, lasting: Duration) {
+        let (addr, t) = (self.addr, &self.table);
+        let secs = lasting.as_secs().max(1);
+        script.push_str(&format!(
+            "add element inet {t} admitted {{ {addr} . {ip} timeout 1s }}\n\
+             delete element inet {t} admitted {{ {addr} . {ip} }}\n\
+             add element inet {t} admitted {{ {addr} . {ip} timeout {secs}s }}\n"
+        ));
+    }
+
+    /// Takes `addr . ip` out of `set`, whether it is there or not (it may
+    /// have timed out).
+    fn remove_line(&self, script: &mut String, set: &str, ip: Ipv4Addr) {
+        let (addr, t) = (self.addr, &self.table);
+        let timeout = if set == "admitted" { " timeout 1s" } else { "" };
+        script.push_str(&format!(
+            "add element inet {t} {set} {{ {addr} . {ip}{timeout} }}\n\
+             delete element inet {t} {set} {{ {addr} . {ip} }}\n"
+        ));
+    }
+}
+
+/// Destinations of the connections tracked from `addr`.
+fn connections_from(addr: Ipv4Addr) -> HashSet<Ipv4Addr> {
+    let table = match std::fs::read_to_string("/proc/net/nf_conntrack") {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the connection tracking table; open connections stay");
+            return HashSet::new();
+        }
+    };
+    let src = format!("src={addr} ");
+    table
+        .lines()
+        .filter(|l| l.contains(&src))
+        .filter_map(|l| {
+            // The first src= and dst= are the original direction.
+            let mut words = l.split_whitespace();
+            let s = words.find_map(|w| w.strip_prefix("src="))?;
+            let d = words.find_map(|w| w.strip_prefix("dst="))?;
+            (s.parse::<Ipv4Addr>().ok()? == addr).then_some(d.parse().ok()?)
+        })
+        .collect()
+}

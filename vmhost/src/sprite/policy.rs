@@ -1,0 +1,57 @@
+//! A sprite's network policy: kept in its record (it goes with the sprite
+//! through sleeps, restarts of the host and forks, and is no part of its
+//! disk, so a restore leaves it), shown read-only inside the sprite at
+//! [`POLICY_FILE`], and in force on the running sprite within
+//! milliseconds of a change (see [`crate::net::egress`]).
+
+use sprites_wire::policy::NetworkPolicy;
+use sprites_wire::SpriteName;
+
+use super::Host;
+use crate::error::{Error, Result};
+use crate::net::policy::Policy;
+use crate::record;
+
+/// Where the sprite reads its own network policy (`/.sprite/run` is the
+/// host's directory, mounted read-only).
+pub const POLICY_FILE: &str = "/.sprite/run/network-policy.json";
+
+impl Host {
+    /// The sprite's network policy, as it was set.
+    pub fn network_policy(&self, name: &SpriteName) -> Result<NetworkPolicy> {
+        Ok(self.load(name)?.1.network_policy)
+    }
+
+    /// Replaces the sprite's network policy; a running sprite is under it
+    /// when this returns. A policy that does not check out is refused and
+    /// the old one stays.
+    pub async fn set_network_policy(&self, name: &SpriteName, policy: NetworkPolicy) -> Result<()> {
+        let checked = Policy::new(&policy)?;
+        let _guard = self.lock(name).await;
+        let (paths, mut rec) = self.load(name)?;
+        rec.network_policy = policy;
+        record::write(&paths.record, &rec)?;
+        self.write_network_policy(name, &rec.network_policy)?;
+        if let Some(egress) = &self.egress {
+            egress.set_policy(&self.sandbox_id(name), checked)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the policy where the sprite reads it (see [`POLICY_FILE`]),
+    /// replacing the file whole.
+    pub(crate) fn write_network_policy(
+        &self,
+        name: &SpriteName,
+        policy: &NetworkPolicy,
+    ) -> Result<()> {
+        let dir = self.mgmt_dir(name);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::path("cannot create", &dir, e))?;
+        let path = dir.join("network-policy.json");
+        let temp = dir.join(".network-policy.json.new");
+        let mut json = serde_json::to_vec_pretty(policy).expect("a policy serializes");
+        json.push(b'\n');
+        std::fs::write(&temp, json).map_err(|e| Error::path("cannot write", &temp, e))?;
+        std::fs::rename(&temp, &path).map_err(|e| Error::path("cannot write", &path, e))
+    }
+}

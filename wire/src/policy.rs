@@ -1,0 +1,61 @@
+//! A sprite's policies (`/v1/sprites/{name}/policy/...`), in the shapes of
+//! the Sprites SDKs.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET`/`POST /v1/sprites/{name}/policy/network`: the names a sprite may
+/// reach. No rules: the sprite reaches the whole internet. With rules, it
+/// reaches only addresses its resolver gave for names the rules allow (for
+/// their TTL); every other name is answered REFUSED and every other address
+/// is unreachable, IP literals included.
+///
+/// A name is decided by the most specific rule matching it (`api.x.com`,
+/// then the longest `*.x.com` above it, then `*`); a deny wins a tie. A
+/// name no rule matches is allowed only if no rule allows anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NetworkPolicy {
+    pub rules: Vec<PolicyRule>,
+}
+
+/// One rule: a `domain` with its `action`, or `include` of a preset
+/// (`"defaults"`: the usual package registries and code hosts).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRule {
+    /// `example.com`, `*.example.com` (its subdomains) or `*` (any name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<PolicyAction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<String>,
+}
+
+impl PolicyRule {
+    pub fn allow(domain: &str) -> PolicyRule {
+        PolicyRule {
+            domain: Some(domain.into()),
+            action: Some(PolicyAction::Allow),
+            include: None,
+        }
+    }
+
+    pub fn deny(domain: &str) -> PolicyRule {
+        PolicyRule {
+            domain: Some(domain.into()),
+            action: Some(PolicyAction::Deny),
+            include: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyAction {
+    Allow,
+    Deny,
+}
