@@ -563,3 +563,129 @@ async fn a_students_event_stream_tells_only_of_their_sprites() {
     assert!(!seen.contains("bobs-secret"), "{seen}");
     srv.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_class_network_policy_covers_its_students_sprites() {
+    use sprites_wire::policy::{NetworkPolicy, PolicyRule};
+    let srv = start("t-class-policy", Backend::Sqlite).await;
+    let tess = srv.user("tess").await;
+    let alice = srv.user("alice").await;
+    let tokens = class_of(&srv, &tess, "chem", &[&alice]).await;
+    let [tess_c, alice_c] = <[String; 2]>::try_from(tokens).unwrap();
+    let open = NetworkPolicy::default();
+    let own = NetworkPolicy {
+        rules: vec![PolicyRule::deny("*.ads.example")],
+    };
+    let class = NetworkPolicy {
+        rules: vec![
+            PolicyRule::allow("pypi.org"),
+            PolicyRule::allow("*.pythonhosted.org"),
+        ],
+    };
+    let (st, v) = srv.create(&alice_c, "before").await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let (st, v) = srv.create(&tess_c, "teachers").await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+
+    // Without a class policy, a student sets their sprite's own.
+    assert_eq!(
+        srv.ok(&alice_c, client::network_policy("before")).await,
+        open
+    );
+    let st = srv
+        .status(&alice_c, &client::set_network_policy("before", &own))
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert_eq!(
+        srv.ok(&alice_c, client::network_policy("before")).await,
+        own
+    );
+
+    // Only teachers see and set the class's; a bad one is refused.
+    let st = srv
+        .status(&alice_c, &client::class_network_policy("chem"))
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let st = srv
+        .status(&alice_c, &client::set_class_network_policy("chem", &class))
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let bad = NetworkPolicy {
+        rules: vec![PolicyRule::allow("py pi.org")],
+    };
+    let (st, v) = srv
+        .send(&tess_c, &client::set_class_network_policy("chem", &bad))
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("rule 1"), "{v}");
+    assert_eq!(
+        srv.ok(&tess_c, client::class_network_policy("chem")).await,
+        open
+    );
+
+    // Set: every student's sprite is under it at once, inside too, and new
+    // ones are born under it; the teacher's own sprite is not touched.
+    let set = srv
+        .ok(&tess_c, client::set_class_network_policy("chem", &class))
+        .await;
+    assert_eq!(set, class);
+    assert_eq!(
+        srv.ok(&tess_c, client::class_network_policy("chem")).await,
+        class
+    );
+    assert_eq!(
+        srv.ok(&alice_c, client::network_policy("before")).await,
+        class
+    );
+    let inside = sh(
+        &srv,
+        "before",
+        &format!("cat {}", vmhost::sprite::POLICY_FILE),
+    )
+    .await;
+    assert_eq!(
+        serde_json::from_str::<NetworkPolicy>(&inside).unwrap(),
+        class
+    );
+    let (st, v) = srv.create(&alice_c, "after").await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(
+        srv.ok(&alice_c, client::network_policy("after")).await,
+        class
+    );
+    assert_eq!(
+        srv.ok(&tess_c, client::network_policy("teachers")).await,
+        open
+    );
+
+    // The student cannot lift it from their sprite; a teacher can change it.
+    let (st, v) = srv
+        .send(&alice_c, &client::set_network_policy("after", &open))
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("class"), "{v}");
+    assert_eq!(
+        srv.ok(&alice_c, client::network_policy("after")).await,
+        class
+    );
+    let st = srv
+        .status(&tess_c, &client::set_network_policy("after", &own))
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert_eq!(srv.ok(&alice_c, client::network_policy("after")).await, own);
+
+    // Lifted: the students' sprites are open again, and theirs to set.
+    let lifted = srv
+        .ok(&tess_c, client::set_class_network_policy("chem", &open))
+        .await;
+    assert_eq!(lifted, open);
+    assert_eq!(
+        srv.ok(&alice_c, client::network_policy("before")).await,
+        open
+    );
+    let st = srv
+        .status(&alice_c, &client::set_network_policy("before", &own))
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    srv.cleanup().await;
+}

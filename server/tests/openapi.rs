@@ -93,10 +93,12 @@ fn type_properties<T: sprites_wire::schemars::JsonSchema>() -> BTreeSet<String> 
 /// and the tests use: the same property names, none missing on either side.
 #[test]
 fn every_documented_body_is_its_wire_type() {
-    use sprites_wire::{accounts, api, classes, fs, orgs, services};
+    use sprites_wire::{accounts, api, classes, fs, orgs, policy, services};
     let doc: serde_json::Value = serde_json::from_str(include_str!("../openapi.json")).unwrap();
     let pairs: Vec<(&str, BTreeSet<String>)> = vec![
         ("Assignment", type_properties::<classes::Assignment>()),
+        ("NetworkPolicy", type_properties::<policy::NetworkPolicy>()),
+        ("PolicyRule", type_properties::<policy::PolicyRule>()),
         (
             "AssignmentList",
             type_properties::<classes::AssignmentList>(),

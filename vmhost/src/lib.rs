@@ -44,6 +44,12 @@ pub use sprites_wire::{CheckpointId, SpriteName};
 pub use verbs::Verbs;
 pub use watch::{FsChange, FsEvent, FsWatch};
 
+/// Checks a network policy as [`Host::set_network_policy`] would, refusing
+/// a bad one with a sentence naming its rule.
+pub fn check_network_policy(policy: &sprites_wire::policy::NetworkPolicy) -> Result<()> {
+    net::policy::Policy::new(policy).map(|_| ())
+}
+
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
     now_ms() / 1000

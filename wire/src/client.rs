@@ -36,6 +36,7 @@ use crate::orgs::{
     Join, JoinCode, Limits, Member, MemberList, MintedToken, NewOrganization, NewToken,
     Organization, OrganizationList, Profile, SessionState, SwitchOrganization, TokenList,
 };
+use crate::policy::NetworkPolicy;
 use crate::services::{Service, ServiceLine, ServiceRequest, ServiceSignal};
 
 /// The API's path templates, as the server routes them; `{...}` are filled
@@ -48,6 +49,7 @@ pub mod path {
     pub const WAKE: &str = "/v1/sprites/{name}/wake";
     pub const RESTART: &str = "/v1/sprites/{name}/restart";
     pub const CHECK: &str = "/v1/sprites/{name}/check";
+    pub const NETWORK_POLICY: &str = "/v1/sprites/{name}/policy/network";
     pub const KEEP_AWAKE: &str = "/v1/sprites/{name}/keep-awake";
     pub const KEEP_AWAKE_TASK: &str = "/v1/sprites/{name}/keep-awake/{id}";
     pub const USAGE: &str = "/v1/usage";
@@ -104,6 +106,7 @@ pub mod path {
     pub const ORGANIZATION: &str = "/v1/organizations/{slug}";
     pub const JOIN_CODE: &str = "/v1/organizations/{slug}/join-code";
     pub const LIMITS: &str = "/v1/organizations/{slug}/limits";
+    pub const CLASS_NETWORK_POLICY: &str = "/v1/organizations/{slug}/policy/network";
     pub const JOIN: &str = "/v1/join";
     pub const MEMBERS: &str = "/v1/organizations/{slug}/members";
     pub const MEMBER: &str = "/v1/organizations/{slug}/members/{handle}";
@@ -278,6 +281,16 @@ pub fn restart(name: &str) -> Call<Restarted> {
 /// Whether the sprite answers, and how fast.
 pub fn check(name: &str) -> Call<SpriteCheck> {
     Call::get(path::CHECK, &[name])
+}
+
+/// The names the sprite may reach.
+pub fn network_policy(name: &str) -> Call<NetworkPolicy> {
+    Call::get(path::NETWORK_POLICY, &[name])
+}
+
+/// Replaces them (204); a running sprite is under the new policy at once.
+pub fn set_network_policy(name: &str, policy: &NetworkPolicy) -> Call<()> {
+    Call::post(path::NETWORK_POLICY, &[name], policy)
 }
 
 pub fn keep_awake(name: &str, req: &NewKeepAwake) -> Call<KeepAwake> {
@@ -574,6 +587,16 @@ pub fn new_join_code(slug: &str) -> Call<JoinCode> {
 
 pub fn set_limits(slug: &str, limits: &Limits) -> Call<Organization> {
     Call::put(path::LIMITS, &[slug], limits)
+}
+
+/// A class's network policy for its students' sprites (teachers).
+pub fn class_network_policy(slug: &str) -> Call<NetworkPolicy> {
+    Call::get(path::CLASS_NETWORK_POLICY, &[slug])
+}
+
+/// Sets it (no rules: lifts it) on every student's sprite of the class.
+pub fn set_class_network_policy(slug: &str, policy: &NetworkPolicy) -> Call<NetworkPolicy> {
+    Call::put(path::CLASS_NETWORK_POLICY, &[slug], policy)
 }
 
 pub fn join(code: &str) -> Call<Organization> {

@@ -14,6 +14,7 @@ pub mod classes;
 pub mod events;
 pub mod files;
 pub mod orgs;
+pub mod policy;
 pub mod presence;
 pub mod services;
 pub mod sessions;

@@ -307,6 +307,7 @@ pub async fn create_from_image(
         hostname: Some(name.to_string()),
         limits: Some(limits),
         environment: req.environment.unwrap_or_default(),
+        network_policy: crate::domain::policy::for_new_sprite(state, caller).await?,
     };
     let (id, host) = new_host_name();
     let make = state.host.create(&host, opts);

@@ -65,6 +65,37 @@ test('restart keeps the disk, and a check says the sprite answers', async () => 
   }
 });
 
+// The response code the sprite's resolver gives for a name's A record.
+const RCODE = `
+import socket, struct, sys
+q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
+q += b"".join(bytes([len(l)]) + l.encode() for l in sys.argv[1].split(".")) + b"\\0" + struct.pack(">HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(10)
+s.sendto(q, ("127.0.0.53", 53))
+print(s.recv(512)[3] & 15)
+`;
+
+test('a network policy is read, replaced and in force at once', async () => {
+  await client.createSprite('js-policy');
+  const sprite = client.sprite('js-policy');
+  try {
+    assert.deepEqual(await sprite.getNetworkPolicy(), { rules: [] });
+    const policy = { rules: [{ domain: '*.npmjs.org', action: 'allow' }, { include: 'defaults' }, { domain: '*', action: 'deny' }] };
+    await sprite.updateNetworkPolicy(policy);
+    assert.deepEqual(await sprite.getNetworkPolicy(), policy);
+    const refused = await sprite.execFile('python3', ['-c', RCODE, 'example.com']);
+    assert.equal(String(refused.stdout).trim(), '5');
+    await assert.rejects(sprite.updateNetworkPolicy({ rules: [{ domain: 'x', action: 'block' }] }), /Invalid policy/);
+    assert.deepEqual(await sprite.getNetworkPolicy(), policy);
+    await sprite.updateNetworkPolicy({ rules: [] });
+    const open = await sprite.execFile('python3', ['-c', RCODE, 'example.com']);
+    assert.notEqual(String(open.stdout).trim(), '5');
+  } finally {
+    await client.deleteSprite('js-policy');
+  }
+});
+
 test('exec, exit codes, env, cwd and a terminal', async () => {
   await client.createSprite('js-exec');
   const sprite = client.sprite('js-exec');

@@ -61,6 +61,54 @@ def test_errors_surface_as_sdk_exceptions(client):
             bad.list_sprites()
 
 
+# The response code the sprite's resolver gives for a name's A record.
+RCODE = r'''
+import socket, struct, sys
+q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
+q += b"".join(bytes([len(l)]) + l.encode() for l in sys.argv[1].split(".")) + b"\0" + struct.pack(">HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(10)
+s.sendto(q, ("127.0.0.53", 53))
+print(s.recv(512)[3] & 15)
+'''
+
+
+def test_network_policy_get_update_and_in_force(client):
+    from sprites import policy as policy_module
+    from sprites.exceptions import APIError
+    from sprites.types import NetworkPolicy, PolicyRule
+
+    s = client.create_sprite("sdk-policy")
+    try:
+        assert s.get_network_policy().rules == []
+        rules = [
+            PolicyRule(domain="pypi.org", action="allow"),
+            PolicyRule(include="defaults"),
+            PolicyRule(domain="*", action="deny"),
+        ]
+        s.update_network_policy(NetworkPolicy(rules=rules))
+        assert s.get_network_policy().rules == rules
+        assert policy_module.get_network_policy(s).rules == rules
+        # In force inside at once: a name it does not allow is REFUSED.
+        r = s.run("python3", "-c", RCODE, "example.com", capture_output=True)
+        assert r.stdout.decode().strip() == "5", r.stderr
+        # A bad policy is a 400 the SDK reports; the old one stays.
+        with pytest.raises(APIError) as bad:
+            policy_module.update_network_policy(
+                s, NetworkPolicy(rules=[PolicyRule(domain="not a name", action="allow")])
+            )
+        assert bad.value.status_code == 400
+        assert "rule 1" in str(bad.value)
+        assert s.get_network_policy().rules == rules
+        # No rules: the whole network again.
+        policy_module.update_network_policy(s, NetworkPolicy(rules=[]))
+        assert s.get_network_policy().rules == []
+        r = s.run("python3", "-c", RCODE, "example.com", capture_output=True)
+        assert r.stdout.decode().strip() != "5"
+    finally:
+        client.delete_sprite("sdk-policy")
+
+
 @pytest.fixture
 def sprite(client):
     s = client.create_sprite("sdk-exec")

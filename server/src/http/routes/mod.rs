@@ -21,6 +21,7 @@ mod health;
 mod json;
 mod metrics;
 mod orgs;
+mod policy;
 mod port_proxy;
 mod services;
 mod sprites;
@@ -107,6 +108,8 @@ fn all() -> Routes {
         .get(path::ORGANIZATION, orgs::show)
         .post(path::JOIN_CODE, orgs::new_code)
         .put(path::LIMITS, orgs::set_limits)
+        .get(path::CLASS_NETWORK_POLICY, policy::class_network)
+        .put(path::CLASS_NETWORK_POLICY, policy::set_class_network)
         .post(path::JOIN, orgs::join)
         .get(path::MEMBERS, orgs::members)
         .post(path::MEMBERS, orgs::set_member)
@@ -121,6 +124,8 @@ fn all() -> Routes {
         .post(path::WAKE, sprites::wake)
         .post(path::RESTART, sprites::restart)
         .get(path::CHECK, sprites::check)
+        .get(path::NETWORK_POLICY, policy::network)
+        .post(path::NETWORK_POLICY, policy::set_network)
         .get(path::KEEP_AWAKE, sprites::list_keep_awake)
         .post(path::KEEP_AWAKE, sprites::add_keep_awake)
         .delete(path::KEEP_AWAKE_TASK, sprites::remove_keep_awake)

@@ -1,0 +1,39 @@
+//! `/v1/sprites/{name}/policy/network` and a class's
+//! `/v1/organizations/{slug}/policy/network`: which names sprites may reach.
+
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::Json;
+use sprites_wire::policy::NetworkPolicy;
+
+use super::answer::{Answer, Cx, Done};
+use super::json::Body;
+use crate::domain::policy;
+
+pub(super) async fn network(cx: Cx, Path(name): Path<String>) -> Answer<NetworkPolicy> {
+    Ok(Json(policy::network(&cx.state, &cx.caller, &name).await?))
+}
+
+/// 204, as the SDKs expect.
+pub(super) async fn set_network(
+    cx: Cx,
+    Path(name): Path<String>,
+    Body(req): Body<NetworkPolicy>,
+) -> Done {
+    policy::set_network(&cx.state, &cx.caller, &name, req).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn class_network(cx: Cx, Path(slug): Path<String>) -> Answer<NetworkPolicy> {
+    Ok(Json(policy::class(&cx.state, &cx.caller, &slug).await?))
+}
+
+pub(super) async fn set_class_network(
+    cx: Cx,
+    Path(slug): Path<String>,
+    Body(req): Body<NetworkPolicy>,
+) -> Answer<NetworkPolicy> {
+    Ok(Json(
+        policy::set_class(&cx.state, &cx.caller, &slug, req).await?,
+    ))
+}
