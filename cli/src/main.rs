@@ -19,10 +19,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use cmd::checkpoints::CheckpointCmd;
+use cmd::policy::PolicyArgs;
 use cmd::services::ServicesCmd;
 use cmd::sessions::SessionsCmd;
 use cmd::templates::TemplatesCmd;
-use cmd::{checkpoints, services, sessions, sprites, templates};
+use cmd::{checkpoints, policy, services, sessions, sprites, templates};
 use out::Ctx;
 
 #[derive(Parser)]
@@ -122,6 +123,10 @@ enum Cmd {
     /// What the sprite is doing: status, last activity, awake time, disk,
     /// when it sleeps and what keeps it awake.
     Info,
+    /// The names the sprite may reach (`sprite policy allow github.com`,
+    /// `deny '*'`, `defaults`, `remove`, `set FILE`, `clear`); with
+    /// --class SLUG, a class's policy for all its students' sprites.
+    Policy(PolicyArgs),
     /// Change the sprite's settings.
     Set {
         /// Seconds idle before it sleeps warm (frozen); 0: never.
@@ -243,6 +248,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Sleep { cold } => sprites::sleep(&ctx, *cold).await?,
         Cmd::Wake => sprites::wake(&ctx).await?,
         Cmd::Url => sprites::url(&ctx).await?,
+        Cmd::Policy(args) => policy::run(&ctx, args).await?,
         Cmd::Info => sprites::info(&ctx).await?,
         Cmd::Set {
             warm_after,

@@ -702,3 +702,68 @@ async fn a_command_in_a_sprite_kept_in_the_object_store_says_how_far_it_came_bac
     );
     vmhost::testing::destroy_all(host.as_ref()).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_network_policy_is_edited_from_the_command_line() {
+    use sprites_wire::policy::{NetworkPolicy, PolicyRule};
+    let env = server("t-cli-policy").await;
+    env.sprite(&["login", "--url", &env.base], env.token.as_bytes())
+        .await;
+    env.ok(&["create", "guarded"]).await;
+    env.ok(&["use", "guarded"]).await;
+    assert!(env.ok(&["policy"]).await.contains("whole internet"));
+
+    env.ok(&["policy", "allow", "github.com", "*.npmjs.org"])
+        .await;
+    env.ok(&["policy", "defaults"]).await;
+    let shown = env.ok(&["policy", "deny", "*"]).await;
+    assert!(shown.contains("allow   *.npmjs.org"), "{shown}");
+    assert!(shown.contains("include defaults"), "{shown}");
+    let json = env.ok(&["--json", "policy", "show"]).await;
+    let policy: NetworkPolicy = serde_json::from_str(&json).unwrap();
+    assert_eq!(policy.rules.len(), 4);
+    assert_eq!(policy.rules[3], PolicyRule::deny("*"));
+
+    // The sprite's resolver is under it: its file inside says so.
+    let inside = env
+        .ok(&["exec", "--", "cat", vmhost::sprite::POLICY_FILE])
+        .await;
+    assert_eq!(
+        serde_json::from_str::<NetworkPolicy>(&inside).unwrap(),
+        policy
+    );
+
+    // A bad name: the server's sentence, nothing changed.
+    let out = env.sprite(&["policy", "allow", "not a name"], b"").await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not a domain name"), "{err}");
+    let out = env
+        .sprite(&["policy", "remove", "never.example"], b"")
+        .await;
+    assert!(!out.status.success());
+
+    env.ok(&["policy", "remove", "github.com"]).await;
+    let json = env.ok(&["--json", "policy"]).await;
+    assert_eq!(
+        serde_json::from_str::<NetworkPolicy>(&json)
+            .unwrap()
+            .rules
+            .len(),
+        3
+    );
+
+    // A whole policy from a file, then none.
+    let file = env.work.path().join("policy.json");
+    std::fs::write(
+        &file,
+        r#"{"rules":[{"domain":"pypi.org","action":"allow"}]}"#,
+    )
+    .unwrap();
+    env.ok(&["policy", "set", file.to_str().unwrap()]).await;
+    assert_eq!(env.ok(&["policy"]).await.trim(), "allow   pypi.org");
+    let out = env.sprite(&["policy", "set", "-"], b"{\"rules\": 3}").await;
+    assert!(!out.status.success());
+    env.ok(&["policy", "clear"]).await;
+    assert!(env.ok(&["policy"]).await.contains("whole internet"));
+}
