@@ -1,6 +1,7 @@
 // Story 5: the rest of the toolbox. The first command of a new sprite
 // installs a package with apt. Files: a folder, an upload, a rename,
-// a download, a delete. Settings: a public URL and sleep times. The
+// a download, a delete. Settings: a public URL, sleep times and the sites
+// it may reach (a name off the list refused in the terminal). The
 // dashboard: live state when the sprite sleeps, a copy made from a
 // checkpoint, an API token made and revoked, a deletion confirmed.
 import { test } from "node:test";
@@ -67,6 +68,36 @@ test("files, settings, live state, a copy from a checkpoint, tokens, deletion", 
     assert.deepEqual(sprite.sleep, { warm_after_secs: 120, cold_after_secs: 0 });
     await shot(page, "settings-saved");
     await accessible(page, "the settings");
+
+    // Network: only the sites listed. In force at once: the terminal's
+    // resolver refuses a name not on the list (response code 5).
+    await page.getByLabel("Only the sites listed").check();
+    await page.getByLabel("Sites, one a line (*.example.com: its subdomains)").fill("deb.debian.org\n*.pythonhosted.org");
+    await page.getByRole("button", { name: "Save network" }).click();
+    await page.getByText("Saved: in force now.").waitFor();
+    await run(
+      page,
+      `python3 -c 'import socket,struct;q=struct.pack(">6H",1,256,1,0,0,0)+b"\\x07example\\x03com\\x00"+struct.pack(">2H",1,1);s=socket.socket(2,2);s.settimeout(9);s.sendto(q,("127.0.0.53",53));print("rcode", s.recv(512)[3]&15)'`,
+    );
+    await waitForScreen(page, /^rcode 5$/m);
+    await shot(page, "terminal-a-name-off-the-list-is-refused");
+    // Opened again, the settings show the policy as saved.
+    await page.reload();
+    await page.getByRole("tab", { name: "Settings" }).click();
+    await page.waitForFunction(() => document.querySelector("textarea[name=sites]")?.value.includes("deb.debian.org"));
+    assert.ok(await page.getByLabel("Only the sites listed").isChecked());
+    assert.equal(
+      await page.getByLabel("Sites, one a line (*.example.com: its subdomains)").inputValue(),
+      "deb.debian.org\n*.pythonhosted.org",
+    );
+    await shot(page, "settings-network-only-the-sites-listed");
+    await accessible(page, "the network settings");
+    // Back to any site for the rest of the story.
+    await page.getByLabel("Any site", { exact: true }).check();
+    await page.getByRole("button", { name: "Save network" }).click();
+    await page.getByText("Saved: in force now.").waitFor();
+    const policy = await page.evaluate(async () => (await fetch("/v1/sprites/tools/policy/network")).json());
+    assert.deepEqual(policy, { rules: [] });
 
     // A checkpoint to copy from, then the dashboard.
     await page.getByRole("tab", { name: "History" }).click();

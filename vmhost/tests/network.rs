@@ -348,7 +348,7 @@ async fn a_network_policy_decides_names_and_addresses_and_changes_at_once() {
     ];
     let mut cfg = vmhost::testing::config("t-net-policy");
     cfg.name_servers = vec![name_server(NAMES).await];
-    let host = vmhost::testing::host_with(cfg).await;
+    let host = vmhost::testing::host_with(cfg.clone()).await;
     let outside = Network::new("tnet-policy", "198.51.100.129", "198.51.100.254", 25);
     outside.add_address("198.51.100.130/25");
     let s = name("guarded");
@@ -424,6 +424,27 @@ async fn a_network_policy_decides_names_and_addresses_and_changes_at_once() {
         Err(vmhost::Error::Invalid(_))
     ));
     assert_eq!(host.network_policy(&s).unwrap(), policy);
+
+    // A second process opening the host (the `vmhost` command beside the
+    // server) leaves the policy in force when it ends; so does a restart
+    // of the host, which re-adopts the running sprite.
+    drop(vmhost::Host::open(cfg.clone()).await.unwrap());
+    assert_eq!(rcode(&host, &s, "denied.test").await, "5");
+    assert_eq!(
+        fetch(&host, &s, "http://198.51.100.130/index.html").await,
+        "unreachable\n"
+    );
+    drop(host);
+    let host = vmhost::Host::open(cfg).await.unwrap();
+    assert_eq!(rcode(&host, &s, "denied.test").await, "5");
+    assert_eq!(
+        fetch(&host, &s, "http://198.51.100.130/index.html").await,
+        "unreachable\n"
+    );
+    assert_eq!(
+        fetch(&host, &s, "http://allowed.test/index.html").await,
+        hello
+    );
 
     // The policy holds after a cold sleep and a wake.
     host.sleep_cold(&s).await.unwrap();

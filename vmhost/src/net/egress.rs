@@ -42,20 +42,23 @@ pub(crate) struct Egress {
 }
 
 impl Egress {
-    /// Installs the instance's table, empty: no sprite of it runs yet
-    /// under a policy this process knows of (re-adopted ones are given
-    /// theirs again by [`Egress::start`]).
+    /// Installs the instance's table. Its rules are replaced; its sets are
+    /// kept, as another process of the same host (the `vmhost` command
+    /// beside the server) may be keeping them. Elements of sprites that
+    /// stopped meanwhile go as their addresses are taken again
+    /// ([`Egress::start`] sets an address's membership either way), and
+    /// admissions time out.
     pub fn install(instance: &str, upstream: Vec<SocketAddr>) -> Result<Egress> {
         let table = format!("sprites-policy-{instance}");
         let rules = format!(
-            "table inet {table}
-delete table inet {table}
+            "add table inet {table}
+add set inet {table} restricted {{ type ipv4_addr; }}
+add set inet {table} admitted {{ type ipv4_addr . ipv4_addr; flags timeout; }}
+add set inet {table} revoked {{ type ipv4_addr . ipv4_addr; }}
+add chain inet {table} forward {{ type filter hook forward priority 0; policy accept; }}
+flush chain inet {table} forward
 table inet {table} {{
-  set restricted {{ type ipv4_addr; }}
-  set admitted {{ type ipv4_addr . ipv4_addr; flags timeout; }}
-  set revoked {{ type ipv4_addr . ipv4_addr; }}
   chain forward {{
-    type filter hook forward priority 0; policy accept;
     ip saddr . ip daddr @revoked meta l4proto tcp reject with tcp reset
     ip saddr . ip daddr @revoked reject with icmpx type admin-prohibited
     ct state new ip saddr @restricted ip saddr . ip daddr != @admitted meta l4proto tcp reject with tcp reset
@@ -84,7 +87,7 @@ table inet {table} {{
         policy: Policy,
         rt: &tokio::runtime::Handle,
     ) -> Result<()> {
-        self.stop(id);
+        self.stop(id, None);
         let net = Arc::new(SpriteNet {
             addr: slot.address(),
             table: self.table.clone(),
@@ -93,7 +96,14 @@ table inet {table} {{
             revoked: Mutex::new(HashSet::new()),
             tasks: Mutex::new(Vec::new()),
         });
-        net.set_policy(Arc::new(policy))?;
+        let restricts = policy.restricts();
+        if let Err(e) = net.set_policy(Arc::new(policy)) {
+            // Never a link out without the policy over it.
+            if restricts {
+                super::detach(slot);
+            }
+            return Err(e);
+        }
         let tasks = super::resolver::serve(net.clone(), self.upstream.clone(), pid, rt)
             .map_err(|e| crate::error::Error::io("cannot serve the sprite's resolver", e))?;
         *net.tasks.lock().unwrap() = tasks;
@@ -114,9 +124,18 @@ table inet {table} {{
     }
 
     /// Forgets the sprite `id`, which stopped: its resolver ends and its
-    /// elements leave the sets (its address goes to the next sprite).
-    pub fn stop(&self, id: &str) {
+    /// elements leave the sets (its address, in `slot`, goes to the next
+    /// sprite). One this process never started (stopped after a restart
+    /// of the host) leaves `restricted` at least.
+    pub fn stop(&self, id: &str, slot: Option<Slot>) {
         let Some(net) = self.sprites.lock().unwrap().remove(id) else {
+            if let Some(slot) = slot {
+                let (t, addr) = (&self.table, slot.address());
+                let _ = nft(&format!(
+                    "add element inet {t} restricted {{ {addr} }}\n\
+                     delete element inet {t} restricted {{ {addr} }}\n"
+                ));
+            }
             return;
         };
         for task in net.tasks.lock().unwrap().drain(..) {
@@ -124,6 +143,18 @@ table inet {table} {{
         }
         if let Err(e) = net.clear() {
             tracing::warn!(sandbox = id, error = %e, "cannot clear the sprite's policy elements");
+        }
+    }
+}
+
+impl Drop for Egress {
+    /// The resolvers end with the host that serves them (the sets stay:
+    /// another process of the host may keep them, see [`Egress::install`]).
+    fn drop(&mut self) {
+        for net in self.sprites.lock().unwrap().values() {
+            for task in net.tasks.lock().unwrap().drain(..) {
+                task.abort();
+            }
         }
     }
 }

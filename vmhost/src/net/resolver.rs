@@ -8,7 +8,9 @@
 //! The sockets are made in the sprite's namespace by a thread that enters
 //! it and ends; the queries to the host's name servers leave from the
 //! host's own namespace, so a name server on the host's loopback (a local
-//! stub) serves sprites too.
+//! stub) serves sprites too. They share their port (`SO_REUSEPORT`): a
+//! second process opening the same host (the `vmhost` command beside the
+//! server) serves alongside, and the server's resolver stays when it ends.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -42,12 +44,21 @@ pub(crate) fn serve(
         s.spawn(|| -> std::io::Result<_> {
             let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
             nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET)?;
-            let at = SocketAddr::from((ADDRESS, 53));
-            let udp = std::net::UdpSocket::bind(at)?;
-            let tcp = std::net::TcpListener::bind(at)?;
-            udp.set_nonblocking(true)?;
-            tcp.set_nonblocking(true)?;
-            Ok((udp, tcp))
+            let at = socket2::SockAddr::from(SocketAddr::from((ADDRESS, 53)));
+            let open = |kind: socket2::Type| -> std::io::Result<socket2::Socket> {
+                let s = socket2::Socket::new(socket2::Domain::IPV4, kind, None)?;
+                s.set_reuse_port(true)?;
+                s.set_nonblocking(true)?;
+                s.bind(&at)?;
+                Ok(s)
+            };
+            let udp = open(socket2::Type::DGRAM)?;
+            let tcp = open(socket2::Type::STREAM)?;
+            tcp.listen(128)?;
+            Ok((
+                std::net::UdpSocket::from(udp),
+                std::net::TcpListener::from(tcp),
+            ))
         })
         .join()
         .unwrap_or_else(|_| Err(std::io::Error::other("the binding thread panicked")))

@@ -829,7 +829,6 @@ impl Host {
         });
         let rt = tokio::runtime::Handle::current();
         let egress = egress.clone();
-        let restricts = policy.restricts();
         tokio::task::spawn_blocking(move || {
             let linked = if new_link {
                 crate::net::attach(pid, slot)
@@ -841,13 +840,8 @@ impl Host {
                 Err(e) if !crate::net::alive(pid) || e.to_string().contains("No such process") => {
                     tracing::debug!(sprite = %name, error = %e, "sprite stopped before its network was made");
                 }
-                Err(e) if restricts => {
-                    // Never a link out without the policy over it.
-                    tracing::error!(sprite = %name, error = %e, "cannot put the sprite's network policy in force; it goes without a network");
-                    crate::net::detach(slot);
-                }
                 Err(e) => {
-                    tracing::warn!(sprite = %name, error = %e, "cannot connect the sprite's network");
+                    tracing::warn!(sprite = %name, error = %e, source = ?std::error::Error::source(&e), "cannot connect the sprite's network");
                 }
             }
             // Made or failed: nobody waits any longer.
@@ -877,15 +871,22 @@ impl Host {
         }
     }
 
+    /// Waits (a few seconds at most) until every link being made is.
+    pub(crate) async fn networks_made(&self) {
+        let waiting: Vec<_> = self.links.lock().unwrap().values().cloned().collect();
+        for mut w in waiting {
+            let _ = tokio::time::timeout(LINK_WAIT, w.wait_for(|made| *made)).await;
+        }
+    }
+
     pub(crate) async fn stop_sandbox(&self, name: &SpriteName, grace: Duration) -> Result<()> {
         self.runtime.stop(&self.sandbox_id(name), grace).await?;
         let _ = std::fs::remove_file(self.socket_path(name));
         // The sprite's veth went with its network namespace.
-        if let Some(slots) = &self.slots {
-            slots.release(&self.sandbox_id(name));
-        }
-        if let Some(egress) = &self.egress {
-            egress.stop(&self.sandbox_id(name));
+        let id = self.sandbox_id(name);
+        if let (Some(slots), Some(egress)) = (&self.slots, &self.egress) {
+            egress.stop(&id, slots.held(&id));
+            slots.release(&id);
         }
         self.links.lock().unwrap().remove(&self.sandbox_id(name));
         Ok(())

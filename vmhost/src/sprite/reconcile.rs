@@ -10,6 +10,8 @@
 //!    whose init answers; restart one that is stopped or does not answer;
 //!    thaw one frozen mid-checkpoint; stop one that should sleep cold.
 //! 4. Stop sandboxes of this instance that belong to no sprite.
+//! 5. Wait until the kept sprites have their resolvers and network
+//!    policies again (see `crate::net::egress`).
 
 use std::time::Duration;
 
@@ -60,6 +62,9 @@ impl Host {
                 self.runtime.stop(&id, Duration::ZERO).await?;
             }
         }
+        // Re-adopted sprites have their resolvers and policies again
+        // before anything is served (or a command of `vmhost` ends).
+        self.networks_made().await;
         Ok(())
     }
 

@@ -1,10 +1,11 @@
-//! A sprite's settings: who may open its URL, when it sleeps, its
-//! services (start, stop, recent logs).
+//! A sprite's settings: who may open its URL, when it sleeps, which sites
+//! it may reach, who shares it, its services (start, stop, recent logs).
 
 use leptos::prelude::*;
 use sprites_wire::api::{SleepSettings, UpdateSprite, UrlSettings};
 use sprites_wire::classes::SpriteMembers;
 use sprites_wire::client;
+use sprites_wire::policy::{NetworkPolicy, PolicyAction, PolicyRule};
 use sprites_wire::services::ServiceLine;
 
 use super::Ws;
@@ -115,8 +116,144 @@ pub fn Settings() -> impl IntoView {
             <button type="submit" class="primary">"Save settings"</button>
             {move || saved.get().map(|s| view! { <span class="muted" role="status">{s}</span> })}
         </form>
+        <Network />
         <Members />
         <Services />
+    }
+}
+
+/// How the network form reads a policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// No rules.
+    Anything,
+    /// The listed names (and the defaults, if asked), nothing else.
+    Only,
+    /// Anything but the listed names.
+    AllBut,
+}
+
+/// The form's view of `policy`: its kind, its names (one a line) and
+/// whether it includes the defaults.
+fn form_of(policy: &NetworkPolicy) -> (Reach, String, bool) {
+    let defaults = policy
+        .rules
+        .iter()
+        .any(|r| r.include.as_deref() == Some("defaults"));
+    let named = |action: PolicyAction| -> Vec<String> {
+        policy
+            .rules
+            .iter()
+            .filter(|r| r.action == Some(action) && r.domain.as_deref() != Some("*"))
+            .filter_map(|r| r.domain.clone())
+            .collect()
+    };
+    let allowed = named(PolicyAction::Allow);
+    if policy.rules.is_empty() {
+        (Reach::Anything, String::new(), false)
+    } else if defaults || !allowed.is_empty() || policy.rules.contains(&PolicyRule::deny("*")) {
+        (Reach::Only, allowed.join("\n"), defaults)
+    } else {
+        (Reach::AllBut, named(PolicyAction::Deny).join("\n"), false)
+    }
+}
+
+/// The policy the form says: names one a line (or separated by commas
+/// or spaces).
+fn policy_of(reach: Reach, names: &str, defaults: bool) -> NetworkPolicy {
+    let names = names
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|n| !n.is_empty());
+    let rules = match reach {
+        Reach::Anything => vec![],
+        Reach::Only => names
+            .map(PolicyRule::allow)
+            .chain(defaults.then(|| PolicyRule {
+                include: Some("defaults".into()),
+                ..Default::default()
+            }))
+            .chain([PolicyRule::deny("*")])
+            .collect(),
+        Reach::AllBut => names.map(PolicyRule::deny).collect(),
+    };
+    NetworkPolicy { rules }
+}
+
+/// Which sites the sprite may reach: its network policy, in force on the
+/// running sprite as soon as it is saved.
+#[component]
+fn Network() -> impl IntoView {
+    let ws = expect_context::<Ws>();
+    let reach = RwSignal::new(Reach::Anything);
+    let names = RwSignal::new(String::new());
+    let defaults = RwSignal::new(true);
+    let saved = RwSignal::new(None::<&'static str>);
+    let show = move |p: &NetworkPolicy| {
+        let (r, n, d) = form_of(p);
+        reach.set(r);
+        names.set(n);
+        defaults.set(d || r == Reach::Anything);
+    };
+    leptos::task::spawn_local(async move {
+        match api::run(client::network_policy(&ws.name.get_value())).await {
+            Ok(p) => show(&p),
+            Err(e) => ws.fail(e),
+        }
+    });
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        saved.set(None);
+        let policy = policy_of(
+            reach.get_untracked(),
+            &names.get_untracked(),
+            defaults.get_untracked(),
+        );
+        leptos::task::spawn_local(async move {
+            let sprite = ws.name.get_value();
+            match api::done(client::set_network_policy(&sprite, &policy)).await {
+                Ok(()) => {
+                    show(&policy);
+                    saved.set(Some("Saved: in force now."));
+                }
+                Err(e) => ws.fail(e),
+            }
+        });
+    };
+    let choice = move |r: Reach, text: &'static str| {
+        view! {
+            <label class="check">
+                <input
+                    type="radio"
+                    name="reach"
+                    prop:checked=move || reach.get() == r
+                    on:change=move |_| reach.set(r)
+                />
+                {text}
+            </label>
+        }
+    };
+    view! {
+        <form class="settings network" on:submit=save>
+            <fieldset>
+                <legend>"Sites it can reach"</legend>
+                {choice(Reach::Anything, "Any site")}
+                {choice(Reach::Only, "Only the sites listed")}
+                {choice(Reach::AllBut, "Any site but those listed")}
+                <label class:hidden=move || reach.get() == Reach::Anything>
+                    "Sites, one a line (*.example.com: its subdomains)"
+                    <textarea name="sites" rows="4" bind:value=names></textarea>
+                </label>
+                <label class="check" class:hidden=move || reach.get() != Reach::Only>
+                    <input type="checkbox" name="defaults" bind:checked=defaults />
+                    "Also the usual package registries and code hosts (PyPI, npm, crates.io, GitHub, Debian…)"
+                </label>
+                <small>
+                    "Other names do not resolve inside the sprite, and their addresses cannot be reached; a change applies at once, without a restart."
+                </small>
+            </fieldset>
+            <button type="submit" class="primary">"Save network"</button>
+            {move || saved.get().map(|s| view! { <span class="muted" role="status">{s}</span> })}
+        </form>
     }
 }
 
@@ -285,6 +422,30 @@ fn Services() -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_network_form_reads_and_writes_policies() {
+        let only = policy_of(Reach::Only, "github.com\n *.npmjs.org, pypi.org", true);
+        assert_eq!(only.rules.len(), 5);
+        assert_eq!(only.rules[4], PolicyRule::deny("*"));
+        assert_eq!(
+            form_of(&only),
+            (
+                Reach::Only,
+                "github.com\n*.npmjs.org\npypi.org".into(),
+                true
+            )
+        );
+        let all_but = policy_of(Reach::AllBut, "ads.example", true);
+        assert_eq!(all_but.rules, vec![PolicyRule::deny("ads.example")]);
+        assert_eq!(
+            form_of(&all_but),
+            (Reach::AllBut, "ads.example".into(), false)
+        );
+        let any = policy_of(Reach::Anything, "ignored.example", true);
+        assert!(any.rules.is_empty());
+        assert_eq!(form_of(&any).0, Reach::Anything);
+    }
 
     #[test]
     fn sleep_times_read_in_minutes() {
