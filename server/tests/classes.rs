@@ -564,6 +564,29 @@ async fn a_students_event_stream_tells_only_of_their_sprites() {
     srv.cleanup().await;
 }
 
+/// The network policy of `sprite` as the holder of `token` reads it.
+async fn policy(
+    srv: &TestServer,
+    token: &str,
+    sprite: &str,
+) -> sprites_wire::policy::NetworkPolicy {
+    srv.ok(token, client::network_policy(sprite)).await
+}
+
+/// Sends `call`, which must be refused with `status` in a sentence
+/// holding `words`.
+async fn refused<A>(
+    srv: &TestServer,
+    token: &str,
+    call: client::Call<A>,
+    status: StatusCode,
+    words: &str,
+) {
+    let (st, v) = srv.send(token, &call).await;
+    assert_eq!(st, status, "{v}");
+    assert!(v["message"].as_str().unwrap().contains(words), "{v}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_class_network_policy_covers_its_students_sprites() {
     use sprites_wire::policy::{NetworkPolicy, PolicyRule};
@@ -588,18 +611,12 @@ async fn a_class_network_policy_covers_its_students_sprites() {
     assert_eq!(st, StatusCode::CREATED, "{v}");
 
     // Without a class policy, a student sets their sprite's own.
-    assert_eq!(
-        srv.ok(&alice_c, client::network_policy("before")).await,
-        open
-    );
+    assert_eq!(policy(&srv, &alice_c, "before").await, open);
     let st = srv
         .status(&alice_c, &client::set_network_policy("before", &own))
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
-    assert_eq!(
-        srv.ok(&alice_c, client::network_policy("before")).await,
-        own
-    );
+    assert_eq!(policy(&srv, &alice_c, "before").await, own);
 
     // Only teachers see and set the class's; a bad one is refused.
     let st = srv
@@ -613,11 +630,8 @@ async fn a_class_network_policy_covers_its_students_sprites() {
     let bad = NetworkPolicy {
         rules: vec![PolicyRule::allow("py pi.org")],
     };
-    let (st, v) = srv
-        .send(&tess_c, &client::set_class_network_policy("chem", &bad))
-        .await;
-    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("rule 1"), "{v}");
+    let call = client::set_class_network_policy("chem", &bad);
+    refused(&srv, &tess_c, call, StatusCode::BAD_REQUEST, "rule 1").await;
     assert_eq!(
         srv.ok(&tess_c, client::class_network_policy("chem")).await,
         open
@@ -633,10 +647,7 @@ async fn a_class_network_policy_covers_its_students_sprites() {
         srv.ok(&tess_c, client::class_network_policy("chem")).await,
         class
     );
-    assert_eq!(
-        srv.ok(&alice_c, client::network_policy("before")).await,
-        class
-    );
+    assert_eq!(policy(&srv, &alice_c, "before").await, class);
     let inside = sh(
         &srv,
         "before",
@@ -649,40 +660,25 @@ async fn a_class_network_policy_covers_its_students_sprites() {
     );
     let (st, v) = srv.create(&alice_c, "after").await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
-    assert_eq!(
-        srv.ok(&alice_c, client::network_policy("after")).await,
-        class
-    );
-    assert_eq!(
-        srv.ok(&tess_c, client::network_policy("teachers")).await,
-        open
-    );
+    assert_eq!(policy(&srv, &alice_c, "after").await, class);
+    assert_eq!(policy(&srv, &tess_c, "teachers").await, open);
 
     // The student cannot lift it from their sprite; a teacher can change it.
-    let (st, v) = srv
-        .send(&alice_c, &client::set_network_policy("after", &open))
-        .await;
-    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("class"), "{v}");
-    assert_eq!(
-        srv.ok(&alice_c, client::network_policy("after")).await,
-        class
-    );
+    let call = client::set_network_policy("after", &open);
+    refused(&srv, &alice_c, call, StatusCode::FORBIDDEN, "class").await;
+    assert_eq!(policy(&srv, &alice_c, "after").await, class);
     let st = srv
         .status(&tess_c, &client::set_network_policy("after", &own))
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
-    assert_eq!(srv.ok(&alice_c, client::network_policy("after")).await, own);
+    assert_eq!(policy(&srv, &alice_c, "after").await, own);
 
     // Lifted: the students' sprites are open again, and theirs to set.
     let lifted = srv
         .ok(&tess_c, client::set_class_network_policy("chem", &open))
         .await;
     assert_eq!(lifted, open);
-    assert_eq!(
-        srv.ok(&alice_c, client::network_policy("before")).await,
-        open
-    );
+    assert_eq!(policy(&srv, &alice_c, "before").await, open);
     let st = srv
         .status(&alice_c, &client::set_network_policy("before", &own))
         .await;

@@ -93,11 +93,14 @@ fn type_properties<T: sprites_wire::schemars::JsonSchema>() -> BTreeSet<String> 
 /// and the tests use: the same property names, none missing on either side.
 #[test]
 fn every_documented_body_is_its_wire_type() {
-    use sprites_wire::{accounts, api, classes, fs, orgs, policy, services};
+    use sprites_wire::{accounts, api, classes, fs, orgs, policy, ports, services};
     let doc: serde_json::Value = serde_json::from_str(include_str!("../openapi.json")).unwrap();
     let pairs: Vec<(&str, BTreeSet<String>)> = vec![
         ("Assignment", type_properties::<classes::Assignment>()),
         ("NetworkPolicy", type_properties::<policy::NetworkPolicy>()),
+        ("OrgCounts", type_properties::<api::OrgCounts>()),
+        ("Port", type_properties::<ports::Port>()),
+        ("SpriteStateLine", type_properties::<api::SpriteStateLine>()),
         ("PolicyRule", type_properties::<policy::PolicyRule>()),
         (
             "AssignmentList",

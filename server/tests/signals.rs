@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{start, Backend, Socket, TestServer};
+use common::{exec_query, start, Backend, Socket, TestServer};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -30,15 +30,6 @@ async fn started(srv: &TestServer, token: &str, sprite: &str, script: &str) -> (
     .await;
     assert!(out.0.contains("ready"), "{out:?}");
     (ws, session.expect("the session's id came first"))
-}
-
-fn exec_query(script: &str) -> String {
-    let words = ["sh", "-c", script];
-    words
-        .iter()
-        .map(|w| format!("cmd={}", sprites_wire::client::escape(w)))
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 /// Reads stdout until it holds `want` or the command exits (10 s at most):

@@ -32,6 +32,10 @@ pub struct HostArgs {
     /// ranges and the host itself stay out of reach). `false`: loopback only.
     #[arg(long, env = "SPRITES_EGRESS", default_value_t = true, action = clap::ArgAction::Set)]
     pub egress: bool,
+    /// The name servers sprites' resolvers ask, comma-separated addresses
+    /// (port 53 unless given); default: the host's /etc/resolv.conf.
+    #[arg(long, env = "SPRITES_NAME_SERVERS", value_delimiter = ',')]
+    pub name_servers: Vec<String>,
     /// Replicate every sprite to this S3-compatible bucket (Garage, MinIO,
     /// R2, AWS): s3://BUCKET or s3://BUCKET/PREFIX. Credentials come from
     /// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the endpoint and region
@@ -72,6 +76,22 @@ impl HostArgs {
         cfg.instance = self.instance.clone();
         cfg.runtime = self.runtime;
         cfg.egress = self.egress;
+        if !self.name_servers.is_empty() {
+            cfg.name_servers = self
+                .name_servers
+                .iter()
+                .map(|s| {
+                    let s = s.trim();
+                    s.parse::<std::net::SocketAddr>()
+                        .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| (ip, 53).into()))
+                        .map_err(|_| {
+                            crate::Error::Invalid(format!(
+                                "name server {s:?}: an address, with or without :port"
+                            ))
+                        })
+                })
+                .collect::<crate::Result<_>>()?;
+        }
         cfg.retention = std::time::Duration::from_secs(self.replica_retention);
         cfg.write_out_from = Some(self.write_out_from).filter(|b| *b > 0);
         if let Some(url) = &self.object_store {

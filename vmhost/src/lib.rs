@@ -20,6 +20,7 @@ pub mod image;
 pub(crate) mod net;
 pub mod phase;
 pub(crate) mod pool;
+pub(crate) mod ports;
 pub(crate) mod record;
 pub mod runtime;
 pub mod sprite;

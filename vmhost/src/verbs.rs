@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sprites_wire::policy::NetworkPolicy;
+use sprites_wire::ports::Port;
 
 use crate::diff::Change;
 use crate::fs::Files;
@@ -81,6 +82,8 @@ pub trait Verbs: Send + Sync + 'static {
     async fn kill_session(&self, name: &SpriteName, session: u64, signal: i32) -> Result<()>;
     async fn run(&self, name: &SpriteName, argv: &[&str], stdin: &[u8]) -> Result<ExecOutput>;
     async fn connect(&self, name: &SpriteName, host: &str, port: u16) -> Result<Connection>;
+    /// The TCP ports it listens on, with their processes.
+    async fn ports(&self, name: &SpriteName) -> Result<Vec<Port>>;
     async fn services(&self, name: &SpriteName) -> Result<Vec<ServiceInfo>>;
     async fn service(
         &self,
@@ -251,6 +254,9 @@ impl Verbs for Host {
     }
     async fn connect(&self, name: &SpriteName, host: &str, port: u16) -> Result<Connection> {
         Host::connect(self, name, host, port).await
+    }
+    async fn ports(&self, name: &SpriteName) -> Result<Vec<Port>> {
+        Host::ports(self, name).await
     }
     async fn services(&self, name: &SpriteName) -> Result<Vec<ServiceInfo>> {
         Host::services(self, name).await

@@ -338,6 +338,20 @@ PY
 for i in $(seq 100); do [ -e /tmp/connected ] && break; sleep 0.05; done
 [ -e /tmp/connected ] && echo connected"#;
 
+/// Whether `s` is still under the allowlist of the test below: the
+/// denied name refused, its address unreachable, the allowed one reached.
+async fn still_under(host: &Host, s: &SpriteName) {
+    assert_eq!(rcode(host, s, "denied.test").await, "5");
+    assert_eq!(
+        fetch(host, s, "http://198.51.100.130/index.html").await,
+        "unreachable\n"
+    );
+    assert_eq!(
+        fetch(host, s, "http://allowed.test/index.html").await,
+        "hello from tnet-policy\n"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_network_policy_decides_names_and_addresses_and_changes_at_once() {
     use sprites_wire::policy::{NetworkPolicy, PolicyRule};
@@ -428,36 +442,16 @@ async fn a_network_policy_decides_names_and_addresses_and_changes_at_once() {
     // A second process opening the host (the `vmhost` command beside the
     // server) leaves the policy in force when it ends; so does a restart
     // of the host, which re-adopts the running sprite.
-    drop(vmhost::Host::open(cfg.clone()).await.unwrap());
-    assert_eq!(rcode(&host, &s, "denied.test").await, "5");
-    assert_eq!(
-        fetch(&host, &s, "http://198.51.100.130/index.html").await,
-        "unreachable\n"
-    );
-    drop(host);
+    vmhost::Host::open(cfg.clone()).await.unwrap().close().await;
+    still_under(&host, &s).await;
+    host.close().await;
     let host = vmhost::Host::open(cfg).await.unwrap();
-    assert_eq!(rcode(&host, &s, "denied.test").await, "5");
-    assert_eq!(
-        fetch(&host, &s, "http://198.51.100.130/index.html").await,
-        "unreachable\n"
-    );
-    assert_eq!(
-        fetch(&host, &s, "http://allowed.test/index.html").await,
-        hello
-    );
+    still_under(&host, &s).await;
 
     // The policy holds after a cold sleep and a wake.
     host.sleep_cold(&s).await.unwrap();
     host.wake(&s).await.unwrap();
-    assert_eq!(rcode(&host, &s, "denied.test").await, "5");
-    assert_eq!(
-        fetch(&host, &s, "http://198.51.100.130/index.html").await,
-        "unreachable\n"
-    );
-    assert_eq!(
-        fetch(&host, &s, "http://allowed.test/index.html").await,
-        hello
-    );
+    still_under(&host, &s).await;
 
     // No rules: the whole network again, at once.
     host.set_network_policy(&s, NetworkPolicy::default())

@@ -302,6 +302,40 @@ pub struct SpriteList {
     pub cold: usize,
 }
 
+/// One line of `GET /v1/sprites` asked with `Accept: application/x-ndjson`:
+/// a sprite's state (each listed sprite first, then each one that
+/// changes), or a `heartbeat`; every line carries the organization's
+/// counts as they stand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SpriteStateLine {
+    /// `heartbeat` for a line about no sprite.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `running`, `warm`, `cold`, or `destroyed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_running_at: Option<String>,
+    pub timestamp: String,
+    pub org: OrgCounts,
+}
+
+/// How many of the organization's sprites (those the caller sees) stand
+/// in each state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct OrgCounts {
+    pub name: String,
+    pub running: usize,
+    pub warm: usize,
+    pub cold: usize,
+}
+
 /// The first message on a port-forwarding WebSocket
 /// (`/v1/sprites/{name}/proxy`): where in the sprite to connect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -74,6 +74,7 @@ pub mod path {
     pub const FS_CHMOD: &str = "/v1/sprites/{name}/fs/chmod";
     pub const FS_CHOWN: &str = "/v1/sprites/{name}/fs/chown";
     pub const FS_WATCH: &str = "/v1/sprites/{name}/fs/watch";
+    pub const PORTS_WATCH: &str = "/v1/sprites/{name}/ports/watch";
     pub const SERVICES: &str = "/v1/sprites/{name}/services";
     pub const SERVICE: &str = "/v1/sprites/{name}/services/{service}";
     pub const SERVICE_SIGNAL: &str = "/v1/sprites/{name}/services/signal";

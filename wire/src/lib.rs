@@ -10,6 +10,7 @@ pub mod fs;
 pub mod names;
 pub mod orgs;
 pub mod policy;
+pub mod ports;
 pub mod services;
 
 pub use names::{CheckpointId, NameError, SpriteName};

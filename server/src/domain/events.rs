@@ -6,12 +6,19 @@
 //! updated, destroyed, checkpoints) are published where they happen.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use sprites_wire::api::{Replication, SpriteEvent};
 use sqlx::Row as _;
 use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
 
 use crate::db::{iso_ms, now_ms, Db};
+use crate::domain::access;
+use crate::domain::accounts::caller_for_user;
+use crate::domain::caller::Caller;
+use crate::AppState;
 
 /// Events kept for a slow subscriber before it is told to resync.
 const BACKLOG: usize = 1024;
@@ -77,6 +84,81 @@ impl Events {
         // Nobody listening is fine.
         let _ = self.tx.send(Arc::new(OrgEvent { org_id, event }));
     }
+}
+
+/// How often a stream checks that its caller still belongs to the
+/// organization; a removed member's stream ends within this time.
+const MEMBERSHIP_CHECK: Duration = Duration::from_secs(30);
+
+/// The changes the caller may see in their organization, as they happen:
+/// first a `resync` (fetch the list now: anything after it arrives as an
+/// event), then every change. A follower too slow to keep up gets another
+/// `resync` instead of what it missed; a class's student hears only of the
+/// sprites they may see; a caller removed from the organization hears
+/// nothing more within [`MEMBERSHIP_CHECK`].
+pub fn follow(state: &AppState, caller: Caller) -> mpsc::Receiver<SpriteEvent> {
+    let mut rx = state.events.subscribe();
+    let (tx, out) = mpsc::channel::<SpriteEvent>(64);
+    let state = state.clone();
+    tokio::spawn(async move {
+        if tx.send(event("resync", "", None, None)).await.is_err() {
+            return;
+        }
+        let mut check = tokio::time::interval(MEMBERSHIP_CHECK);
+        check.tick().await; // the first tick is now, and the caller was just checked
+                            // A class's student hears only of the sprites they may see; what
+                            // they may not is remembered until the next membership check.
+        let mut hidden = std::collections::HashSet::<String>::new();
+        let mut shown = std::collections::HashSet::<String>::new();
+        loop {
+            let next = tokio::select! {
+                received = rx.recv() => match received {
+                    Ok(e) if e.org_id.as_ref().is_none_or(|o| *o == caller.org_id) => {
+                        let e = e.event.clone();
+                        if caller.student && !e.sprite.is_empty() && !shown.contains(&e.sprite) {
+                            // A destroyed sprite is news only to those who saw it.
+                            if hidden.contains(&e.sprite) || e.kind == "sprite.destroyed" {
+                                continue;
+                            }
+                            match access::sees(&state, &caller, &e.sprite).await {
+                                Ok(true) => {
+                                    shown.insert(e.sprite.clone());
+                                }
+                                Ok(false) => {
+                                    hidden.insert(e.sprite.clone());
+                                    continue;
+                                }
+                                Err(err) => {
+                                    tracing::warn!(error = %err, "cannot check who sees an event");
+                                    continue;
+                                }
+                            }
+                        }
+                        e
+                    }
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => event("resync", "", None, None),
+                    Err(RecvError::Closed) => return,
+                },
+                _ = check.tick() => {
+                    hidden.clear();
+                    match caller_for_user(&state.db, &caller.user_id, &caller.org_id).await {
+                        Ok(Some(_)) => continue,
+                        Ok(None) => return, // no longer a member
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot check an event stream's membership");
+                            continue;
+                        }
+                    }
+                }
+                () = tx.closed() => return, // the client left
+            };
+            if tx.send(next).await.is_err() {
+                return;
+            }
+        }
+    });
+    out
 }
 
 pub fn event(

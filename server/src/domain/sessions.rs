@@ -72,6 +72,12 @@ impl Watch {
             .join(self.host.as_str(), session, &self.user_id)
     }
 
+    /// The sprite's ports opened and closed from now on (see
+    /// [`crate::domain::ports`]).
+    pub async fn ports(&self) -> crate::domain::ports::PortWatch {
+        crate::domain::ports::changes(&self.state, &self.host).await
+    }
+
     /// The session printed: the sprite was in use.
     pub fn output(&self) {
         self.state.activity.touch(&self.host);

@@ -203,9 +203,20 @@ impl TestServer {
         sprite: &str,
         query: &str,
     ) -> (Socket, tokio_tungstenite::tungstenite::http::HeaderMap) {
+        self.socket(token, &format!("/v1/sprites/{sprite}/exec?{query}"))
+            .await
+    }
+
+    /// Opens the WebSocket at `path` as the holder of `token`: the socket
+    /// and the upgrade's headers.
+    pub async fn socket(
+        &self,
+        token: &str,
+        path: &str,
+    ) -> (Socket, tokio_tungstenite::tungstenite::http::HeaderMap) {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let ws = self.base.replace("http", "ws");
-        let url = format!("{ws}/v1/sprites/{sprite}/exec?{query}");
+        let url = format!("{ws}{path}");
         let mut req = url.as_str().into_client_request().unwrap();
         req.headers_mut()
             .insert("authorization", format!("Bearer {token}").parse().unwrap());
@@ -285,4 +296,13 @@ impl TestServer {
     pub async fn cleanup(&self) {
         vmhost::testing::destroy_all(self.state.host.as_ref()).await;
     }
+}
+
+/// The exec WebSocket's query that runs `script` with `sh -c`.
+pub fn exec_query(script: &str) -> String {
+    ["sh", "-c", script]
+        .iter()
+        .map(|w| format!("cmd={}", sprites_wire::client::escape(w)))
+        .collect::<Vec<_>>()
+        .join("&")
 }

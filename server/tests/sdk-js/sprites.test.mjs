@@ -96,6 +96,65 @@ test('a network policy is read, replaced and in force at once', async () => {
   }
 });
 
+// The next event of a watcher that satisfies `want` (10 s at most).
+async function nextEvent(watcher, want) {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const e = await Promise.race([watcher.next(), new Promise((r) => setTimeout(() => r(undefined), deadline - Date.now()))]);
+    if (e === undefined || e === null) break;
+    if (want(e)) return e;
+  }
+  throw new Error('no such event within 10 s');
+}
+
+test('watchers: ports opened and closed, port events of a command, sprite states', async () => {
+  await client.createSprite('js-watch');
+  const sprite = client.sprite('js-watch');
+  const states = await client.watchSprites({ prefix: 'js-watch' });
+  try {
+    const first = await states.next();
+    assert.equal(first.name, 'js-watch');
+    assert.equal(first.status, 'running');
+    assert.ok(first.organization.running >= 1, JSON.stringify(first));
+
+    const ports = await sprite.watchPorts();
+    const list = await ports.next();
+    assert.equal(list.type, 'port_list');
+    assert.ok(Array.isArray(list.ports));
+    await sprite.execFile('sh', ['-c', '(setsid python3 -m http.server 8125 >/dev/null 2>&1 &)']);
+    const opened = await nextEvent(ports, (e) => e.type === 'port_opened' && e.port === 8125);
+    assert.equal(opened.address, '0.0.0.0');
+    assert.ok(opened.pid > 0, JSON.stringify(opened));
+
+    // A command's socket tells of the ports it opens, as messages (the SDK
+    // hands text messages on in terminal mode, as the CLI's console runs).
+    const messages = [];
+    const cmd = sprite.spawn('sh', ['-c', 'python3 -m http.server 8126 >/dev/null 2>&1 & sleep 2; kill $!; sleep 1'], { tty: true });
+    cmd.on('message', (m) => messages.push(typeof m === 'string' ? JSON.parse(m) : m));
+    assert.equal(await cmd.wait(), 0);
+    assert.ok(messages.some((m) => m.type === 'port_opened' && m.port === 8126), JSON.stringify(messages));
+    assert.ok(messages.some((m) => m.type === 'port_closed' && m.port === 8126), JSON.stringify(messages));
+
+    await sprite.execFile('sh', ['-c', 'pkill -f "[h]ttp.server 8125"; true']);
+    await nextEvent(ports, (e) => e.type === 'port_closed' && e.port === 8125);
+    ports.close();
+
+    // The list stream follows the sprite to sleep.
+    // (The SDK has no sleep of its own: the API's.)
+    const asleep = await fetch(`${process.env.SPRITES_URL}/v1/sprites/js-watch/sleep`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${process.env.SPRITES_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ cold: true }),
+    });
+    assert.equal(asleep.status, 200);
+    const slept = await nextEvent(states, (e) => e.name === 'js-watch' && e.status === 'cold');
+    assert.ok(slept.timestamp instanceof Date && !isNaN(slept.timestamp));
+  } finally {
+    states.close();
+    await client.deleteSprite('js-watch');
+  }
+});
+
 test('exec, exit codes, env, cwd and a terminal', async () => {
   await client.createSprite('js-exec');
   const sprite = client.sprite('js-exec');

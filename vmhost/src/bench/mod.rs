@@ -186,6 +186,61 @@ pub async fn run(mut cfg: HostConfig, mirror: &str, runs: usize, json: bool) -> 
         "<= 10 ms",
     ));
 
+    // A network policy change on a running sprite, from none to an
+    // allowlist and back: in force when the verb returns (its resolver
+    // decides by it, nftables holds its sets). The floor is one nftables
+    // transaction changing a set's element, as the change makes.
+    if host.config().egress {
+        let nft = |script: &str| -> anyhow::Result<()> {
+            use std::io::Write;
+            let mut child = std::process::Command::new("nft")
+                .args(["-f", "-"])
+                .stdin(std::process::Stdio::piped())
+                .spawn()?;
+            child
+                .stdin
+                .take()
+                .expect("piped")
+                .write_all(script.as_bytes())?;
+            anyhow::ensure!(child.wait()?.success(), "nft failed");
+            Ok(())
+        };
+        nft("table inet sprites-bench { set s { type ipv4_addr; } }\n")?;
+        let nft_floor = time(runs, |_| async {
+            nft("add element inet sprites-bench s { 192.0.2.1 }\n\
+                 delete element inet sprites-bench s { 192.0.2.1 }\n")
+        })
+        .await?;
+        nft("delete table inet sprites-bench\n")?;
+        use sprites_wire::policy::{NetworkPolicy, PolicyRule};
+        let allowlist = NetworkPolicy {
+            rules: vec![PolicyRule::allow("pypi.org"), PolicyRule::deny("*")],
+        };
+        let change = time(runs * 2, |i| {
+            let host = &host;
+            let s0 = &s0;
+            let policy = if i % 2 == 0 {
+                allowlist.clone()
+            } else {
+                NetworkPolicy::default()
+            };
+            async move {
+                host.set_network_policy(s0, policy)
+                    .await
+                    .map_err(anyhow::Error::from)
+            }
+        })
+        .await?;
+        host.set_network_policy(&s0, NetworkPolicy::default())
+            .await?;
+        rows.push(row(
+            "network policy change to in force",
+            &change,
+            Some(nft_floor.median()),
+            "<= 1000 ms",
+        ));
+    }
+
     // freeze/thaw (warm sleep and wake)
     let raw = time(runs, |_| {
         let id = format!("bench.{s0}");

@@ -59,8 +59,8 @@ add chain inet {table} forward {{ type filter hook forward priority 0; policy ac
 flush chain inet {table} forward
 table inet {table} {{
   chain forward {{
-    ip saddr . ip daddr @revoked meta l4proto tcp reject with tcp reset
-    ip saddr . ip daddr @revoked reject with icmpx type admin-prohibited
+    ip saddr @restricted ip saddr . ip daddr @revoked meta l4proto tcp reject with tcp reset
+    ip saddr @restricted ip saddr . ip daddr @revoked reject with icmpx type admin-prohibited
     ct state new ip saddr @restricted ip saddr . ip daddr != @admitted meta l4proto tcp reject with tcp reset
     ct state new ip saddr @restricted ip saddr . ip daddr != @admitted reject with icmpx type admin-prohibited
   }}
@@ -76,33 +76,45 @@ table inet {table} {{
     }
 
     /// Serves the running sprite `id` (its init is `pid`, its link in
-    /// `slot`) its resolver, under `policy`. Runs on a blocking thread,
-    /// before any command of the sprite: it never meets its network
-    /// without its policy.
+    /// `slot`, made just now when `new_link`) its resolver, under `policy`.
+    /// Runs on a blocking thread, before any command of the sprite: it
+    /// never meets its network without its policy. A re-adopted sprite
+    /// (another process of the host may be serving it too) only has its
+    /// membership of `restricted` made sure of; a new link's address drops
+    /// whatever an earlier holder left in the sets.
     pub fn start(
         &self,
         id: &str,
         pid: i32,
         slot: Slot,
         policy: Policy,
+        new_link: bool,
         rt: &tokio::runtime::Handle,
     ) -> Result<()> {
         self.stop(id, None);
+        let restricts = policy.restricts();
         let net = Arc::new(SpriteNet {
             addr: slot.address(),
             table: self.table.clone(),
-            policy: RwLock::new(Arc::new(Policy::default())),
+            policy: RwLock::new(Arc::new(policy)),
             seen: Mutex::new(HashMap::new()),
             revoked: Mutex::new(HashSet::new()),
             tasks: Mutex::new(Vec::new()),
         });
-        let restricts = policy.restricts();
-        if let Err(e) = net.set_policy(Arc::new(policy)) {
-            // Never a link out without the policy over it.
-            if restricts {
-                super::detach(slot);
+        if restricts {
+            let (t, addr) = (&self.table, net.addr);
+            let mut script = String::new();
+            if new_link {
+                for (set, ip) in elements_of(t, addr) {
+                    net.remove_line(&mut script, set, ip);
+                }
             }
-            return Err(e);
+            script.push_str(&format!("add element inet {t} restricted {{ {addr} }}\n"));
+            if let Err(e) = nft(&script) {
+                // Never a link out without the policy over it.
+                super::detach(slot);
+                return Err(e);
+            }
         }
         let tasks = super::resolver::serve(net.clone(), self.upstream.clone(), pid, rt)
             .map_err(|e| crate::error::Error::io("cannot serve the sprite's resolver", e))?;
@@ -147,6 +159,27 @@ table inet {table} {{
     }
 }
 
+impl Egress {
+    /// Ends every resolver of this process, returning once their sockets
+    /// are closed (on drop they close at the runtime's next turn).
+    pub async fn close(&self) {
+        let nets: Vec<_> = self
+            .sprites
+            .lock()
+            .unwrap()
+            .drain()
+            .map(|(_, n)| n)
+            .collect();
+        for net in nets {
+            let tasks: Vec<_> = net.tasks.lock().unwrap().drain(..).collect();
+            for task in tasks {
+                task.abort();
+                let _ = task.await;
+            }
+        }
+    }
+}
+
 impl Drop for Egress {
     /// The resolvers end with the host that serves them (the sets stay:
     /// another process of the host may keep them, see [`Egress::install`]).
@@ -168,6 +201,8 @@ fn nft(script: &str) -> Result<()> {
 struct Seen {
     names: BTreeSet<String>,
     until: Instant,
+    /// Whether it is in `admitted` (until `until`).
+    admitted: bool,
 }
 
 /// A running sprite's policy and what its resolver gave it.
@@ -177,7 +212,7 @@ pub(crate) struct SpriteNet {
     policy: RwLock<Arc<Policy>>,
     seen: Mutex<HashMap<Ipv4Addr, Seen>>,
     revoked: Mutex<HashSet<Ipv4Addr>>,
-    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl SpriteNet {
@@ -211,14 +246,19 @@ impl SpriteNet {
                 let s = seen.entry(ip).or_insert_with(|| Seen {
                     names: BTreeSet::new(),
                     until: now,
+                    admitted: false,
                 });
                 if s.names.len() < MAX_NAMES {
                     s.names
                         .insert(name.trim_end_matches('.').to_ascii_lowercase());
                 }
+                // Admitted for long enough already: no nftables round trip
+                // for every lookup of a busy name.
+                let fresh = s.admitted && s.until > now + lasting / 2;
                 s.until = s.until.max(now + lasting);
-                if restricted {
+                if restricted && !fresh {
                     self.admit_line(&mut script, ip, s.until - now);
+                    s.admitted = true;
                 }
                 if revoked.remove(&ip) {
                     self.remove_line(&mut script, "revoked", ip);
@@ -239,7 +279,7 @@ impl SpriteNet {
         let mut script = String::new();
         let addr = self.addr;
         let t = &self.table;
-        let seen = self.seen.lock().unwrap();
+        let mut seen = self.seen.lock().unwrap();
         let mut revoked = self.revoked.lock().unwrap();
         if !restricts {
             if was {
@@ -253,20 +293,23 @@ impl SpriteNet {
             }
         } else {
             let now = Instant::now();
-            let allowed = |ip: &Ipv4Addr| {
-                seen.get(ip)
-                    .is_some_and(|s| s.until > now && s.names.iter().any(|n| policy.allows(n)))
-            };
             if !was {
+                // Elements an earlier holder of the address may have left
+                // (a host that stopped without clearing them) go first.
+                for (set, ip) in elements_of(t, addr) {
+                    self.remove_line(&mut script, set, ip);
+                }
                 script.push_str(&format!("add element inet {t} restricted {{ {addr} }}\n"));
             }
-            for (ip, s) in seen.iter().filter(|(_, s)| s.until > now) {
-                if allowed(ip) {
+            for (ip, s) in seen.iter_mut().filter(|(_, s)| s.until > now) {
+                s.admitted = s.names.iter().any(|n| policy.allows(n));
+                if s.admitted {
                     self.admit_line(&mut script, *ip, s.until - now);
                 } else {
                     self.remove_line(&mut script, "admitted", *ip);
                 }
             }
+            let allowed = |ip: &Ipv4Addr| seen.get(ip).is_some_and(|s| s.until > now && s.admitted);
             // The sprite's connections to what it may no longer reach are cut.
             for ip in connections_from(addr) {
                 if !allowed(&ip) && revoked.insert(ip) {
@@ -336,6 +379,49 @@ impl SpriteNet {
             "add element inet {t} {set} {{ {addr} . {ip}{timeout} }}\n\
              delete element inet {t} {set} {{ {addr} . {ip} }}\n"
         ));
+    }
+}
+
+/// The elements of `admitted` and `revoked` in table `t` whose sprite is
+/// `addr`: each set's name and the destination.
+fn elements_of(t: &str, addr: Ipv4Addr) -> Vec<(&'static str, Ipv4Addr)> {
+    let mut found = Vec::new();
+    for set in ["admitted", "revoked"] {
+        let out = Command::new("nft")
+            .args(["-j", "list", "set", "inet", t, set])
+            .output();
+        let Ok(out) = out.map(|o| o.stdout) else {
+            continue;
+        };
+        let Ok(json) = serde_json::from_slice::<serde_json::Value>(&out) else {
+            continue;
+        };
+        let mut pairs = Vec::new();
+        concats(&json, &mut pairs);
+        found.extend(
+            pairs
+                .into_iter()
+                .filter(|(s, _)| *s == addr)
+                .map(|(_, d)| (set, d)),
+        );
+    }
+    found
+}
+
+/// Every `{"concat": [a, b]}` of two addresses in nft's JSON.
+fn concats(v: &serde_json::Value, out: &mut Vec<(Ipv4Addr, Ipv4Addr)>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            if let Some(serde_json::Value::Array(pair)) = m.get("concat") {
+                let ip = |i: usize| pair.get(i)?.as_str()?.parse::<Ipv4Addr>().ok();
+                if let (Some(a), Some(b)) = (ip(0), ip(1)) {
+                    out.push((a, b));
+                }
+            }
+            m.values().for_each(|x| concats(x, out));
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| concats(x, out)),
+        _ => {}
     }
 }
 

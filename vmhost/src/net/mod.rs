@@ -107,7 +107,37 @@ pub fn install() -> Result<()> {
         Command::new("nft").arg("-f").arg("-"),
         "nft",
         Some(&ruleset()),
-    )
+    )?;
+    remove_stale_local_tables();
+    Ok(())
+}
+
+/// Removes the [`skip_tracking`] tables of ports nothing listens on any
+/// more (a server that ended without removing its own): each one is a
+/// hook every packet of the host passes, and every nftables change pays
+/// for the size of the ruleset.
+fn remove_stale_local_tables() {
+    let Ok(out) = Command::new("nft").args(["list", "tables"]).output() else {
+        return;
+    };
+    let mut listening = std::collections::BTreeSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        if let Ok(text) = std::fs::read_to_string(table) {
+            listening.extend(crate::ports::parse(&text).into_iter().map(|l| l.port));
+        }
+    }
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(port) = line
+            .trim()
+            .strip_prefix("table inet sprites-local-")
+            .and_then(|p| p.parse::<u16>().ok())
+        else {
+            continue;
+        };
+        if !listening.contains(&port) {
+            let _ = resume_tracking(port);
+        }
+    }
 }
 
 /// The table of [`skip_tracking`] for `port`.

@@ -39,7 +39,7 @@ pub(crate) fn serve(
     upstream: Arc<Vec<SocketAddr>>,
     pid: i32,
     rt: &tokio::runtime::Handle,
-) -> std::io::Result<Vec<tokio::task::AbortHandle>> {
+) -> std::io::Result<Vec<tokio::task::JoinHandle<()>>> {
     let (udp, tcp) = std::thread::scope(|s| {
         s.spawn(|| -> std::io::Result<_> {
             let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
@@ -105,7 +105,7 @@ pub(crate) fn serve(
             });
         }
     });
-    Ok(vec![udp_task.abort_handle(), tcp_task.abort_handle()])
+    Ok(vec![udp_task, tcp_task])
 }
 
 /// Answers the length-prefixed queries of one TCP client.

@@ -31,6 +31,36 @@ impl Host {
         agent.exec(spec).await
     }
 
+    /// The TCP ports the sprite listens on, with their processes (none
+    /// while it sleeps cold). A few tens of microseconds once the
+    /// processes of its ports are known.
+    pub async fn ports(&self, name: &SpriteName) -> Result<Vec<sprites_wire::ports::Port>> {
+        self.load(name)?;
+        let id = self.sandbox_id(name);
+        let Some(pid) = self.runtime.init_pid(&id)? else {
+            return Ok(Vec::new());
+        };
+        let mut owners = self
+            .socket_owners
+            .lock()
+            .unwrap()
+            .remove(&id)
+            .unwrap_or_default();
+        let (read, owners) = tokio::task::spawn_blocking(move || {
+            let read = crate::ports::listening(pid, &mut owners);
+            (read, owners)
+        })
+        .await
+        .map_err(|e| Error::Runtime(format!("reading the sprite's ports failed: {e}")))?;
+        self.socket_owners.lock().unwrap().insert(id, owners);
+        match read {
+            Ok(ports) => Ok(ports),
+            // It stopped meanwhile.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(Error::io("cannot read the sprite's ports", e)),
+        }
+    }
+
     /// A TCP connection from inside the running sprite to `host:port`
     /// (`localhost` for its own services), as a socket carrying its bytes.
     ///

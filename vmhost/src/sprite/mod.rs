@@ -369,6 +369,9 @@ pub struct Host {
     pub(crate) image_shipping: tokio::sync::Mutex<()>,
     /// Bytes fetched and to fetch, by sprite, while a disk comes back from the bucket.
     pub(crate) fetching: Mutex<HashMap<String, (u64, u64)>>,
+    /// The processes holding running sprites' listening sockets, by
+    /// sandbox and inode (see [`Host::ports`]).
+    pub(crate) socket_owners: Mutex<HashMap<String, HashMap<u64, u32>>>,
 }
 
 impl Host {
@@ -429,6 +432,7 @@ impl Host {
             links: Mutex::new(HashMap::new()),
             image_shipping: tokio::sync::Mutex::new(()),
             fetching: Mutex::new(HashMap::new()),
+            socket_owners: Mutex::new(HashMap::new()),
         };
         host.reconcile().await?;
         if let Some(bucket) = &host.cfg.bucket {
@@ -442,6 +446,15 @@ impl Host {
             }
         }
         Ok(host)
+    }
+
+    /// Ends what this process serves the sprites (their resolvers; the
+    /// sprites themselves go on running), returning once it has. Dropping
+    /// the host does the same a moment later.
+    pub async fn close(self) {
+        if let Some(egress) = &self.egress {
+            egress.close().await;
+        }
     }
 
     pub fn config(&self) -> &HostConfig {
@@ -835,7 +848,7 @@ impl Host {
             } else {
                 Ok(())
             };
-            match linked.and_then(|()| egress.start(&id, pid, slot, policy, &rt)) {
+            match linked.and_then(|()| egress.start(&id, pid, slot, policy, new_link, &rt)) {
                 Ok(()) => {}
                 Err(e) if !crate::net::alive(pid) || e.to_string().contains("No such process") => {
                     tracing::debug!(sprite = %name, error = %e, "sprite stopped before its network was made");
@@ -888,7 +901,8 @@ impl Host {
             egress.stop(&id, slots.held(&id));
             slots.release(&id);
         }
-        self.links.lock().unwrap().remove(&self.sandbox_id(name));
+        self.links.lock().unwrap().remove(&id);
+        self.socket_owners.lock().unwrap().remove(&id);
         Ok(())
     }
 }

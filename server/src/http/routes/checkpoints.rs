@@ -26,17 +26,32 @@ where
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<T>();
     // The work finishes even if the client goes away.
     tokio::spawn(work(tx));
-    let lines = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|line| {
-            let mut text = serde_json::to_string(&line).expect("progress lines serialize");
-            text.push('\n');
-            (Ok::<_, std::convert::Infallible>(text), rx)
-        })
+    lines(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|line| (line, rx))
+    }))
+}
+
+/// An NDJSON response of the lines `rx` receives, until its sender ends
+/// (or the client goes, which drops `rx`).
+pub(super) fn ndjson_of<T: Serialize + Send + 'static>(
+    rx: tokio::sync::mpsc::Receiver<T>,
+) -> Response {
+    lines(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|line| (line, rx))
+    }))
+}
+
+fn lines<T: Serialize>(items: impl futures_util::Stream<Item = T> + Send + 'static) -> Response {
+    use futures_util::StreamExt;
+    let text = items.map(|line| {
+        let mut text = serde_json::to_string(&line).expect("NDJSON lines serialize");
+        text.push('\n');
+        Ok::<_, std::convert::Infallible>(text)
     });
     (
         StatusCode::OK,
         [("content-type", "application/x-ndjson")],
-        HttpBody::from_stream(lines),
+        HttpBody::from_stream(text),
     )
         .into_response()
 }

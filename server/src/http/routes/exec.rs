@@ -281,12 +281,14 @@ fn framed(tag: u8, data: &[u8]) -> Vec<u8> {
 }
 
 /// Copies between the WebSocket and the session until the session exits
-/// (its exit code sent) or the client goes; either ends both pumps.
+/// (its exit code sent) or the client goes; either ends both pumps. The
+/// sprite's ports opened and closed meanwhile go to the client as text
+/// messages (`port_opened`, `port_closed`), which the CLI forwards.
 async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: String, watch: Watch) {
     let vmhost::Stream {
         session,
         mut input,
-        mut output,
+        output,
         ..
     } = stream;
     let _here = watch.attached(session);
@@ -299,8 +301,29 @@ async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: Str
     if tx.send(Message::Text(info.to_text().into())).await.is_err() {
         return;
     }
+    let mut ports = watch.ports().await;
+    // Read as a stream, so that a port event arriving mid-frame leaves the
+    // frame's read going (a bare `output.next()` must not be dropped).
+    let mut chunks = std::pin::pin!(futures_util::stream::unfold(output, |mut o| async move {
+        match o.next().await {
+            Ok(Some(chunk)) => Some((chunk, o)),
+            _ => None,
+        }
+    }));
     let to_client = async {
-        while let Ok(Some(chunk)) = output.next().await {
+        loop {
+            let chunk = tokio::select! {
+                chunk = chunks.next() => match chunk {
+                    Some(chunk) => chunk,
+                    None => break,
+                },
+                Some(event) = ports.next() => {
+                    if tx.send(Message::Text(event.to_text().into())).await.is_err() {
+                        return false;
+                    }
+                    continue;
+                }
+            };
             watch.output();
             let msg = match (chunk, tty) {
                 (Chunk::Stdout(data) | Chunk::Stderr(data), true) => Message::Binary(data.into()),

@@ -23,6 +23,7 @@ mod metrics;
 mod orgs;
 mod policy;
 mod port_proxy;
+mod ports;
 mod services;
 mod sprites;
 mod templates;
@@ -156,6 +157,7 @@ fn all() -> Routes {
         .post(path::FS_CHMOD, fs::chmod)
         .post(path::FS_CHOWN, fs::chown)
         .get(path::FS_WATCH, fs_watch::watch)
+        .get(path::PORTS_WATCH, ports::watch)
         .get(path::EVENTS, events::stream)
         .get(path::USAGE, events::usage_all)
         .get(path::SPRITE_USAGE, events::usage)

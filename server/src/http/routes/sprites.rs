@@ -1,7 +1,8 @@
 //! `/v1/sprites`: create, list, get, update and destroy sprites.
 
 use axum::extract::Path;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use sprites_wire::api::{
@@ -11,7 +12,7 @@ use sprites_wire::api::{
 
 use super::answer::{made, Answer, Cx, Done, Made};
 use super::json::{Body, OptionalBody, Query};
-use crate::domain::sprites;
+use crate::domain::{sprites, states};
 use crate::error::ApiError;
 
 pub(super) async fn list_keep_awake(cx: Cx, Path(name): Path<String>) -> Answer<Vec<KeepAwake>> {
@@ -81,8 +82,22 @@ pub(super) struct ListQuery {
     continuation_token: Option<String>,
 }
 
-pub(super) async fn list(cx: Cx, Query(q): Query<ListQuery>) -> Answer<SpriteList> {
-    let list = sprites::list(
+/// The list as JSON; asked as NDJSON (`Accept: application/x-ndjson`),
+/// the sprites' states followed live (`domain::states`).
+pub(super) async fn list(
+    cx: Cx,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let ndjson = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/x-ndjson"));
+    if ndjson {
+        let rx = states::follow(&cx.state, &cx.caller, q.prefix.as_deref(), q.max_results).await?;
+        return Ok(super::checkpoints::ndjson_of(rx));
+    }
+    let list: SpriteList = sprites::list(
         &cx.state,
         &cx.caller,
         q.prefix.as_deref(),
@@ -90,7 +105,7 @@ pub(super) async fn list(cx: Cx, Query(q): Query<ListQuery>) -> Answer<SpriteLis
         q.continuation_token.as_deref(),
     )
     .await?;
-    Ok(Json(list))
+    Ok(Json(list).into_response())
 }
 
 pub(super) async fn show(cx: Cx, Path(name): Path<String>) -> Answer<Sprite> {
