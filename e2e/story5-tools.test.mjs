@@ -1,7 +1,8 @@
 // Story 5: the rest of the toolbox. The first command of a new sprite
 // installs a package with apt. Files: a folder, an upload, a rename,
 // a download, a delete. Settings: a public URL, sleep times and the sites
-// it may reach (a name off the list refused in the terminal). The
+// it may reach (a name off the list refused in the terminal), and a
+// restart that keeps the files. The
 // dashboard: live state when the sprite sleeps, a copy made from a
 // checkpoint, an API token made and revoked, a deletion confirmed.
 import { test } from "node:test";
@@ -98,6 +99,29 @@ test("files, settings, live state, a copy from a checkpoint, tokens, deletion", 
     await page.getByText("Saved: in force now.").waitFor();
     const policy = await page.evaluate(async () => (await fetch("/v1/sprites/tools/policy/network")).json());
     assert.deepEqual(policy, { rules: [] });
+
+    // Restart: every process starts again (the way back for a sprite whose
+    // processes took all it may have); the files stay.
+    // The sessions' ids; none while the restart is under way.
+    const sessions = async () => {
+      const listed = await page.evaluate(async () => {
+        const res = await fetch("/v1/sprites/tools/exec");
+        return { status: res.status, body: await res.json() };
+      });
+      return listed.status === 200 ? listed.body.sessions.map((x) => x.id) : null;
+    };
+    const before = await sessions();
+    assert.ok(before.length > 0, "the terminal's session");
+    await page.getByRole("button", { name: "Restart", exact: true }).click();
+    const deadline = Date.now() + 30_000;
+    for (let now = await sessions(); now === null || now.some((id) => before.includes(id)); now = await sessions()) {
+      assert.ok(Date.now() < deadline, "the old sessions end with the restart");
+      await page.waitForTimeout(200);
+    }
+    await page.getByRole("button", { name: "Restart", exact: true }).waitFor();
+    await page.locator('li.node[data-path="/root/docs"]').waitFor();
+    assert.equal(await page.locator(".error[role=alert]").count(), 0, "no error after the restart");
+    await shot(page, "workspace-after-a-restart");
 
     // A checkpoint to copy from, then the dashboard.
     await page.getByRole("tab", { name: "History" }).click();

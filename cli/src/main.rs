@@ -118,6 +118,11 @@ enum Cmd {
     },
     /// Wake the sprite.
     Wake,
+    /// Stop every process and start the sprite again, its disk kept (the
+    /// way back when its processes took all it may have).
+    Restart,
+    /// Whether the sprite answers, and if not, why.
+    Check,
     /// Print the sprite's URL.
     Url,
     /// What the sprite is doing: status, last activity, awake time, disk,
@@ -247,6 +252,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Fork { name, from } => sprites::fork(&ctx, name, from.as_deref()).await?,
         Cmd::Sleep { cold } => sprites::sleep(&ctx, *cold).await?,
         Cmd::Wake => sprites::wake(&ctx).await?,
+        Cmd::Restart => sprites::restart(&ctx).await?,
+        Cmd::Check => sprites::check(&ctx).await?,
         Cmd::Url => sprites::url(&ctx).await?,
         Cmd::Policy(args) => policy::run(&ctx, args).await?,
         Cmd::Info => sprites::info(&ctx).await?,

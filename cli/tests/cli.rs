@@ -767,3 +767,22 @@ async fn a_network_policy_is_edited_from_the_command_line() {
     env.ok(&["policy", "clear"]).await;
     assert!(env.ok(&["policy"]).await.contains("whole internet"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sprite_is_checked_and_restarted_from_the_command_line() {
+    let env = server("t-cli-restart").await;
+    env.sprite(&["login", "--url", &env.base], env.token.as_bytes())
+        .await;
+    env.ok(&["create", "again"]).await;
+    env.ok(&["use", "again"]).await;
+    env.ok(&["exec", "--", "sh", "-c", "echo kept > /root/note"])
+        .await;
+    let check = env.ok(&["check"]).await;
+    assert!(
+        check.starts_with("again is healthy (answered in"),
+        "{check}"
+    );
+    let restarted = env.ok(&["restart"]).await;
+    assert!(restarted.contains("its disk kept"), "{restarted}");
+    assert_eq!(env.ok(&["exec", "--", "cat", "/root/note"]).await, "kept\n");
+}

@@ -57,6 +57,8 @@ impl ApiError {
                     (StatusCode::BAD_REQUEST, "invalid")
                 }
                 E::QuotaExceeded => (StatusCode::INSUFFICIENT_STORAGE, "quota_exceeded"),
+                // The sprite's own processes took all they may have.
+                E::Exhausted(_) => (StatusCode::CONFLICT, "limit_reached"),
                 E::PoolFull => (StatusCode::INSUFFICIENT_STORAGE, "pool_full"),
                 E::PortClosed(_) => (StatusCode::BAD_GATEWAY, "port_closed"),
                 // A disk that lives in the object store, which is away now.

@@ -38,8 +38,12 @@ pub enum Error {
         /// The errno name a file API reports (`EISDIR`, `ENOTEMPTY`, ...).
         errno: &'static str,
     },
-    #[error("the sprite's disk quota is exhausted")]
+    #[error(
+        "the sprite's disk quota is exhausted: delete files or checkpoints it no longer needs"
+    )]
     QuotaExceeded,
+    #[error("the sprite has used {0}: restart it to end them (its disk is kept)")]
+    Exhausted(Exhausted),
     #[error("the storage pool is full")]
     PoolFull,
     #[error("cannot start {0:?}: {1}")]
@@ -135,5 +139,49 @@ impl Error {
 impl From<sprite_init::FrameError> for Error {
     fn from(e: sprite_init::FrameError) -> Error {
         Error::Agent(e)
+    }
+}
+
+/// A limit a sandbox has used up: its own processes' doing, not a fault
+/// of the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exhausted {
+    /// Its processes (and threads), of `max`.
+    Processes { max: u64 },
+    /// Its memory, of `max` bytes.
+    Memory { max: u64 },
+}
+
+impl Exhausted {
+    /// Reads `pids.current`/`pids.max` and the memory use and limit from
+    /// the cgroup files given (v1 and v2 name them differently).
+    pub(crate) fn read(
+        pids: (&std::path::Path, &std::path::Path),
+        memory: (&std::path::Path, &std::path::Path),
+    ) -> Option<Exhausted> {
+        let number = |p: &std::path::Path| -> Option<u64> {
+            std::fs::read_to_string(p).ok()?.trim().parse().ok()
+        };
+        if let (Some(used), Some(max)) = (number(pids.0), number(pids.1)) {
+            // A fork fails a few short of the limit already.
+            if used + 4 >= max {
+                return Some(Exhausted::Processes { max });
+            }
+        }
+        if let (Some(used), Some(max)) = (number(memory.0), number(memory.1)) {
+            if used >= max / 100 * 97 {
+                return Some(Exhausted::Memory { max });
+            }
+        }
+        None
+    }
+}
+
+impl std::fmt::Display for Exhausted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exhausted::Processes { max } => write!(f, "all its {max} processes"),
+            Exhausted::Memory { max } => write!(f, "all its memory ({} MiB)", max >> 20),
+        }
     }
 }

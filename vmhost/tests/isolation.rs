@@ -195,6 +195,15 @@ async fn a_restart_brings_back_a_sprite_its_fork_bomb_has_filled() {
     let _bombing = host.exec(&s, bomb).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
 
+    // A command meets the limit, named, with the way out; no host fault.
+    match host.run(&s, &["true"], b"").await {
+        Err(e @ vmhost::Error::Exhausted(_)) => {
+            let m = e.to_string();
+            assert!(m.contains("128 processes") && m.contains("restart"), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
+
     let t = Instant::now();
     assert_eq!(host.restart(&s).await.unwrap(), Phase::Running);
     let took = t.elapsed();

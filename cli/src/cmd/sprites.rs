@@ -75,6 +75,27 @@ pub async fn wake(ctx: &Ctx) -> anyhow::Result<()> {
     .await
 }
 
+/// Stops every process and starts the sprite again, its disk kept: the
+/// way back for a sprite whose processes took all it may have.
+pub async fn restart(ctx: &Ctx) -> anyhow::Result<()> {
+    let s = ctx.sprite()?;
+    ctx.show_while(&format!("Restarting {s}"), client::restart(&s), |r| {
+        r.message
+    })
+    .await
+}
+
+/// Whether the sprite answers, and if not, why.
+pub async fn check(ctx: &Ctx) -> anyhow::Result<()> {
+    let s = ctx.sprite()?;
+    ctx.show(client::check(&s), |c| match (c.reason, c.elapsed) {
+        (Some(reason), _) => format!("{s} is {}: {reason}", c.status),
+        (None, Some(ms)) => format!("{s} is {} (answered in {ms} ms)", c.status),
+        (None, None) => format!("{s} is {}", c.status),
+    })
+    .await
+}
+
 pub async fn url(ctx: &Ctx) -> anyhow::Result<()> {
     ctx.show(client::sprite(&ctx.sprite()?), |s| s.url).await
 }

@@ -215,19 +215,14 @@ pub(crate) struct SpriteNet {
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
-impl SpriteNet {
-    fn restricted(&self) -> bool {
-        self.policy.read().unwrap().restricts()
-    }
-
-    /// Whether the sprite may resolve `name`.
-    pub fn allows(&self, name: &str) -> bool {
+impl super::resolver::Gate for SpriteNet {
+    fn allows(&self, name: &str) -> bool {
         self.policy.read().unwrap().allows(name)
     }
 
     /// Remembers that the resolver gave `ips` (each with its TTL) for
     /// `name`, and under a policy admits them before the answer leaves.
-    pub fn admit(&self, name: &str, ips: &[(Ipv4Addr, u32)]) -> Result<()> {
+    fn admit(&self, name: &str, ips: &[(Ipv4Addr, u32)]) -> Result<()> {
         let now = Instant::now();
         let mut script = String::new();
         {
@@ -269,6 +264,12 @@ impl SpriteNet {
             return Ok(());
         }
         nft(&script)
+    }
+}
+
+impl SpriteNet {
+    fn restricted(&self) -> bool {
+        self.policy.read().unwrap().restricts()
     }
 
     /// Puts `policy` in force; see [`Egress::set_policy`].

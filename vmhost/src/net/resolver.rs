@@ -2,8 +2,8 @@
 //! network namespace, where its `/etc/resolv.conf` points, served by the
 //! host. A name its policy does not allow is answered REFUSED; any other
 //! query goes to the host's name servers, and the IPv4 addresses of the
-//! answer are admitted for the sprite (see [`super::egress`]) before the
-//! answer reaches it.
+//! answer are admitted for the sprite by its [`Gate`] (the policies kept
+//! beside this module) before the answer reaches it.
 //!
 //! The sockets are made in the sprite's namespace by a thread that enters
 //! it and ends; the queries to the host's name servers leave from the
@@ -20,7 +20,14 @@ use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::RData;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::egress::SpriteNet;
+/// What decides a sprite's names and admits their addresses.
+pub(crate) trait Gate: Send + Sync + 'static {
+    /// Whether the sprite may resolve `name`.
+    fn allows(&self, name: &str) -> bool;
+    /// Admits `ips` (each with its TTL), given for `name`, before the
+    /// answer leaves.
+    fn admit(&self, name: &str, ips: &[(Ipv4Addr, u32)]) -> crate::error::Result<()>;
+}
 
 /// Where a sprite's resolver listens, inside the sprite.
 pub const ADDRESS: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 53);
@@ -35,7 +42,7 @@ const TCP_IDLE: Duration = Duration::from_secs(10);
 /// Binds the resolver's sockets in the network namespace of `pid` and
 /// serves them on `rt`; the tasks' handles, to end them.
 pub(crate) fn serve(
-    net: Arc<SpriteNet>,
+    net: Arc<impl Gate>,
     upstream: Arc<Vec<SocketAddr>>,
     pid: i32,
     rt: &tokio::runtime::Handle,
@@ -81,7 +88,7 @@ pub(crate) fn serve(
                 let query = buf[..n].to_vec();
                 let (net, upstream, udp) = (net.clone(), upstream.clone(), udp.clone());
                 tokio::spawn(async move {
-                    if let Some(reply) = answer(&net, &upstream, &query, false).await {
+                    if let Some(reply) = answer(&*net, &upstream, &query, false).await {
                         let _ = udp.send_to(&reply, from).await;
                     }
                     drop(permit);
@@ -100,7 +107,7 @@ pub(crate) fn serve(
             let (net, upstream) = (net.clone(), upstream.clone());
             tokio::spawn(async move {
                 let _ =
-                    tokio::time::timeout(TCP_IDLE * 6, serve_tcp(stream, &net, &upstream)).await;
+                    tokio::time::timeout(TCP_IDLE * 6, serve_tcp(stream, &*net, &upstream)).await;
                 drop(permit);
             });
         }
@@ -111,7 +118,7 @@ pub(crate) fn serve(
 /// Answers the length-prefixed queries of one TCP client.
 async fn serve_tcp(
     mut stream: tokio::net::TcpStream,
-    net: &SpriteNet,
+    net: &impl Gate,
     upstream: &[SocketAddr],
 ) -> std::io::Result<()> {
     loop {
@@ -135,7 +142,7 @@ async fn serve_tcp(
 /// else the name servers' answer (SERVFAIL if none answers). `None` for
 /// what is no DNS query.
 async fn answer(
-    net: &SpriteNet,
+    net: &impl Gate,
     upstream: &[SocketAddr],
     query: &[u8],
     tcp: bool,

@@ -29,7 +29,7 @@ use serde_json::Value;
 
 use super::{oci, Runtime, SandboxSpec, SandboxStatus};
 use crate::cgroup::Freezer;
-use crate::error::{Error, Result};
+use crate::error::{Error, Exhausted, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -259,6 +259,20 @@ impl OciCli {
             .insert(id.to_string(), (frozen, Instant::now()));
     }
 
+    /// The sandbox's cgroup, relative to a controller's root.
+    fn cgroup(&self, id: &str) -> Result<Option<PathBuf>> {
+        Ok(self.recorded(id)?.and_then(|r| r.freezer).map(|f| match f {
+            Freezer::V1(p) => p
+                .strip_prefix("/sys/fs/cgroup/freezer")
+                .map(Path::to_path_buf)
+                .unwrap_or(p),
+            Freezer::V2(p) => p
+                .strip_prefix("/sys/fs/cgroup")
+                .map(Path::to_path_buf)
+                .unwrap_or(p),
+        }))
+    }
+
     fn freezer(&self, id: &str) -> Result<Freezer> {
         self.recorded(id)?
             .and_then(|r| r.freezer)
@@ -444,6 +458,32 @@ fn exited(pidfd: &OwnedFd) -> bool {
 
 #[async_trait::async_trait]
 impl Runtime for OciCli {
+    fn exhausted(&self, id: &str) -> Result<Option<Exhausted>> {
+        let Some(rel) = self.cgroup(id)? else {
+            return Ok(None);
+        };
+        let root = Path::new("/sys/fs/cgroup");
+        Ok(match self.layout {
+            Layout::V1 { .. } => {
+                let (pids, mem) = (root.join("pids").join(&rel), root.join("memory").join(&rel));
+                Exhausted::read(
+                    (&pids.join("pids.current"), &pids.join("pids.max")),
+                    (
+                        &mem.join("memory.usage_in_bytes"),
+                        &mem.join("memory.limit_in_bytes"),
+                    ),
+                )
+            }
+            Layout::V2 => {
+                let dir = root.join(&rel);
+                Exhausted::read(
+                    (&dir.join("pids.current"), &dir.join("pids.max")),
+                    (&dir.join("memory.current"), &dir.join("memory.max")),
+                )
+            }
+        })
+    }
+
     fn name(&self) -> &'static str {
         self.flavor.binary()
     }

@@ -98,4 +98,6 @@ pub trait Runtime: Send + Sync {
     fn thaw(&self, id: &str) -> Result<()>;
     /// Ids of the sandboxes the runtime holds whose id starts with `prefix`.
     fn list(&self, prefix: &str) -> Result<Vec<String>>;
+    /// Which of its limits the running sandbox has used up, if one.
+    fn exhausted(&self, id: &str) -> Result<Option<crate::error::Exhausted>>;
 }

@@ -8,13 +8,28 @@ use crate::agent::{ExecOutput, Stream};
 use crate::error::{Error, Result};
 
 impl Host {
-    fn running_agent(&self, name: &SpriteName, op: &'static str) -> Result<crate::agent::Agent> {
+    /// The init of the running sprite, to ask for `op`; while the sprite
+    /// restarts, once it has (its old init is going away).
+    async fn running_agent(
+        &self,
+        name: &SpriteName,
+        op: &'static str,
+    ) -> Result<crate::agent::Agent> {
+        if self.restarting.lock().unwrap().contains(name.as_str()) {
+            drop(self.lock(name).await);
+        }
+        self.is_running(name, op)?;
+        Ok(self.agent(name))
+    }
+
+    /// Refuses `op` unless the sprite runs.
+    fn is_running(&self, name: &SpriteName, op: &'static str) -> Result<()> {
         self.load(name)?;
         let phase = self.observe(name)?;
         if !phase.can_exec() {
             return Err(wrong_phase(op, phase));
         }
-        Ok(self.agent(name))
+        Ok(())
     }
 
     /// Starts a process; its streams are returned. Only when Running.
@@ -26,9 +41,25 @@ impl Host {
         if !sprite_init::command_is_passable(spec.argv.iter().chain(&spec.dir), env) {
             return Err(Error::Invalid("arguments, directory and environment cannot contain NUL, and variable names cannot contain '='".into()));
         }
-        let agent = self.running_agent(name, "exec")?;
+        let agent = self.running_agent(name, "exec").await?;
         self.link_made(name).await;
-        agent.exec(spec).await
+        agent
+            .exec(spec)
+            .await
+            .map_err(|e| self.named_limit(name, e))
+    }
+
+    /// `e`, a command that could not start or an init that does not
+    /// answer, as the limit the sprite has used up when it has: its own
+    /// processes' doing, which a restart ends.
+    pub(crate) fn named_limit(&self, name: &SpriteName, e: Error) -> Error {
+        if !matches!(e, Error::Spawn(..) | Error::Agent(_)) {
+            return e;
+        }
+        match self.runtime.exhausted(&self.sandbox_id(name)) {
+            Ok(Some(limit)) => Error::Exhausted(limit),
+            _ => e,
+        }
     }
 
     /// The TCP ports the sprite listens on, with their processes (none
@@ -73,7 +104,7 @@ impl Host {
         if host.is_empty() || host.len() > 253 || host.contains(['\0', '/']) || port == 0 {
             return Err(Error::Invalid(format!("cannot connect to {host:?}:{port}")));
         }
-        let agent = self.running_agent(name, "connect")?;
+        let agent = self.running_agent(name, "connect").await?;
         let ip: Option<std::net::IpAddr> = match host {
             "localhost" => Some(std::net::Ipv4Addr::LOCALHOST.into()),
             other => other.parse().ok(),
@@ -102,7 +133,7 @@ impl Host {
     /// process can enter (`nsenter --net=`): what measures the sprite's
     /// apps from inside without running in it.
     pub fn network_namespace(&self, name: &SpriteName) -> Result<std::path::PathBuf> {
-        self.running_agent(name, "enter the network of")?;
+        self.is_running(name, "enter the network of")?;
         match self.runtime.init_pid(&self.sandbox_id(name))? {
             Some(pid) => Ok(format!("/proc/{pid}/ns/net").into()),
             None => Err(wrong_phase("enter the network of", Phase::SleepingCold)),
@@ -111,7 +142,10 @@ impl Host {
 
     /// The services of the running sprite, with their state.
     pub async fn services(&self, name: &SpriteName) -> Result<Vec<sprite_init::ServiceInfo>> {
-        self.running_agent(name, "list services")?.services().await
+        self.running_agent(name, "list services")
+            .await?
+            .services()
+            .await
     }
 
     /// Changes service `service` of the running sprite; its events follow
@@ -123,7 +157,8 @@ impl Host {
         change: sprite_init::ServiceOp,
         follow_ms: u64,
     ) -> Result<crate::agent::ServiceEvents> {
-        self.running_agent(name, "change a service")?
+        self.running_agent(name, "change a service")
+            .await?
             .service(service, change, follow_ms)
             .await
     }
@@ -136,7 +171,8 @@ impl Host {
         lines: usize,
         follow: bool,
     ) -> Result<crate::agent::ServiceEvents> {
-        self.running_agent(name, "read service logs")?
+        self.running_agent(name, "read service logs")
+            .await?
             .service_logs(service, lines, follow)
             .await
     }
@@ -152,19 +188,24 @@ impl Host {
 
     /// Joins a session; with `replay`, its buffered output comes first.
     pub async fn attach(&self, name: &SpriteName, session: u64, replay: bool) -> Result<Stream> {
-        self.running_agent(name, "attach")?
+        self.running_agent(name, "attach")
+            .await?
             .attach(session, replay)
             .await
     }
 
     pub async fn sessions(&self, name: &SpriteName) -> Result<Vec<SessionInfo>> {
-        self.running_agent(name, "list sessions")?.sessions().await
+        self.running_agent(name, "list sessions")
+            .await?
+            .sessions()
+            .await
     }
 
     /// Sends `signal` (SIGKILL when 0) to a session's process group.
     pub async fn kill_session(&self, name: &SpriteName, session: u64, signal: i32) -> Result<()> {
         let signal = if signal == 0 { libc::SIGKILL } else { signal };
-        self.running_agent(name, "kill a session")?
+        self.running_agent(name, "kill a session")
+            .await?
             .kill(session, signal)
             .await
     }

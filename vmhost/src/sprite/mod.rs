@@ -372,6 +372,8 @@ pub struct Host {
     /// The processes holding running sprites' listening sockets, by
     /// sandbox and inode (see [`Host::ports`]).
     pub(crate) socket_owners: Mutex<HashMap<String, HashMap<u64, u32>>>,
+    /// Sprites being restarted: what asks their init waits for the new one.
+    pub(crate) restarting: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Host {
@@ -433,6 +435,7 @@ impl Host {
             image_shipping: tokio::sync::Mutex::new(()),
             fetching: Mutex::new(HashMap::new()),
             socket_owners: Mutex::new(HashMap::new()),
+            restarting: Mutex::new(std::collections::HashSet::new()),
         };
         host.reconcile().await?;
         if let Some(bucket) = &host.cfg.bucket {

@@ -22,6 +22,24 @@ pub const RESTART_GRACE: Duration = Duration::from_secs(1);
 /// How long a check waits for the sprite's init to answer.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Marks a sprite as restarting while it lives: commands, sessions and
+/// services asked meanwhile wait for the new init rather than meet the old
+/// one going away.
+struct Restarting<'a>(&'a Host, String);
+
+impl<'a> Restarting<'a> {
+    fn new(host: &'a Host, name: &SpriteName) -> Restarting<'a> {
+        host.restarting.lock().unwrap().insert(name.to_string());
+        Restarting(host, name.to_string())
+    }
+}
+
+impl Drop for Restarting<'_> {
+    fn drop(&mut self) {
+        self.0.restarting.lock().unwrap().remove(&self.1);
+    }
+}
+
 /// How a sprite answered a check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
@@ -38,6 +56,7 @@ impl Host {
     /// back awake.
     pub async fn restart(&self, name: &SpriteName) -> Result<Phase> {
         let _guard = self.lock(name).await;
+        let _restarting = Restarting::new(self, name);
         // A disk only in the bucket comes back first.
         self.fetch_locked(name).await?;
         let (paths, mut rec) = self.load(name)?;
@@ -73,6 +92,12 @@ impl Host {
                 "its init did not answer within {} s",
                 CHECK_TIMEOUT.as_secs()
             )),
+        };
+        // Not answering because it is up against a limit of its own: said
+        // so, with the way out.
+        let problem = match (&problem, self.runtime.exhausted(&self.sandbox_id(name))) {
+            (Some(_), Ok(Some(limit))) => Some(crate::Error::Exhausted(limit).to_string()),
+            _ => problem,
         };
         Ok(Check {
             phase,

@@ -280,6 +280,37 @@ fn framed(tag: u8, data: &[u8]) -> Vec<u8> {
     b
 }
 
+/// A command's output as the client reads it: raw on a terminal, framed
+/// by stream otherwise.
+fn output_message(chunk: Chunk, tty: bool) -> Message {
+    match (chunk, tty) {
+        (Chunk::Stdout(data) | Chunk::Stderr(data), true) => Message::Binary(data.into()),
+        (Chunk::Stdout(data), false) => Message::Binary(framed(frame::STDOUT, &data).into()),
+        (Chunk::Stderr(data), false) => Message::Binary(framed(frame::STDERR, &data).into()),
+        (Chunk::Exit(code), _) => exit_messages(code, tty).remove(0),
+    }
+}
+
+/// The exit, then the close: some SDKs read a terminal command's outcome
+/// from the close code rather than the exit message (1000 for success,
+/// 4000 + the exit code, an application code, otherwise).
+fn exit_messages(code: i32, tty: bool) -> Vec<Message> {
+    let exit = if tty {
+        Message::Text(ExecMessage::Exit { exit_code: code }.to_text().into())
+    } else {
+        Message::Binary(vec![frame::EXIT, code.clamp(0, 255) as u8].into())
+    };
+    let close = axum::extract::ws::CloseFrame {
+        code: if code == 0 {
+            axum::extract::ws::close_code::NORMAL
+        } else {
+            4000 + code.clamp(1, 999) as u16
+        },
+        reason: "".into(),
+    };
+    vec![exit, Message::Close(Some(close))]
+}
+
 /// Copies between the WebSocket and the session until the session exits
 /// (its exit code sent) or the client goes; either ends both pumps. The
 /// sprite's ports opened and closed meanwhile go to the client as text
@@ -325,37 +356,13 @@ async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: Str
                 }
             };
             watch.output();
-            let msg = match (chunk, tty) {
-                (Chunk::Stdout(data) | Chunk::Stderr(data), true) => Message::Binary(data.into()),
-                (Chunk::Stdout(data), false) => {
-                    Message::Binary(framed(frame::STDOUT, &data).into())
-                }
-                (Chunk::Stderr(data), false) => {
-                    Message::Binary(framed(frame::STDERR, &data).into())
-                }
-                (Chunk::Exit(code), _) => {
-                    let msg = if tty {
-                        Message::Text(ExecMessage::Exit { exit_code: code }.to_text().into())
-                    } else {
-                        Message::Binary(vec![frame::EXIT, code.clamp(0, 255) as u8].into())
-                    };
+            if let Chunk::Exit(code) = chunk {
+                for msg in exit_messages(code, tty) {
                     let _ = tx.send(msg).await;
-                    // Some SDKs read a TTY command's outcome from the close
-                    // code rather than the exit message: 1000 for success,
-                    // 4000 + the exit code (an application code) otherwise.
-                    let close = axum::extract::ws::CloseFrame {
-                        code: if code == 0 {
-                            axum::extract::ws::close_code::NORMAL
-                        } else {
-                            4000 + code.clamp(1, 999) as u16
-                        },
-                        reason: "".into(),
-                    };
-                    let _ = tx.send(Message::Close(Some(close))).await;
-                    return true;
                 }
-            };
-            if tx.send(msg).await.is_err() {
+                return true;
+            }
+            if tx.send(output_message(chunk, tty)).await.is_err() {
                 return false;
             }
         }

@@ -246,6 +246,7 @@ pub fn Workspace() -> impl IntoView {
                 <a href="/">"← All sprites"</a>
                 <strong>{ws.name.get_value()}</strong>
                 {state}
+                <RestartButton />
             </div>
             <aside class="pane tree-pane">
                 <files::FileTree />
@@ -284,6 +285,43 @@ pub fn Workspace() -> impl IntoView {
         </div>
         </Show>
         </Show>
+    }
+}
+
+/// Restarts the sprite, asking first: the way back for a sprite whose
+/// processes took all it may have.
+#[component]
+fn RestartButton() -> impl IntoView {
+    let ws = expect_context::<Ws>();
+    let restarting = RwSignal::new(false);
+    let restart = move |_| {
+        let name = ws.name.get_value();
+        if !super::confirm(&format!(
+            "Restart {name}? Every process stops and starts again (terminals too); its files stay."
+        )) {
+            return;
+        }
+        restarting.set(true);
+        leptos::task::spawn_local(async move {
+            match api::run(sprites_wire::client::restart(&name)).await {
+                Ok(_) => {
+                    ws.error.set(None);
+                    ws.reload_sprite();
+                }
+                Err(e) => ws.fail(e),
+            }
+            restarting.set(false);
+        });
+    };
+    view! {
+        <button
+            class="small"
+            title="Every process stops and starts again; the files stay"
+            disabled=move || restarting.get()
+            on:click=restart
+        >
+            {move || if restarting.get() { "Restarting…" } else { "Restart" }}
+        </button>
     }
 }
 
