@@ -53,11 +53,24 @@ impl Host {
     /// answer, as the limit the sprite has used up when it has: its own
     /// processes' doing, which a restart ends.
     pub(crate) fn named_limit(&self, name: &SpriteName, e: Error) -> Error {
-        if !matches!(e, Error::Spawn(..) | Error::Agent(_)) {
-            return e;
-        }
-        match self.runtime.exhausted(&self.sandbox_id(name)) {
-            Ok(Some(limit)) => Error::Exhausted(limit),
+        use crate::error::Exhausted;
+        let limits = self.load(name).map(|(_, rec)| rec.limits);
+        match (&e, limits) {
+            // A fork refused for want of processes (EAGAIN: the pids
+            // limit) or of memory (ENOMEM), as init saw it.
+            (Error::Spawn(_, why), Ok(l)) if why.contains("(os error 11)") => {
+                Error::Exhausted(Exhausted::Processes { max: l.pids.into() })
+            }
+            (Error::Spawn(_, why), Ok(l)) if why.contains("(os error 12)") => {
+                Error::Exhausted(Exhausted::Memory {
+                    max: l.memory_bytes,
+                })
+            }
+            // An init that does not answer, when the sprite is at a limit.
+            (Error::Agent(_), _) => match self.runtime.exhausted(&self.sandbox_id(name)) {
+                Ok(Some(limit)) => Error::Exhausted(limit),
+                _ => e,
+            },
             _ => e,
         }
     }
