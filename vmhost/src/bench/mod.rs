@@ -205,7 +205,7 @@ pub async fn run(mut cfg: HostConfig, mirror: &str, runs: usize, json: bool) -> 
             anyhow::ensure!(child.wait()?.success(), "nft failed");
             Ok(())
         };
-        nft("table inet sprites-bench { set s { type ipv4_addr; } }\n")?;
+        nft("table inet sprites-bench {\n  set s { type ipv4_addr; }\n}\n")?;
         let nft_floor = time(runs, |_| async {
             nft("add element inet sprites-bench s { 192.0.2.1 }\n\
                  delete element inet sprites-bench s { 192.0.2.1 }\n")

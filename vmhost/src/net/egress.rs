@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -100,6 +101,7 @@ table inet {table} {{
             seen: Mutex::new(HashMap::new()),
             revoked: Mutex::new(HashSet::new()),
             tasks: Mutex::new(Vec::new()),
+            ever_restricted: AtomicBool::new(restricts),
         });
         if restricts {
             let (t, addr) = (&self.table, net.addr);
@@ -213,6 +215,8 @@ pub(crate) struct SpriteNet {
     seen: Mutex<HashMap<Ipv4Addr, Seen>>,
     revoked: Mutex<HashSet<Ipv4Addr>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Whether it was ever under a policy here: only then has it elements.
+    ever_restricted: AtomicBool,
 }
 
 impl super::resolver::Gate for SpriteNet {
@@ -276,6 +280,9 @@ impl SpriteNet {
     fn set_policy(&self, policy: Arc<Policy>) -> Result<()> {
         let was = self.restricted();
         let restricts = policy.restricts();
+        if restricts {
+            self.ever_restricted.store(true, Ordering::Relaxed);
+        }
         *self.policy.write().unwrap() = policy.clone();
         let mut script = String::new();
         let addr = self.addr;
@@ -335,8 +342,12 @@ impl SpriteNet {
         nft(&script)
     }
 
-    /// Takes every element of the sprite out of the sets.
+    /// Takes every element of the sprite out of the sets: none, and no
+    /// nftables round trip, for a sprite never under a policy.
     fn clear(&self) -> Result<()> {
+        if !self.ever_restricted.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let mut script = String::new();
         let (addr, t) = (self.addr, &self.table);
         script.push_str(&format!(
@@ -349,7 +360,7 @@ impl SpriteNet {
             .lock()
             .unwrap()
             .iter()
-            .filter(|(_, s)| s.until > now)
+            .filter(|(_, s)| s.until > now && s.admitted)
         {
             self.remove_line(&mut script, "admitted", *ip);
         }
