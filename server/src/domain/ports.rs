@@ -64,12 +64,29 @@ impl PortWatch {
                 return Some(e);
             }
             tokio::time::sleep(POLL).await;
+            if !self.look().await {
+                return None;
+            }
+        }
+    }
+
+    /// The changes since the last look, looking now (a command that exits
+    /// tells of the ports it closed on its way out).
+    pub async fn changes_now(&mut self) -> Vec<PortEvent> {
+        self.look().await;
+        self.pending.drain(..).collect()
+    }
+
+    /// Asks the host and queues the differences; false once the sprite is
+    /// gone.
+    async fn look(&mut self) -> bool {
+        {
             let now = match self.state.host.ports(&self.host).await {
                 Ok(ports) => ports,
-                Err(vmhost::Error::NotFound(_)) => return None,
+                Err(vmhost::Error::NotFound(_)) => return false,
                 Err(e) => {
                     tracing::debug!(sprite = %self.host, error = %e, "cannot read the sprite's ports");
-                    continue;
+                    return true;
                 }
             };
             let now: BTreeMap<(u16, String), Port> = now
@@ -88,5 +105,6 @@ impl PortWatch {
             }
             self.known = now;
         }
+        true
     }
 }

@@ -4,7 +4,8 @@
 //! interface may take that prefix), `eth0` in
 //! the sprite with the address `100.64.0.0/10 + N` (the shared address
 //! space, so never an address of the networks around the machine), routed
-//! through `100.64.0.1`, the host's end of every pair. One nftables table
+//! through `100.64.0.1`, the gateway, whose address is on one dummy link
+//! of the host (`sgw0`): the host's ends hold no address. One nftables table
 //! (`inet sprites`) then:
 //!
 //! - masquerades what sprites send out, so they reach the internet;
@@ -99,10 +100,38 @@ fn run(cmd: &mut Command, what: &str, input: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// The link holding the gateway's address for every sprite (a bridge with
+/// no ports, as this kernel may lack dummy links; the
+/// host answers a sprite's ARP for it on the sprite's own link).
+pub const GATEWAY_LINK: &str = "sgw0";
+
+/// Makes [`GATEWAY_LINK`] with [`GATEWAY`], unless it is there.
+fn install_gateway() -> Result<()> {
+    let shown = Command::new("ip")
+        .args(["-o", "-4", "addr", "show", "dev", GATEWAY_LINK])
+        .output();
+    if shown.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("{GATEWAY}/32"))) {
+        return Ok(());
+    }
+    let _ = run(
+        Command::new("ip").args(["link", "add", GATEWAY_LINK, "type", "bridge"]),
+        "ip link add",
+        None,
+    );
+    run(
+        Command::new("ip").args(["-batch", "-"]),
+        "ip",
+        Some(&format!(
+            "addr replace {GATEWAY}/32 dev {GATEWAY_LINK}\nlink set {GATEWAY_LINK} up\n"
+        )),
+    )
+}
+
 /// Turns forwarding on and installs the table. Once per host start.
 pub fn install() -> Result<()> {
     std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
         .map_err(|e| Error::io("cannot turn on IPv4 forwarding", e))?;
+    install_gateway()?;
     run(
         Command::new("nft").arg("-f").arg("-"),
         "nft",
@@ -304,11 +333,14 @@ pub fn attach(pid: i32, slot: Slot) -> Result<()> {
     // namespace waits for the kernel's network-wide synchronisation (~30
     // ms here), making it there does not (~3 ms). A command the sprite
     // runs waits for this (`Host::link_made`), so it runs at full priority.
+    // The host's end holds no address (the gateway's is on the one
+    // `GATEWAY_LINK`): an address added or removed on the host makes
+    // browsers on this machine drop their requests in flight
+    // (ERR_NETWORK_CHANGED), and sprites start and stop all the time.
     let outside = format!(
         "link add {host} type veth peer name eth0 netns {pid}\n\
-         addr add {GATEWAY}/32 dev {host}\n\
          link set {host} up\n\
-         route add {addr}/32 dev {host}\n"
+         route add {addr}/32 dev {host} src {GATEWAY}\n"
     );
     let inside = format!(
         "addr add {addr}/32 dev eth0\n\

@@ -357,6 +357,9 @@ async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: Str
             };
             watch.output();
             if let Chunk::Exit(code) = chunk {
+                for event in ports.changes_now().await {
+                    let _ = tx.send(Message::Text(event.to_text().into())).await;
+                }
                 for msg in exit_messages(code, tty) {
                     let _ = tx.send(msg).await;
                 }
