@@ -136,6 +136,17 @@ async fn ports_opened_and_closed_are_reported_as_they_happen() {
     srv.cleanup().await;
 }
 
+/// `GET /v1/sprites?prefix=...` asked as NDJSON, as the holder of `token`.
+async fn states(srv: &TestServer, token: &str, prefix: &str) -> reqwest::Response {
+    srv.client
+        .get(srv.url(&format!("/v1/sprites?prefix={prefix}")))
+        .bearer_auth(token)
+        .header("accept", "application/x-ndjson")
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The next line of an NDJSON response (10 s at most).
 async fn next_line(res: &mut reqwest::Response, buf: &mut String) -> SpriteStateLine {
     let wait = async {
@@ -161,14 +172,7 @@ async fn the_sprite_list_asked_as_ndjson_follows_their_states() {
         let (st, v) = srv.create(&token, name).await;
         assert_eq!(st, StatusCode::CREATED, "{v}");
     }
-    let mut res = srv
-        .client
-        .get(srv.url("/v1/sprites?prefix=st-"))
-        .bearer_auth(&token)
-        .header("accept", "application/x-ndjson")
-        .send()
-        .await
-        .unwrap();
+    let mut res = states(&srv, &token, "st-").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "application/x-ndjson");
     let mut buf = String::new();
@@ -207,14 +211,7 @@ async fn the_sprite_list_asked_as_ndjson_follows_their_states() {
     assert!(buf.is_empty() || !buf.contains("\"other\""), "{buf}");
 
     // A bad prefix is refused before anything streams.
-    let bad = srv
-        .client
-        .get(srv.url("/v1/sprites?prefix=NO!"))
-        .bearer_auth(&token)
-        .header("accept", "application/x-ndjson")
-        .send()
-        .await
-        .unwrap();
+    let bad = states(&srv, &token, "NO!").await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     srv.cleanup().await;
 }

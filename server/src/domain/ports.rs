@@ -27,6 +27,14 @@ pub struct PortWatch {
     pending: VecDeque<PortEvent>,
 }
 
+/// Ports by what tells them apart: port and address (a pid may change).
+fn by_key(ports: Vec<Port>) -> BTreeMap<(u16, String), Port> {
+    ports
+        .into_iter()
+        .map(|p| ((p.port, p.address.clone()), p))
+        .collect()
+}
+
 /// The ports of the caller's sprite `name`: first the list, then each
 /// change.
 pub async fn watch(state: &AppState, caller: &Caller, name: &str) -> Result<PortWatch, ApiError> {
@@ -49,10 +57,7 @@ impl PortWatch {
         PortWatch {
             state: state.clone(),
             host,
-            known: ports
-                .iter()
-                .map(|p| ((p.port, p.address.clone()), p.clone()))
-                .collect(),
+            known: by_key(ports.to_vec()),
             pending: VecDeque::new(),
         }
     }
@@ -80,31 +85,26 @@ impl PortWatch {
     /// Asks the host and queues the differences; false once the sprite is
     /// gone.
     async fn look(&mut self) -> bool {
-        {
-            let now = match self.state.host.ports(&self.host).await {
-                Ok(ports) => ports,
-                Err(vmhost::Error::NotFound(_)) => return false,
-                Err(e) => {
-                    tracing::debug!(sprite = %self.host, error = %e, "cannot read the sprite's ports");
-                    return true;
-                }
-            };
-            let now: BTreeMap<(u16, String), Port> = now
-                .into_iter()
-                .map(|p| ((p.port, p.address.clone()), p))
-                .collect();
-            for (key, port) in &self.known {
-                if !now.contains_key(key) {
-                    self.pending.push_back(PortEvent::PortClosed(port.clone()));
-                }
+        let now = match self.state.host.ports(&self.host).await {
+            Ok(ports) => ports,
+            Err(vmhost::Error::NotFound(_)) => return false,
+            Err(e) => {
+                tracing::debug!(sprite = %self.host, error = %e, "cannot read the sprite's ports");
+                return true;
             }
-            for (key, port) in &now {
-                if !self.known.contains_key(key) {
-                    self.pending.push_back(PortEvent::PortOpened(port.clone()));
-                }
+        };
+        let now = by_key(now);
+        for (key, port) in &self.known {
+            if !now.contains_key(key) {
+                self.pending.push_back(PortEvent::PortClosed(port.clone()));
             }
-            self.known = now;
         }
+        for (key, port) in &now {
+            if !self.known.contains_key(key) {
+                self.pending.push_back(PortEvent::PortOpened(port.clone()));
+            }
+        }
+        self.known = now;
         true
     }
 }

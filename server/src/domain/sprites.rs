@@ -23,7 +23,8 @@ use crate::error::ApiError;
 use crate::AppState;
 
 const MAX_LABELS: usize = 32;
-const MAX_PAGE: usize = 100;
+/// The most sprites a page of the list holds.
+pub(crate) const MAX_PAGE: usize = 100;
 
 /// Checks sleep times: whole seconds up to a year, 0 for never.
 fn check_sleep(s: &SleepSettings) -> Result<(Option<i64>, Option<i64>), ApiError> {
@@ -637,6 +638,20 @@ pub async fn usage_all(state: &AppState, caller: &Caller) -> Result<UsageReport,
     })
 }
 
+/// Refuses a prefix no sprite name could start with.
+pub(crate) fn check_prefix(prefix: &str) -> Result<(), ApiError> {
+    if prefix
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        Ok(())
+    } else {
+        Err(ApiError::Invalid(
+            "prefix: sprite names hold lowercase letters, digits and hyphens".into(),
+        ))
+    }
+}
+
 pub async fn list(
     state: &AppState,
     caller: &Caller,
@@ -645,14 +660,7 @@ pub async fn list(
     after: Option<&str>,
 ) -> Result<SpriteList, ApiError> {
     let prefix = prefix.unwrap_or("");
-    if !prefix
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
-        return Err(ApiError::Invalid(
-            "prefix: sprite names hold lowercase letters, digits and hyphens".into(),
-        ));
-    }
+    check_prefix(prefix)?;
     let max = max_results.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
     let rows = sqlx::query(&format!(
         "SELECT * FROM sprites WHERE org_id = $1 AND name LIKE $2 AND name > $3 AND {} \

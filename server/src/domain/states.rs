@@ -100,22 +100,28 @@ pub async fn follow(
     prefix: Option<&str>,
     max: Option<usize>,
 ) -> Result<mpsc::Receiver<SpriteStateLine>, ApiError> {
-    // The list is checked (and the prefix with it) before anything streams.
-    let first = sprites::list(state, caller, prefix, max, None).await?;
+    // The prefix and the list are checked before anything streams.
+    let prefix = prefix.unwrap_or("");
+    sprites::check_prefix(prefix)?;
     let mut changes = events::follow(state, caller.clone());
     let mut known = Known {
         org: caller.org_slug.clone(),
         status: BTreeMap::new(),
     };
-    known.refresh(state, caller).await?;
+    // Every sprite counts; those the prefix names (at most `max`, as a
+    // page of the list) come first.
+    let max = max.unwrap_or(sprites::MAX_PAGE).clamp(1, sprites::MAX_PAGE);
+    let first: Vec<Sprite> = known
+        .refresh(state, caller)
+        .await?
+        .into_iter()
+        .filter(|s| s.name.starts_with(prefix))
+        .take(max)
+        .collect();
     let (tx, rx) = mpsc::channel(64);
-    let (state, caller, prefix) = (
-        state.clone(),
-        caller.clone(),
-        prefix.unwrap_or("").to_string(),
-    );
+    let (state, caller, prefix) = (state.clone(), caller.clone(), prefix.to_string());
     tokio::spawn(async move {
-        for s in &first.sprites {
+        for s in &first {
             if tx
                 .send(known.line(Some(s), &s.name, &s.status))
                 .await

@@ -104,14 +104,8 @@ table inet {table} {{
             ever_restricted: AtomicBool::new(restricts),
         });
         if restricts {
-            let (t, addr) = (&self.table, net.addr);
             let mut script = String::new();
-            if new_link {
-                for (set, ip) in elements_of(t, addr) {
-                    net.remove_line(&mut script, set, ip);
-                }
-            }
-            script.push_str(&format!("add element inet {t} restricted {{ {addr} }}\n"));
+            net.restrict_lines(&mut script, new_link);
             if let Err(e) = nft(&script) {
                 // Never a link out without the policy over it.
                 super::detach(slot);
@@ -126,7 +120,7 @@ table inet {table} {{
     }
 
     /// Gives the running sprite `id` its new policy, in effect when this
-    /// returns (a few milliseconds): its resolver decides by it, and its
+    /// returns (one nftables transaction): its resolver decides by it, and its
     /// connections the policy no longer allows are cut.
     pub fn set_policy(&self, id: &str, policy: Policy) -> Result<()> {
         let net = self.sprites.lock().unwrap().get(id).cloned();
@@ -144,11 +138,7 @@ table inet {table} {{
     pub fn stop(&self, id: &str, slot: Option<Slot>) {
         let Some(net) = self.sprites.lock().unwrap().remove(id) else {
             if let Some(slot) = slot {
-                let (t, addr) = (&self.table, slot.address());
-                let _ = nft(&format!(
-                    "add element inet {t} restricted {{ {addr} }}\n\
-                     delete element inet {t} restricted {{ {addr} }}\n"
-                ));
+                let _ = nft(&unrestrict_lines(&self.table, slot.address()));
             }
             return;
         };
@@ -291,10 +281,7 @@ impl SpriteNet {
         let mut revoked = self.revoked.lock().unwrap();
         if !restricts {
             if was {
-                script.push_str(&format!(
-                    "add element inet {t} restricted {{ {addr} }}\n\
-                     delete element inet {t} restricted {{ {addr} }}\n"
-                ));
+                script.push_str(&unrestrict_lines(t, addr));
             }
             for ip in revoked.drain() {
                 self.remove_line(&mut script, "revoked", ip);
@@ -302,12 +289,7 @@ impl SpriteNet {
         } else {
             let now = Instant::now();
             if !was {
-                // Elements an earlier holder of the address may have left
-                // (a host that stopped without clearing them) go first.
-                for (set, ip) in elements_of(t, addr) {
-                    self.remove_line(&mut script, set, ip);
-                }
-                script.push_str(&format!("add element inet {t} restricted {{ {addr} }}\n"));
+                self.restrict_lines(&mut script, true);
             }
             for (ip, s) in seen.iter_mut().filter(|(_, s)| s.until > now) {
                 s.admitted = s.names.iter().any(|n| policy.allows(n));
@@ -348,12 +330,7 @@ impl SpriteNet {
         if !self.ever_restricted.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let mut script = String::new();
-        let (addr, t) = (self.addr, &self.table);
-        script.push_str(&format!(
-            "add element inet {t} restricted {{ {addr} }}\n\
-             delete element inet {t} restricted {{ {addr} }}\n"
-        ));
+        let mut script = unrestrict_lines(&self.table, self.addr);
         let now = Instant::now();
         for (ip, _) in self
             .seen
@@ -368,6 +345,19 @@ impl SpriteNet {
             self.remove_line(&mut script, "revoked", ip);
         }
         nft(&script)
+    }
+
+    /// Puts the sprite's address in `restricted`; with `purge`, after
+    /// taking out the elements an earlier holder of the address may have
+    /// left (a host that stopped without clearing them).
+    fn restrict_lines(&self, script: &mut String, purge: bool) {
+        let (addr, t) = (self.addr, &self.table);
+        if purge {
+            for (set, ip) in elements_of(t, addr) {
+                self.remove_line(script, set, ip);
+            }
+        }
+        script.push_str(&format!("add element inet {t} restricted {{ {addr} }}\n"));
     }
 
     /// Admits `ip` for `lasting` from now, whether it was admitted or not
@@ -392,6 +382,15 @@ impl SpriteNet {
              delete element inet {t} {set} {{ {addr} . {ip} }}\n"
         ));
     }
+}
+
+/// Takes `addr` out of `restricted` in table `t`, whether it is there or
+/// not (a delete alone fails on an absent element).
+fn unrestrict_lines(t: &str, addr: Ipv4Addr) -> String {
+    format!(
+        "add element inet {t} restricted {{ {addr} }}\n\
+         delete element inet {t} restricted {{ {addr} }}\n"
+    )
 }
 
 /// The elements of `admitted` and `revoked` in table `t` whose sprite is

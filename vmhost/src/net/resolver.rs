@@ -122,20 +122,29 @@ async fn serve_tcp(
     upstream: &[SocketAddr],
 ) -> std::io::Result<()> {
     loop {
-        let mut len = [0u8; 2];
-        match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut len)).await {
-            Ok(Ok(_)) => {}
-            _ => return Ok(()),
-        }
-        let mut query = vec![0u8; u16::from_be_bytes(len).into()];
-        stream.read_exact(&mut query).await?;
-        let Some(reply) = answer(net, upstream, &query, true).await else {
+        let Ok(query) = tokio::time::timeout(TCP_IDLE, read_framed(&mut stream)).await else {
             return Ok(());
         };
-        let mut framed = (reply.len() as u16).to_be_bytes().to_vec();
-        framed.extend_from_slice(&reply);
-        stream.write_all(&framed).await?;
+        let Some(reply) = answer(net, upstream, &query?, true).await else {
+            return Ok(());
+        };
+        write_framed(&mut stream, &reply).await?;
     }
+}
+
+/// One DNS message over TCP: its length (two bytes), then it.
+async fn read_framed(stream: &mut tokio::net::TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).await?;
+    let mut message = vec![0u8; u16::from_be_bytes(len).into()];
+    stream.read_exact(&mut message).await?;
+    Ok(message)
+}
+
+async fn write_framed(stream: &mut tokio::net::TcpStream, message: &[u8]) -> std::io::Result<()> {
+    let mut framed = (message.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(message);
+    stream.write_all(&framed).await
 }
 
 /// The reply to `query`: REFUSED for a name the policy does not allow,
@@ -232,14 +241,8 @@ async fn ask_udp(server: SocketAddr, query: &[u8]) -> std::io::Result<Vec<u8>> {
 
 async fn ask_tcp(server: SocketAddr, query: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut stream = tokio::net::TcpStream::connect(server).await?;
-    let mut framed = (query.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(query);
-    stream.write_all(&framed).await?;
-    let mut len = [0u8; 2];
-    stream.read_exact(&mut len).await?;
-    let mut reply = vec![0u8; u16::from_be_bytes(len).into()];
-    stream.read_exact(&mut reply).await?;
-    Ok(reply)
+    write_framed(&mut stream, query).await?;
+    read_framed(&mut stream).await
 }
 
 /// The name servers of the host's `/etc/resolv.conf`, else public ones.

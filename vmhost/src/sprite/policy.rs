@@ -39,7 +39,8 @@ impl Host {
     }
 
     /// Writes the policy where the sprite reads it (see [`POLICY_FILE`]),
-    /// replacing the file whole.
+    /// replacing the file whole (as a record; the one in the sprite's own
+    /// record is what keeps it).
     pub(crate) fn write_network_policy(
         &self,
         name: &SpriteName,
@@ -47,11 +48,6 @@ impl Host {
     ) -> Result<()> {
         let dir = self.mgmt_dir(name);
         std::fs::create_dir_all(&dir).map_err(|e| Error::path("cannot create", &dir, e))?;
-        let path = dir.join("network-policy.json");
-        let temp = dir.join(".network-policy.json.new");
-        let mut json = serde_json::to_vec_pretty(policy).expect("a policy serializes");
-        json.push(b'\n');
-        std::fs::write(&temp, json).map_err(|e| Error::path("cannot write", &temp, e))?;
-        std::fs::rename(&temp, &path).map_err(|e| Error::path("cannot write", &path, e))
+        record::replace(&dir.join("network-policy.json"), policy)
     }
 }

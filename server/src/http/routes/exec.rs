@@ -282,12 +282,11 @@ fn framed(tag: u8, data: &[u8]) -> Vec<u8> {
 
 /// A command's output as the client reads it: raw on a terminal, framed
 /// by stream otherwise.
-fn output_message(chunk: Chunk, tty: bool) -> Message {
-    match (chunk, tty) {
-        (Chunk::Stdout(data) | Chunk::Stderr(data), true) => Message::Binary(data.into()),
-        (Chunk::Stdout(data), false) => Message::Binary(framed(frame::STDOUT, &data).into()),
-        (Chunk::Stderr(data), false) => Message::Binary(framed(frame::STDERR, &data).into()),
-        (Chunk::Exit(code), _) => exit_messages(code, tty).remove(0),
+fn output_message(stream: u8, data: Vec<u8>, tty: bool) -> Message {
+    if tty {
+        Message::Binary(data.into())
+    } else {
+        Message::Binary(framed(stream, &data).into())
     }
 }
 
@@ -356,16 +355,20 @@ async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: Str
                 }
             };
             watch.output();
-            if let Chunk::Exit(code) = chunk {
-                for event in ports.changes_now().await {
-                    let _ = tx.send(Message::Text(event.to_text().into())).await;
+            let (stream, data) = match chunk {
+                Chunk::Stdout(data) => (frame::STDOUT, data),
+                Chunk::Stderr(data) => (frame::STDERR, data),
+                Chunk::Exit(code) => {
+                    for event in ports.changes_now().await {
+                        let _ = tx.send(Message::Text(event.to_text().into())).await;
+                    }
+                    for msg in exit_messages(code, tty) {
+                        let _ = tx.send(msg).await;
+                    }
+                    return true;
                 }
-                for msg in exit_messages(code, tty) {
-                    let _ = tx.send(msg).await;
-                }
-                return true;
-            }
-            if tx.send(output_message(chunk, tty)).await.is_err() {
+            };
+            if tx.send(output_message(stream, data, tty)).await.is_err() {
                 return false;
             }
         }
