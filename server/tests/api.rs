@@ -527,6 +527,58 @@ async fn files_through_the_api_stay_inside_the_sprite() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn files_larger_than_memory_would_like_stream_both_ways() {
+    let srv = start("t-api-bigfile", Backend::Sqlite).await;
+    let alice = srv.user("alice").await;
+    assert_eq!(srv.create(&alice, "big").await.0, StatusCode::CREATED);
+    // 96 MiB: past the 64 MiB a request could carry before.
+    let data: Vec<u8> = (0..96u32 << 20).map(|i| (i % 251) as u8).collect();
+    let res = srv
+        .client
+        .put(srv.url("/v1/sprites/big/fs/write?path=/root/big.bin"))
+        .bearer_auth(&alice)
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    let (st, v) = body(res).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["size"], 96 << 20);
+    let mut res = srv
+        .client
+        .get(srv.url("/v1/sprites/big/fs/read?path=/root/big.bin"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.content_length(), Some(96 << 20));
+    let (mut got, mut chunks) = (Vec::with_capacity(data.len()), 0);
+    while let Some(chunk) = res.chunk().await.unwrap() {
+        got.extend_from_slice(&chunk);
+        chunks += 1;
+    }
+    assert!(got == data, "the bytes read are the bytes written");
+    assert!(chunks > 1, "the file came in pieces, as it was read");
+    let out = srv
+        .state
+        .host
+        .run(
+            &srv.host_name("big"),
+            &[
+                "sh",
+                "-c",
+                "ls -A /root | grep -c sprite-tmp; stat -c %s /root/big.bin",
+            ],
+            b"",
+        )
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n100663296\n");
+    srv.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn exec_over_plain_http_streams_framed_output_and_the_exit_code() {
     let srv = start("t-api-httpexec", Backend::Sqlite).await;
     let alice = srv.user("alice").await;

@@ -516,6 +516,28 @@ async fn shared_workspaces_and_limits_in_a_class() {
         "one sprite cannot hold more than the student's share"
     );
     assert_eq!(sh_in("bobs", "rm /root/b && sync".into()).await, 0);
+    // Through the API too: the quota refuses, named, and the file the
+    // write would have replaced stays whole.
+    let res = srv
+        .client
+        .put(srv.url("/v1/sprites/bobs/fs/write?path=/root/a"))
+        .bearer_auth(&bob_c)
+        .body(vec![0u8; 6 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::INSUFFICIENT_STORAGE);
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(v["error"], "quota_exceeded", "{v}");
+    assert_eq!(
+        sh_in(
+            "bobs",
+            "test $(stat -c %s /root/a) = 3145728 && ! ls -A /root | grep -q sprite-tmp".into()
+        )
+        .await,
+        0,
+        "the old file is whole and no part of the new one is left"
+    );
     assert_eq!(srv.create(&bob_c, "bobs2").await.0, StatusCode::CREATED);
     assert_eq!(sh_in("bobs2", write("c", 2)).await, 0);
     let (st, v) = srv.create(&bob_c, "bobs3").await;

@@ -353,6 +353,18 @@ impl SpriteFs {
         mode: Option<u32>,
         make_parents: bool,
     ) -> Result<Entry> {
+        let mut new = self.create(path, mode, make_parents)?;
+        new.file()
+            .write_all(data)
+            .map_err(|e| Error::io(format!("cannot write {path:?}"), e))?;
+        new.finish(self)
+    }
+
+    /// Begins replacing or creating `path` as [`SpriteFs::write`] does,
+    /// with the bytes still to come: they go to a hidden file beside it,
+    /// which takes the name only at [`NewFile::finish`] (and is removed if
+    /// the write is dropped before).
+    pub fn create(&self, path: &str, mode: Option<u32>, make_parents: bool) -> Result<NewFile> {
         let (parent, name) = parent_and_name(path)?;
         if make_parents {
             self.mkdir_all(path, &parent)?;
@@ -378,20 +390,14 @@ impl SpriteFs {
             Mode::from_bits_truncate(0o600),
         )
         .map_err(|e| map_err(path, e))?;
-        let written = (|| {
-            let mut f = File::from(fd);
-            f.write_all(data)?;
-            rustix::fs::fchown(&f, Some(as_uid(uid)), Some(as_gid(gid)))?;
-            rustix::fs::fchmod(&f, Mode::from_bits_truncate(perm & 0o7777))?;
-            f.sync_all()?;
-            rustix::fs::renameat(&dir, &tmp, &dir, &name)?;
-            Ok::<(), std::io::Error>(())
-        })();
-        if let Err(e) = written {
-            let _ = rustix::fs::unlinkat(&dir, &tmp, AtFlags::empty());
-            return Err(Error::io(format!("cannot write {path:?}"), e));
-        }
-        self.entry(&dir, &name, absolute(&relative(path)?))
+        Ok(NewFile {
+            file: Some(File::from(fd)),
+            dir,
+            tmp,
+            name,
+            path: path.to_string(),
+            owner: (uid, gid, perm),
+        })
     }
 
     fn mkdir_all(&self, path: &str, rel: &Path) -> Result<()> {
@@ -462,7 +468,10 @@ impl SpriteFs {
 
     /// Copies a file, a symlink, or (with `recursive`) a directory tree.
     /// File data is shared copy-on-write (a reflink), so copies are instant.
-    pub fn copy(&self, from: &str, to: &str, recursive: bool) -> Result<Entry> {
+    /// Copies `from` to `to` (which must not exist), a folder only with
+    /// `recursive`; `keep` keeps owners, modes and times, otherwise the
+    /// copy is the sprite root's, made now.
+    pub fn copy(&self, from: &str, to: &str, recursive: bool, keep: bool) -> Result<Entry> {
         let (fp, fname) = parent_and_name(from)?;
         let (tp, tname) = parent_and_name(to)?;
         let fdir = self.dir(from, &fp)?;
@@ -479,7 +488,13 @@ impl SpriteFs {
                 errno: "EISDIR",
             });
         }
-        copy_at(&fdir, &fname, &tdir, &tname).map_err(|e| map_err(from, e))?;
+        let attrs = match keep {
+            true => Attrs::Kept,
+            false => Attrs::New {
+                owner: self.ids.base,
+            },
+        };
+        copy_at(&fdir, &fname, &tdir, &tname, attrs).map_err(|e| map_err(from, e))?;
         self.entry(&tdir, &tname, absolute(&relative(to)?))
     }
 
@@ -560,6 +575,54 @@ fn absolute(rel: &Path) -> String {
     }
 }
 
+/// A file being written (see [`SpriteFs::create`]).
+pub struct NewFile {
+    /// `None` once finished.
+    file: Option<File>,
+    dir: OwnedFd,
+    tmp: std::ffi::OsString,
+    name: std::ffi::OsString,
+    path: String,
+    /// Owner, group and permission bits the file takes at the end.
+    owner: (u32, u32, u32),
+}
+
+impl NewFile {
+    /// Where the bytes go.
+    pub fn file(&mut self) -> &mut File {
+        self.file
+            .as_mut()
+            .expect("a finished file takes no more bytes")
+    }
+
+    /// Gives the file its owner and mode, makes it durable and puts it in
+    /// place of whatever had the name.
+    pub fn finish(mut self, fs: &SpriteFs) -> Result<Entry> {
+        let f = self.file.take().expect("a file is finished once");
+        let (uid, gid, perm) = self.owner;
+        let done = (|| {
+            rustix::fs::fchown(&f, Some(as_uid(uid)), Some(as_gid(gid)))?;
+            rustix::fs::fchmod(&f, Mode::from_bits_truncate(perm & 0o7777))?;
+            f.sync_all()?;
+            rustix::fs::renameat(&self.dir, &self.tmp, &self.dir, &self.name)?;
+            Ok::<(), std::io::Error>(())
+        })();
+        if let Err(e) = done {
+            let _ = rustix::fs::unlinkat(&self.dir, &self.tmp, AtFlags::empty());
+            return Err(Error::io(format!("cannot write {:?}", self.path), e));
+        }
+        fs.entry(&self.dir, &self.name, absolute(&relative(&self.path)?))
+    }
+}
+
+impl Drop for NewFile {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            let _ = rustix::fs::unlinkat(&self.dir, &self.tmp, AtFlags::empty());
+        }
+    }
+}
+
 fn join(base: &str, name: &OsStr) -> String {
     if base == "/" {
         format!("/{}", name.to_string_lossy())
@@ -613,15 +676,55 @@ fn empty_dir(dir: &OwnedFd, name: &OsStr) -> rustix::io::Result<()> {
 
 nix::ioctl_write_int!(ficlone, 0x94, 9);
 
-fn copy_at(fdir: &OwnedFd, fname: &OsStr, tdir: &OwnedFd, tname: &OsStr) -> rustix::io::Result<()> {
+/// What a copy takes from its source besides the bytes.
+#[derive(Debug, Clone, Copy)]
+pub enum Attrs {
+    /// Owner, group, every mode bit and the times (`cp -p`).
+    Kept,
+    /// As a new file of `owner`'s: the source's permission bits less
+    /// group and other write and the set-id bits (`cp` under umask 022),
+    /// the time of the copy.
+    New { owner: u32 },
+}
+
+fn copy_at(
+    fdir: &OwnedFd,
+    fname: &OsStr,
+    tdir: &OwnedFd,
+    tname: &OsStr,
+    attrs: Attrs,
+) -> rustix::io::Result<()> {
     let st = rustix::fs::statat(fdir, fname, AtFlags::SYMLINK_NOFOLLOW)?;
-    let owner = (Some(as_uid(st.st_uid)), Some(as_gid(st.st_gid)));
-    let perm = Mode::from_bits_truncate(st.st_mode & 0o7777);
+    let (owner, perm) = match attrs {
+        Attrs::Kept => (
+            (Some(as_uid(st.st_uid)), Some(as_gid(st.st_gid))),
+            Mode::from_bits_truncate(st.st_mode & 0o7777),
+        ),
+        Attrs::New { owner } => (
+            (Some(as_uid(owner)), Some(as_gid(owner))),
+            Mode::from_bits_truncate(st.st_mode & 0o755),
+        ),
+    };
+    let times = rustix::fs::Timestamps {
+        last_access: rustix::fs::Timespec {
+            tv_sec: st.st_atime as _,
+            tv_nsec: st.st_atime_nsec as _,
+        },
+        last_modification: rustix::fs::Timespec {
+            tv_sec: st.st_mtime as _,
+            tv_nsec: st.st_mtime_nsec as _,
+        },
+    };
+    let keep_times = matches!(attrs, Attrs::Kept);
     match kind_of(st.st_mode) {
         Kind::Symlink => {
             let target = rustix::fs::readlinkat(fdir, fname, Vec::new())?;
             rustix::fs::symlinkat(target.as_c_str(), tdir, tname)?;
-            rustix::fs::chownat(tdir, tname, owner.0, owner.1, AtFlags::SYMLINK_NOFOLLOW)
+            rustix::fs::chownat(tdir, tname, owner.0, owner.1, AtFlags::SYMLINK_NOFOLLOW)?;
+            if keep_times {
+                rustix::fs::utimensat(tdir, tname, &times, AtFlags::SYMLINK_NOFOLLOW)?;
+            }
+            Ok(())
         }
         Kind::Dir => {
             rustix::fs::mkdirat(tdir, tname, Mode::from_bits_truncate(0o700))?;
@@ -636,10 +739,9 @@ fn copy_at(fdir: &OwnedFd, fname: &OsStr, tdir: &OwnedFd, tname: &OsStr) -> rust
             let src = open(fdir, fname)?;
             let dst = open(tdir, tname)?;
             for n in dir_names(&src)? {
-                copy_at(&src, &n, &dst, &n)?;
+                copy_at(&src, &n, &dst, &n, attrs)?;
             }
-            rustix::fs::fchown(&dst, owner.0, owner.1)?;
-            rustix::fs::fchmod(&dst, perm)
+            finish_copy(&dst, owner, perm, keep_times.then_some(&times))
         }
         Kind::File => {
             let src = rustix::fs::openat(
@@ -665,11 +767,26 @@ fn copy_at(fdir: &OwnedFd, fname: &OsStr, tdir: &OwnedFd, tname: &OsStr) -> rust
                     rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO)
                 })?;
             }
-            rustix::fs::fchown(&dst, owner.0, owner.1)?;
-            rustix::fs::fchmod(&dst, perm)
+            finish_copy(&dst, owner, perm, keep_times.then_some(&times))
         }
         // Devices, fifos and sockets are not copied.
         Kind::Other => Err(rustix::io::Errno::OPNOTSUPP),
+    }
+}
+
+/// The owner, mode and (when kept) times of a copy, set last: a
+/// directory's times change while its entries are copied in.
+fn finish_copy(
+    dst: &OwnedFd,
+    (uid, gid): (Option<rustix::fs::Uid>, Option<rustix::fs::Gid>),
+    perm: Mode,
+    times: Option<&rustix::fs::Timestamps>,
+) -> rustix::io::Result<()> {
+    rustix::fs::fchown(dst, uid, gid)?;
+    rustix::fs::fchmod(dst, perm)?;
+    match times {
+        Some(t) => rustix::fs::futimens(dst, t),
+        None => Ok(()),
     }
 }
 
@@ -734,6 +851,46 @@ impl Files {
         self.run(move |fs| fs.read(&path, max)).await
     }
 
+    /// A regular file opened for reading, to be read as it streams out,
+    /// and its size when opened.
+    pub async fn open_read(&self, path: &str) -> Result<(tokio::fs::File, u64)> {
+        let path = path.to_string();
+        self.run(move |fs| {
+            let f = fs.open_read(&path)?;
+            let size = f
+                .metadata()
+                .map_err(|e| Error::io(format!("cannot read {path:?}"), e))?
+                .len();
+            Ok((tokio::fs::File::from_std(f), size))
+        })
+        .await
+    }
+
+    /// [`SpriteFs::create`]: a file written as its bytes arrive.
+    pub async fn create(
+        &self,
+        path: &str,
+        mode: Option<u32>,
+        make_parents: bool,
+    ) -> Result<Upload> {
+        let path = path.to_string();
+        let files = self.clone();
+        self.run(move |fs| {
+            let mut new = fs.create(&path, mode, make_parents)?;
+            let file = new
+                .file()
+                .try_clone()
+                .map_err(|e| Error::io(format!("cannot write {path:?}"), e))?;
+            Ok(Upload {
+                files,
+                new,
+                file: tokio::fs::File::from_std(file),
+                written: 0,
+            })
+        })
+        .await
+    }
+
     pub async fn write(
         &self,
         path: &str,
@@ -761,9 +918,10 @@ impl Files {
         self.run(move |fs| fs.rename(&from, &to)).await
     }
 
-    pub async fn copy(&self, from: &str, to: &str, recursive: bool) -> Result<Entry> {
+    pub async fn copy(&self, from: &str, to: &str, recursive: bool, keep: bool) -> Result<Entry> {
         let (from, to) = (from.to_string(), to.to_string());
-        self.run(move |fs| fs.copy(&from, &to, recursive)).await
+        self.run(move |fs| fs.copy(&from, &to, recursive, keep))
+            .await
     }
 
     /// Sets the mode of `path` and, with `recursive`, of everything under
@@ -816,4 +974,43 @@ fn each(
         }
     }
     Ok(top)
+}
+
+/// A file being written from async code ([`Files::create`]). Dropped
+/// before [`Upload::finish`], it leaves the old file (or none) in place.
+pub struct Upload {
+    files: Files,
+    new: NewFile,
+    file: tokio::fs::File,
+    written: u64,
+}
+
+impl Upload {
+    /// Appends `data`.
+    pub async fn write(&mut self, data: &[u8]) -> Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.file
+            .write_all(data)
+            .await
+            .map_err(|e| Error::io(format!("cannot write {:?}", self.new.path), e))?;
+        self.written += data.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// [`NewFile::finish`]: the file in place, and its entry.
+    pub async fn finish(mut self) -> Result<Entry> {
+        use tokio::io::AsyncWriteExt;
+        let path = self.new.path.clone();
+        self.file
+            .flush()
+            .await
+            .map_err(|e| Error::io(format!("cannot write {path:?}"), e))?;
+        let Upload { files, new, .. } = self;
+        files.run(move |fs| new.finish(fs)).await
+    }
 }

@@ -65,16 +65,61 @@ async fn every_file_operation_works_and_maps_ownership() {
     assert_eq!(names, ["f.txt"]);
     assert_eq!(fs.stat("/").unwrap().kind, Kind::Dir);
 
-    fs.copy("/srv/a", "/srv/a-copy", true).unwrap();
+    fs.copy("/srv/a", "/srv/a-copy", true, false).unwrap();
     assert_eq!(fs.read("/srv/a-copy/b/c/f.txt", 100).unwrap(), b"deep");
     assert!(matches!(
-        fs.copy("/srv/a", "/srv/a-copy", true),
+        fs.copy("/srv/a", "/srv/a-copy", true, false),
         Err(Error::FileExists(_))
     ));
     assert!(matches!(
-        fs.copy("/srv/a", "/srv/x", false),
+        fs.copy("/srv/a", "/srv/x", false, false),
         Err(Error::FileConflict { .. })
     ));
+
+    // A copy keeps owner, mode and times only when asked (`cp -p`);
+    // otherwise it is root's, made now, without set-id or group write.
+    ok(
+        &host,
+        &s,
+        "chown alice /srv/site/index.html && chmod 4775 /srv/site/index.html \
+         && touch -d 2001-02-03T04:05:06 /srv/site/index.html",
+    )
+    .await;
+    let kept = fs
+        .copy("/srv/site/index.html", "/srv/kept.html", false, true)
+        .unwrap();
+    assert_eq!((kept.uid, kept.mode), (alice, 0o4775));
+    assert_eq!(ok(&host, &s, "date -u -r /srv/kept.html +%Y").await, "2001");
+    let fresh = fs
+        .copy("/srv/site/index.html", "/srv/fresh.html", false, false)
+        .unwrap();
+    assert_eq!((fresh.uid, fresh.gid, fresh.mode), (0, 0, 0o755));
+    assert!(fresh.modified > kept.modified);
+    assert_eq!(fs.read("/srv/fresh.html", 100).unwrap(), b"v2");
+
+    // Writes stream in: a write dropped halfway leaves the old file and
+    // no trace; a finished one is whole, however large.
+    let files = host.sprite_files(&s).await.unwrap();
+    let mut half = files.create("/srv/fresh.html", None, false).await.unwrap();
+    half.write(b"half").await.unwrap();
+    drop(half);
+    assert_eq!(fs.read("/srv/fresh.html", 100).unwrap(), b"v2");
+    assert_eq!(
+        ok(&host, &s, "ls -A /srv | grep -c sprite-tmp || true").await,
+        "0"
+    );
+    let mut big = files.create("/srv/big.bin", None, false).await.unwrap();
+    for _ in 0..80 {
+        big.write(&[7u8; 1 << 20]).await.unwrap();
+    }
+    assert_eq!(big.finish().await.unwrap().size, 80 << 20);
+    let (mut reader, size) = files.open_read("/srv/big.bin").await.unwrap();
+    let mut read = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut read)
+        .await
+        .unwrap();
+    assert_eq!((size, read.len()), (80 << 20, 80 << 20));
+    fs.remove("/srv/big.bin", false).unwrap();
     fs.rename("/srv/a-copy", "/srv/moved").unwrap();
     assert!(matches!(
         fs.stat("/srv/a-copy"),

@@ -1,6 +1,10 @@
 //! A sprite's files (`/v1/sprites/{name}/fs/*`) and the file-watch
 //! WebSocket (`GET /v1/sprites/{name}/fs/watch`), in the shapes the
 //! official SDKs' filesystem APIs send and read.
+//!
+//! Every file call acts as the sprite's root, the user its commands run
+//! as: the SDKs' `asRoot` flag is accepted and changes nothing. Reads and
+//! writes stream, with the sprite's disk quota as their only size limit.
 
 use serde::{Deserialize, Serialize};
 
@@ -117,6 +121,11 @@ pub struct Move {
     /// Copies only; a directory's contents too (the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recursive: Option<bool>,
+    /// Copies only: keep owners, modes and times (`cp -p`). Without it a
+    /// copy belongs to the sprite's root, is made now, and has the
+    /// source's permission bits less group and other write and set-id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preserve_attrs: Option<bool>,
 }
 
 /// `POST .../fs/chmod`.

@@ -12,9 +12,6 @@ use crate::domain::caller::Caller;
 use crate::error::ApiError;
 use crate::AppState;
 
-/// The largest file read or written in one request.
-pub const MAX_FILE: u64 = 64 << 20;
-
 /// `path` made absolute against `working_dir` (default `/`).
 fn resolve(path: &str, working_dir: Option<&str>) -> Result<String, ApiError> {
     if path.is_empty() {
@@ -156,32 +153,41 @@ pub async fn list(
     })
 }
 
-/// A file's bytes; as they were at checkpoint `checkpoint` when given (the
-/// history view's diff).
+/// A file opened to be read as it streams out, and its size; as it was at
+/// checkpoint `checkpoint` when given (the history view's diff). No size
+/// is too large: the bytes never gather in memory.
 pub async fn read(
     state: &AppState,
     caller: &Caller,
     at: Place<'_>,
     checkpoint: Option<&str>,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<(tokio::fs::File, u64), ApiError> {
     let place = (at.path, at.working_dir);
     let (fs, path) = open(state, caller, at.sprite, checkpoint, place).await?;
-    Ok(fs.read(&path, MAX_FILE).await?)
+    Ok(fs.open_read(&path).await?)
 }
 
-/// Writes a file (making its folders with `parents`); the others sharing
-/// the sprite hear of it.
-pub async fn write(
+/// Writes a file from `data` as it arrives (making its folders with
+/// `parents`): it takes its name only once whole, so a write cut short
+/// leaves the old file; the sprite's disk quota is its only size limit.
+/// The others sharing the sprite hear of it.
+pub async fn write<E: std::fmt::Display>(
     state: &AppState,
     caller: &Caller,
     at: Place<'_>,
-    mode: Option<&str>,
-    parents: bool,
-    data: Bytes,
+    (mode, parents): (Option<&str>, bool),
+    data: impl futures_util::Stream<Item = Result<Bytes, E>>,
 ) -> Result<FileEntry, ApiError> {
     let (fs, path) = at.open(state, caller).await?;
     let mode = mode.map(mode_of).transpose()?;
-    let e = fs.write(&path, data, mode, parents).await?;
+    let mut file = fs.create(&path, mode, parents).await?;
+    let mut data = std::pin::pin!(data);
+    while let Some(chunk) = futures_util::StreamExt::next(&mut data).await {
+        let chunk = chunk
+            .map_err(|e| ApiError::Invalid(format!("the file's bytes stopped arriving: {e}")))?;
+        file.write(&chunk).await?;
+    }
+    let e = file.finish().await?;
     state
         .events
         .file_written(&caller.org_id, at.sprite, &path, &caller.handle);
@@ -221,7 +227,9 @@ pub async fn rename_or_copy(
     let (fs, from) = open(state, caller, sprite, None, (&req.source, wd)).await?;
     let to = resolve(&req.dest, wd)?;
     let e = if copy {
-        fs.copy(&from, &to, req.recursive.unwrap_or(true)).await?
+        let keep = req.preserve_attrs.unwrap_or(false);
+        fs.copy(&from, &to, req.recursive.unwrap_or(true), keep)
+            .await?
     } else {
         fs.rename(&from, &to).await?
     };

@@ -257,6 +257,20 @@ test('the filesystem', async () => {
     await fs.mkdir('made/deep', { recursive: true });
     await fs.rename('app/hello.txt', 'made/deep/moved.txt');
     await fs.copyFile('made/deep/moved.txt', 'made/copy.txt');
+    // A copy keeps owner and mode only with preserveAttrs.
+    await fs.chown('made/deep/moved.txt', { uid: 1000, gid: 1000 });
+    await fs.chmod('made/deep/moved.txt', 0o640);
+    await fs.copyFile('made/deep/moved.txt', 'made/kept.txt', { preserveAttrs: true });
+    await fs.copyFile('made/deep/moved.txt', 'made/fresh.txt', { asRoot: true });
+    const owners = await sprite.execFile('stat', ['-c', '%u %a', '/srv/made/kept.txt', '/srv/made/fresh.txt']);
+    assert.equal(String(owners.stdout), '1000 640\n0 640\n');
+    // Files larger than one request could carry before (64 MiB) go both ways.
+    const big = Buffer.alloc(70 << 20, 7);
+    await fs.writeFile('big.bin', big);
+    const back = await fs.readFile('big.bin');
+    assert.equal(back.length, big.length);
+    assert.ok(back.equals(big));
+    await fs.rm('big.bin');
     await fs.chmod('made/copy.txt', 0o600);
     assert.equal((await fs.stat('made/copy.txt')).mode & 0o777, 0o600);
     assert.equal(await fs.exists('app/hello.txt'), false);

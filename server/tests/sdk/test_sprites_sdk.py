@@ -226,6 +226,12 @@ def test_filesystem(sprite):
     with pytest.raises(FileNotFoundError_):
         page.read_text()
 
+    # Past the 64 MiB one request could carry before, both ways.
+    big = bytes(range(256)) * (70 << 12)
+    (fs / "big.bin").write_bytes(big)
+    assert (fs / "big.bin").read_bytes() == big
+    (fs / "big.bin").unlink()
+
 
 def test_services_create_list_log_stop_signal_and_delete(sprite):
     sprite.run("sh", "-c", "mkdir -p /srv && echo hi > /srv/index.html")

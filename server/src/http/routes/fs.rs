@@ -1,6 +1,5 @@
 //! `/v1/sprites/{name}/fs/*`: a sprite's files (see `domain::files`).
 
-use axum::body::Bytes;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -40,8 +39,18 @@ fn flag(v: &Option<String>, default: bool) -> bool {
     v.as_deref().map_or(default, |v| v == "true" || v == "1")
 }
 
-fn bytes(data: Vec<u8>) -> Response {
-    ([("content-type", "application/octet-stream")], data).into_response()
+/// A file's bytes as they are read.
+fn bytes((file, size): (tokio::fs::File, u64)) -> Response {
+    use tokio::io::AsyncReadExt;
+    let chunks = tokio_util::io::ReaderStream::with_capacity(file.take(size), 64 << 10);
+    (
+        [
+            ("content-type", "application/octet-stream".to_string()),
+            ("content-length", size.to_string()),
+        ],
+        axum::body::Body::from_stream(chunks),
+    )
+        .into_response()
 }
 
 pub(super) async fn list(
@@ -72,20 +81,20 @@ pub(super) async fn read_at_checkpoint(
     Path((name, id)): Path<(String, String)>,
     Query(q): Query<PathQuery>,
 ) -> Result<Response, ApiError> {
-    let data = files::read(&cx.state, &cx.caller, q.place(&name), Some(&id)).await?;
-    Ok(bytes(data))
+    let file = files::read(&cx.state, &cx.caller, q.place(&name), Some(&id)).await?;
+    Ok(bytes(file))
 }
 
 pub(super) async fn write(
     cx: Cx,
     Path(name): Path<String>,
     Query(q): Query<PathQuery>,
-    data: Bytes,
+    body: axum::body::Body,
 ) -> Answer<FileEntry> {
-    let parents = flag(&q.mkdir_parents, true);
-    let (at, mode) = (q.place(&name), q.mode.as_deref());
+    let how = (q.mode.as_deref(), flag(&q.mkdir_parents, true));
+    let data = body.into_data_stream();
     Ok(Json(
-        files::write(&cx.state, &cx.caller, at, mode, parents, data).await?,
+        files::write(&cx.state, &cx.caller, q.place(&name), how, data).await?,
     ))
 }
 

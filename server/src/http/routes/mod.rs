@@ -146,9 +146,7 @@ fn all() -> Routes {
         .add(
             axum::http::Method::PUT,
             path::FS_WRITE,
-            axum::routing::put(fs::write).layer(axum::extract::DefaultBodyLimit::max(
-                crate::domain::files::MAX_FILE as usize,
-            )),
+            axum::routing::put(fs::write).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .delete(path::FS_DELETE, fs::remove)
         .post(path::FS_MKDIR, fs::mkdir)

@@ -52,6 +52,7 @@ async fn make(ws: Ws, what: Naming, dir: String, name: String) -> api::Result<()
                 dest: to.clone(),
                 working_dir: None,
                 recursive: None,
+                preserve_attrs: None,
             };
             api::done(client::rename(&sprite, &req)).await?;
             ws.moved.set(Some((from, Some(to))));
