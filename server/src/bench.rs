@@ -19,14 +19,8 @@ const WARMUP: usize = 2;
 
 /// Runs `true` in `sprite` over the exec WebSocket; waits for its exit.
 async fn ws_true(base: &str, token: &str, sprite: &str) -> anyhow::Result<()> {
-    let url = format!(
-        "{}/v1/sprites/{sprite}/exec?cmd=true",
-        base.replacen("http", "ws", 1)
-    );
-    let mut req = url.into_client_request()?;
-    req.headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse()?);
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
+    let path = format!("/v1/sprites/{sprite}/exec?cmd=true");
+    let mut ws = socket(base, token, &path).await?;
     while let Some(msg) = ws.next().await {
         if let Message::Binary(b) = msg? {
             if b.first() == Some(&3) {
@@ -36,6 +30,44 @@ async fn ws_true(base: &str, token: &str, sprite: &str) -> anyhow::Result<()> {
         }
     }
     anyhow::bail!("no exit code")
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens `path`'s WebSocket as the holder of `token`.
+async fn socket(base: &str, token: &str, path: &str) -> anyhow::Result<Socket> {
+    let url = format!("{}{path}", base.replacen("http", "ws", 1));
+    let mut req = url.into_client_request()?;
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    Ok(tokio_tungstenite::connect_async(req).await?.0)
+}
+
+/// Runs `true` as one operation of the open control socket `ws`; waits for
+/// the operation's end.
+async fn control_true(ws: &mut Socket) -> anyhow::Result<()> {
+    use futures_util::SinkExt;
+    use sprites_wire::control::{Arg, Envelope};
+    let start = Envelope::Start {
+        id: None,
+        op: "exec".into(),
+        args: [("cmd".to_string(), Arg::Text("true".into()))].into(),
+    };
+    ws.send(Message::Text(start.to_text().into())).await?;
+    while let Some(msg) = ws.next().await {
+        if let Message::Text(t) = msg? {
+            match Envelope::parse(&t) {
+                Some(Ok(Envelope::Complete { args, .. })) => {
+                    anyhow::ensure!(args.exit_code == Some(0), "true failed");
+                    return Ok(());
+                }
+                Some(Ok(Envelope::Error { args, .. })) => anyhow::bail!("{}", args.message),
+                _ => {}
+            }
+        }
+    }
+    anyhow::bail!("the control socket closed")
 }
 
 pub async fn run(host: Host, runs: usize, json_out: bool) -> anyhow::Result<()> {
@@ -86,6 +118,8 @@ pub async fn run(host: Host, runs: usize, json_out: bool) -> anyhow::Result<()> 
             hc.push(t.elapsed());
         }
     }
+    let mut control = socket(&base, &token, "/v1/sprites/api-0/control").await?;
+    let mut ce = vec![];
     for i in 0..3 * runs + WARMUP {
         let t = Instant::now();
         anyhow::ensure!(
@@ -95,11 +129,17 @@ pub async fn run(host: Host, runs: usize, json_out: bool) -> anyhow::Result<()> 
         let direct = t.elapsed();
         let t = Instant::now();
         ws_true(&base, &token, "api-0").await?;
+        let per_call = t.elapsed();
+        let t = Instant::now();
+        control_true(&mut control).await?;
         if i >= WARMUP {
             de.push(direct);
-            he.push(t.elapsed());
+            he.push(per_call);
+            ce.push(t.elapsed());
         }
     }
+    drop(control);
+    let watch = watch_latency(&base, &token, &direct, runs).await?;
     for i in 0..runs + WARMUP {
         let t = Instant::now();
         host.checkpoint(&d0, "").await?;
@@ -128,7 +168,7 @@ pub async fn run(host: Host, runs: usize, json_out: bool) -> anyhow::Result<()> 
     let (blank, from_template) = templates(&base, &http, &token, runs).await?;
     let class_rows = class_start(&base, &state, &http, &token, CLASS_SIZE).await?;
     let (direct_create, http_create) = (Samples(dc), Samples(hc));
-    let (direct_exec, http_exec) = (Samples(de), Samples(he));
+    let (direct_exec, http_exec, control_exec) = (Samples(de), Samples(he), Samples(ce));
     let (direct_ckpt, http_ckpt) = (Samples(dk), Samples(hk));
     for s in host.list()? {
         host.destroy(&SpriteName::parse(&s.name)?).await?;
@@ -149,6 +189,12 @@ pub async fn run(host: Host, runs: usize, json_out: bool) -> anyhow::Result<()> 
             "<= 1.3x direct",
         ),
         row(
+            "API: exec `true` on an open /control socket",
+            &control_exec,
+            Some(http_exec.median()),
+            "< 1x a WebSocket per call",
+        ),
+        row(
             "API: checkpoint (NDJSON)",
             &http_ckpt,
             Some(direct_ckpt.median()),
@@ -161,6 +207,12 @@ pub async fn run(host: Host, runs: usize, json_out: bool) -> anyhow::Result<()> 
             "~1x blank create",
         ),
     ];
+    rows.push(row(
+        "API: fs/watch event after a write",
+        &watch,
+        None,
+        "< 100 ms",
+    ));
     rows.extend(class_rows);
     rows.append(&mut url_rows);
     if json_out {
@@ -169,6 +221,54 @@ pub async fn run(host: Host, runs: usize, json_out: bool) -> anyhow::Result<()> 
         print_table(&rows);
     }
     Ok(())
+}
+
+/// From a file written in sprite `api-0` (through the host, as a command
+/// or an editor would) to its event on an open `fs/watch` socket.
+async fn watch_latency(
+    base: &str,
+    token: &str,
+    host: &Host,
+    runs: usize,
+) -> anyhow::Result<Samples> {
+    use futures_util::SinkExt;
+    use sprites_wire::fs::{WatchMessage, WatchRequest};
+    let mut ws = socket(base, token, "/v1/sprites/api-0/fs/watch").await?;
+    let subscribe = WatchRequest::Subscribe {
+        paths: vec!["/root".into()],
+        recursive: false,
+        working_dir: None,
+    };
+    ws.send(Message::Text(serde_json::to_string(&subscribe)?.into()))
+        .await?;
+    let name = host
+        .list()?
+        .into_iter()
+        .find(|s| s.hostname == "api-0")
+        .ok_or_else(|| anyhow::anyhow!("no sprite api-0"))?;
+    let files = host.sprite_files(&SpriteName::parse(&name.name)?).await?;
+    let mut times = vec![];
+    for i in 0..runs + WARMUP {
+        let path = format!("/root/watched-{i}");
+        let t = Instant::now();
+        files.write(&path, b"x".to_vec(), None, false).await?;
+        loop {
+            let Some(msg) = ws.next().await else {
+                anyhow::bail!("the watch closed")
+            };
+            if let Message::Text(text) = msg? {
+                if let Ok(WatchMessage::Event { path: p, .. }) = serde_json::from_str(&text) {
+                    if p == path {
+                        break;
+                    }
+                }
+            }
+        }
+        if i >= WARMUP {
+            times.push(t.elapsed());
+        }
+    }
+    Ok(Samples(times))
 }
 
 /// Students starting one assignment at once in the class bench.

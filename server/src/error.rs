@@ -77,6 +77,11 @@ impl ApiError {
         self.status_and_code().0
     }
 
+    /// The error's code, as the JSON body's `error` names it.
+    pub fn code(&self) -> &'static str {
+        self.status_and_code().1
+    }
+
     /// The message a client may read: the error's own words, or a generic
     /// sentence for a server fault, whose detail goes to the log instead.
     pub fn public_message(&self) -> String {

@@ -35,25 +35,6 @@ async fn next_port_event(ws: &mut Socket) -> PortEvent {
         .expect("a port event within 10 s")
 }
 
-/// Runs `script` in `sprite`, in the background.
-async fn background(srv: &TestServer, sprite: &str, script: &str) {
-    let out = srv
-        .state
-        .host
-        .run(
-            &srv.host_name(sprite),
-            &[
-                "sh",
-                "-c",
-                &format!("(setsid sh -c '{script}' >/dev/null 2>&1 &)"),
-            ],
-            b"",
-        )
-        .await
-        .unwrap();
-    assert_eq!(out.code, 0);
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn ports_opened_and_closed_are_reported_as_they_happen() {
     let srv = start("t-watch-ports", Backend::Sqlite).await;
@@ -67,12 +48,8 @@ async fn ports_opened_and_closed_are_reported_as_they_happen() {
     };
     assert!(!ports.iter().any(|p| p.port == 8123), "{ports:?}");
 
-    background(
-        &srv,
-        "ports",
-        "exec python3 -m http.server 8123 --bind 127.0.0.1",
-    )
-    .await;
+    srv.background("ports", "exec python3 -m http.server 8123 --bind 127.0.0.1")
+        .await;
     let PortEvent::PortOpened(Port { port, address, pid }) = next_port_event(&mut watch).await
     else {
         panic!("an opened port");
@@ -114,7 +91,8 @@ async fn ports_opened_and_closed_are_reported_as_they_happen() {
             "{e:?}"
         );
     }
-    background(&srv, "ports", "pkill -f \"[h]ttp.server 8123\"").await;
+    srv.background("ports", "pkill -f \"[h]ttp.server 8123\"")
+        .await;
     match next_port_event(&mut watch).await {
         PortEvent::PortClosed(p) => assert_eq!(p.port, 8123),
         other => panic!("{other:?}"),

@@ -75,6 +75,7 @@ pub mod path {
     pub const FS_CHOWN: &str = "/v1/sprites/{name}/fs/chown";
     pub const FS_WATCH: &str = "/v1/sprites/{name}/fs/watch";
     pub const PORTS_WATCH: &str = "/v1/sprites/{name}/ports/watch";
+    pub const CONTROL: &str = "/v1/sprites/{name}/control";
     pub const SERVICES: &str = "/v1/sprites/{name}/services";
     pub const SERVICE: &str = "/v1/sprites/{name}/services/{service}";
     pub const SERVICE_SIGNAL: &str = "/v1/sprites/{name}/services/signal";

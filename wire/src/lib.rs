@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod api;
 pub mod classes;
 pub mod client;
+pub mod control;
 pub mod fs;
 pub mod names;
 pub mod orgs;

@@ -142,6 +142,18 @@ impl TestServer {
             .unwrap()
     }
 
+    /// Runs `script` in `sprite`, in the background.
+    pub async fn background(&self, sprite: &str, script: &str) {
+        let script = format!("(setsid sh -c '{script}' >/dev/null 2>&1 &)");
+        let out = self
+            .state
+            .host
+            .run(&self.host_name(sprite), &["sh", "-c", &script], b"")
+            .await
+            .unwrap();
+        assert_eq!(out.code, 0);
+    }
+
     /// The host's name of the caller-facing sprite `sprite` (host sprites
     /// take their API name as hostname).
     pub fn host_name(&self, sprite: &str) -> vmhost::SpriteName {

@@ -194,6 +194,45 @@ test('exec, exit codes, env, cwd and a terminal', async () => {
   }
 });
 
+test('control mode: operations one after another over one connection', async () => {
+  const ctl = new SpritesClient(process.env.SPRITES_TOKEN, { baseURL: process.env.SPRITES_URL, controlMode: true });
+  await ctl.createSprite('js-control');
+  const sprite = ctl.sprite('js-control');
+  try {
+    // The SDK's control connection used directly, so no fallback to the
+    // exec route could hide a failure.
+    const cc = await sprite.getControlConnection();
+    for (const word of ['one', 'two']) {
+      const op = await cc.startOp('exec', { cmd: ['sh', '-c', 'read x; echo got $x; echo e >&2; exit 4'], stdin: true });
+      const out = [];
+      const err = [];
+      op.on('stdout', (d) => out.push(d));
+      op.on('stderr', (d) => err.push(d));
+      op.write(Buffer.from(`${word}\n`));
+      op.sendEOF();
+      assert.equal(await op.wait(), 4);
+      assert.equal(Buffer.concat(out).toString(), `got ${word}\n`);
+      assert.equal(Buffer.concat(err).toString(), 'e\n');
+      cc.clearOpConn();
+    }
+    const failed = await cc.startOp('exec', {});
+    await assert.rejects(new Promise((resolve, reject) => {
+      failed.on('error', reject);
+      failed.on('close', resolve);
+    }), /cmd/);
+    // exec and execFile in control mode, with env and a working directory.
+    for (let i = 0; i < 3; i++) {
+      const { stdout } = await sprite.execFile('sh', ['-c', `echo run ${i} $A $(pwd)`], { env: { A: 'a' }, cwd: '/tmp' });
+      assert.equal(String(stdout), `run ${i} a /tmp\n`);
+    }
+    await assert.rejects(sprite.execFile('sh', ['-c', 'exit 5']), (e) => e.exitCode === 5);
+    assert.ok(sprite.hasControlConnection());
+  } finally {
+    sprite.closeControlConnection();
+    await ctl.deleteSprite('js-control');
+  }
+});
+
 test('checkpoints', async () => {
   await client.createSprite('js-ckpt');
   const sprite = client.sprite('js-ckpt');

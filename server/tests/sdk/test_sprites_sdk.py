@@ -134,6 +134,25 @@ def test_exec_output_exit_codes_env_dir_and_stdin(sprite):
     assert r.stdout.splitlines()[-1] == b"100000"
 
 
+def test_control_mode_runs_commands_over_one_connection():
+    with SpritesClient(TOKEN, base_url=BASE_URL, control_mode=True) as c:
+        sprite = c.create_sprite("sdk-control")
+        try:
+            for i in range(3):
+                r = sprite.run("sh", "-c", f"echo run {i}; echo e >&2; exit {i}", capture_output=True)
+                assert (r.returncode, r.stdout, r.stderr) == (i, f"run {i}\n".encode(), b"e\n")
+            cmd = sprite.command("sh", "-c", "tr a-z A-Z", stdin=io.BytesIO(b"over control\n"))
+            assert cmd.output() == b"OVER CONTROL\n"
+            r = sprite.run("sh", "-c", "tty", tty=True, capture_output=True)
+            assert b"/dev/pts/" in r.stdout
+            # The SDK turns control mode off for a sprite whose /control
+            # answers an HTTP error, and falls back to the exec route: it
+            # never did.
+            assert sprite._control_mode_supported
+        finally:
+            c.delete_sprite("sdk-control")
+
+
 def test_exec_with_a_terminal(sprite):
     r = sprite.run("sh", "-c", "tty; stty size", tty=True, tty_rows=30, tty_cols=100, capture_output=True)
     assert r.returncode == 0

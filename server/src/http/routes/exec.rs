@@ -31,6 +31,13 @@ use crate::AppState;
 /// The query of a new command: `cmd` repeated, `env=K=V` repeated, `dir`,
 /// `tty`, `rows`, `cols`.
 fn parse_exec(query: &str) -> Result<ExecSpec, ApiError> {
+    exec_spec(form_urlencoded::parse(query.as_bytes()))
+}
+
+/// [`parse_exec`] of a query already split into names and values.
+pub(super) fn exec_spec<K: AsRef<str>, V: AsRef<str>>(
+    pairs: impl IntoIterator<Item = (K, V)>,
+) -> Result<ExecSpec, ApiError> {
     let mut spec = ExecSpec::default();
     let (mut tty, mut rows, mut cols) = (false, 24u16, 80u16);
     let num = |k: &str, v: &str| {
@@ -39,19 +46,20 @@ fn parse_exec(query: &str) -> Result<ExecSpec, ApiError> {
             .filter(|n| *n > 0)
             .ok_or_else(|| ApiError::Invalid(format!("{k}: a positive number")))
     };
-    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+    for (k, v) in pairs {
+        let v = v.as_ref();
         match k.as_ref() {
-            "cmd" => spec.argv.push(v.into_owned()),
+            "cmd" => spec.argv.push(v.to_string()),
             "env" => {
                 let (name, value) = v
                     .split_once('=')
                     .ok_or_else(|| ApiError::Invalid(format!("env {v:?}: use NAME=VALUE")))?;
                 spec.env.push((name.to_string(), value.to_string()));
             }
-            "dir" => spec.dir = Some(v.into_owned()),
+            "dir" => spec.dir = Some(v.to_string()),
             "tty" => tty = v == "true" || v == "1",
-            "rows" => rows = num("rows", &v)?,
-            "cols" => cols = num("cols", &v)?,
+            "rows" => rows = num("rows", v)?,
+            "cols" => cols = num("cols", v)?,
             _ => {} // `path`, `stdin` and others the SDKs send
         }
     }
@@ -92,7 +100,7 @@ pub(super) async fn exec_or_list(
 
 /// What this server's exec speaks, in the headers the SDKs read: the
 /// capabilities of its socket (`signal` messages) and its version.
-fn announced(mut res: Response) -> Response {
+pub(super) fn announced(mut res: Response) -> Response {
     let headers = res.headers_mut();
     headers.insert("x-sprite-capabilities", HeaderValue::from_static("signal"));
     headers.insert(
@@ -290,31 +298,80 @@ fn output_message(stream: u8, data: Vec<u8>, tty: bool) -> Message {
     }
 }
 
-/// The exit, then the close: some SDKs read a terminal command's outcome
-/// from the close code rather than the exit message (1000 for success,
-/// 4000 + the exit code, an application code, otherwise).
-fn exit_messages(code: i32, tty: bool) -> Vec<Message> {
-    let exit = if tty {
+/// A command's exit as the client reads it: a message of its own on a
+/// terminal, the exit frame otherwise.
+fn exit_message(code: i32, tty: bool) -> Message {
+    if tty {
         Message::Text(ExecMessage::Exit { exit_code: code }.to_text().into())
     } else {
         Message::Binary(vec![frame::EXIT, code.clamp(0, 255) as u8].into())
-    };
-    let close = axum::extract::ws::CloseFrame {
+    }
+}
+
+/// The close after the exit: some SDKs read a terminal command's outcome
+/// from the close code rather than the exit message (1000 for success,
+/// 4000 + the exit code, an application code, otherwise).
+fn close_after(code: i32) -> Message {
+    Message::Close(Some(axum::extract::ws::CloseFrame {
         code: if code == 0 {
             axum::extract::ws::close_code::NORMAL
         } else {
             4000 + code.clamp(1, 999) as u16
         },
         reason: "".into(),
-    };
-    vec![exit, Message::Close(Some(close))]
+    }))
 }
 
-/// Copies between the WebSocket and the session until the session exits
-/// (its exit code sent) or the client goes; either ends both pumps. The
-/// sprite's ports opened and closed meanwhile go to the client as text
-/// messages (`port_opened`, `port_closed`), which the CLI forwards.
+/// How a session's socket ended.
+pub(super) enum Ended {
+    /// The command exited with this code (its exit sent).
+    Exited(i32),
+    /// The client went first; `closed`: it said so with a close message.
+    Left { closed: bool },
+}
+
 async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: String, watch: Watch) {
+    let (mut tx, mut rx) = socket.split();
+    match run_session(&mut tx, &mut rx, stream, (tty, command), watch).await {
+        Ended::Exited(code) => {
+            let _ = tx.send(close_after(code)).await;
+            // Read until the client's close (or a while): closing a socket
+            // with unread input resets it, and a reset can destroy the exit
+            // message still on its way.
+            let drain = async {
+                while let Some(Ok(msg)) = rx.next().await {
+                    if matches!(msg, Message::Close(_)) {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
+        }
+        // The client detached: answer its close, so it ends cleanly
+        // rather than on a reset.
+        Ended::Left { closed: true } => {
+            let _ = tx.send(Message::Close(None)).await;
+        }
+        Ended::Left { closed: false } => {}
+    }
+}
+
+/// Copies between a client's messages and the session until the session
+/// exits (its exit sent) or the client goes; either ends both pumps. The
+/// sprite's ports opened and closed meanwhile go to the client as text
+/// messages (`port_opened`, `port_closed`), which the CLI forwards. The
+/// exec WebSocket and the control socket's `exec` both run here.
+pub(super) async fn run_session<Tx, Rx>(
+    tx: &mut Tx,
+    rx: &mut Rx,
+    stream: vmhost::Stream,
+    (tty, command): (bool, String),
+    watch: Watch,
+) -> Ended
+where
+    Tx: futures_util::Sink<Message> + Unpin,
+    Rx: futures_util::Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
     let vmhost::Stream {
         session,
         mut input,
@@ -322,14 +379,13 @@ async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: Str
         ..
     } = stream;
     let _here = watch.attached(session);
-    let (mut tx, mut rx) = socket.split();
     let info = ExecMessage::SessionInfo {
         session_id: session.to_string(),
         tty,
         command,
     };
     if tx.send(Message::Text(info.to_text().into())).await.is_err() {
-        return;
+        return Ended::Left { closed: false };
     }
     let mut ports = watch.ports().await;
     // Read as a stream, so that a port event arriving mid-frame leaves the
@@ -349,7 +405,7 @@ async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: Str
                 },
                 Some(event) = ports.next() => {
                     if tx.send(Message::Text(event.to_text().into())).await.is_err() {
-                        return false;
+                        return None;
                     }
                     continue;
                 }
@@ -362,17 +418,15 @@ async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: Str
                     for event in ports.changes_now().await {
                         let _ = tx.send(Message::Text(event.to_text().into())).await;
                     }
-                    for msg in exit_messages(code, tty) {
-                        let _ = tx.send(msg).await;
-                    }
-                    return true;
+                    let _ = tx.send(exit_message(code, tty)).await;
+                    return Some(code);
                 }
             };
             if tx.send(output_message(stream, data, tty)).await.is_err() {
-                return false;
+                return None;
             }
         }
-        false
+        None
     };
     let from_client = async {
         while let Some(Ok(msg)) = rx.next().await {
@@ -405,27 +459,12 @@ async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: Str
         }
         false
     };
-    let (exited, client_closed) = tokio::select! {
-        exited = to_client => (exited, false),
-        closed = from_client => (false, closed),
-    };
-    if client_closed {
-        // The client detached (or left): answer its close, so it ends
-        // cleanly rather than on a reset.
-        let _ = tx.send(Message::Close(None)).await;
-    }
-    if exited {
-        // Read until the client's close (or a while): closing a socket with
-        // unread input resets it, and a reset can destroy the exit message
-        // still on its way.
-        let drain = async {
-            while let Some(Ok(msg)) = rx.next().await {
-                if matches!(msg, Message::Close(_)) {
-                    break;
-                }
-            }
-        };
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
+    tokio::select! {
+        exited = to_client => match exited {
+            Some(code) => Ended::Exited(code),
+            None => Ended::Left { closed: false },
+        },
+        closed = from_client => Ended::Left { closed },
     }
 }
 

@@ -12,6 +12,7 @@ mod answer;
 mod auth;
 mod checkpoints;
 mod classes;
+mod control;
 mod docs;
 mod events;
 mod exec;
@@ -156,6 +157,7 @@ fn all() -> Routes {
         .post(path::FS_CHOWN, fs::chown)
         .get(path::FS_WATCH, fs_watch::watch)
         .get(path::PORTS_WATCH, ports::watch)
+        .get(path::CONTROL, control::open)
         .get(path::EVENTS, events::stream)
         .get(path::USAGE, events::usage_all)
         .get(path::SPRITE_USAGE, events::usage)

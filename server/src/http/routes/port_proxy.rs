@@ -70,11 +70,32 @@ async fn splice(mut socket: WebSocket, forward: Forward) {
     if say(&mut socket, connected).await.is_err() {
         return;
     }
-    let (mut rd, mut wr) = tokio::io::split(stream);
     let (mut tx, mut rx) = socket.split();
+    pipe(&mut tx, &mut rx, stream, &forward).await;
+    let _ = tx.send(Message::Close(None)).await;
+}
+
+/// Copies a connection's bytes to the client as binary messages and the
+/// client's binary messages to it, until the connection ends or the client
+/// goes (a close, or its messages' end). An empty binary message from the
+/// client ends its side only. The port proxy and the control socket's
+/// `proxy` both run here.
+pub(super) async fn pipe<Tx, Rx>(
+    tx: &mut Tx,
+    rx: &mut Rx,
+    stream: vmhost::Connection,
+    forward: &Forward,
+) where
+    Tx: futures_util::Sink<Message> + Unpin,
+    Rx: futures_util::Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let up = async {
         while let Some(Ok(msg)) = rx.next().await {
             match msg {
+                Message::Binary(b) if b.is_empty() => {
+                    let _ = wr.shutdown().await;
+                }
                 Message::Binary(b) if wr.write_all(&b).await.is_err() => break,
                 Message::Close(_) => break,
                 _ => {}
@@ -99,7 +120,6 @@ async fn splice(mut socket: WebSocket, forward: Forward) {
                 }
             }
         }
-        let _ = tx.send(Message::Close(None)).await;
     };
     tokio::select! {
         _ = up => {}
