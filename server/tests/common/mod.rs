@@ -154,6 +154,23 @@ impl TestServer {
         assert_eq!(out.code, 0);
     }
 
+    /// Waits (10 s at most) until something in `sprite` listens on `port`.
+    pub async fn listening(&self, sprite: &str, port: u16) {
+        let host = self.host_name(sprite);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let ports = self.state.host.ports(&host).await.unwrap();
+            if ports.iter().any(|p| p.port == port) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "nothing listens on {port} in {sprite} after 10 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// The host's name of the caller-facing sprite `sprite` (host sprites
     /// take their API name as hostname).
     pub fn host_name(&self, sprite: &str) -> vmhost::SpriteName {

@@ -149,12 +149,10 @@ fn remove_stale_local_tables() {
     let Ok(out) = Command::new("nft").args(["list", "tables"]).output() else {
         return;
     };
-    let mut listening = std::collections::BTreeSet::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        if let Ok(text) = std::fs::read_to_string(table) {
-            listening.extend(crate::ports::parse(&text).into_iter().map(|l| l.port));
-        }
-    }
+    let Ok(sockets) = crate::ports::listening_sockets(None) else {
+        return;
+    };
+    let listening: std::collections::BTreeSet<u16> = sockets.iter().map(|l| l.port).collect();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let Some(port) = line
             .trim()
