@@ -121,6 +121,9 @@ enum Cmd {
     /// Stop every process and start the sprite again, its disk kept (the
     /// way back when its processes took all it may have).
     Restart,
+    /// Put the sprite onto the server's current sprite-init, its disk kept
+    /// (it restarts only if its own is another).
+    Upgrade,
     /// Whether the sprite answers, and if not, why.
     Check,
     /// Print the sprite's URL.
@@ -253,6 +256,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Sleep { cold } => sprites::sleep(&ctx, *cold).await?,
         Cmd::Wake => sprites::wake(&ctx).await?,
         Cmd::Restart => sprites::restart(&ctx).await?,
+        Cmd::Upgrade => sprites::upgrade(&ctx).await?,
         Cmd::Check => sprites::check(&ctx).await?,
         Cmd::Url => sprites::url(&ctx).await?,
         Cmd::Policy(args) => policy::run(&ctx, args).await?,

@@ -785,4 +785,9 @@ async fn a_sprite_is_checked_and_restarted_from_the_command_line() {
     let restarted = env.ok(&["restart"]).await;
     assert!(restarted.contains("its disk kept"), "{restarted}");
     assert_eq!(env.ok(&["exec", "--", "cat", "/root/note"]).await, "kept\n");
+    let upgraded = env.ok(&["upgrade"]).await;
+    assert!(
+        upgraded.contains("runs the host's sprite-init already"),
+        "{upgraded}"
+    );
 }

@@ -163,6 +163,7 @@ fn every_documented_body_is_its_wire_type() {
         ("Profile", type_properties::<orgs::Profile>()),
         ("Replication", type_properties::<api::Replication>()),
         ("Restarted", type_properties::<api::Restarted>()),
+        ("Upgraded", type_properties::<api::Upgraded>()),
         ("Reset", type_properties::<classes::ResetDone>()),
         ("ResetStudent", type_properties::<classes::Reset>()),
         ("SaveTemplate", type_properties::<api::SaveTemplate>()),

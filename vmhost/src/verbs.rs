@@ -46,6 +46,9 @@ pub trait Verbs: Send + Sync + 'static {
     async fn wake(&self, name: &SpriteName) -> Result<Phase>;
     /// Stops every process and starts the sprite again on the same disk.
     async fn restart(&self, name: &SpriteName) -> Result<Phase>;
+    /// Puts it onto the host's current `sprite-init`, restarting it only
+    /// when its own is another; whether it restarted.
+    async fn upgrade(&self, name: &SpriteName) -> Result<bool>;
     /// Whether its init answers, and how fast.
     async fn check(&self, name: &SpriteName) -> Result<Check>;
     /// The names it may reach.
@@ -192,6 +195,9 @@ impl Verbs for Host {
     }
     async fn restart(&self, name: &SpriteName) -> Result<Phase> {
         Host::restart(self, name).await
+    }
+    async fn upgrade(&self, name: &SpriteName) -> Result<bool> {
+        Host::upgrade(self, name).await
     }
     async fn check(&self, name: &SpriteName) -> Result<Check> {
         Host::check(self, name).await

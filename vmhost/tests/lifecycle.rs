@@ -275,3 +275,48 @@ async fn usage_counts_awake_time_and_written_bytes_and_phases_are_announced() {
     host.destroy(&s).await.unwrap();
     assert_eq!(next(&mut events), Phase::Destroyed);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upgrade_restarts_a_sprite_only_onto_another_init() {
+    // The host's sprite-init, as a file of this test's own to replace.
+    let mut cfg = common::config("t-upgrade");
+    let dir = common::run_dir().join("t-upgrade-init");
+    std::fs::create_dir_all(&dir).unwrap();
+    let init = dir.join("sprite-init");
+    std::fs::copy(&cfg.init_binary, &init).unwrap();
+    cfg.init_binary = init.clone();
+    let host = vmhost::testing::host_with(cfg).await;
+    let s = name("upgraded");
+    host.create(&s, CreateOptions::default()).await.unwrap();
+    ok(
+        &host,
+        &s,
+        "echo kept > /root/note; (setsid sleep 1000 >/dev/null 2>&1 &)",
+    )
+    .await;
+
+    // Its init is the host's: nothing restarts.
+    assert!(!host.upgrade(&s).await.unwrap());
+    assert_eq!(ok(&host, &s, "pgrep -xc sleep").await, "1");
+
+    // A new sprite-init installed (written beside, then renamed over, as
+    // an install does): the sprite restarts onto it, its disk kept.
+    let fresh = dir.join("sprite-init.new");
+    std::fs::copy(&init, &fresh).unwrap();
+    std::fs::rename(&fresh, &init).unwrap();
+    assert!(host.upgrade(&s).await.unwrap());
+    assert_eq!(ok(&host, &s, "cat /root/note").await, "kept");
+    assert_eq!(ok(&host, &s, "pgrep -xc sleep || true").await, "0");
+    assert!(!host.upgrade(&s).await.unwrap(), "once is enough");
+
+    // Asleep on disk, it takes the current init when it wakes: left asleep.
+    host.sleep_cold(&s).await.unwrap();
+    std::fs::copy(&init, &fresh).unwrap();
+    std::fs::rename(&fresh, &init).unwrap();
+    assert!(!host.upgrade(&s).await.unwrap());
+    assert_eq!(host.get(&s).unwrap().phase, Phase::SleepingCold);
+    host.wake(&s).await.unwrap();
+    assert!(!host.upgrade(&s).await.unwrap());
+    cleanup(&host).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

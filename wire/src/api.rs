@@ -493,6 +493,19 @@ pub struct Restarted {
     pub message: String,
 }
 
+/// `POST /v1/sprites/{name}/upgrade`: the sprite on the host's current
+/// `sprite-init`, its disk untouched. Only a sprite whose init is another
+/// restarts (its processes end, as in a restart); one asleep on disk stays
+/// asleep and takes the current init when it wakes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Upgraded {
+    pub sprite_name: String,
+    /// Whether it restarted onto the new init.
+    pub restarted: bool,
+    pub message: String,
+}
+
 /// `GET /v1/sprites/{name}/check`: whether the sprite answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

@@ -25,7 +25,8 @@ use crate::accounts::{
 use crate::api::{
     Checkpoint, CheckpointDiff, CreateSprite, ExecSessionList, Fork, KeepAwake, KillSession,
     NewCheckpoint, NewKeepAwake, Progress, Restarted, SaveTemplate, SleepRequest, Sprite,
-    SpriteCheck, SpriteList, SpriteUsage, Template, TemplateList, UpdateSprite, UsageReport,
+    SpriteCheck, SpriteList, SpriteUsage, Template, TemplateList, UpdateSprite, Upgraded,
+    UsageReport,
 };
 use crate::classes::{
     Assignment, AssignmentList, Collect, Collection, CollectionList, NewAssignment,
@@ -48,6 +49,7 @@ pub mod path {
     pub const SLEEP: &str = "/v1/sprites/{name}/sleep";
     pub const WAKE: &str = "/v1/sprites/{name}/wake";
     pub const RESTART: &str = "/v1/sprites/{name}/restart";
+    pub const UPGRADE: &str = "/v1/sprites/{name}/upgrade";
     pub const CHECK: &str = "/v1/sprites/{name}/check";
     pub const NETWORK_POLICY: &str = "/v1/sprites/{name}/policy/network";
     pub const KEEP_AWAKE: &str = "/v1/sprites/{name}/keep-awake";
@@ -278,6 +280,11 @@ pub fn wake(name: &str) -> Call<Sprite> {
 /// Stops every process and starts the sprite again, its disk kept.
 pub fn restart(name: &str) -> Call<Restarted> {
     Call::new(Method::Post, path::RESTART, &[name])
+}
+
+/// Puts the sprite onto the host's current `sprite-init`.
+pub fn upgrade(name: &str) -> Call<Upgraded> {
+    Call::new(Method::Post, path::UPGRADE, &[name])
 }
 
 /// Whether the sprite answers, and how fast.

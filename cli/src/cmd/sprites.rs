@@ -85,6 +85,15 @@ pub async fn restart(ctx: &Ctx) -> anyhow::Result<()> {
     .await
 }
 
+/// Puts the sprite onto the host's current `sprite-init`.
+pub async fn upgrade(ctx: &Ctx) -> anyhow::Result<()> {
+    let s = ctx.sprite()?;
+    ctx.show_while(&format!("Upgrading {s}"), client::upgrade(&s), |u| {
+        u.message
+    })
+    .await
+}
+
 /// Whether the sprite answers, and if not, why.
 pub async fn check(ctx: &Ctx) -> anyhow::Result<()> {
     let s = ctx.sprite()?;

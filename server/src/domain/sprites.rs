@@ -8,8 +8,8 @@
 
 use sprites_wire::api::{
     CreateSprite, KeepAwake, NewKeepAwake, Replication, ReplicationState, Restarted, SleepSettings,
-    Sprite, SpriteCheck, SpriteList, SpriteLocation, SpriteUsage, UpdateSprite, UrlSettings,
-    UsageReport,
+    Sprite, SpriteCheck, SpriteList, SpriteLocation, SpriteUsage, UpdateSprite, Upgraded,
+    UrlSettings, UsageReport,
 };
 use sprites_wire::SpriteName;
 use sqlx::Row as _;
@@ -568,6 +568,28 @@ pub async fn restart(state: &AppState, caller: &Caller, name: &str) -> Result<Re
         ),
         sprite_name: r.name,
         machine_id: host.to_string(),
+    })
+}
+
+/// Puts the caller's sprite `name` onto the host's current `sprite-init`
+/// (restarting it only if its own is another), its disk untouched.
+pub async fn upgrade(state: &AppState, caller: &Caller, name: &str) -> Result<Upgraded, ApiError> {
+    let r = find(state, caller, name).await?;
+    let restarted = state.host.upgrade(&host_name(&r)?).await?;
+    let message = match restarted {
+        true => format!(
+            "{} restarted onto the host's sprite-init, its disk kept",
+            r.name
+        ),
+        false => format!(
+            "{} runs the host's sprite-init already (or takes it when it wakes)",
+            r.name
+        ),
+    };
+    Ok(Upgraded {
+        sprite_name: r.name,
+        restarted,
+        message,
     })
 }
 

@@ -56,6 +56,12 @@ test('restart keeps the disk, and a check says the sprite answers', async () => 
     // The sleep started before the restart is gone with the old processes.
     const left = await sprite.execFile('sh', ['-c', 'grep -lx sleep /proc/[0-9]*/comm 2>/dev/null | wc -l']);
     assert.equal(String(left.stdout).trim(), '0');
+    // Its init is the host's already: an upgrade leaves its processes be.
+    await sprite.execFile('sh', ['-c', 'sleep 600 >/dev/null 2>&1 &']);
+    await client.upgradeSprite('js-restart');
+    await sprite.upgrade();
+    const kept = await sprite.execFile('sh', ['-c', 'grep -lx sleep /proc/[0-9]*/comm 2>/dev/null | wc -l']);
+    assert.equal(String(kept.stdout).trim(), '1');
     const check = await client.checkSprite('js-restart');
     assert.equal(check.status, 'healthy');
     assert.equal(typeof check.elapsed, 'number');

@@ -45,6 +45,12 @@ def test_create_get_list_update_delete(client):
 
         client.update_sprite("sdk-one", labels=["a", "b"])
         assert client.get_sprite("sdk-one").labels == ["a", "b"]
+
+        # Its init is the host's already: an upgrade changes nothing in it.
+        sprite.run("sh", "-c", "echo kept > /root/note")
+        client.upgrade_sprite("sdk-one")
+        sprite.upgrade()
+        assert sprite.run("cat", "/root/note", capture_output=True).stdout == b"kept\n"
     finally:
         client.delete_sprite("sdk-one")
     with pytest.raises(NotFoundError):

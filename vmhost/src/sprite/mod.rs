@@ -772,7 +772,13 @@ impl Host {
             limits: rec.limits,
             ids: self.cfg.ids,
         };
+        let identity = restart::init_identity(&self.cfg.init_binary);
         self.runtime.start(&spec).await?;
+        let kept = self.init_identity_path(name);
+        if let Err(e) = std::fs::write(&kept, identity) {
+            // Then an upgrade restarts it even when its init is current.
+            tracing::warn!(sprite = %name, error = %e, "cannot keep the init's identity");
+        }
         self.connect_network(name, &rec.network_policy, true);
         // Started means reachable: no command, and no browser on this
         // machine (which drops requests in flight when the host's

@@ -1,6 +1,14 @@
-//! restart and check: the way back for a sprite whose own processes have
-//! taken all it may have (a fork bomb at its process limit, memory), and
-//! the question whether its init answers.
+//! restart, upgrade and check: the way back for a sprite whose own
+//! processes have taken all it may have (a fork bomb at its process limit,
+//! memory), the way onto the host's current `sprite-init`, and the
+//! question whether its init answers.
+//!
+//! upgrade: a sprite's init is the host's `sprite-init` file as it was
+//! when the sandbox started (bound in, so replacing the file changes no
+//! running sprite). Its identity then is kept beside the init socket; when
+//! the file is no longer that one, the sprite restarts onto it (its disk
+//! kept), otherwise nothing happens. A sprite asleep on disk takes the
+//! current file when it wakes, so it is left asleep.
 //!
 //! restart, under the sprite's lock:
 //! 1. the desired phase becomes Running (recorded first, as for a wake);
@@ -72,6 +80,30 @@ impl Host {
         Ok(Phase::Running)
     }
 
+    /// Puts the sprite onto the host's current `sprite-init` (see the
+    /// module's doc); whether that took a restart.
+    pub async fn upgrade(&self, name: &SpriteName) -> Result<bool> {
+        self.load(name)?;
+        let phase = self.observe(name)?;
+        if !matches!(phase, Phase::Running | Phase::SleepingWarm) {
+            return match phase {
+                Phase::SleepingCold => Ok(false),
+                _ => Err(wrong_phase("upgrade", phase)),
+            };
+        }
+        let started = std::fs::read_to_string(self.init_identity_path(name)).ok();
+        if started.is_some_and(|id| id == init_identity(&self.cfg.init_binary)) {
+            return Ok(false);
+        }
+        self.restart(name).await?;
+        Ok(true)
+    }
+
+    /// Where the identity of the init a running sprite started with is kept.
+    pub(crate) fn init_identity_path(&self, name: &SpriteName) -> std::path::PathBuf {
+        self.socket_path(name).with_extension("init")
+    }
+
     /// Whether the sprite's init answers, and how fast; a sleeping sprite
     /// is left asleep and reported as it is.
     pub async fn check(&self, name: &SpriteName) -> Result<Check> {
@@ -105,4 +137,22 @@ impl Host {
             problem,
         })
     }
+}
+
+/// Which file `path` is: device, inode, size and change time; a file
+/// replaced or rewritten is another. Empty when it cannot be read.
+pub(crate) fn init_identity(path: &std::path::Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .map(|m| {
+            format!(
+                "{}:{}:{}:{}.{}",
+                m.dev(),
+                m.ino(),
+                m.size(),
+                m.ctime(),
+                m.ctime_nsec()
+            )
+        })
+        .unwrap_or_default()
 }

@@ -125,6 +125,7 @@ fn all() -> Routes {
         .post(path::SLEEP, sprites::sleep)
         .post(path::WAKE, sprites::wake)
         .post(path::RESTART, sprites::restart)
+        .post(path::UPGRADE, sprites::upgrade)
         .get(path::CHECK, sprites::check)
         .get(path::NETWORK_POLICY, policy::network)
         .post(path::NETWORK_POLICY, policy::set_network)

@@ -7,7 +7,7 @@ use axum::Json;
 use serde::Deserialize;
 use sprites_wire::api::{
     CreateSprite, Fork, KeepAwake, NewKeepAwake, Restarted, SleepRequest, Sprite, SpriteCheck,
-    SpriteList, UpdateSprite,
+    SpriteList, UpdateSprite, Upgraded,
 };
 
 use super::answer::{made, Answer, Cx, Done, Made};
@@ -61,6 +61,10 @@ pub(super) async fn sleep(
 
 pub(super) async fn restart(cx: Cx, Path(name): Path<String>) -> Answer<Restarted> {
     Ok(Json(sprites::restart(&cx.state, &cx.caller, &name).await?))
+}
+
+pub(super) async fn upgrade(cx: Cx, Path(name): Path<String>) -> Answer<Upgraded> {
+    Ok(Json(sprites::upgrade(&cx.state, &cx.caller, &name).await?))
 }
 
 pub(super) async fn check(cx: Cx, Path(name): Path<String>) -> Answer<SpriteCheck> {
