@@ -473,8 +473,11 @@ impl Services {
         message
     }
 
-    /// Splits output into lines, each an event.
+    /// Splits output into lines, each an event; the bytes also go to the
+    /// service's log file of this stream.
     async fn pump_lines(&self, name: &str, kind: &str, fd: Fd) {
+        let files = sprites_wire::services::service_log_files(name);
+        let mut file = files.get(kind).map(|p| LogFile::open(PathBuf::from(p)));
         let mut buf = vec![0u8; 16 * 1024];
         let mut line = Vec::new();
         let emit = |line: &mut Vec<u8>| {
@@ -489,6 +492,9 @@ impl Services {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
+            if let Some(file) = &mut file {
+                file.append(&buf[..n]);
+            }
             for &b in &buf[..n] {
                 if b == b'\n' {
                     emit(&mut line);
@@ -598,6 +604,48 @@ impl Services {
 }
 
 /// Whether `from` needs `target`, directly or through others.
+/// A service's output kept in a file of the sprite's own disk, started
+/// again once it reaches `SERVICE_LOG_MAX` with the previous part kept as
+/// `<file>.1`. A write that fails (a full disk) loses only this copy.
+struct LogFile {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+    size: u64,
+}
+
+impl LogFile {
+    fn open(path: PathBuf) -> LogFile {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .ok();
+        let size = file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map_or(0, |m| m.len());
+        LogFile { path, file, size }
+    }
+
+    fn append(&mut self, data: &[u8]) {
+        use std::io::Write;
+        if self.size >= sprites_wire::services::SERVICE_LOG_MAX {
+            let mut previous = self.path.clone().into_os_string();
+            previous.push(".1");
+            let _ = std::fs::rename(&self.path, previous);
+            *self = LogFile::open(self.path.clone());
+        }
+        if let Some(f) = &mut self.file {
+            if f.write_all(data).is_ok() {
+                self.size += data.len() as u64;
+            }
+        }
+    }
+}
+
 fn depends_on(map: &BTreeMap<String, Svc>, from: &str, target: &str) -> bool {
     let mut seen: HashMap<&str, ()> = HashMap::new();
     let mut stack = vec![from];

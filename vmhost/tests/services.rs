@@ -298,3 +298,29 @@ async fn greeting(host: &Host, s: &SpriteName) -> String {
 fn spec_of_sh(script: &str) -> ServiceSpec {
     spec("sh", &["-c", script])
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_services_output_is_kept_in_files_cut_at_their_limit() {
+    let (host, s) = sprite("t-service-logs", "logs").await;
+    // 9 MiB of output, past the 8 MiB at which a file starts again.
+    let script =
+        "echo first >&2; head -c 9437184 /dev/zero | tr '\\0' x; echo; echo last; exec sleep 1000";
+    put(&host, &s, "noisy", spec_of_sh(script)).await;
+    let files = sprites_wire::services::service_log_files("noisy");
+    let (out, err) = (&files["stdout"], &files["stderr"]);
+    let sizes = format!("stat -c %s {out}.1 {out}; tail -n 1 {out}; cat {err}");
+    let mut seen = String::new();
+    for _ in 0..100 {
+        seen = sh(&host, &s, &sizes).await.0;
+        if seen.contains("last") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lines: Vec<&str> = seen.lines().collect();
+    let (earlier, current): (u64, u64) = (lines[0].parse().unwrap(), lines[1].parse().unwrap());
+    assert!(earlier >= sprites_wire::services::SERVICE_LOG_MAX, "{seen}");
+    assert_eq!(earlier + current, 9437184 + 6, "nothing lost: {seen}");
+    assert_eq!(&lines[2..], ["last", "first"], "{seen}");
+    common::cleanup(&host).await;
+}

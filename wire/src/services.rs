@@ -6,6 +6,28 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// Where a service's output is also kept on the sprite's own disk, one file
+/// per stream (`stdout`, `stderr`), each cut at [`SERVICE_LOG_MAX`] bytes
+/// with the previous part kept as `<file>.1`.
+pub const SERVICE_LOGS_DIR: &str = "/var/log/sprite/services";
+
+/// The size at which a service's log file starts again (its previous part
+/// kept beside it).
+pub const SERVICE_LOG_MAX: u64 = 8 << 20;
+
+/// A service's log files by stream: `stdout` and `stderr`.
+pub fn service_log_files(service: &str) -> BTreeMap<String, String> {
+    ["stdout", "stderr"]
+        .into_iter()
+        .map(|s| {
+            (
+                s.to_string(),
+                format!("{SERVICE_LOGS_DIR}/{service}.{s}.log"),
+            )
+        })
+        .collect()
+}
+
 /// `PUT /v1/sprites/{name}/services/{service}`: what to run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -84,17 +106,22 @@ pub struct ServiceLine {
     /// Why the stream failed (`type` is `error`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// `complete`: where the service's whole output is kept in the sprite,
+    /// by stream (see [`service_log_files`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_files: Option<BTreeMap<String, String>>,
 }
 
 impl ServiceLine {
-    /// The line that ends a stream that went well.
-    pub fn complete(timestamp: u64) -> ServiceLine {
+    /// The line that ends a stream about `service` that went well.
+    pub fn complete(timestamp: u64, service: &str) -> ServiceLine {
         ServiceLine {
             kind: "complete".into(),
             data: None,
             exit_code: None,
             timestamp: Some(timestamp),
             error: None,
+            log_files: Some(service_log_files(service)),
         }
     }
 
@@ -106,6 +133,7 @@ impl ServiceLine {
             exit_code: None,
             timestamp: None,
             error: Some(error),
+            log_files: None,
         }
     }
 
@@ -147,7 +175,7 @@ mod tests {
         let line: ServiceLine =
             serde_json::from_str(r#"{"type":"exit","exit_code":3,"timestamp":1}"#).unwrap();
         assert_eq!(line.text().unwrap(), "[exited with code 3]");
-        assert_eq!(ServiceLine::complete(5).text(), None);
+        assert_eq!(ServiceLine::complete(5, "web").text(), None);
         let out: ServiceLine =
             serde_json::from_str(r#"{"type":"stdout","data":"hi","timestamp":1}"#).unwrap();
         assert_eq!(out.text().unwrap(), "hi");

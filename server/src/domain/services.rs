@@ -51,12 +51,15 @@ fn line(e: ServiceEvent) -> ServiceLine {
         exit_code: e.exit_code,
         timestamp: Some(e.timestamp),
         error: None,
+        log_files: None,
     }
 }
 
 /// A service's events as they come, while the sprite is kept awake; until
 /// they end, or until a deadline.
 pub struct Events {
+    /// The service the events are about.
+    service: String,
     events: vmhost::ServiceEvents,
     _busy: Busy,
     until: Option<tokio::time::Instant>,
@@ -84,7 +87,8 @@ impl Events {
                 }
             }
         }
-        say(ServiceLine::complete(crate::db::now_ms() as u64));
+        let now = crate::db::now_ms() as u64;
+        say(ServiceLine::complete(now, &self.service));
     }
 }
 
@@ -148,6 +152,7 @@ pub async fn change(
         .await?;
     state.upstreams.forget(&host);
     Ok(Events {
+        service: service.to_string(),
         events,
         _busy: busy,
         until: None,
@@ -173,6 +178,7 @@ pub async fn logs(
         .await?;
     let until = (!follow.is_zero()).then(|| tokio::time::Instant::now() + follow);
     Ok(Events {
+        service: service.to_string(),
         events,
         _busy: busy,
         until,

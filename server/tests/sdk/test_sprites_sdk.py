@@ -267,6 +267,16 @@ def test_services_create_list_log_stop_signal_and_delete(sprite):
     )
     assert any(e.type == "started" for e in events), events
     assert events[-1].type == "complete", events
+    # The whole output is also kept in files of the sprite's own disk.
+    logs = "/var/log/sprite/services"
+    assert events[-1].log_files == {"stdout": f"{logs}/web.stdout.log", "stderr": f"{logs}/web.stderr.log"}
+    sprite.run("python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/')")
+    deadline = time.monotonic() + 10
+    kept = b""
+    while time.monotonic() < deadline and b"GET / " not in kept:
+        time.sleep(0.1)
+        kept = sprite.run("cat", f"{logs}/web.stderr.log", capture_output=True).stdout
+    assert b"GET / " in kept, kept
 
     services = sprite.list_services()
     assert [s.name for s in services] == ["web"]
