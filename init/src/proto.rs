@@ -154,6 +154,11 @@ pub struct ExecSpec {
     /// Keep running when every client has gone. TTY sessions always are.
     #[serde(default)]
     pub detachable: bool,
+    /// Once every client has gone, keep running at most this long (then
+    /// SIGKILL); a client attaching meanwhile keeps it. Given, the session
+    /// outlives its clients that long even when not detachable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linger_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

@@ -55,6 +55,8 @@ pub struct Session {
     argv: Vec<String>,
     tty: bool,
     detachable: bool,
+    /// How long it may run once its last client has gone.
+    linger: Option<std::time::Duration>,
     started_at: u64,
     last_output_at: AtomicU64,
     stdin: Mutex<Option<Arc<Fd>>>,
@@ -170,6 +172,7 @@ impl Sessions {
                 argv: spec.argv.clone(),
                 tty: spec.tty.is_some(),
                 detachable: spec.detachable || spec.tty.is_some(),
+                linger: spec.linger_ms.map(std::time::Duration::from_millis),
                 started_at: now(),
                 last_output_at: AtomicU64::new(now()),
                 stdin: Mutex::new(Some(stdin_fd)),
@@ -496,8 +499,27 @@ pub async fn stream(session: Arc<Session>, stream: UnixStream, sub: Subscription
     }
     let left = session.unsubscribe(client);
     let running = session.out.lock().unwrap().exit.is_none();
-    if left == 0 && running && !session.detachable {
-        session.signal(Signal::SIGKILL);
+    if left > 0 || !running {
+        return;
+    }
+    match session.linger {
+        Some(linger) => {
+            // Ended only if no client came (or came and went) meanwhile:
+            // each arrival takes a new client number.
+            let last = session.out.lock().unwrap().next_client;
+            tokio::spawn(async move {
+                tokio::time::sleep(linger).await;
+                let out = session.out.lock().unwrap();
+                let alone = out.next_client == last && out.clients.is_empty();
+                let running = out.exit.is_none();
+                drop(out);
+                if alone && running {
+                    session.signal(Signal::SIGKILL);
+                }
+            });
+        }
+        None if !session.detachable => session.signal(Signal::SIGKILL),
+        None => {}
     }
 }
 

@@ -1,7 +1,8 @@
 //! Signals to commands, against a real server and sprites: the exec
 //! WebSocket's `signal` message reaches the command, and a kill over HTTP
 //! sends the signal asked, waits only the caller's timeout and escalates
-//! to one SIGKILL after it, saying each step as the SDKs read it.
+//! to one SIGKILL after it, saying each step as the SDKs read it; and how
+//! long a command without a terminal outlives its client.
 
 mod common;
 
@@ -184,5 +185,87 @@ async fn a_kill_sends_the_signal_asked_and_escalates_only_after_the_timeout() {
         matches!(&lines[1], Progress::Exited(e) if e.exit_code == Some(3) && e.data == e.message),
         "{lines:?}"
     );
+    srv.cleanup().await;
+}
+
+/// Waits (10 s at most) for session `session` to have ended; whether it did.
+async fn ends(srv: &TestServer, token: &str, sprite: &str, session: &str) -> bool {
+    for _ in 0..100 {
+        if !still_runs(srv, token, sprite, session).await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_without_a_terminal_outlives_its_client_only_when_asked() {
+    let srv = start("t-detach", Backend::Sqlite).await;
+    let alice = srv.user("alice").await;
+    assert_eq!(srv.create(&alice, "det").await.0, StatusCode::CREATED);
+    let script = "echo ready; while :; do sleep 0.1; done";
+    let open = |extra: &'static str| {
+        let srv = &srv;
+        let alice = &alice;
+        async move {
+            let query = format!("{}{extra}", exec_query(script));
+            let (mut ws, _) = srv.exec_socket(alice, "det", &query).await;
+            let mut id = None;
+            read_until(&mut ws, "ready", |text| {
+                if let Ok(ExecMessage::SessionInfo { session_id, .. }) = serde_json::from_str(text)
+                {
+                    id = Some(session_id);
+                }
+            })
+            .await;
+            (ws, id.expect("the session's id"))
+        }
+    };
+
+    // By default the command ends with its client.
+    let (ws, plain) = open("").await;
+    drop(ws);
+    assert!(
+        ends(&srv, &alice, "det", &plain).await,
+        "ended with its client"
+    );
+
+    // Detachable, it runs on and is attached again, its output replayed.
+    let (ws, kept) = open("&detachable=true").await;
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(still_runs(&srv, &alice, "det", &kept).await);
+    let (mut again, _) = srv.exec_socket(&alice, "det", &format!("id={kept}")).await;
+    let (seen, _) = read_until(&mut again, "ready", |_| {}).await;
+    assert!(seen.contains("ready"), "{seen:?}");
+    let lines = kill(&srv, &alice, "det", &kept, "KILL", "0s").await;
+    assert!(!lines.is_empty());
+    assert!(ends(&srv, &alice, "det", &kept).await);
+
+    // With max_run_after_disconnect, for that long after its client left.
+    let (ws, limited) = open("&max_run_after_disconnect=2s").await;
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        still_runs(&srv, &alice, "det", &limited).await,
+        "still within 2 s"
+    );
+    assert!(ends(&srv, &alice, "det", &limited).await, "ended after 2 s");
+
+    // A malformed duration is refused before anything starts.
+    let bad = format!("{}&max_run_after_disconnect=soon", exec_query(script));
+    let res = srv
+        .client
+        .get(srv.url(&format!("/v1/sprites/det/exec?{bad}")))
+        .bearer_auth(&alice)
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     srv.cleanup().await;
 }

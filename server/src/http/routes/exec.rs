@@ -29,7 +29,9 @@ use crate::error::ApiError;
 use crate::AppState;
 
 /// The query of a new command: `cmd` repeated, `env=K=V` repeated, `dir`,
-/// `tty`, `rows`, `cols`.
+/// `tty`, `rows`, `cols`; `detachable` (it keeps running when its clients
+/// go, as a terminal does) and `max_run_after_disconnect` (then for that
+/// long at most).
 fn parse_exec(query: &str) -> Result<ExecSpec, ApiError> {
     exec_spec(form_urlencoded::parse(query.as_bytes()))
 }
@@ -58,6 +60,13 @@ pub(super) fn exec_spec<K: AsRef<str>, V: AsRef<str>>(
             }
             "dir" => spec.dir = Some(v.to_string()),
             "tty" => tty = v == "true" || v == "1",
+            "detachable" => spec.detachable = v == "true" || v == "1",
+            "max_run_after_disconnect" => {
+                let d = sprites_wire::parse_duration(v).ok_or_else(|| {
+                    ApiError::Invalid("max_run_after_disconnect: like 30s, 5m or 0".into())
+                })?;
+                spec.linger_ms = Some(d.as_millis() as u64);
+            }
             "rows" => rows = num("rows", v)?,
             "cols" => cols = num("cols", v)?,
             _ => {} // `path`, `stdin` and others the SDKs send
