@@ -632,6 +632,20 @@ async fn a_class_network_policy_covers_its_students_sprites() {
     let (st, v) = srv.create(&tess_c, "teachers").await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
 
+    // What a student's sprite may use is the class's to decide.
+    let more = sprites_wire::policy::ResourcesPolicy {
+        memory: Some(sprites_wire::policy::MemoryPolicy {
+            limit_mb: 64 << 10,
+            autoscale: false,
+        }),
+    };
+    let call = client::set_resources_policy("before", &more);
+    refused(&srv, &alice_c, call, StatusCode::FORBIDDEN, "ask a teacher").await;
+    let call = client::clear_resources_policy("before");
+    refused(&srv, &alice_c, call, StatusCode::FORBIDDEN, "ask a teacher").await;
+    let mine = srv.ok(&alice_c, client::resources_policy("before")).await;
+    assert_eq!(mine.memory.map(|m| m.limit_mb), Some(4096));
+
     // Without a class policy, a student sets their sprite's own.
     assert_eq!(policy(&srv, &alice_c, "before").await, open);
     let st = srv

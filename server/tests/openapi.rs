@@ -98,6 +98,11 @@ fn every_documented_body_is_its_wire_type() {
     let pairs: Vec<(&str, BTreeSet<String>)> = vec![
         ("Assignment", type_properties::<classes::Assignment>()),
         ("NetworkPolicy", type_properties::<policy::NetworkPolicy>()),
+        (
+            "ResourcesPolicy",
+            type_properties::<policy::ResourcesPolicy>(),
+        ),
+        ("MemoryPolicy", type_properties::<policy::MemoryPolicy>()),
         ("OrgCounts", type_properties::<api::OrgCounts>()),
         ("Port", type_properties::<ports::Port>()),
         ("SpriteStateLine", type_properties::<api::SpriteStateLine>()),

@@ -49,6 +49,11 @@ pub trait Verbs: Send + Sync + 'static {
     /// Puts it onto the host's current `sprite-init`, restarting it only
     /// when its own is another; whether it restarted.
     async fn upgrade(&self, name: &SpriteName) -> Result<bool>;
+    /// Its memory limit, in bytes.
+    fn memory_limit(&self, name: &SpriteName) -> Result<u64>;
+    /// Sets its memory limit (`None`: the host's default), in force at once
+    /// on a running sprite; the limit now.
+    async fn set_memory_limit(&self, name: &SpriteName, bytes: Option<u64>) -> Result<u64>;
     /// Whether its init answers, and how fast.
     async fn check(&self, name: &SpriteName) -> Result<Check>;
     /// The names it may reach.
@@ -198,6 +203,12 @@ impl Verbs for Host {
     }
     async fn upgrade(&self, name: &SpriteName) -> Result<bool> {
         Host::upgrade(self, name).await
+    }
+    fn memory_limit(&self, name: &SpriteName) -> Result<u64> {
+        Host::memory_limit(self, name)
+    }
+    async fn set_memory_limit(&self, name: &SpriteName, bytes: Option<u64>) -> Result<u64> {
+        Host::set_memory_limit(self, name, bytes).await
     }
     async fn check(&self, name: &SpriteName) -> Result<Check> {
         Host::check(self, name).await

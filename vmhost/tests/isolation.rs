@@ -135,6 +135,34 @@ async fn memory_exhaustion_kills_only_inside_the_sprite() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_memory_limit_changes_on_a_running_sprite_and_stays_through_sleep() {
+    let (host, s) = sprite("t-memory-limit", "limited").await;
+    let grab = "python3 -c 'b = bytearray(300 << 20); print(len(b))'";
+    assert_eq!(sh(&host, &s, grab).await.2, 0, "4 GiB by default");
+    assert_eq!(host.memory_limit(&s).unwrap(), 4 << 30);
+
+    // Lowered while it runs: the next hog meets it at once.
+    host.set_memory_limit(&s, Some(128 << 20)).await.unwrap();
+    assert_eq!(
+        sh(&host, &s, grab).await.2,
+        128 + 9,
+        "OOM-killed at 128 MiB"
+    );
+    assert_eq!(ok(&host, &s, "echo still-here").await, "still-here");
+
+    // Kept through a cold sleep, and raised again while asleep warm.
+    host.sleep_cold(&s).await.unwrap();
+    host.wake(&s).await.unwrap();
+    assert_eq!(host.memory_limit(&s).unwrap(), 128 << 20);
+    assert_eq!(sh(&host, &s, grab).await.2, 128 + 9);
+    host.sleep_warm(&s).await.unwrap();
+    host.set_memory_limit(&s, None).await.unwrap();
+    host.wake(&s).await.unwrap();
+    assert_eq!(sh(&host, &s, grab).await.2, 0, "the default again");
+    cleanup(&host).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_fork_bomb_hits_the_pids_limit_and_neighbours_stay_responsive() {
     let host = host("t-bomb").await;
     let bomb = name("bomb");

@@ -37,7 +37,7 @@ use crate::orgs::{
     Join, JoinCode, Limits, Member, MemberList, MintedToken, NewOrganization, NewToken,
     Organization, OrganizationList, Profile, SessionState, SwitchOrganization, TokenList,
 };
-use crate::policy::NetworkPolicy;
+use crate::policy::{NetworkPolicy, ResourcesPolicy};
 use crate::services::{Service, ServiceLine, ServiceRequest, ServiceSignal};
 
 /// The API's path templates, as the server routes them; `{...}` are filled
@@ -52,6 +52,7 @@ pub mod path {
     pub const UPGRADE: &str = "/v1/sprites/{name}/upgrade";
     pub const CHECK: &str = "/v1/sprites/{name}/check";
     pub const NETWORK_POLICY: &str = "/v1/sprites/{name}/policy/network";
+    pub const RESOURCES_POLICY: &str = "/v1/sprites/{name}/policy/resources";
     pub const KEEP_AWAKE: &str = "/v1/sprites/{name}/keep-awake";
     pub const KEEP_AWAKE_TASK: &str = "/v1/sprites/{name}/keep-awake/{id}";
     pub const USAGE: &str = "/v1/usage";
@@ -300,6 +301,21 @@ pub fn network_policy(name: &str) -> Call<NetworkPolicy> {
 /// Replaces them (204); a running sprite is under the new policy at once.
 pub fn set_network_policy(name: &str, policy: &NetworkPolicy) -> Call<()> {
     Call::post(path::NETWORK_POLICY, &[name], policy)
+}
+
+/// What the sprite may use: its memory limit.
+pub fn resources_policy(name: &str) -> Call<ResourcesPolicy> {
+    Call::get(path::RESOURCES_POLICY, &[name])
+}
+
+/// Sets it (204), in force at once on a running sprite.
+pub fn set_resources_policy(name: &str, policy: &ResourcesPolicy) -> Call<()> {
+    Call::post(path::RESOURCES_POLICY, &[name], policy)
+}
+
+/// Puts back the host's default (204).
+pub fn clear_resources_policy(name: &str) -> Call<()> {
+    Call::delete(path::RESOURCES_POLICY, &[name])
 }
 
 pub fn keep_awake(name: &str, req: &NewKeepAwake) -> Call<KeepAwake> {

@@ -59,3 +59,27 @@ pub enum PolicyAction {
     Allow,
     Deny,
 }
+
+/// `GET`/`POST`/`DELETE /v1/sprites/{name}/policy/resources`: what a
+/// sprite may use. Its memory limit is the sprite's cgroup's, in force at
+/// once on a running sprite and kept through sleeps and restarts; `DELETE`
+/// puts back the host's default. A POST without `memory` changes nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ResourcesPolicy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryPolicy>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MemoryPolicy {
+    /// From 64 to 262,144 (256 GiB).
+    pub limit_mb: u64,
+    /// Growing the limit when the sprite needs more: this server keeps a
+    /// sprite at its limit, so only `false` is taken.
+    #[serde(default)]
+    pub autoscale: bool,
+}

@@ -1,12 +1,13 @@
-//! Network policies: a sprite's own (`/v1/sprites/{name}/policy/network`),
-//! and a class's for all its students' sprites
-//! (`/v1/organizations/{slug}/policy/network`). The host keeps a sprite's
+//! A sprite's resources policy (`/v1/sprites/{name}/policy/resources`:
+//! its memory limit, kept and put in force by the host). Network policies:
+//! a sprite's own (`/v1/sprites/{name}/policy/network`), and a class's for
+//! all its students' sprites (`/v1/organizations/{slug}/policy/network`). The host keeps a sprite's
 //! policy and puts it in force (`Verbs::set_network_policy`); a class's is
 //! kept here, given to each student's sprite as it is made and to every
 //! one of them when it changes. While a class has one, its students cannot
 //! change their sprites' policies; its teachers can.
 
-use sprites_wire::policy::NetworkPolicy;
+use sprites_wire::policy::{MemoryPolicy, NetworkPolicy, ResourcesPolicy};
 use sqlx::Row as _;
 
 use crate::domain::access;
@@ -40,6 +41,60 @@ pub async fn set_network(
         ));
     }
     Ok(state.host.set_network_policy(&host, policy).await?)
+}
+
+/// What the caller's sprite `name` may use.
+pub async fn resources(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> Result<ResourcesPolicy, ApiError> {
+    let host = access::host_sprite(state, caller, name).await?;
+    let bytes = state.host.memory_limit(&host)?;
+    Ok(ResourcesPolicy {
+        memory: Some(MemoryPolicy {
+            limit_mb: bytes >> 20,
+            autoscale: false,
+        }),
+    })
+}
+
+/// Sets what the caller's sprite `name` may use (`None`: the host's
+/// defaults), in force on return. A class's students use what their class
+/// gives them.
+pub async fn set_resources(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    policy: Option<ResourcesPolicy>,
+) -> Result<(), ApiError> {
+    let bytes =
+        match policy.as_ref().map(|p| p.memory.as_ref()) {
+            // Nothing asked, nothing changed.
+            Some(None) => None,
+            Some(Some(m)) if m.autoscale => return Err(ApiError::Invalid(
+                "memory.autoscale: this server keeps a sprite at its limit and does not grow it; \
+                 set limit_mb to what it needs"
+                    .into(),
+            )),
+            Some(Some(m)) if !(64..=256 * 1024).contains(&m.limit_mb) => {
+                return Err(ApiError::Invalid(
+                    "memory.limit_mb: from 64 to 262144".into(),
+                ))
+            }
+            Some(Some(m)) => Some(Some(m.limit_mb << 20)),
+            None => Some(None),
+        };
+    let host = access::host_sprite(state, caller, name).await?;
+    if caller.student {
+        return Err(ApiError::Forbidden(
+            "your class decides what its students' sprites may use; ask a teacher".into(),
+        ));
+    }
+    if let Some(bytes) = bytes {
+        state.host.set_memory_limit(&host, bytes).await?;
+    }
+    Ok(())
 }
 
 /// The network policy of organization `org_id`'s class, if it set one.

@@ -113,6 +113,26 @@ async function nextEvent(watcher, want) {
   throw new Error('no such event within 10 s');
 }
 
+test('the resources policy: a memory limit read, in force at once, and cleared', async () => {
+  await client.createSprite('js-resources');
+  const sprite = client.sprite('js-resources');
+  const grab = ['-c', 'python3 -c "b = bytearray(300 << 20)"; echo $?'];
+  try {
+    assert.deepEqual(await sprite.getResourcesPolicy(), { memory: { limitMB: 4096, autoscale: false } });
+    await sprite.updateResourcesPolicy({ memory: { limitMB: 128 } });
+    assert.equal((await sprite.getResourcesPolicy()).memory.limitMB, 128);
+    // The running sprite is under it: 300 MiB cannot be had.
+    assert.equal(String((await sprite.execFile('sh', grab)).stdout).trim(), '137');
+    await assert.rejects(sprite.updateResourcesPolicy({ memory: { limitMB: 8 } }), /from 64/);
+    await assert.rejects(sprite.updateResourcesPolicy({ memory: { limitMB: 512, autoscale: true } }), /autoscale/);
+    await sprite.deleteResourcesPolicy();
+    assert.equal((await sprite.getResourcesPolicy()).memory.limitMB, 4096);
+    assert.equal(String((await sprite.execFile('sh', grab)).stdout).trim(), '0');
+  } finally {
+    await client.deleteSprite('js-resources');
+  }
+});
+
 test('watchers: ports opened and closed, port events of a command, sprite states', async () => {
   await client.createSprite('js-watch');
   const sprite = client.sprite('js-watch');

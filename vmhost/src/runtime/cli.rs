@@ -484,6 +484,42 @@ impl Runtime for OciCli {
         })
     }
 
+    fn set_memory(&self, id: &str, bytes: u64) -> Result<()> {
+        let rel = self
+            .cgroup(id)?
+            .ok_or_else(|| Error::Runtime(format!("sandbox {id} has no cgroup")))?;
+        let root = Path::new("/sys/fs/cgroup");
+        let write = |file: PathBuf| {
+            fs::write(&file, bytes.to_string())
+                .map_err(|e| Error::path("cannot set the memory limit", &file, e))
+        };
+        match self.layout {
+            Layout::V2 => write(root.join(&rel).join("memory.max")),
+            Layout::V1 { .. } => {
+                // Memory plus swap may never be under memory alone: raise
+                // it first, lower it last.
+                let dir = root.join("memory").join(&rel);
+                let (limit, with_swap) = (
+                    dir.join("memory.limit_in_bytes"),
+                    dir.join("memory.memsw.limit_in_bytes"),
+                );
+                let swap = with_swap.exists();
+                let now: u64 = fs::read_to_string(&limit)
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok())
+                    .unwrap_or(0);
+                if swap && bytes > now {
+                    write(with_swap.clone())?;
+                }
+                write(limit)?;
+                if swap && bytes <= now {
+                    write(with_swap)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     fn name(&self) -> &'static str {
         self.flavor.binary()
     }

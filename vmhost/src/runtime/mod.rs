@@ -100,4 +100,8 @@ pub trait Runtime: Send + Sync {
     fn list(&self, prefix: &str) -> Result<Vec<String>>;
     /// Which of its limits the running sandbox has used up, if one.
     fn exhausted(&self, id: &str) -> Result<Option<crate::error::Exhausted>>;
+    /// Sets the running (or frozen) sandbox's memory limit, in force at
+    /// once: lowered below what it uses, the kernel reclaims, and kills as
+    /// at any limit.
+    fn set_memory(&self, id: &str, bytes: u64) -> Result<()>;
 }

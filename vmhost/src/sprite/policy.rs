@@ -1,13 +1,15 @@
-//! A sprite's network policy: kept in its record (it goes with the sprite
-//! through sleeps, restarts of the host and forks, and is no part of its
-//! disk, so a restore leaves it), shown read-only inside the sprite at
-//! [`POLICY_FILE`], and in force on the running sprite within
-//! milliseconds of a change (see [`crate::net::egress`]).
+//! A sprite's policies. Its network policy: kept in its record (it goes
+//! with the sprite through sleeps, restarts of the host and forks, and is
+//! no part of its disk, so a restore leaves it), shown read-only inside
+//! the sprite at [`POLICY_FILE`], and in force on the running sprite within
+//! milliseconds of a change (see [`crate::net::egress`]). Its memory limit:
+//! kept in its record's limits, and written to a running or frozen
+//! sandbox's cgroup at once.
 
 use sprites_wire::policy::NetworkPolicy;
 use sprites_wire::SpriteName;
 
-use super::Host;
+use super::{Host, Phase};
 use crate::error::{Error, Result};
 use crate::net::policy::Policy;
 use crate::record;
@@ -36,6 +38,27 @@ impl Host {
             egress.set_policy(&self.sandbox_id(name), checked)?;
         }
         Ok(())
+    }
+
+    /// The sprite's memory limit, in bytes.
+    pub fn memory_limit(&self, name: &SpriteName) -> Result<u64> {
+        Ok(self.load(name)?.1.limits.memory_bytes)
+    }
+
+    /// Sets the sprite's memory limit (`None`: the host's default); a
+    /// running or frozen sprite is under it when this returns, one asleep
+    /// on disk when it wakes.
+    pub async fn set_memory_limit(&self, name: &SpriteName, bytes: Option<u64>) -> Result<u64> {
+        let bytes = bytes.unwrap_or(crate::runtime::Limits::default().memory_bytes);
+        let _guard = self.lock(name).await;
+        let (paths, mut rec) = self.load(name)?;
+        let phase = self.observe(name)?;
+        if matches!(phase, Phase::Running | Phase::SleepingWarm) {
+            self.runtime.set_memory(&self.sandbox_id(name), bytes)?;
+        }
+        rec.limits.memory_bytes = bytes;
+        record::write(&paths.record, &rec)?;
+        Ok(bytes)
     }
 
     /// Writes the policy where the sprite reads it (see [`POLICY_FILE`]),

@@ -1,10 +1,11 @@
 //! `/v1/sprites/{name}/policy/network` and a class's
-//! `/v1/organizations/{slug}/policy/network`: which names sprites may reach.
+//! `/v1/organizations/{slug}/policy/network`: which names sprites may reach;
+//! `/v1/sprites/{name}/policy/resources`: what a sprite may use.
 
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
-use sprites_wire::policy::NetworkPolicy;
+use sprites_wire::policy::{NetworkPolicy, ResourcesPolicy};
 
 use super::answer::{Answer, Cx, Done};
 use super::json::Body;
@@ -21,6 +22,25 @@ pub(super) async fn set_network(
     Body(req): Body<NetworkPolicy>,
 ) -> Done {
     policy::set_network(&cx.state, &cx.caller, &name, req).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn resources(cx: Cx, Path(name): Path<String>) -> Answer<ResourcesPolicy> {
+    Ok(Json(policy::resources(&cx.state, &cx.caller, &name).await?))
+}
+
+/// 204, as the SDKs expect.
+pub(super) async fn set_resources(
+    cx: Cx,
+    Path(name): Path<String>,
+    Body(req): Body<ResourcesPolicy>,
+) -> Done {
+    policy::set_resources(&cx.state, &cx.caller, &name, Some(req)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn clear_resources(cx: Cx, Path(name): Path<String>) -> Done {
+    policy::set_resources(&cx.state, &cx.caller, &name, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
