@@ -103,6 +103,10 @@ fn every_documented_body_is_its_wire_type() {
             type_properties::<policy::ResourcesPolicy>(),
         ),
         ("MemoryPolicy", type_properties::<policy::MemoryPolicy>()),
+        (
+            "PrivilegesPolicy",
+            type_properties::<policy::PrivilegesPolicy>(),
+        ),
         ("OrgCounts", type_properties::<api::OrgCounts>()),
         ("Port", type_properties::<ports::Port>()),
         ("SpriteStateLine", type_properties::<api::SpriteStateLine>()),

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sprites_wire::policy::NetworkPolicy;
+use sprites_wire::policy::{NetworkPolicy, PrivilegesPolicy};
 use sprites_wire::ports::Port;
 
 use crate::diff::Change;
@@ -51,6 +51,10 @@ pub trait Verbs: Send + Sync + 'static {
     async fn upgrade(&self, name: &SpriteName) -> Result<bool>;
     /// Its memory limit, in bytes.
     fn memory_limit(&self, name: &SpriteName) -> Result<u64>;
+    /// What of the kernel its processes may ask for.
+    fn privileges(&self, name: &SpriteName) -> Result<PrivilegesPolicy>;
+    /// Sets that, restarting a running sprite onto a change; whether it did.
+    async fn set_privileges(&self, name: &SpriteName, policy: PrivilegesPolicy) -> Result<bool>;
     /// Sets its memory limit (`None`: the host's default), in force at once
     /// on a running sprite; the limit now.
     async fn set_memory_limit(&self, name: &SpriteName, bytes: Option<u64>) -> Result<u64>;
@@ -206,6 +210,12 @@ impl Verbs for Host {
     }
     fn memory_limit(&self, name: &SpriteName) -> Result<u64> {
         Host::memory_limit(self, name)
+    }
+    fn privileges(&self, name: &SpriteName) -> Result<PrivilegesPolicy> {
+        Host::privileges(self, name)
+    }
+    async fn set_privileges(&self, name: &SpriteName, policy: PrivilegesPolicy) -> Result<bool> {
+        Host::set_privileges(self, name, policy).await
     }
     async fn set_memory_limit(&self, name: &SpriteName, bytes: Option<u64>) -> Result<u64> {
         Host::set_memory_limit(self, name, bytes).await

@@ -163,6 +163,71 @@ async fn a_memory_limit_changes_on_a_running_sprite_and_stays_through_sleep() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn privileges_are_set_at_start_and_a_change_restarts_onto_them() {
+    use sprites_wire::policy::PrivilegesPolicy;
+    let (host, s) = sprite("t-privileges", "narrow").await;
+    let nnp = "grep NoNewPrivs /proc/self/status | tr -d '[:space:]'";
+    let trace = "python3 -c 'import ctypes; print(ctypes.CDLL(None).ptrace(0, 0, 0, 0))'";
+    let tun = "python3 -c 'import os; os.open(\"/dev/net/tun\", os.O_RDWR); print(\"opened\")'";
+    assert_eq!(ok(&host, &s, nnp).await, "NoNewPrivs:0");
+    assert_eq!(ok(&host, &s, trace).await, "0", "ptrace allowed by default");
+    assert_ne!(sh(&host, &s, tun).await.2, 0, "no tunnel device by default");
+    ok(
+        &host,
+        &s,
+        "echo kept > /root/note; (setsid sleep 1000 >/dev/null 2>&1 &)",
+    )
+    .await;
+
+    // Minimal, with a tunnel device: the running sprite restarts onto it.
+    let minimal = PrivilegesPolicy {
+        profile: "minimal".into(),
+        devices: vec!["/dev/net/tun".into()],
+        no_new_privileges: false,
+    };
+    assert!(host.set_privileges(&s, minimal.clone()).await.unwrap());
+    assert_eq!(ok(&host, &s, nnp).await, "NoNewPrivs:1");
+    assert_eq!(ok(&host, &s, trace).await, "-1", "ptrace refused");
+    assert_eq!(ok(&host, &s, tun).await, "opened");
+    assert_eq!(ok(&host, &s, "cat /root/note").await, "kept");
+    assert_eq!(ok(&host, &s, "pgrep -xc sleep || true").await, "0");
+    assert!(
+        !host.set_privileges(&s, minimal.clone()).await.unwrap(),
+        "unchanged"
+    );
+
+    // What is not offered is refused, and the policy stays.
+    for bad in [
+        PrivilegesPolicy {
+            profile: "privileged".into(),
+            ..Default::default()
+        },
+        PrivilegesPolicy {
+            devices: vec!["/dev/kvm".into()],
+            ..Default::default()
+        },
+    ] {
+        assert!(matches!(
+            host.set_privileges(&s, bad).await,
+            Err(vmhost::Error::Invalid(_))
+        ));
+    }
+    assert_eq!(host.privileges(&s).unwrap(), minimal);
+
+    // Kept through a cold sleep; the standard ones back on a clear.
+    host.sleep_cold(&s).await.unwrap();
+    host.wake(&s).await.unwrap();
+    assert_eq!(ok(&host, &s, trace).await, "-1");
+    assert!(host
+        .set_privileges(&s, PrivilegesPolicy::default())
+        .await
+        .unwrap());
+    assert_eq!(ok(&host, &s, trace).await, "0");
+    assert_eq!(ok(&host, &s, nnp).await, "NoNewPrivs:0");
+    cleanup(&host).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_fork_bomb_hits_the_pids_limit_and_neighbours_stay_responsive() {
     let host = host("t-bomb").await;
     let bomb = name("bomb");

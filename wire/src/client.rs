@@ -37,7 +37,7 @@ use crate::orgs::{
     Join, JoinCode, Limits, Member, MemberList, MintedToken, NewOrganization, NewToken,
     Organization, OrganizationList, Profile, SessionState, SwitchOrganization, TokenList,
 };
-use crate::policy::{NetworkPolicy, ResourcesPolicy};
+use crate::policy::{NetworkPolicy, PrivilegesPolicy, ResourcesPolicy};
 use crate::services::{Service, ServiceLine, ServiceRequest, ServiceSignal};
 
 /// The API's path templates, as the server routes them; `{...}` are filled
@@ -53,6 +53,7 @@ pub mod path {
     pub const CHECK: &str = "/v1/sprites/{name}/check";
     pub const NETWORK_POLICY: &str = "/v1/sprites/{name}/policy/network";
     pub const RESOURCES_POLICY: &str = "/v1/sprites/{name}/policy/resources";
+    pub const PRIVILEGES_POLICY: &str = "/v1/sprites/{name}/policy/privileges";
     pub const KEEP_AWAKE: &str = "/v1/sprites/{name}/keep-awake";
     pub const KEEP_AWAKE_TASK: &str = "/v1/sprites/{name}/keep-awake/{id}";
     pub const USAGE: &str = "/v1/usage";
@@ -316,6 +317,21 @@ pub fn set_resources_policy(name: &str, policy: &ResourcesPolicy) -> Call<()> {
 /// Puts back the host's default (204).
 pub fn clear_resources_policy(name: &str) -> Call<()> {
     Call::delete(path::RESOURCES_POLICY, &[name])
+}
+
+/// What of the kernel the sprite's processes may ask for.
+pub fn privileges_policy(name: &str) -> Call<PrivilegesPolicy> {
+    Call::get(path::PRIVILEGES_POLICY, &[name])
+}
+
+/// Sets it (204); a running sprite restarts onto a change.
+pub fn set_privileges_policy(name: &str, policy: &PrivilegesPolicy) -> Call<()> {
+    Call::post(path::PRIVILEGES_POLICY, &[name], policy)
+}
+
+/// Puts back the standard privileges (204).
+pub fn clear_privileges_policy(name: &str) -> Call<()> {
+    Call::delete(path::PRIVILEGES_POLICY, &[name])
 }
 
 pub fn keep_awake(name: &str, req: &NewKeepAwake) -> Call<KeepAwake> {

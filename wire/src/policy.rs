@@ -83,3 +83,64 @@ pub struct MemoryPolicy {
     #[serde(default)]
     pub autoscale: bool,
 }
+
+/// `GET`/`POST`/`DELETE /v1/sprites/{name}/policy/privileges`: how much of
+/// the kernel a sprite's processes may ask for, set when it starts: a
+/// change restarts a running sprite onto it (its disk kept).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PrivilegesPolicy {
+    /// `standard` (also empty: the default) or `minimal`, which also
+    /// refuses tracing other processes, reading or writing their memory,
+    /// io_uring and changing the execution domain, and sets
+    /// no-new-privileges. `privileged` is not offered.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub profile: String,
+    /// Devices the sprite may open besides the usual ones: only
+    /// `/dev/net/tun` (a tunnel, inside the sprite's own network).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
+    /// Processes cannot gain privileges by running set-user-ID programs
+    /// (`sudo`, `su`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_new_privileges: bool,
+}
+
+/// The devices a [`PrivilegesPolicy`] may name.
+pub const ALLOWED_DEVICES: &[&str] = &["/dev/net/tun"];
+
+impl PrivilegesPolicy {
+    /// Why it cannot be had here, if it cannot.
+    pub fn problem(&self) -> Option<String> {
+        match self.profile.as_str() {
+            "" | "standard" | "minimal" => {}
+            "privileged" => {
+                return Some(
+                    "profile \"privileged\": not offered here; a sprite shares the host's \
+                     kernel, and its guards stay on (use \"standard\" or \"minimal\")"
+                        .into(),
+                )
+            }
+            other => {
+                return Some(format!(
+                    "profile {other:?}: use \"standard\" or \"minimal\""
+                ))
+            }
+        }
+        self.devices
+            .iter()
+            .find(|d| !ALLOWED_DEVICES.contains(&d.as_str()))
+            .map(|d| {
+                format!(
+                    "device {d:?}: only {} may be added",
+                    ALLOWED_DEVICES.join(", ")
+                )
+            })
+    }
+
+    /// Whether it asks for the stricter profile.
+    pub fn minimal(&self) -> bool {
+        self.profile == "minimal"
+    }
+}

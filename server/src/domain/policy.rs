@@ -1,5 +1,7 @@
 //! A sprite's resources policy (`/v1/sprites/{name}/policy/resources`:
-//! its memory limit, kept and put in force by the host). Network policies:
+//! its memory limit) and privileges policy (`.../policy/privileges`: its
+//! seccomp profile, extra devices, no-new-privileges), kept and put in
+//! force by the host; a class's students use what their class gives them. Network policies:
 //! a sprite's own (`/v1/sprites/{name}/policy/network`), and a class's for
 //! all its students' sprites (`/v1/organizations/{slug}/policy/network`). The host keeps a sprite's
 //! policy and puts it in force (`Verbs::set_network_policy`); a class's is
@@ -7,7 +9,7 @@
 //! one of them when it changes. While a class has one, its students cannot
 //! change their sprites' policies; its teachers can.
 
-use sprites_wire::policy::{MemoryPolicy, NetworkPolicy, ResourcesPolicy};
+use sprites_wire::policy::{MemoryPolicy, NetworkPolicy, PrivilegesPolicy, ResourcesPolicy};
 use sqlx::Row as _;
 
 use crate::domain::access;
@@ -85,15 +87,53 @@ pub async fn set_resources(
             Some(Some(m)) => Some(Some(m.limit_mb << 20)),
             None => Some(None),
         };
+    let host = not_a_student(state, caller, name).await?;
+    if let Some(bytes) = bytes {
+        state.host.set_memory_limit(&host, bytes).await?;
+    }
+    Ok(())
+}
+
+/// The caller's sprite `name`, unless the caller is a student: what their
+/// sprites may use and ask for is their class's to decide.
+async fn not_a_student(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> Result<vmhost::SpriteName, ApiError> {
     let host = access::host_sprite(state, caller, name).await?;
     if caller.student {
         return Err(ApiError::Forbidden(
             "your class decides what its students' sprites may use; ask a teacher".into(),
         ));
     }
-    if let Some(bytes) = bytes {
-        state.host.set_memory_limit(&host, bytes).await?;
+    Ok(host)
+}
+
+/// What of the kernel the caller's sprite `name`'s processes may ask for.
+pub async fn privileges(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> Result<PrivilegesPolicy, ApiError> {
+    let host = access::host_sprite(state, caller, name).await?;
+    Ok(state.host.privileges(&host)?)
+}
+
+/// Sets that (`None`: the standard privileges); a running sprite restarts
+/// onto a change, its disk kept.
+pub async fn set_privileges(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    policy: Option<PrivilegesPolicy>,
+) -> Result<(), ApiError> {
+    let policy = policy.unwrap_or_default();
+    if let Some(problem) = policy.problem() {
+        return Err(ApiError::Invalid(problem));
     }
+    let host = not_a_student(state, caller, name).await?;
+    state.host.set_privileges(&host, policy).await?;
     Ok(())
 }
 

@@ -133,6 +133,25 @@ test('the resources policy: a memory limit read, in force at once, and cleared',
   }
 });
 
+test('the privileges policy: read, narrowed with a restart onto it, refused beyond, cleared', async () => {
+  await client.createSprite('js-privileges');
+  const sprite = client.sprite('js-privileges');
+  const nnp = ['-c', "grep NoNewPrivs /proc/self/status | tr -d '[:space:]'"];
+  try {
+    assert.deepEqual(await sprite.getPrivilegesPolicy(), {});
+    await sprite.updatePrivilegesPolicy({ profile: 'minimal', devices: ['/dev/net/tun'], noNewPrivileges: true });
+    assert.deepEqual(await sprite.getPrivilegesPolicy(), { profile: 'minimal', devices: ['/dev/net/tun'], noNewPrivileges: true });
+    assert.equal(String((await sprite.execFile('sh', nnp)).stdout), 'NoNewPrivs:1');
+    await assert.rejects(sprite.updatePrivilegesPolicy({ profile: 'privileged' }), /not offered/);
+    await assert.rejects(sprite.updatePrivilegesPolicy({ devices: ['/dev/kvm'] }), /only \/dev\/net\/tun/);
+    await sprite.deletePrivilegesPolicy();
+    assert.deepEqual(await sprite.getPrivilegesPolicy(), {});
+    assert.equal(String((await sprite.execFile('sh', nnp)).stdout), 'NoNewPrivs:0');
+  } finally {
+    await client.deleteSprite('js-privileges');
+  }
+});
+
 test('watchers: ports opened and closed, port events of a command, sprite states', async () => {
   await client.createSprite('js-watch');
   const sprite = client.sprite('js-watch');

@@ -71,7 +71,26 @@ pub struct SandboxSpec {
     pub log_path: PathBuf,
     pub limits: Limits,
     pub ids: IdMap,
+    /// Its seccomp profile and no-new-privileges.
+    pub privileges: sprites_wire::policy::PrivilegesPolicy,
+    /// Extra devices: a node made for this sprite (owned by its root, so
+    /// it opens through a user namespace) and where it appears inside.
+    pub devices: Vec<Device>,
 }
+
+/// A device a sprite may open besides the usual ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// The node on the host, made for this sprite.
+    pub node: PathBuf,
+    /// Where it appears inside: `/dev/net/tun`.
+    pub path: String,
+    pub major: u64,
+    pub minor: u64,
+}
+
+/// The devices a privileges policy may add: path inside, major, minor.
+pub const DEVICES: &[(&str, u64, u64)] = &[("/dev/net/tun", 10, 200)];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SandboxStatus {

@@ -112,12 +112,31 @@ const NAMESPACE_FLAGS: &[u64] = &[
     0x4000_0000, // CLONE_NEWNET
 ];
 
-fn seccomp() -> Value {
+/// Refused besides [`DENIED_SYSCALLS`] under the `minimal` profile: other
+/// processes' memory and tracing, io_uring and the execution domain.
+const MINIMAL_DENIED: &[&str] = &[
+    "io_uring_enter",
+    "io_uring_register",
+    "io_uring_setup",
+    "personality",
+    "process_vm_readv",
+    "process_vm_writev",
+    "ptrace",
+];
+
+fn seccomp(minimal: bool) -> Value {
     let mut rules = vec![json!({
         "names": DENIED_SYSCALLS,
         "action": "SCMP_ACT_ERRNO",
         "errnoRet": libc::EPERM,
     })];
+    if minimal {
+        rules.push(json!({
+            "names": MINIMAL_DENIED,
+            "action": "SCMP_ACT_ERRNO",
+            "errnoRet": libc::EPERM,
+        }));
+    }
     for flag in NAMESPACE_FLAGS {
         rules.push(json!({
             "names": ["clone"],
@@ -137,6 +156,45 @@ fn seccomp() -> Value {
     })
 }
 
+/// The file systems every sandbox has.
+fn base_mounts(spec: &SandboxSpec) -> Vec<Value> {
+    let mounts = json!([
+        { "destination": "/proc", "type": "proc", "source": "proc" },
+        { "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+          "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+        { "destination": "/dev/pts", "type": "devpts", "source": "devpts",
+          "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"] },
+        { "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+          "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
+        { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+          "options": ["nosuid", "noexec", "nodev"] },
+        { "destination": "/sys", "type": "sysfs", "source": "sysfs",
+          "options": ["nosuid", "noexec", "nodev", "ro"] },
+        { "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+          "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] },
+        { "destination": "/.sprite/bin/sprite-init", "type": "bind", "source": spec.init_binary,
+          "options": ["bind", "ro", "nosuid", "nodev"] },
+        { "destination": "/.sprite/checkpoints", "type": "bind", "source": spec.checkpoints_dir,
+          "options": ["rbind", "ro", "nosuid", "nodev"] },
+        // The same binary answers to `sprite-env`, the sprite's own
+        // command for the management socket beside it.
+        { "destination": "/.sprite/bin/sprite-env", "type": "bind", "source": spec.init_binary,
+          "options": ["bind", "ro", "nosuid", "nodev"] },
+        { "destination": "/.sprite/run", "type": "bind", "source": spec.mgmt_dir,
+          "options": ["bind", "ro", "nosuid", "nodev", "noexec"] },
+        { "destination": "/etc/resolv.conf", "type": "bind", "source": spec.resolv_conf,
+          "options": ["bind", "ro", "nosuid", "nodev", "noexec"] },
+        { "destination": "/etc/hostname", "type": "bind", "source": spec.names_dir.join("hostname"),
+          "options": ["bind", "rw", "nosuid", "nodev", "noexec"] },
+        { "destination": "/etc/hosts", "type": "bind", "source": spec.names_dir.join("hosts"),
+          "options": ["bind", "rw", "nosuid", "nodev", "noexec"] },
+    ]);
+    match mounts {
+        Value::Array(all) => all,
+        _ => unreachable!("a JSON array"),
+    }
+}
+
 /// The `config.json` of the sandbox described by `spec`.
 pub fn config(spec: &SandboxSpec, cgroup_path: &str) -> Value {
     let l = &spec.limits;
@@ -150,6 +208,16 @@ pub fn config(spec: &SandboxSpec, cgroup_path: &str) -> Value {
         .map(|(_, hard)| hard.min(1 << 20))
         .unwrap_or(1024);
     let map = json!([{ "containerID": 0, "hostID": spec.ids.base, "size": spec.ids.size }]);
+    let p = &spec.privileges;
+    let mut allowed = vec![json!({ "allow": false, "access": "rwm" })];
+    allowed.extend(spec.devices.iter().map(|d| {
+        json!({ "allow": true, "type": "c", "major": d.major, "minor": d.minor, "access": "rw" })
+    }));
+    let mut mounts = base_mounts(spec);
+    mounts.extend(spec.devices.iter().map(|d| {
+        json!({ "destination": d.path, "type": "bind", "source": d.node,
+                "options": ["bind", "rw", "nosuid", "noexec"] })
+    }));
     json!({
         "ociVersion": "1.0.2",
         "process": {
@@ -164,42 +232,12 @@ pub fn config(spec: &SandboxSpec, cgroup_path: &str) -> Value {
                 "permitted": CAPABILITIES,
             },
             "rlimits": [{ "type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile }],
-            "noNewPrivileges": false,
+            "noNewPrivileges": p.no_new_privileges || p.minimal(),
             "oomScoreAdj": 500,
         },
         "root": { "path": spec.rootfs, "readonly": false },
         "hostname": spec.hostname,
-        "mounts": [
-            { "destination": "/proc", "type": "proc", "source": "proc" },
-            { "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-              "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] },
-            { "destination": "/dev/pts", "type": "devpts", "source": "devpts",
-              "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"] },
-            { "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-              "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
-            { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-              "options": ["nosuid", "noexec", "nodev"] },
-            { "destination": "/sys", "type": "sysfs", "source": "sysfs",
-              "options": ["nosuid", "noexec", "nodev", "ro"] },
-            { "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] },
-            { "destination": "/.sprite/bin/sprite-init", "type": "bind", "source": spec.init_binary,
-              "options": ["bind", "ro", "nosuid", "nodev"] },
-            { "destination": "/.sprite/checkpoints", "type": "bind", "source": spec.checkpoints_dir,
-              "options": ["rbind", "ro", "nosuid", "nodev"] },
-            // The same binary answers to `sprite-env`, the sprite's own
-            // command for the management socket beside it.
-            { "destination": "/.sprite/bin/sprite-env", "type": "bind", "source": spec.init_binary,
-              "options": ["bind", "ro", "nosuid", "nodev"] },
-            { "destination": "/.sprite/run", "type": "bind", "source": spec.mgmt_dir,
-              "options": ["bind", "ro", "nosuid", "nodev", "noexec"] },
-            { "destination": "/etc/resolv.conf", "type": "bind", "source": spec.resolv_conf,
-              "options": ["bind", "ro", "nosuid", "nodev", "noexec"] },
-            { "destination": "/etc/hostname", "type": "bind", "source": spec.names_dir.join("hostname"),
-              "options": ["bind", "rw", "nosuid", "nodev", "noexec"] },
-            { "destination": "/etc/hosts", "type": "bind", "source": spec.names_dir.join("hosts"),
-              "options": ["bind", "rw", "nosuid", "nodev", "noexec"] },
-        ],
+        "mounts": mounts,
         "linux": {
             "uidMappings": map,
             "gidMappings": map,
@@ -209,14 +247,14 @@ pub fn config(spec: &SandboxSpec, cgroup_path: &str) -> Value {
             ],
             "cgroupsPath": cgroup_path,
             "resources": {
-                "devices": [{ "allow": false, "access": "rwm" }],
+                "devices": allowed,
                 "memory": { "limit": l.memory_bytes },
                 "pids": { "limit": l.pids },
                 "cpu": cpu,
             },
             "maskedPaths": MASKED_PATHS,
             "readonlyPaths": READONLY_PATHS,
-            "seccomp": seccomp(),
+            "seccomp": seccomp(p.minimal()),
         },
     })
 }

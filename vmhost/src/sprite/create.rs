@@ -91,6 +91,7 @@ impl Host {
             activity: super::Activity::started_now(),
             environment: opts.environment,
             network_policy: opts.network_policy,
+            privileges: Default::default(),
         };
         self.stage_and_publish(name, &rec, |root| btrfs::snapshot(&image.path, root, false))
             .await?;

@@ -51,6 +51,10 @@ impl Host {
         }
         let _ = std::fs::remove_dir_all(self.mgmt_dir(name));
         let _ = std::fs::remove_dir_all(self.mgmt_dir(name).with_extension("etc"));
+        let _ = std::fs::remove_file(self.init_identity_path(name));
+        for node in self.device_nodes_of(name) {
+            let _ = std::fs::remove_file(node);
+        }
         Ok(())
     }
 }

@@ -77,6 +77,7 @@ impl Host {
             // The file it is in came along with the disk.
             environment: src.environment.clone(),
             network_policy: src.network_policy.clone(),
+            privileges: src.privileges.clone(),
         };
         let sandbox = self.sandbox_id(source);
         let freeze =

@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sprites_wire::policy::NetworkPolicy;
+use sprites_wire::policy::{NetworkPolicy, PrivilegesPolicy};
 use sprites_wire::{CheckpointId, SpriteName};
 
 use crate::error::{Error, Result};
@@ -99,6 +99,13 @@ pub struct SpriteRecord {
     /// The names it may reach (see [`crate::net::policy`]); no rules: any.
     #[serde(default, skip_serializing_if = "network_policy_is_open")]
     pub network_policy: NetworkPolicy,
+    /// What of the kernel its processes may ask for; set at each start.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub privileges: PrivilegesPolicy,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 fn network_policy_is_open(p: &NetworkPolicy) -> bool {
@@ -739,6 +746,64 @@ impl Host {
     }
 
     /// Starts the sandbox of a sprite whose root is in place.
+    /// The nodes of the extra devices `privileges` names, made for the
+    /// sprite in the pool (a file system that allows device nodes) and
+    /// owned by its root: a user namespace's root opens only its own.
+    fn device_nodes(
+        &self,
+        name: &SpriteName,
+        privileges: &PrivilegesPolicy,
+    ) -> Result<Vec<crate::runtime::Device>> {
+        use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+        let mut made = Vec::new();
+        for (&(path, major, minor), node) in crate::runtime::DEVICES
+            .iter()
+            .zip(self.device_nodes_of(name))
+        {
+            if !privileges.devices.iter().any(|d| d == path) {
+                continue;
+            }
+            if let Some(dir) = node.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| Error::path("cannot create", dir, e))?;
+            }
+            let _ = std::fs::remove_file(&node);
+            mknod(
+                &node,
+                SFlag::S_IFCHR,
+                Mode::from_bits_truncate(0o600),
+                makedev(major, minor),
+            )
+            .map_err(|e| Error::path("cannot make the device node", &node, e.into()))?;
+            let root = Some(nix::unistd::Uid::from_raw(self.cfg.ids.base));
+            nix::unistd::chown(
+                &node,
+                root,
+                Some(nix::unistd::Gid::from_raw(self.cfg.ids.base)),
+            )
+            .map_err(|e| Error::path("cannot give the device node", &node, e.into()))?;
+            made.push(crate::runtime::Device {
+                node,
+                path: path.to_string(),
+                major,
+                minor,
+            });
+        }
+        Ok(made)
+    }
+
+    /// Where the sprite's node of each of [`crate::runtime::DEVICES`] is
+    /// made, in their order.
+    pub(crate) fn device_nodes_of(&self, name: &SpriteName) -> Vec<PathBuf> {
+        let dir = self.pool.root().join("devices");
+        crate::runtime::DEVICES
+            .iter()
+            .map(|(path, ..)| {
+                let device = path.trim_start_matches('/').replace('/', "-");
+                dir.join(format!("{}-{device}", self.sandbox_id(name)))
+            })
+            .collect()
+    }
+
     pub(crate) async fn start_sandbox(
         &self,
         name: &SpriteName,
@@ -771,6 +836,8 @@ impl Host {
             log_path: paths.log.clone(),
             limits: rec.limits,
             ids: self.cfg.ids,
+            privileges: rec.privileges.clone(),
+            devices: self.device_nodes(name, &rec.privileges)?,
         };
         let identity = restart::init_identity(&self.cfg.init_binary);
         self.runtime.start(&spec).await?;

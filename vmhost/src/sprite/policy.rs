@@ -6,7 +6,7 @@
 //! kept in its record's limits, and written to a running or frozen
 //! sandbox's cgroup at once.
 
-use sprites_wire::policy::NetworkPolicy;
+use sprites_wire::policy::{NetworkPolicy, PrivilegesPolicy};
 use sprites_wire::SpriteName;
 
 use super::{Host, Phase};
@@ -59,6 +59,39 @@ impl Host {
         rec.limits.memory_bytes = bytes;
         record::write(&paths.record, &rec)?;
         Ok(bytes)
+    }
+
+    /// What of the kernel the sprite's processes may ask for.
+    pub fn privileges(&self, name: &SpriteName) -> Result<PrivilegesPolicy> {
+        Ok(self.load(name)?.1.privileges)
+    }
+
+    /// Sets what of the kernel the sprite's processes may ask for. They
+    /// are set when it starts, so a running (or frozen) sprite whose
+    /// privileges change restarts onto them, its disk kept; whether it did.
+    pub async fn set_privileges(
+        &self,
+        name: &SpriteName,
+        policy: PrivilegesPolicy,
+    ) -> Result<bool> {
+        if let Some(problem) = policy.problem() {
+            return Err(Error::Invalid(problem));
+        }
+        let phase = {
+            let _guard = self.lock(name).await;
+            let (paths, mut rec) = self.load(name)?;
+            if rec.privileges == policy {
+                return Ok(false);
+            }
+            rec.privileges = policy;
+            record::write(&paths.record, &rec)?;
+            self.observe(name)?
+        };
+        if !matches!(phase, Phase::Running | Phase::SleepingWarm) {
+            return Ok(false);
+        }
+        self.restart(name).await?;
+        Ok(true)
     }
 
     /// Writes the policy where the sprite reads it (see [`POLICY_FILE`]),

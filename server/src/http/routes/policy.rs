@@ -1,11 +1,12 @@
 //! `/v1/sprites/{name}/policy/network` and a class's
 //! `/v1/organizations/{slug}/policy/network`: which names sprites may reach;
-//! `/v1/sprites/{name}/policy/resources`: what a sprite may use.
+//! `/v1/sprites/{name}/policy/resources`: what a sprite may use;
+//! `/v1/sprites/{name}/policy/privileges`: what of the kernel it may ask for.
 
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::Json;
-use sprites_wire::policy::{NetworkPolicy, ResourcesPolicy};
+use sprites_wire::policy::{NetworkPolicy, PrivilegesPolicy, ResourcesPolicy};
 
 use super::answer::{Answer, Cx, Done};
 use super::json::Body;
@@ -41,6 +42,27 @@ pub(super) async fn set_resources(
 
 pub(super) async fn clear_resources(cx: Cx, Path(name): Path<String>) -> Done {
     policy::set_resources(&cx.state, &cx.caller, &name, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn privileges(cx: Cx, Path(name): Path<String>) -> Answer<PrivilegesPolicy> {
+    Ok(Json(
+        policy::privileges(&cx.state, &cx.caller, &name).await?,
+    ))
+}
+
+/// 204 once in force: a running sprite has restarted onto it.
+pub(super) async fn set_privileges(
+    cx: Cx,
+    Path(name): Path<String>,
+    Body(req): Body<PrivilegesPolicy>,
+) -> Done {
+    policy::set_privileges(&cx.state, &cx.caller, &name, Some(req)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn clear_privileges(cx: Cx, Path(name): Path<String>) -> Done {
+    policy::set_privileges(&cx.state, &cx.caller, &name, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
