@@ -19,6 +19,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("too many failed attempts; try again in {0} seconds")]
     TooManyRequests(u64),
+    /// An organization's limit reached (see `domain::limits`).
+    #[error("{}", .0.message)]
+    RateLimited(Box<RateLimit>),
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
@@ -29,6 +32,37 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// A limit reached, as the SDKs read it: the body's `limit`,
+/// `window_seconds`, `current_count` and `retry_after_seconds`, and the
+/// `Retry-After` and `X-RateLimit-*` headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimit {
+    /// `sprite_creation_rate_limited` or `concurrent_sprite_limit_exceeded`.
+    pub code: &'static str,
+    pub message: String,
+    pub limit: u64,
+    pub remaining: u64,
+    pub window_seconds: Option<u64>,
+    pub current_count: Option<u64>,
+    /// Seconds until one more is allowed, when that is known.
+    pub retry_after: Option<u64>,
+}
+
+impl RateLimit {
+    fn headers(&self, headers: &mut axum::http::HeaderMap) {
+        headers.insert("x-ratelimit-limit", self.limit.into());
+        headers.insert("x-ratelimit-remaining", self.remaining.into());
+        if let Some(secs) = self.retry_after {
+            let reset = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+                + secs;
+            headers.insert("x-ratelimit-reset", reset.into());
+            headers.insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+    }
+}
+
 impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         use vmhost::Error as E;
@@ -36,6 +70,7 @@ impl ApiError {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::RateLimited(limit) => (StatusCode::TOO_MANY_REQUESTS, limit.code),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
@@ -126,11 +161,7 @@ pub async fn json_refusal(res: Response) -> Response {
             .to_string(),
         false => text,
     };
-    let body = ErrorBody {
-        error: error.to_string(),
-        message,
-        code: None,
-    };
+    let body = ErrorBody::new(error, message);
     let json = serde_json::to_vec(&body).expect("error bodies serialize");
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     parts.headers.insert(
@@ -148,15 +179,24 @@ impl IntoResponse for ApiError {
             ApiError::Host(e) => e.errno().map(str::to_string),
             _ => None,
         };
-        let body = ErrorBody {
-            error: code.to_string(),
-            message,
+        let mut body = ErrorBody {
             code: errno,
+            ..ErrorBody::new(code, message)
         };
+        if let ApiError::RateLimited(limit) = &self {
+            body.limit = Some(limit.limit);
+            body.window_seconds = limit.window_seconds;
+            body.current_count = limit.current_count;
+            body.retry_after_seconds = limit.retry_after;
+        }
         let mut res = (status, Json(body)).into_response();
-        if let ApiError::TooManyRequests(secs) = self {
-            res.headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        match &self {
+            ApiError::TooManyRequests(secs) => {
+                res.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, (*secs).into());
+            }
+            ApiError::RateLimited(limit) => limit.headers(res.headers_mut()),
+            _ => {}
         }
         res
     }

@@ -55,6 +55,8 @@ pub struct AppState {
     pub student_turns: sprites::StudentTurns,
     /// What `/metrics` counts.
     pub metrics: metrics::Metrics,
+    /// Recent creations per organization (the creation rate).
+    pub creations: Arc<domain::limits::Creations>,
 }
 
 impl AppState {
@@ -86,6 +88,7 @@ impl AppState {
             presence: Default::default(),
             student_turns: Default::default(),
             metrics: Default::default(),
+            creations: Default::default(),
         }
     }
 
@@ -121,6 +124,8 @@ pub struct Settings {
     pub evict_after: std::time::Duration,
     /// The bearer token `/metrics` asks for; without one it is off.
     pub metrics_token: Option<String>,
+    /// What each organization may run, keep warm and make at once.
+    pub limits: domain::limits::OrgLimits,
 }
 
 impl Settings {

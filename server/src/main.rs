@@ -63,6 +63,18 @@ struct Config {
     /// metrics are off.
     #[arg(long, env = "SPRITES_METRICS_TOKEN")]
     metrics_token: Option<String>,
+    /// How many of an organization's sprites may run at once (a create or
+    /// wake past it answers 429); none by default.
+    #[arg(long, env = "SPRITES_RUNNING_LIMIT")]
+    running_limit: Option<usize>,
+    /// How many of an organization's sprites may sleep warm (in memory) at
+    /// once; beyond it, idle sprites sleep cold. None by default.
+    #[arg(long, env = "SPRITES_WARM_LIMIT")]
+    warm_limit: Option<usize>,
+    /// How many sprites an organization may make (create or fork) a minute
+    /// (past it, 429); none by default.
+    #[arg(long, env = "SPRITES_CREATE_RATE")]
+    create_rate: Option<u32>,
     /// The web app's files.
     #[arg(long, env = "SPRITES_PUBLIC_DIR", default_value = "dist")]
     public_dir: PathBuf,
@@ -327,6 +339,11 @@ async fn run(
         replicate_every: std::time::Duration::from_secs(cfg.replicate_every),
         evict_after: std::time::Duration::from_secs(cfg.evict_after),
         metrics_token: cfg.metrics_token.clone(),
+        limits: sprites_server::domain::limits::OrgLimits {
+            running: cfg.running_limit,
+            warm: cfg.warm_limit,
+            creates_per_minute: cfg.create_rate,
+        },
     };
     let host = Arc::new(host);
     let mut state = AppState::new(host.clone(), db, sessions, urls, settings);

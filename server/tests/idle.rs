@@ -167,3 +167,96 @@ async fn an_idle_terminal_lets_its_sprite_sleep_and_typing_wakes_it() {
     assert_eq!(status(&srv, &alice, "term").await, "running");
     srv.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_organizations_limits_answer_429_as_the_sdks_read_them() {
+    let settings = sprites_server::Settings {
+        open_signup: true,
+        limits: sprites_server::domain::limits::OrgLimits {
+            running: Some(2),
+            warm: Some(1),
+            creates_per_minute: Some(4),
+        },
+        ..Default::default()
+    };
+    let srv = common::start_with_settings("t-limits", Backend::Sqlite, settings).await;
+    let alice = srv.user("alice").await;
+    let bob = srv.user("bob").await;
+    create(&srv, &alice, "a", 0, 0).await;
+    create(&srv, &alice, "b", 0, 0).await;
+
+    // A third running at once: refused, in the SDKs' shape.
+    let res = srv
+        .client
+        .post(srv.url("/v1/sprites"))
+        .bearer_auth(&alice)
+        .json(&json!({"name": "c"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(res.headers()["x-ratelimit-limit"], "2");
+    assert_eq!(res.headers()["x-ratelimit-remaining"], "0");
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(v["error"], "concurrent_sprite_limit_exceeded", "{v}");
+    assert_eq!(
+        (v["limit"].as_u64(), v["current_count"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let list = srv.ok(&alice, client::sprites(None)).await;
+    assert_eq!((list.running_limit, list.warm_limit), (Some(2), Some(1)));
+    // Another organization has its own.
+    create(&srv, &bob, "bobs", 0, 0).await;
+
+    // One asleep makes room; waking it again, or running a command in it,
+    // would be a third.
+    let (st, _) = srv.post(&alice, "/v1/sprites/a/sleep", json!({})).await;
+    assert_eq!(st, StatusCode::OK);
+    create(&srv, &alice, "c", 0, 0).await;
+    let (st, v) = srv.post(&alice, "/v1/sprites/a/wake", json!({})).await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    let st = srv
+        .client
+        .post(srv.url("/v1/sprites/a/exec?cmd=true"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(status(&srv, &alice, "a").await, "warm", "left asleep");
+
+    // One warm at most: the next to fall asleep sleeps cold.
+    let (st, _) = srv
+        .post(&alice, "/v1/sprites/b/sleep", json!({"cold": true}))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    create(&srv, &alice, "d", 1, 0).await;
+    reaches(&srv, &alice, "d", "cold", Duration::from_secs(10)).await;
+    assert_eq!(status(&srv, &alice, "a").await, "warm");
+
+    // Four made this minute (a, b, c, d; the refused one did not count).
+    let res = srv
+        .client
+        .post(srv.url("/v1/sprites"))
+        .bearer_auth(&alice)
+        .json(&json!({"name": "e"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert!(res.headers().contains_key("x-ratelimit-reset"));
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(v["error"], "sprite_creation_rate_limited", "{v}");
+    assert_eq!(
+        (v["limit"].as_u64(), v["window_seconds"].as_u64()),
+        (Some(4), Some(60))
+    );
+    srv.cleanup().await;
+}

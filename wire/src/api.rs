@@ -300,6 +300,13 @@ pub struct SpriteList {
     pub running: usize,
     pub warm: usize,
     pub cold: usize,
+    /// How many of the organization's sprites may run at once; none: no
+    /// limit.
+    #[serde(default)]
+    pub running_limit: Option<usize>,
+    /// How many may sleep warm at once (beyond it they sleep cold).
+    #[serde(default)]
+    pub warm_limit: Option<usize>,
 }
 
 /// One line of `GET /v1/sprites` asked with `Accept: application/x-ndjson`:
@@ -392,6 +399,31 @@ pub struct ErrorBody {
     /// turn into their own exceptions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+    /// A limit reached (429): the limit, its window, how many count
+    /// against it now, and when to try again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_seconds: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u64>,
+}
+
+impl ErrorBody {
+    /// A body of `error` and `message` only.
+    pub fn new(error: impl Into<String>, message: impl Into<String>) -> ErrorBody {
+        ErrorBody {
+            error: error.into(),
+            message: message.into(),
+            code: None,
+            limit: None,
+            window_seconds: None,
+            current_count: None,
+            retry_after_seconds: None,
+        }
+    }
 }
 
 /// What one sprite has used.

@@ -25,6 +25,7 @@ pub async fn start(
     let tty = spec.tty.is_some();
     let stream = match state.host.exec(&host_name, spec.clone()).await {
         Err(vmhost::Error::WrongPhase { .. }) => {
+            crate::domain::limits::may_run(state, &caller.org_id).await?;
             state.host.wake(&host_name).await?;
             state.host.exec(&host_name, spec).await?
         }

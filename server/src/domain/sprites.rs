@@ -445,6 +445,8 @@ async fn add(
         None
     };
     check_room(state, caller).await?;
+    crate::domain::limits::may_run(state, &caller.org_id).await?;
+    crate::domain::limits::may_create(state, &caller.org_id)?;
     // Names and slugs may both hold hyphens: `a-b` of `c` and `a` of `b-c`
     // would share one URL, so the second to come is refused.
     let label = sprites_wire::url_label(name.as_str(), &caller.org_slug);
@@ -710,6 +712,8 @@ pub async fn list(
         running: count("running"),
         warm: count("warm"),
         cold: count("cold"),
+        running_limit: state.settings.limits.running,
+        warm_limit: state.settings.limits.warm,
         sprites,
     })
 }

@@ -157,12 +157,13 @@ fn due(idle: i64, warm_after: i64, cold_after: i64) -> Option<Sleep> {
     }
 }
 
-/// One round: every sprite whose idle time is up goes to sleep.
+/// One round: every sprite whose idle time is up goes to sleep; warm,
+/// unless its organization has as many asleep warm as it may (then cold).
 async fn sleep_idle(state: &AppState) -> Result<(), crate::error::ApiError> {
     let now = now_ms();
     let rows = sqlx::query(
-        "SELECT s.id AS id, s.host_name AS host_name, s.warm_after_secs AS warm, \
-         s.cold_after_secs AS cold, \
+        "SELECT s.id AS id, s.host_name AS host_name, s.org_id AS org_id, \
+         s.warm_after_secs AS warm, s.cold_after_secs AS cold, \
          (SELECT COUNT(*) FROM keep_awake k WHERE k.sprite_id = s.id AND k.until_ms > $1) AS kept \
          FROM sprites s",
     )
@@ -170,6 +171,18 @@ async fn sleep_idle(state: &AppState) -> Result<(), crate::error::ApiError> {
     .fetch_all(state.db.pool())
     .await?;
     let defaults = state.settings.sleep;
+    let warm_limit = state.settings.limits.warm;
+    let mut warm_now: HashMap<String, usize> = HashMap::new();
+    if warm_limit.is_some() {
+        for row in &rows {
+            let Ok(host) = SpriteName::parse(&row.try_get::<String, _>("host_name")?) else {
+                continue;
+            };
+            if state.host.phase(&host).ok() == Some(vmhost::Phase::SleepingWarm) {
+                *warm_now.entry(row.try_get("org_id")?).or_default() += 1;
+            }
+        }
+    }
     for row in rows {
         let Ok(host) = SpriteName::parse(&row.try_get::<String, _>("host_name")?) else {
             continue;
@@ -184,9 +197,24 @@ async fn sleep_idle(state: &AppState) -> Result<(), crate::error::ApiError> {
         };
         let warm = secs("warm", defaults.warm_after)?;
         let cold = secs("cold", defaults.cold_after)?;
-        let Some(sleep) = due(now - last, warm, cold) else {
+        let Some(mut sleep) = due(now - last, warm, cold) else {
             continue;
         };
+        if let (Sleep::Warm, Some(limit)) = (sleep, warm_limit) {
+            // A sprite going warm past the limit goes cold instead, and so
+            // do warm ones beyond it (the limit lowered).
+            let org: String = row.try_get("org_id")?;
+            let warm = warm_now.entry(org).or_default();
+            match state.host.phase(&host).ok() {
+                Some(vmhost::Phase::Running) if *warm >= limit => sleep = Sleep::Cold,
+                Some(vmhost::Phase::Running) => *warm += 1,
+                Some(vmhost::Phase::SleepingWarm) if *warm > limit => {
+                    sleep = Sleep::Cold;
+                    *warm -= 1;
+                }
+                _ => {}
+            }
+        }
         // Work in flight holds the lock: then the sprite is not idle.
         let Ok(_guard) = lock.try_write_owned() else {
             continue;

@@ -220,7 +220,7 @@ async fn admit(state: &AppState, request: &Request) -> Option<Admitted> {
         authorize(state, &route, &request.parts).await.ok()?;
     }
     let busy = state.activity.busy(&route.host).await;
-    let woke = wake(state, &route.host).await.ok()?;
+    let woke = wake(state, &route.host, &route.org_id).await.ok()?;
     Some(Admitted { route, woke, busy })
 }
 

@@ -331,7 +331,7 @@ async fn proxy(state: &AppState, label: &str, mut req: Request) -> Result<Respon
     // In flight until the response body ends (or the upgraded connection
     // closes): the sprite does not fall asleep under its own request.
     let busy = state.activity.busy(&route.host).await;
-    let woke = wake(state, &route.host).await?;
+    let woke = wake(state, &route.host, &route.org_id).await?;
     let host_header = req.headers().get(header::HOST).cloned();
     let upgrade = req.headers().contains_key(header::UPGRADE);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
@@ -394,11 +394,13 @@ async fn proxy(state: &AppState, label: &str, mut req: Request) -> Result<Respon
     Ok(Response::from_parts(parts, Body::new(body)))
 }
 
-/// Wakes the sprite if it sleeps; whether it had to.
-async fn wake(state: &AppState, host: &SpriteName) -> Result<bool, Refusal> {
+/// Wakes the sprite if it sleeps (and its organization, `org_id`, may run
+/// one more); whether it had to.
+async fn wake(state: &AppState, host: &SpriteName, org_id: &str) -> Result<bool, Refusal> {
     if state.host.phase(host)? == vmhost::Phase::Running {
         return Ok(false);
     }
+    crate::domain::limits::may_run(state, org_id).await?;
     // The wake goes on past the limit, on its own: a disk coming back from
     // the object store may take longer, and the next request finds it
     // further along instead of starting over.

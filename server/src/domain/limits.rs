@@ -1,0 +1,115 @@
+//! What an organization may do at once, in the SDKs' rate-limit shapes
+//! (429 with `X-RateLimit-*` headers): how many of its sprites run at
+//! once (`running_limit`), how many it makes a minute, and how many sleep
+//! warm (`warm_limit`: beyond it the idle sleeper puts sprites to sleep
+//! cold, which frees their memory). The operator sets them
+//! (`--running-limit`, `--create-rate`, `--warm-limit`); none is set by
+//! default.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use sqlx::Row as _;
+
+use crate::error::{ApiError, RateLimit};
+use crate::AppState;
+
+/// The limits of every organization.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OrgLimits {
+    /// Sprites running at once.
+    pub running: Option<usize>,
+    /// Sprites asleep warm at once.
+    pub warm: Option<usize>,
+    /// Sprites made (created or forked) a minute.
+    pub creates_per_minute: Option<u32>,
+}
+
+/// The window of the creation rate.
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// Recent creations, by organization.
+#[derive(Default)]
+pub struct Creations(Mutex<HashMap<String, VecDeque<Instant>>>);
+
+/// Counts a creation for `org_id`, unless its rate is used up.
+pub fn may_create(state: &AppState, org_id: &str) -> Result<(), ApiError> {
+    let Some(limit) = state.settings.limits.creates_per_minute else {
+        return Ok(());
+    };
+    let now = Instant::now();
+    let mut all = state.creations.0.lock().unwrap();
+    let recent = all.entry(org_id.to_string()).or_default();
+    while recent
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+    {
+        recent.pop_front();
+    }
+    if recent.len() >= limit as usize {
+        let oldest = *recent.front().expect("full means some");
+        let retry = (WINDOW - now.duration_since(oldest)).as_secs() + 1;
+        return Err(ApiError::RateLimited(Box::new(RateLimit {
+            code: "sprite_creation_rate_limited",
+            message: format!(
+                "your organization may make {limit} sprites a minute; try again in {retry} s"
+            ),
+            limit: u64::from(limit),
+            remaining: 0,
+            window_seconds: Some(WINDOW.as_secs()),
+            current_count: Some(recent.len() as u64),
+            retry_after: Some(retry),
+        })));
+    }
+    recent.push_back(now);
+    Ok(())
+}
+
+/// Whether one more of `org_id`'s sprites may start running (a creation,
+/// a wake); `waking` is a sprite of the organization that does not run
+/// yet, and is not counted.
+pub async fn may_run(state: &AppState, org_id: &str) -> Result<(), ApiError> {
+    let Some(limit) = state.settings.limits.running else {
+        return Ok(());
+    };
+    let running = in_phase(state, org_id, vmhost::Phase::Running).await?;
+    if running >= limit {
+        return Err(ApiError::RateLimited(Box::new(RateLimit {
+            code: "concurrent_sprite_limit_exceeded",
+            message: format!(
+                "your organization runs {running} sprites, its limit: put one to sleep \
+                 (or let it fall asleep) to start another"
+            ),
+            limit: limit as u64,
+            remaining: 0,
+            window_seconds: None,
+            current_count: Some(running as u64),
+            retry_after: None,
+        })));
+    }
+    Ok(())
+}
+
+/// How many of `org_id`'s sprites are in `phase`.
+pub async fn in_phase(
+    state: &AppState,
+    org_id: &str,
+    phase: vmhost::Phase,
+) -> Result<usize, ApiError> {
+    let rows = sqlx::query("SELECT host_name FROM sprites WHERE org_id = $1")
+        .bind(org_id)
+        .fetch_all(state.db.pool())
+        .await?;
+    let mut n = 0;
+    for row in rows {
+        let name: String = row.try_get("host_name")?;
+        let Ok(host) = vmhost::SpriteName::parse(&name) else {
+            continue;
+        };
+        if state.host.get(&host).is_ok_and(|i| i.phase == phase) {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
