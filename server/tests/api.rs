@@ -856,3 +856,51 @@ async fn chown_takes_an_id_or_a_name_for_either_alone() {
     assert_eq!((listing.entries[0].uid, listing.entries[0].gid), (1, 100));
     srv.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sprite_at_its_process_limit_answers_409_and_a_restart_brings_it_back() {
+    let srv = start("t-api-limit", Backend::Sqlite).await;
+    let alice = srv.user("alice").await;
+    assert_eq!(srv.create(&alice, "bombed").await.0, StatusCode::CREATED);
+    srv.background("bombed", "echo kept > /root/note; f(){ f & f & wait; }; f")
+        .await;
+    // Commands meet the limit, named, with the way out: never a 500. (A
+    // bomb's processes die and fork again: one may slip through.)
+    let mut refused = None;
+    for _ in 0..100 {
+        let res = srv
+            .client
+            .post(srv.url("/v1/sprites/bombed/exec?cmd=true"))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .unwrap();
+        match res.status() {
+            StatusCode::CONFLICT => {
+                refused = Some(res.json::<Value>().await.unwrap());
+                break;
+            }
+            StatusCode::OK => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            other => panic!("{other}: {}", res.text().await.unwrap()),
+        }
+    }
+    let v = refused.expect("the limit met within 10 s");
+    assert_eq!(v["error"], "limit_reached", "{v}");
+    let message = v["message"].as_str().unwrap();
+    assert!(
+        message.contains("processes") && message.contains("restart"),
+        "{message}"
+    );
+    let (st, v) = srv
+        .post(&alice, "/v1/sprites/bombed/restart", json!({}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let out = srv
+        .state
+        .host
+        .run(&srv.host_name("bombed"), &["cat", "/root/note"], b"")
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, b"kept\n", "its disk kept");
+    srv.cleanup().await;
+}
