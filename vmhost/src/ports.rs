@@ -98,10 +98,17 @@ fn dump(socket: &Socket, family: u8, id: SocketId, found: &mut Vec<Listening>) -
 }
 
 /// The ports the sprite whose init is `pid` listens on, one entry per port
-/// and address. `owners` maps sockets' inodes to the sprite's pids across
-/// calls: only sockets new since the last call are looked for.
+/// and address; not the host's name server for it (127.0.0.53:53, held by
+/// the host). `owners` maps sockets' inodes to the sprite's pids across
+/// calls: only sockets new since the last call are looked for, once (one
+/// found in no sprite process is 0 from then on: a scan reads every
+/// process of the host).
 pub(crate) fn listening(pid: i32, owners: &mut HashMap<u64, u32>) -> std::io::Result<Vec<Port>> {
-    let found: BTreeSet<Listening> = listening_sockets(Some(pid))?.into_iter().collect();
+    let resolver = crate::net::resolver::ADDRESS.to_string();
+    let found: BTreeSet<Listening> = listening_sockets(Some(pid))?
+        .into_iter()
+        .filter(|l| !(l.port == 53 && l.address == resolver))
+        .collect();
     owners.retain(|inode, _| found.iter().any(|l| l.inode == *inode));
     let unknown: BTreeSet<u64> = found
         .iter()
@@ -110,6 +117,9 @@ pub(crate) fn listening(pid: i32, owners: &mut HashMap<u64, u32>) -> std::io::Re
         .collect();
     if !unknown.is_empty() {
         find_owners(pid, &unknown, owners);
+        for inode in unknown {
+            owners.entry(inode).or_insert(0);
+        }
     }
     let mut seen = BTreeSet::new();
     Ok(found
