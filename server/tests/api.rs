@@ -868,13 +868,8 @@ async fn a_sprite_at_its_process_limit_answers_409_and_a_restart_brings_it_back(
     // bomb's processes die and fork again: one may slip through.)
     let mut refused = None;
     for _ in 0..100 {
-        let res = srv
-            .client
-            .post(srv.url("/v1/sprites/bombed/exec?cmd=true"))
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap();
+        let path = "/v1/sprites/bombed/exec?cmd=true";
+        let res = srv.respond(reqwest::Method::POST, &alice, path, None).await;
         match res.status() {
             StatusCode::CONFLICT => {
                 refused = Some(res.json::<Value>().await.unwrap());

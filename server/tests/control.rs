@@ -194,17 +194,7 @@ async fn one_control_socket_runs_commands_files_and_connections_in_turn() {
     assert!(matches!(end, Envelope::Complete { args, .. } if args.exit_code == Some(0)));
 
     // Another organization's sprite: an HTTP 404, before any upgrade.
-    let res = srv
-        .client
-        .get(srv.url("/v1/sprites/ctl/control"))
-        .bearer_auth(&bob)
-        .header("connection", "upgrade")
-        .header("upgrade", "websocket")
-        .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let refused = srv.upgrade_refused(&bob, "/v1/sprites/ctl/control").await;
+    assert_eq!(refused, StatusCode::NOT_FOUND);
     srv.cleanup().await;
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{start, Backend, TestServer};
 use futures_util::{SinkExt, StreamExt};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sprites_wire::client;
 use tokio_tungstenite::tungstenite::Message;
@@ -186,14 +186,8 @@ async fn an_organizations_limits_answer_429_as_the_sdks_read_them() {
     create(&srv, &alice, "b", 0, 0).await;
 
     // A third running at once: refused, in the SDKs' shape.
-    let res = srv
-        .client
-        .post(srv.url("/v1/sprites"))
-        .bearer_auth(&alice)
-        .json(&json!({"name": "c"}))
-        .send()
-        .await
-        .unwrap();
+    let make = Some(json!({"name": "c"}));
+    let res = srv.respond(Method::POST, &alice, "/v1/sprites", make).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(res.headers()["x-ratelimit-limit"], "2");
     assert_eq!(res.headers()["x-ratelimit-remaining"], "0");
@@ -215,14 +209,8 @@ async fn an_organizations_limits_answer_429_as_the_sdks_read_them() {
     create(&srv, &alice, "c", 0, 0).await;
     let (st, v) = srv.post(&alice, "/v1/sprites/a/wake", json!({})).await;
     assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{v}");
-    let st = srv
-        .client
-        .post(srv.url("/v1/sprites/a/exec?cmd=true"))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap()
-        .status();
+    let exec = srv.respond(Method::POST, &alice, "/v1/sprites/a/exec?cmd=true", None);
+    let st = exec.await.status();
     assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(status(&srv, &alice, "a").await, "warm", "left asleep");
 
@@ -236,14 +224,8 @@ async fn an_organizations_limits_answer_429_as_the_sdks_read_them() {
     assert_eq!(status(&srv, &alice, "a").await, "warm");
 
     // Four made this minute (a, b, c, d; the refused one did not count).
-    let res = srv
-        .client
-        .post(srv.url("/v1/sprites"))
-        .bearer_auth(&alice)
-        .json(&json!({"name": "e"}))
-        .send()
-        .await
-        .unwrap();
+    let make = Some(json!({"name": "e"}));
+    let res = srv.respond(Method::POST, &alice, "/v1/sprites", make).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry: u64 = res.headers()["retry-after"]
         .to_str()

@@ -255,17 +255,8 @@ async fn a_command_without_a_terminal_outlives_its_client_only_when_asked() {
 
     // A malformed duration is refused before anything starts.
     let bad = format!("{}&max_run_after_disconnect=soon", exec_query(script));
-    let res = srv
-        .client
-        .get(srv.url(&format!("/v1/sprites/det/exec?{bad}")))
-        .bearer_auth(&alice)
-        .header("connection", "upgrade")
-        .header("upgrade", "websocket")
-        .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let path = format!("/v1/sprites/det/exec?{bad}");
+    let refused = srv.upgrade_refused(&alice, &path).await;
+    assert_eq!(refused, StatusCode::BAD_REQUEST);
     srv.cleanup().await;
 }

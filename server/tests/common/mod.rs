@@ -198,6 +198,22 @@ impl TestServer {
         path: &str,
         json: Option<serde_json::Value>,
     ) -> (reqwest::StatusCode, serde_json::Value) {
+        let res = self.respond(method, token, path, json).await;
+        let status = res.status();
+        let text = res.text().await.expect("response body");
+        let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, value)
+    }
+
+    /// The whole response (headers too) to `method` at `path` as the holder
+    /// of `token`, with `json` as the body.
+    pub async fn respond(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        json: Option<serde_json::Value>,
+    ) -> reqwest::Response {
         let mut req = self
             .client
             .request(method, self.url(path))
@@ -205,11 +221,23 @@ impl TestServer {
         if let Some(json) = json {
             req = req.json(&json);
         }
-        let res = req.send().await.expect("request");
-        let status = res.status();
-        let text = res.text().await.expect("response body");
-        let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
-        (status, value)
+        req.send().await.expect("request")
+    }
+
+    /// The status of a WebSocket request to `path` (an upgrade asked) that
+    /// is refused before the upgrade.
+    pub async fn upgrade_refused(&self, token: &str, path: &str) -> reqwest::StatusCode {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .send()
+            .await
+            .expect("request")
+            .status()
     }
 
     /// Sends one of the API's calls (`sprites_wire::client`) as the holder

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use super::answer::Cx;
 use super::json::Upgrade;
+use super::socket::{Inbox, Outbox};
 use crate::domain::access;
 use crate::domain::caller::Caller;
 use crate::domain::files::{self, Place};
@@ -207,16 +208,12 @@ fn place<'a>(sprite: &'a Sprite, args: &'a [(String, String)]) -> Place<'a> {
     }
 }
 
-async fn exec<Tx, Rx>(
+async fn exec(
     sprite: &Sprite,
     args: &[(String, String)],
-    tx: &mut Tx,
-    rx: &mut Rx,
-) -> Result<Completed, Outcome>
-where
-    Tx: futures_util::Sink<Message> + Unpin,
-    Rx: futures_util::Stream<Item = Result<Message, axum::Error>> + Unpin,
-{
+    tx: &mut impl Outbox,
+    rx: &mut impl Inbox,
+) -> Result<Completed, Outcome> {
     let spec = super::exec::exec_spec(args.iter().map(|(k, v)| (k, v)))?;
     let (tty, command) = (spec.tty.is_some(), spec.argv.join(" "));
     let (stream, watch) =
@@ -232,14 +229,11 @@ where
 }
 
 /// The file's bytes as binary messages of at most 64 KiB.
-async fn read<Tx>(
+async fn read(
     sprite: &Sprite,
     args: &[(String, String)],
-    tx: &mut Tx,
-) -> Result<Completed, Outcome>
-where
-    Tx: futures_util::Sink<Message> + Unpin,
-{
+    tx: &mut impl Outbox,
+) -> Result<Completed, Outcome> {
     let at = place(sprite, args);
     let (mut file, size) = files::read(&sprite.state, &sprite.caller, at, None).await?;
     let mut buf = vec![0u8; 64 << 10];
@@ -270,14 +264,11 @@ where
 }
 
 /// The file from the client's binary messages, up to an empty one.
-async fn write<Rx>(
+async fn write(
     sprite: &Sprite,
     args: &[(String, String)],
-    rx: &mut Rx,
-) -> Result<Completed, Outcome>
-where
-    Rx: futures_util::Stream<Item = Result<Message, axum::Error>> + Unpin,
-{
+    rx: &mut impl Inbox,
+) -> Result<Completed, Outcome> {
     let at = place(sprite, args);
     let parents = arg(args, "mkdirParents").is_none_or(|v| v == "true" || v == "1");
     let how = (arg(args, "mode"), parents);
@@ -303,16 +294,12 @@ where
 
 /// A TCP connection to `host` (default `localhost`) and `port` inside the
 /// sprite, until it ends.
-async fn proxy<Tx, Rx>(
+async fn proxy(
     sprite: &Sprite,
     args: &[(String, String)],
-    tx: &mut Tx,
-    rx: &mut Rx,
-) -> Result<Completed, Outcome>
-where
-    Tx: futures_util::Sink<Message> + Unpin,
-    Rx: futures_util::Stream<Item = Result<Message, axum::Error>> + Unpin,
-{
+    tx: &mut impl Outbox,
+    rx: &mut impl Inbox,
+) -> Result<Completed, Outcome> {
     let port = arg(args, "port")
         .and_then(|p| p.parse::<u16>().ok())
         .filter(|p| *p > 0)

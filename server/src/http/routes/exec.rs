@@ -23,6 +23,7 @@ use sprites_wire::api::{frame, ExecMessage, KillSession};
 use vmhost::{Chunk, ExecSpec, WinSize};
 
 use super::json::{OptionalBody, Query, Upgrade};
+use super::socket::{Inbox, Outbox};
 use crate::domain::caller::Caller;
 use crate::domain::sessions::{self, Watch};
 use crate::error::ApiError;
@@ -370,17 +371,13 @@ async fn pump(socket: WebSocket, stream: vmhost::Stream, tty: bool, command: Str
 /// sprite's ports opened and closed meanwhile go to the client as text
 /// messages (`port_opened`, `port_closed`), which the CLI forwards. The
 /// exec WebSocket and the control socket's `exec` both run here.
-pub(super) async fn run_session<Tx, Rx>(
-    tx: &mut Tx,
-    rx: &mut Rx,
+pub(super) async fn run_session(
+    tx: &mut impl Outbox,
+    rx: &mut impl Inbox,
     stream: vmhost::Stream,
     (tty, command): (bool, String),
     watch: Watch,
-) -> Ended
-where
-    Tx: futures_util::Sink<Message> + Unpin,
-    Rx: futures_util::Stream<Item = Result<Message, axum::Error>> + Unpin,
-{
+) -> Ended {
     let vmhost::Stream {
         session,
         mut input,

@@ -26,6 +26,7 @@ mod policy;
 mod port_proxy;
 mod ports;
 mod services;
+mod socket;
 mod sprites;
 mod templates;
 mod tokens;

@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::answer::Cx;
 use super::json::Upgrade;
+use super::socket::{Inbox, Outbox};
 use crate::domain::sessions::{self, Forward};
 use crate::error::ApiError;
 
@@ -80,15 +81,12 @@ async fn splice(mut socket: WebSocket, forward: Forward) {
 /// goes (a close, or its messages' end). An empty binary message from the
 /// client ends its side only. The port proxy and the control socket's
 /// `proxy` both run here.
-pub(super) async fn pipe<Tx, Rx>(
-    tx: &mut Tx,
-    rx: &mut Rx,
+pub(super) async fn pipe(
+    tx: &mut impl Outbox,
+    rx: &mut impl Inbox,
     stream: vmhost::Connection,
     forward: &Forward,
-) where
-    Tx: futures_util::Sink<Message> + Unpin,
-    Rx: futures_util::Stream<Item = Result<Message, axum::Error>> + Unpin,
-{
+) {
     let (mut rd, mut wr) = tokio::io::split(stream);
     let up = async {
         while let Some(Ok(msg)) = rx.next().await {
