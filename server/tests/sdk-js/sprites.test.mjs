@@ -20,6 +20,13 @@ test('create, get, list, update and delete a sprite', async () => {
     assert.deepEqual(list.sprites.map((s) => s.name), ['js-one']);
     const updated = await client.updateSprite('js-one', { labels: ['a', 'b'] });
     assert.deepEqual(updated.labels, ['a', 'b']);
+    // The same through the sprite's own handle, and the list walked whole.
+    const again = await client.sprite('js-one').update({ labels: ['c'] });
+    assert.deepEqual(again.labels, ['c']);
+    await client.sprite('js-one').updateURLSettings({ auth: 'public' });
+    assert.equal((await client.getSprite('js-one')).urlSettings?.auth, 'public');
+    assert.deepEqual((await client.listAllSprites('js-one')).map((s) => s.name), ['js-one']);
+    assert.equal(list.runningLimit ?? null, null, 'no limit set on this server');
   } finally {
     await client.deleteSprite('js-one');
   }
@@ -62,6 +69,10 @@ test('restart keeps the disk, and a check says the sprite answers', async () => 
     await sprite.upgrade();
     const kept = await sprite.execFile('sh', ['-c', 'grep -lx sleep /proc/[0-9]*/comm 2>/dev/null | wc -l']);
     assert.equal(String(kept.stdout).trim(), '1');
+    // The sprite's own handle restarts and checks it too.
+    const again = await sprite.restart();
+    assert.equal(again.spriteName, 'js-restart');
+    assert.equal((await sprite.check()).status, 'healthy');
     const check = await client.checkSprite('js-restart');
     assert.equal(check.status, 'healthy');
     assert.equal(typeof check.elapsed, 'number');
@@ -531,6 +542,20 @@ test('services', async () => {
     assert.ok(restarted.some((e) => e.type === 'started'), JSON.stringify(restarted));
     for await (const _ of await sprite.stopService('web', '2s')) { /* drain */ }
     assert.equal((await sprite.getService('web')).state.status, 'stopped');
+    const started = [];
+    for await (const e of await sprite.startService('web', '1s')) started.push(e);
+    assert.ok(started.some((e) => e.type === 'started'), JSON.stringify(started));
+    assert.deepEqual(started.at(-1).logFiles, { stdout: '/var/log/sprite/services/web.stdout.log', stderr: '/var/log/sprite/services/web.stderr.log' });
+    // A signal reaches it; supervised, it comes back.
+    const before = (await sprite.getService('web')).state.restartCount ?? 0;
+    await sprite.signalService('web', 'KILL');
+    let after = before;
+    for (let i = 0; i < 100 && after <= before; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = (await sprite.getService('web')).state.restartCount ?? 0;
+    }
+    assert.ok(after > before, `restarts ${before} -> ${after}`);
+    for await (const _ of await sprite.stopService('web', '2s')) { /* drain */ }
     await sprite.deleteService('web');
     assert.deepEqual(await sprite.listServices(), []);
   } finally {
