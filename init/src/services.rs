@@ -477,7 +477,7 @@ impl Services {
     /// service's log file of this stream.
     async fn pump_lines(&self, name: &str, kind: &str, fd: Fd) {
         let files = sprites_wire::services::service_log_files(name);
-        let mut file = files.get(kind).map(|p| LogFile::open(PathBuf::from(p)));
+        let file = files.get(kind).map(|p| LogFile::writer(PathBuf::from(p)));
         let mut buf = vec![0u8; 16 * 1024];
         let mut line = Vec::new();
         let emit = |line: &mut Vec<u8>| {
@@ -492,8 +492,10 @@ impl Services {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            if let Some(file) = &mut file {
-                file.append(&buf[..n]);
+            if let Some(file) = &file {
+                // A disk that cannot keep up loses the file's copy, never
+                // the service's output or init's own work.
+                let _ = file.try_send(buf[..n].to_vec());
             }
             for &b in &buf[..n] {
                 if b == b'\n' {
@@ -614,6 +616,25 @@ struct LogFile {
 }
 
 impl LogFile {
+    /// A thread of its own that appends what it is sent to the file at
+    /// `path` (init's runtime has one thread, which a slow disk must not
+    /// hold); it ends when the sender is dropped.
+    fn writer(path: PathBuf) -> std::sync::mpsc::SyncSender<Vec<u8>> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(256);
+        let spawned = std::thread::Builder::new()
+            .name("service-log".into())
+            .spawn(move || {
+                let mut file = LogFile::open(path);
+                for data in rx {
+                    file.append(&data);
+                }
+            });
+        if let Err(e) = spawned {
+            eprintln!("sprite-init: no thread for a service's log file: {e}");
+        }
+        tx
+    }
+
     fn open(path: PathBuf) -> LogFile {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);

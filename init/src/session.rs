@@ -422,10 +422,12 @@ impl Session {
         }
     }
 
-    fn unsubscribe(&self, client: u64) -> usize {
+    /// Removes a client: how many are left, and the number the next to
+    /// come will take (read under the same lock).
+    fn unsubscribe(&self, client: u64) -> (usize, u64) {
         let mut out = self.out.lock().unwrap();
         out.clients.retain(|(c, _)| *c != client);
-        out.clients.len()
+        (out.clients.len(), out.next_client)
     }
 
     async fn input(&self, frame: Frame) {
@@ -497,7 +499,7 @@ pub async fn stream(session: Arc<Session>, stream: UnixStream, sub: Subscription
         _ = writer => {}
         _ = reader => {}
     }
-    let left = session.unsubscribe(client);
+    let (left, last) = session.unsubscribe(client);
     let running = session.out.lock().unwrap().exit.is_none();
     if left > 0 || !running {
         return;
@@ -506,7 +508,6 @@ pub async fn stream(session: Arc<Session>, stream: UnixStream, sub: Subscription
         Some(linger) => {
             // Ended only if no client came (or came and went) meanwhile:
             // each arrival takes a new client number.
-            let last = session.out.lock().unwrap().next_client;
             tokio::spawn(async move {
                 tokio::time::sleep(linger).await;
                 let out = session.out.lock().unwrap();

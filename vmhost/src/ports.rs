@@ -47,14 +47,21 @@ pub(crate) fn listening_sockets(pid: Option<i32>) -> io::Result<Vec<Listening>> 
         (AF_INET, SocketId::new_v4()),
         (AF_INET6, SocketId::new_v6()),
     ] {
-        dump(&socket, family, id, &mut found)?;
+        // A dump the kernel says was interrupted (the table changed under
+        // it) may have missed sockets: asked again, once.
+        let mut part = Vec::new();
+        if !dump(&socket, family, id.clone(), &mut part)? {
+            part.clear();
+            dump(&socket, family, id, &mut part)?;
+        }
+        found.extend(part);
     }
     Ok(found)
 }
 
 /// Asks for the sockets of one family in state LISTEN and reads the answers
-/// to the end of the dump.
-fn dump(socket: &Socket, family: u8, id: SocketId, found: &mut Vec<Listening>) -> io::Result<()> {
+/// to the end of the dump; whether it was whole (not interrupted).
+fn dump(socket: &Socket, family: u8, id: SocketId, found: &mut Vec<Listening>) -> io::Result<bool> {
     let mut header = NetlinkHeader::default();
     header.flags = NLM_F_REQUEST | NLM_F_DUMP;
     let request = SockDiagMessage::InetRequest(InetRequest {
@@ -70,14 +77,21 @@ fn dump(socket: &Socket, family: u8, id: SocketId, found: &mut Vec<Listening>) -
     packet.serialize(&mut buf);
     socket.send(&buf, 0)?;
     let mut answer = vec![0u8; 64 << 10];
+    let mut whole = true;
     loop {
         let size = socket.recv(&mut &mut answer[..], 0)?;
         let mut at = 0;
         while at < size {
             let message = NetlinkMessage::<SockDiagMessage>::deserialize(&answer[at..size])
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            if message.header.flags & netlink_packet_core::NLM_F_DUMP_INTR != 0 {
+                whole = false;
+            }
             match message.payload {
-                NetlinkPayload::Done(_) => return Ok(()),
+                NetlinkPayload::Done(done) if done.code < 0 => {
+                    return Err(io::Error::from_raw_os_error(-done.code));
+                }
+                NetlinkPayload::Done(_) => return Ok(whole),
                 NetlinkPayload::Error(e) => return Err(e.to_io()),
                 NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
                     found.push(Listening {

@@ -92,9 +92,9 @@ pub struct MemoryPolicy {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PrivilegesPolicy {
     /// `standard` (also empty: the default) or `minimal`, which also
-    /// refuses tracing other processes, reading or writing their memory,
-    /// io_uring and changing the execution domain, and sets
-    /// no-new-privileges. `privileged` is not offered.
+    /// refuses tracing other processes, reading or writing their memory
+    /// and io_uring, and sets no-new-privileges. `privileged` is not
+    /// offered.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub profile: String,
     /// Devices the sprite may open besides the usual ones: only

@@ -33,7 +33,8 @@ const WINDOW: Duration = Duration::from_secs(60);
 #[derive(Default)]
 pub struct Creations(Mutex<HashMap<String, VecDeque<Instant>>>);
 
-/// Counts a creation for `org_id`, unless its rate is used up.
+/// Whether `org_id` may make one more sprite this minute (counted by
+/// [`created`] once made; two at the same moment may both pass).
 pub fn may_create(state: &AppState, org_id: &str) -> Result<(), ApiError> {
     let Some(limit) = state.settings.limits.creates_per_minute else {
         return Ok(());
@@ -62,13 +63,22 @@ pub fn may_create(state: &AppState, org_id: &str) -> Result<(), ApiError> {
             retry_after: Some(retry),
         })));
     }
-    recent.push_back(now);
     Ok(())
 }
 
+/// Counts a sprite `org_id` made.
+pub fn created(state: &AppState, org_id: &str) {
+    if state.settings.limits.creates_per_minute.is_some() {
+        let mut all = state.creations.0.lock().unwrap();
+        all.entry(org_id.to_string())
+            .or_default()
+            .push_back(Instant::now());
+    }
+}
+
 /// Whether one more of `org_id`'s sprites may start running (a creation,
-/// a wake); `waking` is a sprite of the organization that does not run
-/// yet, and is not counted.
+/// a wake). Wakes at the same moment may both pass: the limit is a
+/// ceiling for what the organization does in turn, not a lock.
 pub async fn may_run(state: &AppState, org_id: &str) -> Result<(), ApiError> {
     let Some(limit) = state.settings.limits.running else {
         return Ok(());

@@ -492,6 +492,7 @@ async fn add(
         forget(state);
         return Err(e.into());
     }
+    crate::domain::limits::created(state, &caller.org_id);
     state.activity.touch(host_name);
     let sprite = get(state, caller, name.as_str()).await?;
     state.events.publish(

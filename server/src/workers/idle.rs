@@ -200,18 +200,14 @@ async fn sleep_idle(state: &AppState) -> Result<(), crate::error::ApiError> {
         let Some(mut sleep) = due(now - last, warm, cold) else {
             continue;
         };
+        let org: String = row.try_get("org_id")?;
         if let (Sleep::Warm, Some(limit)) = (sleep, warm_limit) {
             // A sprite going warm past the limit goes cold instead, and so
             // do warm ones beyond it (the limit lowered).
-            let org: String = row.try_get("org_id")?;
-            let warm = warm_now.entry(org).or_default();
+            let warm = warm_now.get(&org).copied().unwrap_or(0);
             match state.host.phase(&host).ok() {
-                Some(vmhost::Phase::Running) if *warm >= limit => sleep = Sleep::Cold,
-                Some(vmhost::Phase::Running) => *warm += 1,
-                Some(vmhost::Phase::SleepingWarm) if *warm > limit => {
-                    sleep = Sleep::Cold;
-                    *warm -= 1;
-                }
+                Some(vmhost::Phase::Running) if warm >= limit => sleep = Sleep::Cold,
+                Some(vmhost::Phase::SleepingWarm) if warm > limit => sleep = Sleep::Cold,
                 _ => {}
             }
         }
@@ -219,28 +215,42 @@ async fn sleep_idle(state: &AppState) -> Result<(), crate::error::ApiError> {
         let Ok(_guard) = lock.try_write_owned() else {
             continue;
         };
-        if let Err(e) = put_to_sleep(state, &host, sleep, last).await {
-            tracing::warn!(sprite = %host, error = %e, "cannot put an idle sprite to sleep");
+        match put_to_sleep(state, &host, sleep, last).await {
+            // Counted once it is so.
+            Ok(Some((from, to))) => {
+                let warm = warm_now.entry(org).or_default();
+                if to == Sleep::Warm {
+                    *warm += 1;
+                } else if from == vmhost::Phase::SleepingWarm {
+                    *warm = warm.saturating_sub(1);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(sprite = %host, error = %e, "cannot put an idle sprite to sleep");
+            }
         }
     }
     Ok(())
 }
 
+/// Puts the sprite to sleep as `sleep` says, unless it is in use after
+/// all; the phase it was in and the sleep it took, if it took one.
 async fn put_to_sleep(
     state: &AppState,
     host: &SpriteName,
     sleep: Sleep,
     last: i64,
-) -> vmhost::Result<()> {
+) -> vmhost::Result<Option<(vmhost::Phase, Sleep)>> {
     let phase = match state.host.get(host) {
         Ok(info) => info.phase,
-        Err(vmhost::Error::NotFound(_)) => return Ok(()),
+        Err(vmhost::Error::NotFound(_)) => return Ok(None),
         Err(e) => return Err(e),
     };
     let target = match (sleep, phase) {
         (Sleep::Cold, vmhost::Phase::Running | vmhost::Phase::SleepingWarm) => Sleep::Cold,
         (Sleep::Warm, vmhost::Phase::Running) => Sleep::Warm,
-        _ => return Ok(()),
+        _ => return Ok(None),
     };
     if phase == vmhost::Phase::Running {
         // Output of a session someone watches is activity the server did
@@ -253,7 +263,7 @@ async fn put_to_sleep(
             .max();
         if let Some(at) = watched.filter(|at| *at > last) {
             state.activity.raise(host, at);
-            return Ok(());
+            return Ok(None);
         }
     }
     match target {
@@ -266,7 +276,7 @@ async fn put_to_sleep(
         }
     }
     tracing::info!(sprite = %host, sleep = ?target, "idle sprite put to sleep");
-    Ok(())
+    Ok(Some((phase, target)))
 }
 
 #[cfg(test)]

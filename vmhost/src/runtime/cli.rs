@@ -489,33 +489,43 @@ impl Runtime for OciCli {
             .cgroup(id)?
             .ok_or_else(|| Error::Runtime(format!("sandbox {id} has no cgroup")))?;
         let root = Path::new("/sys/fs/cgroup");
-        let write = |file: PathBuf| {
-            fs::write(&file, bytes.to_string())
-                .map_err(|e| Error::path("cannot set the memory limit", &file, e))
+        let write = |file: &Path, value: u64| {
+            fs::write(file, value.to_string()).map_err(|e| match e.raw_os_error() {
+                // cgroup v1 lowers a limit only as far as it can reclaim.
+                Some(libc::EBUSY) => Error::Invalid(format!(
+                    "the sprite uses more than {} MiB now: end what uses it, or restart it, \
+                     then lower its limit",
+                    value >> 20
+                )),
+                _ => Error::path("cannot set the memory limit", file, e),
+            })
         };
+        let read =
+            |file: &Path| -> Option<u64> { fs::read_to_string(file).ok()?.trim().parse().ok() };
         match self.layout {
-            Layout::V2 => write(root.join(&rel).join("memory.max")),
+            Layout::V2 => write(&root.join(&rel).join("memory.max"), bytes),
             Layout::V1 { .. } => {
-                // Memory plus swap may never be under memory alone: raise
-                // it first, lower it last.
                 let dir = root.join("memory").join(&rel);
-                let (limit, with_swap) = (
-                    dir.join("memory.limit_in_bytes"),
-                    dir.join("memory.memsw.limit_in_bytes"),
-                );
-                let swap = with_swap.exists();
-                let now: u64 = fs::read_to_string(&limit)
-                    .ok()
-                    .and_then(|t| t.trim().parse().ok())
-                    .unwrap_or(0);
-                if swap && bytes > now {
-                    write(with_swap.clone())?;
+                let limit = dir.join("memory.limit_in_bytes");
+                let with_swap = dir.join("memory.memsw.limit_in_bytes");
+                let now = read(&limit).unwrap_or(0);
+                // Memory plus swap keeps its headroom over memory alone
+                // (none to keep when it is unlimited), and is never under
+                // it: raised first, lowered last.
+                let swap = read(&with_swap)
+                    .filter(|s| *s < 1 << 62)
+                    .map(|s| bytes + s.saturating_sub(now));
+                match swap {
+                    Some(swap) if bytes > now => {
+                        write(&with_swap, swap)?;
+                        write(&limit, bytes)
+                    }
+                    Some(swap) => {
+                        write(&limit, bytes)?;
+                        write(&with_swap, swap)
+                    }
+                    None => write(&limit, bytes),
                 }
-                write(limit)?;
-                if swap && bytes <= now {
-                    write(with_swap)?;
-                }
-                Ok(())
             }
         }
     }

@@ -113,12 +113,11 @@ const NAMESPACE_FLAGS: &[u64] = &[
 ];
 
 /// Refused besides [`DENIED_SYSCALLS`] under the `minimal` profile: other
-/// processes' memory and tracing, io_uring and the execution domain.
+/// processes' memory and tracing, and io_uring.
 const MINIMAL_DENIED: &[&str] = &[
     "io_uring_enter",
     "io_uring_register",
     "io_uring_setup",
-    "personality",
     "process_vm_readv",
     "process_vm_writev",
     "ptrace",

@@ -24,8 +24,15 @@ use crate::error::ApiError;
 use crate::AppState;
 
 /// Messages waiting for the running operation before the socket stops
-/// reading (and the client's sends wait).
-const BACKLOG: usize = 256;
+/// reading (and the client's sends wait); with [`MAX_MESSAGE`], what one
+/// connection may hold in memory is bounded (~8 MiB).
+const BACKLOG: usize = 8;
+
+/// The largest message the control socket takes.
+const MAX_MESSAGE: usize = 1 << 20;
+
+/// Messages the server sends waiting for the client.
+const OUTGOING: usize = 64;
 
 pub(super) async fn open(
     cx: Cx,
@@ -40,6 +47,7 @@ pub(super) async fn open(
         caller: cx.caller,
         name,
     };
+    let ws = ws.max_message_size(MAX_MESSAGE);
     Ok(super::exec::announced(
         ws.on_upgrade(move |socket| serve(socket, sprite)),
     ))
@@ -69,7 +77,7 @@ fn refusal(id: Option<String>, op: Option<String>, code: &str, message: &str) ->
 /// to the one running. Everything the server sends goes through one writer.
 async fn serve(socket: WebSocket, sprite: Sprite) {
     let (mut sink, mut stream) = socket.split();
-    let (out, mut outgoing) = mpsc::channel::<Message>(BACKLOG);
+    let (out, mut outgoing) = mpsc::channel::<Message>(OUTGOING);
     let writer = tokio::spawn(async move {
         while let Some(msg) = outgoing.recv().await {
             if sink.send(msg).await.is_err() {
@@ -78,7 +86,7 @@ async fn serve(socket: WebSocket, sprite: Sprite) {
         }
         let _ = sink.close().await;
     });
-    // The running operation's inbox; closed once it has ended.
+    // The running (or last) operation's inbox; closed once it has ended.
     let mut running: Option<mpsc::Sender<Message>> = None;
     while let Some(Ok(msg)) = stream.next().await {
         let inbox = running.as_ref().filter(|inbox| !inbox.is_closed());
@@ -109,6 +117,10 @@ async fn serve(socket: WebSocket, sprite: Sprite) {
                 let _ = inbox.send(msg).await;
                 None
             }
+            // Late input for an operation that has ended (stdin for a
+            // command that exited without reading it, the rest of a file
+            // whose write failed): its end already went out.
+            (None, None) if running.is_some() => None,
             (None, None) => Some(refusal(
                 None,
                 None,
@@ -307,7 +319,7 @@ async fn proxy(
     let host = arg(args, "host").unwrap_or("localhost");
     let forward = sessions::forward(&sprite.state, &sprite.caller, &sprite.name).await?;
     let connection = forward.connect(host, port).await?;
-    super::port_proxy::pipe(tx, rx, connection, &forward).await;
+    super::port_proxy::pipe(tx, rx, connection, (&forward, true)).await;
     Ok(Completed {
         ok: true,
         exit_code: None,

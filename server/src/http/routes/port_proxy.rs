@@ -72,28 +72,31 @@ async fn splice(mut socket: WebSocket, forward: Forward) {
         return;
     }
     let (mut tx, mut rx) = socket.split();
-    pipe(&mut tx, &mut rx, stream, &forward).await;
+    pipe(&mut tx, &mut rx, stream, (&forward, false)).await;
     let _ = tx.send(Message::Close(None)).await;
 }
 
 /// Copies a connection's bytes to the client as binary messages and the
 /// client's binary messages to it, until the connection ends or the client
 /// goes (a close, or its messages' end). An empty binary message from the
-/// client ends its side only. The port proxy and the control socket's
-/// `proxy` both run here.
+/// client ends its side only when `half_close` (the control socket's
+/// `proxy`, whose messages mean nothing else; the port proxy passes them
+/// on as nothing). The port proxy and the control socket's `proxy` both
+/// run here.
 pub(super) async fn pipe(
     tx: &mut impl Outbox,
     rx: &mut impl Inbox,
     stream: vmhost::Connection,
-    forward: &Forward,
+    (forward, half_close): (&Forward, bool),
 ) {
     let (mut rd, mut wr) = tokio::io::split(stream);
     let up = async {
         while let Some(Ok(msg)) = rx.next().await {
             match msg {
-                Message::Binary(b) if b.is_empty() => {
+                Message::Binary(b) if b.is_empty() && half_close => {
                     let _ = wr.shutdown().await;
                 }
+                Message::Binary(b) if b.is_empty() => {}
                 Message::Binary(b) if wr.write_all(&b).await.is_err() => break,
                 Message::Close(_) => break,
                 _ => {}
