@@ -383,17 +383,38 @@ impl SpriteFs {
             None => (self.ids.base, self.ids.base, mode.unwrap_or(0o644)),
         };
         let tmp = temp_name(&name);
-        let fd = rustix::fs::openat(
+        // Unnamed until finished (O_TMPFILE), so a server killed mid-write
+        // leaves nothing behind; a named temporary where the file system
+        // has no unnamed files.
+        let private = Mode::from_bits_truncate(0o600);
+        let (fd, named) = match rustix::fs::openat(
             &dir,
-            &tmp,
-            OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_bits_truncate(0o600),
-        )
-        .map_err(|e| map_err(path, e))?;
+            ".",
+            OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC,
+            private,
+        ) {
+            Ok(fd) => (fd, false),
+            Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::ISDIR) => {
+                let fd = rustix::fs::openat(
+                    &dir,
+                    &tmp,
+                    OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::WRONLY
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    private,
+                )
+                .map_err(|e| map_err(path, e))?;
+                (fd, true)
+            }
+            Err(e) => return Err(map_err(path, e)),
+        };
         Ok(NewFile {
             file: Some(File::from(fd)),
             dir,
             tmp,
+            named,
             name,
             path: path.to_string(),
             owner: (uid, gid, perm),
@@ -580,7 +601,10 @@ pub struct NewFile {
     /// `None` once finished.
     file: Option<File>,
     dir: OwnedFd,
+    /// The name it takes for a moment before `name` (all along when
+    /// `named`: the file system has no unnamed files).
     tmp: std::ffi::OsString,
+    named: bool,
     name: std::ffi::OsString,
     path: String,
     /// Owner, group and permission bits the file takes at the end.
@@ -604,6 +628,17 @@ impl NewFile {
             rustix::fs::fchown(&f, Some(as_uid(uid)), Some(as_gid(gid)))?;
             rustix::fs::fchmod(&f, Mode::from_bits_truncate(perm & 0o7777))?;
             f.sync_all()?;
+            if !self.named {
+                let unnamed = format!("/proc/self/fd/{}", f.as_raw_fd());
+                let here = rustix::fs::CWD;
+                rustix::fs::linkat(
+                    here,
+                    unnamed.as_str(),
+                    &self.dir,
+                    &self.tmp,
+                    AtFlags::SYMLINK_FOLLOW,
+                )?;
+            }
             rustix::fs::renameat(&self.dir, &self.tmp, &self.dir, &self.name)?;
             Ok::<(), std::io::Error>(())
         })();
@@ -617,7 +652,8 @@ impl NewFile {
 
 impl Drop for NewFile {
     fn drop(&mut self) {
-        if self.file.is_some() {
+        // An unnamed file goes with its descriptor.
+        if self.file.is_some() && self.named {
             let _ = rustix::fs::unlinkat(&self.dir, &self.tmp, AtFlags::empty());
         }
     }

@@ -102,6 +102,11 @@ async fn every_file_operation_works_and_maps_ownership() {
     let files = host.sprite_files(&s).await.unwrap();
     let mut half = files.create("/srv/fresh.html", None, false).await.unwrap();
     half.write(b"half").await.unwrap();
+    // Unnamed while written: a host killed now leaves nothing in the tree.
+    assert_eq!(
+        ok(&host, &s, "ls -A /srv | grep -c sprite-tmp || true").await,
+        "0"
+    );
     drop(half);
     assert_eq!(fs.read("/srv/fresh.html", 100).unwrap(), b"v2");
     assert_eq!(
