@@ -69,23 +69,12 @@ pub enum ServiceOp {
     },
 }
 
-/// Where service definitions live inside the sprite, one `<name>.json`
-/// (a [`ServiceSpec`]) each.
-pub const SERVICES_DIR: &str = "/etc/sprite/services";
+pub use sprites_wire::services::{valid_service_name, SERVICES_DIR};
 
 /// The sprite's own environment (a JSON object of names and values, given
 /// when the sprite was made): every command and service gets it, over the
 /// defaults and under what the command itself asks for.
 pub const ENVIRONMENT_FILE: &str = "/etc/sprite/environment.json";
-
-/// Service names: lowercase letters, digits, `-` and `_`, 1 to 63.
-pub fn valid_service_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-}
 
 /// A service: a named long-running command that sprite-init starts at
 /// boot and restarts when it crashes; the API's own request, as the host
@@ -212,4 +201,4 @@ pub struct SessionInfo {
 }
 
 /// Version string sent in [`Reply::Pong`]; the host logs a mismatch.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub use sprites_wire::VERSION;

@@ -19,6 +19,10 @@ pub use names::{CheckpointId, NameError, SpriteName};
 #[cfg(feature = "schema")]
 pub use schemars;
 
+/// The version of this system: the server's (the `Sprite-Version` header),
+/// and sprite-init's, which a sprite reports as its own.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// The first label of a sprite's URL host name: `<sprite>-<org>` (the
 /// host is `<sprite>-<org>.<base domain>`). Names and slugs may both hold
 /// hyphens, so two sprites could share one; the server refuses the second.

@@ -6,6 +6,19 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// Where service definitions live inside the sprite, one `<name>.json`
+/// (a [`ServiceRequest`]) each: files of the sprite's own disk.
+pub const SERVICES_DIR: &str = "/etc/sprite/services";
+
+/// Service names: lowercase letters, digits, `-` and `_`, 1 to 63.
+pub fn valid_service_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
 /// Where a service's output is also kept on the sprite's own disk, one file
 /// per stream (`stdout`, `stderr`), each cut at [`SERVICE_LOG_MAX`] bytes
 /// with the previous part kept as `<file>.1`.

@@ -84,7 +84,7 @@ async fn view(state: &AppState, caller: &Caller, r: Record) -> Result<Sprite, Ap
         labels: r.labels.0,
         replication: replication(state, &host)?,
         environment,
-        version: sprite_init::VERSION.to_string(),
+        version: sprites_wire::VERSION.to_string(),
         last_running_at: last_running_at.map(crate::db::iso_ms),
     })
 }

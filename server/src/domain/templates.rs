@@ -223,12 +223,12 @@ fn load_one(dir: &Path, mirror: &str) -> anyhow::Result<(u32, GalleryTemplate)> 
     }
     for s in &m.services {
         anyhow::ensure!(
-            sprite_init::valid_service_name(&s.name),
+            sprites_wire::services::valid_service_name(&s.name),
             "{:?} is not a valid service name",
             s.name
         );
         files.push(RecipeFile {
-            path: format!("{}/{}.json", sprite_init::SERVICES_DIR, s.name),
+            path: format!("{}/{}.json", sprites_wire::services::SERVICES_DIR, s.name),
             mode: 0o644,
             content: serde_json::to_string_pretty(&s.spec)? + "\n",
         });
@@ -751,7 +751,7 @@ mod tests {
             );
             let services: Vec<vmhost::ServiceSpec> = files
                 .iter()
-                .filter(|f| f.path.starts_with(sprite_init::SERVICES_DIR))
+                .filter(|f| f.path.starts_with(sprites_wire::services::SERVICES_DIR))
                 .map(|f| serde_json::from_str(&f.content).unwrap())
                 .collect();
             assert!(

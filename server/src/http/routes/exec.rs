@@ -115,7 +115,7 @@ pub(super) fn announced(mut res: Response) -> Response {
     headers.insert("x-sprite-capabilities", HeaderValue::from_static("signal"));
     headers.insert(
         "sprite-version",
-        HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
+        HeaderValue::from_static(sprites_wire::VERSION),
     );
     res
 }
