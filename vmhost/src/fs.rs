@@ -882,11 +882,6 @@ impl Files {
         .await
     }
 
-    pub async fn read(&self, path: &str, max: u64) -> Result<Vec<u8>> {
-        let path = path.to_string();
-        self.run(move |fs| fs.read(&path, max)).await
-    }
-
     /// A regular file opened for reading, to be read as it streams out,
     /// and its size when opened.
     pub async fn open_read(&self, path: &str) -> Result<(tokio::fs::File, u64)> {

@@ -167,6 +167,15 @@ pub async fn read(
     Ok(fs.open_read(&path).await?)
 }
 
+/// The bytes of a file [`read`] opened, in pieces of at most 64 KiB, up to
+/// the size it had when opened.
+pub fn chunks(
+    (file, size): (tokio::fs::File, u64),
+) -> tokio_util::io::ReaderStream<tokio::io::Take<tokio::fs::File>> {
+    use tokio::io::AsyncReadExt;
+    tokio_util::io::ReaderStream::with_capacity(file.take(size), 64 << 10)
+}
+
 /// Writes a file from `data` as it arrives (making its folders with
 /// `parents`): it takes its name only once whole, so a write cut short
 /// leaves the old file; the sprite's disk quota is its only size limit.

@@ -10,7 +10,6 @@ use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use sprites_wire::control::{Arg, Completed, Envelope, Failed};
 use std::collections::BTreeMap;
-use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 use super::answer::Cx;
@@ -175,20 +174,20 @@ async fn run(
         )),
     };
     drop(rx);
-    let envelope = match ended {
-        Ok(done) => Envelope::Complete { id, args: done },
-        Err(Outcome::Failed(e)) => Envelope::Error {
-            id,
-            op: Some(op),
-            args: Failed::new(e.code(), e.public_message()),
-        },
-        Err(Outcome::Refused(code, message)) => Envelope::Error {
-            id,
-            op: Some(op),
-            args: Failed::new(code, message),
-        },
+    let failed = match ended {
+        Ok(done) => Ok(done),
+        Err(Outcome::Failed(e)) => Err(Failed::new(e.code(), e.public_message())),
+        Err(Outcome::Refused(code, message)) => Err(Failed::new(code, message)),
         // The client went; there is no one to tell.
         Err(Outcome::Left) => return,
+    };
+    let envelope = match failed {
+        Ok(done) => Envelope::Complete { id, args: done },
+        Err(args) => Envelope::Error {
+            id,
+            op: Some(op),
+            args,
+        },
     };
     let _ = out.send(text(envelope)).await;
 }
@@ -247,24 +246,14 @@ async fn read(
     tx: &mut impl Outbox,
 ) -> Result<Completed, Outcome> {
     let at = place(sprite, args);
-    let (mut file, size) = files::read(&sprite.state, &sprite.caller, at, None).await?;
-    let mut buf = vec![0u8; 64 << 10];
+    let file = files::read(&sprite.state, &sprite.caller, at, None).await?;
+    let mut chunks = files::chunks(file);
     let mut sent = 0u64;
-    while sent < size {
-        let want = buf.len().min((size - sent) as usize);
-        let n = file
-            .read(&mut buf[..want])
-            .await
-            .map_err(|e| ApiError::Host(vmhost::Error::io("cannot read the file", e)))?;
-        if n == 0 {
-            break;
-        }
-        sent += n as u64;
-        if tx
-            .send(Message::Binary(buf[..n].to_vec().into()))
-            .await
-            .is_err()
-        {
+    while let Some(chunk) = chunks.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::Host(vmhost::Error::io("cannot read the file", e)))?;
+        sent += chunk.len() as u64;
+        if tx.send(Message::Binary(chunk)).await.is_err() {
             return Err(Outcome::Left);
         }
     }
@@ -282,7 +271,7 @@ async fn write(
     rx: &mut impl Inbox,
 ) -> Result<Completed, Outcome> {
     let at = place(sprite, args);
-    let parents = arg(args, "mkdirParents").is_none_or(|v| v == "true" || v == "1");
+    let parents = arg(args, "mkdirParents").is_none_or(super::json::is_true);
     let how = (arg(args, "mode"), parents);
     let bytes = futures_util::stream::unfold(rx, |rx| async move {
         loop {

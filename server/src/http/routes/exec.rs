@@ -22,7 +22,7 @@ use futures_util::{SinkExt, StreamExt};
 use sprites_wire::api::{frame, ExecMessage, KillSession};
 use vmhost::{Chunk, ExecSpec, WinSize};
 
-use super::json::{OptionalBody, Query, Upgrade};
+use super::json::{is_true, OptionalBody, Query, Upgrade};
 use super::socket::{Inbox, Outbox};
 use crate::domain::caller::Caller;
 use crate::domain::sessions::{self, Watch};
@@ -60,8 +60,8 @@ pub(super) fn exec_spec<K: AsRef<str>, V: AsRef<str>>(
                 spec.env.push((name.to_string(), value.to_string()));
             }
             "dir" => spec.dir = Some(v.to_string()),
-            "tty" => tty = v == "true" || v == "1",
-            "detachable" => spec.detachable = v == "true" || v == "1",
+            "tty" => tty = is_true(v),
+            "detachable" => spec.detachable = is_true(v),
             "max_run_after_disconnect" => {
                 let d = sprites_wire::parse_duration(v).ok_or_else(|| {
                     ApiError::Invalid("max_run_after_disconnect: like 30s, 5m or 0".into())
@@ -138,8 +138,7 @@ pub(super) async fn exec_http(
             "tty: a terminal needs the WebSocket exec; HTTP exec has none".into(),
         ));
     }
-    let stdin = form_urlencoded::parse(query.as_bytes())
-        .any(|(k, v)| k == "stdin" && (v == "true" || v == "1"));
+    let stdin = form_urlencoded::parse(query.as_bytes()).any(|(k, v)| k == "stdin" && is_true(&v));
     let (stream, watch) = sessions::start(&state, &caller, &name, spec).await?;
     let vmhost::Stream {
         mut input, output, ..

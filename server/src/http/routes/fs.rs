@@ -36,19 +36,17 @@ impl PathQuery {
 }
 
 fn flag(v: &Option<String>, default: bool) -> bool {
-    v.as_deref().map_or(default, |v| v == "true" || v == "1")
+    v.as_deref().map_or(default, super::json::is_true)
 }
 
 /// A file's bytes as they are read.
 fn bytes((file, size): (tokio::fs::File, u64)) -> Response {
-    use tokio::io::AsyncReadExt;
-    let chunks = tokio_util::io::ReaderStream::with_capacity(file.take(size), 64 << 10);
     (
         [
             ("content-type", "application/octet-stream".to_string()),
             ("content-length", size.to_string()),
         ],
-        axum::body::Body::from_stream(chunks),
+        axum::body::Body::from_stream(files::chunks((file, size))),
     )
         .into_response()
 }

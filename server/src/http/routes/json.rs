@@ -79,3 +79,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
             .map_err(|e| ApiError::Invalid(e.body_text()))
     }
 }
+
+/// A query flag set: `true` or `1`, as the SDKs write them.
+pub(super) fn is_true(v: &str) -> bool {
+    v == "true" || v == "1"
+}
