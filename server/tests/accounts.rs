@@ -189,7 +189,6 @@ async fn sessions_csrf_tokens_and_sign_out() {
         "a fresh session id at sign-in"
     );
     assert_ne!(v["csrf_token"].as_str().unwrap(), csrf);
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -348,7 +347,6 @@ async fn an_admins_invitation_signs_up_one_person_with_its_address() {
         .delete(&root, &format!("/v1/admin/invitations/{id}"))
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -384,7 +382,6 @@ async fn a_class_join_code_signs_a_student_up_into_that_class() {
         .cloned()
         .unwrap_or_else(|| panic!("sam is in the class: {v}"));
     assert_eq!(lab["role"], "member", "a student, never a teacher: {lab}");
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -445,5 +442,4 @@ async fn a_disabled_account_cannot_sign_in_and_its_sessions_and_tokens_stop() {
     assert_eq!(st, StatusCode::OK);
     let (st, _, _) = send(browser().post(srv.url("/v1/auth/signin")).json(&login)).await;
     assert_eq!(st, StatusCode::OK);
-    srv.cleanup().await;
 }

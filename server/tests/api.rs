@@ -3,10 +3,12 @@
 
 mod common;
 
-use common::{start, Backend, TestServer};
+use common::{start, start_as, Backend, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use sprites_wire::api::{Fork, KillSession, UpdateSprite, UrlSettings};
 use sprites_wire::client;
+use sprites_wire::fs::{Chown, Move, Owner};
 
 async fn body(res: reqwest::Response) -> (StatusCode, Value) {
     let status = res.status();
@@ -145,14 +147,12 @@ async fn sprites_lifecycle(srv: TestServer) {
     assert_eq!(st, StatusCode::OK, "bob's own sprite named web");
     let (st, _) = srv.send(&bob, &client::exec_sessions("nope")).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    let (st, _) = srv
-        .post(
-            &alice,
-            "/v1/sprites/web/exec/1/kill",
-            json!({"signal": "SIGNOPE"}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let nope = KillSession {
+        signal: Some("SIGNOPE".into()),
+        timeout: None,
+    };
+    let kill = client::kill_session("web", "1", &nope);
+    assert_eq!(srv.status(&alice, &kill).await, StatusCode::BAD_REQUEST);
 
     // List with a prefix and pages.
     for n in ["api-1", "api-2", "api-3"] {
@@ -190,12 +190,16 @@ async fn sprites_lifecycle(srv: TestServer) {
     );
 
     // Update.
+    let update = UpdateSprite {
+        labels: Some(vec!["a".into(), "b".into()]),
+        url_settings: Some(UrlSettings {
+            auth: Some("sprite".into()),
+            private_access: None,
+        }),
+        sleep: None,
+    };
     let (st, v) = srv
-        .put(
-            &alice,
-            "/v1/sprites/web",
-            json!({"labels": ["a", "b"], "url_settings": {"auth": "sprite"}}),
-        )
+        .send(&alice, &client::update_sprite("web", &update))
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["labels"], json!(["a", "b"]));
@@ -214,7 +218,6 @@ async fn sprites_lifecycle(srv: TestServer) {
     let (st, v) = srv.send(&bob, &client::sprite("web")).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(v["organization"], "bob");
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -290,9 +293,7 @@ async fn lines(res: reqwest::Response) -> (StatusCode, Vec<Value>) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn checkpoints_restore_fork_sleep_and_wake() {
-    let srv = start("t-api-ckpt", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
-    let bob = srv.user("bob").await;
+    let (srv, [alice, bob]) = start_as("t-api-ckpt", ["alice", "bob"]).await;
     let c = &srv.client;
     let (st, _) = srv.create(&alice, "app").await;
     assert_eq!(st, StatusCode::CREATED);
@@ -367,13 +368,11 @@ async fn checkpoints_restore_fork_sleep_and_wake() {
     assert_eq!(st, StatusCode::NOT_FOUND);
 
     // Fork from the checkpoint: a new sprite of the same organization.
-    let (st, v) = srv
-        .post(
-            &alice,
-            "/v1/sprites/app/fork",
-            json!({"name": "app-b", "checkpoint": "v1"}),
-        )
-        .await;
+    let fork = Fork {
+        name: "app-b".into(),
+        checkpoint: Some("v1".into()),
+    };
+    let (st, v) = srv.send(&alice, &client::fork("app", &fork)).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     assert_eq!(v["name"], "app-b");
     assert_eq!(v["status"], "running");
@@ -402,14 +401,11 @@ async fn checkpoints_restore_fork_sleep_and_wake() {
             .await,
         StatusCode::NO_CONTENT
     );
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn files_through_the_api_stay_inside_the_sprite() {
-    let srv = start("t-api-fs", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
-    let bob = srv.user("bob").await;
+    let (srv, [alice, bob]) = start_as("t-api-fs", ["alice", "bob"]).await;
     let c = &srv.client;
     let (st, _) = srv.create(&alice, "box").await;
     assert_eq!(st, StatusCode::CREATED);
@@ -476,22 +472,26 @@ async fn files_through_the_api_stay_inside_the_sprite() {
     assert_eq!(st, StatusCode::BAD_REQUEST, "missing path");
 
     // Rename, copy, chown, delete.
-    let (st, _) = srv
-        .post(
-            &alice,
-            "/v1/sprites/box/fs/copy",
-            json!({"source": "/root/notes", "dest": "/root/notes2"}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK);
-    let (st, v) = srv
-        .post(
-            &alice,
-            "/v1/sprites/box/fs/chown",
-            json!({"path": "/root/notes2", "uid": 1000, "gid": 1000, "recursive": true}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK, "{v}");
+    let moving = |source: &str, dest: &str| Move {
+        source: source.into(),
+        dest: dest.into(),
+        working_dir: None,
+        recursive: None,
+        preserve_attrs: None,
+    };
+    srv.ok(
+        &alice,
+        client::copy("box", &moving("/root/notes", "/root/notes2")),
+    )
+    .await;
+    let chown = Chown {
+        path: "/root/notes2".into(),
+        working_dir: None,
+        uid: Some(Owner::Id(1000)),
+        gid: Some(Owner::Id(1000)),
+        recursive: true,
+    };
+    srv.ok(&alice, client::chown("box", &chown)).await;
     let (_, v) = srv
         .get(
             &alice,
@@ -499,14 +499,11 @@ async fn files_through_the_api_stay_inside_the_sprite() {
         )
         .await;
     assert_eq!(v["entries"][0]["uid"], 1000);
-    let (st, _) = srv
-        .post(
-            &alice,
-            "/v1/sprites/box/fs/rename",
-            json!({"source": "/root/notes2", "dest": "/root/archive"}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK);
+    srv.ok(
+        &alice,
+        client::rename("box", &moving("/root/notes2", "/root/archive")),
+    )
+    .await;
     let (st, v) = srv
         .delete(&alice, "/v1/sprites/box/fs/delete?path=/root/archive")
         .await;
@@ -523,13 +520,11 @@ async fn files_through_the_api_stay_inside_the_sprite() {
         .get(&bob, "/v1/sprites/box/fs/read?path=/root/notes/today.txt")
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn files_larger_than_memory_would_like_stream_both_ways() {
-    let srv = start("t-api-bigfile", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
+    let (srv, [alice]) = start_as("t-api-bigfile", ["alice"]).await;
     assert_eq!(srv.create(&alice, "big").await.0, StatusCode::CREATED);
     // 96 MiB: past the 64 MiB a request could carry before.
     let data: Vec<u8> = (0..96u32 << 20).map(|i| (i % 251) as u8).collect();
@@ -561,28 +556,21 @@ async fn files_larger_than_memory_would_like_stream_both_ways() {
     assert!(got == data, "the bytes read are the bytes written");
     assert!(chunks > 1, "the file came in pieces, as it was read");
     let out = srv
-        .state
-        .host
         .run(
-            &srv.host_name("big"),
+            "big",
             &[
                 "sh",
                 "-c",
                 "ls -A /root | grep -c sprite-tmp; stat -c %s /root/big.bin",
             ],
-            b"",
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n100663296\n");
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exec_over_plain_http_streams_framed_output_and_the_exit_code() {
-    let srv = start("t-api-httpexec", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
-    let bob = srv.user("bob").await;
+    let (srv, [alice, bob]) = start_as("t-api-httpexec", ["alice", "bob"]).await;
     let (st, v) = srv.create(&alice, "h").await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let exec = |token: &str, query: &str, body: &'static str| {
@@ -626,13 +614,11 @@ async fn exec_over_plain_http_streams_framed_output_and_the_exit_code() {
     assert_eq!(st, StatusCode::BAD_REQUEST);
     let (st, _) = body(exec(&bob, "cmd=true", "").await.unwrap()).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_name_used_again_reaches_the_new_sprite() {
-    let srv = start("t-api-again", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
+    let (srv, [alice]) = start_as("t-api-again", ["alice"]).await;
     let run = |cmd: &'static str| {
         srv.client
             .post(srv.url(&format!(
@@ -661,13 +647,11 @@ async fn a_name_used_again_reaches_the_new_sprite() {
         let res = run("true").await.unwrap();
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
     }
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unreadable_bodies_are_refused_and_change_nothing() {
-    let srv = start("t-api-bodies", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
+    let (srv, [alice]) = start_as("t-api-bodies", ["alice"]).await;
     assert_eq!(srv.create(&alice, "b").await.0, StatusCode::CREATED);
     let post = |path: &'static str, bytes: Vec<u8>| {
         srv.client
@@ -747,23 +731,16 @@ async fn unreadable_bodies_are_refused_and_change_nothing() {
         assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {v}");
         assert_eq!(v["error"], "invalid", "{path}: {v}");
     }
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_listing_goes_down_the_tree_and_filters_by_pattern() {
-    let srv = start("t-api-walk", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
+    let (srv, [alice]) = start_as("t-api-walk", ["alice"]).await;
     assert_eq!(srv.create(&alice, "tree").await.0, StatusCode::CREATED);
     let script = "mkdir -p /root/proj/src/bin && cd /root/proj && echo a > README.md \
                   && echo b > src/main.rs && echo c > src/lib.rs && echo d > src/bin/tool.rs \
                   && ln -s /root/proj loop";
-    let out = srv
-        .state
-        .host
-        .run(&srv.host_name("tree"), &["sh", "-c", script], b"")
-        .await
-        .unwrap();
+    let out = srv.run("tree", &["sh", "-c", script]).await;
     assert_eq!(out.code, 0, "{}", String::from_utf8_lossy(&out.stderr));
     let names = |query: &[(&str, &str)]| {
         let mut call = client::list_files("tree", "/root/proj");
@@ -807,25 +784,13 @@ async fn a_listing_goes_down_the_tree_and_filters_by_pattern() {
     assert_eq!(names(&[("pattern", "*.md")]).await, ["README.md"]);
     let bad = client::list_files("tree", "/root/proj").query("pattern", "[");
     assert_eq!(srv.status(&alice, &bad).await, StatusCode::BAD_REQUEST);
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn chown_takes_an_id_or_a_name_for_either_alone() {
-    use sprites_wire::fs::{Chown, Owner};
-    let srv = start("t-api-chown", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
+    let (srv, [alice]) = start_as("t-api-chown", ["alice"]).await;
     assert_eq!(srv.create(&alice, "own").await.0, StatusCode::CREATED);
-    let out = srv
-        .state
-        .host
-        .run(
-            &srv.host_name("own"),
-            &["sh", "-c", "echo x > /root/f"],
-            b"",
-        )
-        .await
-        .unwrap();
+    let out = srv.run("own", &["sh", "-c", "echo x > /root/f"]).await;
     assert_eq!(out.code, 0);
     let chown = |uid: Option<Owner>, gid: Option<Owner>| {
         client::chown(
@@ -854,13 +819,11 @@ async fn chown_takes_an_id_or_a_name_for_either_alone() {
     }
     let listing = srv.ok(&alice, client::list_files("own", "/root/f")).await;
     assert_eq!((listing.entries[0].uid, listing.entries[0].gid), (1, 100));
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sprite_at_its_process_limit_answers_409_and_a_restart_brings_it_back() {
-    let srv = start("t-api-limit", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
+    let (srv, [alice]) = start_as("t-api-limit", ["alice"]).await;
     assert_eq!(srv.create(&alice, "bombed").await.0, StatusCode::CREATED);
     srv.background("bombed", "echo kept > /root/note; f(){ f & f & wait; }; f")
         .await;
@@ -890,12 +853,6 @@ async fn a_sprite_at_its_process_limit_answers_409_and_a_restart_brings_it_back(
         .post(&alice, "/v1/sprites/bombed/restart", json!({}))
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    let out = srv
-        .state
-        .host
-        .run(&srv.host_name("bombed"), &["cat", "/root/note"], b"")
-        .await
-        .unwrap();
+    let out = srv.run("bombed", &["cat", "/root/note"]).await;
     assert_eq!(out.stdout, b"kept\n", "its disk kept");
-    srv.cleanup().await;
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{start, Backend, TestServer};
+use common::{start, start_as, Backend, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sprites_wire::client;
@@ -44,12 +44,7 @@ async fn class_of(srv: &TestServer, teacher: &str, slug: &str, students: &[&str]
 }
 
 async fn sh(srv: &TestServer, sprite: &str, script: &str) -> String {
-    let out = srv
-        .state
-        .host
-        .run(&srv.host_name(sprite), &["sh", "-c", script], b"")
-        .await
-        .unwrap();
+    let out = srv.run(sprite, &["sh", "-c", script]).await;
     assert_eq!(out.code, 0, "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -368,16 +363,12 @@ async fn class_story(srv: TestServer) {
         srv.status(&alice_c, &client::sprite("lab1-alice")).await,
         StatusCode::OK
     );
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn shared_workspaces_and_limits_in_a_class() {
-    let srv = start("t-class-share", Backend::Sqlite).await;
-    let tess = srv.user("tess").await;
-    let alice = srv.user("alice").await;
-    let bob = srv.user("bob").await;
-    let carol = srv.user("carol").await;
+    let (srv, [tess, alice, bob, carol]) =
+        start_as("t-class-share", ["tess", "alice", "bob", "carol"]).await;
     let tokens = class_of(&srv, &tess, "art", &[&alice, &bob, &carol]).await;
     let [tess_c, alice_c, bob_c, carol_c] = <[String; 4]>::try_from(tokens).unwrap();
 
@@ -497,14 +488,7 @@ async fn shared_workspaces_and_limits_in_a_class() {
     .await;
     let sh_in = |sprite: &'static str, script: String| {
         let srv = &srv;
-        async move {
-            srv.state
-                .host
-                .run(&srv.host_name(sprite), &["sh", "-c", &script], b"")
-                .await
-                .unwrap()
-                .code
-        }
+        async move { srv.run(sprite, &["sh", "-c", &script]).await.code }
     };
     let write =
         |file: &str, mib: u32| format!("head -c {} /dev/urandom > /root/{file} && sync", mib << 20);
@@ -549,15 +533,11 @@ async fn shared_workspaces_and_limits_in_a_class() {
             .contains("your class allows each student"),
         "{v}"
     );
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_students_event_stream_tells_only_of_their_sprites() {
-    let srv = start("t-class-events", Backend::Sqlite).await;
-    let tess = srv.user("tess").await;
-    let alice = srv.user("alice").await;
-    let bob = srv.user("bob").await;
+    let (srv, [tess, alice, bob]) = start_as("t-class-events", ["tess", "alice", "bob"]).await;
     let tokens = class_of(&srv, &tess, "bio", &[&alice, &bob]).await;
     let [_, alice_c, bob_c] = <[String; 3]>::try_from(tokens).unwrap();
 
@@ -583,7 +563,6 @@ async fn a_students_event_stream_tells_only_of_their_sprites() {
     }
     assert!(seen.contains("alices"), "{seen}");
     assert!(!seen.contains("bobs-secret"), "{seen}");
-    srv.cleanup().await;
 }
 
 /// The network policy of `sprite` as the holder of `token` reads it.
@@ -612,9 +591,7 @@ async fn refused<A>(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_class_network_policy_covers_its_students_sprites() {
     use sprites_wire::policy::{NetworkPolicy, PolicyRule};
-    let srv = start("t-class-policy", Backend::Sqlite).await;
-    let tess = srv.user("tess").await;
-    let alice = srv.user("alice").await;
+    let (srv, [tess, alice]) = start_as("t-class-policy", ["tess", "alice"]).await;
     let tokens = class_of(&srv, &tess, "chem", &[&alice]).await;
     let [tess_c, alice_c] = <[String; 2]>::try_from(tokens).unwrap();
     let open = NetworkPolicy::default();
@@ -719,5 +696,4 @@ async fn a_class_network_policy_covers_its_students_sprites() {
         .status(&alice_c, &client::set_network_policy("before", &own))
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
-    srv.cleanup().await;
 }

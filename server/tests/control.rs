@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{start, Backend, Socket};
+use common::{start_as, Socket};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use sprites_wire::api::frame;
@@ -80,9 +80,7 @@ fn failure(end: &Envelope) -> (&str, &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_control_socket_runs_commands_files_and_connections_in_turn() {
-    let srv = start("t-control", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
-    let bob = srv.user("bob").await;
+    let (srv, [alice, bob]) = start_as("t-control", ["alice", "bob"]).await;
     assert_eq!(srv.create(&alice, "ctl").await.0, StatusCode::CREATED);
     srv.background(
         "ctl",
@@ -196,5 +194,4 @@ async fn one_control_socket_runs_commands_files_and_connections_in_turn() {
     // Another organization's sprite: an HTTP 404, before any upgrade.
     let refused = srv.upgrade_refused(&bob, "/v1/sprites/ctl/control").await;
     assert_eq!(refused, StatusCode::NOT_FOUND);
-    srv.cleanup().await;
 }

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{start, Backend};
+use common::start_as;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sprites_wire::client;
@@ -64,9 +64,7 @@ impl EventReader {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn events_tell_an_organization_what_happens_to_its_sprites() {
-    let srv = start("t-api-events", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
-    let bob = srv.user("bob").await;
+    let (srv, [alice, bob]) = start_as("t-api-events", ["alice", "bob"]).await;
 
     let open = |token: &str| {
         srv.client
@@ -140,29 +138,21 @@ async fn events_tell_an_organization_what_happens_to_its_sprites() {
     srv.create(&bob, "bobs").await;
     let e = bobs.next().await;
     assert_eq!(e["sprite"], "bobs", "{e}");
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn usage_reports_awake_seconds_and_disk_bytes() {
-    let srv = start("t-api-usage", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
-    let bob = srv.user("bob").await;
+    let (srv, [alice, bob]) = start_as("t-api-usage", ["alice", "bob"]).await;
     for name in ["a", "b"] {
         let (st, v) = srv.create(&alice, name).await;
         assert_eq!(st, StatusCode::CREATED, "{v}");
     }
-    let a = srv.host_name("a");
     let out = srv
-        .state
-        .host
         .run(
-            &a,
+            "a",
             &["sh", "-c", "head -c 4M /dev/urandom > /blob && sync"],
-            b"",
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(out.code, 0);
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
@@ -194,5 +184,4 @@ async fn usage_reports_awake_seconds_and_disk_bytes() {
     assert_eq!(st, StatusCode::NOT_FOUND);
     let (_, v) = srv.send(&bob, &client::usage_all()).await;
     assert_eq!(v["sprites"], json!([]));
-    srv.cleanup().await;
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{start, Backend, TestServer};
+use common::{start_as, Backend, TestServer};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -45,8 +45,7 @@ async fn create(srv: &TestServer, token: &str, name: &str, warm: u64, cold: u64)
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_idle_sprite_sleeps_warm_then_cold_and_settings_are_checked() {
-    let srv = start("t-idle-sleep", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
+    let (srv, [alice]) = start_as("t-idle-sleep", ["alice"]).await;
     create(&srv, &alice, "nap", 1, 3).await;
     reaches(&srv, &alice, "nap", "warm", Duration::from_secs(10)).await;
     reaches(&srv, &alice, "nap", "cold", Duration::from_secs(10)).await;
@@ -55,22 +54,13 @@ async fn an_idle_sprite_sleeps_warm_then_cold_and_settings_are_checked() {
 
     // "Never" is allowed, and kept; nonsense is refused.
     create(&srv, &alice, "awake", 0, 0).await;
-    let (st, v) = srv
-        .put(
-            &alice,
-            "/v1/sprites/awake",
-            json!({"sleep": {"warm_after_secs": 99999999999u64}}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
-    let (st, v) = srv
-        .put(
-            &alice,
-            "/v1/sprites/awake",
-            json!({"sleep": {"warm_after": 5}}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    for nonsense in [
+        json!({"sleep": {"warm_after_secs": 99999999999u64}}),
+        json!({"sleep": {"warm_after": 5}}),
+    ] {
+        let (st, v) = srv.put(&alice, "/v1/sprites/awake", nonsense).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    }
     let (st, v) = srv
         .put(
             &alice,
@@ -83,13 +73,11 @@ async fn an_idle_sprite_sleeps_warm_then_cold_and_settings_are_checked() {
     assert_eq!(v["sleep"]["cold_after_secs"], 600);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(status(&srv, &alice, "awake").await, "running");
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn work_in_flight_and_keep_awake_tasks_hold_off_sleep() {
-    let srv = start("t-idle-busy", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
+    let (srv, [alice]) = start_as("t-idle-busy", ["alice"]).await;
     create(&srv, &alice, "busy", 1, 0).await;
 
     // A command without a terminal keeps its sprite awake to its end.
@@ -139,13 +127,11 @@ async fn work_in_flight_and_keep_awake_tasks_hold_off_sleep() {
     assert_eq!(status(&srv, &alice, "busy").await, "running");
     let (st, _) = srv.delete(&alice, "/v1/sprites/busy/keep-awake/nope").await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_idle_terminal_lets_its_sprite_sleep_and_typing_wakes_it() {
-    let srv = start("t-idle-tty", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
+    let (srv, [alice]) = start_as("t-idle-tty", ["alice"]).await;
     create(&srv, &alice, "term", 1, 0).await;
     let query = "cmd=sh&tty=true&stdin=true";
     let (mut ws, _) = srv.exec_socket(&alice, "term", query).await;
@@ -165,7 +151,6 @@ async fn an_idle_terminal_lets_its_sprite_sleep_and_typing_wakes_it() {
         }
     }
     assert_eq!(status(&srv, &alice, "term").await, "running");
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -240,5 +225,4 @@ async fn an_organizations_limits_answer_429_as_the_sdks_read_them() {
         (v["limit"].as_u64(), v["window_seconds"].as_u64()),
         (Some(4), Some(60))
     );
-    srv.cleanup().await;
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{start, Backend, TestServer};
+use common::{start_as, TestServer};
 use reqwest::StatusCode;
 use sprites_wire::client;
 
@@ -28,8 +28,7 @@ async fn sprite_env(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sprite_manages_itself_through_its_socket_and_no_further() {
-    let srv = start("t-mgmt", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
+    let (srv, [alice]) = start_as("t-mgmt", ["alice"]).await;
     let (st, v) = srv.create(&alice, "self").await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let host = srv.host_name("self");
@@ -100,5 +99,4 @@ async fn a_sprite_manages_itself_through_its_socket_and_no_further() {
     let (out, err, code) = sprite_env(&srv, &host, &["usage"]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("disk_bytes"), "{out}");
-    srv.cleanup().await;
 }

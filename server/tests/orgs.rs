@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{start, Backend};
+use common::start_as;
 use reqwest::StatusCode;
 use sprites_wire::api::CreateSprite;
 use sprites_wire::client;
@@ -35,10 +35,7 @@ fn token_in(org: &str) -> NewToken {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn members_share_sprites_and_roles_limit_management() {
-    let srv = start("t-orgs", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
-    let bob = srv.user("bob").await;
-    let carol = srv.user("carol").await;
+    let (srv, [alice, bob, carol]) = start_as("t-orgs", ["alice", "bob", "carol"]).await;
 
     let made = client::create_organization(&team("team", "The Team"));
     let (st, v) = srv.send(&alice, &made).await;
@@ -115,5 +112,4 @@ async fn members_share_sprites_and_roles_limit_management() {
     // A personal organization has one member.
     let personal = client::set_member("alice", &member("carol", "member"));
     assert_eq!(srv.status(&alice, &personal).await, StatusCode::CONFLICT);
-    srv.cleanup().await;
 }

@@ -13,6 +13,7 @@ async fn state() -> AppState {
     common::start("t-server", common::Backend::Sqlite)
         .await
         .state
+        .clone()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{exec_query, start, Backend, Socket, TestServer};
+use common::{exec_query, start_as, Socket, TestServer};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -88,8 +88,7 @@ async fn still_runs(srv: &TestServer, token: &str, sprite: &str, session: &str) 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signal_message_on_the_exec_socket_reaches_the_command() {
-    let srv = start("t-signal-ws", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
+    let (srv, [alice]) = start_as("t-signal-ws", ["alice"]).await;
     assert_eq!(srv.create(&alice, "sig").await.0, StatusCode::CREATED);
     let script = "trap 'echo got-INT; exit 7' INT; echo ready; while :; do sleep 0.1; done";
     let (mut ws, id) = started(&srv, &alice, "sig", script).await;
@@ -117,13 +116,11 @@ async fn a_signal_message_on_the_exec_socket_reaches_the_command() {
     assert!(seen.contains("got-INT"), "{seen:?}");
     let (_, code) = read_until(&mut ws, "never printed", |_| {}).await;
     assert_eq!(code, Some(7));
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kill_sends_the_signal_asked_and_escalates_only_after_the_timeout() {
-    let srv = start("t-signal-kill", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
+    let (srv, [alice]) = start_as("t-signal-kill", ["alice"]).await;
     assert_eq!(srv.create(&alice, "k").await.0, StatusCode::CREATED);
 
     // INT with no wait: sent, and nothing more; the command (which only
@@ -185,7 +182,6 @@ async fn a_kill_sends_the_signal_asked_and_escalates_only_after_the_timeout() {
         matches!(&lines[1], Progress::Exited(e) if e.exit_code == Some(3) && e.data == e.message),
         "{lines:?}"
     );
-    srv.cleanup().await;
 }
 
 /// Waits (10 s at most) for session `session` to have ended; whether it did.
@@ -201,8 +197,7 @@ async fn ends(srv: &TestServer, token: &str, sprite: &str, session: &str) -> boo
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_command_without_a_terminal_outlives_its_client_only_when_asked() {
-    let srv = start("t-detach", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
+    let (srv, [alice]) = start_as("t-detach", ["alice"]).await;
     assert_eq!(srv.create(&alice, "det").await.0, StatusCode::CREATED);
     let script = "echo ready; while :; do sleep 0.1; done";
     let open = |extra: &'static str| {
@@ -258,5 +253,4 @@ async fn a_command_without_a_terminal_outlives_its_client_only_when_asked() {
     let path = format!("/v1/sprites/det/exec?{bad}");
     let refused = srv.upgrade_refused(&alice, &path).await;
     assert_eq!(refused, StatusCode::BAD_REQUEST);
-    srv.cleanup().await;
 }

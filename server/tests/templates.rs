@@ -96,13 +96,9 @@ async fn a_gallery_template_gives_a_sprite_already_serving_its_page() {
         )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
-    let host = srv.host_name("page");
     let out = srv
-        .state
-        .host
-        .run(&host, &["/bin/cat", "/root/site/EDIT-ME.md"], b"")
-        .await
-        .unwrap();
+        .run("page", &["/bin/cat", "/root/site/EDIT-ME.md"])
+        .await;
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "Change index.html and save.\n"
@@ -134,7 +130,6 @@ async fn a_gallery_template_gives_a_sprite_already_serving_its_page() {
     assert!(srv.status(&alice, &client::sprite("x")).await == StatusCode::NOT_FOUND);
     let (st, v) = srv.send(&alice, &client::delete_template("hello")).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -173,16 +168,11 @@ async fn a_saved_checkpoint_is_a_template_for_its_maker_or_the_organization() {
     let bob_club = token_in_club(bob.clone()).await;
 
     srv.create(&bob_club, "work").await;
-    let host = srv.host_name("work");
-    srv.state
-        .host
-        .run(
-            &host,
-            &["sh", "-c", "echo 'starting point' > /root/task.txt"],
-            b"",
-        )
-        .await
-        .unwrap();
+    srv.run(
+        "work",
+        &["sh", "-c", "echo 'starting point' > /root/task.txt"],
+    )
+    .await;
     let (st, v) = srv
         .post(
             &bob_club,
@@ -240,12 +230,7 @@ async fn a_saved_checkpoint_is_a_template_for_its_maker_or_the_organization() {
     // Bob starts a sprite from it: the checkpoint's files are there.
     let (st, v) = srv.send(&bob_club, &from_template("again", "task")).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
-    let out = srv
-        .state
-        .host
-        .run(&srv.host_name("again"), &["cat", "/root/task.txt"], b"")
-        .await
-        .unwrap();
+    let out = srv.run("again", &["cat", "/root/task.txt"]).await;
     assert_eq!(String::from_utf8_lossy(&out.stdout), "starting point\n");
 
     // Alice, the owner, shares one with the whole club; bob uses it but may not delete it.
@@ -294,7 +279,6 @@ async fn a_saved_checkpoint_is_a_template_for_its_maker_or_the_organization() {
         srv.get(&bob_club, "/v1/templates/task").await.0,
         StatusCode::NOT_FOUND
     );
-    srv.cleanup().await;
 }
 
 /// A root file system as `tar -C DIR -c .` makes it: busybox and its shell.
@@ -372,12 +356,7 @@ async fn an_imported_root_file_system_is_a_template_and_a_hostile_one_is_refused
     assert_eq!(v["title"], "Tiny root");
     let (st, v) = srv.send(&alice, &from_template("tiny", "tiny")).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
-    let out = srv
-        .state
-        .host
-        .run(&srv.host_name("tiny"), &["/bin/cat", "/etc/motd"], b"")
-        .await
-        .unwrap();
+    let out = srv.run("tiny", &["/bin/cat", "/etc/motd"]).await;
     assert_eq!(String::from_utf8_lossy(&out.stdout), "imported\n");
 
     // A device node is refused with the reason, and the name stays free.
@@ -474,7 +453,6 @@ async fn an_imported_root_file_system_is_a_template_and_a_hostile_one_is_refused
         srv.status(&bob, &client::delete_template("tiny")).await,
         StatusCode::NOT_FOUND
     );
-    srv.cleanup().await;
     for image in srv.host.images().unwrap() {
         if image.name.starts_with("image-") || image.name.starts_with("template-u") {
             let _ = srv.state.host.remove_image(&image.name);

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{start, start_replicated, Backend, TestServer};
+use common::{start, start_as, start_replicated, Backend, TestServer};
 use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{redirect, StatusCode};
 use serde_json::{json, Value};
@@ -108,19 +108,15 @@ async fn sprite_with_app(srv: &TestServer, token: &str, name: &str, auth: &str) 
         .write("/srv/app.py", APP.as_bytes(), None, true)
         .unwrap();
     let out = srv
-        .state
-        .host
         .run(
-            &host,
+            name,
             &[
                 "sh",
                 "-c",
                 "setsid python3 /srv/app.py >/tmp/app.log 2>&1 &",
             ],
-            b"",
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(out.code, 0);
     for _ in 0..100 {
         if srv
@@ -166,8 +162,7 @@ async fn json_of(res: reqwest::Response) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_public_sprite_serves_its_app_and_never_sees_credentials() {
-    let srv = start("t-url-public", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
+    let (srv, [alice]) = start_as("t-url-public", ["alice"]).await;
     sprite_with_app(&srv, &alice, "site", "public").await;
     let c = client(&srv, &["site-alice"], false);
 
@@ -275,7 +270,6 @@ async fn a_public_sprite_serves_its_app_and_never_sees_credentials() {
         .await
         .unwrap()
         .contains("nothing listens on port 8080"));
-    srv.cleanup().await;
 }
 
 /// A client connection of its own, for what an HTTP library hides:
@@ -399,8 +393,7 @@ impl Raw {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_connection_carries_many_requests_with_their_framing_kept() {
-    let srv = start("t-url-conn", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
+    let (srv, [alice]) = start_as("t-url-conn", ["alice"]).await;
     sprite_with_app(&srv, &alice, "site", "public").await;
     let mut raw = Raw::open(&srv, &format!("site-alice.localhost:{}", port(&srv))).await;
 
@@ -458,14 +451,11 @@ async fn one_connection_carries_many_requests_with_their_framing_kept() {
     .await;
     assert_eq!(raw.json().await["path"], "/hello");
     assert_eq!(raw.json().await["sprites"][0]["name"], "site");
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_private_sprite_admits_members_by_token_or_by_the_hand_off() {
-    let srv = start("t-url-private", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
-    let bob = srv.user("bob").await;
+    let (srv, [alice, bob]) = start_as("t-url-private", ["alice", "bob"]).await;
     sprite_with_app(&srv, &alice, "app", "sprite").await;
     let url = at(&srv, "app-alice", "/private?q=1");
     let c = client(&srv, &["app-alice"], false);
@@ -592,16 +582,13 @@ async fn a_private_sprite_admits_members_by_token_or_by_the_hand_off() {
         c.get(&url).send().await.unwrap().status(),
         StatusCode::UNAUTHORIZED
     );
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_private_url_for_admins_only_refuses_the_other_members() {
     use sprites_wire::api::{UpdateSprite, UrlSettings};
     use sprites_wire::orgs::{Member, NewOrganization, NewToken};
-    let srv = start("t-url-admins", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
-    let bob = srv.user("bob").await;
+    let (srv, [alice, bob]) = start_as("t-url-admins", ["alice", "bob"]).await;
     let crew = NewOrganization {
         slug: "crew".into(),
         name: "The Crew".into(),
@@ -661,13 +648,11 @@ async fn a_private_url_for_admins_only_refuses_the_other_members() {
     assert_eq!(srv.status(&alice_crew, &bad).await, StatusCode::BAD_REQUEST);
     let v = srv.ok(&alice_crew, client::sprite("lab")).await;
     assert_eq!(v.url_settings.private_access.as_deref(), Some("admins"));
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_wakes_a_sleeping_sprite_and_succeeds() {
-    let srv = start("t-url-wake", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
+    let (srv, [alice]) = start_as("t-url-wake", ["alice"]).await;
     sprite_with_app(&srv, &alice, "nap", "public").await;
     let c = client(&srv, &["nap-alice"], false);
     let (st, v) = srv.send(&alice, &client::sleep("nap", false)).await;
@@ -676,7 +661,6 @@ async fn a_request_wakes_a_sleeping_sprite_and_succeeds() {
     assert_eq!(res.status(), StatusCode::OK);
     let (_, v) = srv.send(&alice, &client::sprite("nap")).await;
     assert_eq!(v["status"], "running");
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -691,13 +675,11 @@ async fn names_that_would_share_a_url_are_refused() {
     let (st, v) = srv.create(&bc, "a").await;
     assert_eq!(st, StatusCode::CONFLICT, "{v}");
     assert!(v["message"].as_str().unwrap().contains("URL"), "{v}");
-    srv.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cold_sprite_wakes_for_a_request_and_its_http_service_answers() {
-    let srv = start("t-url-cold", Backend::Sqlite).await;
-    let alice = srv.user("alice").await;
+    let (srv, [alice]) = start_as("t-url-cold", ["alice"]).await;
     let (st, _) = srv
         .post(
             &alice,
@@ -747,7 +729,6 @@ async fn a_cold_sprite_wakes_for_a_request_and_its_http_service_answers() {
         get().await,
         (StatusCode::OK, "from the service\n".to_string())
     );
-    srv.cleanup().await;
 }
 
 /// Writes `page` as the sprite's /srv/index.html and serves it with a
@@ -843,5 +824,4 @@ async fn an_evicted_sprite_comes_back_for_a_request_and_for_a_command() {
         }
     }
     assert_eq!(String::from_utf8(out).unwrap(), "kept far away\n");
-    srv.cleanup().await;
 }

@@ -57,15 +57,8 @@ async fn ports_opened_and_closed_are_reported_as_they_happen() {
     assert_eq!((port, address.as_str()), (8123, "127.0.0.1"));
     // The pid is the sprite's own numbering of the server.
     let comm = srv
-        .state
-        .host
-        .run(
-            &srv.host_name("ports"),
-            &["cat", &format!("/proc/{pid}/cmdline")],
-            b"",
-        )
-        .await
-        .unwrap();
+        .run("ports", &["cat", &format!("/proc/{pid}/cmdline")])
+        .await;
     assert!(
         String::from_utf8_lossy(&comm.stdout).contains("http.server"),
         "{pid}: {comm:?}"
@@ -111,7 +104,6 @@ async fn ports_opened_and_closed_are_reported_as_they_happen() {
         Err(Error::Http(res)) => assert_eq!(res.status(), StatusCode::NOT_FOUND),
         other => panic!("{:?}", other.map(|_| ())),
     }
-    srv.cleanup().await;
 }
 
 /// `GET /v1/sprites?prefix=...` asked as NDJSON, as the holder of `token`.
@@ -191,5 +183,4 @@ async fn the_sprite_list_asked_as_ndjson_follows_their_states() {
     // A bad prefix is refused before anything streams.
     let bad = states(&srv, &token, "NO!").await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    srv.cleanup().await;
 }

@@ -35,6 +35,21 @@ pub async fn start(instance: &str, backend: Backend) -> TestServer {
     start_with(instance, backend, true).await
 }
 
+/// A server on SQLite with a user of each handle (as [`TestServer::user`]
+/// makes them): the server and their tokens, in order.
+pub async fn start_as<const N: usize>(
+    instance: &str,
+    handles: [&str; N],
+) -> (TestServer, [String; N]) {
+    let srv = start(instance, Backend::Sqlite).await;
+    let mut tokens = Vec::with_capacity(N);
+    for handle in handles {
+        tokens.push(srv.user(handle).await);
+    }
+    let tokens = tokens.try_into().expect("one token per handle");
+    (srv, tokens)
+}
+
 /// [`start`], choosing whether anyone may sign up.
 pub async fn start_with(instance: &str, backend: Backend, open_signup: bool) -> TestServer {
     let settings = sprites_server::Settings {
@@ -140,6 +155,17 @@ impl TestServer {
         accounts::create_token(&self.state.db, &user.id, &user.org_id, "test")
             .await
             .unwrap()
+    }
+
+    /// Runs `argv` in `sprite` (its API name) beneath the API, and waits
+    /// for it: its output.
+    pub async fn run(&self, sprite: &str, argv: &[&str]) -> vmhost::ExecOutput {
+        let host = self.host_name(sprite);
+        self.state
+            .host
+            .run(&host, argv, b"")
+            .await
+            .expect("run in the sprite")
     }
 
     /// Runs `script` in `sprite`, in the background.
@@ -349,9 +375,23 @@ impl TestServer {
     ) -> (reqwest::StatusCode, serde_json::Value) {
         self.call(reqwest::Method::DELETE, token, path, None).await
     }
+}
 
-    pub async fn cleanup(&self) {
-        vmhost::testing::destroy_all(self.state.host.as_ref()).await;
+/// A test's sprites go with its server, also when the test fails: the
+/// pool is shared by every test.
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let host = self.state.host.clone();
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::block_in_place(|| {
+            runtime.block_on(async {
+                for s in host.list().unwrap_or_default() {
+                    if let Ok(name) = vmhost::SpriteName::parse(&s.name) {
+                        let _ = host.destroy(&name).await;
+                    }
+                }
+            })
+        });
     }
 }
 
