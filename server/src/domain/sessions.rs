@@ -323,67 +323,66 @@ impl Kill {
     /// Says what was sent, waits (up to the timeout) for the session to
     /// end, and sends one SIGKILL if it did not; each step a line to `say`.
     pub async fn run(self, say: impl Fn(Progress)) {
-        let (id, pid) = (self.id, Some(self.pid));
-        let sent = |signal: i32, message: String| SessionEvent {
-            signal: Some(signal_name(signal)),
-            pid,
-            ..SessionEvent::new(message)
-        };
-        let name = signal_name(self.signal);
-        say(Progress::Signal(sent(
-            self.signal,
-            format!("sent {name} to session {id}"),
-        )));
+        let (id, name) = (self.id, signal_name(self.signal));
+        let sent = format!("sent {name} to session {id}");
+        say(Progress::Signal(self.sent(self.signal, sent)));
         if self.timeout.is_zero() {
-            say(Progress::complete(format!(
-                "sent {name}; not waiting for the end"
-            )));
-            return;
+            let line = format!("sent {name}; not waiting for the end");
+            return say(Progress::complete(line));
         }
-        let code = match self.ended_within(self.timeout).await {
-            Ok(Some(code)) => code,
-            Ok(None) => {
-                let waited = format!("session {id} still runs after {:?}", self.timeout);
-                say(Progress::Timeout(SessionEvent {
-                    pid,
-                    ..SessionEvent::new(waited)
-                }));
-                if let Err(e) = self
-                    .state
-                    .host
-                    .kill_session(&self.host, id, libc::SIGKILL)
-                    .await
-                {
-                    return say(crate::domain::checkpoints::error_line(e.into()));
-                }
-                let killed = sent(libc::SIGKILL, format!("sent SIGKILL to session {id}"));
-                match self.ended_within(AFTER_SIGKILL).await {
-                    Ok(Some(code)) => {
-                        let exit_code = Some(code);
-                        say(Progress::Killed(SessionEvent {
-                            exit_code,
-                            ..killed
-                        }));
-                        return say(Progress::complete(format!("session {id} ended")));
-                    }
-                    Ok(None) => {
-                        say(Progress::Killed(killed));
-                        let error = format!("session {id} still runs after SIGKILL");
-                        return say(Progress::Error { error });
-                    }
-                    Err(e) => return say(crate::domain::checkpoints::error_line(e)),
-                }
+        match self.end(&say).await {
+            Ok(last) => {
+                say(last);
+                say(Progress::complete(format!("session {id} ended")));
             }
-            Err(e) => return say(crate::domain::checkpoints::error_line(e)),
-        };
-        let exited = format!("session {id} exited with code {code}");
-        let exit_code = Some(code);
-        say(Progress::Exited(SessionEvent {
+            Err(last) => say(last),
+        }
+    }
+
+    /// A line for `signal` sent to the session.
+    fn sent(&self, signal: i32, message: String) -> SessionEvent {
+        SessionEvent {
+            signal: Some(signal_name(signal)),
+            pid: Some(self.pid),
+            ..SessionEvent::new(message)
+        }
+    }
+
+    /// The line of the session's end: exited within the timeout, or killed
+    /// after it (the timeout said on the way). A failure's line is the error.
+    async fn end(&self, say: &impl Fn(Progress)) -> Result<Progress, Progress> {
+        let (id, pid) = (self.id, Some(self.pid));
+        let failed = crate::domain::checkpoints::error_line;
+        if let Some(code) = self.ended_within(self.timeout).await.map_err(failed)? {
+            let exited = format!("session {id} exited with code {code}");
+            return Ok(Progress::Exited(SessionEvent {
+                pid,
+                exit_code: Some(code),
+                ..SessionEvent::new(exited)
+            }));
+        }
+        let waited = format!("session {id} still runs after {:?}", self.timeout);
+        say(Progress::Timeout(SessionEvent {
             pid,
-            exit_code,
-            ..SessionEvent::new(exited)
+            ..SessionEvent::new(waited)
         }));
-        say(Progress::complete(format!("session {id} ended")));
+        self.state
+            .host
+            .kill_session(&self.host, id, libc::SIGKILL)
+            .await
+            .map_err(|e| failed(e.into()))?;
+        let killed = self.sent(libc::SIGKILL, format!("sent SIGKILL to session {id}"));
+        match self.ended_within(AFTER_SIGKILL).await.map_err(failed)? {
+            Some(code) => Ok(Progress::Killed(SessionEvent {
+                exit_code: Some(code),
+                ..killed
+            })),
+            None => {
+                say(Progress::Killed(killed));
+                let error = format!("session {id} still runs after SIGKILL");
+                Err(Progress::Error { error })
+            }
+        }
     }
 
     /// The session's exit code once it ends, or `None` when `wait` passes
