@@ -9,7 +9,6 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use sha2::{Digest, Sha256};
 use sprites_wire::orgs::{MintedToken, NewToken, Profile, Token, TokenList};
-use sqlx::Row as _;
 
 use crate::db::{is_unique_violation, new_id, now_ms, Db};
 use crate::domain::caller::Caller;
@@ -356,38 +355,32 @@ pub async fn handle_of(db: &Db, user_id: &str) -> Result<String, ApiError> {
     if user_id.starts_with("sprite:") {
         return Ok("sprite".into());
     }
-    Ok(sqlx::query("SELECT handle FROM users WHERE id = $1")
+    Ok(sqlx::query_scalar("SELECT handle FROM users WHERE id = $1")
         .bind(user_id)
         .fetch_optional(db.pool())
         .await?
-        .map(|r| r.try_get::<String, _>("handle"))
-        .transpose()?
         .unwrap_or_else(|| "someone".into()))
 }
 
 /// The personal organization of a user.
 pub async fn personal_org(db: &Db, user_id: &str) -> Result<String, ApiError> {
-    let row = sqlx::query(
+    Ok(sqlx::query_scalar(
         "SELECT o.id AS id FROM memberships m JOIN organizations o ON o.id = m.org_id \
          WHERE m.user_id = $1 AND o.personal = 1",
     )
     .bind(user_id)
     .fetch_one(db.pool())
-    .await?;
-    Ok(row.try_get("id")?)
+    .await?)
 }
 
 /// Whether the caller is one of the server's admins (never a sprite
 /// acting for itself).
 pub async fn is_admin(db: &Db, caller: &Caller) -> Result<bool, ApiError> {
-    let row = sqlx::query("SELECT is_admin FROM users WHERE id = $1")
+    let admin: Option<i64> = sqlx::query_scalar("SELECT is_admin FROM users WHERE id = $1")
         .bind(&caller.user_id)
         .fetch_optional(db.pool())
         .await?;
-    Ok(match row {
-        Some(r) => r.try_get::<i64, _>("is_admin")? == 1,
-        None => false,
-    })
+    Ok(admin == Some(1))
 }
 
 /// The signed-in user and the organizations they belong to.
@@ -477,10 +470,9 @@ pub async fn has_users(db: &Db) -> Result<bool, ApiError> {
 }
 
 async fn has_users_in(conn: &mut sqlx::AnyConnection) -> Result<bool, ApiError> {
-    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users")
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) AS n FROM users")
         .fetch_one(conn)
-        .await?
-        .try_get("n")?;
+        .await?;
     Ok(n > 0)
 }
 

@@ -17,7 +17,6 @@ use sprites_wire::classes::{
     NewAssignment, ResetDone, SpriteMember, SpriteMembers, SpriteState, Started, Student,
 };
 use sprites_wire::SpriteName;
-use sqlx::Row as _;
 
 use crate::db::{is_unique_violation, iso_ms, new_id, now_ms};
 use crate::domain::accounts::{caller_for_user, handle_of};
@@ -51,12 +50,10 @@ async fn as_teacher(state: &AppState, caller: &Caller, slug: &str) -> Result<Cal
 // ---- shared workspaces
 
 async fn user_by_handle(state: &AppState, handle: &str) -> Result<String, ApiError> {
-    sqlx::query("SELECT id FROM users WHERE handle = $1")
+    sqlx::query_scalar("SELECT id FROM users WHERE handle = $1")
         .bind(handle)
         .fetch_optional(state.db.pool())
         .await?
-        .map(|r| r.try_get::<String, _>("id"))
-        .transpose()?
         .ok_or_else(|| ApiError::NotFound(format!("user {handle}")))
 }
 
@@ -193,8 +190,11 @@ async fn find_assignment(
 }
 
 /// A student's work on an assignment: the sprite's name and its start.
+#[derive(sqlx::FromRow)]
 struct Work {
+    #[sqlx(rename = "name")]
     sprite: String,
+    #[sqlx(rename = "host_name", try_from = "String")]
     host: SpriteName,
     start: String,
     started_at: i64,
@@ -205,7 +205,7 @@ async fn work_of(
     assignment_id: &str,
     user_id: &str,
 ) -> Result<Option<Work>, ApiError> {
-    let row = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT s.name AS name, s.host_name AS host_name, \
          w.start_checkpoint AS start, w.started_at AS started_at FROM assignment_work w \
          JOIN sprites s ON s.id = w.sprite_id WHERE w.assignment_id = $1 AND w.user_id = $2",
@@ -213,16 +213,7 @@ async fn work_of(
     .bind(assignment_id)
     .bind(user_id)
     .fetch_optional(state.db.pool())
-    .await?;
-    let Some(r) = row else { return Ok(None) };
-    let host: String = r.try_get("host_name")?;
-    Ok(Some(Work {
-        sprite: r.try_get("name")?,
-        host: SpriteName::parse(&host)
-            .map_err(|_| ApiError::Internal(format!("bad host name {host}")))?,
-        start: r.try_get("start")?,
-        started_at: r.try_get("started_at")?,
-    }))
+    .await?)
 }
 
 fn view(a: &Assignment) -> AssignmentView {

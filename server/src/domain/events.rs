@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sprites_wire::api::{Replication, SpriteEvent};
-use sqlx::Row as _;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
@@ -238,12 +237,8 @@ async fn owner(
     db: &Db,
     host: &vmhost::SpriteName,
 ) -> Result<Option<(String, String)>, sqlx::Error> {
-    let Some(row) = sqlx::query("SELECT org_id, name FROM sprites WHERE host_name = $1")
+    sqlx::query_as("SELECT org_id, name FROM sprites WHERE host_name = $1")
         .bind(host.as_str())
         .fetch_optional(db.pool())
-        .await?
-    else {
-        return Ok(None);
-    };
-    Ok(Some((row.try_get("org_id")?, row.try_get("name")?)))
+        .await
 }

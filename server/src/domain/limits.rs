@@ -10,8 +10,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use sqlx::Row as _;
-
 use crate::error::{ApiError, RateLimit};
 use crate::AppState;
 
@@ -107,13 +105,12 @@ pub async fn in_phase(
     org_id: &str,
     phase: vmhost::Phase,
 ) -> Result<usize, ApiError> {
-    let rows = sqlx::query("SELECT host_name FROM sprites WHERE org_id = $1")
+    let rows: Vec<String> = sqlx::query_scalar("SELECT host_name FROM sprites WHERE org_id = $1")
         .bind(org_id)
         .fetch_all(state.db.pool())
         .await?;
     let mut n = 0;
-    for row in rows {
-        let name: String = row.try_get("host_name")?;
+    for name in rows {
         let Ok(host) = vmhost::SpriteName::parse(&name) else {
             continue;
         };

@@ -9,7 +9,6 @@
 //! limit how many sprites and how much disk each student uses.
 
 use sprites_wire::orgs::{JoinCode, Limits, Member, MemberList, Organization, OrganizationList};
-use sqlx::Row as _;
 
 use crate::db::{is_unique_violation, new_id, now_ms, Db};
 use crate::domain::caller::Caller;
@@ -44,7 +43,7 @@ impl From<OrgRow> for Organization {
 /// The caller's role in organization `slug`; a non-member gets 404, as if
 /// the organization did not exist.
 pub async fn role_in(db: &Db, user_id: &str, slug: &str) -> Result<(String, String), ApiError> {
-    let row = sqlx::query(
+    let row: Option<(String, String)> = sqlx::query_as(
         "SELECT o.id AS id, m.role AS role FROM organizations o \
          JOIN memberships m ON m.org_id = o.id WHERE o.slug = $1 AND m.user_id = $2",
     )
@@ -53,7 +52,7 @@ pub async fn role_in(db: &Db, user_id: &str, slug: &str) -> Result<(String, Stri
     .fetch_optional(db.pool())
     .await?;
     match row {
-        Some(r) => Ok((r.try_get("id")?, r.try_get("role")?)),
+        Some(found) => Ok(found),
         None => Err(ApiError::NotFound(format!("organization {slug}"))),
     }
 }
@@ -148,11 +147,10 @@ pub async fn teacher(db: &Db, caller: &Caller, slug: &str) -> Result<String, Api
             "only the class's teachers (its owners and admins) may do this".into(),
         ));
     }
-    let class: i64 = sqlx::query("SELECT is_class FROM organizations WHERE id = $1")
+    let class: i64 = sqlx::query_scalar("SELECT is_class FROM organizations WHERE id = $1")
         .bind(&org_id)
         .fetch_one(db.pool())
-        .await?
-        .try_get("is_class")?;
+        .await?;
     if class != 1 {
         return Err(ApiError::Conflict(format!("{slug} is not a class")));
     }
@@ -198,17 +196,15 @@ pub async fn class_of_code(
     code: &str,
 ) -> Result<(String, String), ApiError> {
     let code = code.trim().to_lowercase();
-    let row =
-        sqlx::query("SELECT id, slug FROM organizations WHERE join_code = $1 AND is_class = 1")
-            .bind(&code)
-            .fetch_optional(conn)
-            .await?
-            .ok_or_else(|| {
-                ApiError::NotFound(format!(
-                    "a class with the code {code} (ask your teacher for the class's link again)"
-                ))
-            })?;
-    Ok((row.try_get("id")?, row.try_get("slug")?))
+    sqlx::query_as("SELECT id, slug FROM organizations WHERE join_code = $1 AND is_class = 1")
+        .bind(&code)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "a class with the code {code} (ask your teacher for the class's link again)"
+            ))
+        })
 }
 
 /// Joins the class whose code is `code` as a student.
@@ -328,11 +324,10 @@ async fn manager(db: &Db, caller: &Caller, slug: &str, role: &str) -> Result<Str
 }
 
 async fn personal(db: &Db, org_id: &str) -> Result<bool, ApiError> {
-    let p: i64 = sqlx::query("SELECT personal FROM organizations WHERE id = $1")
+    let p: i64 = sqlx::query_scalar("SELECT personal FROM organizations WHERE id = $1")
         .bind(org_id)
         .fetch_one(db.pool())
-        .await?
-        .try_get("personal")?;
+        .await?;
     Ok(p == 1)
 }
 
@@ -355,20 +350,19 @@ pub async fn set_member(
             "a personal organization has one member".into(),
         ));
     }
-    let user = sqlx::query("SELECT id FROM users WHERE handle = $1")
+    let user_id: String = sqlx::query_scalar("SELECT id FROM users WHERE handle = $1")
         .bind(handle)
         .fetch_optional(db.pool())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("user {handle}")))?;
-    let user_id: String = user.try_get("id")?;
-    let current = sqlx::query("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
-        .bind(&org_id)
-        .bind(&user_id)
-        .fetch_optional(db.pool())
-        .await?;
+    let current: Option<String> =
+        sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
+            .bind(&org_id)
+            .bind(&user_id)
+            .fetch_optional(db.pool())
+            .await?;
     match current {
-        Some(r) => {
-            let was: String = r.try_get("role")?;
+        Some(was) => {
             manager(db, caller, slug, &was).await?;
             if was == "owner" && role != "owner" {
                 last_owner_guard(db, &org_id).await?;
@@ -399,12 +393,12 @@ pub async fn set_member(
 }
 
 async fn last_owner_guard(db: &Db, org_id: &str) -> Result<(), ApiError> {
-    let owners: i64 =
-        sqlx::query("SELECT COUNT(*) AS n FROM memberships WHERE org_id = $1 AND role = 'owner'")
-            .bind(org_id)
-            .fetch_one(db.pool())
-            .await?
-            .try_get("n")?;
+    let owners: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) AS n FROM memberships WHERE org_id = $1 AND role = 'owner'",
+    )
+    .bind(org_id)
+    .fetch_one(db.pool())
+    .await?;
     if owners <= 1 {
         return Err(ApiError::Conflict(
             "an organization keeps at least one owner".into(),
@@ -420,7 +414,7 @@ pub async fn remove_member(
     handle: &str,
 ) -> Result<(), ApiError> {
     let (org_id, _) = role_in(db, &caller.user_id, slug).await?;
-    let row = sqlx::query(
+    let (user_id, role): (String, String) = sqlx::query_as(
         "SELECT m.user_id AS user_id, m.role AS role FROM memberships m JOIN users u ON u.id = m.user_id \
          WHERE m.org_id = $1 AND u.handle = $2",
     )
@@ -429,7 +423,6 @@ pub async fn remove_member(
     .fetch_optional(db.pool())
     .await?
     .ok_or_else(|| ApiError::NotFound(format!("member {handle}")))?;
-    let (user_id, role): (String, String) = (row.try_get("user_id")?, row.try_get("role")?);
     // Anyone may leave; removing others needs the right role.
     if user_id != caller.user_id {
         manager(db, caller, slug, &role).await?;

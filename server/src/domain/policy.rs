@@ -10,7 +10,6 @@
 //! change their sprites' policies; its teachers can.
 
 use sprites_wire::policy::{MemoryPolicy, NetworkPolicy, PrivilegesPolicy, ResourcesPolicy};
-use sqlx::Row as _;
 
 use crate::domain::access;
 use crate::domain::caller::Caller;
@@ -142,15 +141,12 @@ pub async fn class_network(
     state: &AppState,
     org_id: &str,
 ) -> Result<Option<NetworkPolicy>, ApiError> {
-    let row = sqlx::query("SELECT network_policy FROM organizations WHERE id = $1")
-        .bind(org_id)
-        .fetch_optional(state.db.pool())
-        .await?;
-    let Some(json) = row
-        .map(|r| r.try_get::<Option<String>, _>("network_policy"))
-        .transpose()?
-        .flatten()
-    else {
+    let row: Option<Option<String>> =
+        sqlx::query_scalar("SELECT network_policy FROM organizations WHERE id = $1")
+            .bind(org_id)
+            .fetch_optional(state.db.pool())
+            .await?;
+    let Some(json) = row.flatten() else {
         return Ok(None);
     };
     serde_json::from_str(&json)
@@ -196,7 +192,7 @@ pub async fn set_class(
         .bind(&org_id)
         .execute(state.db.pool())
         .await?;
-    let students = sqlx::query(
+    let students: Vec<String> = sqlx::query_scalar(
         "SELECT s.host_name FROM sprites s JOIN memberships m \
          ON m.org_id = s.org_id AND m.user_id = s.owner_id \
          WHERE s.org_id = $1 AND m.role = 'member'",
@@ -204,8 +200,7 @@ pub async fn set_class(
     .bind(&org_id)
     .fetch_all(state.db.pool())
     .await?;
-    for row in students {
-        let host: String = row.try_get("host_name")?;
+    for host in students {
         let host = vmhost::SpriteName::parse(&host)
             .map_err(|_| ApiError::Internal(format!("bad host name {host}")))?;
         match state.host.set_network_policy(&host, policy.clone()).await {

@@ -12,7 +12,6 @@ use sprites_wire::api::{
     UrlSettings, UsageReport,
 };
 use sprites_wire::SpriteName;
-use sqlx::Row as _;
 
 use crate::db::{is_unique_violation, new_id, now_ms};
 use crate::domain::access::{
@@ -121,22 +120,21 @@ pub(crate) fn replication(state: &AppState, host: &SpriteName) -> Result<Replica
 
 /// The keep-awake tasks of a sprite that have not expired.
 pub async fn keep_awake(state: &AppState, sprite_id: &str) -> Result<Vec<KeepAwake>, ApiError> {
-    let rows = sqlx::query(
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT id, reason, until_ms FROM keep_awake WHERE sprite_id = $1 AND until_ms > $2 ORDER BY until_ms",
     )
     .bind(sprite_id)
     .bind(now_ms())
     .fetch_all(state.db.pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(KeepAwake {
-                id: r.try_get("id")?,
-                reason: r.try_get("reason")?,
-                until: crate::db::iso_ms(r.try_get::<i64, _>("until_ms")?.max(0) as u64),
-            })
+    Ok(rows
+        .into_iter()
+        .map(|(id, reason, until_ms)| KeepAwake {
+            id,
+            reason,
+            until: crate::db::iso_ms(until_ms.max(0) as u64),
         })
-        .collect()
+        .collect())
 }
 
 /// Keeps the caller's sprite `name` awake for `seconds`, waking it now.
@@ -334,18 +332,16 @@ pub async fn student_limits(state: &AppState, caller: &Caller) -> Result<Student
     if !caller.student {
         return Ok(StudentLimits::default());
     }
-    let r = sqlx::query(
+    let (sprites, disk): (Option<i64>, Option<i64>) = sqlx::query_as(
         "SELECT max_sprites_per_member, max_disk_per_member FROM organizations WHERE id = $1",
     )
     .bind(&caller.org_id)
     .fetch_one(state.db.pool())
     .await?;
-    let get = |col: &str| -> Result<Option<u64>, ApiError> {
-        Ok(r.try_get::<Option<i64>, _>(col)?.map(|n| n.max(0) as u64))
-    };
+    let count = |n: Option<i64>| n.map(|n| n.max(0) as u64);
     Ok(StudentLimits {
-        max_sprites: get("max_sprites_per_member")?,
-        max_disk: get("max_disk_per_member")?,
+        max_sprites: count(sprites),
+        max_disk: count(disk),
     })
 }
 
@@ -355,11 +351,12 @@ async fn check_room(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
     if limits.max_sprites.is_none() && limits.max_disk.is_none() {
         return Ok(());
     }
-    let rows = sqlx::query("SELECT host_name FROM sprites WHERE org_id = $1 AND owner_id = $2")
-        .bind(&caller.org_id)
-        .bind(&caller.user_id)
-        .fetch_all(state.db.pool())
-        .await?;
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT host_name FROM sprites WHERE org_id = $1 AND owner_id = $2")
+            .bind(&caller.org_id)
+            .bind(&caller.user_id)
+            .fetch_all(state.db.pool())
+            .await?;
     if let Some(max) = limits.max_sprites {
         if rows.len() as u64 >= max {
             return Err(ApiError::Forbidden(format!(
@@ -371,9 +368,8 @@ async fn check_room(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
     }
     if let Some(max) = limits.max_disk {
         let mut used = 0;
-        for r in &rows {
-            let host: String = r.try_get("host_name")?;
-            if let Ok(host) = SpriteName::parse(&host) {
+        for host in &rows {
+            if let Ok(host) = SpriteName::parse(host) {
                 used += state.host.disk_usage(&host).unwrap_or(0);
             }
         }
@@ -798,12 +794,10 @@ pub async fn destroy(state: &AppState, caller: &Caller, name: &str) -> Result<()
 
 /// The host names of every sprite the database knows.
 pub async fn host_names(db: &crate::db::Db) -> Result<std::collections::HashSet<String>, ApiError> {
-    let rows = sqlx::query("SELECT host_name FROM sprites")
+    let rows: Vec<String> = sqlx::query_scalar("SELECT host_name FROM sprites")
         .fetch_all(db.pool())
         .await?;
-    rows.iter()
-        .map(|r| r.try_get::<String, _>("host_name").map_err(ApiError::from))
-        .collect()
+    Ok(rows.into_iter().collect())
 }
 
 /// Removes rows whose host sprite never came to be (a crash mid-create).

@@ -127,8 +127,17 @@ pub fn spawn_watcher(state: AppState) {
 const SPRITES: &str = "SELECT s.host_name AS host_name, s.name AS name, s.org_id AS org_id, \
      o.slug AS slug FROM sprites s JOIN organizations o ON o.id = s.org_id";
 
+/// A sprite as its management socket knows it.
+#[derive(sqlx::FromRow)]
+struct SpriteRow {
+    host_name: String,
+    name: String,
+    org_id: String,
+    slug: String,
+}
+
 async fn serve_one(state: &AppState, host: &SpriteName) -> Result<(), ApiError> {
-    let row = sqlx::query(&format!("{SPRITES} WHERE s.host_name = $1"))
+    let row = sqlx::query_as::<_, SpriteRow>(&format!("{SPRITES} WHERE s.host_name = $1"))
         .bind(host.as_str())
         .fetch_optional(state.db.pool())
         .await?;
@@ -140,7 +149,9 @@ async fn serve_one(state: &AppState, host: &SpriteName) -> Result<(), ApiError> 
 
 /// Serves every existing sprite's socket (at start).
 pub async fn serve_all(state: &AppState) -> Result<(), ApiError> {
-    let rows = sqlx::query(SPRITES).fetch_all(state.db.pool()).await?;
+    let rows = sqlx::query_as::<_, SpriteRow>(SPRITES)
+        .fetch_all(state.db.pool())
+        .await?;
     for row in &rows {
         serve_row(state, row)?;
     }
@@ -148,18 +159,12 @@ pub async fn serve_all(state: &AppState) -> Result<(), ApiError> {
 }
 
 /// Serves the socket of the sprite of `row`, if the host has it.
-fn serve_row(state: &AppState, row: &crate::db::Row) -> Result<(), ApiError> {
-    use sqlx::Row as _;
-    let Ok(host) = SpriteName::parse(&row.try_get::<String, _>("host_name")?) else {
+fn serve_row(state: &AppState, row: &SpriteRow) -> Result<(), ApiError> {
+    let Ok(host) = SpriteName::parse(&row.host_name) else {
         return Ok(());
     };
     if state.host.get(&host).is_ok() {
-        let (name, org, slug): (String, String, String) = (
-            row.try_get("name")?,
-            row.try_get("org_id")?,
-            row.try_get("slug")?,
-        );
-        ensure(state, &host, &name, &org, &slug);
+        ensure(state, &host, &row.name, &row.org_id, &row.slug);
     }
     Ok(())
 }

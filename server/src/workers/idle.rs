@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sprites_wire::SpriteName;
-use sqlx::Row as _;
 use tokio::sync::{OwnedRwLockReadGuard, RwLock};
 
 use crate::db::now_ms;
@@ -157,12 +156,23 @@ fn due(idle: i64, warm_after: i64, cold_after: i64) -> Option<Sleep> {
     }
 }
 
+/// A sprite as the idle sleeper sees it: its sleep settings in seconds
+/// (none: the server's) and how many keep-awake tasks hold it.
+#[derive(sqlx::FromRow)]
+struct IdleRow {
+    host_name: String,
+    org_id: String,
+    warm: Option<i64>,
+    cold: Option<i64>,
+    kept: i64,
+}
+
 /// One round: every sprite whose idle time is up goes to sleep; warm,
 /// unless its organization has as many asleep warm as it may (then cold).
 async fn sleep_idle(state: &AppState) -> Result<(), crate::error::ApiError> {
     let now = now_ms();
-    let rows = sqlx::query(
-        "SELECT s.id AS id, s.host_name AS host_name, s.org_id AS org_id, \
+    let rows = sqlx::query_as::<_, IdleRow>(
+        "SELECT s.host_name AS host_name, s.org_id AS org_id, \
          s.warm_after_secs AS warm, s.cold_after_secs AS cold, \
          (SELECT COUNT(*) FROM keep_awake k WHERE k.sprite_id = s.id AND k.until_ms > $1) AS kept \
          FROM sprites s",
@@ -175,32 +185,30 @@ async fn sleep_idle(state: &AppState) -> Result<(), crate::error::ApiError> {
     let mut warm_now: HashMap<String, usize> = HashMap::new();
     if warm_limit.is_some() {
         for row in &rows {
-            let Ok(host) = SpriteName::parse(&row.try_get::<String, _>("host_name")?) else {
+            let Ok(host) = SpriteName::parse(&row.host_name) else {
                 continue;
             };
             if state.host.phase(&host).ok() == Some(vmhost::Phase::SleepingWarm) {
-                *warm_now.entry(row.try_get("org_id")?).or_default() += 1;
+                *warm_now.entry(row.org_id.clone()).or_default() += 1;
             }
         }
     }
     for row in rows {
-        let Ok(host) = SpriteName::parse(&row.try_get::<String, _>("host_name")?) else {
+        let Ok(host) = SpriteName::parse(&row.host_name) else {
             continue;
         };
         let (last, lock) = state.activity.track(&host);
-        if row.try_get::<i64, _>("kept")? > 0 {
+        if row.kept > 0 {
             continue;
         }
-        let secs = |col: &str, default: Duration| -> Result<i64, sqlx::Error> {
-            let v: Option<i64> = row.try_get(col)?;
-            Ok(v.unwrap_or(default.as_secs() as i64) * 1000)
-        };
-        let warm = secs("warm", defaults.warm_after)?;
-        let cold = secs("cold", defaults.cold_after)?;
+        let ms =
+            |secs: Option<i64>, default: Duration| secs.unwrap_or(default.as_secs() as i64) * 1000;
+        let warm = ms(row.warm, defaults.warm_after);
+        let cold = ms(row.cold, defaults.cold_after);
         let Some(mut sleep) = due(now - last, warm, cold) else {
             continue;
         };
-        let org: String = row.try_get("org_id")?;
+        let org = row.org_id;
         if let (Sleep::Warm, Some(limit)) = (sleep, warm_limit) {
             // A sprite going warm past the limit goes cold instead, and so
             // do warm ones beyond it (the limit lowered).

@@ -33,7 +33,6 @@ use axum::response::{IntoResponse, Response};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use sprites_wire::SpriteName;
-use sqlx::Row as _;
 use vmhost::Connection;
 
 use crate::domain::caller::Caller;
@@ -90,6 +89,17 @@ pub fn sprite_label(base_domain: &str, headers: &HeaderMap) -> Option<String> {
     (!label.is_empty() && !label.contains('.')).then(|| label.to_string())
 }
 
+/// What a route is made of in the database.
+#[derive(sqlx::FromRow)]
+struct RouteRow {
+    id: String,
+    #[sqlx(try_from = "String")]
+    host_name: SpriteName,
+    org_id: String,
+    url_auth: String,
+    url_private_access: String,
+}
+
 /// The sprite a URL label names. Both sprite names and organization slugs
 /// may hold hyphens, so each split is tried from the left; creation refuses
 /// a name whose label another sprite already answers to.
@@ -103,7 +113,7 @@ pub async fn resolve(state: &AppState, label: &str) -> Result<Option<Arc<Route>>
         if SpriteName::parse(name).is_err() || SpriteName::parse(slug).is_err() {
             continue;
         }
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, RouteRow>(
             "SELECT s.id AS id, s.host_name AS host_name, s.org_id AS org_id, s.url_auth AS url_auth, \
              s.url_private_access AS url_private_access FROM sprites s JOIN organizations o ON o.id = s.org_id \
              WHERE o.slug = $1 AND s.name = $2",
@@ -113,16 +123,14 @@ pub async fn resolve(state: &AppState, label: &str) -> Result<Option<Arc<Route>>
         .fetch_optional(state.db.pool())
         .await?;
         let Some(row) = row else { continue };
-        let host: String = row.try_get("host_name")?;
         let route = Arc::new(Route {
-            sprite_id: row.try_get("id")?,
-            host: SpriteName::parse(&host)
-                .map_err(|_| ApiError::Internal(format!("bad host name {host}")))?,
-            org_id: row.try_get("org_id")?,
+            sprite_id: row.id,
+            host: row.host_name,
+            org_id: row.org_id,
             name: name.to_string(),
             org_slug: slug.to_string(),
-            public: row.try_get::<String, _>("url_auth")? == "public",
-            admins_only: row.try_get::<String, _>("url_private_access")? == "admins",
+            public: row.url_auth == "public",
+            admins_only: row.url_private_access == "admins",
         });
         state
             .sprite_routes
