@@ -13,6 +13,8 @@ struct Env {
     home: tempfile::TempDir,
     work: tempfile::TempDir,
     state: AppState,
+    /// The root the CLI trusts for HTTPS, when the server serves it.
+    root: Option<std::path::PathBuf>,
 }
 
 async fn server(instance: &str) -> Env {
@@ -27,6 +29,55 @@ async fn server_with(instance: &str, settings: Settings) -> Env {
     let (base, state) = start_local(Arc::new(host), &url, settings, work.path().to_path_buf())
         .await
         .unwrap();
+    with_user(base, state, home, work, None).await
+}
+
+/// A server at https://localhost:PORT with the operator's own certificate
+/// for `localhost` and `*.localhost`, from a root made here.
+async fn server_over_https(instance: &str) -> Env {
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let root = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "*.localhost".into()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let file = |name: &str, pem: String| {
+        let path = home.path().join(name);
+        std::fs::write(&path, pem).unwrap();
+        path
+    };
+    let tls = sprites_server::http::tls::TlsSettings {
+        domain: "localhost".into(),
+        certificates: sprites_server::http::tls::Certificates::Given {
+            chain: file("cert.pem", cert.pem()),
+            key: file("key.pem", key.serialize_pem()),
+        },
+    };
+    let root = file("root.pem", root.pem());
+    let url = format!("sqlite://{}", home.path().join("cli.db").display());
+    let host = vmhost::testing::host(instance).await;
+    let public = work.path().to_path_buf();
+    let (base, state) =
+        sprites_server::start_local_tls(Arc::new(host), &url, Settings::default(), public, tls)
+            .await
+            .unwrap();
+    with_user(base, state, home, work, Some(root)).await
+}
+
+/// The user `cli` and their token on the server at `base`.
+async fn with_user(
+    base: String,
+    state: AppState,
+    home: tempfile::TempDir,
+    work: tempfile::TempDir,
+    root: Option<std::path::PathBuf>,
+) -> Env {
     let db = state.db.clone();
     let user = accounts::create_user(&db, "cli@example.com", "cli", "a long password")
         .await
@@ -40,6 +91,7 @@ async fn server_with(instance: &str, settings: Settings) -> Env {
         home,
         work,
         state,
+        root,
     }
 }
 
@@ -53,6 +105,9 @@ impl Env {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some(root) = &self.root {
+            cmd.env("SSL_CERT_FILE", root);
+        }
         let stdin = stdin.to_vec();
         tokio::task::spawn_blocking(move || {
             let mut child = cmd.spawn().unwrap();
@@ -657,19 +712,7 @@ async fn a_command_in_a_sprite_kept_in_the_object_store_says_how_far_it_came_bac
     )
     .await
     .unwrap();
-    let user = accounts::create_user(&state.db, "cli@example.com", "cli", "a long password")
-        .await
-        .unwrap();
-    let token = accounts::create_token(&state.db, &user.id, &user.org_id, "cli")
-        .await
-        .unwrap();
-    let env = Env {
-        base,
-        token,
-        home,
-        work,
-        state,
-    };
+    let env = with_user(base, state, home, work, None).await;
     env.sprite(&["login", "--url", &env.base], env.token.as_bytes())
         .await;
     env.ok(&["create", "cold"]).await;
@@ -790,4 +833,32 @@ async fn a_sprite_is_checked_and_restarted_from_the_command_line() {
         upgraded.contains("runs the host's sprite-init already"),
         "{upgraded}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_command_line_speaks_https_to_a_server_with_its_own_certificate() {
+    let env = server_over_https("t-cli-https").await;
+    assert!(env.base.starts_with("https://localhost:"), "{}", env.base);
+    let login = env
+        .sprite(&["login", "--url", &env.base], env.token.as_bytes())
+        .await;
+    assert!(login.status.success(), "{login:?}");
+    env.ok(&["create", "secure"]).await;
+    env.ok(&["use", "secure"]).await;
+    assert_eq!(
+        env.ok(&["exec", "--", "echo", "over", "tls"]).await,
+        "over tls\n"
+    );
+    let url = env.ok(&["url"]).await;
+    assert!(url.starts_with("https://secure-cli.localhost:"), "{url}");
+    // Without the root, the CLI refuses the server's certificate.
+    let mut untrusting = std::process::Command::new(env!("CARGO_BIN_EXE_sprite"));
+    untrusting
+        .args(["list"])
+        .env("XDG_CONFIG_HOME", env.home.path())
+        .env("SSL_CERT_FILE", env.home.path().join("cli.db"));
+    let out = tokio::task::spawn_blocking(move || untrusting.output().unwrap())
+        .await
+        .unwrap();
+    assert!(!out.status.success());
 }

@@ -419,8 +419,6 @@ pub async fn start_local(
     settings: Settings,
     public_dir: PathBuf,
 ) -> anyhow::Result<(String, AppState)> {
-    let db = db::Db::connect(db_url).await?;
-    let sessions = session::Store::connect(db_url).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     let urls = SpriteUrls {
@@ -428,7 +426,7 @@ pub async fn start_local(
         base_domain: "localhost".into(),
         port,
     };
-    let state = AppState::new(host, db, sessions, urls, settings).with_background();
+    let state = local_state(host, db_url, settings, urls).await?;
     tokio::spawn(serve(
         listener,
         state.clone(),
@@ -436,4 +434,46 @@ pub async fn start_local(
         std::future::pending(),
     ));
     Ok((format!("http://127.0.0.1:{port}"), state))
+}
+
+/// [`start_local`] over HTTPS: the app and sprites answer at `tls.domain`
+/// (`localhost`, say) on a free loopback port, with `tls`'s certificates.
+/// The app's URL and the state.
+pub async fn start_local_tls(
+    host: Arc<dyn vmhost::Verbs>,
+    db_url: &str,
+    mut settings: Settings,
+    public_dir: PathBuf,
+    tls: http::tls::TlsSettings,
+) -> anyhow::Result<(String, AppState)> {
+    let https = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let urls = SpriteUrls {
+        scheme: "https".into(),
+        base_domain: tls.domain.clone(),
+        port: https.local_addr()?.port(),
+    };
+    settings.secure_cookies = true;
+    let state = local_state(host, db_url, settings, urls).await?;
+    let certs = http::tls::Tls::new(state.clone(), tls)?;
+    tokio::spawn(http::tls::serve(
+        certs,
+        https,
+        plain,
+        public_dir,
+        std::future::pending(),
+    ));
+    Ok((state.urls.app_url(), state))
+}
+
+/// The state of a server for tests and benchmarks, its workers started.
+async fn local_state(
+    host: Arc<dyn vmhost::Verbs>,
+    db_url: &str,
+    settings: Settings,
+    urls: SpriteUrls,
+) -> anyhow::Result<AppState> {
+    let db = db::Db::connect(db_url).await?;
+    let sessions = session::Store::connect(db_url).await?;
+    Ok(AppState::new(host, db, sessions, urls, settings).with_background())
 }

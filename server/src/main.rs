@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use sprites_server::http::tls::acme::AcmeSettings;
+use sprites_server::http::tls::{self, Certificates, Tls, TlsSettings};
 use sprites_server::{
     app, db::litestream, db::Db, domain::accounts, domain::sprites, serve, AppState, SpriteUrls,
 };
@@ -23,9 +25,40 @@ struct Config {
     /// win over it.
     #[arg(long, env = "SPRITES_CONFIG")]
     config: Option<PathBuf>,
-    /// Address to listen on.
-    #[arg(long, env = "SPRITES_LISTEN", default_value = "0.0.0.0:8080")]
-    listen: SocketAddr,
+    /// Address to listen on for plain HTTP (default 0.0.0.0:8080; with
+    /// --domain, 0.0.0.0:80, which only redirects to HTTPS and answers the
+    /// ACME CA's challenges).
+    #[arg(long, env = "SPRITES_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Serve the app at https://DOMAIN/ and sprites at
+    /// https://<sprite>-<org>.DOMAIN/, with certificates from an ACME CA
+    /// (or --tls-cert). DNS: DOMAIN and *.DOMAIN point at this machine.
+    #[arg(long, env = "SPRITES_DOMAIN")]
+    domain: Option<String>,
+    /// With --domain: the address to listen on for HTTPS.
+    #[arg(long, env = "SPRITES_HTTPS_LISTEN", default_value = "0.0.0.0:443")]
+    https_listen: SocketAddr,
+    /// With --domain: the contact the ACME CA may write to (expiry notices).
+    #[arg(long, env = "SPRITES_ACME_EMAIL")]
+    acme_email: Option<String>,
+    /// With --domain: the ACME CA's directory URL.
+    #[arg(long, env = "SPRITES_ACME_DIRECTORY", default_value = sprites_server::http::tls::acme::LETS_ENCRYPT)]
+    acme_directory: String,
+    /// With --domain: a PEM root to trust for the directory's own HTTPS (a
+    /// private CA's), beside the system's.
+    #[arg(long, env = "SPRITES_ACME_CA_ROOT")]
+    acme_ca_root: Option<PathBuf>,
+    /// With --domain: the most certificates ordered in any hour (a sprite's
+    /// first HTTPS visit orders its name's).
+    #[arg(long, env = "SPRITES_ACME_ORDERS_PER_HOUR", default_value_t = 20)]
+    acme_orders_per_hour: usize,
+    /// With --domain: your own certificate chain (PEM) for every name,
+    /// instead of ACME: a wildcard for *.DOMAIN and DOMAIN.
+    #[arg(long, env = "SPRITES_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "SPRITES_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     #[command(flatten)]
     host: vmhost::args::HostArgs,
     /// Database URL: sqlite://PATH (default: <data dir>/sprites.db) or postgres://...
@@ -165,6 +198,7 @@ async fn serve_or_admin() -> anyhow::Result<()> {
     }
     let db = Db::connect(&url).await?;
     let sessions = sprites_server::http::session::Store::connect(&url).await?;
+    let urls = cfg.urls(cfg.listen().port());
     match cfg.cmd {
         Some(Cmd::Admin(Admin::CreateUser {
             email,
@@ -197,11 +231,6 @@ async fn serve_or_admin() -> anyhow::Result<()> {
                     &cfg.host.mirror,
                 )?,
                 ..Default::default()
-            };
-            let urls = SpriteUrls {
-                scheme: "http".into(),
-                base_domain: cfg.base_domain.clone(),
-                port: cfg.listen.port(),
             };
             let state = AppState::new(Arc::new(host), db, sessions, urls, settings);
             let archive = sprites_server::domain::templates::archive_of(&path)?;
@@ -318,16 +347,21 @@ async fn run(
     let recipe = Recipe::debian(&cfg.host.mirror);
     host.prepare_image("debian", &recipe, |line| println!("  base image: {line}"))
         .await?;
-    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
-    let port = listener.local_addr()?.port();
-    let urls = SpriteUrls {
-        scheme: "http".into(),
-        base_domain: cfg.base_domain.clone(),
-        port,
+    let tls = cfg.tls()?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen()).await?;
+    let https = match &tls {
+        Some(_) => Some(tokio::net::TcpListener::bind(cfg.https_listen).await?),
+        None => None,
     };
+    let port = listener.local_addr()?.port();
+    let public_port = match &https {
+        Some(https) => https.local_addr()?.port(),
+        None => port,
+    };
+    let urls = cfg.urls(public_port);
     let settings = sprites_server::Settings {
         open_signup: cfg.open_signup,
-        secure_cookies: cfg.secure_cookies,
+        secure_cookies: cfg.secure_cookies || tls.is_some(),
         sleep: sprites_server::workers::idle::SleepDefaults {
             warm_after: std::time::Duration::from_secs(cfg.sleep_after),
             cold_after: std::time::Duration::from_secs(cfg.cold_after),
@@ -351,22 +385,80 @@ async fn run(
         sprites_server::http::signing::Key::load_or_create(&cfg.host.data_dir.join("server.key"))?;
     sprites::reconcile(&state).await?;
     let state = state.with_background();
-    let _untracked = host
-        .untrack_loopback(port)
-        .inspect_err(
-            |e| tracing::warn!(error = %e, "loopback connections to the server stay tracked"),
-        )
-        .ok();
-    println!("Sprites is ready: open http://localhost:{port}/");
-    serve(
-        listener,
-        state.clone(),
-        app(state, cfg.public_dir),
-        shutdown_signal(),
-    )
-    .await?;
+    let untrack = |port| {
+        host.untrack_loopback(port)
+            .inspect_err(
+                |e| tracing::warn!(error = %e, "loopback connections to the server stay tracked"),
+            )
+            .ok()
+    };
+    let _untracked = (untrack(port), untrack(public_port));
+    match (tls, https) {
+        (Some(settings), Some(https)) => {
+            let certs = Tls::new(state.clone(), settings)?;
+            println!("Sprites is ready: open {}/", state.urls.app_url());
+            tls::serve(certs, https, listener, cfg.public_dir, shutdown_signal()).await?;
+        }
+        _ => {
+            println!("Sprites is ready: open http://localhost:{port}/");
+            let app = app(state.clone(), cfg.public_dir);
+            serve(listener, state, app, shutdown_signal()).await?;
+        }
+    }
     println!("Stopped; sprites keep running and are re-adopted on the next start.");
     Ok(())
+}
+
+impl Config {
+    /// The plain HTTP address.
+    fn listen(&self) -> SocketAddr {
+        let port = if self.domain.is_some() { 80 } else { 8080 };
+        self.listen
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], port)))
+    }
+
+    /// Where the app and the sprites answer, with the port clients use.
+    fn urls(&self, port: u16) -> SpriteUrls {
+        SpriteUrls {
+            scheme: if self.domain.is_some() {
+                "https"
+            } else {
+                "http"
+            }
+            .into(),
+            base_domain: self
+                .domain
+                .clone()
+                .unwrap_or_else(|| self.base_domain.clone()),
+            port,
+        }
+    }
+
+    /// How the server serves HTTPS, when it does (with --domain).
+    fn tls(&self) -> anyhow::Result<Option<TlsSettings>> {
+        let Some(domain) = &self.domain else {
+            if self.tls_cert.is_some() {
+                anyhow::bail!("--tls-cert is the certificate of a --domain: give that too");
+            }
+            return Ok(None);
+        };
+        let certificates = match (&self.tls_cert, &self.tls_key) {
+            (Some(chain), Some(key)) => Certificates::Given {
+                chain: chain.clone(),
+                key: key.clone(),
+            },
+            _ => Certificates::Acme(AcmeSettings {
+                directory: self.acme_directory.clone(),
+                email: self.acme_email.clone(),
+                ca_root: self.acme_ca_root.clone(),
+                orders_per_hour: self.acme_orders_per_hour,
+            }),
+        };
+        Ok(Some(TlsSettings {
+            domain: domain.clone(),
+            certificates,
+        }))
+    }
 }
 
 /// The database URL: the one given, else SQLite in the data directory.

@@ -8,3 +8,4 @@ pub mod proxy;
 pub mod routes;
 pub mod session;
 pub mod signing;
+pub mod tls;

@@ -26,6 +26,9 @@ struct Inner {
     shipped_bytes: Counter,
     ship_failures: Counter,
     wakes: Counter,
+    acme_orders: Counter,
+    acme_refused: Counter,
+    tls_refused: Counter,
     checkpoint_seconds: Histogram,
     lag: Family<Labels, Gauge>,
     max_lag: Gauge,
@@ -51,6 +54,9 @@ impl Metrics {
         let shipped_bytes = Counter::default();
         let ship_failures = Counter::default();
         let wakes = Counter::default();
+        let acme_orders = Counter::default();
+        let acme_refused = Counter::default();
+        let tls_refused = Counter::default();
         // 1 ms to about 30 s.
         let checkpoint_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         let lag = Family::<Labels, Gauge>::default();
@@ -89,6 +95,21 @@ impl Metrics {
         );
         registry.register("wakes", "Sprites woken from a sleep", wakes.clone());
         registry.register(
+            "acme_orders",
+            "Certificate orders placed with the ACME CA",
+            acme_orders.clone(),
+        );
+        registry.register(
+            "acme_orders_refused",
+            "Certificate orders not placed: the hourly bound was reached",
+            acme_refused.clone(),
+        );
+        registry.register(
+            "tls_handshakes_refused",
+            "TLS handshakes for a name that is neither the app's nor a sprite's",
+            tls_refused.clone(),
+        );
+        registry.register(
             "checkpoint_duration_seconds",
             "How long taking a checkpoint took",
             checkpoint_seconds.clone(),
@@ -98,6 +119,9 @@ impl Metrics {
             shipped_bytes,
             ship_failures,
             wakes,
+            acme_orders,
+            acme_refused,
+            tls_refused,
             checkpoint_seconds,
             lag,
             max_lag,
@@ -112,6 +136,18 @@ impl Metrics {
 
     pub fn ship_failed(&self) {
         self.0.ship_failures.inc();
+    }
+
+    pub fn acme_ordered(&self) {
+        self.0.acme_orders.inc();
+    }
+
+    pub fn acme_refused(&self) {
+        self.0.acme_refused.inc();
+    }
+
+    pub fn tls_refused(&self) {
+        self.0.tls_refused.inc();
     }
 
     pub fn checkpoint_took(&self, took: std::time::Duration) {
