@@ -455,7 +455,7 @@ pub async fn start_local_tls(
     };
     settings.secure_cookies = true;
     let state = local_state(host, db_url, settings, urls).await?;
-    let certs = http::tls::Tls::new(state.clone(), tls)?;
+    let certs = http::tls::Tls::new(state.clone(), tls, Default::default())?;
     tokio::spawn(http::tls::serve(
         certs,
         https,

@@ -49,8 +49,10 @@ struct Config {
     #[arg(long, env = "SPRITES_ACME_CA_ROOT")]
     acme_ca_root: Option<PathBuf>,
     /// With --domain: the most certificates ordered in any hour (a sprite's
-    /// first HTTPS visit orders its name's).
-    #[arg(long, env = "SPRITES_ACME_ORDERS_PER_HOUR", default_value_t = 20)]
+    /// first HTTPS visit orders its name's; Let's Encrypt allows 300 orders
+    /// in three hours, and 50 certificates a week under one domain: past a
+    /// few dozen sprites, bring a wildcard with --tls-cert).
+    #[arg(long, env = "SPRITES_ACME_ORDERS_PER_HOUR", default_value_t = 100)]
     acme_orders_per_hour: usize,
     /// With --domain: your own certificate chain (PEM) for every name,
     /// instead of ACME: a wildcard for *.DOMAIN and DOMAIN.
@@ -336,7 +338,10 @@ async fn run(
     db: Db,
     sessions: sprites_server::http::session::Store,
 ) -> anyhow::Result<()> {
-    let host = Host::open(cfg.host.config(true)?).await?;
+    let host_config = cfg.host.config(true)?;
+    // What the database keeps of TLS keys is sealed with the replica key.
+    let secrets = tls::store::Secrets::sealed_with(host_config.bucket.clone());
+    let host = Host::open(host_config).await?;
     if let (Some(store), Some(db)) = (
         &cfg.host.object_store,
         litestream::sqlite_path(&db_url(&cfg)),
@@ -395,7 +400,7 @@ async fn run(
     let _untracked = (untrack(port), untrack(public_port));
     match (tls, https) {
         (Some(settings), Some(https)) => {
-            let certs = Tls::new(state.clone(), settings)?;
+            let certs = Tls::new(state.clone(), settings, secrets)?;
             println!("Sprites is ready: open {}/", state.urls.app_url());
             tls::serve(certs, https, listener, cfg.public_dir, shutdown_signal()).await?;
         }

@@ -131,15 +131,24 @@ struct Server {
     http: SocketAddr,
 }
 
+/// The server replicates (to the Garage scripts/test starts), so what its
+/// database keeps of private keys is sealed.
 fn command(data: &Path, db: &str) -> tokio::process::Command {
+    let store = std::env::var("SPRITES_TEST_OBJECT_STORE")
+        .expect("SPRITES_TEST_OBJECT_STORE is not set: run scripts/test, which starts Garage");
     let mut cmd = tokio::process::Command::new(SERVER);
-    cmd.env("SPRITES_DATA_DIR", vmhost::testing::data_dir())
-        .env("SPRITES_RUN_DIR", vmhost::testing::run_dir())
-        .env("SPRITES_INSTANCE", "t-tls")
-        .env("SPRITES_DATABASE_URL", db)
-        .env("SPRITES_PUBLIC_DIR", data)
-        .env("SPRITES_TEMPLATES_DIR", data.join("no-templates"))
-        .kill_on_drop(true);
+    cmd.env(
+        "SPRITES_OBJECT_STORE",
+        format!("{store}/t-tls-{}", std::process::id()),
+    )
+    .env("SPRITES_REPLICA_KEY_FILE", data.join("replica.key"))
+    .env("SPRITES_DATA_DIR", vmhost::testing::data_dir())
+    .env("SPRITES_RUN_DIR", vmhost::testing::run_dir())
+    .env("SPRITES_INSTANCE", "t-tls")
+    .env("SPRITES_DATABASE_URL", db)
+    .env("SPRITES_PUBLIC_DIR", data)
+    .env("SPRITES_TEMPLATES_DIR", data.join("no-templates"))
+    .kill_on_drop(true);
     cmd
 }
 
@@ -381,6 +390,17 @@ async fn the_server_serves_https_with_certificates_it_orders_renews_and_keeps() 
     assert_eq!(res.status(), 200);
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(cookie.contains("Secure"), "{cookie}");
+
+    // The keys are kept sealed: the database's replica leaves the machine.
+    let stored = sprites_server::db::Db::connect(&db).await.unwrap();
+    let keys: Vec<String> = sqlx::query_scalar("SELECT key_pem FROM tls_certificates")
+        .fetch_all(stored.pool())
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 3);
+    assert!(keys
+        .iter()
+        .all(|k| k.starts_with("sealed:") && !k.contains("PRIVATE")));
 
     // A restart serves the certificates it has, ordering none.
     let web_serial = srv.serial(&pebble, "web-t.sprites.test").await.unwrap();

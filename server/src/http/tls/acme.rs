@@ -24,7 +24,7 @@ use instant_acme::{
     NewOrder, OrderStatus, RetryPolicy,
 };
 
-use super::store::{self, Issued};
+use super::store::{self, Issued, Secrets};
 use crate::db::Db;
 use crate::workers::metrics::Metrics;
 
@@ -49,6 +49,7 @@ pub struct AcmeSettings {
 pub struct Acme {
     settings: AcmeSettings,
     db: Db,
+    secrets: Secrets,
     account: tokio::sync::OnceCell<Account>,
     /// HTTP-01 tokens being validated: the name each is for, and its key
     /// authorization.
@@ -61,10 +62,11 @@ pub struct Acme {
 }
 
 impl Acme {
-    pub fn new(settings: AcmeSettings, db: Db, metrics: Metrics) -> Acme {
+    pub fn new(settings: AcmeSettings, db: Db, secrets: Secrets, metrics: Metrics) -> Acme {
         Acme {
             settings,
             db,
+            secrets,
             account: tokio::sync::OnceCell::new(),
             challenges: Mutex::default(),
             ordering: Mutex::default(),
@@ -91,7 +93,7 @@ impl Acme {
             .clone();
         let _one_at_a_time = lock.lock().await;
         // Another handshake, or the renewal, may have ordered it meanwhile.
-        if let Some(issued) = store::load(&self.db, name).await? {
+        if let Some(issued) = store::load(&self.db, &self.secrets, name).await? {
             let due = crate::db::now_ms() >= issued.renew_at_ms();
             if issued.valid_now() && !(renew && due) {
                 return Ok(issued);
@@ -135,7 +137,7 @@ impl Acme {
             .poll_certificate(&RetryPolicy::new().timeout(Duration::from_secs(90)))
             .await
             .context("the certificate")?;
-        let issued = store::save(&self.db, name, &chain_pem, &key_pem).await?;
+        let issued = store::save(&self.db, &self.secrets, name, &chain_pem, &key_pem).await?;
         tracing::info!(name, "TLS certificate issued");
         Ok(issued)
     }
@@ -192,7 +194,7 @@ impl Acme {
         self.account
             .get_or_try_init(|| async {
                 let directory = &self.settings.directory;
-                if let Some(json) = store::account(&self.db, directory).await? {
+                if let Some(json) = store::account(&self.db, &self.secrets, directory).await? {
                     let credentials: AccountCredentials = serde_json::from_str(&json)?;
                     return Ok(self.builder()?.from_credentials(credentials).await?);
                 }
@@ -208,8 +210,8 @@ impl Acme {
                     .create(&new, directory.clone(), None)
                     .await
                     .with_context(|| format!("an account at {directory}"))?;
-                store::save_account(&self.db, directory, &serde_json::to_string(&credentials)?)
-                    .await?;
+                let credentials = serde_json::to_string(&credentials)?;
+                store::save_account(&self.db, &self.secrets, directory, &credentials).await?;
                 tracing::info!(directory, "ACME account made");
                 Ok(account)
             })

@@ -94,7 +94,11 @@ pub enum Refused {
 impl Tls {
     /// Ready to serve: the operator's certificate read (and checked), or
     /// the ACME client made (its account is opened at the first order).
-    pub fn new(state: AppState, settings: TlsSettings) -> anyhow::Result<Arc<Tls>> {
+    pub fn new(
+        state: AppState,
+        settings: TlsSettings,
+        secrets: store::Secrets,
+    ) -> anyhow::Result<Arc<Tls>> {
         let _ = Arc::unwrap_or_clone(store::provider()).install_default();
         let source = match settings.certificates {
             Certificates::Given { chain, key } => {
@@ -107,6 +111,7 @@ impl Tls {
             Certificates::Acme(acme) => Source::Acme(Box::new(Acme::new(
                 acme,
                 state.db.clone(),
+                secrets,
                 state.metrics.clone(),
             ))),
         };

@@ -9,6 +9,46 @@ use rustls::server::ServerConfig;
 
 use crate::db::{now_ms, Db};
 
+/// The private keys the database keeps (certificates' and the ACME
+/// account's), sealed with the replica key when the server replicates:
+/// the database's replica in the object store is readable by the bucket's
+/// operator, who must not be able to act as this server's names. Sealed
+/// for a row's name, so a key cannot be moved to another name's row.
+/// Without replication they are kept as they are, in the database.
+#[derive(Clone, Default)]
+pub struct Secrets(Option<Arc<vmhost::replica::Bucket>>);
+
+const SEALED: &str = "sealed:";
+
+impl Secrets {
+    pub fn sealed_with(bucket: Option<Arc<vmhost::replica::Bucket>>) -> Secrets {
+        Secrets(bucket)
+    }
+
+    fn seal(&self, what: &str, secret: &str) -> anyhow::Result<String> {
+        Ok(match &self.0 {
+            Some(bucket) => format!(
+                "{SEALED}{}",
+                hex::encode(bucket.seal(&format!("tls/{what}"), secret.as_bytes())?)
+            ),
+            None => secret.to_string(),
+        })
+    }
+
+    fn open(&self, what: &str, stored: &str) -> anyhow::Result<String> {
+        let Some(sealed) = stored.strip_prefix(SEALED) else {
+            return Ok(stored.to_string());
+        };
+        let Some(bucket) = &self.0 else {
+            anyhow::bail!(
+                "the key of {what} is sealed with a replica key this server was not given"
+            );
+        };
+        let opened = bucket.open_sealed(&format!("tls/{what}"), &hex::decode(sealed)?)?;
+        Ok(String::from_utf8(opened)?)
+    }
+}
+
 /// A certificate ready to serve: its configuration and its validity.
 #[derive(Clone)]
 pub struct Issued {
@@ -93,19 +133,26 @@ struct Stored {
 }
 
 /// The certificate stored for `name`, if any.
-pub async fn load(db: &Db, name: &str) -> anyhow::Result<Option<Issued>> {
+pub async fn load(db: &Db, secrets: &Secrets, name: &str) -> anyhow::Result<Option<Issued>> {
     let row: Option<Stored> =
         sqlx::query_as("SELECT chain_pem, key_pem FROM tls_certificates WHERE name = $1")
             .bind(name)
             .fetch_optional(db.pool())
             .await?;
-    row.map(|r| Issued::from_pem(&r.chain_pem, &r.key_pem))
+    row.map(|r| Issued::from_pem(&r.chain_pem, &secrets.open(name, &r.key_pem)?))
         .transpose()
 }
 
 /// Keeps `chain_pem` and `key_pem` as the certificate of `name`.
-pub async fn save(db: &Db, name: &str, chain_pem: &str, key_pem: &str) -> anyhow::Result<Issued> {
+pub async fn save(
+    db: &Db,
+    secrets: &Secrets,
+    name: &str,
+    chain_pem: &str,
+    key_pem: &str,
+) -> anyhow::Result<Issued> {
     let issued = Issued::from_pem(chain_pem, key_pem)?;
+    let key_pem = secrets.seal(name, key_pem)?;
     sqlx::query(
         "INSERT INTO tls_certificates (name, chain_pem, key_pem, not_before_ms, not_after_ms, issued_at_ms) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO UPDATE SET chain_pem = excluded.chain_pem, \
@@ -145,17 +192,29 @@ pub async fn renewals(db: &Db) -> anyhow::Result<Vec<(String, i64)>> {
 }
 
 /// The account credentials kept for the ACME directory at `directory`.
-pub async fn account(db: &Db, directory: &str) -> anyhow::Result<Option<String>> {
-    Ok(
+pub async fn account(
+    db: &Db,
+    secrets: &Secrets,
+    directory: &str,
+) -> anyhow::Result<Option<String>> {
+    let stored: Option<String> =
         sqlx::query_scalar("SELECT credentials FROM acme_accounts WHERE directory = $1")
             .bind(directory)
             .fetch_optional(db.pool())
-            .await?,
-    )
+            .await?;
+    stored
+        .map(|s| secrets.open(&format!("account {directory}"), &s))
+        .transpose()
 }
 
 /// Keeps `credentials` as the account at `directory`.
-pub async fn save_account(db: &Db, directory: &str, credentials: &str) -> anyhow::Result<()> {
+pub async fn save_account(
+    db: &Db,
+    secrets: &Secrets,
+    directory: &str,
+    credentials: &str,
+) -> anyhow::Result<()> {
+    let credentials = secrets.seal(&format!("account {directory}"), credentials)?;
     sqlx::query(
         "INSERT INTO acme_accounts (directory, credentials, created_at_ms) VALUES ($1, $2, $3) \
          ON CONFLICT (directory) DO UPDATE SET credentials = excluded.credentials",
@@ -166,4 +225,38 @@ pub async fn save_account(db: &Db, directory: &str, credentials: &str) -> anyhow
     .execute(db.pool())
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bucket() -> Arc<vmhost::replica::Bucket> {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, _) =
+            vmhost::replica::ReplicaKey::load_or_create(&dir.path().join("replica.key")).unwrap();
+        let cfg = vmhost::replica::BucketConfig {
+            url: "s3://sprites/t".into(),
+            endpoint: Some("http://127.0.0.1:9".into()),
+            ..Default::default()
+        };
+        Arc::new(vmhost::replica::Bucket::open(&cfg, &key).unwrap())
+    }
+
+    #[test]
+    fn keys_are_sealed_for_their_row_only_when_the_database_replicates() {
+        let key = "-----BEGIN PRIVATE KEY-----\nsecret\n-----END PRIVATE KEY-----\n";
+        let plain = Secrets::default();
+        assert_eq!(plain.seal("web.example", key).unwrap(), key);
+        assert_eq!(plain.open("web.example", key).unwrap(), key);
+
+        let sealed = Secrets::sealed_with(Some(bucket()));
+        let stored = sealed.seal("web.example", key).unwrap();
+        assert!(stored.starts_with(SEALED) && !stored.contains("secret"));
+        assert_eq!(sealed.open("web.example", &stored).unwrap(), key);
+        // Moved to another name's row, it does not open; nor without the key.
+        assert!(sealed.open("api.example", &stored).is_err());
+        let refused = plain.open("web.example", &stored).unwrap_err().to_string();
+        assert!(refused.contains("replica key"), "{refused}");
+    }
 }
