@@ -14,10 +14,14 @@ mkdirSync(ARTIFACTS, { recursive: true });
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
+// E2E_BROWSER_HOME: a home whose NSS database holds the roots Chromium
+// trusts (the stories over HTTPS trust the test CA's there).
 export async function launch() {
+  const home = process.env.E2E_BROWSER_HOME;
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
+    env: home ? { ...process.env, HOME: home } : process.env,
     args: [
       "--no-sandbox",
       "--disable-gpu",
@@ -93,6 +97,23 @@ export async function shot(page, name) {
 }
 
 const suffix = () => Math.random().toString(36).slice(2, 8);
+
+// The address of the sprite whose URL label is `label` (a pattern's
+// source), as a pattern: the app's scheme and port, its host under the
+// app's.
+export function spriteUrlPattern(label) {
+  const base = new URL(BASE);
+  const host = base.hostname.replaceAll(".", "\\.");
+  const port = base.port ? `:${base.port}` : "";
+  return new RegExp(`^${base.protocol}//${label}\\.${host}${port}/$`);
+}
+
+// The address of the sprite whose URL label is `label`.
+export function spriteUrl(label) {
+  const base = new URL(BASE);
+  const port = base.port ? `:${base.port}` : "";
+  return `${base.protocol}//${label}.${base.hostname}${port}/`;
+}
 
 // The server's admin, for stories that need one: an API token for the
 // invitations every story's people sign up with (the server's sign-up is
@@ -188,7 +209,12 @@ export async function waitForScreen(page, pattern, timeout = 30_000) {
   throw new Error(`the terminal never showed ${pattern}; it shows:\n${text}`);
 }
 
-// The preview frame's body text, once it matches.
+// The preview frame's body text, once it matches. The browser runs on the
+// sprites' own machine, whose network interfaces change as sprites come
+// and go (a veth each); Chromium then fails a load in flight with its
+// "network change" page (ERR_NETWORK_CHANGED), and the story presses the
+// preview's Reload, as a person would. A first visit over HTTPS, which
+// waits for the name's certificate, is the load most often caught so.
 export async function waitForPreview(page, pattern, timeout = 30_000) {
   const deadline = Date.now() + timeout;
   let text = "";
@@ -196,6 +222,9 @@ export async function waitForPreview(page, pattern, timeout = 30_000) {
     const frame = page.frameLocator(".preview iframe");
     text = await frame.locator("body").innerText({ timeout: 5_000 }).catch(() => "");
     if (pattern.test(text)) return text;
+    if (/A network change was detected/.test(text)) {
+      await page.getByRole("button", { name: "Reload", exact: true }).click();
+    }
     await page.waitForTimeout(300);
   }
   throw new Error(`the preview never showed ${pattern}; it shows:\n${text}`);

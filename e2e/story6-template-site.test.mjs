@@ -7,7 +7,7 @@
 // editor, saves, and sees it live.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BASE, launch, person, shot, signUp, waitForPreview, accessible } from "./lib.mjs";
+import { BASE, launch, person, shot, signUp, waitForPreview, accessible, spriteUrlPattern } from "./lib.mjs";
 
 // Answers from sprites' hosts that say their app was not ready: the
 // preview waits for a starting app instead.
@@ -76,7 +76,7 @@ test("a template gives a live site whose title a newcomer changes in the editor"
 
     // The address to share, whole, with a copy button; private by default.
     const address = page.getByLabel("The sprite's address");
-    assert.match(await address.inputValue(), new RegExp(`^http://website-${handle}\\.localhost:\\d+/$`));
+    assert.match(await address.inputValue(), spriteUrlPattern(`website-${handle}`));
     await page.locator(".preview .badge.access", { hasText: "Private" }).waitFor();
     await page.locator(".preview-bar").getByRole("button", { name: "Copy" }).click();
     await page.locator(".preview-bar").getByRole("button", { name: "Copied" }).waitFor();

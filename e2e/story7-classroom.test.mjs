@@ -9,7 +9,7 @@
 // changed in the other's editor.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BASE, launch, person, shot, signUp, createSprite, run, waitForScreen, acceptDialogs, accessible } from "./lib.mjs";
+import { BASE, launch, person, shot, signUp, createSprite, run, waitForScreen, acceptDialogs, accessible, spriteUrl } from "./lib.mjs";
 
 const PROMPT = /root@[\w-]+:\S*[#$]/;
 
@@ -151,8 +151,7 @@ test("a teacher runs an assignment: students start it, work, get reset and colle
       return { one: one.status, file: file.status, names: list.sprites.map((s) => s.name) };
     }, `lab1-${ana.handle}`);
     assert.deepEqual(api, { one: 404, file: 404, names: [`lab1-${ben.handle}`] });
-    const port = new URL(BASE).port;
-    await b.goto(`http://lab1-${ana.handle}-${slug}.localhost:${port}/`);
+    await b.goto(spriteUrl(`lab1-${ana.handle}-${slug}`));
     const body = await b.locator("body").innerText();
     assert.doesNotMatch(body, /ana was here/);
     assert.match(body, /No such sprite/);
