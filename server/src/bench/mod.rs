@@ -15,6 +15,8 @@ use vmhost::{CreateOptions, Host, SpriteName};
 use crate::domain::accounts;
 use crate::Settings;
 
+mod tls;
+
 const WARMUP: usize = 2;
 
 /// Runs `true` in `sprite` over the exec WebSocket; waits for its exit.
@@ -165,6 +167,17 @@ pub async fn run(host: Host, runs: usize, json_out: bool) -> anyhow::Result<()> 
     // The URL rows first: the others destroy many sprites, and the pool's
     // cleaner works through their subvolumes for a while after.
     let mut url_rows = urls(&base, &state, &direct, &http, &token, runs).await?;
+    let make_sprite = async |name: &str| -> anyhow::Result<()> {
+        let res = http
+            .post(format!("{base}/v1/sprites"))
+            .bearer_auth(&token)
+            .json(&json!({ "name": name }))
+            .send()
+            .await?;
+        anyhow::ensure!(res.status().is_success(), "create {name}: {}", res.status());
+        Ok(())
+    };
+    url_rows.extend(tls::rows(&state, port, make_sprite, runs).await?);
     let (blank, from_template) = templates(&base, &http, &token, runs).await?;
     let class_rows = class_start(&base, &state, &http, &token, CLASS_SIZE).await?;
     let (direct_create, http_create) = (Samples(dc), Samples(hc));
