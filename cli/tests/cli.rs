@@ -33,20 +33,12 @@ async fn server_with(instance: &str, settings: Settings) -> Env {
 }
 
 /// A server at https://localhost:PORT with the operator's own certificate
-/// for `localhost` and `*.localhost`, from a root made here.
+/// for `localhost`, from a root made here.
 async fn server_over_https(instance: &str) -> Env {
     let home = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let root = ca.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca, ca_key);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "*.localhost".into()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
+    let (root, cert, key) =
+        sprites_server::http::tls::store::from_own_root(&["localhost"]).unwrap();
     let file = |name: &str, pem: String| {
         let path = home.path().join(name);
         std::fs::write(&path, pem).unwrap();
@@ -55,11 +47,11 @@ async fn server_over_https(instance: &str) -> Env {
     let tls = sprites_server::http::tls::TlsSettings {
         domain: "localhost".into(),
         certificates: sprites_server::http::tls::Certificates::Given {
-            chain: file("cert.pem", cert.pem()),
-            key: file("key.pem", key.serialize_pem()),
+            chain: file("cert.pem", cert),
+            key: file("key.pem", key),
         },
     };
-    let root = file("root.pem", root.pem());
+    let root = file("root.pem", root);
     let url = format!("sqlite://{}", home.path().join("cli.db").display());
     let host = vmhost::testing::host(instance).await;
     let public = work.path().to_path_buf();

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+mod common;
+
 const SERVER: &str = env!("CARGO_BIN_EXE_sprites-server");
 
 struct Machine {
@@ -179,34 +181,7 @@ async fn a_server_killed_with_its_disk_comes_back_from_the_bucket_on_another_mac
     let leftovers = vmhost::testing::host("t-recover").await;
     drop(leftovers);
 
-    let out = a
-        .command(&store, &key)
-        .args([
-            "admin",
-            "create-user",
-            "--email",
-            "r@example.com",
-            "--handle",
-            "r",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let token = {
-        let mut child = out;
-        use tokio::io::AsyncWriteExt;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"a long password")
-            .await
-            .unwrap();
-        let out = child.wait_with_output().await.unwrap();
-        assert!(out.status.success());
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    };
+    let token = common::create_user(a.command(&store, &key), "r").await;
     let (mut server_a, url_a) = a.serve(&store, &key).await;
     let client = reqwest::Client::new();
     let create = |name: &'static str| {

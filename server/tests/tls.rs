@@ -12,7 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use sprites_server::http::tls::store;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+mod common;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_sprites-server");
 const DOMAIN: &str = "sprites.test";
@@ -44,22 +47,11 @@ struct Pebble {
 impl Pebble {
     async fn start(dir: &Path) -> Pebble {
         // Pebble's listener: a certificate for 127.0.0.1 from a root of ours.
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca.distinguished_name
-            .push(rcgen::DnType::CommonName, "test root of Pebble's listener");
-        let ca_cert = ca.self_signed(&ca_key).unwrap();
-        let issuer = rcgen::Issuer::new(ca, ca_key);
-        let leaf_key = rcgen::KeyPair::generate().unwrap();
-        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
-            .unwrap()
-            .signed_by(&leaf_key, &issuer)
-            .unwrap();
+        let (root, cert, key) = store::from_own_root(&["127.0.0.1", "localhost"]).unwrap();
         let listener_root = dir.join("listener-root.pem");
-        std::fs::write(&listener_root, ca_cert.pem()).unwrap();
-        std::fs::write(dir.join("listener.pem"), leaf.pem()).unwrap();
-        std::fs::write(dir.join("listener.key"), leaf_key.serialize_pem()).unwrap();
+        std::fs::write(&listener_root, &root).unwrap();
+        std::fs::write(dir.join("listener.pem"), cert).unwrap();
+        std::fs::write(dir.join("listener.key"), key).unwrap();
 
         let (dns_port, acme_port, mgmt_port, http_port) =
             (free_port(), free_port(), free_port(), free_port());
@@ -96,7 +88,7 @@ impl Pebble {
             .expect("pebble (Debian's pebble package; scripts/test installs it)");
         let client = reqwest::Client::builder()
             .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(ca_cert.pem().as_bytes()).unwrap())
+            .add_root_certificate(reqwest::Certificate::from_pem(root.as_bytes()).unwrap())
             .build()
             .unwrap();
         let directory = format!("https://127.0.0.1:{acme_port}/dir");
@@ -105,14 +97,7 @@ impl Pebble {
             assert!(Instant::now() < deadline, "Pebble did not start");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let issuing_root = client
-            .get(format!("https://127.0.0.1:{mgmt_port}/roots/0"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let issuing_root = text(client.get(format!("https://127.0.0.1:{mgmt_port}/roots/0"))).await;
         Pebble {
             _dns: dns,
             _ca: ca,
@@ -207,13 +192,11 @@ impl Server {
         for cert in rustls_pemfile_certs(&pebble.issuing_root) {
             roots.add(cert).unwrap();
         }
-        let config = rustls::ClientConfig::builder_with_provider(
-            sprites_server::http::tls::store::provider(),
-        )
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let config = rustls::ClientConfig::builder_with_provider(store::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         let tcp = tokio::net::TcpStream::connect(self.https).await?;
         let server_name = rustls::pki_types::ServerName::try_from(name.to_string()).unwrap();
@@ -225,15 +208,10 @@ impl Server {
 
     /// A counter of `/metrics`.
     async fn metric(&self, client: &reqwest::Client, name: &str) -> u64 {
-        let text = client
+        let metrics = client
             .get(self.url(DOMAIN, "/metrics"))
-            .bearer_auth("operator secret")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+            .bearer_auth("operator secret");
+        let text = text(metrics).await;
         text.lines()
             .find_map(|l| l.strip_prefix(&format!("{name} ")))
             .unwrap_or_else(|| panic!("{name} in the metrics:\n{text}"))
@@ -243,37 +221,16 @@ impl Server {
     }
 }
 
+/// The body of a request's answer.
+async fn text(request: reqwest::RequestBuilder) -> String {
+    request.send().await.unwrap().text().await.unwrap()
+}
+
 fn rustls_pemfile_certs(pem: &str) -> Vec<rustls::pki_types::CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject;
     rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<_, _>>()
         .unwrap()
-}
-
-async fn create_user(data: &Path, db: &str) -> String {
-    let mut child = command(data, db)
-        .args([
-            "admin",
-            "create-user",
-            "--email",
-            "t@sprites.test",
-            "--handle",
-            "t",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"a long password")
-        .await
-        .unwrap();
-    let out = child.wait_with_output().await.unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// Makes a public sprite serving its `/root` on port 8080; its URL.
@@ -319,7 +276,7 @@ async fn the_server_serves_https_with_certificates_it_orders_renews_and_keeps() 
     let dir = tempfile::tempdir().unwrap();
     let pebble = Pebble::start(dir.path()).await;
     let db = format!("sqlite://{}", dir.path().join("tls.db").display());
-    let token = create_user(dir.path(), &db).await;
+    let token = common::create_user(command(dir.path(), &db), "t").await;
     // Three orders an hour: the app's and two sprites'.
     let srv = Server::start(&pebble, dir.path(), &db, 3).await;
     let names = [

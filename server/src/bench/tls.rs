@@ -94,7 +94,8 @@ pub(super) async fn rows(
     make_sprite: impl AsyncFn(&str) -> anyhow::Result<()>,
     runs: usize,
 ) -> anyhow::Result<Vec<Row>> {
-    let (root, chain, key) = certificate()?;
+    // webpki takes no wildcard directly under a single label (`*.localhost`).
+    let (root, chain, key) = tls::store::from_own_root(&["localhost", LABEL])?;
     let dir = super::tempfile_dir()?;
     let write = |name: &str, pem: &str| -> anyhow::Result<std::path::PathBuf> {
         let path = dir.join(name);
@@ -224,18 +225,4 @@ async fn first_certificate(
         Some(Samples(again).median()),
         "floor: a handshake with it",
     ))
-}
-
-/// A root of the bench's own, and a certificate from it for `localhost`
-/// and `*.localhost` with its key: (root, chain, key), in PEM.
-fn certificate() -> anyhow::Result<(String, String, String)> {
-    let root_key = rcgen::KeyPair::generate()?;
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let root = params.self_signed(&root_key)?;
-    let issuer = rcgen::Issuer::new(params, root_key);
-    let key = rcgen::KeyPair::generate()?;
-    let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "*.localhost".into()])?
-        .signed_by(&key, &issuer)?;
-    Ok((root.pem(), cert.pem(), key.serialize_pem()))
 }

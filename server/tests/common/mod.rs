@@ -395,6 +395,26 @@ impl Drop for TestServer {
     }
 }
 
+/// Makes the user `handle` (password "a long password") with `command`, a
+/// `sprites-server` of the test's, through `admin create-user`: their
+/// token.
+pub async fn create_user(mut command: tokio::process::Command, handle: &str) -> String {
+    use tokio::io::AsyncWriteExt;
+    let mut child = command
+        .args(["admin", "create-user", "--handle", handle])
+        .args(["--email", &format!("{handle}@example.com")])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sprites-server admin create-user");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"a long password").await.unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().await.unwrap();
+    assert!(out.status.success(), "admin create-user: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 /// The exec WebSocket's query that runs `script` with `sh -c`.
 pub fn exec_query(script: &str) -> String {
     ["sh", "-c", script]

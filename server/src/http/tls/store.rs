@@ -108,6 +108,25 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// A root made here and a certificate from it for `names` (host names or
+/// IP addresses), with the certificate's key: (root, certificate, key), in
+/// PEM. For `--tls-cert` on a private network whose clients trust the
+/// root, and for the benchmark and the tests.
+pub fn from_own_root(names: &[&str]) -> anyhow::Result<(String, String, String)> {
+    let root_key = rcgen::KeyPair::generate()?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "sprites private root");
+    let root = params.self_signed(&root_key)?;
+    let issuer = rcgen::Issuer::new(params, root_key);
+    let key = rcgen::KeyPair::generate()?;
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let cert = rcgen::CertificateParams::new(names)?.signed_by(&key, &issuer)?;
+    Ok((root.pem(), cert.pem(), key.serialize_pem()))
+}
+
 /// When a certificate valid from `not_before` to `not_after` should be
 /// renewed: once two thirds of its life have passed (30 days before the end
 /// of Let's Encrypt's 90), as Let's Encrypt advises.
