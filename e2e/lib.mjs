@@ -53,6 +53,19 @@ export async function person(browser, label) {
       if (where && new URL(where).host !== app) return;
       errors.push(`${label}: ${e.message}`);
     });
+    // The browser runs on the sprites' machine, whose interfaces change as
+    // sprites come and go; Chromium may then fail a navigation in flight
+    // with ERR_NETWORK_CHANGED. The story opens the page again, as a
+    // person would.
+    const goto = page.goto.bind(page);
+    page.goto = async (url, options) => {
+      try {
+        return await goto(url, options);
+      } catch (e) {
+        if (!/ERR_NETWORK_CHANGED/.test(String(e))) throw e;
+        return goto(url, options);
+      }
+    };
     return page;
   };
   const page = watch(await context.newPage());
