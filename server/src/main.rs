@@ -192,7 +192,8 @@ async fn serve_or_admin() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cfg = Config::parse();
+    let mut cfg = Config::parse();
+    cfg.domain = cfg.domain.as_deref().map(domain_name).transpose()?;
     std::fs::create_dir_all(&cfg.host.data_dir)?;
     let url = db_url(&cfg);
     if let Some(Cmd::Admin(Admin::Recover)) = cfg.cmd {
@@ -464,6 +465,22 @@ impl Config {
             certificates,
         }))
     }
+}
+
+/// `--domain` as served: lower case, no final dot; a host name only.
+fn domain_name(given: &str) -> anyhow::Result<String> {
+    let name = given.trim().trim_end_matches('.').to_ascii_lowercase();
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if !valid {
+        anyhow::bail!("--domain {given:?}: give a host name such as sprites.example.com (no scheme, port or path)");
+    }
+    Ok(name)
 }
 
 /// The database URL: the one given, else SQLite in the data directory.

@@ -2,7 +2,7 @@
 //! `--domain`, its certificates from Pebble (Let's Encrypt's test CA, the
 //! Debian package) validating HTTP-01 for real against the server's plain
 //! listener, with `pebble-challtestsrv` answering Pebble's DNS with
-//! 127.0.0.1. Pebble issues 90-second certificates, so renewal happens
+//! 127.0.0.1. Pebble issues 120-second certificates, so renewal happens
 //! within the test.
 
 use std::net::SocketAddr;
@@ -21,7 +21,7 @@ const SERVER: &str = env!("CARGO_BIN_EXE_sprites-server");
 const DOMAIN: &str = "sprites.test";
 /// Pebble's certificates live this long (seconds); renewal comes at two
 /// thirds of it.
-const VALIDITY: u64 = 90;
+const VALIDITY: u64 = 120;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -338,6 +338,14 @@ async fn the_server_serves_https_with_certificates_it_orders_renews_and_keeps() 
         .unwrap();
     assert_eq!(res.status(), 308);
     assert_eq!(res.headers()["location"], srv.url(DOMAIN, "/x?y=1"));
+    // A name not under the domain is sent to the app, not to itself.
+    let res = plain
+        .get(format!("http://{}/x", srv.http))
+        .header("host", "elsewhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["location"], srv.url(DOMAIN, "/x"));
     let res = client
         .post(srv.url(DOMAIN, "/v1/auth/signin"))
         .json(&json!({"login": "t", "password": "a long password"}))

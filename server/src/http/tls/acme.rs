@@ -38,8 +38,8 @@ pub struct AcmeSettings {
     pub directory: String,
     /// The contact the CA may write to about the certificates.
     pub email: Option<String>,
-    /// A root to trust for the directory's own TLS (a private CA's), beside
-    /// the system's.
+    /// The root to trust for the directory's own TLS (a private CA's),
+    /// instead of the system's.
     pub ca_root: Option<PathBuf>,
     /// Orders at most in any hour.
     pub orders_per_hour: usize,
@@ -58,8 +58,17 @@ pub struct Acme {
     ordering: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// When the orders of the last hour were placed.
     placed: Mutex<VecDeque<Instant>>,
+    /// Names whose last order failed, and when: none is ordered again
+    /// before [`RETRY_AFTER`], whoever asks.
+    failed: Mutex<HashMap<String, Instant>>,
     metrics: Metrics,
 }
+
+/// The longest an order (or opening the account) may take, all its polls
+/// included: the CA's client has no timeout of its own.
+const ORDER_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long a name whose order failed waits before another.
+pub const RETRY_AFTER: Duration = Duration::from_secs(300);
 
 impl Acme {
     pub fn new(settings: AcmeSettings, db: Db, secrets: Secrets, metrics: Metrics) -> Acme {
@@ -71,6 +80,7 @@ impl Acme {
             challenges: Mutex::default(),
             ordering: Mutex::default(),
             placed: Mutex::default(),
+            failed: Mutex::default(),
             metrics,
         }
     }
@@ -93,13 +103,40 @@ impl Acme {
             .clone();
         let _one_at_a_time = lock.lock().await;
         // Another handshake, or the renewal, may have ordered it meanwhile.
-        if let Some(issued) = store::load(&self.db, &self.secrets, name).await? {
-            let due = crate::db::now_ms() >= issued.renew_at_ms();
-            if issued.valid_now() && !(renew && due) {
-                return Ok(issued);
+        // A row whose key does not open (the replica key changed) is
+        // ordered again, and replaced.
+        match store::load(&self.db, &self.secrets, name).await {
+            Ok(Some(issued)) => {
+                let due = crate::db::now_ms() >= issued.renew_at_ms();
+                if issued.valid_now() && !(renew && due) {
+                    return Ok(issued);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(name, error = %format!("{e:#}"), "a stored certificate does not open: ordering another")
             }
         }
-        self.order(name).await
+        if let Some(at) = self.failed.lock().unwrap().get(name) {
+            if at.elapsed() < RETRY_AFTER {
+                bail!(
+                    "the last order for {name} failed {:?} ago: not again before {RETRY_AFTER:?}",
+                    at.elapsed()
+                );
+            }
+        }
+        let ordered = tokio::time::timeout(ORDER_TIMEOUT, self.order(name)).await;
+        let ordered = ordered.unwrap_or_else(|_| {
+            Err(anyhow!(
+                "the order for {name} took longer than {ORDER_TIMEOUT:?}"
+            ))
+        });
+        let mut failed = self.failed.lock().unwrap();
+        match &ordered {
+            Ok(_) => failed.remove(name),
+            Err(_) => failed.insert(name.to_string(), Instant::now()),
+        };
+        ordered
     }
 
     /// Places an order for `name` and waits for its certificate.
@@ -111,6 +148,7 @@ impl Acme {
             .new_order(&NewOrder::new(&identifiers))
             .await
             .with_context(|| format!("a new order for {name}"))?;
+        let _take_down = TakeDown(self, name);
         let ready = match self.put_up_challenges(&mut order, name).await {
             Ok(_) => order
                 .poll_ready(&RetryPolicy::new().timeout(Duration::from_secs(90)))
@@ -118,10 +156,6 @@ impl Acme {
                 .map_err(anyhow::Error::from),
             Err(e) => Err(e),
         };
-        self.challenges
-            .lock()
-            .unwrap()
-            .retain(|_, (of, _)| of != name);
         match ready? {
             OrderStatus::Ready => {}
             status => {
@@ -140,6 +174,14 @@ impl Acme {
         let issued = store::save(&self.db, &self.secrets, name, &chain_pem, &key_pem).await?;
         tracing::info!(name, "TLS certificate issued");
         Ok(issued)
+    }
+
+    /// Takes `name`'s HTTP-01 tokens down.
+    fn take_down(&self, name: &str) {
+        self.challenges
+            .lock()
+            .unwrap()
+            .retain(|_, (of, _)| of != name);
     }
 
     /// Answers each pending authorization's HTTP-01 challenge and tells the
@@ -194,9 +236,17 @@ impl Acme {
         self.account
             .get_or_try_init(|| async {
                 let directory = &self.settings.directory;
-                if let Some(json) = store::account(&self.db, &self.secrets, directory).await? {
-                    let credentials: AccountCredentials = serde_json::from_str(&json)?;
-                    return Ok(self.builder()?.from_credentials(credentials).await?);
+                match store::account(&self.db, &self.secrets, directory).await {
+                    Ok(Some(json)) => {
+                        let credentials: AccountCredentials = serde_json::from_str(&json)?;
+                        return Ok(self.builder()?.from_credentials(credentials).await?);
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(
+                        directory,
+                        error = %format!("{e:#}"),
+                        "the stored ACME account does not open: making another"
+                    ),
                 }
                 let contact = self.settings.email.as_ref().map(|e| format!("mailto:{e}"));
                 let contact: Vec<&str> = contact.iter().map(String::as_str).collect();
@@ -224,5 +274,15 @@ impl Acme {
                 .with_context(|| format!("trust {}", root.display()))?,
             None => Account::builder()?,
         })
+    }
+}
+
+/// Takes an order's HTTP-01 tokens down when the order ends, however it
+/// ends (done, failed, or dropped at its timeout).
+struct TakeDown<'a>(&'a Acme, &'a str);
+
+impl Drop for TakeDown<'_> {
+    fn drop(&mut self) {
+        self.0.take_down(self.1);
     }
 }

@@ -65,8 +65,12 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a renewal check sleeps.
 const RENEWAL_CHECK: Duration = Duration::from_secs(3600);
 
-/// The HSTS answer header: two years, as the HSTS preload list asks.
+/// The HSTS answer header: two years, what browsers' own sites send. A
+/// sprite's app may send its own, which is kept.
 const HSTS: &str = "max-age=63072000";
+/// Handshakes in progress at most (each may wait for its name's order);
+/// past it, new connections are closed at once.
+const HANDSHAKES: usize = 1024;
 
 /// The certificates a server serves.
 pub struct Tls {
@@ -144,35 +148,53 @@ impl Tls {
                 return Ok(issued.config.clone());
             }
         }
-        if !self.admits(&name).await {
-            self.state.metrics.tls_refused();
-            return Err(Refused::UnknownName(name));
+        match self.admits(&name).await {
+            Ok(true) => {}
+            Ok(false) => {
+                self.state.metrics.tls_refused();
+                return Err(Refused::UnknownName(name));
+            }
+            Err(e) => return Err(Refused::NoCertificate(e.public_message())),
         }
         let issued = acme
             .certificate(&name, false)
             .await
             .map_err(|e| Refused::NoCertificate(format!("{e:#}")))?;
         let config = issued.config.clone();
-        self.served.lock().unwrap().insert(name, issued);
+        self.keep(name, issued);
         Ok(config)
     }
 
-    /// Whether `name` is the app's or an existing sprite's.
-    async fn admits(&self, name: &str) -> bool {
+    /// Serves `issued` for `name` from now on, unless what is served
+    /// already lives longer (a renewal that finished meanwhile).
+    fn keep(&self, name: String, issued: Issued) {
+        let mut served = self.served.lock().unwrap();
+        let newer = served
+            .get(&name)
+            .is_none_or(|old| old.not_after_ms <= issued.not_after_ms);
+        if newer {
+            served.insert(name, issued);
+        }
+    }
+
+    /// Whether `name` is the app's or an existing sprite's: a label of at
+    /// most 63 characters, as DNS allows, under the domain.
+    async fn admits(&self, name: &str) -> Result<bool, crate::error::ApiError> {
         if name == self.domain {
-            return true;
+            return Ok(true);
         }
         let Some(label) = name
             .strip_suffix(&self.domain)
             .and_then(|rest| rest.strip_suffix('.'))
         else {
-            return false;
+            return Ok(false);
         };
-        !label.contains('.')
-            && matches!(
-                crate::http::proxy::resolve(&self.state, label).await,
-                Ok(Some(_))
-            )
+        if label.contains('.') || label.len() > 63 || name.len() > 253 {
+            return Ok(false);
+        }
+        Ok(crate::http::proxy::resolve(&self.state, label)
+            .await?
+            .is_some())
     }
 
     /// Renews what is due, forever: each stored name whose certificate has
@@ -203,7 +225,15 @@ impl Tls {
 
     /// Renews `name`'s certificate, or forgets it; when to look again.
     async fn renew_one(&self, acme: &Acme, name: &str) -> i64 {
-        if !self.admits(name).await {
+        let admitted = match self.admits(name).await {
+            Ok(admitted) => admitted,
+            Err(e) => {
+                // Not known now (the database away): asked again later.
+                tracing::warn!(name, error = %e.public_message(), "cannot tell whether a name is still served");
+                return now_ms() + 60_000;
+            }
+        };
+        if !admitted {
             tracing::info!(name, "certificate of a name no longer served: forgotten");
             self.served.lock().unwrap().remove(name);
             if let Err(e) = store::remove(&self.state.db, name).await {
@@ -215,13 +245,13 @@ impl Tls {
             Ok(issued) => {
                 tracing::info!(name, "certificate renewed");
                 let next = issued.renew_at_ms();
-                self.served.lock().unwrap().insert(name.to_string(), issued);
+                self.keep(name.to_string(), issued);
                 next
             }
             Err(e) => {
-                // Tried again in a minute; the old one serves meanwhile.
+                // Tried again later; the old one serves meanwhile.
                 tracing::warn!(name, error = %format!("{e:#}"), "cannot renew a certificate");
-                now_ms() + 60_000
+                now_ms() + acme::RETRY_AFTER.as_millis() as i64
             }
         }
     }
@@ -268,6 +298,7 @@ async fn serve_https(
     let listener = TlsListener {
         tcp: listener,
         tls,
+        handshakes: Arc::new(tokio::sync::Semaphore::new(HANDSHAKES)),
         give,
         handshaken,
     };
@@ -280,10 +311,9 @@ async fn serve_https(
 }
 
 async fn strict_transport(mut res: Response) -> Response {
-    res.headers_mut().insert(
-        header::STRICT_TRANSPORT_SECURITY,
-        HeaderValue::from_static(HSTS),
-    );
+    res.headers_mut()
+        .entry(header::STRICT_TRANSPORT_SECURITY)
+        .or_insert(HeaderValue::from_static(HSTS));
     res
 }
 
@@ -297,8 +327,11 @@ async fn serve_redirects(
 ) -> std::io::Result<()> {
     let router = Router::new()
         .route("/.well-known/acme-challenge/{token}", get(challenge))
-        .fallback(move |headers: axum::http::HeaderMap, uri: Uri| async move {
-            to_https(&headers, &uri, https_port)
+        .fallback({
+            let domain = tls.domain.clone();
+            move |headers: axum::http::HeaderMap, uri: Uri| async move {
+                to_https(&headers, &uri, &domain, https_port)
+            }
         })
         .with_state(tls);
     axum::serve(listener, router)
@@ -313,15 +346,26 @@ async fn challenge(State(tls): State<Arc<Tls>>, Path(token): Path<String>) -> Re
     }
 }
 
-/// The same URL over HTTPS.
-fn to_https(headers: &axum::http::HeaderMap, uri: &Uri, https_port: u16) -> Response {
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
-        return (StatusCode::BAD_REQUEST, "a request needs a Host header").into_response();
-    };
+/// The same URL over HTTPS, for the domain and the names under it; the
+/// app for any other.
+fn to_https(headers: &axum::http::HeaderMap, uri: &Uri, domain: &str, https_port: u16) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let name = match host.rsplit_once(':') {
         Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
+        _ => &host,
     };
+    let ours = name == domain
+        || name.strip_suffix(domain).is_some_and(|rest| {
+            rest.ends_with('.')
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        });
+    let name = if ours { name } else { domain };
     let port = if https_port == 443 {
         String::new()
     } else {
@@ -337,14 +381,20 @@ fn to_https(headers: &axum::http::HeaderMap, uri: &Uri, https_port: u16) -> Resp
 struct TlsListener {
     tcp: TcpListener,
     tls: Arc<Tls>,
+    handshakes: Arc<tokio::sync::Semaphore>,
     give: tokio::sync::mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
     handshaken: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
 }
 
 impl TlsListener {
     fn start(&self, stream: TcpStream, addr: SocketAddr) {
+        let Ok(turn) = self.handshakes.clone().try_acquire_owned() else {
+            tracing::warn!(client = %addr, "{HANDSHAKES} TLS handshakes in progress: a connection closed");
+            return;
+        };
         let (tls, give) = (self.tls.clone(), self.give.clone());
         tokio::spawn(async move {
+            let _turn = turn;
             if let Err(e) = stream.set_nodelay(true) {
                 tracing::warn!(error = %e, "cannot set TCP_NODELAY");
             }
