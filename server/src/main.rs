@@ -398,7 +398,10 @@ async fn run(
             )
             .ok()
     };
-    let _untracked = (untrack(port), untrack(public_port));
+    let _untracked = (
+        untrack(port),
+        (public_port != port).then(|| untrack(public_port)),
+    );
     match (tls, https) {
         (Some(settings), Some(https)) => {
             let certs = Tls::new(state.clone(), settings, secrets)?;

@@ -82,8 +82,76 @@ pub struct Tls {
 }
 
 enum Source {
-    Given(Arc<ServerConfig>),
+    Given(Given),
     Acme(Box<Acme>),
+}
+
+/// How often the operator's certificate files are looked at again.
+const GIVEN_CHECK: Duration = Duration::from_secs(60);
+/// How long before its end the operator's certificate is warned of.
+const GIVEN_WARNING_MS: i64 = 14 * 24 * 3600 * 1000;
+
+/// The operator's own certificate, read again when its files change (a
+/// renewal by certbot or lego, say).
+struct Given {
+    chain: PathBuf,
+    key: PathBuf,
+    /// What is served, and the files' latest change when it was read.
+    current: Mutex<(Issued, Option<std::time::SystemTime>)>,
+}
+
+impl Given {
+    fn open(chain: PathBuf, key: PathBuf) -> anyhow::Result<Given> {
+        let current = Mutex::new(Given::read(&chain, &key)?);
+        Ok(Given {
+            chain,
+            key,
+            current,
+        })
+    }
+
+    fn read(
+        chain: &PathBuf,
+        key: &PathBuf,
+    ) -> anyhow::Result<(Issued, Option<std::time::SystemTime>)> {
+        let changed = Given::changed(chain, key);
+        let read = |p: &PathBuf| {
+            std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("read {}: {e}", p.display()))
+        };
+        Ok((Issued::from_pem(&read(chain)?, &read(key)?)?, changed))
+    }
+
+    /// The later of the two files' modification times.
+    fn changed(chain: &PathBuf, key: &PathBuf) -> Option<std::time::SystemTime> {
+        let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        modified(chain).max(modified(key))
+    }
+
+    fn config(&self) -> Arc<ServerConfig> {
+        self.current.lock().unwrap().0.config.clone()
+    }
+
+    /// Reads the files again when they changed (a broken pair keeps the
+    /// certificate served), and warns as the certificate nears its end.
+    fn refresh(&self) {
+        let changed = Given::changed(&self.chain, &self.key);
+        let mut current = self.current.lock().unwrap();
+        if changed != current.1 {
+            match Given::read(&self.chain, &self.key) {
+                Ok(read) => {
+                    *current = read;
+                    tracing::info!(chain = %self.chain.display(), "TLS certificate read again");
+                }
+                Err(e) => tracing::warn!(
+                    error = %format!("{e:#}"),
+                    "the TLS certificate's files changed but do not load: the old one serves"
+                ),
+            }
+        }
+        if current.0.not_after_ms - now_ms() < GIVEN_WARNING_MS {
+            tracing::warn!(chain = %self.chain.display(), "the TLS certificate ends within 14 days: renew it");
+        }
+    }
 }
 
 /// Why a handshake got no certificate.
@@ -105,13 +173,7 @@ impl Tls {
     ) -> anyhow::Result<Arc<Tls>> {
         let _ = Arc::unwrap_or_clone(store::provider()).install_default();
         let source = match settings.certificates {
-            Certificates::Given { chain, key } => {
-                let read = |p: &PathBuf| {
-                    std::fs::read_to_string(p)
-                        .map_err(|e| anyhow::anyhow!("read {}: {e}", p.display()))
-                };
-                Source::Given(Issued::from_pem(&read(&chain)?, &read(&key)?)?.config)
-            }
+            Certificates::Given { chain, key } => Source::Given(Given::open(chain, key)?),
             Certificates::Acme(acme) => Source::Acme(Box::new(Acme::new(
                 acme,
                 state.db.clone(),
@@ -140,7 +202,7 @@ impl Tls {
     pub async fn config_for(&self, name: Option<&str>) -> Result<Arc<ServerConfig>, Refused> {
         let name = name.map_or_else(|| self.domain.clone(), str::to_ascii_lowercase);
         let acme = match &self.source {
-            Source::Given(config) => return Ok(config.clone()),
+            Source::Given(given) => return Ok(given.config()),
             Source::Acme(acme) => acme,
         };
         if let Some(issued) = self.served.lock().unwrap().get(&name) {
@@ -200,9 +262,14 @@ impl Tls {
     /// Renews what is due, forever: each stored name whose certificate has
     /// lived two thirds of its life gets a new one, while it is still the
     /// app's or a sprite's; the others are forgotten.
+    /// The operator's own certificate is read again when its files change.
     pub async fn renew(self: Arc<Self>) {
-        let Source::Acme(acme) = &self.source else {
-            return;
+        let acme = match &self.source {
+            Source::Acme(acme) => acme,
+            Source::Given(given) => loop {
+                given.refresh();
+                tokio::time::sleep(GIVEN_CHECK).await;
+            },
         };
         loop {
             let mut next = now_ms() + RENEWAL_CHECK.as_millis() as i64;
@@ -447,5 +514,39 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsL
 {
     fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> ClientAddr {
         ClientAddr(*stream.remote_addr())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_operators_certificate_is_read_again_when_its_files_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let (chain, key) = (dir.path().join("chain.pem"), dir.path().join("key.pem"));
+        let write = |names: &[&str]| {
+            let (_, cert, pem) = store::from_own_root(names).unwrap();
+            std::fs::write(&chain, cert).unwrap();
+            std::fs::write(&key, pem).unwrap();
+        };
+        write(&["one.example"]);
+        let given = Given::open(chain.clone(), key.clone()).unwrap();
+        let first = given.config();
+        given.refresh();
+        assert!(
+            Arc::ptr_eq(&first, &given.config()),
+            "unchanged files: the same"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        write(&["two.example"]);
+        given.refresh();
+        let second = given.config();
+        assert!(!Arc::ptr_eq(&first, &second), "changed files: read again");
+        // A broken pair keeps what is served.
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(&key, "not a key").unwrap();
+        given.refresh();
+        assert!(Arc::ptr_eq(&second, &given.config()));
     }
 }
