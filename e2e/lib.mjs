@@ -55,15 +55,21 @@ export async function person(browser, label) {
     });
     // The browser runs on the sprites' machine, whose interfaces change as
     // sprites come and go; Chromium may then fail a navigation in flight
-    // with ERR_NETWORK_CHANGED. The story opens the page again, as a
-    // person would.
+    // with ERR_NETWORK_CHANGED (over HTTPS, seen a few times a run), and
+    // its error page may still be loading when the address is opened
+    // again. The story waits for that page and opens the address again,
+    // as a person would, three times at most.
     const goto = page.goto.bind(page);
+    const networkChanged = /ERR_NETWORK_CHANGED|interrupted by another navigation to "chrome-error:/;
     page.goto = async (url, options) => {
-      try {
-        return await goto(url, options);
-      } catch (e) {
-        if (!/ERR_NETWORK_CHANGED/.test(String(e))) throw e;
-        return goto(url, options);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await goto(url, options);
+        } catch (e) {
+          if (!networkChanged.test(String(e)) || attempt >= 3) throw e;
+          await page.waitForLoadState("load").catch(() => {});
+          await page.waitForTimeout(500);
+        }
       }
     };
     return page;
