@@ -176,10 +176,14 @@ impl SpriteUrls {
     }
 
     pub fn sprite_url(&self, sprite: &str, org: &str) -> String {
+        self.label_url(&sprites_wire::url_label(sprite, org))
+    }
+
+    /// The origin of the sprite whose URL label is `label`.
+    pub fn label_url(&self, label: &str) -> String {
         format!(
-            "{}://{}.{}{}",
+            "{}://{label}.{}{}",
             self.scheme,
-            sprites_wire::url_label(sprite, org),
             self.base_domain,
             self.port_suffix()
         )

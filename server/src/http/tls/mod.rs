@@ -342,11 +342,10 @@ pub async fn serve(
             stop.cancel();
         }
     });
-    let https_port = https.local_addr()?.port();
     let app = crate::app(tls.state.clone(), public_dir);
     let served = tokio::try_join!(
         serve_https(https, tls.clone(), app, stop.clone().cancelled_owned()),
-        serve_redirects(plain, tls, https_port, stop.cancelled_owned()),
+        serve_redirects(plain, tls, stop.cancelled_owned()),
     );
     renewal.abort();
     served.map(|_| ())
@@ -389,15 +388,14 @@ async fn strict_transport(mut res: Response) -> Response {
 async fn serve_redirects(
     listener: TcpListener,
     tls: Arc<Tls>,
-    https_port: u16,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = Router::new()
         .route("/.well-known/acme-challenge/{token}", get(challenge))
         .fallback({
-            let domain = tls.domain.clone();
+            let urls = tls.state.urls.clone();
             move |headers: axum::http::HeaderMap, uri: Uri| async move {
-                to_https(&headers, &uri, &domain, https_port)
+                to_https(&urls, &headers, &uri)
             }
         })
         .with_state(tls);
@@ -413,33 +411,15 @@ async fn challenge(State(tls): State<Arc<Tls>>, Path(token): Path<String>) -> Re
     }
 }
 
-/// The same URL over HTTPS, for the domain and the names under it; the
-/// app for any other.
-fn to_https(headers: &axum::http::HeaderMap, uri: &Uri, domain: &str, https_port: u16) -> Response {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let name = match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => &host,
-    };
-    let ours = name == domain
-        || name.strip_suffix(domain).is_some_and(|rest| {
-            rest.ends_with('.')
-                && rest
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        });
-    let name = if ours { name } else { domain };
-    let port = if https_port == 443 {
-        String::new()
-    } else {
-        format!(":{https_port}")
+/// The same URL over HTTPS, for a sprite's host name; the app's for any
+/// other (the domain, or a name that is not ours).
+fn to_https(urls: &crate::SpriteUrls, headers: &axum::http::HeaderMap, uri: &Uri) -> Response {
+    let origin = match crate::http::proxy::sprite_label(&urls.base_domain, headers) {
+        Some(label) => urls.label_url(&label),
+        None => urls.app_url(),
     };
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    Redirect::permanent(&format!("https://{name}{port}{path}")).into_response()
+    Redirect::permanent(&format!("{origin}{path}")).into_response()
 }
 
 /// The TLS listener: each accepted connection's handshake runs in a task
