@@ -2,6 +2,7 @@
 // fresh account per story, screenshots kept in e2e/artifacts/, and the
 // browser console watched for errors.
 import { chromium } from "playwright-core";
+import { isolate } from "./netns.mjs";
 import { mkdirSync, readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,10 +17,15 @@ const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 // E2E_BROWSER_HOME: a home whose NSS database holds the roots Chromium
 // trusts (the stories over HTTPS trust the test CA's there).
+// E2E_NETNS=1: Chromium in a network namespace of its own (netns.mjs), out
+// of reach of the machine's changing interfaces; the suite runs it so.
 export async function launch() {
   const home = process.env.E2E_BROWSER_HOME;
-  return chromium.launch({
-    executablePath: CHROMIUM,
+  const base = new URL(BASE);
+  const port = Number(base.port || (base.protocol === "https:" ? 443 : 80));
+  const isolated = process.env.E2E_NETNS === "1" ? await isolate(CHROMIUM, port) : null;
+  const browser = await chromium.launch({
+    executablePath: isolated?.executable ?? CHROMIUM,
     headless: true,
     env: home ? { ...process.env, HOME: home } : process.env,
     args: [
@@ -32,6 +38,8 @@ export async function launch() {
       "--disable-sync",
     ],
   });
+  if (isolated) browser.on("disconnected", isolated.close);
+  return browser;
 }
 
 // A new browser profile (its own cookies) with the console watched: any
@@ -53,12 +61,12 @@ export async function person(browser, label) {
       if (where && new URL(where).host !== app) return;
       errors.push(`${label}: ${e.message}`);
     });
-    // The browser runs on the sprites' machine, whose interfaces change as
-    // sprites come and go; Chromium may then fail a navigation in flight
-    // with ERR_NETWORK_CHANGED (over HTTPS, seen a few times a run), and
-    // its error page may still be loading when the address is opened
-    // again. The story waits for that page and opens the address again,
-    // as a person would, three times at most.
+    // A browser on the sprites' machine itself (run without E2E_NETNS)
+    // sees its interfaces change as sprites come and go; Chromium may then
+    // fail a navigation in flight with ERR_NETWORK_CHANGED, and its error
+    // page may still be loading when the address is opened again. The
+    // story waits for that page and opens the address again, as a person
+    // would, three times at most.
     const goto = page.goto.bind(page);
     const networkChanged = /ERR_NETWORK_CHANGED|interrupted by another navigation to "chrome-error:/;
     page.goto = async (url, options) => {
