@@ -11,7 +11,7 @@ use sprite_init::{
     read_frame, write_frame, ExecSpec, Frame, Reply, Request, ServiceEvent, ServiceInfo, ServiceOp,
     SessionInfo, Tag,
 };
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::UnixStream;
 
 use crate::error::{Error, Result};
@@ -168,7 +168,7 @@ impl Agent {
         // A stop waits for the process to go: longer than other answers.
         let (reply, stream) = self.send_patiently(req).await?;
         match reply {
-            Reply::Done => Ok(ServiceEvents(stream)),
+            Reply::Done => Ok(ServiceEvents(Box::new(stream))),
             Reply::Error {
                 kind: sprite_init::ErrorKind::NotFound,
                 ..
@@ -194,8 +194,8 @@ impl Agent {
                 Ok(Stream {
                     session,
                     pid,
-                    input: Input(wr),
-                    output: Output(rd),
+                    input: Input(Box::new(wr)),
+                    output: Output(Box::new(rd)),
                 })
             }
             Reply::Error { kind, message } => Err(refusal(kind, message)),
@@ -220,7 +220,7 @@ fn unexpected(reply: Reply) -> Error {
 }
 
 /// Events of a service, as sprite-init streams them.
-pub struct ServiceEvents(UnixStream);
+pub struct ServiceEvents(FrameReader);
 
 impl ServiceEvents {
     /// The next event; `None` once the stream ends.
@@ -240,8 +240,15 @@ pub struct Stream {
     pub output: Output,
 }
 
-pub struct Input(OwnedWriteHalf);
-pub struct Output(OwnedReadHalf);
+pub struct Input(FrameWriter);
+pub struct Output(FrameReader);
+
+/// Init's framing (`sprite_init::Frame`), read from wherever it travels: the
+/// Unix socket to the sprite's init on this machine, or a stream that
+/// carries it on from another.
+pub(crate) type FrameReader = Box<dyn AsyncRead + Send + Unpin>;
+/// Init's framing, written to wherever it travels.
+pub(crate) type FrameWriter = Box<dyn AsyncWrite + Send + Unpin>;
 
 impl Input {
     async fn send(&mut self, frame: &Frame) -> Result<()> {
