@@ -722,7 +722,7 @@ async fn a_command_in_a_sprite_kept_in_the_object_store_says_how_far_it_came_bac
     // Asleep cold, then only in the object store.
     env.ok(&["sleep", "-s", "cold", "--cold"]).await;
     let host = &env.state.host;
-    let name = host.list().unwrap()[0].name.parse().unwrap();
+    let name = host.list().await.unwrap()[0].name.parse().unwrap();
     host.evict(&name).await.unwrap();
 
     let out = env

@@ -58,6 +58,7 @@ async fn sprites_lifecycle(srv: TestServer) {
         .state
         .host
         .list()
+        .await
         .unwrap()
         .into_iter()
         .next()
@@ -119,7 +120,7 @@ async fn sprites_lifecycle(srv: TestServer) {
     .await;
     assert!(st.is_client_error(), "oversized body: {st}");
     assert_eq!(
-        srv.state.host.list().unwrap().len(),
+        srv.state.host.list().await.unwrap().len(),
         1,
         "no stray sprite from bad requests"
     );
@@ -297,7 +298,7 @@ async fn checkpoints_restore_fork_sleep_and_wake() {
     let c = &srv.client;
     let (st, _) = srv.create(&alice, "app").await;
     assert_eq!(st, StatusCode::CREATED);
-    let host = vmhost::SpriteName::parse(&srv.state.host.list().unwrap()[0].name).unwrap();
+    let host = vmhost::SpriteName::parse(&srv.state.host.list().await.unwrap()[0].name).unwrap();
     let sh = |script: &'static str| {
         let host = host.clone();
         let h = srv.state.host.clone();

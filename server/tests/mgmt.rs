@@ -31,8 +31,8 @@ async fn a_sprite_manages_itself_through_its_socket_and_no_further() {
     let (srv, [alice]) = start_as("t-mgmt", ["alice"]).await;
     let (st, v) = srv.create(&alice, "self").await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
-    let host = srv.host_name("self");
-    let socket = srv.state.host.mgmt_dir(&host).join("api.sock");
+    let host = srv.host_name("self").await;
+    let socket = srv.host.mgmt_dir(&host).join("api.sock");
     for _ in 0..100 {
         if socket.exists() {
             break;

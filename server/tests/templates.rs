@@ -455,7 +455,7 @@ async fn an_imported_root_file_system_is_a_template_and_a_hostile_one_is_refused
     );
     for image in srv.host.images().unwrap() {
         if image.name.starts_with("image-") || image.name.starts_with("template-u") {
-            let _ = srv.state.host.remove_image(&image.name);
+            let _ = srv.state.host.remove_image(&image.name).await;
         }
     }
 }

@@ -102,7 +102,7 @@ async fn sprite_with_app(srv: &TestServer, token: &str, name: &str, auth: &str) 
     let req = json!({"name": name, "url_settings": {"auth": auth}});
     let (st, v) = srv.post(token, "/v1/sprites", req).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
-    let host = srv.host_name(name);
+    let host = srv.host_name(name).await;
     let files = srv.host.files(&host).unwrap();
     files
         .write("/srv/app.py", APP.as_bytes(), None, true)
@@ -735,7 +735,7 @@ async fn a_cold_sprite_wakes_for_a_request_and_its_http_service_answers() {
 /// service on port 8000 (which the sprite's URL then reaches); the
 /// service's start, as the NDJSON lines the API answered.
 async fn serve_page(srv: &TestServer, token: &str, sprite: &str, page: &[u8]) -> String {
-    let files = srv.host.files(&srv.host_name(sprite)).unwrap();
+    let files = srv.host.files(&srv.host_name(sprite).await).unwrap();
     files.write("/srv/index.html", page, None, true).unwrap();
     let service = json!({"cmd": "python3", "args": ["-m", "http.server", "8000"], "dir": "/srv", "http_port": 8000});
     let res = srv

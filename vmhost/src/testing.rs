@@ -62,7 +62,7 @@ pub async fn host_with(cfg: HostConfig) -> Host {
 
 /// Destroys every sprite of the host.
 pub async fn destroy_all(host: &dyn crate::Verbs) {
-    for s in host.list().expect("list sprites") {
+    for s in host.list().await.expect("list sprites") {
         let name = SpriteName::parse(&s.name).expect("listed names are valid");
         host.destroy(&name).await.expect("destroy");
     }

@@ -4,6 +4,12 @@
 //! implementation; a host reached over the network can be another, and the
 //! server, which holds an `Arc<dyn Verbs>`, does not change.
 //!
+//! Every verb that asks the machine something is `async`, the queries too:
+//! a host across the network answers none of them without a round trip.
+//! What stays synchronous is what a server learns of a host once (its
+//! runtime's name, whether it replicates) and the event channels, which a
+//! remote host feeds from a stream of its own.
+//!
 //! Each verb is documented on [`Host`], with the phases it is allowed in.
 //! Setting a host up (opening it, recovering sprites from the object
 //! store, the loopback tracking of the server's own port) is not a verb: it
@@ -21,8 +27,8 @@ use crate::image::{Image, Recipe};
 use crate::sprite::replica::{Replication, ShipReport};
 use crate::{
     Check, CheckpointId, CheckpointInfo, Connection, CreateOptions, ExecOutput, ExecSpec, FsWatch,
-    Host, HostEvent, Phase, Result, ServiceEvents, ServiceInfo, ServiceOp, SessionInfo, SpriteInfo,
-    SpriteName, Stream,
+    Host, HostEvent, MgmtListener, Phase, Result, ServiceEvents, ServiceInfo, ServiceOp,
+    SessionInfo, SpriteInfo, SpriteName, Stream,
 };
 
 #[async_trait]
@@ -30,9 +36,9 @@ pub trait Verbs: Send + Sync + 'static {
     // ---- sprites and their phases
 
     async fn create(&self, name: &SpriteName, opts: CreateOptions) -> Result<SpriteInfo>;
-    fn get(&self, name: &SpriteName) -> Result<SpriteInfo>;
-    fn list(&self) -> Result<Vec<SpriteInfo>>;
-    fn phase(&self, name: &SpriteName) -> Result<Phase>;
+    async fn get(&self, name: &SpriteName) -> Result<SpriteInfo>;
+    async fn list(&self) -> Result<Vec<SpriteInfo>>;
+    async fn phase(&self, name: &SpriteName) -> Result<Phase>;
     async fn destroy(&self, name: &SpriteName) -> Result<()>;
     async fn fork_named(
         &self,
@@ -50,9 +56,9 @@ pub trait Verbs: Send + Sync + 'static {
     /// when its own is another; whether it restarted.
     async fn upgrade(&self, name: &SpriteName) -> Result<bool>;
     /// Its memory limit, in bytes.
-    fn memory_limit(&self, name: &SpriteName) -> Result<u64>;
+    async fn memory_limit(&self, name: &SpriteName) -> Result<u64>;
     /// What of the kernel its processes may ask for.
-    fn privileges(&self, name: &SpriteName) -> Result<PrivilegesPolicy>;
+    async fn privileges(&self, name: &SpriteName) -> Result<PrivilegesPolicy>;
     /// Sets that, restarting a running sprite onto a change; whether it did.
     async fn set_privileges(&self, name: &SpriteName, policy: PrivilegesPolicy) -> Result<bool>;
     /// Sets its memory limit (`None`: the host's default), in force at once
@@ -61,18 +67,18 @@ pub trait Verbs: Send + Sync + 'static {
     /// Whether its init answers, and how fast.
     async fn check(&self, name: &SpriteName) -> Result<Check>;
     /// The names it may reach.
-    fn network_policy(&self, name: &SpriteName) -> Result<NetworkPolicy>;
+    async fn network_policy(&self, name: &SpriteName) -> Result<NetworkPolicy>;
     /// Replaces them; a running sprite is under the new policy on return.
     async fn set_network_policy(&self, name: &SpriteName, policy: NetworkPolicy) -> Result<()>;
-    fn disk_usage(&self, name: &SpriteName) -> Result<u64>;
+    async fn disk_usage(&self, name: &SpriteName) -> Result<u64>;
     /// Phase changes and file changes of every sprite, as they happen.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<HostEvent>;
 
     // ---- checkpoints
 
     async fn checkpoint(&self, name: &SpriteName, comment: &str) -> Result<CheckpointInfo>;
-    fn checkpoints(&self, name: &SpriteName) -> Result<Vec<CheckpointInfo>>;
-    fn checkpoint_info(&self, name: &SpriteName, id: CheckpointId) -> Result<CheckpointInfo>;
+    async fn checkpoints(&self, name: &SpriteName) -> Result<Vec<CheckpointInfo>>;
+    async fn checkpoint_info(&self, name: &SpriteName, id: CheckpointId) -> Result<CheckpointInfo>;
     async fn delete_checkpoint(&self, name: &SpriteName, id: CheckpointId) -> Result<()>;
     async fn restore(
         &self,
@@ -111,47 +117,42 @@ pub trait Verbs: Send + Sync + 'static {
         lines: usize,
         follow: bool,
     ) -> Result<ServiceEvents>;
-    /// The directory mounted at `/.sprite/run` in the sprite, where its
-    /// management socket is served.
-    fn mgmt_dir(&self, name: &SpriteName) -> std::path::PathBuf;
+    /// Listens on its management socket (`/.sprite/run/api.sock` inside
+    /// it), in place of any earlier listener of it.
+    async fn listen_mgmt(&self, name: &SpriteName) -> Result<MgmtListener>;
 
     // ---- files
 
     async fn sprite_files(&self, name: &SpriteName) -> Result<Files>;
-    fn checkpoint_files(&self, name: &SpriteName, id: CheckpointId) -> Result<Files>;
+    async fn checkpoint_files(&self, name: &SpriteName, id: CheckpointId) -> Result<Files>;
     async fn watch(&self, name: &SpriteName, paths: &[String], recursive: bool) -> Result<FsWatch>;
 
     // ---- images
 
     async fn save_image(&self, name: &SpriteName, id: CheckpointId, image: &str) -> Result<Image>;
-    fn remove_image(&self, image: &str) -> Result<()>;
-    /// Builds image `name` once; blocking (run it on a thread of its own).
-    fn ensure_image(
-        &self,
-        name: &str,
-        recipe: &Recipe,
-        progress: &mut dyn FnMut(&str),
-    ) -> Result<Image>;
+    async fn remove_image(&self, image: &str) -> Result<()>;
+    /// Builds image `name` from `recipe` once, `progress` hearing each line.
     async fn prepare_image(
         &self,
         name: &str,
         recipe: &Recipe,
         progress: Box<dyn for<'line> FnMut(&'line str) + Send + 'static>,
     ) -> Result<Image>;
-    /// Imports a root file system from a tar archive; blocking.
-    fn import_image(
+    /// Imports a root file system from a tar archive (gzipped or not), at
+    /// most `max_bytes` of files, `progress` hearing each line.
+    async fn import_image(
         &self,
         image: &str,
-        archive: &mut dyn std::io::Read,
+        archive: Box<dyn std::io::Read + Send>,
         max_bytes: u64,
-        progress: &mut dyn FnMut(&str),
+        progress: Box<dyn for<'line> FnMut(&'line str) + Send + 'static>,
     ) -> Result<Image>;
 
     // ---- the object store
 
     /// Whether the host keeps copies of its sprites in an object store.
     fn replicates(&self) -> bool;
-    fn replication(&self, name: &SpriteName) -> Result<Replication>;
+    async fn replication(&self, name: &SpriteName) -> Result<Replication>;
     /// Sprites whose copy in the object store moved on.
     fn replica_changes(&self) -> tokio::sync::broadcast::Receiver<SpriteName>;
     async fn replicate(&self, name: &SpriteName, every: Duration) -> Result<ShipReport>;
@@ -164,7 +165,7 @@ pub trait Verbs: Send + Sync + 'static {
     /// The sandbox runtime's name (`crun`, `runc`).
     fn runtime_name(&self) -> &'static str;
     /// Bytes the storage pool holds.
-    fn pool_used_bytes(&self) -> Result<u64>;
+    async fn pool_used_bytes(&self) -> Result<u64>;
 }
 
 #[async_trait]
@@ -172,13 +173,13 @@ impl Verbs for Host {
     async fn create(&self, name: &SpriteName, opts: CreateOptions) -> Result<SpriteInfo> {
         Host::create(self, name, opts).await
     }
-    fn get(&self, name: &SpriteName) -> Result<SpriteInfo> {
+    async fn get(&self, name: &SpriteName) -> Result<SpriteInfo> {
         Host::get(self, name)
     }
-    fn list(&self) -> Result<Vec<SpriteInfo>> {
+    async fn list(&self) -> Result<Vec<SpriteInfo>> {
         Host::list(self)
     }
-    fn phase(&self, name: &SpriteName) -> Result<Phase> {
+    async fn phase(&self, name: &SpriteName) -> Result<Phase> {
         Host::phase(self, name)
     }
     async fn destroy(&self, name: &SpriteName) -> Result<()> {
@@ -208,10 +209,10 @@ impl Verbs for Host {
     async fn upgrade(&self, name: &SpriteName) -> Result<bool> {
         Host::upgrade(self, name).await
     }
-    fn memory_limit(&self, name: &SpriteName) -> Result<u64> {
+    async fn memory_limit(&self, name: &SpriteName) -> Result<u64> {
         Host::memory_limit(self, name)
     }
-    fn privileges(&self, name: &SpriteName) -> Result<PrivilegesPolicy> {
+    async fn privileges(&self, name: &SpriteName) -> Result<PrivilegesPolicy> {
         Host::privileges(self, name)
     }
     async fn set_privileges(&self, name: &SpriteName, policy: PrivilegesPolicy) -> Result<bool> {
@@ -223,13 +224,13 @@ impl Verbs for Host {
     async fn check(&self, name: &SpriteName) -> Result<Check> {
         Host::check(self, name).await
     }
-    fn network_policy(&self, name: &SpriteName) -> Result<NetworkPolicy> {
+    async fn network_policy(&self, name: &SpriteName) -> Result<NetworkPolicy> {
         Host::network_policy(self, name)
     }
     async fn set_network_policy(&self, name: &SpriteName, policy: NetworkPolicy) -> Result<()> {
         Host::set_network_policy(self, name, policy).await
     }
-    fn disk_usage(&self, name: &SpriteName) -> Result<u64> {
+    async fn disk_usage(&self, name: &SpriteName) -> Result<u64> {
         Host::disk_usage(self, name)
     }
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<HostEvent> {
@@ -239,10 +240,10 @@ impl Verbs for Host {
     async fn checkpoint(&self, name: &SpriteName, comment: &str) -> Result<CheckpointInfo> {
         Host::checkpoint(self, name, comment).await
     }
-    fn checkpoints(&self, name: &SpriteName) -> Result<Vec<CheckpointInfo>> {
+    async fn checkpoints(&self, name: &SpriteName) -> Result<Vec<CheckpointInfo>> {
         Host::checkpoints(self, name)
     }
-    fn checkpoint_info(&self, name: &SpriteName, id: CheckpointId) -> Result<CheckpointInfo> {
+    async fn checkpoint_info(&self, name: &SpriteName, id: CheckpointId) -> Result<CheckpointInfo> {
         Host::checkpoint_info(self, name, id)
     }
     async fn delete_checkpoint(&self, name: &SpriteName, id: CheckpointId) -> Result<()> {
@@ -306,14 +307,14 @@ impl Verbs for Host {
     ) -> Result<ServiceEvents> {
         Host::service_logs(self, name, service, lines, follow).await
     }
-    fn mgmt_dir(&self, name: &SpriteName) -> std::path::PathBuf {
-        Host::mgmt_dir(self, name)
+    async fn listen_mgmt(&self, name: &SpriteName) -> Result<MgmtListener> {
+        Host::listen_mgmt(self, name).await
     }
 
     async fn sprite_files(&self, name: &SpriteName) -> Result<Files> {
         Host::sprite_files(self, name).await
     }
-    fn checkpoint_files(&self, name: &SpriteName, id: CheckpointId) -> Result<Files> {
+    async fn checkpoint_files(&self, name: &SpriteName, id: CheckpointId) -> Result<Files> {
         Host::checkpoint_files(self, name, id)
     }
     async fn watch(&self, name: &SpriteName, paths: &[String], recursive: bool) -> Result<FsWatch> {
@@ -323,16 +324,8 @@ impl Verbs for Host {
     async fn save_image(&self, name: &SpriteName, id: CheckpointId, image: &str) -> Result<Image> {
         Host::save_image(self, name, id, image).await
     }
-    fn remove_image(&self, image: &str) -> Result<()> {
+    async fn remove_image(&self, image: &str) -> Result<()> {
         Host::remove_image(self, image)
-    }
-    fn ensure_image(
-        &self,
-        name: &str,
-        recipe: &Recipe,
-        progress: &mut dyn FnMut(&str),
-    ) -> Result<Image> {
-        Host::ensure_image(self, name, recipe, progress)
     }
     async fn prepare_image(
         &self,
@@ -342,20 +335,23 @@ impl Verbs for Host {
     ) -> Result<Image> {
         Host::prepare_image(self, name, recipe, move |line: &str| progress(line)).await
     }
-    fn import_image(
+    async fn import_image(
         &self,
         image: &str,
-        archive: &mut dyn std::io::Read,
+        archive: Box<dyn std::io::Read + Send>,
         max_bytes: u64,
-        progress: &mut dyn FnMut(&str),
+        mut progress: Box<dyn for<'line> FnMut(&'line str) + Send + 'static>,
     ) -> Result<Image> {
-        Host::import_image(self, image, archive, max_bytes, progress)
+        Host::receive_image(self, image, archive, max_bytes, move |line: &str| {
+            progress(line)
+        })
+        .await
     }
 
     fn replicates(&self) -> bool {
         self.config().bucket.is_some()
     }
-    fn replication(&self, name: &SpriteName) -> Result<Replication> {
+    async fn replication(&self, name: &SpriteName) -> Result<Replication> {
         Host::replication(self, name)
     }
     fn replica_changes(&self) -> tokio::sync::broadcast::Receiver<SpriteName> {
@@ -377,7 +373,7 @@ impl Verbs for Host {
     fn runtime_name(&self) -> &'static str {
         self.runtime().name()
     }
-    fn pool_used_bytes(&self) -> Result<u64> {
+    async fn pool_used_bytes(&self) -> Result<u64> {
         self.pool().used_bytes()
     }
 }

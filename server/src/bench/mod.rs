@@ -183,7 +183,7 @@ pub async fn run(host: Host, runs: usize, json_out: bool) -> anyhow::Result<()> 
     let (direct_create, http_create) = (Samples(dc), Samples(hc));
     let (direct_exec, http_exec, control_exec) = (Samples(de), Samples(he), Samples(ce));
     let (direct_ckpt, http_ckpt) = (Samples(dk), Samples(hk));
-    for s in host.list()? {
+    for s in host.list().await? {
         host.destroy(&SpriteName::parse(&s.name)?).await?;
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -642,7 +642,8 @@ async fn urls(
     anyhow::ensure!(res.status().is_success(), "create web: {}", res.status());
     let host = state
         .host
-        .list()?
+        .list()
+        .await?
         .into_iter()
         .find(|s| s.hostname == "web")
         .map(|s| SpriteName::parse(&s.name))

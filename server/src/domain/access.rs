@@ -61,7 +61,7 @@ pub async fn running(
     name: &str,
 ) -> Result<SpriteName, ApiError> {
     let host = host_sprite(state, caller, name).await?;
-    if state.host.get(&host)?.phase != vmhost::Phase::Running {
+    if state.host.get(&host).await?.phase != vmhost::Phase::Running {
         crate::domain::limits::may_run(state, &caller.org_id).await?;
         state.host.wake(&host).await?;
     }

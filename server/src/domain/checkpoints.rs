@@ -96,7 +96,7 @@ pub async fn restore(
 ) -> Result<Run, ApiError> {
     let host = access::host_sprite(state, caller, name).await?;
     let id = checkpoint_id(id)?;
-    state.host.checkpoint_info(&host, id)?;
+    state.host.checkpoint_info(&host, id).await?;
     Ok(Run {
         state: state.clone(),
         caller: caller.clone(),
@@ -176,7 +176,7 @@ pub async fn list(
     history: Option<&str>,
 ) -> Result<Vec<Checkpoint>, ApiError> {
     let host = access::host_sprite(state, caller, name).await?;
-    let all = state.host.checkpoints(&host)?;
+    let all = state.host.checkpoints(&host).await?;
     let mut views: Vec<Checkpoint> = all
         .iter()
         .rev()
@@ -197,7 +197,7 @@ pub async fn get(
 ) -> Result<Checkpoint, ApiError> {
     let host = access::host_sprite(state, caller, name).await?;
     let id = checkpoint_id(id)?;
-    let all = state.host.checkpoints(&host)?;
+    let all = state.host.checkpoints(&host).await?;
     let c = all
         .iter()
         .find(|c| c.id == id)

@@ -653,7 +653,7 @@ pub async fn remove(
         .bind(&a.id)
         .execute(state.db.pool())
         .await?;
-    match state.host.remove_image(&a.image) {
+    match state.host.remove_image(&a.image).await {
         Ok(()) | Err(vmhost::Error::ImageMissing(_)) => Ok(()),
         Err(e) => Err(e.into()),
     }

@@ -223,7 +223,7 @@ pub fn relay_replication(state: crate::AppState) {
             };
             let (Ok(Some((org, name))), Ok(now)) = (
                 owner(&state.db, &host).await,
-                crate::domain::sprites::replication(&state, &host),
+                crate::domain::sprites::replication(&state, &host).await,
             ) else {
                 continue;
             };

@@ -70,7 +70,7 @@ async fn open(
             let id = id
                 .parse()
                 .map_err(|_| ApiError::NotFound(format!("checkpoint {id}")))?;
-            state.host.checkpoint_files(&host, id)?
+            state.host.checkpoint_files(&host, id).await?
         }
     };
     Ok((files, resolve(path, working_dir)?))

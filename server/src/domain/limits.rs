@@ -114,7 +114,7 @@ pub async fn in_phase(
         let Ok(host) = vmhost::SpriteName::parse(&name) else {
             continue;
         };
-        if state.host.get(&host).is_ok_and(|i| i.phase == phase) {
+        if state.host.get(&host).await.is_ok_and(|i| i.phase == phase) {
             n += 1;
         }
     }

@@ -24,7 +24,7 @@ pub async fn network(
     name: &str,
 ) -> Result<NetworkPolicy, ApiError> {
     let host = access::host_sprite(state, caller, name).await?;
-    Ok(state.host.network_policy(&host)?)
+    Ok(state.host.network_policy(&host).await?)
 }
 
 /// Replaces the network policy of the caller's sprite `name`, in force on
@@ -51,7 +51,7 @@ pub async fn resources(
     name: &str,
 ) -> Result<ResourcesPolicy, ApiError> {
     let host = access::host_sprite(state, caller, name).await?;
-    let bytes = state.host.memory_limit(&host)?;
+    let bytes = state.host.memory_limit(&host).await?;
     Ok(ResourcesPolicy {
         memory: Some(MemoryPolicy {
             limit_mb: bytes >> 20,
@@ -116,7 +116,7 @@ pub async fn privileges(
     name: &str,
 ) -> Result<PrivilegesPolicy, ApiError> {
     let host = access::host_sprite(state, caller, name).await?;
-    Ok(state.host.privileges(&host)?)
+    Ok(state.host.privileges(&host).await?)
 }
 
 /// Sets that (`None`: the standard privileges); a running sprite restarts

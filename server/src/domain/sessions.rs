@@ -91,6 +91,7 @@ impl Watch {
             .state
             .host
             .phase(&self.host)
+            .await
             .is_ok_and(|p| p != vmhost::Phase::Running)
         {
             if let Err(e) = self.state.host.wake(&self.host).await {
@@ -132,6 +133,7 @@ impl Forward {
         let verbs = &self.state.host;
         if verbs
             .get(&self.host)
+            .await
             .is_ok_and(|i| i.phase != vmhost::Phase::Running)
         {
             let _ = verbs.wake(&self.host).await;

@@ -52,7 +52,7 @@ pub(crate) fn status(phase: vmhost::Phase) -> &'static str {
 
 async fn view(state: &AppState, caller: &Caller, r: Record) -> Result<Sprite, ApiError> {
     let host = host_name(&r)?;
-    let (phase, environment, last_running_at) = match state.host.get(&host) {
+    let (phase, environment, last_running_at) = match state.host.get(&host).await {
         Ok(info) => (info.phase, info.environment, info.last_running_at),
         Err(vmhost::Error::NotFound(_)) => (vmhost::Phase::Creating, Default::default(), None),
         Err(e) => return Err(e.into()),
@@ -81,7 +81,7 @@ async fn view(state: &AppState, caller: &Caller, r: Record) -> Result<Sprite, Ap
             private_access: Some(r.url_private_access),
         },
         labels: r.labels.0,
-        replication: replication(state, &host)?,
+        replication: replication(state, &host).await?,
         environment,
         version: sprites_wire::VERSION.to_string(),
         last_running_at: last_running_at.map(crate::db::iso_ms),
@@ -89,9 +89,12 @@ async fn view(state: &AppState, caller: &Caller, r: Record) -> Result<Sprite, Ap
 }
 
 /// The sprite's copy in the object store, as the API shows it.
-pub(crate) fn replication(state: &AppState, host: &SpriteName) -> Result<Replication, ApiError> {
+pub(crate) async fn replication(
+    state: &AppState,
+    host: &SpriteName,
+) -> Result<Replication, ApiError> {
     use vmhost::replica::{Location, ReplicaPhase};
-    let r = match state.host.replication(host) {
+    let r = match state.host.replication(host).await {
         Ok(r) => r,
         // Being created: nothing to replicate yet.
         Err(vmhost::Error::NotFound(_)) => return Ok(Replication::default()),
@@ -370,7 +373,7 @@ async fn check_room(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
         let mut used = 0;
         for host in &rows {
             if let Ok(host) = SpriteName::parse(host) {
-                used += state.host.disk_usage(&host).unwrap_or(0);
+                used += state.host.disk_usage(&host).await.unwrap_or(0);
             }
         }
         if used >= max {
@@ -619,17 +622,17 @@ pub async fn get(state: &AppState, caller: &Caller, name: &str) -> Result<Sprite
 
 pub async fn usage(state: &AppState, caller: &Caller, name: &str) -> Result<SpriteUsage, ApiError> {
     let r = find(state, caller, name).await?;
-    usage_of(state, r)
+    usage_of(state, r).await
 }
 
-fn usage_of(state: &AppState, r: Record) -> Result<SpriteUsage, ApiError> {
+async fn usage_of(state: &AppState, r: Record) -> Result<SpriteUsage, ApiError> {
     let host = host_name(&r)?;
-    let info = state.host.get(&host)?;
+    let info = state.host.get(&host).await?;
     Ok(SpriteUsage {
         name: r.name,
         status: status(info.phase).into(),
         active_seconds: info.active_ms / 1000,
-        disk_bytes: state.host.disk_usage(&host)?,
+        disk_bytes: state.host.disk_usage(&host).await?,
     })
 }
 
@@ -645,7 +648,7 @@ pub async fn usage_all(state: &AppState, caller: &Caller) -> Result<UsageReport,
     .await?;
     let mut sprites = Vec::new();
     for row in &rows {
-        match usage_of(state, record(row)?) {
+        match usage_of(state, record(row)?).await {
             Ok(u) => sprites.push(u),
             // Destroyed while we looked.
             Err(ApiError::Host(vmhost::Error::NotFound(_))) => {}
@@ -807,7 +810,7 @@ pub async fn reconcile(state: &AppState) -> Result<(), ApiError> {
         .await?;
     for row in &rows {
         let r = record(row)?;
-        if let Err(vmhost::Error::NotFound(_)) = state.host.get(&host_name(&r)?) {
+        if let Err(vmhost::Error::NotFound(_)) = state.host.get(&host_name(&r)?).await {
             tracing::warn!(sprite = %r.name, "removing a sprite whose creation never finished");
             sqlx::query("DELETE FROM sprites WHERE id = $1")
                 .bind(&r.id)
@@ -820,8 +823,8 @@ pub async fn reconcile(state: &AppState) -> Result<(), ApiError> {
 }
 
 /// The machine's sprites, runtime and pool, for operators.
-pub fn host_summary(state: &AppState) -> Result<sprites_wire::api::HostSummary, ApiError> {
-    let sprites = state.host.list()?;
+pub async fn host_summary(state: &AppState) -> Result<sprites_wire::api::HostSummary, ApiError> {
+    let sprites = state.host.list().await?;
     let running = sprites
         .iter()
         .filter(|s| s.phase == vmhost::Phase::Running)
@@ -830,6 +833,6 @@ pub fn host_summary(state: &AppState) -> Result<sprites_wire::api::HostSummary, 
         runtime: state.host.runtime_name().into(),
         sprites: sprites.len(),
         running,
-        pool_used_bytes: state.host.pool_used_bytes()?,
+        pool_used_bytes: state.host.pool_used_bytes().await?,
     })
 }

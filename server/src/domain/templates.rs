@@ -135,17 +135,31 @@ impl Catalog {
     }
 
     /// Builds the gallery's images one after the other, in the background.
-    /// An image already built from the same recipe is ready at once.
+    /// An image already built from the same recipe is ready at once. The
+    /// builds run on a thread and runtime of their own, which a server
+    /// stopping does not wait for.
     pub fn spawn_builds(&self, host: Arc<dyn vmhost::Verbs>) {
         let catalog = self.clone();
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build the gallery's templates");
+                return;
+            }
+        };
         std::thread::spawn(move || {
+            runtime.block_on(async move {
             for t in catalog.gallery.iter() {
                 catalog.set(&t.name, Build::Building("starting".into()));
-                let mut progress = |line: &str| {
-                    tracing::info!(template = %t.name, "{line}");
-                    catalog.set(&t.name, Build::Building(line.to_string()));
+                let (shown, name) = (catalog.clone(), t.name.clone());
+                let progress = move |line: &str| {
+                    tracing::info!(template = %name, "{line}");
+                    shown.set(&name, Build::Building(line.to_string()));
                 };
-                match host.ensure_image(&t.image(), &t.recipe, &mut progress) {
+                match host.prepare_image(&t.image(), &t.recipe, Box::new(progress)).await {
                     Ok(_) => catalog.set(&t.name, Build::Ready),
                     Err(e) => {
                         tracing::error!(template = %t.name, error = %e, "cannot build the template");
@@ -153,6 +167,7 @@ impl Catalog {
                     }
                 }
             }
+        })
         });
     }
 
@@ -596,19 +611,12 @@ pub async fn import(
         },
     )
     .await?;
-    let host = state.host.clone();
     let image_name = image.clone();
-    let imported = tokio::task::spawn_blocking(move || {
-        let mut archive = archive;
-        host.import_image(
-            &image_name,
-            &mut archive,
-            max_bytes,
-            &mut |line| tracing::info!(image = %image_name, "{line}"),
-        )
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("the import stopped: {e}")))?;
+    let progress = move |line: &str| tracing::info!(image = %image_name, "{line}");
+    let imported = state
+        .host
+        .import_image(&image, archive, max_bytes, Box::new(progress))
+        .await;
     if let Err(e) = imported {
         delete_row(state, &id).await?;
         return Err(e.into());
@@ -652,7 +660,7 @@ pub async fn remove(state: &AppState, caller: &Caller, name: &str) -> Result<(),
         }
     }
     delete_row(state, &row.id).await?;
-    match state.host.remove_image(&row.image) {
+    match state.host.remove_image(&row.image).await {
         Ok(()) | Err(vmhost::Error::ImageMissing(_)) => Ok(()),
         Err(e) => Err(e.into()),
     }

@@ -16,7 +16,6 @@
 //! name) is the command that speaks it.
 
 use std::collections::HashMap;
-use std::os::unix::fs::PermissionsExt;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::Request;
@@ -41,6 +40,15 @@ pub struct SpriteItself(pub Caller);
 pub struct Sockets(Arc<Mutex<HashMap<SpriteName, JoinHandle<()>>>>);
 
 impl Sockets {
+    /// Whether `host`'s socket is served.
+    fn serves(&self, host: &SpriteName) -> bool {
+        self.0
+            .lock()
+            .unwrap()
+            .get(host)
+            .is_some_and(|t| !t.is_finished())
+    }
+
     /// Stops serving `host`'s socket (the sprite is gone).
     pub fn forget(&self, host: &SpriteName) {
         if let Some(task) = self.0.lock().unwrap().remove(host) {
@@ -51,26 +59,11 @@ impl Sockets {
 
 /// Serves the management socket of sprite `name` (host name `host`) of
 /// organization `org`, unless it is served already.
-pub fn ensure(state: &AppState, host: &SpriteName, name: &str, org_id: &str, org_slug: &str) {
-    let mut tasks = state.mgmt.0.lock().unwrap();
-    if tasks.get(host).is_some_and(|t| !t.is_finished()) {
+async fn ensure(state: &AppState, host: &SpriteName, name: &str, org_id: &str, org_slug: &str) {
+    if state.mgmt.serves(host) {
         return;
     }
-    let dir = state.host.mgmt_dir(host);
-    let path = dir.join("api.sock");
-    let listener = (|| {
-        std::fs::create_dir_all(&dir)?;
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        let listener = tokio::net::UnixListener::bind(&path)?;
-        // The sprite's root is an unprivileged uid on the host.
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))?;
-        Ok(listener)
-    })();
-    let listener = match listener {
+    let listener = match state.host.listen_mgmt(host).await {
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(sprite = %host, error = %e, "cannot serve the management socket");
@@ -86,11 +79,40 @@ pub fn ensure(state: &AppState, host: &SpriteName, name: &str, org_id: &str, org
     };
     let app = router(state.clone(), caller, name.to_string());
     let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+        if let Err(e) = axum::serve(Incoming(listener), app).await {
             tracing::warn!(error = %e, "a management socket stopped");
         }
     });
-    tasks.insert(host.clone(), task);
+    // A listener bound meanwhile for the same sprite lost its socket to
+    // this one.
+    if let Some(earlier) = state.mgmt.0.lock().unwrap().insert(host.clone(), task) {
+        earlier.abort();
+    }
+}
+
+/// A sprite's management socket, as axum serves it.
+struct Incoming(vmhost::MgmtListener);
+
+impl axum::serve::Listener for Incoming {
+    type Io = vmhost::MgmtConnection;
+    type Addr = ();
+
+    async fn accept(&mut self) -> (Self::Io, ()) {
+        loop {
+            match self.0.accept().await {
+                Ok(connection) => return (connection, ()),
+                // Out of descriptors, say: the next try may do.
+                Err(e) => {
+                    tracing::warn!(error = %e, "a management socket cannot accept");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Serves every sprite's socket now, and each new or restarted sprite's
@@ -142,7 +164,7 @@ async fn serve_one(state: &AppState, host: &SpriteName) -> Result<(), ApiError> 
         .fetch_optional(state.db.pool())
         .await?;
     match row {
-        Some(row) => serve_row(state, &row),
+        Some(row) => serve_row(state, &row).await,
         None => Ok(()),
     }
 }
@@ -153,18 +175,18 @@ pub async fn serve_all(state: &AppState) -> Result<(), ApiError> {
         .fetch_all(state.db.pool())
         .await?;
     for row in &rows {
-        serve_row(state, row)?;
+        serve_row(state, row).await?;
     }
     Ok(())
 }
 
 /// Serves the socket of the sprite of `row`, if the host has it.
-fn serve_row(state: &AppState, row: &SpriteRow) -> Result<(), ApiError> {
+async fn serve_row(state: &AppState, row: &SpriteRow) -> Result<(), ApiError> {
     let Ok(host) = SpriteName::parse(&row.host_name) else {
         return Ok(());
     };
-    if state.host.get(&host).is_ok() {
-        ensure(state, &host, &row.name, &row.org_id, &row.slug);
+    if state.host.get(&host).await.is_ok() {
+        ensure(state, &host, &row.name, &row.org_id, &row.slug).await;
     }
     Ok(())
 }

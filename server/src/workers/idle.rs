@@ -188,7 +188,7 @@ async fn sleep_idle(state: &AppState) -> Result<(), crate::error::ApiError> {
             let Ok(host) = SpriteName::parse(&row.host_name) else {
                 continue;
             };
-            if state.host.phase(&host).ok() == Some(vmhost::Phase::SleepingWarm) {
+            if state.host.phase(&host).await.ok() == Some(vmhost::Phase::SleepingWarm) {
                 *warm_now.entry(row.org_id.clone()).or_default() += 1;
             }
         }
@@ -213,7 +213,7 @@ async fn sleep_idle(state: &AppState) -> Result<(), crate::error::ApiError> {
             // A sprite going warm past the limit goes cold instead, and so
             // do warm ones beyond it (the limit lowered).
             let warm = warm_now.get(&org).copied().unwrap_or(0);
-            match state.host.phase(&host).ok() {
+            match state.host.phase(&host).await.ok() {
                 Some(vmhost::Phase::Running) if warm >= limit => sleep = Sleep::Cold,
                 Some(vmhost::Phase::SleepingWarm) if warm > limit => sleep = Sleep::Cold,
                 _ => {}
@@ -250,7 +250,7 @@ async fn put_to_sleep(
     sleep: Sleep,
     last: i64,
 ) -> vmhost::Result<Option<(vmhost::Phase, Sleep)>> {
-    let phase = match state.host.get(host) {
+    let phase = match state.host.get(host).await {
         Ok(info) => info.phase,
         Err(vmhost::Error::NotFound(_)) => return Ok(None),
         Err(e) => return Err(e),

@@ -178,12 +178,12 @@ impl Metrics {
     }
 
     /// The text exposition, with what the host holds now.
-    pub fn render(&self, host: &dyn Verbs) -> vmhost::Result<String> {
+    pub async fn render(&self, host: &dyn Verbs) -> vmhost::Result<String> {
         let m = &self.0;
         m.lag.clear();
         m.sprites.clear();
         let (mut max_lag, mut pending) = (0, 0);
-        for info in host.list()? {
+        for info in host.list().await? {
             let Ok(name) = SpriteName::parse(&info.name) else {
                 continue;
             };
@@ -195,7 +195,7 @@ impl Metrics {
                 Phase::Destroyed => "destroyed",
             };
             let mut location = "local";
-            if let Ok(r) = host.replication(&name) {
+            if let Ok(r) = host.replication(&name).await {
                 if r.location == Location::Bucket {
                     location = "bucket";
                 }

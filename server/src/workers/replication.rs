@@ -94,7 +94,7 @@ async fn round(state: &AppState, every: Duration, evict_after: Duration, backoff
             }
         }
     }
-    let sprites = match state.host.list() {
+    let sprites = match state.host.list().await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, "replication: cannot list sprites");
@@ -111,6 +111,7 @@ async fn round(state: &AppState, every: Duration, evict_after: Duration, backoff
         if state
             .host
             .replication(&name)
+            .await
             .is_ok_and(|r| r.location == Location::Bucket)
         {
             // Nothing to ship; old checkpoints may still go.

@@ -160,7 +160,7 @@ impl TestServer {
     /// Runs `argv` in `sprite` (its API name) beneath the API, and waits
     /// for it: its output.
     pub async fn run(&self, sprite: &str, argv: &[&str]) -> vmhost::ExecOutput {
-        let host = self.host_name(sprite);
+        let host = self.host_name(sprite).await;
         self.state
             .host
             .run(&host, argv, b"")
@@ -174,7 +174,7 @@ impl TestServer {
         let out = self
             .state
             .host
-            .run(&self.host_name(sprite), &["sh", "-c", &script], b"")
+            .run(&self.host_name(sprite).await, &["sh", "-c", &script], b"")
             .await
             .unwrap();
         assert_eq!(out.code, 0);
@@ -182,7 +182,7 @@ impl TestServer {
 
     /// Waits (10 s at most) until something in `sprite` listens on `port`.
     pub async fn listening(&self, sprite: &str, port: u16) {
-        let host = self.host_name(sprite);
+        let host = self.host_name(sprite).await;
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             let ports = self.state.host.ports(&host).await.unwrap();
@@ -199,11 +199,12 @@ impl TestServer {
 
     /// The host's name of the caller-facing sprite `sprite` (host sprites
     /// take their API name as hostname).
-    pub fn host_name(&self, sprite: &str) -> vmhost::SpriteName {
+    pub async fn host_name(&self, sprite: &str) -> vmhost::SpriteName {
         let info = self
             .state
             .host
             .list()
+            .await
             .unwrap()
             .into_iter()
             .find(|s| s.hostname == sprite)
@@ -385,7 +386,7 @@ impl Drop for TestServer {
         let runtime = tokio::runtime::Handle::current();
         tokio::task::block_in_place(|| {
             runtime.block_on(async {
-                for s in host.list().unwrap_or_default() {
+                for s in host.list().await.unwrap_or_default() {
                     if let Ok(name) = vmhost::SpriteName::parse(&s.name) {
                         let _ = host.destroy(&name).await;
                     }

@@ -24,6 +24,7 @@ mod destroy;
 mod exec;
 mod fork;
 mod lifecycle;
+mod mgmt;
 mod policy;
 mod reconcile;
 pub mod replica;
@@ -51,6 +52,7 @@ pub use checkpoint::CheckpointInfo;
 pub(crate) use checkpoint::{recorded_ids, snapshot_ids, sync_fs, Taken, HIDDEN_BASE};
 pub use create::CreateOptions;
 pub use exec::Connection;
+pub use mgmt::{Duplex, MgmtConnection, MgmtListener};
 pub use restart::Check;
 
 pub use crate::phase::Phase;
@@ -611,6 +613,29 @@ impl Host {
         crate::image::import(&self.pool, image, archive, limits, progress)
     }
 
+    /// [`Host::import_image`] for async callers: `archive` is read on the
+    /// blocking pool, `progress` hearing each line.
+    pub async fn receive_image(
+        &self,
+        image: &str,
+        mut archive: Box<dyn std::io::Read + Send>,
+        max_bytes: u64,
+        mut progress: impl FnMut(&str) + Send + 'static,
+    ) -> Result<crate::image::Image> {
+        SpriteName::parse(image)?;
+        let limits = crate::image::ImportLimits {
+            max_bytes,
+            id_size: self.cfg.ids.size,
+            id_base: self.cfg.ids.base,
+        };
+        let (pool, image) = (self.pool.clone(), image.to_string());
+        tokio::task::spawn_blocking(move || {
+            crate::image::import(&pool, &image, &mut archive, limits, &mut progress)
+        })
+        .await
+        .map_err(|e| Error::Runtime(format!("the import stopped: {e}")))?
+    }
+
     pub(crate) fn paths(&self, name: &SpriteName) -> Paths {
         Paths::new(self.dir.join("sprites").join(name.as_str()))
     }
@@ -629,7 +654,7 @@ impl Host {
     }
 
     /// The host directory shown at `/.sprite/run` inside the sprite, where
-    /// the server binds the sprite's management socket (`api.sock`).
+    /// [`Host::listen_mgmt`] binds its management socket (`api.sock`).
     pub fn mgmt_dir(&self, name: &SpriteName) -> PathBuf {
         let digest = Sha256::digest(self.sandbox_id(name).as_bytes());
         self.cfg

@@ -405,7 +405,7 @@ async fn proxy(state: &AppState, label: &str, mut req: Request) -> Result<Respon
 /// Wakes the sprite if it sleeps (and its organization, `org_id`, may run
 /// one more); whether it had to.
 async fn wake(state: &AppState, host: &SpriteName, org_id: &str) -> Result<bool, Refusal> {
-    if state.host.phase(host)? == vmhost::Phase::Running {
+    if state.host.phase(host).await? == vmhost::Phase::Running {
         return Ok(false);
     }
     crate::domain::limits::may_run(state, org_id).await?;

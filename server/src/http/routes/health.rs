@@ -14,5 +14,5 @@ pub(super) async fn health() -> Json<Health> {
 }
 
 pub(super) async fn host(State(state): State<AppState>) -> Answer<HostSummary> {
-    Ok(Json(crate::domain::sprites::host_summary(&state)?))
+    Ok(Json(crate::domain::sprites::host_summary(&state).await?))
 }

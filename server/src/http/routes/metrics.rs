@@ -12,7 +12,7 @@ pub(super) async fn metrics(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     state.settings.metrics_access(&headers)?;
-    let text = state.metrics.render(state.host.as_ref())?;
+    let text = state.metrics.render(state.host.as_ref()).await?;
     Ok((
         [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
         text,
