@@ -24,6 +24,9 @@ use crate::runtime::IdMap;
 /// What a path is: the API's word for it.
 pub use sprites_wire::api::EntryKind as Kind;
 
+/// A file's bytes as they are read, wherever the file is.
+pub type Reader = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     pub name: String,
@@ -884,7 +887,7 @@ impl Files {
 
     /// A regular file opened for reading, to be read as it streams out,
     /// and its size when opened.
-    pub async fn open_read(&self, path: &str) -> Result<(tokio::fs::File, u64)> {
+    pub async fn open_read(&self, path: &str) -> Result<(Reader, u64)> {
         let path = path.to_string();
         self.run(move |fs| {
             let f = fs.open_read(&path)?;
@@ -892,7 +895,8 @@ impl Files {
                 .metadata()
                 .map_err(|e| Error::io(format!("cannot read {path:?}"), e))?
                 .len();
-            Ok((tokio::fs::File::from_std(f), size))
+            let reader: Reader = Box::new(tokio::fs::File::from_std(f));
+            Ok((reader, size))
         })
         .await
     }

@@ -161,7 +161,7 @@ pub async fn read(
     caller: &Caller,
     at: Place<'_>,
     checkpoint: Option<&str>,
-) -> Result<(tokio::fs::File, u64), ApiError> {
+) -> Result<(vmhost::fs::Reader, u64), ApiError> {
     let place = (at.path, at.working_dir);
     let (fs, path) = open(state, caller, at.sprite, checkpoint, place).await?;
     Ok(fs.open_read(&path).await?)
@@ -170,8 +170,8 @@ pub async fn read(
 /// The bytes of a file [`read`] opened, in pieces of at most 64 KiB, up to
 /// the size it had when opened.
 pub fn chunks(
-    (file, size): (tokio::fs::File, u64),
-) -> tokio_util::io::ReaderStream<tokio::io::Take<tokio::fs::File>> {
+    (file, size): (vmhost::fs::Reader, u64),
+) -> tokio_util::io::ReaderStream<tokio::io::Take<vmhost::fs::Reader>> {
     use tokio::io::AsyncReadExt;
     tokio_util::io::ReaderStream::with_capacity(file.take(size), 64 << 10)
 }

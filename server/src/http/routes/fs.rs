@@ -40,7 +40,7 @@ fn flag(v: &Option<String>, default: bool) -> bool {
 }
 
 /// A file's bytes as they are read.
-fn bytes((file, size): (tokio::fs::File, u64)) -> Response {
+fn bytes((file, size): (vmhost::fs::Reader, u64)) -> Response {
     (
         [
             ("content-type", "application/octet-stream".to_string()),
