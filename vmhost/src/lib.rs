@@ -30,7 +30,7 @@ pub mod verbs;
 pub mod watch;
 
 pub use agent::{Chunk, ExecOutput, ServiceEvents, Stream};
-pub use error::{Error, Result};
+pub use error::{Error, Result, WireError};
 pub use net::UntrackedLoopback;
 pub use pool::Pool;
 pub use sprite::replica;
