@@ -12,6 +12,7 @@ pub mod args;
 pub mod bench;
 pub(crate) mod btrfs;
 pub(crate) mod cgroup;
+pub mod cluster;
 pub mod diff;
 pub mod error;
 pub(crate) mod failpoint;

@@ -99,13 +99,10 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
-/// The cryptography rustls uses: *ring*, as the rest of the build's TLS
-/// (the object store's client) does. rustls marks it deprecated for want
-/// of post-quantum key exchange; aws-lc-rs has that, at the price of a C
-/// library built with every clean build.
-#[allow(deprecated)]
+/// The cryptography rustls uses (the cluster's, see
+/// [`vmhost::cluster::provider`]).
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    vmhost::cluster::provider()
 }
 
 /// A root made here and a certificate from it for `names` (host names or
