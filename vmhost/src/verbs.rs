@@ -377,3 +377,96 @@ impl Verbs for Host {
         self.pool().used_bytes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::fmt::Debug;
+    use std::time::Duration;
+
+    use serde::de::DeserializeOwned;
+    use serde::Serialize;
+
+    use crate::replica::{Location, ReplicaPhase, Replication, ShipReport};
+    use crate::runtime::Limits;
+    use crate::{
+        Check, CheckpointId, CreateOptions, ExecOutput, FsChange, FsEvent, HostEvent, Origin,
+        Phase, SpriteInfo, SpriteName,
+    };
+
+    /// `value` as JSON and back, which must be `value` again.
+    fn round_trip<T: Serialize + DeserializeOwned + Debug>(value: T) {
+        let json = serde_json::to_string(&value).unwrap();
+        let back: T = serde_json::from_str(&json).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{value:?}"), "{json}");
+    }
+
+    /// What the verbs take and give crosses a wire whole, for a host on
+    /// another machine.
+    #[test]
+    fn the_verbs_values_cross_a_wire_whole() {
+        let environment = BTreeMap::from([("LANG".to_string(), "C.UTF-8".to_string())]);
+        round_trip(SpriteInfo {
+            name: "s1".into(),
+            hostname: "web".into(),
+            phase: Phase::SleepingWarm,
+            image: "debian".into(),
+            created_at: 1,
+            limits: Limits::default(),
+            origin: Some(Origin {
+                sprite: "s0".into(),
+                checkpoint: Some(CheckpointId(4)),
+            }),
+            current_checkpoint: Some(CheckpointId(2)),
+            active_ms: 5,
+            asleep_since: Some(6),
+            environment: environment.clone(),
+            last_running_at: None,
+        });
+        round_trip(CreateOptions {
+            image: Some("debian".into()),
+            hostname: Some("web".into()),
+            limits: Some(Limits::default()),
+            environment,
+            network_policy: Default::default(),
+        });
+        round_trip(HostEvent {
+            sprite: SpriteName::parse("s1").unwrap(),
+            phase: Phase::Running,
+        });
+        round_trip(Check {
+            phase: Phase::Running,
+            elapsed: Some(Duration::from_micros(1500)),
+            problem: Some("slow".into()),
+        });
+        round_trip(ExecOutput {
+            stdout: b"out".to_vec(),
+            stderr: vec![0, 255],
+            code: 3,
+        });
+        round_trip(Replication {
+            phase: ReplicaPhase::Behind,
+            location: Location::Bucket,
+            last_shipped: Some(CheckpointId(1)),
+            last_shipped_at: Some(2),
+            lag_seconds: 3,
+            pending: 4,
+            error: Some("away".into()),
+            fetching: Some((5, 6)),
+        });
+        round_trip(ShipReport {
+            checkpoints: vec![CheckpointId(1), CheckpointId(2)],
+            bytes: 7,
+            resumed_segments: 1,
+            checkpoint_took: Some(Duration::from_millis(5)),
+            pruned: vec![CheckpointId(0)],
+        });
+        round_trip(FsEvent {
+            path: "/root/a.txt".into(),
+            change: FsChange::Rename,
+            is_dir: false,
+            size: Some(9),
+            at: 10,
+        });
+    }
+}

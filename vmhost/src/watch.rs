@@ -38,7 +38,8 @@ use crate::fs::SpriteFs;
 use crate::sprite::Host;
 
 /// What happened to a path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FsChange {
     Create,
     Write,
@@ -63,7 +64,7 @@ impl FsChange {
 }
 
 /// One change under a watched path.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FsEvent {
     /// The path in the sprite.
     pub path: String,

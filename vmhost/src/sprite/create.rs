@@ -20,7 +20,7 @@ use crate::failpoint::step;
 use crate::runtime::Limits;
 use crate::{btrfs, record};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct CreateOptions {
     /// Image name; the host's default image when absent.
     pub image: Option<String>,

@@ -172,13 +172,13 @@ impl Activity {
 }
 
 /// A change of a sprite's observed phase, as the host made it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostEvent {
     pub sprite: SpriteName,
     pub phase: Phase,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpriteInfo {
     pub name: String,
     pub hostname: String,

@@ -49,7 +49,7 @@ impl Drop for Restarting<'_> {
 }
 
 /// How a sprite answered a check.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Check {
     pub phase: Phase,
     /// How long its init took to answer, when running and it did.

@@ -225,7 +225,7 @@ pub struct ImageManifest {
 }
 
 /// How a sprite's replica stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReplicaPhase {
     /// No object store is configured.
@@ -242,7 +242,7 @@ pub enum ReplicaPhase {
 }
 
 /// A sprite's replica as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Replication {
     pub phase: ReplicaPhase,
     pub location: Location,

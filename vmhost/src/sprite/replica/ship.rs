@@ -40,7 +40,7 @@ use crate::record;
 use crate::sprite::{recorded_ids, CheckpointInfo, Host, Paths};
 
 /// What one call of [`Host::ship`] put into the bucket.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShipReport {
     pub checkpoints: Vec<CheckpointId>,
     /// Bytes stored (sealed), images included.
