@@ -10,7 +10,7 @@
 //! without waiting, so it never freezes under a request, and a request
 //! that comes while it freezes waits for it and then wakes the sprite.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -184,13 +184,17 @@ async fn sleep_idle(state: &AppState) -> Result<(), crate::error::ApiError> {
     let warm_limit = state.settings.limits.warm;
     let mut warm_now: HashMap<String, usize> = HashMap::new();
     if warm_limit.is_some() {
-        for row in &rows {
-            let Ok(host) = SpriteName::parse(&row.host_name) else {
-                continue;
-            };
-            if state.host.phase(&host).await.ok() == Some(vmhost::Phase::SleepingWarm) {
-                *warm_now.entry(row.org_id.clone()).or_default() += 1;
-            }
+        // Every sprite's phase in one question to the host.
+        let warm: HashSet<String> = state
+            .host
+            .list()
+            .await?
+            .into_iter()
+            .filter(|s| s.phase == vmhost::Phase::SleepingWarm)
+            .map(|s| s.name)
+            .collect();
+        for row in rows.iter().filter(|r| warm.contains(&r.host_name)) {
+            *warm_now.entry(row.org_id.clone()).or_default() += 1;
         }
     }
     for row in rows {
