@@ -11,6 +11,7 @@ pub mod agent;
 pub mod args;
 pub mod bench;
 pub(crate) mod btrfs;
+pub mod call;
 pub(crate) mod cgroup;
 pub mod cluster;
 pub mod diff;
