@@ -24,7 +24,7 @@ export async function launch() {
   const base = new URL(BASE);
   const port = Number(base.port || (base.protocol === "https:" ? 443 : 80));
   const isolated = process.env.E2E_NETNS === "1" ? await isolate(CHROMIUM, port) : null;
-  const browser = await chromium.launch({
+  const launching = chromium.launch({
     executablePath: isolated?.executable ?? CHROMIUM,
     headless: true,
     env: home ? { ...process.env, HOME: home } : process.env,
@@ -38,6 +38,13 @@ export async function launch() {
       "--disable-sync",
     ],
   });
+  let browser;
+  try {
+    browser = await launching;
+  } catch (e) {
+    isolated?.close();
+    throw e;
+  }
   if (isolated) browser.on("disconnected", isolated.close);
   return browser;
 }

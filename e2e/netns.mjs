@@ -20,18 +20,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-// Joins two sockets; either's end or error ends both.
+// Joins two sockets (made with allowHalfOpen): each side's end is passed
+// on as the other's, so a response or a WebSocket's close written just
+// before a FIN arrives whole; an error ends both at once.
+const halfOpen = { allowHalfOpen: true };
 function join2(a, b) {
   a.pipe(b);
   b.pipe(a);
-  const end = () => {
+  const fail = () => {
     a.destroy();
     b.destroy();
   };
-  a.on("error", end);
-  b.on("error", end);
-  a.on("close", end);
-  b.on("close", end);
+  a.on("error", fail);
+  b.on("error", fail);
 }
 
 // Makes the namespace and its bridge to 127.0.0.1:`port`; gives the path of
@@ -41,33 +42,46 @@ export async function isolate(chromium, port) {
   const name = `sprites-e2e-${process.pid}-${++made}`;
   const dir = mkdtempSync(join(tmpdir(), "sprites-e2e-"));
   const socket = join(dir, "server.sock");
-  execFileSync("ip", ["netns", "add", name]);
   let bridge;
   let outside;
+  let closed = false;
   const close = () => {
+    if (closed) return;
+    closed = true;
+    process.off("exit", close);
     bridge?.kill();
     outside?.close();
     try {
       execFileSync("ip", ["netns", "delete", name], { stdio: "ignore" });
     } catch {
-      // Already gone.
+      // Never made, or already gone.
     }
     rmSync(dir, { recursive: true, force: true });
   };
   process.on("exit", close);
   try {
+    execFileSync("ip", ["netns", "add", name]);
     execFileSync("ip", ["-n", name, "link", "set", "lo", "up"]);
-    outside = net.createServer((c) => join2(c, net.connect(port, "127.0.0.1")));
+    outside = net.createServer(halfOpen, (c) => join2(c, net.connect({ port, host: "127.0.0.1", ...halfOpen })));
     await new Promise((ok, fail) => outside.once("error", fail).listen(socket, ok));
     bridge = spawn("ip", ["netns", "exec", name, process.execPath, fileURLToPath(import.meta.url), String(port), socket], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     await new Promise((ok, fail) => {
+      const timer = setTimeout(() => fail(new Error("the namespace's bridge did not start in 10 s")), 10_000);
+      bridge.once("error", fail);
       bridge.once("exit", (code) => fail(new Error(`the namespace's bridge ended (${code})`)));
-      bridge.stdout.once("data", ok);
+      bridge.stdout.once("data", () => {
+        clearTimeout(timer);
+        ok();
+      });
     });
+    // Neither keeps the story's process alive once its browser is gone.
+    outside.unref();
+    bridge.unref();
+    bridge.stdout.unref?.();
     const executable = join(dir, "chromium");
-    writeFileSync(executable, `#!/bin/sh\nexec ip netns exec ${name} ${chromium} "$@"\n`);
+    writeFileSync(executable, `#!/bin/sh\nexec ip netns exec ${name} '${chromium}' "$@"\n`);
     chmodSync(executable, 0o755);
     return { executable, close };
   } catch (e) {
@@ -81,7 +95,7 @@ export async function isolate(chromium, port) {
 async function bridge(port, socket) {
   const listen = (host) =>
     new Promise((ok, fail) => {
-      const s = net.createServer((c) => join2(c, net.connect(socket)));
+      const s = net.createServer(halfOpen, (c) => join2(c, net.connect({ path: socket, ...halfOpen })));
       s.once("error", fail).listen(port, host, ok);
     });
   await listen("127.0.0.1");

@@ -109,14 +109,14 @@ pub async fn in_phase(
         .bind(org_id)
         .fetch_all(state.db.pool())
         .await?;
-    // Every sprite's phase in one question to the host.
-    let in_phase: std::collections::HashSet<String> = state
-        .host
-        .list()
-        .await?
-        .into_iter()
-        .filter(|s| s.phase == phase)
-        .map(|s| s.name)
-        .collect();
-    Ok(rows.iter().filter(|name| in_phase.contains(*name)).count())
+    let mut n = 0;
+    for name in rows {
+        let Ok(host) = vmhost::SpriteName::parse(&name) else {
+            continue;
+        };
+        if state.host.get(&host).await.is_ok_and(|i| i.phase == phase) {
+            n += 1;
+        }
+    }
+    Ok(n)
 }
