@@ -167,6 +167,33 @@ struct IdleRow {
     kept: i64,
 }
 
+/// The host names of `rows`' sprites asleep warm: one question to the
+/// host, or one per sprite when a sprite the host cannot read fails the
+/// whole list.
+async fn warm_sprites(state: &AppState, rows: &[IdleRow]) -> HashSet<String> {
+    let warm = vmhost::Phase::SleepingWarm;
+    match state.host.list().await {
+        Ok(all) => all
+            .into_iter()
+            .filter(|s| s.phase == warm)
+            .map(|s| s.name)
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the host's sprites: asking for each");
+            let mut asleep = HashSet::new();
+            for row in rows {
+                let Ok(host) = SpriteName::parse(&row.host_name) else {
+                    continue;
+                };
+                if state.host.phase(&host).await.ok() == Some(warm) {
+                    asleep.insert(row.host_name.clone());
+                }
+            }
+            asleep
+        }
+    }
+}
+
 /// One round: every sprite whose idle time is up goes to sleep; warm,
 /// unless its organization has as many asleep warm as it may (then cold).
 async fn sleep_idle(state: &AppState) -> Result<(), crate::error::ApiError> {
@@ -184,15 +211,7 @@ async fn sleep_idle(state: &AppState) -> Result<(), crate::error::ApiError> {
     let warm_limit = state.settings.limits.warm;
     let mut warm_now: HashMap<String, usize> = HashMap::new();
     if warm_limit.is_some() {
-        // Every sprite's phase in one question to the host.
-        let warm: HashSet<String> = state
-            .host
-            .list()
-            .await?
-            .into_iter()
-            .filter(|s| s.phase == vmhost::Phase::SleepingWarm)
-            .map(|s| s.name)
-            .collect();
+        let warm = warm_sprites(state, &rows).await;
         for row in rows.iter().filter(|r| warm.contains(&r.host_name)) {
             *warm_now.entry(row.org_id.clone()).or_default() += 1;
         }
