@@ -252,7 +252,12 @@ pub(crate) type FrameWriter = Box<dyn AsyncWrite + Send + Unpin>;
 
 impl Input {
     async fn send(&mut self, frame: &Frame) -> Result<()> {
-        write_frame(&mut self.0, frame).await.map_err(Error::Agent)
+        use tokio::io::AsyncWriteExt;
+        write_frame(&mut self.0, frame)
+            .await
+            .map_err(Error::Agent)?;
+        // A writer that buffers (TLS to another machine) sends it now.
+        self.0.flush().await.map_err(|e| Error::Agent(e.into()))
     }
 
     pub async fn stdin(&mut self, data: &[u8]) -> Result<()> {

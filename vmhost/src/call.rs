@@ -205,14 +205,6 @@ pub async fn answer(host: &dyn Verbs, call: Call) -> Result<Value, WireError> {
         C::NetworkPolicy { name } => reply(host.network_policy(&name).await),
         C::SetNetworkPolicy { name, policy } => reply(host.set_network_policy(&name, policy).await),
         C::DiskUsage { name } => reply(host.disk_usage(&name).await),
-        other => answer_more(host, other).await,
-    }
-}
-
-/// [`answer`] for checkpoints, processes, images and the object store.
-async fn answer_more(host: &dyn Verbs, call: Call) -> Result<Value, WireError> {
-    use Call as C;
-    match call {
         C::Checkpoint { name, comment } => reply(host.checkpoint(&name, &comment).await),
         C::Checkpoints { name } => reply(host.checkpoints(&name).await),
         C::CheckpointInfo { name, id } => reply(host.checkpoint_info(&name, id).await),
@@ -245,7 +237,5 @@ async fn answer_more(host: &dyn Verbs, call: Call) -> Result<Value, WireError> {
         C::Prune { name } => reply(host.prune(&name).await),
         C::ForgetDestroyed => reply(host.forget_destroyed().await),
         C::PoolUsedBytes => reply(host.pool_used_bytes().await),
-        // The verbs of sprites and their phases.
-        other => unreachable!("`answer` makes {other:?}"),
     }
 }

@@ -21,9 +21,10 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose,
 };
+use rustls::client::danger::ServerCertVerifier;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::server::WebPkiClientVerifier;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::{VerifierBuilderError, WebPkiClientVerifier};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 /// Why an identity could not be made or used.
@@ -33,6 +34,12 @@ pub enum IdentityError {
     Make(#[from] rcgen::Error),
     #[error("TLS: {0}")]
     Tls(#[from] rustls::Error),
+    #[error("cannot check certificates: {0}")]
+    Verifier(#[from] VerifierBuilderError),
+    #[error("the certificate and key are not an authority of cluster {0:?}: {1}")]
+    NotTheAuthority(String, #[source] rustls::Error),
+    #[error("a {0:?} identity cannot be used as a {1:?}")]
+    Role(Role, Role),
     #[error("{0} is not a valid PEM {1}")]
     Pem(&'static str, &'static str),
     #[error("{0:?} is not a valid host name: lowercase letters, digits and hyphens")]
@@ -87,7 +94,7 @@ impl ClusterCa {
         let key = KeyPair::generate()?;
         let mut params = ca_params(cluster)?;
         let now = time_now();
-        params.not_before = now;
+        params.not_before = now - CLOCK_SKEW;
         params.not_after = now + std::time::Duration::from_secs(10 * 365 * 86_400);
         let cert_pem = params.self_signed(&key)?.pem();
         Ok(ClusterCa {
@@ -98,17 +105,30 @@ impl ClusterCa {
     }
 
     /// The authority of cluster `cluster` as [`generate`](Self::generate)
-    /// made it, from its certificate and key.
+    /// made it, from its certificate and key; refused unless what it
+    /// issues verifies against that certificate (a key or a cluster name
+    /// not its own would otherwise fail only at handshakes).
     pub fn load(cluster: &str, cert_pem: &str, key_pem: &str) -> Result<ClusterCa> {
         CertificateDer::from_pem_slice(cert_pem.as_bytes())
             .map_err(|_| IdentityError::Pem("the authority's certificate", "certificate"))?;
         let key = KeyPair::from_pem(key_pem)
             .map_err(|_| IdentityError::Pem("the authority's key", "private key"))?;
-        Ok(ClusterCa {
+        let ca = ClusterCa {
             cluster: cluster.to_string(),
             cert_pem: cert_pem.to_string(),
             key,
-        })
+        };
+        let probe = ca.issue(Role::Host, "probe")?;
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(probe.roots()?),
+            provider(),
+        )
+        .build()?;
+        let chain = probe.chain()?;
+        verifier
+            .verify_server_cert(&chain[0], &[], &server_name("probe")?, &[], UnixTime::now())
+            .map_err(|e| IdentityError::NotTheAuthority(cluster.to_string(), e))?;
+        Ok(ca)
     }
 
     pub fn cert_pem(&self) -> &str {
@@ -144,7 +164,7 @@ impl ClusterCa {
         params.extended_key_usages = vec![usage];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         let now = time_now();
-        params.not_before = now;
+        params.not_before = now - CLOCK_SKEW;
         params.not_after = now + std::time::Duration::from_secs(365 * 86_400);
         let issuer = Issuer::new(ca_params(&self.cluster)?, &self.key);
         let cert = params.signed_by(&key, &issuer)?;
@@ -156,6 +176,10 @@ impl ClusterCa {
         })
     }
 }
+
+/// How far a machine's clock may be behind the authority's and still take
+/// a certificate issued a moment ago.
+const CLOCK_SKEW: std::time::Duration = std::time::Duration::from_secs(3600);
 
 fn time_now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
@@ -194,13 +218,25 @@ impl Identity {
         Ok(roots)
     }
 
-    /// TLS for a host's listener: it presents this identity and admits
-    /// only peers with an API server's certificate from the same authority.
+    fn must_be(&self, role: Role) -> Result<()> {
+        if self.role != role {
+            return Err(IdentityError::Role(self.role, role));
+        }
+        Ok(())
+    }
+
+    /// TLS for a host's listener: it presents this (host) identity and
+    /// admits only peers with an API server's certificate from the same
+    /// authority.
     pub fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor> {
+        self.must_be(Role::Host)?;
+        self.any_acceptor()
+    }
+
+    fn any_acceptor(&self) -> Result<tokio_rustls::TlsAcceptor> {
         let verifier =
             WebPkiClientVerifier::builder_with_provider(Arc::new(self.roots()?), provider())
-                .build()
-                .map_err(|e| IdentityError::Tls(rustls::Error::General(e.to_string())))?;
+                .build()?;
         let config = ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_client_cert_verifier(verifier)
@@ -208,9 +244,14 @@ impl Identity {
         Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
     }
 
-    /// TLS to a host, presenting this identity; [`server_name`] says which
-    /// host the peer must prove to be.
+    /// TLS to a host, presenting this (API server) identity;
+    /// [`server_name`] says which host the peer must prove to be.
     pub fn connector(&self) -> Result<tokio_rustls::TlsConnector> {
+        self.must_be(Role::Server)?;
+        self.any_connector()
+    }
+
+    fn any_connector(&self) -> Result<tokio_rustls::TlsConnector> {
         let config = ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_root_certificates(self.roots()?)
@@ -236,7 +277,8 @@ mod tests {
     async fn host(identity: &Identity) -> std::net::SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let acceptor = identity.acceptor().unwrap();
+        // Whatever its role: the tests also try one posing as a host.
+        let acceptor = identity.any_acceptor().unwrap();
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 let acceptor = acceptor.clone();
@@ -301,9 +343,11 @@ mod tests {
         let anonymous = tokio_rustls::TlsConnector::from(Arc::new(anonymous));
         assert!(!pong(&anonymous, addr, "h1").await);
 
-        // A host's own identity cannot drive another host.
+        // A host's own identity cannot drive another host, even in a
+        // connector it made itself.
         let h2 = ca.issue(Role::Host, "h2").unwrap();
-        assert!(!pong(&h2.connector().unwrap(), addr, "h1").await);
+        assert!(matches!(h2.connector(), Err(IdentityError::Role(..))));
+        assert!(!pong(&h2.any_connector().unwrap(), addr, "h1").await);
     }
 
     #[tokio::test]
@@ -316,7 +360,9 @@ mod tests {
         // h1 answering where h2 was meant: refused.
         assert!(!pong(&connector, h1, "h2").await);
         // An API server's identity cannot pass for a host.
-        let posing = host(&ca.issue(Role::Server, "h3").unwrap()).await;
+        let server = ca.issue(Role::Server, "h3").unwrap();
+        assert!(matches!(server.acceptor(), Err(IdentityError::Role(..))));
+        let posing = host(&server).await;
         assert!(!pong(&connector, posing, "h3").await);
         // Nor can another cluster's host.
         let other = ClusterCa::generate("c2").unwrap();
@@ -338,6 +384,16 @@ mod tests {
         assert!(matches!(
             ClusterCa::load("c1", ca.cert_pem(), "not pem"),
             Err(IdentityError::Pem(..))
+        ));
+        // Another authority's key, or another cluster's name: refused.
+        let other = ClusterCa::generate("c2").unwrap();
+        assert!(matches!(
+            ClusterCa::load("c1", ca.cert_pem(), &other.key_pem()),
+            Err(IdentityError::NotTheAuthority(..))
+        ));
+        assert!(matches!(
+            ClusterCa::load("c2", ca.cert_pem(), &ca.key_pem()),
+            Err(IdentityError::NotTheAuthority(..))
         ));
     }
 }

@@ -439,8 +439,10 @@ fn lasting(s: String) -> &'static str {
     WORDS.keep(s)
 }
 
-/// Words kept for the life of the process, at most `max` of them: a host
-/// that sends ever new ones is not believed past that.
+/// Words kept for the life of the process: at most `max` of them, each
+/// short (vmhost's own are a few words), so that a host sending ever new
+/// or long ones is not believed past that and costs at most `max` times
+/// `LONGEST_WORD` bytes.
 struct Kept {
     words: std::sync::Mutex<Vec<&'static str>>,
     max: usize,
@@ -455,6 +457,10 @@ impl Kept {
     }
 
     fn keep(&self, s: String) -> &'static str {
+        const LONGEST_WORD: usize = 120;
+        if s.len() > LONGEST_WORD {
+            return "(not told)";
+        }
         let mut words = self.words.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(known) = words.iter().find(|k| **k == s) {
             return known;
@@ -560,5 +566,6 @@ mod tests {
         assert_eq!(kept.words.lock().unwrap().len(), 4);
         assert_eq!(kept.keep("yet another".into()), "(not told)");
         assert_eq!(kept.keep("EISDIR".into()), "EISDIR");
+        assert_eq!(Kept::new(4).keep("x".repeat(1000)), "(not told)");
     }
 }

@@ -325,7 +325,12 @@ impl Verbs for Host {
         Host::save_image(self, name, id, image).await
     }
     async fn remove_image(&self, image: &str) -> Result<()> {
-        Host::remove_image(self, image)
+        SpriteName::parse(image)?;
+        // Behind the images' lock, which a build holds for minutes.
+        let (pool, image) = (self.pool().clone(), image.to_string());
+        tokio::task::spawn_blocking(move || crate::image::remove(&pool, &image))
+            .await
+            .map_err(|e| crate::Error::Runtime(format!("the removal stopped: {e}")))?
     }
     async fn prepare_image(
         &self,

@@ -30,7 +30,7 @@ impl MgmtListener {
             .0
             .accept()
             .await
-            .map_err(|e| Error::Runtime(format!("the management socket: {e}")))?;
+            .map_err(|e| Error::io("the management socket cannot accept", e))?;
         Ok(Box::new(stream))
     }
 }

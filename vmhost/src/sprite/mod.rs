@@ -592,7 +592,13 @@ impl Host {
             sprite: name.to_string(),
             checkpoint: u64::from(id.0),
         };
-        crate::image::from_snapshot(&self.pool, image, &paths.checkpoint(id), recipe)
+        // Behind the images' lock, which a build holds for minutes.
+        let (pool, image, snapshot) = (self.pool.clone(), image.to_string(), paths.checkpoint(id));
+        tokio::task::spawn_blocking(move || {
+            crate::image::from_snapshot(&pool, &image, &snapshot, recipe)
+        })
+        .await
+        .map_err(|e| Error::Runtime(format!("the image was not kept: {e}")))?
     }
 
     /// Imports image `image` from a tar archive (see [`crate::image::import`]),
@@ -605,12 +611,16 @@ impl Host {
         progress: &mut dyn FnMut(&str),
     ) -> Result<crate::image::Image> {
         SpriteName::parse(image)?;
-        let limits = crate::image::ImportLimits {
+        let limits = self.import_limits(max_bytes);
+        crate::image::import(&self.pool, image, archive, limits, progress)
+    }
+
+    fn import_limits(&self, max_bytes: u64) -> crate::image::ImportLimits {
+        crate::image::ImportLimits {
             max_bytes,
             id_size: self.cfg.ids.size,
             id_base: self.cfg.ids.base,
-        };
-        crate::image::import(&self.pool, image, archive, limits, progress)
+        }
     }
 
     /// [`Host::import_image`] for async callers: `archive` is read on the
@@ -623,11 +633,7 @@ impl Host {
         mut progress: impl FnMut(&str) + Send + 'static,
     ) -> Result<crate::image::Image> {
         SpriteName::parse(image)?;
-        let limits = crate::image::ImportLimits {
-            max_bytes,
-            id_size: self.cfg.ids.size,
-            id_base: self.cfg.ids.base,
-        };
+        let limits = self.import_limits(max_bytes);
         let (pool, image) = (self.pool.clone(), image.to_string());
         tokio::task::spawn_blocking(move || {
             crate::image::import(&pool, &image, &mut archive, limits, &mut progress)
