@@ -150,25 +150,30 @@ impl Catalog {
                 return;
             }
         };
-        std::thread::spawn(move || {
-            runtime.block_on(async move {
-            for t in catalog.gallery.iter() {
-                catalog.set(&t.name, Build::Building("starting".into()));
-                let (shown, name) = (catalog.clone(), t.name.clone());
-                let progress = move |line: &str| {
-                    tracing::info!(template = %name, "{line}");
-                    shown.set(&name, Build::Building(line.to_string()));
-                };
-                match host.prepare_image(&t.image(), &t.recipe, Box::new(progress)).await {
-                    Ok(_) => catalog.set(&t.name, Build::Ready),
-                    Err(e) => {
-                        tracing::error!(template = %t.name, error = %e, "cannot build the template");
-                        catalog.set(&t.name, Build::Failed(e.to_string()));
-                    }
+        std::thread::spawn(move || runtime.block_on(catalog.build_all(host)));
+    }
+
+    /// Builds the gallery's images one after the other.
+    async fn build_all(self, host: Arc<dyn vmhost::Verbs>) {
+        for t in self.gallery.iter() {
+            self.set(&t.name, Build::Building("starting".into()));
+            let (shown, name) = (self.clone(), t.name.clone());
+            let progress = move |line: &str| {
+                tracing::info!(template = %name, "{line}");
+                shown.set(&name, Build::Building(line.to_string()));
+            };
+            let image = t.image();
+            match host
+                .prepare_image(&image, &t.recipe, Box::new(progress))
+                .await
+            {
+                Ok(_) => self.set(&t.name, Build::Ready),
+                Err(e) => {
+                    tracing::error!(template = %t.name, error = %e, "cannot build the template");
+                    self.set(&t.name, Build::Failed(e.to_string()));
                 }
             }
-        })
-        });
+        }
     }
 
     fn set(&self, name: &str, build: Build) {

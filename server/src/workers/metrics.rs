@@ -5,6 +5,7 @@
 //! counted where things happen; the rest is read from the host at each
 //! scrape, so it is never stale.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use prometheus_client::encoding::text::encode;
@@ -180,8 +181,10 @@ impl Metrics {
     /// The text exposition, with what the host holds now.
     pub async fn render(&self, host: &dyn Verbs) -> vmhost::Result<String> {
         let m = &self.0;
-        m.lag.clear();
-        m.sprites.clear();
+        // Gathered first and written after the last await, so two scrapes
+        // at once do not count a sprite twice.
+        let mut lags = Vec::new();
+        let mut counts: BTreeMap<(&'static str, &'static str), i64> = BTreeMap::new();
         let (mut max_lag, mut pending) = (0, 0);
         for info in host.list().await? {
             let Ok(name) = SpriteName::parse(&info.name) else {
@@ -200,19 +203,25 @@ impl Metrics {
                     location = "bucket";
                 }
                 if r.phase != ReplicaPhase::Off {
-                    m.lag
-                        .get_or_create(&vec![("sprite", info.name.clone())])
-                        .set(r.lag_seconds as i64);
+                    lags.push((info.name.clone(), r.lag_seconds as i64));
                     max_lag = max_lag.max(r.lag_seconds);
                     pending += r.pending;
                 }
             }
+            *counts.entry((phase, location)).or_default() += 1;
+        }
+        m.lag.clear();
+        for (sprite, lag) in lags {
+            m.lag.get_or_create(&vec![("sprite", sprite)]).set(lag);
+        }
+        m.sprites.clear();
+        for ((phase, location), n) in counts {
             m.sprites
                 .get_or_create(&vec![
                     ("phase", phase.to_string()),
                     ("location", location.to_string()),
                 ])
-                .inc();
+                .set(n);
         }
         m.max_lag.set(max_lag as i64);
         m.pending.set(pending as i64);
