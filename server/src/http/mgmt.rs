@@ -37,21 +37,54 @@ pub struct SpriteItself(pub Caller);
 
 /// The listeners of the sprites' management sockets.
 #[derive(Clone, Default)]
-pub struct Sockets(Arc<Mutex<HashMap<SpriteName, JoinHandle<()>>>>);
+pub struct Sockets(Arc<Mutex<HashMap<SpriteName, Slot>>>);
+
+/// One sprite's socket: being bound, or served by a task.
+enum Slot {
+    Binding,
+    Serving(JoinHandle<()>),
+}
 
 impl Sockets {
-    /// Whether `host`'s socket is served.
-    fn serves(&self, host: &SpriteName) -> bool {
-        self.0
-            .lock()
-            .unwrap()
-            .get(host)
-            .is_some_and(|t| !t.is_finished())
+    /// Takes `host`'s slot for a bind, unless its socket is being bound
+    /// or served already: whether it took it.
+    fn reserve(&self, host: &SpriteName) -> bool {
+        let mut slots = self.0.lock().unwrap();
+        if let Some(Slot::Binding) = slots.get(host) {
+            return false;
+        }
+        if let Some(Slot::Serving(task)) = slots.get(host) {
+            if !task.is_finished() {
+                return false;
+            }
+        }
+        slots.insert(host.clone(), Slot::Binding);
+        true
+    }
+
+    /// Puts `task` in `host`'s slot; if the sprite was forgotten while its
+    /// socket was bound, the task stops instead.
+    fn serve(&self, host: &SpriteName, task: JoinHandle<()>) {
+        let mut slots = self.0.lock().unwrap();
+        match slots.get(host) {
+            Some(Slot::Binding) => {
+                slots.insert(host.clone(), Slot::Serving(task));
+            }
+            _ => task.abort(),
+        }
+    }
+
+    /// Gives up `host`'s slot after a failed bind.
+    fn release(&self, host: &SpriteName) {
+        let mut slots = self.0.lock().unwrap();
+        if let Some(Slot::Binding) = slots.get(host) {
+            slots.remove(host);
+        }
     }
 
     /// Stops serving `host`'s socket (the sprite is gone).
     pub fn forget(&self, host: &SpriteName) {
-        if let Some(task) = self.0.lock().unwrap().remove(host) {
+        if let Some(Slot::Serving(task)) = self.0.lock().unwrap().remove(host) {
             task.abort();
         }
     }
@@ -60,12 +93,13 @@ impl Sockets {
 /// Serves the management socket of sprite `name` (host name `host`) of
 /// organization `org`, unless it is served already.
 async fn ensure(state: &AppState, host: &SpriteName, name: &str, org_id: &str, org_slug: &str) {
-    if state.mgmt.serves(host) {
+    if !state.mgmt.reserve(host) {
         return;
     }
     let listener = match state.host.listen_mgmt(host).await {
         Ok(l) => l,
         Err(e) => {
+            state.mgmt.release(host);
             tracing::warn!(sprite = %host, error = %e, "cannot serve the management socket");
             return;
         }
@@ -83,11 +117,7 @@ async fn ensure(state: &AppState, host: &SpriteName, name: &str, org_id: &str, o
             tracing::warn!(error = %e, "a management socket stopped");
         }
     });
-    // A listener bound meanwhile for the same sprite lost its socket to
-    // this one.
-    if let Some(earlier) = state.mgmt.0.lock().unwrap().insert(host.clone(), task) {
-        earlier.abort();
-    }
+    state.mgmt.serve(host, task);
 }
 
 /// A sprite's management socket, as axum serves it.
