@@ -39,13 +39,19 @@ test("files, settings, live state, a copy from a checkpoint, tokens, deletion", 
     });
     const uploaded = page.locator('li.node[data-path="/root/docs/notes.txt"]');
     await uploaded.waitFor();
+    // Opened, it shows its words in the editor (renamed before they came,
+    // the read would find no file).
     await uploaded.click();
+    const editor = page.locator(".monaco .view-lines", { hasText: "uploaded words" });
+    await editor.waitFor();
     await page.getByRole("button", { name: "Rename" }).click();
     await page.getByPlaceholder("New name").fill("renamed.txt");
     await page.getByRole("button", { name: "OK" }).click();
     const renamed = page.locator('li.node[data-path="/root/docs/renamed.txt"]');
     await renamed.waitFor();
     await renamed.click();
+    await page.locator(".tab.active", { hasText: "renamed.txt" }).waitFor();
+    await editor.waitFor();
     const [download] = await Promise.all([
       page.waitForEvent("download"),
       page.getByRole("link", { name: "Download" }).click(),
