@@ -53,6 +53,11 @@ pub fn Dashboard() -> impl IntoView {
     let sprites = RwSignal::new(None::<Vec<Sprite>>);
     let disk = RwSignal::new(HashMap::<String, u64>::new());
     let error = RwSignal::new(None::<String>);
+    // The sprite whose deletion awaits its confirmation, and the one being
+    // deleted: kept here, as a card is made again whenever its sprite
+    // changes (a backup shipped, say) while the person decides.
+    let asked = RwSignal::new(None::<String>);
+    let deleting = RwSignal::new(None::<String>);
     let reload = move || {
         leptos::task::spawn_local(async move {
             match api::run(client::sprites(None).query("max_results", "500")).await {
@@ -152,7 +157,7 @@ pub fn Dashboard() -> impl IntoView {
                                     )
                                 }
                                 children=move |s| {
-                                    view! { <Card sprite=s disk=disk error=error sprites=sprites /> }
+                                    view! { <Card sprite=s disk=disk error=error sprites=sprites asked=asked deleting=deleting /> }
                                 }
                             />
                         </ul>
@@ -172,15 +177,18 @@ fn Card(
     disk: RwSignal<HashMap<String, u64>>,
     error: RwSignal<Option<String>>,
     sprites: RwSignal<Option<Vec<Sprite>>>,
+    asked: RwSignal<Option<String>>,
+    deleting: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let name = sprite.name.clone();
-    let confirming = RwSignal::new(false);
-    let deleting = RwSignal::new(false);
+    let (me, me2, me3) = (name.clone(), name.clone(), name.clone());
+    let confirming = move || asked.with(|a| a.as_deref() == Some(me.as_str()));
+    let busy = move || deleting.with(|d| d.as_deref() == Some(me2.as_str()));
     let delete = {
         let name = name.clone();
         move |_| {
             let name = name.clone();
-            deleting.set(true);
+            deleting.set(Some(name.clone()));
             leptos::task::spawn_local(async move {
                 match api::run(client::destroy_sprite(&name)).await {
                     Ok(()) => sprites.update(|l| {
@@ -190,8 +198,8 @@ fn Card(
                     }),
                     Err(e) => {
                         error.set(Some(e.message));
-                        deleting.set(false);
-                        confirming.set(false);
+                        deleting.set(None);
+                        asked.set(None);
                     }
                 }
             });
@@ -233,10 +241,11 @@ fn Card(
             <div class="actions">
                 <a class="button primary" href=format!("/s/{}", name)>"Open"</a>
                 <Show
-                    when=move || confirming.get()
+                    when=confirming
                     fallback=move || {
+                        let me = me3.clone();
                         view! {
-                            <button on:click=move |_| confirming.set(true)>"Delete…"</button>
+                            <button on:click=move |_| asked.set(Some(me.clone()))>"Delete…"</button>
                         }
                     }
                 >
@@ -244,12 +253,12 @@ fn Card(
                         "Delete it and all its checkpoints? "
                         <button
                             class="danger"
-                            disabled=move || deleting.get()
+                            disabled=busy.clone()
                             on:click=delete.clone()
                         >
-                            {move || if deleting.get() { "Deleting…" } else { "Delete" }}
+                            {let busy = busy.clone(); move || if busy() { "Deleting…" } else { "Delete" }}
                         </button>
-                        <button on:click=move |_| confirming.set(false)>"Keep"</button>
+                        <button on:click=move |_| asked.set(None)>"Keep"</button>
                     </span>
                 </Show>
             </div>
