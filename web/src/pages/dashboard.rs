@@ -2,7 +2,7 @@
 //! state, creating (blank, from a checkpoint or from a template of the
 //! gallery) and deleting them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use leptos::prelude::*;
 use sprites_wire::api::{
@@ -53,11 +53,11 @@ pub fn Dashboard() -> impl IntoView {
     let sprites = RwSignal::new(None::<Vec<Sprite>>);
     let disk = RwSignal::new(HashMap::<String, u64>::new());
     let error = RwSignal::new(None::<String>);
-    // The sprite whose deletion awaits its confirmation, and the one being
+    // The sprite whose deletion awaits its confirmation, and those being
     // deleted: kept here, as a card is made again whenever its sprite
     // changes (a backup shipped, say) while the person decides.
     let asked = RwSignal::new(None::<String>);
-    let deleting = RwSignal::new(None::<String>);
+    let deleting = RwSignal::new(HashSet::<String>::new());
     let reload = move || {
         leptos::task::spawn_local(async move {
             match api::run(client::sprites(None).query("max_results", "500")).await {
@@ -83,35 +83,7 @@ pub fn Dashboard() -> impl IntoView {
         });
         reload();
     });
-    let stream = StoredValue::new_local(None::<EventStream>);
-    Effect::new(move |_| {
-        session.0.track();
-        stream.set_value(EventStream::open(move |ev| match ev.kind.as_str() {
-            "sprite.status" => sprites.update(|list| {
-                if let Some(s) = list.iter_mut().flatten().find(|s| s.name == ev.sprite) {
-                    if let Some(status) = &ev.status {
-                        s.status = status.clone();
-                    }
-                    s.last_active_at = Some(ev.at.clone());
-                }
-            }),
-            "sprite.replication" => sprites.update(|list| {
-                if let (Some(s), Some(now)) = (
-                    list.iter_mut().flatten().find(|s| s.name == ev.sprite),
-                    ev.replication.clone(),
-                ) {
-                    s.replication = now;
-                }
-            }),
-            "sprite.destroyed" => sprites.update(|list| {
-                if let Some(list) = list {
-                    list.retain(|s| s.name != ev.sprite);
-                }
-            }),
-            _ => reload(),
-        }));
-    });
-    on_cleanup(move || stream.set_value(None));
+    follow_events(session, sprites, reload);
 
     view! {
         <TopBar />
@@ -171,6 +143,45 @@ pub fn Dashboard() -> impl IntoView {
     }
 }
 
+/// Keeps `sprites` following the server's event stream of the signed-in
+/// person's organization (opened again when the session changes), for as
+/// long as the calling component lives.
+fn follow_events(
+    session: Session,
+    sprites: RwSignal<Option<Vec<Sprite>>>,
+    reload: impl Fn() + Copy + Send + Sync + 'static,
+) {
+    let stream = StoredValue::new_local(None::<EventStream>);
+    Effect::new(move |_| {
+        session.0.track();
+        stream.set_value(EventStream::open(move |ev| match ev.kind.as_str() {
+            "sprite.status" => sprites.update(|list| {
+                if let Some(s) = list.iter_mut().flatten().find(|s| s.name == ev.sprite) {
+                    if let Some(status) = &ev.status {
+                        s.status = status.clone();
+                    }
+                    s.last_active_at = Some(ev.at.clone());
+                }
+            }),
+            "sprite.replication" => sprites.update(|list| {
+                if let (Some(s), Some(now)) = (
+                    list.iter_mut().flatten().find(|s| s.name == ev.sprite),
+                    ev.replication.clone(),
+                ) {
+                    s.replication = now;
+                }
+            }),
+            "sprite.destroyed" => sprites.update(|list| {
+                if let Some(list) = list {
+                    list.retain(|s| s.name != ev.sprite);
+                }
+            }),
+            _ => reload(),
+        }));
+    });
+    on_cleanup(move || stream.set_value(None));
+}
+
 #[component]
 fn Card(
     sprite: Sprite,
@@ -178,17 +189,19 @@ fn Card(
     error: RwSignal<Option<String>>,
     sprites: RwSignal<Option<Vec<Sprite>>>,
     asked: RwSignal<Option<String>>,
-    deleting: RwSignal<Option<String>>,
+    deleting: RwSignal<HashSet<String>>,
 ) -> impl IntoView {
     let name = sprite.name.clone();
     let (me, me2, me3) = (name.clone(), name.clone(), name.clone());
     let confirming = move || asked.with(|a| a.as_deref() == Some(me.as_str()));
-    let busy = move || deleting.with(|d| d.as_deref() == Some(me2.as_str()));
+    let busy = move || deleting.with(|d| d.contains(&me2));
     let delete = {
         let name = name.clone();
         move |_| {
             let name = name.clone();
-            deleting.set(Some(name.clone()));
+            deleting.update(|d| {
+                d.insert(name.clone());
+            });
             leptos::task::spawn_local(async move {
                 match api::run(client::destroy_sprite(&name)).await {
                     Ok(()) => sprites.update(|l| {
@@ -196,12 +209,17 @@ fn Card(
                             l.retain(|s| s.name != name)
                         }
                     }),
-                    Err(e) => {
-                        error.set(Some(e.message));
-                        deleting.set(None);
-                        asked.set(None);
-                    }
+                    Err(e) => error.set(Some(e.message)),
                 }
+                // Settled either way: the question is answered.
+                deleting.update(|d| {
+                    d.remove(&name);
+                });
+                asked.update(|a| {
+                    if a.as_deref() == Some(name.as_str()) {
+                        *a = None;
+                    }
+                });
             });
         }
     };
