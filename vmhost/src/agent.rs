@@ -223,6 +223,16 @@ fn unexpected(reply: Reply) -> Error {
 pub struct ServiceEvents(FrameReader);
 
 impl ServiceEvents {
+    /// Events read from init's frames wherever they travel.
+    pub(crate) fn from_frames(frames: FrameReader) -> ServiceEvents {
+        ServiceEvents(frames)
+    }
+
+    /// The frames themselves, to carry on elsewhere.
+    pub(crate) fn into_inner(self) -> FrameReader {
+        self.0
+    }
+
     /// The next event; `None` once the stream ends.
     pub async fn next(&mut self) -> Result<Option<ServiceEvent>> {
         match read_frame(&mut self.0).await? {
@@ -307,12 +317,34 @@ impl Output {
 /// Collected output of a finished command.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExecOutput {
+    #[serde(with = "crate::call::base64_bytes")]
     pub stdout: Vec<u8>,
+    #[serde(with = "crate::call::base64_bytes")]
     pub stderr: Vec<u8>,
     pub code: i32,
 }
 
 impl Stream {
+    /// A session whose frames travel over `to_init` and `from_init`.
+    pub(crate) fn from_parts(
+        session: u64,
+        pid: u32,
+        to_init: FrameWriter,
+        from_init: FrameReader,
+    ) -> Stream {
+        Stream {
+            session,
+            pid,
+            input: Input(to_init),
+            output: Output(from_init),
+        }
+    }
+
+    /// Its frames' two ways, to carry them on elsewhere.
+    pub(crate) fn into_parts(self) -> (FrameWriter, FrameReader) {
+        (self.input.0, self.output.0)
+    }
+
     /// Feeds `stdin`, closes it, and collects everything until the exit.
     pub async fn collect(mut self, stdin: &[u8]) -> Result<ExecOutput> {
         // The command may be done before reading its input; its output and

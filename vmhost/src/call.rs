@@ -12,6 +12,7 @@ use serde_json::Value;
 use sprites_wire::policy::{NetworkPolicy, PrivilegesPolicy};
 
 use crate::error::WireError;
+use crate::fs::FileCall;
 use crate::{CheckpointId, CreateOptions, SpriteName, Verbs};
 
 /// One verb and its arguments.
@@ -116,6 +117,7 @@ pub enum Call {
     Run {
         name: SpriteName,
         argv: Vec<String>,
+        #[serde(with = "base64_bytes")]
         stdin: Vec<u8>,
     },
     Ports {
@@ -147,6 +149,12 @@ pub enum Call {
     },
     ForgetDestroyed,
     PoolUsedBytes,
+    /// A call of a sprite's files, as it is or (`checkpoint`) as it was.
+    Files {
+        name: SpriteName,
+        checkpoint: Option<CheckpointId>,
+        call: FileCall,
+    },
 }
 
 /// What a host says of itself, once, to a server that reaches it.
@@ -237,5 +245,43 @@ pub async fn answer(host: &dyn Verbs, call: Call) -> Result<Value, WireError> {
         C::Prune { name } => reply(host.prune(&name).await),
         C::ForgetDestroyed => reply(host.forget_destroyed().await),
         C::PoolUsedBytes => reply(host.pool_used_bytes().await),
+        C::Files {
+            name,
+            checkpoint,
+            call,
+        } => match files_of(host, &name, checkpoint).await {
+            Ok(files) => reply(files.answer(call).await),
+            Err(e) => reply::<()>(Err(e)),
+        },
+    }
+}
+
+/// Sprite `name`'s files, as it is or (`checkpoint`) as it was.
+pub async fn files_of(
+    host: &dyn Verbs,
+    name: &SpriteName,
+    checkpoint: Option<CheckpointId>,
+) -> crate::Result<crate::fs::Files> {
+    match checkpoint {
+        None => host.sprite_files(name).await,
+        Some(id) => host.checkpoint_files(name, id).await,
+    }
+}
+
+/// Bytes in JSON as base64: a third larger, where an array of numbers is
+/// up to four times.
+pub(crate) mod base64_bytes {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], to: S) -> Result<S::Ok, S::Error> {
+        to.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(from: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(from)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
     }
 }

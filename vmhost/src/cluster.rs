@@ -44,6 +44,8 @@ pub enum IdentityError {
     Pem(&'static str, &'static str),
     #[error("{0:?} is not a valid host name: lowercase letters, digits and hyphens")]
     Name(String),
+    #[error("{0}: {1}")]
+    File(String, #[source] std::io::Error),
 }
 
 type Result<T> = std::result::Result<T, IdentityError>;
@@ -71,6 +73,45 @@ pub struct Identity {
     pub chain_pem: String,
     pub key_pem: String,
     pub ca_pem: String,
+}
+
+/// The files of an identity in its folder.
+const CA_FILE: &str = "ca.pem";
+const CERT_FILE: &str = "cert.pem";
+const KEY_FILE: &str = "key.pem";
+/// The files of an authority in its folder.
+const AUTHORITY_KEY_FILE: &str = "ca-key.pem";
+const CLUSTER_FILE: &str = "cluster";
+
+fn read(path: &std::path::Path) -> Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| IdentityError::File(format!("cannot read {}", path.display()), e))
+}
+
+/// Writes `text` to `dir/file`, readable by its owner only when `secret`;
+/// whole or not at all.
+fn write(dir: &std::path::Path, file: &str, text: &str, secret: bool) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(file);
+    let partial = dir.join(format!(".{file}.partial"));
+    let fail = |e| IdentityError::File(format!("cannot write {}", path.display()), e);
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    // One left by an interrupted write may have other permissions.
+    match std::fs::remove_file(&partial) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
+        _ => {}
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(if secret { 0o600 } else { 0o644 })
+        .open(&partial)
+        .map_err(fail)?;
+    f.write_all(text.as_bytes()).map_err(fail)?;
+    f.sync_all().map_err(fail)?;
+    std::fs::rename(&partial, &path).map_err(fail)
 }
 
 /// The name a host's certificate is for.
@@ -135,6 +176,20 @@ impl ClusterCa {
         &self.cert_pem
     }
 
+    /// Keeps it in folder `dir` (the key readable by its owner only).
+    pub fn save(&self, dir: &std::path::Path) -> Result<()> {
+        write(dir, CLUSTER_FILE, &self.cluster, false)?;
+        write(dir, CA_FILE, &self.cert_pem, false)?;
+        write(dir, AUTHORITY_KEY_FILE, &self.key_pem(), true)
+    }
+
+    /// The authority [`save`](Self::save) kept in `dir`.
+    pub fn open(dir: &std::path::Path) -> Result<ClusterCa> {
+        let cluster = read(&dir.join(CLUSTER_FILE))?;
+        let cert = read(&dir.join(CA_FILE))?;
+        ClusterCa::load(cluster.trim(), &cert, &read(&dir.join(AUTHORITY_KEY_FILE))?)
+    }
+
     /// The authority's private key: keep it where only API servers read.
     pub fn key_pem(&self) -> String {
         self.key.serialize_pem()
@@ -195,6 +250,25 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 impl Identity {
+    /// Keeps it in folder `dir`: `ca.pem`, `cert.pem` and `key.pem` (the
+    /// key readable by its owner only).
+    pub fn save(&self, dir: &std::path::Path) -> Result<()> {
+        write(dir, CA_FILE, &self.ca_pem, false)?;
+        write(dir, CERT_FILE, &self.chain_pem, false)?;
+        write(dir, KEY_FILE, &self.key_pem, true)
+    }
+
+    /// The identity of `role` [`save`](Self::save) kept in `dir`; its
+    /// files are checked when it is used.
+    pub fn open(dir: &std::path::Path, role: Role) -> Result<Identity> {
+        Ok(Identity {
+            role,
+            chain_pem: read(&dir.join(CERT_FILE))?,
+            key_pem: read(&dir.join(KEY_FILE))?,
+            ca_pem: read(&dir.join(CA_FILE))?,
+        })
+    }
+
     fn chain(&self) -> Result<Vec<CertificateDer<'static>>> {
         let chain = CertificateDer::pem_slice_iter(self.chain_pem.as_bytes())
             .collect::<std::result::Result<Vec<_>, _>>()

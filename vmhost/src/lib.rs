@@ -24,6 +24,7 @@ pub mod phase;
 pub(crate) mod pool;
 pub(crate) mod ports;
 pub(crate) mod record;
+pub mod remote;
 pub mod runtime;
 pub mod sprite;
 #[cfg(feature = "testing")]

@@ -3,7 +3,9 @@
 //! [`vmhost::Host`] directly.
 
 use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use vmhost::image::Recipe;
@@ -90,6 +92,33 @@ enum Cmd {
     Fetch { name: SpriteName },
     /// Leave a sprite, asleep cold and fully shipped, only in the object store.
     Evict { name: SpriteName },
+    /// Serve this machine's sprites to the cluster's API servers, over
+    /// mutual TLS, until stopped.
+    Serve {
+        /// Where to listen, `address:port`.
+        #[arg(long)]
+        listen: String,
+        /// The folder of this host's identity (`vmhost cluster-issue --role host`).
+        #[arg(long)]
+        identity: PathBuf,
+    },
+    /// Make a cluster's certificate authority, kept in folder `dir`.
+    ClusterInit {
+        /// The cluster's name.
+        #[arg(long, default_value = "sprites")]
+        cluster: String,
+        dir: PathBuf,
+    },
+    /// Issue machine `name` an identity from the authority in `--ca`,
+    /// kept in folder `out`.
+    ClusterIssue {
+        #[arg(long)]
+        ca: PathBuf,
+        #[arg(long, value_enum)]
+        role: Role,
+        name: String,
+        out: PathBuf,
+    },
     /// Measure every operation against its floor on this machine.
     Bench {
         /// Runs per operation.
@@ -99,6 +128,14 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Role {
+    /// A machine that keeps sprites (`vmhost serve`).
+    Host,
+    /// An API server, which reaches hosts.
+    Server,
 }
 
 fn main() -> ExitCode {
@@ -127,7 +164,65 @@ fn print_json<T: serde::Serialize>(v: &T) {
     println!("{}", serde_json::to_string_pretty(v).expect("serializable"));
 }
 
+/// The commands of the cluster's authority, which need no host.
+fn cluster_command(cmd: &Cmd) -> anyhow::Result<bool> {
+    use vmhost::cluster::{ClusterCa, Role as R};
+    match cmd {
+        Cmd::ClusterInit { cluster, dir } => {
+            if dir.join("ca-key.pem").exists() {
+                anyhow::bail!("{} already holds an authority", dir.display());
+            }
+            ClusterCa::generate(cluster)?.save(dir)?;
+        }
+        Cmd::ClusterIssue {
+            ca,
+            role,
+            name,
+            out,
+        } => {
+            let role = match role {
+                Role::Host => R::Host,
+                Role::Server => R::Server,
+            };
+            ClusterCa::open(ca)?.issue(role, name)?.save(out)?;
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Serves `host` on `listen` as the identity in `identity` until SIGTERM
+/// or SIGINT.
+async fn serve(host: Host, listen: &str, identity: &std::path::Path) -> anyhow::Result<()> {
+    let me = vmhost::cluster::Identity::open(identity, vmhost::cluster::Role::Host)?;
+    let acceptor = me.acceptor()?;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let host = Arc::new(host);
+    eprintln!(
+        "vmhost: serving {} sprites on {}",
+        host.list()?.len(),
+        listener.local_addr()?
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let stop = async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    };
+    vmhost::remote::serve(listener, acceptor, host.clone(), stop).await?;
+    // Every connection has ended; the sprites go on running, and the next
+    // daemon finds them.
+    if let Ok(host) = Arc::try_unwrap(host) {
+        host.close().await;
+    }
+    Ok(())
+}
+
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if cluster_command(&cli.cmd)? {
+        return Ok(ExitCode::SUCCESS);
+    }
     // Recovery needs the key that wrote the bucket: it is never made here.
     let cfg = cli
         .host
@@ -220,7 +315,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Cmd::Evict { name } => host.evict(&name).await?,
-        Cmd::Bench { .. } => unreachable!("handled above"),
+        Cmd::Serve { listen, identity } => serve(host, &listen, &identity).await?,
+        Cmd::Bench { .. } | Cmd::ClusterInit { .. } | Cmd::ClusterIssue { .. } => {
+            unreachable!("handled above")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -88,6 +88,14 @@ pub struct FsWatch {
 }
 
 impl FsWatch {
+    /// The changes `task` sends to `rx`; dropping the watch stops it.
+    pub(crate) fn from_task(
+        rx: tokio::sync::mpsc::Receiver<Result<FsEvent>>,
+        task: tokio::task::JoinHandle<()>,
+    ) -> FsWatch {
+        FsWatch { rx, task }
+    }
+
     /// The next change; `None` once the sprite is gone. An `Err` says
     /// what could not be watched and the stream goes on.
     pub async fn next(&mut self) -> Option<Result<FsEvent>> {

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use nix::sched::CloneFlags;
 
+mod remote;
 pub mod table;
 
 pub use table::{print_table, row, Row, Samples};
@@ -185,6 +186,7 @@ pub async fn run(mut cfg: HostConfig, mirror: &str, runs: usize, json: bool) -> 
         Some(clone),
         "<= 10 ms",
     ));
+    rows.extend(remote::rows(host.config(), create.median(), exec.median(), runs).await?);
 
     // A network policy change on a running sprite, from none to an
     // allowlist and back: in force when the verb returns (its resolver

@@ -224,12 +224,23 @@ impl Host {
     }
 }
 
-/// A connection into a sprite: a TCP socket of its network namespace, or
-/// sprite-init's socket relaying one.
-#[derive(Debug)]
+/// A connection into a sprite: a TCP socket of its network namespace,
+/// sprite-init's socket relaying one, or a host on another machine
+/// carrying one of those.
 pub enum Connection {
     Tcp(tokio::net::TcpStream),
     Init(tokio::net::UnixStream),
+    Remote(Box<dyn super::Duplex>),
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Connection::Tcp(s) => f.debug_tuple("Tcp").field(s).finish(),
+            Connection::Init(s) => f.debug_tuple("Init").field(s).finish(),
+            Connection::Remote(_) => f.write_str("Remote"),
+        }
+    }
 }
 
 impl Connection {
@@ -241,6 +252,8 @@ impl Connection {
         let ready = match self {
             Connection::Tcp(s) => s.poll_read_ready(&mut cx),
             Connection::Init(s) => s.poll_read_ready(&mut cx),
+            // Its state cannot be told without reading from it: not kept.
+            Connection::Remote(_) => return false,
         };
         if ready.is_pending() {
             return true;
@@ -249,6 +262,7 @@ impl Connection {
         let read = match self {
             Connection::Tcp(s) => s.try_read(&mut byte),
             Connection::Init(s) => s.try_read(&mut byte),
+            Connection::Remote(_) => return false,
         };
         matches!(read, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
     }
@@ -263,6 +277,7 @@ impl tokio::io::AsyncRead for Connection {
         match self.get_mut() {
             Connection::Tcp(s) => std::pin::Pin::new(s).poll_read(cx, buf),
             Connection::Init(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Connection::Remote(s) => std::pin::Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -276,6 +291,7 @@ impl tokio::io::AsyncWrite for Connection {
         match self.get_mut() {
             Connection::Tcp(s) => std::pin::Pin::new(s).poll_write(cx, buf),
             Connection::Init(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Connection::Remote(s) => std::pin::Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -286,6 +302,7 @@ impl tokio::io::AsyncWrite for Connection {
         match self.get_mut() {
             Connection::Tcp(s) => std::pin::Pin::new(s).poll_flush(cx),
             Connection::Init(s) => std::pin::Pin::new(s).poll_flush(cx),
+            Connection::Remote(s) => std::pin::Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -296,6 +313,7 @@ impl tokio::io::AsyncWrite for Connection {
         match self.get_mut() {
             Connection::Tcp(s) => std::pin::Pin::new(s).poll_shutdown(cx),
             Connection::Init(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            Connection::Remote(s) => std::pin::Pin::new(s).poll_shutdown(cx),
         }
     }
 }

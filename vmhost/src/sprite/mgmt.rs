@@ -21,17 +21,37 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Duplex for T {}
 pub type MgmtConnection = Box<dyn Duplex>;
 
 /// The listening management socket of one sprite.
-pub struct MgmtListener(UnixListener);
+pub struct MgmtListener(Listening);
+
+enum Listening {
+    Here(UnixListener),
+    /// On a host on another machine.
+    Elsewhere(Box<dyn Accept>),
+}
+
+/// A management socket listened on elsewhere.
+#[async_trait::async_trait]
+pub(crate) trait Accept: Send {
+    async fn accept(&mut self) -> Result<MgmtConnection>;
+}
 
 impl MgmtListener {
+    pub(crate) fn elsewhere(listening: impl Accept + 'static) -> MgmtListener {
+        MgmtListener(Listening::Elsewhere(Box::new(listening)))
+    }
+
     /// The next connection from inside the sprite.
     pub async fn accept(&mut self) -> Result<MgmtConnection> {
-        let (stream, _) = self
-            .0
-            .accept()
-            .await
-            .map_err(|e| Error::io("the management socket cannot accept", e))?;
-        Ok(Box::new(stream))
+        match &mut self.0 {
+            Listening::Here(listener) => {
+                let (stream, _) = listener
+                    .accept()
+                    .await
+                    .map_err(|e| Error::io("the management socket cannot accept", e))?;
+                Ok(Box::new(stream))
+            }
+            Listening::Elsewhere(listening) => listening.accept().await,
+        }
     }
 }
 
@@ -53,6 +73,6 @@ impl Host {
         // The sprite's root is an unprivileged uid on the host.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))
             .map_err(|e| Error::path("cannot open up", &path, e))?;
-        Ok(MgmtListener(listener))
+        Ok(MgmtListener(Listening::Here(listener)))
     }
 }

@@ -24,7 +24,7 @@ mod destroy;
 mod exec;
 mod fork;
 mod lifecycle;
-mod mgmt;
+pub(crate) mod mgmt;
 mod policy;
 mod reconcile;
 pub mod replica;

@@ -21,6 +21,13 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::runtime::IdMap;
 
+mod call;
+mod files;
+
+pub use call::FileCall;
+pub(crate) use files::{Elsewhere, UploadElsewhere};
+pub use files::{Files, Upload};
+
 /// What a path is: the API's word for it.
 pub use sprites_wire::api::EntryKind as Kind;
 
@@ -564,7 +571,8 @@ impl SpriteFs {
 }
 
 /// Which of the sprite's own tables names an id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum IdTable {
     /// `/etc/passwd`
     Users,
@@ -826,226 +834,5 @@ fn finish_copy(
     match times {
         Some(t) => rustix::fs::futimens(dst, t),
         None => Ok(()),
-    }
-}
-
-/// A sprite's files for async callers ([`crate::Host::sprite_files`],
-/// [`crate::Host::checkpoint_files`]): the same calls as [`SpriteFs`], each
-/// run on the blocking pool, so no caller decides where file work runs.
-#[derive(Clone)]
-pub struct Files(std::sync::Arc<SpriteFs>);
-
-impl Files {
-    pub(crate) fn new(fs: SpriteFs) -> Files {
-        Files(std::sync::Arc::new(fs))
-    }
-
-    async fn run<T: Send + 'static>(
-        &self,
-        call: impl FnOnce(&SpriteFs) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let fs = self.0.clone();
-        tokio::task::spawn_blocking(move || call(&fs))
-            .await
-            .map_err(|e| Error::Runtime(format!("a file call stopped: {e}")))?
-    }
-
-    pub async fn stat(&self, path: &str) -> Result<Entry> {
-        let path = path.to_string();
-        self.run(move |fs| fs.stat(&path)).await
-    }
-
-    /// The entries of a folder, or the one entry of anything else; the
-    /// entry of `path` itself first.
-    pub async fn list_or_stat(&self, path: &str) -> Result<(Entry, Vec<Entry>)> {
-        let path = path.to_string();
-        self.run(move |fs| {
-            let me = fs.stat(&path)?;
-            let entries = if me.kind == Kind::Dir {
-                fs.list(&path)?
-            } else {
-                vec![me.clone()]
-            };
-            Ok((me, entries))
-        })
-        .await
-    }
-
-    /// [`SpriteFs::walk`] of folder `path`: the folder's own entry, then
-    /// everything below it.
-    pub async fn walk(&self, path: &str, max: usize) -> Result<(Entry, Vec<Entry>)> {
-        let path = path.to_string();
-        self.run(move |fs| {
-            let me = fs.stat(&path)?;
-            if me.kind != Kind::Dir {
-                return Ok((me.clone(), vec![me]));
-            }
-            Ok((me, fs.walk(&path, max)?))
-        })
-        .await
-    }
-
-    /// A regular file opened for reading, to be read as it streams out,
-    /// and its size when opened.
-    pub async fn open_read(&self, path: &str) -> Result<(Reader, u64)> {
-        let path = path.to_string();
-        self.run(move |fs| {
-            let f = fs.open_read(&path)?;
-            let size = f
-                .metadata()
-                .map_err(|e| Error::io(format!("cannot read {path:?}"), e))?
-                .len();
-            let reader: Reader = Box::new(tokio::fs::File::from_std(f));
-            Ok((reader, size))
-        })
-        .await
-    }
-
-    /// [`SpriteFs::create`]: a file written as its bytes arrive.
-    pub async fn create(
-        &self,
-        path: &str,
-        mode: Option<u32>,
-        make_parents: bool,
-    ) -> Result<Upload> {
-        let path = path.to_string();
-        let files = self.clone();
-        self.run(move |fs| {
-            let mut new = fs.create(&path, mode, make_parents)?;
-            let file = new
-                .file()
-                .try_clone()
-                .map_err(|e| Error::io(format!("cannot write {path:?}"), e))?;
-            Ok(Upload {
-                files,
-                new,
-                file: tokio::fs::File::from_std(file),
-                written: 0,
-            })
-        })
-        .await
-    }
-
-    pub async fn write(
-        &self,
-        path: &str,
-        data: impl AsRef<[u8]> + Send + 'static,
-        mode: Option<u32>,
-        make_parents: bool,
-    ) -> Result<Entry> {
-        let path = path.to_string();
-        self.run(move |fs| fs.write(&path, data.as_ref(), mode, make_parents))
-            .await
-    }
-
-    pub async fn remove(&self, path: &str, recursive: bool) -> Result<()> {
-        let path = path.to_string();
-        self.run(move |fs| fs.remove(&path, recursive)).await
-    }
-
-    pub async fn mkdir(&self, path: &str, parents: bool) -> Result<Entry> {
-        let path = path.to_string();
-        self.run(move |fs| fs.mkdir(&path, parents)).await
-    }
-
-    pub async fn rename(&self, from: &str, to: &str) -> Result<Entry> {
-        let (from, to) = (from.to_string(), to.to_string());
-        self.run(move |fs| fs.rename(&from, &to)).await
-    }
-
-    pub async fn copy(&self, from: &str, to: &str, recursive: bool, keep: bool) -> Result<Entry> {
-        let (from, to) = (from.to_string(), to.to_string());
-        self.run(move |fs| fs.copy(&from, &to, recursive, keep))
-            .await
-    }
-
-    /// Sets the mode of `path` and, with `recursive`, of everything under
-    /// it but symlinks (which have none of their own); the entry of `path`.
-    pub async fn chmod(&self, path: &str, mode: u32, recursive: bool) -> Result<Entry> {
-        let top = path.to_string();
-        self.run(move |fs| {
-            each(fs, &top, recursive, &|p| match fs.chmod(p, mode) {
-                Err(Error::FileConflict {
-                    errno: "EINVAL", ..
-                }) if p != top => fs.stat(p),
-                other => other,
-            })
-        })
-        .await
-    }
-
-    /// Sets the owner of `path` and, with `recursive`, of everything under
-    /// it; the entry of `path`.
-    /// [`SpriteFs::id_of`].
-    pub async fn id_of(&self, table: IdTable, name: &str) -> Result<u32> {
-        let name = name.to_string();
-        self.run(move |fs| fs.id_of(table, &name)).await
-    }
-
-    pub async fn chown(
-        &self,
-        path: &str,
-        uid: Option<u32>,
-        gid: Option<u32>,
-        recursive: bool,
-    ) -> Result<Entry> {
-        let top = path.to_string();
-        self.run(move |fs| each(fs, &top, recursive, &|p| fs.chown(p, uid, gid)))
-            .await
-    }
-}
-
-/// Applies `f` to `path` and, with `recursive`, to everything under it.
-fn each(
-    fs: &SpriteFs,
-    path: &str,
-    recursive: bool,
-    f: &dyn Fn(&str) -> Result<Entry>,
-) -> Result<Entry> {
-    let top = f(path)?;
-    if recursive && top.kind == Kind::Dir {
-        for child in fs.list(path)? {
-            each(fs, &child.path, true, f)?;
-        }
-    }
-    Ok(top)
-}
-
-/// A file being written from async code ([`Files::create`]). Dropped
-/// before [`Upload::finish`], it leaves the old file (or none) in place.
-pub struct Upload {
-    files: Files,
-    new: NewFile,
-    file: tokio::fs::File,
-    written: u64,
-}
-
-impl Upload {
-    /// Appends `data`.
-    pub async fn write(&mut self, data: &[u8]) -> Result<()> {
-        use tokio::io::AsyncWriteExt;
-        self.file
-            .write_all(data)
-            .await
-            .map_err(|e| Error::io(format!("cannot write {:?}", self.new.path), e))?;
-        self.written += data.len() as u64;
-        Ok(())
-    }
-
-    /// Bytes written so far.
-    pub fn written(&self) -> u64 {
-        self.written
-    }
-
-    /// [`NewFile::finish`]: the file in place, and its entry.
-    pub async fn finish(mut self) -> Result<Entry> {
-        use tokio::io::AsyncWriteExt;
-        let path = self.new.path.clone();
-        self.file
-            .flush()
-            .await
-            .map_err(|e| Error::io(format!("cannot write {path:?}"), e))?;
-        let Upload { files, new, .. } = self;
-        files.run(move |fs| new.finish(fs)).await
     }
 }
