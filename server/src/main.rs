@@ -14,8 +14,10 @@ use sprites_server::http::tls::{self, Certificates, Tls, TlsSettings};
 use sprites_server::{
     app, db::litestream, db::Db, domain::accounts, domain::sprites, serve, AppState, SpriteUrls,
 };
+use vmhost::cluster::{Identity, Role};
 use vmhost::image::Recipe;
-use vmhost::Host;
+use vmhost::remote::Remote;
+use vmhost::{Host, Verbs};
 
 #[derive(Parser)]
 #[command(name = "sprites-server", about = "Durable sprites with a browser IDE")]
@@ -63,6 +65,14 @@ struct Config {
     tls_key: Option<PathBuf>,
     #[command(flatten)]
     host: vmhost::args::HostArgs,
+    /// Keep the sprites on a host daemon (`vmhost serve`) instead of this
+    /// machine: NAME=ADDRESS:PORT, NAME as its identity names it.
+    #[arg(long, env = "SPRITES_HOST_DAEMON", requires = "cluster_identity")]
+    host_daemon: Option<String>,
+    /// The folder of this server's identity in the cluster of host daemons
+    /// (`vmhost cluster-issue --role server`).
+    #[arg(long, env = "SPRITES_CLUSTER_IDENTITY")]
+    cluster_identity: Option<PathBuf>,
     /// Database URL: sqlite://PATH (default: <data dir>/sprites.db) or postgres://...
     #[arg(long, env = "SPRITES_DATABASE_URL")]
     database_url: Option<String>,
@@ -342,7 +352,7 @@ async fn run(
     let host_config = cfg.host.config(true)?;
     // What the database keeps of TLS keys is sealed with the replica key.
     let secrets = tls::store::Secrets::sealed_with(host_config.bucket.clone());
-    let host = Host::open(host_config).await?;
+    let (host, here) = open_host(&cfg, host_config).await?;
     if let (Some(store), Some(db)) = (
         &cfg.host.object_store,
         litestream::sqlite_path(&db_url(&cfg)),
@@ -351,8 +361,8 @@ async fn run(
         litestream::spawn(config)?;
     }
     let recipe = Recipe::debian(&cfg.host.mirror);
-    host.prepare_image("debian", &recipe, |line| println!("  base image: {line}"))
-        .await?;
+    let progress = Box::new(|line: &str| println!("  base image: {line}"));
+    host.prepare_image("debian", &recipe, progress).await?;
     let tls = cfg.tls()?;
     let listener = tokio::net::TcpListener::bind(cfg.listen()).await?;
     let https = match &tls {
@@ -385,13 +395,14 @@ async fn run(
             creates_per_minute: cfg.create_rate,
         },
     };
-    let host = Arc::new(host);
-    let mut state = AppState::new(host.clone(), db, sessions, urls, settings);
+    let mut state = AppState::new(host, db, sessions, urls, settings);
     state.signing =
         sprites_server::http::signing::Key::load_or_create(&cfg.host.data_dir.join("server.key"))?;
     sprites::reconcile(&state).await?;
     let state = state.with_background();
+    // Sprites on this machine reach the server over loopback.
     let untrack = |port| {
+        let host = here.as_ref()?;
         host.untrack_loopback(port)
             .inspect_err(
                 |e| tracing::warn!(error = %e, "loopback connections to the server stay tracked"),
@@ -416,6 +427,27 @@ async fn run(
     }
     println!("Stopped; sprites keep running and are re-adopted on the next start.");
     Ok(())
+}
+
+/// The host the sprites live on: this machine's (also returned as itself,
+/// for what only it does), or a host daemon's, with --host-daemon.
+async fn open_host(
+    cfg: &Config,
+    host_config: vmhost::HostConfig,
+) -> anyhow::Result<(Arc<dyn Verbs>, Option<Arc<Host>>)> {
+    let (Some(at), Some(identity)) = (&cfg.host_daemon, &cfg.cluster_identity) else {
+        let host = Arc::new(Host::open(host_config).await?);
+        return Ok((host.clone(), Some(host)));
+    };
+    let Some((name, addr)) = at.split_once('=') else {
+        anyhow::bail!("--host-daemon {at:?}: give NAME=ADDRESS:PORT");
+    };
+    let identity = Identity::open(identity, Role::Server)?;
+    let remote = Remote::connect(name, addr, &identity)
+        .await
+        .map_err(|e| anyhow::anyhow!("the host daemon {at}: {e}"))?;
+    println!("Sprites live on host {name} at {addr}");
+    Ok((Arc::new(remote), None))
 }
 
 impl Config {
