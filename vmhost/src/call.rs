@@ -149,6 +149,7 @@ pub enum Call {
     },
     ForgetDestroyed,
     PoolUsedBytes,
+    Capacity,
     /// A call of a sprite's files, as it is or (`checkpoint`) as it was.
     Files {
         name: SpriteName,
@@ -245,6 +246,7 @@ pub async fn answer(host: &dyn Verbs, call: Call) -> Result<Value, WireError> {
         C::Prune { name } => reply(host.prune(&name).await),
         C::ForgetDestroyed => reply(host.forget_destroyed().await),
         C::PoolUsedBytes => reply(host.pool_used_bytes().await),
+        C::Capacity => reply(host.capacity().await),
         C::Files {
             name,
             checkpoint,

@@ -196,6 +196,16 @@ impl Pool {
         )
     }
 
+    /// The pool file system's size and its free bytes.
+    pub fn space(&self) -> Result<(u64, u64)> {
+        let st = nix::sys::statvfs::statvfs(&self.root)
+            .map_err(|e| Error::path("cannot statvfs", &self.root, e.into()))?;
+        Ok((
+            st.blocks() * st.fragment_size(),
+            st.blocks_available() * st.fragment_size(),
+        ))
+    }
+
     /// Bytes used in the pool's file system (data and metadata).
     pub fn used_bytes(&self) -> Result<u64> {
         let st = nix::sys::statvfs::statvfs(&self.root)
@@ -252,12 +262,20 @@ pub fn write_out_early(bytes: u64) -> Result<()> {
 /// `MemAvailable`, in bytes: about what the kernel takes a share of for
 /// its dirty thresholds.
 fn available_memory() -> Result<u64> {
+    Ok(memory()?.1)
+}
+
+/// The machine's memory and what of it is available (`MemTotal`,
+/// `MemAvailable`), in bytes.
+pub(crate) fn memory() -> Result<(u64, u64)> {
     let path = Path::new("/proc/meminfo");
     let text = fs::read_to_string(path).map_err(|e| Error::path("cannot read", path, e))?;
-    let kib = text
-        .lines()
-        .find_map(|l| l.strip_prefix("MemAvailable:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap_or(0);
-    Ok(kib * 1024)
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    Ok((field("MemTotal:"), field("MemAvailable:")))
 }

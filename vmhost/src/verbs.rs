@@ -26,8 +26,8 @@ use crate::fs::Files;
 use crate::image::{Image, Recipe};
 use crate::sprite::replica::{Replication, ShipReport};
 use crate::{
-    Check, CheckpointId, CheckpointInfo, Connection, CreateOptions, ExecOutput, ExecSpec, FsWatch,
-    Host, HostEvent, MgmtListener, Phase, Result, ServiceEvents, ServiceInfo, ServiceOp,
+    Capacity, Check, CheckpointId, CheckpointInfo, Connection, CreateOptions, ExecOutput, ExecSpec,
+    FsWatch, Host, HostEvent, MgmtListener, Phase, Result, ServiceEvents, ServiceInfo, ServiceOp,
     SessionInfo, SpriteInfo, SpriteName, Stream,
 };
 
@@ -166,6 +166,8 @@ pub trait Verbs: Send + Sync + 'static {
     fn runtime_name(&self) -> &'static str;
     /// Bytes the storage pool holds.
     async fn pool_used_bytes(&self) -> Result<u64>;
+    /// Its room for more sprites now.
+    async fn capacity(&self) -> Result<Capacity>;
 }
 
 #[async_trait]
@@ -380,6 +382,9 @@ impl Verbs for Host {
     }
     async fn pool_used_bytes(&self) -> Result<u64> {
         self.pool().used_bytes()
+    }
+    async fn capacity(&self) -> Result<Capacity> {
+        Host::capacity(self).await
     }
 }
 

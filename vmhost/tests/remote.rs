@@ -94,6 +94,12 @@ async fn a_sprites_life_on_a_host_across_the_network() {
     let listed = far.list().await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].name, s.as_str());
+    // Its room, as a control plane places by it.
+    let room = far.capacity().await.unwrap();
+    assert_eq!((room.running, room.sleeping), (1, 0));
+    assert!(room.cpus >= 1 && room.memory_available_bytes <= room.memory_bytes);
+    assert!(room.disk_free_bytes > 0 && room.disk_free_bytes < room.disk_bytes);
+    assert_eq!(room.memory_promised_bytes, made.limits.memory_bytes);
     event(&mut events, |e| e.sprite == s && e.phase == Phase::Running).await;
 
     // Calls one after another reuse a connection; the answers are the
@@ -111,6 +117,11 @@ async fn a_sprites_life_on_a_host_across_the_network() {
     );
 
     assert_eq!(far.sleep_warm(&s).await.unwrap(), Phase::SleepingWarm);
+    let room = far.capacity().await.unwrap();
+    assert_eq!(
+        (room.running, room.sleeping, room.memory_promised_bytes),
+        (0, 1, 0)
+    );
     event(&mut events, |e| {
         e.sprite == s && e.phase == Phase::SleepingWarm
     })
@@ -491,4 +502,73 @@ async fn only_the_clusters_api_servers_reach_a_host() {
         .unwrap();
     assert!(far.list().await.unwrap().is_empty());
     cleanup(&local).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_carries_on_when_its_host_daemon_restarts() {
+    let host: Arc<dyn Verbs> = Arc::new(host("t-remote-restart").await);
+    let ca = ClusterCa::generate("test").unwrap();
+    let acceptor = ca.issue(Role::Host, "h1").unwrap().acceptor().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let stopped = async {
+        let _ = stopped.await;
+    };
+    let first = tokio::spawn(vmhost::remote::serve(
+        listener,
+        acceptor.clone(),
+        host.clone(),
+        stopped,
+    ));
+    let far = remote(&ca, addr).await;
+    let s = name("steady");
+    far.create(&s, Default::default()).await.unwrap();
+    let mut listener = far.listen_mgmt(&s).await.unwrap();
+    tokio::spawn(async move {
+        while let Ok(mut conn) = listener.accept().await {
+            let mut ask = [0u8; 4];
+            if conn.read_exact(&mut ask).await.is_ok() {
+                let _ = conn.write_all(b"pong").await;
+                let _ = conn.shutdown().await;
+            }
+        }
+    });
+    assert_eq!(sh(&far, &s, "echo before").await, "before");
+
+    // The daemon goes, every connection with it: the server is told so.
+    let _ = stop.send(());
+    first.await.unwrap().unwrap();
+    assert!(matches!(far.list().await, Err(Error::Fault(_))));
+    let mut events = far.subscribe();
+
+    // Back on the same address: calls go on (no stale connection is
+    // used), the events stream stands again and says every sprite's phase,
+    // and the management socket is listened on again.
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let forever = std::future::pending();
+    tokio::spawn(vmhost::remote::serve(
+        listener,
+        acceptor,
+        host.clone(),
+        forever,
+    ));
+    assert_eq!(sh(&far, &s, "echo after").await, "after");
+    event(&mut events, |e| e.sprite == s && e.phase == Phase::Running).await;
+    let script = "import socket\n\
+        s = socket.socket(socket.AF_UNIX)\n\
+        s.connect('/.sprite/run/api.sock')\n\
+        s.sendall(b'ping')\n\
+        print(s.recv(4).decode())\n";
+    let mut answer = String::new();
+    for _ in 0..100 {
+        let out = far.run(&s, &["python3", "-c", script], b"").await.unwrap();
+        answer = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if answer == "pong" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(answer, "pong");
+    vmhost::testing::destroy_all(&*host).await;
 }

@@ -23,9 +23,9 @@ use crate::fs::{Elsewhere, Entry, FileCall, Files, Reader, UploadElsewhere};
 use crate::image::{Image, Recipe};
 use crate::sprite::replica::{Replication, ShipReport};
 use crate::{
-    Check, CheckpointId, CheckpointInfo, Connection, CreateOptions, Error, ExecOutput, ExecSpec,
-    FsWatch, HostEvent, MgmtListener, Phase, Result, ServiceEvents, ServiceInfo, ServiceOp,
-    SessionInfo, SpriteInfo, SpriteName, Stream, Verbs,
+    Capacity, Check, CheckpointId, CheckpointInfo, Connection, CreateOptions, Error, ExecOutput,
+    ExecSpec, FsWatch, HostEvent, MgmtListener, Phase, Result, ServiceEvents, ServiceInfo,
+    ServiceOp, SessionInfo, SpriteInfo, SpriteName, Stream, Verbs,
 };
 
 /// A TLS connection to a host, read through a buffer.
@@ -703,6 +703,9 @@ impl Verbs for Remote {
     }
     async fn pool_used_bytes(&self) -> Result<u64> {
         self.call(Call::PoolUsedBytes).await
+    }
+    async fn capacity(&self) -> Result<Capacity> {
+        self.call(Call::Capacity).await
     }
 }
 

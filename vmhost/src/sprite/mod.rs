@@ -18,6 +18,7 @@
 //! runtime (running, frozen, or not running). On start, [`Host::open`]
 //! reconciles the two before anything is served.
 
+mod capacity;
 mod checkpoint;
 mod create;
 mod destroy;
@@ -48,6 +49,7 @@ use crate::record;
 use crate::runtime::cli::{Flavor, OciCli};
 use crate::runtime::{IdMap, Limits, Runtime, SandboxStatus};
 
+pub use capacity::Capacity;
 pub use checkpoint::CheckpointInfo;
 pub(crate) use checkpoint::{recorded_ids, snapshot_ids, sync_fs, Taken, HIDDEN_BASE};
 pub use create::CreateOptions;
