@@ -281,57 +281,10 @@ async fn a_saved_checkpoint_is_a_template_for_its_maker_or_the_organization() {
     );
 }
 
-/// A root file system as `tar -C DIR -c .` makes it: busybox and its shell.
+/// A root file system as `tar -C DIR -c .` makes it: busybox and its
+/// shell, its motd saying "imported".
 fn root_archive(extra: Option<(&str, tar::EntryType)>) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    let mut add = |path: &str, kind: tar::EntryType, mode: u32, data: &[u8], link: Option<&str>| {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(kind);
-        h.set_path(path).unwrap();
-        h.set_mode(mode);
-        h.set_size(data.len() as u64);
-        h.set_uid(0);
-        h.set_gid(0);
-        if let Some(l) = link {
-            h.set_link_name(l).unwrap();
-        }
-        h.set_cksum();
-        b.append(&h, data).unwrap();
-    };
-    add("bin", tar::EntryType::Directory, 0o755, b"", None);
-    add(
-        "bin/busybox",
-        tar::EntryType::Regular,
-        0o755,
-        &std::fs::read("/bin/busybox").unwrap(),
-        None,
-    );
-    add(
-        "bin/sh",
-        tar::EntryType::Symlink,
-        0o777,
-        b"",
-        Some("busybox"),
-    );
-    add(
-        "bin/cat",
-        tar::EntryType::Symlink,
-        0o777,
-        b"",
-        Some("busybox"),
-    );
-    add("etc", tar::EntryType::Directory, 0o755, b"", None);
-    add(
-        "etc/motd",
-        tar::EntryType::Regular,
-        0o644,
-        b"imported\n",
-        None,
-    );
-    if let Some((path, kind)) = extra {
-        add(path, kind, 0o600, b"", None);
-    }
-    b.into_inner().unwrap()
+    vmhost::testing::root_archive("imported\n", extra)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -67,3 +67,45 @@ pub async fn destroy_all(host: &dyn crate::Verbs) {
         host.destroy(&name).await.expect("destroy");
     }
 }
+
+/// A small root file system as `tar -C DIR -c .` makes it: busybox, its
+/// shell and `cat`, `/etc/passwd`, `/etc/motd` saying `motd`, and, with
+/// `extra`, one more entry of that path and kind.
+pub fn root_archive(motd: &str, extra: Option<(&str, tar::EntryType)>) -> Vec<u8> {
+    use tar::EntryType::{Directory, Regular, Symlink};
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |kind: tar::EntryType, path: &str, mode: u32, data: &[u8], link: &str| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_path(path).expect("a valid path");
+        h.set_mode(mode);
+        h.set_size(data.len() as u64);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1_700_000_000);
+        if !link.is_empty() {
+            h.set_link_name(link).expect("a valid link");
+        }
+        h.set_cksum();
+        b.append(&h, data).expect("an archive in memory");
+    };
+    let busybox = std::fs::read("/bin/busybox").expect("busybox-static installed");
+    add(Directory, "bin", 0o755, b"", "");
+    add(Regular, "bin/busybox", 0o755, &busybox, "");
+    add(Symlink, "bin/sh", 0o777, b"", "busybox");
+    add(Symlink, "bin/cat", 0o777, b"", "busybox");
+    add(Directory, "etc", 0o755, b"", "");
+    add(
+        Regular,
+        "etc/passwd",
+        0o644,
+        b"root:x:0:0:root:/root:/bin/sh\n",
+        "",
+    );
+    add(Regular, "etc/motd", 0o644, motd.as_bytes(), "");
+    add(Directory, "root", 0o700, b"", "");
+    if let Some((path, kind)) = extra {
+        add(kind, path, 0o600, b"", "");
+    }
+    b.into_inner().expect("an archive in memory")
+}

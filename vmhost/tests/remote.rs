@@ -311,48 +311,6 @@ async fn a_sprites_files_are_read_and_written_across_the_network() {
     cleanup(&local).await;
 }
 
-/// A small root file system: busybox, a shell, a file to read.
-fn root_archive() -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    let mut add = |kind: tar::EntryType, path: &str, mode: u32, data: &[u8], link: &str| {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(kind);
-        h.set_path(path).unwrap();
-        h.set_mode(mode);
-        h.set_size(data.len() as u64);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(1_700_000_000);
-        if !link.is_empty() {
-            h.set_link_name(link).unwrap();
-        }
-        h.set_cksum();
-        b.append(&h, data).unwrap();
-    };
-    use tar::EntryType::{Directory, Regular, Symlink};
-    add(Directory, "bin", 0o755, b"", "");
-    add(
-        Regular,
-        "bin/busybox",
-        0o755,
-        &std::fs::read("/bin/busybox").unwrap(),
-        "",
-    );
-    add(Symlink, "bin/sh", 0o777, b"", "busybox");
-    add(Symlink, "bin/cat", 0o777, b"", "busybox");
-    add(Directory, "etc", 0o755, b"", "");
-    add(
-        Regular,
-        "etc/passwd",
-        0o644,
-        b"root:x:0:0:root:/root:/bin/sh\n",
-        "",
-    );
-    add(Regular, "etc/motd", 0o644, b"imported across\n", "");
-    add(Directory, "root", 0o700, b"", "");
-    b.into_inner().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn images_are_built_and_imported_across_the_network() {
     let (local, ca, addr) = served(host("t-remote-images").await).await;
@@ -371,7 +329,7 @@ async fn images_are_built_and_imported_across_the_network() {
     assert_eq!((busybox.name, busybox.hash), (here.name, here.hash));
 
     // An archive larger than one chunk, sent as it is read.
-    let archive = root_archive();
+    let archive = vmhost::testing::root_archive("imported across\n", None);
     assert!(archive.len() > vmhost::remote::MAX_CHUNK);
     let heard = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let hear = heard.clone();
