@@ -264,10 +264,15 @@ fn Members() -> impl IntoView {
     let ws = expect_context::<Ws>();
     let members = RwSignal::new(None::<SpriteMembers>);
     let handle = RwSignal::new(String::new());
+    // Changes made since a list was asked for: a list asked before the
+    // latest change may answer after it, and must not undo it on screen.
+    let changes = StoredValue::new(0u64);
     let reload = move || {
+        let asked_at = changes.get_value();
         leptos::task::spawn_local(async move {
             match api::run(client::sprite_members(&ws.name.get_value())).await {
-                Ok(m) => members.set(Some(m)),
+                Ok(m) if changes.get_value() == asked_at => members.set(Some(m)),
+                Ok(_) => {}
                 Err(e) => ws.fail(e),
             }
         });
@@ -276,6 +281,7 @@ fn Members() -> impl IntoView {
     let add = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let h = handle.get_untracked().trim().to_string();
+        changes.update_value(|c| *c += 1);
         leptos::task::spawn_local(async move {
             match api::run(client::add_sprite_member(&ws.name.get_value(), &h)).await {
                 Ok(m) => {
@@ -287,6 +293,7 @@ fn Members() -> impl IntoView {
         });
     };
     let remove = move |h: String| {
+        changes.update_value(|c| *c += 1);
         leptos::task::spawn_local(async move {
             match api::run(client::remove_sprite_member(&ws.name.get_value(), &h)).await {
                 Ok(()) => reload(),
