@@ -130,9 +130,15 @@ where
         }
         match stream(&mut conn, &daemon, request).await {
             // Ended as the protocol ends it, so the server tells an end
-            // from a break.
+            // from a break; then what the server still sends is read and
+            // dropped until it closes too, as a close with unread bytes
+            // is a reset, which can destroy the stream's last bytes on
+            // their way.
             Ok(()) => {
                 let _ = conn.shutdown().await;
+                let mut dropped = tokio::io::sink();
+                let drain = tokio::io::copy(&mut conn, &mut dropped);
+                let _ = tokio::time::timeout(LINGER, drain).await;
             }
             Err(e) => debug!("a stream ended: {e}"),
         }
@@ -620,21 +626,24 @@ where
     let (mut from_client, to_client) = tokio::io::split(conn);
     // The client's frames up to init, until the client goes (it never
     // closes only its half: the end of stdin is a frame). Init gone first,
-    // what it said last still goes down.
+    // what it said last still goes down, and what the client still sends
+    // is read and dropped: left unread, it would turn the connection's
+    // close into a reset that can destroy that last output on its way.
     let up = async {
         use tokio::io::AsyncReadExt;
         let mut buf = vec![0u8; 16 << 10];
+        let mut init_there = true;
         loop {
             let n = match from_client.read(&mut buf).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
-            let sent = async {
-                to_init.write_all(&buf[..n]).await?;
-                to_init.flush().await
-            };
-            if sent.await.is_err() {
-                return std::future::pending().await;
+            if init_there {
+                let sent = async {
+                    to_init.write_all(&buf[..n]).await?;
+                    to_init.flush().await
+                };
+                init_there = sent.await.is_ok();
             }
         }
     };
