@@ -47,6 +47,9 @@ pub enum Error {
     Exhausted(Exhausted),
     #[error("the storage pool is full")]
     PoolFull,
+    /// No host of a cluster can take a new sprite; why, host by host.
+    #[error("no host has room for a new sprite ({0})")]
+    NoRoom(String),
     #[error("cannot start {0:?}: {1}")]
     Spawn(String, String),
     #[error("invalid request: {0}")]
@@ -242,6 +245,9 @@ pub enum WireError {
         limit: Exhausted,
     },
     PoolFull,
+    NoRoom {
+        message: String,
+    },
     Spawn {
         command: String,
         message: String,
@@ -354,6 +360,9 @@ impl From<&Error> for WireError {
             Error::Refused(message) => W::Refused {
                 message: message.clone(),
             },
+            Error::NoRoom(message) => W::NoRoom {
+                message: message.clone(),
+            },
             Error::Unreachable { dir, mode } => W::Unreachable {
                 dir: dir.clone(),
                 mode: *mode,
@@ -413,6 +422,7 @@ impl From<WireError> for Error {
             W::Bucket { message } => Error::Bucket(message),
             W::Corrupt { object } => Error::Corrupt { object },
             W::Refused { message } => Error::Refused(message),
+            W::NoRoom { message } => Error::NoRoom(message),
             W::Unreachable { dir, mode } => Error::Unreachable { dir, mode },
             W::Fault { message } => Error::Fault(message),
         }
@@ -520,6 +530,7 @@ mod tests {
                 object: "seg-1".into(),
             },
             Error::Refused("v1 did not come back".into()),
+            Error::NoRoom("h1: 10 MiB of disk free".into()),
             Error::Unreachable {
                 dir: "/srv".into(),
                 mode: 0o700,

@@ -141,7 +141,9 @@ enum Role {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            // A host daemon tells what it does; the other commands only what fails.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,vmhost::remote=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();

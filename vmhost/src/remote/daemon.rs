@@ -147,8 +147,21 @@ where
 }
 
 async fn answer_call(host: &dyn Verbs, call: crate::call::Call) -> Head {
+    use crate::call::Call;
+    // Which sprites the host keeps is told in its log as it changes.
+    let told = match &call {
+        Call::Create { name, .. } => Some((name.clone(), "created")),
+        Call::ForkNamed { name, .. } => Some((name.clone(), "forked")),
+        Call::Destroy { name } => Some((name.clone(), "destroyed")),
+        _ => None,
+    };
     match answer(host, call).await {
-        Ok(value) => Head::Ok(value),
+        Ok(value) => {
+            if let Some((sprite, what)) = told {
+                tracing::info!(%sprite, "sprite {what}");
+            }
+            Head::Ok(value)
+        }
         Err(e) => Head::Err(e),
     }
 }

@@ -31,6 +31,7 @@
 
 mod client;
 mod daemon;
+mod fleet;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -43,6 +44,7 @@ use crate::{CheckpointId, ExecSpec, ServiceOp, SpriteName};
 
 pub use client::Remote;
 pub use daemon::serve;
+pub use fleet::{Fleet, Floors, Member};
 
 /// The longest line either side reads: a call's arguments (a command's
 /// stdin), an answer (a sprite's list), an event.
