@@ -126,9 +126,17 @@ pub struct Settings {
     pub metrics_token: Option<String>,
     /// What each organization may run, keep warm and make at once.
     pub limits: domain::limits::OrgLimits,
+    /// With host daemons: how long a host may stay silent before it counts
+    /// as down; `None`: [`domain::hosts::TIMEOUT`].
+    pub host_timeout: Option<std::time::Duration>,
 }
 
 impl Settings {
+    /// How long a host may stay silent before it counts as down.
+    pub fn host_timeout(&self) -> std::time::Duration {
+        self.host_timeout.unwrap_or(domain::hosts::TIMEOUT)
+    }
+
     /// Whether the request may read `/metrics`: it carries the operator's
     /// token (compared by digest, in constant time for its length).
     pub fn metrics_access(&self, headers: &axum::http::HeaderMap) -> Result<(), error::ApiError> {

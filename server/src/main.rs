@@ -3,6 +3,7 @@
 //! start), reconciles, binds, serves. `sprites-server admin ...` manages
 //! accounts from the server machine without going through HTTP.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,12 +12,13 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use sprites_server::http::tls::acme::AcmeSettings;
 use sprites_server::http::tls::{self, Certificates, Tls, TlsSettings};
+use sprites_server::workers::hosts as heartbeat;
 use sprites_server::{
     app, db::litestream, db::Db, domain::accounts, domain::sprites, serve, AppState, SpriteUrls,
 };
 use vmhost::cluster::{Identity, Role};
 use vmhost::image::Recipe;
-use vmhost::remote::Remote;
+use vmhost::remote::{Fleet, Floors, Member, Remote};
 use vmhost::{Host, Verbs};
 
 #[derive(Parser)]
@@ -65,10 +67,21 @@ struct Config {
     tls_key: Option<PathBuf>,
     #[command(flatten)]
     host: vmhost::args::HostArgs,
-    /// Keep the sprites on a host daemon (`vmhost serve`) instead of this
-    /// machine: NAME=ADDRESS:PORT, NAME as its identity names it.
-    #[arg(long, env = "SPRITES_HOST_DAEMON", requires = "cluster_identity")]
-    host_daemon: Option<String>,
+    /// Keep the sprites on host daemons (`vmhost serve`) instead of this
+    /// machine: NAME=ADDRESS:PORT, NAME as its identity names it; once for
+    /// each host (or comma-separated). A new sprite goes to the host with
+    /// the most room.
+    #[arg(
+        long,
+        env = "SPRITES_HOST_DAEMON",
+        value_delimiter = ',',
+        requires = "cluster_identity"
+    )]
+    host_daemon: Vec<String>,
+    /// With --host-daemon: seconds a host may stay silent before it counts
+    /// as down.
+    #[arg(long, env = "SPRITES_HOST_TIMEOUT", default_value_t = 30)]
+    host_timeout: u64,
     /// The folder of this server's identity in the cluster of host daemons
     /// (`vmhost cluster-issue --role server`).
     #[arg(long, env = "SPRITES_CLUSTER_IDENTITY")]
@@ -212,7 +225,7 @@ async fn serve_or_admin() -> anyhow::Result<()> {
     let db = Db::connect(&url).await?;
     let sessions = sprites_server::http::session::Store::connect(&url).await?;
     let urls = cfg.urls(cfg.listen().port());
-    match cfg.cmd {
+    match cfg.cmd.take() {
         Some(Cmd::Admin(Admin::CreateUser {
             email,
             handle,
@@ -237,7 +250,7 @@ async fn serve_or_admin() -> anyhow::Result<()> {
             description,
             path,
         })) => {
-            let host = Host::open(cfg.host.config(true)?).await?;
+            let host = open_host(&cfg, cfg.host.config(true)?).await?.verbs();
             let settings = sprites_server::Settings {
                 templates: sprites_server::domain::templates::Catalog::load(
                     &cfg.templates_dir,
@@ -245,7 +258,7 @@ async fn serve_or_admin() -> anyhow::Result<()> {
                 )?,
                 ..Default::default()
             };
-            let state = AppState::new(Arc::new(host), db, sessions, urls, settings);
+            let state = AppState::new(host, db, sessions, urls, settings);
             let archive = sprites_server::domain::templates::archive_of(&path)?;
             let params = sprites_server::domain::templates::ImportParams {
                 name,
@@ -352,7 +365,8 @@ async fn run(
     let host_config = cfg.host.config(true)?;
     // What the database keeps of TLS keys is sealed with the replica key.
     let secrets = tls::store::Secrets::sealed_with(host_config.bucket.clone());
-    let (host, here) = open_host(&cfg, host_config).await?;
+    let opened = open_host(&cfg, host_config).await?;
+    let host = opened.verbs();
     if let (Some(store), Some(db)) = (
         &cfg.host.object_store,
         litestream::sqlite_path(&db_url(&cfg)),
@@ -394,15 +408,26 @@ async fn run(
             warm: cfg.warm_limit,
             creates_per_minute: cfg.create_rate,
         },
+        host_timeout: Some(std::time::Duration::from_secs(cfg.host_timeout)),
     };
     let mut state = AppState::new(host, db, sessions, urls, settings);
     state.signing =
         sprites_server::http::signing::Key::load_or_create(&cfg.host.data_dir.join("server.key"))?;
     sprites::reconcile(&state).await?;
     let state = state.with_background();
+    let _heartbeat = match &opened {
+        Opened::Fleet(fleet, addresses) => Some(heartbeat::spawn_heartbeat(
+            state.db.clone(),
+            fleet.clone(),
+            addresses.clone(),
+        )),
+        Opened::Here(_) => None,
+    };
     // Sprites on this machine reach the server over loopback.
     let untrack = |port| {
-        let host = here.as_ref()?;
+        let Opened::Here(host) = &opened else {
+            return None;
+        };
         host.untrack_loopback(port)
             .inspect_err(
                 |e| tracing::warn!(error = %e, "loopback connections to the server stay tracked"),
@@ -429,25 +454,55 @@ async fn run(
     Ok(())
 }
 
-/// The host the sprites live on: this machine's (also returned as itself,
-/// for what only it does), or a host daemon's, with --host-daemon.
-async fn open_host(
-    cfg: &Config,
-    host_config: vmhost::HostConfig,
-) -> anyhow::Result<(Arc<dyn Verbs>, Option<Arc<Host>>)> {
-    let (Some(at), Some(identity)) = (&cfg.host_daemon, &cfg.cluster_identity) else {
-        let host = Arc::new(Host::open(host_config).await?);
-        return Ok((host.clone(), Some(host)));
-    };
-    let Some((name, addr)) = at.split_once('=') else {
-        anyhow::bail!("--host-daemon {at:?}: give NAME=ADDRESS:PORT");
+/// Where the sprites live.
+enum Opened {
+    /// This machine.
+    Here(Arc<Host>),
+    /// Host daemons, with each one's address by name.
+    Fleet(Arc<Fleet>, HashMap<String, String>),
+}
+
+impl Opened {
+    fn verbs(&self) -> Arc<dyn Verbs> {
+        match self {
+            Opened::Here(host) => host.clone(),
+            Opened::Fleet(fleet, _) => fleet.clone(),
+        }
+    }
+}
+
+/// The host the sprites live on: this machine's, or, with --host-daemon,
+/// the fleet of host daemons, each new sprite placed on the one with the
+/// most room.
+async fn open_host(cfg: &Config, host_config: vmhost::HostConfig) -> anyhow::Result<Opened> {
+    let Some(identity) = cfg
+        .cluster_identity
+        .as_ref()
+        .filter(|_| !cfg.host_daemon.is_empty())
+    else {
+        return Ok(Opened::Here(Arc::new(Host::open(host_config).await?)));
     };
     let identity = Identity::open(identity, Role::Server)?;
-    let remote = Remote::connect(name, addr, &identity)
+    let mut members = Vec::new();
+    let mut addresses = HashMap::new();
+    for at in &cfg.host_daemon {
+        let Some((name, addr)) = at.split_once('=') else {
+            anyhow::bail!("--host-daemon {at:?}: give NAME=ADDRESS:PORT");
+        };
+        let remote = Remote::connect(name, addr, &identity)
+            .await
+            .map_err(|e| anyhow::anyhow!("the host daemon {at}: {e}"))?;
+        println!("Sprites live on host {name} at {addr}");
+        members.push(Member {
+            name: name.to_string(),
+            verbs: Arc::new(remote),
+        });
+        addresses.insert(name.to_string(), addr.to_string());
+    }
+    let fleet = Fleet::new(members, Floors::default())
         .await
-        .map_err(|e| anyhow::anyhow!("the host daemon {at}: {e}"))?;
-    println!("Sprites live on host {name} at {addr}");
-    Ok((Arc::new(remote), None))
+        .map_err(|e| anyhow::anyhow!("the host daemons: {e}"))?;
+    Ok(Opened::Fleet(Arc::new(fleet), addresses))
 }
 
 impl Config {

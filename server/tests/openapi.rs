@@ -205,6 +205,8 @@ fn every_documented_body_is_its_wire_type() {
         ("UrlSettings", type_properties::<api::UrlSettings>()),
         ("UsageReport", type_properties::<api::UsageReport>()),
         ("UserList", type_properties::<accounts::UserList>()),
+        ("HostList", type_properties::<api::HostList>()),
+        ("ClusterHost", type_properties::<api::ClusterHost>()),
         ("UserSummary", type_properties::<accounts::UserSummary>()),
     ];
     let mut drift = Vec::new();

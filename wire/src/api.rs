@@ -386,6 +386,51 @@ pub struct HostSummary {
     pub pool_used_bytes: u64,
 }
 
+/// `GET /v1/admin/hosts`: the hosts of the cluster (host daemons), as the
+/// control plane last heard from them; none when the server keeps its
+/// sprites on its own machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct HostList {
+    pub hosts: Vec<ClusterHost>,
+}
+
+/// A host of the cluster: where it is, whether it answers, its room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ClusterHost {
+    /// Its name in the cluster, as its certificate says.
+    pub name: String,
+    /// Where API servers reach it (`host:port`).
+    pub address: String,
+    /// `up`: it answered within the host timeout; `silent`: it did not.
+    pub state: HostState,
+    /// When it last answered (RFC 3339), if ever.
+    pub last_seen_at: Option<String>,
+    /// Why it did not answer the last time, if it did not.
+    pub last_error: Option<String>,
+    pub cpus: u32,
+    pub memory_bytes: u64,
+    /// What its kernel could still give.
+    pub memory_available_bytes: u64,
+    /// The memory limits of its running sprites together.
+    pub memory_promised_bytes: u64,
+    pub disk_bytes: u64,
+    pub disk_free_bytes: u64,
+    pub running: u64,
+    pub sleeping: u64,
+    /// Sprites the control plane knows to live on it.
+    pub sprites: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum HostState {
+    Up,
+    Silent,
+}
+
 /// Every error body: a stable code and a message for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

@@ -106,6 +106,7 @@ pub mod path {
     pub const USERS: &str = "/v1/admin/users";
     pub const USER_DISABLE: &str = "/v1/admin/users/{handle}/disable";
     pub const USER_ENABLE: &str = "/v1/admin/users/{handle}/enable";
+    pub const HOSTS: &str = "/v1/admin/hosts";
     pub const TOKENS: &str = "/v1/tokens";
     pub const TOKEN: &str = "/v1/tokens/{id}";
     pub const ORGANIZATIONS: &str = "/v1/organizations";
@@ -584,6 +585,11 @@ pub fn withdraw_invitation(id: &str) -> Call<()> {
 
 pub fn users() -> Call<UserList> {
     Call::get(path::USERS, &[])
+}
+
+/// The hosts of the cluster, for its admins.
+pub fn hosts() -> Call<crate::api::HostList> {
+    Call::get(path::HOSTS, &[])
 }
 
 /// Disables (`disabled`) or enables again the account `handle`.

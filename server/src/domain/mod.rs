@@ -13,6 +13,7 @@ pub mod checkpoints;
 pub mod classes;
 pub mod events;
 pub mod files;
+pub mod hosts;
 pub mod limits;
 pub mod orgs;
 pub mod policy;

@@ -121,6 +121,32 @@ async fn start_on(
     }
 }
 
+/// A server of its own over `verbs` (host daemons, say), on the database
+/// at `url`; `beneath` stands for `TestServer::host`.
+pub async fn start_over(
+    verbs: std::sync::Arc<dyn vmhost::Verbs>,
+    beneath: std::sync::Arc<vmhost::Host>,
+    url: &str,
+    settings: sprites_server::Settings,
+) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, state) = start_local(verbs, url, settings, dir.path().to_path_buf())
+        .await
+        .expect("start the server");
+    TestServer {
+        base,
+        client: reqwest::Client::new(),
+        state,
+        host: beneath,
+        _dir: dir,
+    }
+}
+
+/// A fresh PostgreSQL database named after `instance`; its URL.
+pub async fn postgres(instance: &str) -> String {
+    reset_postgres(&postgres_url(), instance).await
+}
+
 /// A fresh schema per test on PostgreSQL: the database named after the
 /// instance is dropped and made again.
 async fn reset_postgres(url: &str, instance: &str) -> String {

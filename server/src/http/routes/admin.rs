@@ -4,10 +4,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use sprites_wire::accounts::{Invitation, InvitationList, NewInvitation, UserList, UserSummary};
+use sprites_wire::api::HostList;
 
 use super::answer::{made, Answer, Done, Made};
 use super::json::Body;
-use crate::domain::admin;
+use crate::domain::{admin, hosts};
 use crate::http::auth::Admin;
 use crate::AppState;
 
@@ -34,6 +35,12 @@ pub(super) async fn withdraw(
 
 pub(super) async fn users(State(state): State<AppState>, _: Admin) -> Answer<UserList> {
     Ok(Json(admin::users(&state.db).await?))
+}
+
+pub(super) async fn hosts(State(state): State<AppState>, _: Admin) -> Answer<HostList> {
+    Ok(Json(
+        hosts::list(&state.db, state.settings.host_timeout()).await?,
+    ))
 }
 
 pub(super) async fn disable(

@@ -101,6 +101,7 @@ fn all() -> Routes {
         .post(path::INVITATIONS, admin::invite)
         .delete(path::INVITATION, admin::withdraw)
         .get(path::USERS, admin::users)
+        .get(path::HOSTS, admin::hosts)
         .post(path::USER_DISABLE, admin::disable)
         .post(path::USER_ENABLE, admin::enable)
         .get(path::TOKENS, tokens::list)
