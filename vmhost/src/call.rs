@@ -144,6 +144,15 @@ pub enum Call {
     Evict {
         name: SpriteName,
     },
+    Adopt {
+        name: SpriteName,
+    },
+    Release {
+        name: SpriteName,
+    },
+    Prefetch {
+        name: SpriteName,
+    },
     Prune {
         name: SpriteName,
     },
@@ -243,6 +252,9 @@ pub async fn answer(host: &dyn Verbs, call: Call) -> Result<Value, WireError> {
         C::Replication { name } => reply(host.replication(&name).await),
         C::Replicate { name, every } => reply(host.replicate(&name, every).await),
         C::Evict { name } => reply(host.evict(&name).await),
+        C::Adopt { name } => reply(host.adopt(&name).await),
+        C::Release { name } => reply(host.release(&name).await),
+        C::Prefetch { name } => reply(host.prefetch(&name).await),
         C::Prune { name } => reply(host.prune(&name).await),
         C::ForgetDestroyed => reply(host.forget_destroyed().await),
         C::PoolUsedBytes => reply(host.pool_used_bytes().await),

@@ -31,6 +31,14 @@ use crate::{
     SessionInfo, SpriteInfo, SpriteName, Stream,
 };
 
+/// A sprite moved: the host it lives on now, and how long it answered
+/// nothing (from its freeze on the old host to its wake on the new one).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Moved {
+    pub host: String,
+    pub downtime_ms: u64,
+}
+
 #[async_trait]
 pub trait Verbs: Send + Sync + 'static {
     // ---- sprites and their phases
@@ -159,6 +167,26 @@ pub trait Verbs: Send + Sync + 'static {
     async fn evict(&self, name: &SpriteName) -> Result<()>;
     async fn prune(&self, name: &SpriteName) -> Result<Vec<CheckpointId>>;
     async fn forget_destroyed(&self) -> Result<usize>;
+    /// Takes on a sprite another host of the cluster left in the object
+    /// store: listed at once, asleep cold.
+    async fn adopt(&self, name: &SpriteName) -> Result<SpriteInfo>;
+    /// Lets go of a sprite, evicted, that another host adopted.
+    async fn release(&self, name: &SpriteName) -> Result<()>;
+    /// Receives ahead, for an adoption to come, what the object store holds
+    /// of a sprite another host keeps; the bytes received.
+    async fn prefetch(&self, name: &SpriteName) -> Result<u64>;
+
+    // ---- the cluster
+
+    /// Moves a sprite to host `to` of the cluster (`None`: the one with
+    /// the most room) through the object store. One machine has nowhere
+    /// to move a sprite to.
+    async fn move_to(&self, name: &SpriteName, to: Option<&str>) -> Result<Moved> {
+        let _ = (name, to);
+        Err(crate::Error::Invalid(
+            "sprites move between the hosts of a cluster; these sprites have one host".into(),
+        ))
+    }
 
     // ---- the machine
 
@@ -369,6 +397,15 @@ impl Verbs for Host {
     }
     async fn evict(&self, name: &SpriteName) -> Result<()> {
         Host::evict(self, name).await
+    }
+    async fn adopt(&self, name: &SpriteName) -> Result<SpriteInfo> {
+        Host::adopt(self, name).await
+    }
+    async fn release(&self, name: &SpriteName) -> Result<()> {
+        Host::release(self, name).await
+    }
+    async fn prefetch(&self, name: &SpriteName) -> Result<u64> {
+        Host::prefetch(self, name).await
     }
     async fn prune(&self, name: &SpriteName) -> Result<Vec<CheckpointId>> {
         Host::prune(self, name).await

@@ -217,3 +217,99 @@ async fn a_host_that_is_full_or_silent_takes_nothing_and_loses_nothing() {
     vmhost::testing::destroy_all(&*a.local).await;
     vmhost::testing::destroy_all(&*b.local).await;
 }
+
+/// `host` (a real host with the shared bucket) served as `as_name`.
+async fn serve_host(ca: &ClusterCa, host: vmhost::Host, as_name: &str) -> Served {
+    let local = Arc::new(host);
+    let acceptor = ca.issue(Role::Host, as_name).unwrap().acceptor().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let verbs: Arc<dyn Verbs> = local.clone();
+    let serving = tokio::spawn(vmhost::remote::serve(listener, acceptor, verbs, async {
+        let _ = stopped.await;
+    }));
+    Served {
+        local,
+        addr,
+        stop: Some(stop),
+        serving,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sprite_moves_between_hosts_through_the_object_store() {
+    use common::replica::{bucket, busybox, first_host, second_host};
+    let bucket = bucket("fleet-move");
+    let ca = ClusterCa::generate("test").unwrap();
+    // Two machines of one cluster: one instance, one bucket, own pools.
+    let a = serve_host(&ca, first_host("t-fleet-move", &bucket).await, "ma").await;
+    let b = serve_host(
+        &ca,
+        second_host("fleet-move", "t-fleet-move", bucket.clone()).await,
+        "mb",
+    )
+    .await;
+    let hosts = [("ma", &a), ("mb", &b)];
+    let api1 = fleet(&ca, "api1", &hosts, Floors::default()).await;
+    let api2 = fleet(&ca, "api2", &hosts, Floors::default()).await;
+
+    // Only ma has the image: the sprite is made there.
+    let s = name("mover");
+    api1.create(&s, busybox()).await.unwrap();
+    assert_eq!(api1.host_of(&s), Some("ma"));
+    let sh = |script: &'static str| {
+        let (api, s) = (&api1, &s);
+        async move {
+            let out = api.run(s, &["/bin/sh", "-c", script], b"").await.unwrap();
+            assert_eq!(out.code, 0, "{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        }
+    };
+    sh("echo before > /kept").await;
+    let before = api1.checkpoint(&s, "before the move").await.unwrap();
+    sh("dd if=/dev/urandom of=/blob bs=1M count=16 2>/dev/null; echo after > /later").await;
+    assert_eq!(api2.host_of(&s), Some("ma"));
+
+    // Moved while running: it runs on mb, with its files and checkpoints;
+    // ma keeps nothing of it.
+    let moved = api1.move_to(&s, Some("mb")).await.unwrap();
+    assert_eq!(moved.host, "mb");
+    eprintln!("moved in {} ms of downtime", moved.downtime_ms);
+    assert_eq!(api1.host_of(&s), Some("mb"));
+    assert!(a.local.list().unwrap().is_empty());
+    assert_eq!(b.local.list().unwrap().len(), 1);
+    assert_eq!(api1.phase(&s).await.unwrap(), Phase::Running);
+    assert_eq!(
+        sh("cat /kept /later; stat -c %s /blob").await,
+        "before\nafter\n16777216"
+    );
+    let kept: Vec<_> = api1.checkpoints(&s).await.unwrap();
+    assert!(kept
+        .iter()
+        .any(|c| c.id == before.id && c.comment == "before the move"));
+
+    // Another API server, which knew it on ma, finds it on mb.
+    let out = api2.run(&s, &["cat", "/kept"], b"").await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "before");
+    assert_eq!(api2.host_of(&s), Some("mb"));
+
+    // Asleep, it arrives asleep; by room, it goes to the other host.
+    sh("echo again > /kept").await;
+    api1.sleep_warm(&s).await.unwrap();
+    let back = api1.move_to(&s, None).await.unwrap();
+    assert_eq!(back.host, "ma");
+    assert_eq!(api1.phase(&s).await.unwrap(), Phase::SleepingCold);
+    api1.wake(&s).await.unwrap();
+    assert_eq!(sh("cat /kept").await, "again");
+    assert!(b.local.list().unwrap().is_empty());
+
+    // Nowhere to go: said.
+    for (to, why) in [("ma", "already"), ("mz", "no host mz")] {
+        match api1.move_to(&s, Some(to)).await {
+            Err(Error::Invalid(e)) => assert!(e.contains(why), "{e}"),
+            other => panic!("moved to {to}: {other:?}"),
+        }
+    }
+    api1.destroy(&s).await.unwrap();
+}

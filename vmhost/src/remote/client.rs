@@ -691,6 +691,15 @@ impl Verbs for Remote {
     async fn evict(&self, name: &SpriteName) -> Result<()> {
         self.call(Call::Evict { name: name.clone() }).await
     }
+    async fn adopt(&self, name: &SpriteName) -> Result<SpriteInfo> {
+        self.call(Call::Adopt { name: name.clone() }).await
+    }
+    async fn release(&self, name: &SpriteName) -> Result<()> {
+        self.call(Call::Release { name: name.clone() }).await
+    }
+    async fn prefetch(&self, name: &SpriteName) -> Result<u64> {
+        self.call(Call::Prefetch { name: name.clone() }).await
+    }
     async fn prune(&self, name: &SpriteName) -> Result<Vec<CheckpointId>> {
         self.call(Call::Prune { name: name.clone() }).await
     }

@@ -38,8 +38,8 @@ use crate::runtime::Limits;
 use crate::sprite::replica::{Replication, ShipReport};
 use crate::{
     Capacity, Check, CheckpointId, CheckpointInfo, Connection, CreateOptions, ExecOutput, ExecSpec,
-    FsWatch, HostEvent, MgmtListener, Phase, ServiceEvents, ServiceInfo, ServiceOp, SessionInfo,
-    SpriteInfo, SpriteName, Stream, Verbs,
+    FsWatch, HostEvent, MgmtListener, Moved, Phase, ServiceEvents, ServiceInfo, ServiceOp,
+    SessionInfo, SpriteInfo, SpriteName, Stream, Verbs,
 };
 
 /// One host of a fleet.
@@ -245,8 +245,23 @@ impl Fleet {
         Err(silent.unwrap_or_else(|| Error::NotFound(name.to_string())))
     }
 
-    async fn on(&self, name: &SpriteName) -> Result<&dyn Verbs> {
-        Ok(&*self.members[self.locate(name).await?].verbs)
+    /// Forgets that sprite `name` lives on `member`, if that was known;
+    /// whether it was.
+    fn unsettle(&self, name: &SpriteName, member: usize) -> bool {
+        let mut places = self.places.lock().expect("places");
+        let known = places.get(name) == Some(&member);
+        if known {
+            places.remove(name);
+        }
+        known
+    }
+
+    /// The member named `host`.
+    fn member(&self, host: &str) -> Result<usize> {
+        self.members
+            .iter()
+            .position(|m| m.name == host)
+            .ok_or_else(|| Error::Invalid(format!("the cluster has no host {host}")))
     }
 
     /// The members that may take a sprite promising `memory` bytes, the
@@ -366,6 +381,74 @@ async fn forward<T: Clone>(mut rx: broadcast::Receiver<T>, tx: broadcast::Sender
     }
 }
 
+impl Fleet {
+    /// Moves sprite `name` from member `from` to member `to` through the
+    /// object store:
+    ///
+    /// 1. While it runs, everything it holds is shipped and `to` receives
+    ///    it ahead, twice, so little is left for when it has stopped.
+    /// 2. It stops on `from` (asleep cold): from here it answers nothing.
+    /// 3. `from` ships the rest and keeps only its records (evict).
+    /// 4. `to` adopts it from the object store.
+    /// 5. `from` lets it go; from here it lives on `to`.
+    /// 6. It wakes on `to` (its disk fetched), if it was running; a
+    ///    sprite asleep arrives asleep cold (a warm sleep's memory does
+    ///    not travel).
+    ///
+    /// A failure before 5 leaves it on `from` (woken again if it was
+    /// awake; what was evicted comes back on that wake); a failure of 5
+    /// undoes 4. Once 5 is done it is on `to` whatever follows.
+    async fn shift(&self, name: &SpriteName, from: usize, to: usize) -> Result<Moved> {
+        let (source, target) = (&self.members[from].verbs, &self.members[to].verbs);
+        if !source.replicates() || !target.replicates() {
+            return Err(Error::Invalid(
+                "sprites move through the object store: start the hosts with one".into(),
+            ));
+        }
+        let phase = source.phase(name).await?;
+        let awake = phase == Phase::Running;
+        // Twice: what it wrote during the first round is less again.
+        for _ in 0..2 {
+            source.replicate(name, Duration::ZERO).await?;
+            target.prefetch(name).await?;
+        }
+        let frozen = std::time::Instant::now();
+        let step =
+            |what: &str| tracing::debug!(sprite = %name, "move: {what} at {:?}", frozen.elapsed());
+        let handed = async {
+            if phase != Phase::SleepingCold {
+                source.sleep_cold(name).await?;
+                step("stopped");
+            }
+            source.evict(name).await?;
+            step("evicted");
+            target.adopt(name).await?;
+            step("adopted");
+            if let Err(e) = source.release(name).await {
+                let _ = target.release(name).await;
+                return Err(e);
+            }
+            step("released");
+            Ok(())
+        };
+        if let Err(e) = handed.await {
+            if awake {
+                let _ = source.wake(name).await;
+            }
+            return Err(e);
+        }
+        self.settle(name, to);
+        if awake {
+            target.wake(name).await?;
+            step("woken");
+        }
+        Ok(Moved {
+            host: self.members[to].name.clone(),
+            downtime_ms: frozen.elapsed().as_millis() as u64,
+        })
+    }
+}
+
 /// An archive kept in an unnamed file, to be read once per host.
 fn spool(mut archive: Box<dyn std::io::Read + Send>, max_bytes: u64) -> Result<std::fs::File> {
     use std::io::{Read, Seek};
@@ -414,7 +497,15 @@ macro_rules! fleet_verbs {
         impl Verbs for Fleet {
             $(
                 async fn $verb(&self, $name: &SpriteName $(, $arg: $ty)*) -> Result<$out> {
-                    self.on($name).await?.$verb($name $(, $arg)*).await
+                    let at = self.locate($name).await?;
+                    match self.members[at].verbs.$verb($name $(, $arg.clone())*).await {
+                        // Moved since it was placed: asked where it is now.
+                        Err(Error::NotFound(_)) if self.unsettle($name, at) => {
+                            let at = self.locate($name).await?;
+                            self.members[at].verbs.$verb($name $(, $arg)*).await
+                        }
+                        answer => answer,
+                    }
                 }
             )*
             $($rest)*
@@ -464,6 +555,42 @@ fleet_verbs! {
         fn replicate(&self, name, every: Duration) -> ShipReport;
         fn evict(&self, name) -> ();
         fn prune(&self, name) -> Vec<CheckpointId>;
+        fn release(&self, name) -> ();
+    }
+
+    /// On the host with the most room.
+    async fn adopt(&self, name: &SpriteName) -> Result<SpriteInfo> {
+        if self.locate(name).await.is_ok() {
+            return Err(Error::AlreadyExists(name.to_string()));
+        }
+        let member = self.placement(0).await?[0];
+        let adopted = self.members[member].verbs.adopt(name).await?;
+        self.settle(name, member);
+        Ok(adopted)
+    }
+    /// A fleet receives a sprite ahead only for a move of its own.
+    async fn prefetch(&self, name: &SpriteName) -> Result<u64> {
+        Err(Error::Invalid(format!(
+            "sprite {name} is received ahead by the host it moves to, as part of the move"
+        )))
+    }
+    async fn move_to(&self, name: &SpriteName, to: Option<&str>) -> Result<Moved> {
+        let from = self.locate(name).await?;
+        let to = match to {
+            Some(host) => self.member(host)?,
+            None => {
+                let memory = self.members[from].verbs.memory_limit(name).await?;
+                let roomiest = self.placement(memory).await?.into_iter().find(|m| *m != from);
+                roomiest.ok_or_else(|| Error::NoRoom("no other host can take it".into()))?
+            }
+        };
+        if to == from {
+            return Err(Error::Invalid(format!(
+                "sprite {name} is on {} already",
+                self.members[to].name
+            )));
+        }
+        self.shift(name, from, to).await
     }
 
     async fn create(&self, name: &SpriteName, opts: CreateOptions) -> Result<SpriteInfo> {

@@ -409,7 +409,7 @@ impl Host {
         }
         let runtime: Arc<dyn Runtime> = Arc::new(OciCli::new(cfg.runtime, &cfg.run_dir)?);
         let dir = pool.host_dir(&cfg.instance);
-        for d in ["sprites", "staging", "trash"] {
+        for d in ["sprites", "staging", "trash", "incoming"] {
             let p = dir.join(d);
             std::fs::create_dir_all(&p).map_err(|e| Error::path("cannot create", &p, e))?;
         }

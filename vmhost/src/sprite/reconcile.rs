@@ -1,8 +1,9 @@
 //! Reconciliation on start: make records, disk and processes agree before
 //! anything is served.
 //!
-//! 1. Empty `staging/` (unpublished creations and forks) and `trash/`
-//!    (published destructions).
+//! 1. Empty `staging/` (unpublished creations and forks), `trash/`
+//!    (published destructions) and `incoming/` (sprites received ahead
+//!    for an adoption that did not come).
 //! 2. For each sprite: finish an interrupted restore; remove checkpoint
 //!    subvolumes without a record, records without a subvolume, and a stray
 //!    `root.old`.
@@ -30,7 +31,7 @@ const ADOPT_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Host {
     pub(crate) async fn reconcile(&self) -> Result<()> {
-        for sub in ["staging", "trash"] {
+        for sub in ["staging", "trash", "incoming"] {
             let dir = self.dir.join(sub);
             for e in std::fs::read_dir(&dir).map_err(|e| Error::path("cannot list", &dir, e))? {
                 let p = e.map_err(|e| Error::path("cannot list", &dir, e))?.path();

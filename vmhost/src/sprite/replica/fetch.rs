@@ -47,25 +47,7 @@ impl Host {
     pub async fn recover(&self) -> Result<RecoverReport> {
         let bucket = self.bucket()?;
         let top = format!("sprites/{}/", self.cfg.instance);
-        // Each sprite's places (one per time it was made), and whether
-        // each is being emptied.
-        let mut places: BTreeMap<String, BTreeMap<u64, bool>> = BTreeMap::new();
-        for key in bucket.list(&top).await? {
-            let mut parts = key.strip_prefix(&top).unwrap_or_default().split('/');
-            let (Some(name), Some(born), Some(rest)) = (parts.next(), parts.next(), parts.next())
-            else {
-                continue;
-            };
-            let (Ok(name), Ok(born)) = (SpriteName::parse(name), born.parse::<u64>()) else {
-                continue;
-            };
-            let destroyed = places
-                .entry(name.to_string())
-                .or_default()
-                .entry(born)
-                .or_default();
-            *destroyed |= rest == super::prune::TOMBSTONE;
-        }
+        let places = self.makings(bucket, &top).await?;
         let mut report = RecoverReport::default();
         for (name, born) in places {
             let name = SpriteName::parse(&name).expect("parsed above");
@@ -74,11 +56,8 @@ impl Host {
             }
             // The latest making of the name that was not destroyed; an
             // earlier one left (its destruction cut short) is said.
-            let mut alive = born
-                .iter()
-                .filter(|(_, destroyed)| !**destroyed)
-                .map(|(b, _)| *b);
-            let Some(born) = alive.next_back() else {
+            let mut alive = alive(&born);
+            let Some(born) = alive.pop() else {
                 continue;
             };
             for older in alive {
@@ -113,9 +92,38 @@ impl Host {
         Ok(report)
     }
 
+    /// Every sprite under `top` (`sprites/<instance>/`, or one sprite's
+    /// `sprites/<instance>/<name>/`) in the bucket: the times it was made,
+    /// and whether each making is destroyed (its objects going).
+    pub(super) async fn makings(
+        &self,
+        bucket: &Bucket,
+        top: &str,
+    ) -> Result<BTreeMap<String, BTreeMap<u64, bool>>> {
+        let instance = format!("sprites/{}/", self.cfg.instance);
+        let mut places: BTreeMap<String, BTreeMap<u64, bool>> = BTreeMap::new();
+        for key in bucket.list(top).await? {
+            let mut parts = key.strip_prefix(&instance).unwrap_or_default().split('/');
+            let (Some(name), Some(born), Some(rest)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let (Ok(name), Ok(born)) = (SpriteName::parse(name), born.parse::<u64>()) else {
+                continue;
+            };
+            let destroyed = places
+                .entry(name.to_string())
+                .or_default()
+                .entry(born)
+                .or_default();
+            *destroyed |= rest == super::prune::TOMBSTONE;
+        }
+        Ok(places)
+    }
+
     /// Writes the records of sprite `name` from the bucket, in staging
     /// first, then published in one rename.
-    async fn list_remote(
+    pub(super) async fn list_remote(
         &self,
         name: &SpriteName,
         born: u64,
@@ -210,7 +218,7 @@ impl Host {
 
     /// The manifests of `name` in the bucket, in the order they were
     /// shipped; a damaged one is reported and left out.
-    async fn manifests(
+    pub(super) async fn manifests(
         &self,
         name: &SpriteName,
         prefix: &str,
@@ -260,6 +268,8 @@ impl Host {
         let wanted: HashSet<CheckpointId> =
             crate::sprite::recorded_ids(&paths)?.into_iter().collect();
         let manifests = needed(&manifests, &wanted);
+        let ids = manifests.iter().map(|m| m.checkpoint.id).collect();
+        self.take_incoming(name, rec.created_at, &paths, &ids)?;
         let total: u64 = manifests
             .iter()
             .flat_map(|m| &m.segments)
@@ -359,7 +369,7 @@ impl Host {
     }
 
     /// Receives image `image` from the bucket unless the pool has it.
-    async fn fetch_image(&self, bucket: &Bucket, image: &str) -> Result<()> {
+    pub(super) async fn fetch_image(&self, bucket: &Bucket, image: &str) -> Result<()> {
         let images = self.pool().images_dir();
         if btrfs::is_readonly(&images.join(image)).unwrap_or(false) {
             return Ok(());
@@ -411,7 +421,7 @@ const AHEAD: usize = 4;
 /// Feeds the segments under `dir` to `btrfs receive <into>`, checking each
 /// against its digest; the stream makes the subvolume `<into>/<made>`. On
 /// any failure what it half made is removed.
-async fn receive(
+pub(super) async fn receive(
     bucket: &Bucket,
     segments: &[Segment],
     dir: &str,
@@ -522,5 +532,14 @@ fn needed<'a>(manifests: &'a [Manifest], wanted: &HashSet<CheckpointId>) -> Vec<
     manifests
         .iter()
         .filter(|m| needed.contains(&m.checkpoint.id))
+        .collect()
+}
+
+/// The times a name was made whose sprite was not destroyed, oldest first.
+pub(super) fn alive(makings: &std::collections::BTreeMap<u64, bool>) -> Vec<u64> {
+    makings
+        .iter()
+        .filter(|(_, destroyed)| !**destroyed)
+        .map(|(born, _)| *born)
         .collect()
 }

@@ -38,6 +38,7 @@
 //! `meta/shipping.json` is the journal of a shipment under way, so one cut
 //! by a crash resumes where it stopped.
 
+mod adopt;
 pub mod bench;
 pub mod bucket;
 mod evict;
