@@ -15,6 +15,8 @@ CREATE TABLE hosts (
     sleeping BIGINT NOT NULL DEFAULT 0,
     last_seen_at BIGINT,
     last_error TEXT,
+    -- Being drained: placement passes it by (0/1).
+    cordoned BIGINT NOT NULL DEFAULT 0,
     registered_at BIGINT NOT NULL
 );
 

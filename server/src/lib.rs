@@ -25,6 +25,9 @@ use workers::{idle, metrics, replication};
 pub struct AppState {
     /// The sprites, through the Host's verbs only.
     pub host: Arc<dyn vmhost::Verbs>,
+    /// With host daemons: the same hosts as a cluster, for what only a
+    /// cluster does (moving sprites, draining hosts).
+    pub cluster: Option<Arc<vmhost::remote::Fleet>>,
     pub db: db::Db,
     pub urls: SpriteUrls,
     pub sessions: session::Store,
@@ -71,6 +74,7 @@ impl AppState {
         events::relay(host.subscribe(), db.clone(), events.clone());
         AppState {
             host,
+            cluster: None,
             db,
             urls,
             sessions,
@@ -431,6 +435,26 @@ pub async fn start_local(
     settings: Settings,
     public_dir: PathBuf,
 ) -> anyhow::Result<(String, AppState)> {
+    serve_local(host, None, db_url, settings, public_dir).await
+}
+
+/// [`start_local`] with its sprites on the hosts of `cluster`.
+pub async fn start_local_cluster(
+    cluster: Arc<vmhost::remote::Fleet>,
+    db_url: &str,
+    settings: Settings,
+    public_dir: PathBuf,
+) -> anyhow::Result<(String, AppState)> {
+    serve_local(cluster.clone(), Some(cluster), db_url, settings, public_dir).await
+}
+
+async fn serve_local(
+    host: Arc<dyn vmhost::Verbs>,
+    cluster: Option<Arc<vmhost::remote::Fleet>>,
+    db_url: &str,
+    settings: Settings,
+    public_dir: PathBuf,
+) -> anyhow::Result<(String, AppState)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     let urls = SpriteUrls {
@@ -438,7 +462,7 @@ pub async fn start_local(
         base_domain: "localhost".into(),
         port,
     };
-    let state = local_state(host, db_url, settings, urls).await?;
+    let state = local_state(host, cluster, db_url, settings, urls).await?;
     tokio::spawn(serve(
         listener,
         state.clone(),
@@ -466,7 +490,7 @@ pub async fn start_local_tls(
         port: https.local_addr()?.port(),
     };
     settings.secure_cookies = true;
-    let state = local_state(host, db_url, settings, urls).await?;
+    let state = local_state(host, None, db_url, settings, urls).await?;
     let certs = http::tls::Tls::new(state.clone(), tls, Default::default())?;
     tokio::spawn(http::tls::serve(
         certs,
@@ -481,11 +505,14 @@ pub async fn start_local_tls(
 /// The state of a server for tests and benchmarks, its workers started.
 async fn local_state(
     host: Arc<dyn vmhost::Verbs>,
+    cluster: Option<Arc<vmhost::remote::Fleet>>,
     db_url: &str,
     settings: Settings,
     urls: SpriteUrls,
 ) -> anyhow::Result<AppState> {
     let db = db::Db::connect(db_url).await?;
     let sessions = session::Store::connect(db_url).await?;
-    Ok(AppState::new(host, db, sessions, urls, settings).with_background())
+    let mut state = AppState::new(host, db, sessions, urls, settings);
+    state.cluster = cluster;
+    Ok(state.with_background())
 }

@@ -411,6 +411,9 @@ async fn run(
         host_timeout: Some(std::time::Duration::from_secs(cfg.host_timeout)),
     };
     let mut state = AppState::new(host, db, sessions, urls, settings);
+    if let Opened::Fleet(fleet, _) = &opened {
+        state.cluster = Some(fleet.clone());
+    }
     state.signing =
         sprites_server::http::signing::Key::load_or_create(&cfg.host.data_dir.join("server.key"))?;
     sprites::reconcile(&state).await?;

@@ -154,3 +154,145 @@ async fn two_api_servers_share_hosts_on_one_postgresql() {
     vmhost::testing::destroy_all(&*a.local).await;
     vmhost::testing::destroy_all(&*b.local).await;
 }
+
+/// Two machines of one cluster for moves: one instance and one bucket,
+/// each its own pool (the second without a network of its own), busybox
+/// their default image.
+async fn movable_hosts(ca: &ClusterCa, test: &str) -> (Served, Served) {
+    let base = std::env::var("SPRITES_TEST_OBJECT_STORE")
+        .expect("SPRITES_TEST_OBJECT_STORE is not set: run scripts/test, which starts Garage");
+    let key_dir = tempfile::tempdir().unwrap();
+    let key = vmhost::replica::ReplicaKey::load_or_create(&key_dir.path().join("replica.key"))
+        .unwrap()
+        .0;
+    let config = vmhost::replica::BucketConfig {
+        url: format!("{base}/{test}-{}-{}", std::process::id(), vmhost::now_ms()),
+        ..Default::default()
+    };
+    let bucket = Arc::new(vmhost::replica::Bucket::open(&config, &key).unwrap());
+    let instance = format!("t-{test}");
+    let mut first = vmhost::testing::config(&instance);
+    first.bucket = Some(bucket.clone());
+    first.default_image = "busybox".into();
+    let first = vmhost::testing::host_with(first).await;
+    let mut second = vmhost::testing::config(&instance);
+    second.data_dir = format!("{}-{test}", vmhost::testing::data_dir().display()).into();
+    second.run_dir = format!("{}-{test}", vmhost::testing::run_dir().display()).into();
+    vmhost::testing::fresh_data_dir(&second.data_dir).unwrap();
+    second.pool_image_size = 8 << 30;
+    second.egress = false;
+    second.bucket = Some(bucket);
+    second.default_image = "busybox".into();
+    let second = vmhost::Host::open(second).await.unwrap();
+    (
+        serve_local(ca, first, "ma").await,
+        serve_local(ca, second, "mb").await,
+    )
+}
+
+async fn serve_local(ca: &ClusterCa, host: vmhost::Host, name: &str) -> Served {
+    let local = Arc::new(host);
+    let acceptor = ca.issue(Role::Host, name).unwrap().acceptor().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let verbs: Arc<dyn Verbs> = local.clone();
+    let serving = tokio::spawn(vmhost::remote::serve(listener, acceptor, verbs, async {
+        let _ = stopped.await;
+    }));
+    Served {
+        local,
+        addr,
+        stop: Some(stop),
+        serving,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_moves_a_sprite_and_drains_a_host() {
+    let ca = ClusterCa::generate("test").unwrap();
+    let (a, b) = movable_hosts(&ca, "cluster-move").await;
+    let url = common::postgres("t_cluster_move").await;
+    let hosts = [("ma", &a), ("mb", &b)];
+    let (one, fleet1, addresses) = api_server(&ca, "api1", &hosts, &url).await;
+    let (two, fleet2, _) = api_server(&ca, "api2", &hosts, &url).await;
+    // As a server does on its start: the image on every host, one image.
+    let recipe = vmhost::image::Recipe::busybox();
+    fleet1
+        .prepare_image("busybox", &recipe, Box::new(|_: &str| {}))
+        .await
+        .unwrap();
+    let admin = one.user("admin").await;
+    let org = "admin";
+
+    let names: Vec<String> = (0..4).map(|i| format!("m{i}")).collect();
+    for name in &names {
+        let (status, v) = one.create(&admin, name.clone()).await;
+        assert!(status.is_success(), "{status} {v}");
+        one.run(name, &["/bin/sh", "-c", &format!("echo {name} > /kept")])
+            .await;
+    }
+
+    // One sprite moved by name, through the other server, to the other
+    // host.
+    let m0 = one.host_name("m0").await;
+    let other = if fleet1.host_of(&m0) == Some("ma") {
+        "mb"
+    } else {
+        "ma"
+    };
+    let req = sprites_wire::api::MoveSprite {
+        to: Some(other.into()),
+    };
+    let moved = two.ok(&admin, client::move_sprite(org, "m0", &req)).await;
+    assert_eq!((moved.host.as_str(), moved.name.as_str()), (other, "m0"));
+    let out = one.run("m0", &["cat", "/kept"]).await;
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "m0");
+    assert_eq!(fleet1.host_of(&m0), Some(other));
+
+    // ma drained through the first server: every sprite of it is on mb,
+    // none left behind, none twice; ma takes no new sprite, on either
+    // server, until it is opened again.
+    let on_a = a.local.list().unwrap().len();
+    let report = one.ok(&admin, client::drain_host("ma")).await;
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(report.moved.len(), on_a);
+    assert!(report
+        .moved
+        .iter()
+        .all(|m| m.host == "mb" && m.organization == org));
+    assert!(a.local.list().unwrap().is_empty());
+    assert_eq!(b.local.list().unwrap().len(), names.len());
+    for name in &names {
+        let out = two.run(name, &["cat", "/kept"]).await;
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), *name);
+    }
+    beat(&two.state.db, &fleet2, &addresses).await;
+    let listed: HostList = two.ok(&admin, client::hosts()).await;
+    let ma = listed.hosts.iter().find(|h| h.name == "ma").unwrap();
+    assert!(ma.cordoned && ma.sprites == 0, "{ma:?}");
+    for i in 0..3 {
+        let (status, v) = two.create(&admin, format!("late{i}")).await;
+        assert!(status.is_success(), "{status} {v}");
+    }
+    assert!(
+        a.local.list().unwrap().is_empty(),
+        "a drained host took a sprite"
+    );
+    let opened = one.ok(&admin, client::open_host("ma")).await;
+    assert!(!opened.cordoned);
+    beat(&two.state.db, &fleet2, &addresses).await;
+    let listed: HostList = two.ok(&admin, client::hosts()).await;
+    assert!(listed.hosts.iter().all(|h| !h.cordoned), "{listed:?}");
+
+    // On one machine there is nowhere to move to: said.
+    let alone = common::start("t-cluster-alone", common::Backend::Sqlite).await;
+    let token = alone.user("solo").await;
+    let (status, v) = alone
+        .send(&token, &client::move_sprite("solo", "x", &req))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CONFLICT, "{v}");
+
+    vmhost::testing::destroy_all(&*a.local).await;
+    vmhost::testing::destroy_all(&*b.local).await;
+}

@@ -207,6 +207,10 @@ fn every_documented_body_is_its_wire_type() {
         ("UserList", type_properties::<accounts::UserList>()),
         ("HostList", type_properties::<api::HostList>()),
         ("ClusterHost", type_properties::<api::ClusterHost>()),
+        ("MoveSprite", type_properties::<api::MoveSprite>()),
+        ("SpriteMoved", type_properties::<api::SpriteMoved>()),
+        ("NotMoved", type_properties::<api::NotMoved>()),
+        ("DrainReport", type_properties::<api::DrainReport>()),
         ("UserSummary", type_properties::<accounts::UserSummary>()),
     ];
     let mut drift = Vec::new();

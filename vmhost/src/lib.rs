@@ -45,7 +45,7 @@ pub use sprite_init::{
     ExecSpec, ServiceEvent, ServiceInfo, ServiceOp, ServiceSpec, ServiceState, SessionInfo, WinSize,
 };
 pub use sprites_wire::{CheckpointId, SpriteName};
-pub use verbs::{Moved, Verbs};
+pub use verbs::Verbs;
 pub use watch::{FsChange, FsEvent, FsWatch};
 
 /// Checks a network policy as [`Host::set_network_policy`] would, refusing

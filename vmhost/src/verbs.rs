@@ -31,14 +31,6 @@ use crate::{
     SessionInfo, SpriteInfo, SpriteName, Stream,
 };
 
-/// A sprite moved: the host it lives on now, and how long it answered
-/// nothing (from its freeze on the old host to its wake on the new one).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Moved {
-    pub host: String,
-    pub downtime_ms: u64,
-}
-
 #[async_trait]
 pub trait Verbs: Send + Sync + 'static {
     // ---- sprites and their phases
@@ -175,18 +167,6 @@ pub trait Verbs: Send + Sync + 'static {
     /// Receives ahead, for an adoption to come, what the object store holds
     /// of a sprite another host keeps; the bytes received.
     async fn prefetch(&self, name: &SpriteName) -> Result<u64>;
-
-    // ---- the cluster
-
-    /// Moves a sprite to host `to` of the cluster (`None`: the one with
-    /// the most room) through the object store. One machine has nowhere
-    /// to move a sprite to.
-    async fn move_to(&self, name: &SpriteName, to: Option<&str>) -> Result<Moved> {
-        let _ = (name, to);
-        Err(crate::Error::Invalid(
-            "sprites move between the hosts of a cluster; these sprites have one host".into(),
-        ))
-    }
 
     // ---- the machine
 

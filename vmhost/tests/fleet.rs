@@ -273,7 +273,7 @@ async fn a_sprite_moves_between_hosts_through_the_object_store() {
 
     // Moved while running: it runs on mb, with its files and checkpoints;
     // ma keeps nothing of it.
-    let moved = api1.move_to(&s, Some("mb")).await.unwrap();
+    let moved = api1.move_sprite(&s, Some("mb")).await.unwrap();
     assert_eq!(moved.host, "mb");
     eprintln!("moved in {} ms of downtime", moved.downtime_ms);
     assert_eq!(api1.host_of(&s), Some("mb"));
@@ -297,7 +297,7 @@ async fn a_sprite_moves_between_hosts_through_the_object_store() {
     // Asleep, it arrives asleep; by room, it goes to the other host.
     sh("echo again > /kept").await;
     api1.sleep_warm(&s).await.unwrap();
-    let back = api1.move_to(&s, None).await.unwrap();
+    let back = api1.move_sprite(&s, None).await.unwrap();
     assert_eq!(back.host, "ma");
     assert_eq!(api1.phase(&s).await.unwrap(), Phase::SleepingCold);
     api1.wake(&s).await.unwrap();
@@ -306,7 +306,7 @@ async fn a_sprite_moves_between_hosts_through_the_object_store() {
 
     // Nowhere to go: said.
     for (to, why) in [("ma", "already"), ("mz", "no host mz")] {
-        match api1.move_to(&s, Some(to)).await {
+        match api1.move_sprite(&s, Some(to)).await {
             Err(Error::Invalid(e)) => assert!(e.contains(why), "{e}"),
             other => panic!("moved to {to}: {other:?}"),
         }

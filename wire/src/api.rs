@@ -421,6 +421,49 @@ pub struct ClusterHost {
     pub sleeping: u64,
     /// Sprites the control plane knows to live on it.
     pub sprites: u64,
+    /// Being drained: it takes no new sprite.
+    pub cordoned: bool,
+}
+
+/// `POST /v1/admin/sprites/{org}/{name}/move`: where to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct MoveSprite {
+    /// The host to move it to; absent: the other host with the most room.
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// A sprite moved to another host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SpriteMoved {
+    pub organization: String,
+    pub name: String,
+    /// The host it lives on now.
+    pub host: String,
+    /// How long it answered nothing: from its stop on the old host to its
+    /// wake on the new one.
+    pub downtime_ms: u64,
+}
+
+/// A sprite a drain could not move, and why; it stays where it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct NotMoved {
+    pub organization: String,
+    pub name: String,
+    pub error: String,
+}
+
+/// `POST /v1/admin/hosts/{host}/drain`: the host takes no new sprite, and
+/// every sprite of it was moved, or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct DrainReport {
+    pub host: String,
+    pub moved: Vec<SpriteMoved>,
+    pub failed: Vec<NotMoved>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

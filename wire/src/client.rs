@@ -107,6 +107,9 @@ pub mod path {
     pub const USER_DISABLE: &str = "/v1/admin/users/{handle}/disable";
     pub const USER_ENABLE: &str = "/v1/admin/users/{handle}/enable";
     pub const HOSTS: &str = "/v1/admin/hosts";
+    pub const HOST_DRAIN: &str = "/v1/admin/hosts/{host}/drain";
+    pub const HOST_OPEN: &str = "/v1/admin/hosts/{host}/open";
+    pub const SPRITE_MOVE: &str = "/v1/admin/sprites/{org}/{name}/move";
     pub const TOKENS: &str = "/v1/tokens";
     pub const TOKEN: &str = "/v1/tokens/{id}";
     pub const ORGANIZATIONS: &str = "/v1/organizations";
@@ -590,6 +593,25 @@ pub fn users() -> Call<UserList> {
 /// The hosts of the cluster, for its admins.
 pub fn hosts() -> Call<crate::api::HostList> {
     Call::get(path::HOSTS, &[])
+}
+
+/// Moves every sprite off host `host`, which takes no new one until opened.
+pub fn drain_host(host: &str) -> Call<crate::api::DrainReport> {
+    Call::post(path::HOST_DRAIN, &[host], &serde_json::json!({}))
+}
+
+/// Lets host `host` take new sprites again.
+pub fn open_host(host: &str) -> Call<crate::api::ClusterHost> {
+    Call::post(path::HOST_OPEN, &[host], &serde_json::json!({}))
+}
+
+/// Moves sprite `name` of organization `org` to another host.
+pub fn move_sprite(
+    org: &str,
+    name: &str,
+    req: &crate::api::MoveSprite,
+) -> Call<crate::api::SpriteMoved> {
+    Call::post(path::SPRITE_MOVE, &[org, name], req)
 }
 
 /// Disables (`disabled`) or enables again the account `handle`.

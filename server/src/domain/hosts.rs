@@ -2,14 +2,18 @@
 //! said of its room, when it last answered, and which sprites live on it.
 //! Every API server writes what it hears; any of them answers from here.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use sprites_wire::api::{ClusterHost, HostList, HostState};
-use vmhost::Capacity;
+use sprites_wire::api::{
+    ClusterHost, DrainReport, HostList, HostState, MoveSprite, NotMoved, SpriteMoved,
+};
+use vmhost::remote::Fleet;
+use vmhost::{Capacity, SpriteName};
 
 use crate::db::{self, Db};
 use crate::error::ApiError;
+use crate::AppState;
 
 /// How long a host may stay silent before it counts as down, unless the
 /// operator says otherwise.
@@ -103,6 +107,7 @@ struct HostRow {
     sleeping: i64,
     last_seen_at: Option<i64>,
     last_error: Option<String>,
+    cordoned: i64,
     sprites: i64,
 }
 
@@ -114,7 +119,7 @@ pub async fn list(db: &Db, timeout: Duration) -> Result<HostList, ApiError> {
          h.memory_bytes AS memory_bytes, h.memory_available_bytes AS memory_available_bytes, \
          h.memory_promised_bytes AS memory_promised_bytes, h.disk_bytes AS disk_bytes, \
          h.disk_free_bytes AS disk_free_bytes, h.running AS running, h.sleeping AS sleeping, \
-         h.last_seen_at AS last_seen_at, h.last_error AS last_error, \
+         h.last_seen_at AS last_seen_at, h.last_error AS last_error, h.cordoned AS cordoned, \
          (SELECT COUNT(*) FROM sprites s WHERE s.machine = h.name) AS sprites \
          FROM hosts h ORDER BY h.name",
     )
@@ -142,7 +147,143 @@ pub async fn list(db: &Db, timeout: Duration) -> Result<HostList, ApiError> {
             running: unsigned(r.running),
             sleeping: unsigned(r.sleeping),
             sprites: unsigned(r.sprites),
+            cordoned: r.cordoned != 0,
         })
         .collect();
     Ok(HostList { hosts })
+}
+
+/// The cluster, when the sprites live on host daemons.
+fn cluster(state: &AppState) -> Result<&Fleet, ApiError> {
+    state.cluster.as_deref().ok_or_else(|| {
+        ApiError::Conflict(
+            "these sprites live on the server's own machine: moving them and draining \
+             hosts need host daemons (--host-daemon)"
+                .into(),
+        )
+    })
+}
+
+/// The organization and name of the sprite whose name on its host is
+/// `sprite`; empty when the API knows no such sprite.
+async fn known_as(db: &Db, sprite: &str) -> Result<(String, String), ApiError> {
+    let row: Option<(String, String)> = sqlx::query_as(
+        "SELECT o.slug, s.name FROM sprites s JOIN organizations o ON o.id = s.org_id \
+         WHERE s.host_name = $1",
+    )
+    .bind(sprite)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.unwrap_or_else(|| (String::new(), sprite.to_string())))
+}
+
+async fn placed(db: &Db, sprite: &str, host: &str) -> Result<(), ApiError> {
+    sqlx::query("UPDATE sprites SET machine = $1 WHERE host_name = $2")
+        .bind(host)
+        .bind(sprite)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Moves sprite `name` of organization `org` to another host.
+pub async fn move_sprite(
+    state: &AppState,
+    org: &str,
+    name: &str,
+    req: &MoveSprite,
+) -> Result<SpriteMoved, ApiError> {
+    let fleet = cluster(state)?;
+    let host_name: Option<(String,)> = sqlx::query_as(
+        "SELECT s.host_name FROM sprites s JOIN organizations o ON o.id = s.org_id \
+         WHERE o.slug = $1 AND s.name = $2",
+    )
+    .bind(org)
+    .bind(name)
+    .fetch_optional(state.db.pool())
+    .await?;
+    let Some((host_name,)) = host_name else {
+        return Err(ApiError::NotFound(format!("sprite {org}/{name}")));
+    };
+    let sprite = SpriteName::parse(&host_name).map_err(vmhost::Error::from)?;
+    let moved = fleet.move_sprite(&sprite, req.to.as_deref()).await?;
+    placed(&state.db, &host_name, &moved.host).await?;
+    Ok(SpriteMoved {
+        organization: org.to_string(),
+        name: name.to_string(),
+        host: moved.host,
+        downtime_ms: moved.downtime_ms,
+    })
+}
+
+/// Host `host` takes no new sprite (every API server hears it on its next
+/// beat), and each of its sprites moves to the other host with the most
+/// room.
+pub async fn drain(state: &AppState, host: &str) -> Result<DrainReport, ApiError> {
+    let fleet = cluster(state)?;
+    fleet.member_named(host)?;
+    // Written first: a heartbeat in between reads it, and does not open
+    // the host again.
+    set_cordoned(&state.db, host, true).await?;
+    fleet.set_open(host, false)?;
+    let mut report = DrainReport {
+        host: host.to_string(),
+        moved: Vec::new(),
+        failed: Vec::new(),
+    };
+    for (sprite, moved) in fleet.drain(host).await? {
+        let (organization, name) = known_as(&state.db, sprite.as_str()).await?;
+        match moved {
+            Ok(moved) => {
+                placed(&state.db, sprite.as_str(), &moved.host).await?;
+                report.moved.push(SpriteMoved {
+                    organization,
+                    name,
+                    host: moved.host,
+                    downtime_ms: moved.downtime_ms,
+                });
+            }
+            Err(e) => report.failed.push(NotMoved {
+                organization,
+                name,
+                error: e.to_string(),
+            }),
+        }
+    }
+    Ok(report)
+}
+
+/// Host `host` takes new sprites again.
+pub async fn open(state: &AppState, host: &str) -> Result<ClusterHost, ApiError> {
+    let fleet = cluster(state)?;
+    fleet.member_named(host)?;
+    set_cordoned(&state.db, host, false).await?;
+    fleet.set_open(host, true)?;
+    list(&state.db, state.settings.host_timeout())
+        .await?
+        .hosts
+        .into_iter()
+        .find(|h| h.name == host)
+        .ok_or_else(|| ApiError::NotFound(format!("host {host}")))
+}
+
+async fn set_cordoned(db: &Db, host: &str, cordoned: bool) -> Result<(), ApiError> {
+    sqlx::query(
+        "INSERT INTO hosts (name, address, cordoned, registered_at) VALUES ($1, '', $2, $3) \
+         ON CONFLICT (name) DO UPDATE SET cordoned = excluded.cordoned",
+    )
+    .bind(host)
+    .bind(i64::from(cordoned))
+    .bind(db::now_ms())
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// The hosts being drained.
+pub async fn cordoned(db: &Db) -> Result<HashSet<String>, ApiError> {
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT name FROM hosts WHERE cordoned = 1")
+        .fetch_all(db.pool())
+        .await?;
+    Ok(rows.into_iter().map(|(name,)| name).collect())
 }

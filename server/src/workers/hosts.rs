@@ -1,7 +1,8 @@
 //! The control plane's heartbeat, with sprites kept on host daemons:
 //! every few seconds each host is asked its room, and what it said (or
 //! that it said nothing) is written down, with the host each sprite lives
-//! on. Every API server beats; what they write agrees.
+//! on; which hosts are being drained is read back. Every API server
+//! beats; what they write agrees.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,5 +53,14 @@ pub async fn beat(db: &Db, fleet: &Fleet, addresses: &HashMap<String, String>) {
     }
     if let Err(e) = hosts::settle(db, &fleet.places()).await {
         tracing::warn!(error = %e, "where the sprites live is not written down");
+    }
+    // Hosts another API server began or stopped draining.
+    match hosts::cordoned(db).await {
+        Ok(cordoned) => {
+            for member in fleet.members() {
+                let _ = fleet.set_open(&member.name, !cordoned.contains(&member.name));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "which hosts are drained is not known"),
     }
 }

@@ -121,18 +121,19 @@ async fn start_on(
     }
 }
 
-/// A server of its own over `verbs` (host daemons, say), on the database
-/// at `url`; `beneath` stands for `TestServer::host`.
+/// A server of its own over the hosts of `cluster`, on the database at
+/// `url`; `beneath` stands for `TestServer::host`.
 pub async fn start_over(
-    verbs: std::sync::Arc<dyn vmhost::Verbs>,
+    cluster: std::sync::Arc<vmhost::remote::Fleet>,
     beneath: std::sync::Arc<vmhost::Host>,
     url: &str,
     settings: sprites_server::Settings,
 ) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
-    let (base, state) = start_local(verbs, url, settings, dir.path().to_path_buf())
-        .await
-        .expect("start the server");
+    let (base, state) =
+        sprites_server::start_local_cluster(cluster, url, settings, dir.path().to_path_buf())
+            .await
+            .expect("start the server");
     TestServer {
         base,
         client: reqwest::Client::new(),

@@ -19,7 +19,7 @@
 //! them spreads; hosts with about the same room take turns at random. A
 //! host without the sprite's image passes the sprite on to the next.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,8 +38,8 @@ use crate::runtime::Limits;
 use crate::sprite::replica::{Replication, ShipReport};
 use crate::{
     Capacity, Check, CheckpointId, CheckpointInfo, Connection, CreateOptions, ExecOutput, ExecSpec,
-    FsWatch, HostEvent, MgmtListener, Moved, Phase, ServiceEvents, ServiceInfo, ServiceOp,
-    SessionInfo, SpriteInfo, SpriteName, Stream, Verbs,
+    FsWatch, HostEvent, MgmtListener, Phase, ServiceEvents, ServiceInfo, ServiceOp, SessionInfo,
+    SpriteInfo, SpriteName, Stream, Verbs,
 };
 
 /// One host of a fleet.
@@ -47,6 +47,14 @@ pub struct Member {
     /// Its name in the cluster.
     pub name: String,
     pub verbs: Arc<dyn Verbs>,
+}
+
+/// A sprite moved: the host it lives on now, and how long it answered
+/// nothing (from its stop on the old host to its wake on the new one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    pub host: String,
+    pub downtime_ms: u64,
 }
 
 /// What a host keeps free: below either, it takes no new sprite.
@@ -109,6 +117,8 @@ pub struct Fleet {
     places: Arc<Mutex<HashMap<SpriteName, usize>>>,
     /// Memory promised by creates under way, per member.
     promising: Mutex<Vec<u64>>,
+    /// Members that take no new sprite (being drained), by index.
+    cordoned: Mutex<HashSet<usize>>,
     replicates: bool,
     events: broadcast::Sender<HostEvent>,
     replica_changes: broadcast::Sender<SpriteName>,
@@ -187,6 +197,7 @@ impl Fleet {
         Ok(Fleet {
             replicates: members.iter().all(|m| m.verbs.replicates()),
             promising: Mutex::new(vec![0; members.len()]),
+            cordoned: Mutex::new(HashSet::new()),
             members,
             floors,
             places,
@@ -199,6 +210,41 @@ impl Fleet {
     /// The hosts, in the order given.
     pub fn members(&self) -> &[Member] {
         &self.members
+    }
+
+    /// The host named `host`: an error when the cluster has none.
+    pub fn member_named(&self, host: &str) -> Result<&Member> {
+        Ok(&self.members[self.member(host)?])
+    }
+
+    /// Whether host `host` takes new sprites (`false`: it is being drained,
+    /// and placement passes it by).
+    pub fn set_open(&self, host: &str, open: bool) -> Result<()> {
+        let member = self.member(host)?;
+        let mut cordoned = self.cordoned.lock().expect("cordons");
+        if open {
+            cordoned.remove(&member);
+        } else {
+            cordoned.insert(member);
+        }
+        Ok(())
+    }
+
+    /// Takes no new sprite on host `host`, and moves each of its sprites to
+    /// the other host with the most room, one after the other: each one's
+    /// name and how its move went.
+    pub async fn drain(&self, host: &str) -> Result<Vec<(SpriteName, Result<Moved>)>> {
+        self.set_open(host, false)?;
+        let member = self.member(host)?;
+        let mut moved = Vec::new();
+        for sprite in self.members[member].verbs.list().await? {
+            let Ok(name) = SpriteName::parse(&sprite.name) else {
+                continue;
+            };
+            let to = self.move_sprite(&name, None).await;
+            moved.push((name, to));
+        }
+        Ok(moved)
     }
 
     /// The name of the host sprite `name` lives on, as far as known now.
@@ -269,10 +315,15 @@ impl Fleet {
     async fn placement(&self, memory: u64) -> Result<Vec<usize>> {
         let rooms = join_all(self.members.iter().map(|m| m.verbs.capacity())).await;
         let promising = self.promising.lock().expect("promises").clone();
+        let cordoned = self.cordoned.lock().expect("cordons").clone();
         let mut fit = Vec::new();
         let mut full = Vec::new();
         for (i, c) in rooms.into_iter().enumerate() {
             let name = &self.members[i].name;
+            if cordoned.contains(&i) {
+                full.push(format!("{name}: being drained"));
+                continue;
+            }
             match c {
                 Ok(c) => match self.floors.full(&c) {
                     Some(why) => full.push(format!("{name}: {why}")),
@@ -382,6 +433,31 @@ async fn forward<T: Clone>(mut rx: broadcast::Receiver<T>, tx: broadcast::Sender
 }
 
 impl Fleet {
+    /// Moves sprite `name` to host `to` (`None`: the other host with the
+    /// most room) through the object store; see [`Fleet::shift`].
+    pub async fn move_sprite(&self, name: &SpriteName, to: Option<&str>) -> Result<Moved> {
+        let from = self.locate(name).await?;
+        let to = match to {
+            Some(host) => self.member(host)?,
+            None => {
+                let memory = self.members[from].verbs.memory_limit(name).await?;
+                let roomiest = self
+                    .placement(memory)
+                    .await?
+                    .into_iter()
+                    .find(|m| *m != from);
+                roomiest.ok_or_else(|| Error::NoRoom("no other host can take it".into()))?
+            }
+        };
+        if to == from {
+            return Err(Error::Invalid(format!(
+                "sprite {name} is on {} already",
+                self.members[to].name
+            )));
+        }
+        self.shift(name, from, to).await
+    }
+
     /// Moves sprite `name` from member `from` to member `to` through the
     /// object store:
     ///
@@ -476,6 +552,21 @@ fn spool(mut archive: Box<dyn std::io::Read + Send>, max_bytes: u64) -> Result<s
 }
 
 type Progress = Box<dyn for<'line> FnMut(&'line str) + Send + 'static>;
+
+/// Image `name` prepared on `member`, its progress told to `shared`.
+async fn prepare_on(
+    member: &Member,
+    name: &str,
+    recipe: &Recipe,
+    shared: &Arc<Mutex<Progress>>,
+) -> Result<Image> {
+    let progress = progress_of(shared, &member.name);
+    member
+        .verbs
+        .prepare_image(name, recipe, progress)
+        .await
+        .map_err(|e| Error::Fault(format!("host {}: {e}", member.name)))
+}
 
 /// One progress for each host, telling the shared one with its name.
 fn progress_of(shared: &Arc<Mutex<Progress>>, host: &str) -> Progress {
@@ -574,25 +665,6 @@ fleet_verbs! {
             "sprite {name} is received ahead by the host it moves to, as part of the move"
         )))
     }
-    async fn move_to(&self, name: &SpriteName, to: Option<&str>) -> Result<Moved> {
-        let from = self.locate(name).await?;
-        let to = match to {
-            Some(host) => self.member(host)?,
-            None => {
-                let memory = self.members[from].verbs.memory_limit(name).await?;
-                let roomiest = self.placement(memory).await?.into_iter().find(|m| *m != from);
-                roomiest.ok_or_else(|| Error::NoRoom("no other host can take it".into()))?
-            }
-        };
-        if to == from {
-            return Err(Error::Invalid(format!(
-                "sprite {name} is on {} already",
-                self.members[to].name
-            )));
-        }
-        self.shift(name, from, to).await
-    }
-
     async fn create(&self, name: &SpriteName, opts: CreateOptions) -> Result<SpriteInfo> {
         if self.locate(name).await.is_ok() {
             return Err(Error::AlreadyExists(name.to_string()));
@@ -671,20 +743,17 @@ fleet_verbs! {
             _ => Ok(()),
         }
     }
-    /// Built on every host, at once.
+    /// Built on the first host, then on the others at once: with an object
+    /// store they share, the first puts it there and the others take that
+    /// very image, so a sprite's checkpoints can be received by any host.
     async fn prepare_image(&self, name: &str, recipe: &Recipe, progress: Progress) -> Result<Image> {
         let shared = Arc::new(Mutex::new(progress));
-        let built = join_all(self.members.iter().map(|m| {
-            m.verbs
-                .prepare_image(name, recipe, progress_of(&shared, &m.name))
-        }))
-        .await;
-        let mut image = None;
-        for (m, made) in self.members.iter().zip(built) {
-            let made = made.map_err(|e| Error::Fault(format!("host {}: {e}", m.name)))?;
-            image.get_or_insert(made);
+        let (first, others) = self.members.split_first().expect("a fleet has a host");
+        let image = prepare_on(first, name, recipe, &shared).await?;
+        for made in join_all(others.iter().map(|m| prepare_on(m, name, recipe, &shared))).await {
+            made?;
         }
-        Ok(image.expect("a fleet has a host"))
+        Ok(image)
     }
     /// Imported on every host, one after the other, from one copy of the
     /// archive kept here meanwhile.

@@ -550,19 +550,34 @@ impl Host {
 
     /// [`Host::ensure_image`] for async callers: the build runs on the
     /// blocking pool, `progress` hearing each line.
+    ///
+    /// With an object store, the image is one for every host that shares
+    /// it: taken from the store when it is there (a sprite's first
+    /// checkpoint is shipped as a difference from its image, and only the
+    /// same image, not one built the same way, lets another host receive
+    /// it), and otherwise built here and put there at once.
     pub async fn prepare_image(
         &self,
         name: &str,
         recipe: &crate::image::Recipe,
         mut progress: impl FnMut(&str) + Send + 'static,
     ) -> Result<crate::image::Image> {
+        let full = format!("{name}@{}", recipe.hash(self.cfg.ids.base));
+        if let Some(bucket) = self.cfg.bucket.as_deref() {
+            progress(&format!("looking for image {full} in the object store"));
+            self.take_image_from(bucket, &full).await?;
+        }
         let (pool, name, recipe) = (self.pool.clone(), name.to_string(), recipe.clone());
         let base = self.cfg.ids.base;
-        tokio::task::spawn_blocking(move || {
+        let image = tokio::task::spawn_blocking(move || {
             crate::image::ensure(&pool, &name, &recipe, base, &mut progress)
         })
         .await
-        .map_err(|e| Error::Runtime(format!("the image build stopped: {e}")))?
+        .map_err(|e| Error::Runtime(format!("the image build stopped: {e}")))??;
+        if let Some(bucket) = self.cfg.bucket.as_deref() {
+            self.publish_image(bucket, &full).await?;
+        }
+        Ok(image)
     }
 
     /// Every image sprites can be made from.

@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use sprites_wire::accounts::{Invitation, InvitationList, NewInvitation, UserList, UserSummary};
-use sprites_wire::api::HostList;
+use sprites_wire::api::{ClusterHost, DrainReport, HostList, MoveSprite, SpriteMoved};
 
 use super::answer::{made, Answer, Done, Made};
 use super::json::Body;
@@ -41,6 +41,31 @@ pub(super) async fn hosts(State(state): State<AppState>, _: Admin) -> Answer<Hos
     Ok(Json(
         hosts::list(&state.db, state.settings.host_timeout()).await?,
     ))
+}
+
+pub(super) async fn drain(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(host): Path<String>,
+) -> Answer<DrainReport> {
+    Ok(Json(hosts::drain(&state, &host).await?))
+}
+
+pub(super) async fn open(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(host): Path<String>,
+) -> Answer<ClusterHost> {
+    Ok(Json(hosts::open(&state, &host).await?))
+}
+
+pub(super) async fn move_sprite(
+    State(state): State<AppState>,
+    _: Admin,
+    Path((org, name)): Path<(String, String)>,
+    Body(req): Body<MoveSprite>,
+) -> Answer<SpriteMoved> {
+    Ok(Json(hosts::move_sprite(&state, &org, &name, &req).await?))
 }
 
 pub(super) async fn disable(

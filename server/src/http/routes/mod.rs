@@ -85,7 +85,12 @@ impl Routes {
 }
 
 fn all() -> Routes {
-    Routes::new()
+    sprite_routes(server_routes(Routes::new()))
+}
+
+/// The server's own: health, accounts, organizations, administration.
+fn server_routes(routes: Routes) -> Routes {
+    routes
         .get("/healthz", health::health)
         .get("/v1/host", health::host)
         .get("/metrics", metrics::metrics)
@@ -102,6 +107,9 @@ fn all() -> Routes {
         .delete(path::INVITATION, admin::withdraw)
         .get(path::USERS, admin::users)
         .get(path::HOSTS, admin::hosts)
+        .post(path::HOST_DRAIN, admin::drain)
+        .post(path::HOST_OPEN, admin::open)
+        .post(path::SPRITE_MOVE, admin::move_sprite)
         .post(path::USER_DISABLE, admin::disable)
         .post(path::USER_ENABLE, admin::enable)
         .get(path::TOKENS, tokens::list)
@@ -118,6 +126,11 @@ fn all() -> Routes {
         .get(path::MEMBERS, orgs::members)
         .post(path::MEMBERS, orgs::set_member)
         .delete(path::MEMBER, orgs::remove_member)
+}
+
+/// Sprites and what is in them, templates and classes' assignments.
+fn sprite_routes(routes: Routes) -> Routes {
+    routes
         .get(path::SPRITES, sprites::list)
         .post(path::SPRITES, sprites::create)
         .get(path::SPRITE, sprites::show)

@@ -368,6 +368,16 @@ impl Host {
         Ok(failures)
     }
 
+    /// Receives image `image` (`<name>@<hash>`) from the bucket when the
+    /// pool lacks it and the bucket has it; whether the pool has it now.
+    pub(crate) async fn take_image_from(&self, bucket: &Bucket, image: &str) -> Result<bool> {
+        match self.fetch_image(bucket, image).await {
+            Ok(()) => Ok(true),
+            Err(Error::ImageMissing(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Receives image `image` from the bucket unless the pool has it.
     pub(super) async fn fetch_image(&self, bucket: &Bucket, image: &str) -> Result<()> {
         let images = self.pool().images_dir();

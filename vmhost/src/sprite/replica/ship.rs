@@ -248,6 +248,13 @@ impl Host {
         Ok((Some(Parent::Image(rec.image)), 1))
     }
 
+    /// Puts image `image` (`<name>@<hash>`) into the bucket for the other
+    /// hosts that share it, unless it is there.
+    pub(crate) async fn publish_image(&self, bucket: &Bucket, image: &str) -> Result<()> {
+        self.ship_image(bucket, image, &mut ShipReport::default())
+            .await
+    }
+
     /// Ships image `image` (`<name>@<hash>`) whole, unless it is in the
     /// bucket already; one at a time, since sprites share images.
     async fn ship_image(
@@ -266,6 +273,12 @@ impl Host {
             return Ok(());
         }
         let dir = format!("images/{image}/");
+        // Another host's copy is the cluster's: never replaced.
+        if bucket.get(&format!("{dir}manifest")).await?.is_some() {
+            std::fs::create_dir_all(&marks).map_err(|e| Error::path("cannot create", &marks, e))?;
+            std::fs::write(&mark, b"").map_err(|e| Error::path("cannot write", &mark, e))?;
+            return Ok(());
+        }
         let journal_path = marks.join(format!("{image}.journal"));
         std::fs::create_dir_all(&marks).map_err(|e| Error::path("cannot create", &marks, e))?;
         // Image journals live beside the marks, which are per bucket.
