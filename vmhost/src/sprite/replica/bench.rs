@@ -6,6 +6,8 @@
 //!   random bytes to the same bucket (MB/s);
 //! - shipping after a 1 MB change (ms);
 //! - bringing back a sprite holding 1 GiB, against a plain GET of 1 GiB;
+//! - moving a running sprite with 1 GiB written to another host of a
+//!   fleet: how long it answers nothing, and the whole move;
 //! - the first command of an evicted sprite;
 //! - a checkpoint right after writing 100 MB;
 //! - the replication lag of 20 sprites writing at once.
@@ -163,6 +165,7 @@ pub async fn rows(host: &Host, second: HostConfig, runs: usize) -> anyhow::Resul
     .await?;
     host.replicate(&r, Duration::ZERO).await?;
     host.sleep_cold(&r).await?;
+    let moving = second.clone();
     let other = Host::open(second).await?;
     let mut back = Vec::new();
     for _ in 0..heavy {
@@ -188,6 +191,8 @@ pub async fn rows(host: &Host, second: HostConfig, runs: usize) -> anyhow::Resul
         "a GET's pace",
     ));
     host.destroy(&r).await?;
+    drop(other);
+    rows.extend(move_rows(host.config(), moving, heavy).await?);
 
     // The first command of an evicted sprite.
     let e = name("r2");
@@ -248,4 +253,77 @@ pub async fn rows(host: &Host, second: HostConfig, runs: usize) -> anyhow::Resul
     host.destroy(&s).await?;
     host.destroy(&e).await?;
     Ok(rows)
+}
+
+/// A sprite with 1 GiB written, running, moved back and forth `times`
+/// between two hosts of a fleet (this pool and `second`'s, one instance
+/// and one bucket): its downtime, and the whole move.
+async fn move_rows(
+    first: &HostConfig,
+    second: HostConfig,
+    times: usize,
+) -> anyhow::Result<Vec<Row>> {
+    use std::sync::Arc;
+
+    use crate::remote::{Fleet, Floors, Member};
+    use crate::Verbs;
+    let mut here = first.clone();
+    here.instance = "bench-move".into();
+    let mut there = second;
+    there.instance = "bench-move".into();
+    let (here, there) = (Host::open(here).await?, Host::open(there).await?);
+    for host in [&here, &there] {
+        for s in host.list()? {
+            host.destroy(&name(&s.name)).await?;
+        }
+    }
+    let s = name("mv");
+    here.create(&s, CreateOptions::default()).await?;
+    sh(
+        &here,
+        &s,
+        "dd if=/dev/urandom of=/root/big bs=1M count=1024 conv=fsync status=none",
+    )
+    .await?;
+    let members = vec![
+        Member {
+            name: "here".into(),
+            verbs: Arc::new(here),
+        },
+        Member {
+            name: "there".into(),
+            verbs: Arc::new(there),
+        },
+    ];
+    let fleet = Fleet::new(members, Floors::default()).await?;
+    let (mut down, mut whole) = (Vec::new(), Vec::new());
+    for i in 0..times {
+        let to = if i % 2 == 0 { "there" } else { "here" };
+        let start = Instant::now();
+        let moved = fleet.move_sprite(&s, Some(to)).await?;
+        whole.push(start.elapsed());
+        down.push(Duration::from_millis(moved.downtime_ms));
+        let out = fleet
+            .run(&s, &["stat", "-c", "%s", "/root/big"], b"")
+            .await?;
+        anyhow::ensure!(
+            String::from_utf8_lossy(&out.stdout).trim() == GIB.to_string(),
+            "the moved sprite lost its file"
+        );
+    }
+    fleet.destroy(&s).await?;
+    Ok(vec![
+        row(
+            "move a running sprite with 1 GiB: downtime",
+            &Samples(down),
+            None,
+            "< 1000 ms",
+        ),
+        row(
+            "move a running sprite with 1 GiB: whole move",
+            &Samples(whole),
+            None,
+            "ship + receive ahead, then the downtime",
+        ),
+    ])
 }
