@@ -17,31 +17,11 @@ use sprites_wire::api::{HostList, HostState, NewCheckpoint};
 use sprites_wire::client;
 use vmhost::cluster::{ClusterCa, Role};
 use vmhost::remote::{Fleet, Floors, Member, Remote};
+use vmhost::testing::Served;
 use vmhost::Verbs;
 
-struct Served {
-    local: Arc<vmhost::Host>,
-    addr: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    serving: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
 async fn serve(ca: &ClusterCa, instance: &str, name: &str) -> Served {
-    let local = Arc::new(vmhost::testing::host(instance).await);
-    let acceptor = ca.issue(Role::Host, name).unwrap().acceptor().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let verbs: Arc<dyn Verbs> = local.clone();
-    let serving = tokio::spawn(vmhost::remote::serve(listener, acceptor, verbs, async {
-        let _ = stopped.await;
-    }));
-    Served {
-        local,
-        addr,
-        stop: Some(stop),
-        serving,
-    }
+    vmhost::testing::serve(ca, vmhost::testing::host(instance).await, name).await
 }
 
 /// An API server `api` over both hosts, on the database at `url`.
@@ -136,8 +116,7 @@ async fn two_api_servers_share_hosts_on_one_postgresql() {
 
     // hb stops answering: written down, and shown silent once the host
     // timeout has passed; its sprites stay where they are.
-    let _ = b.stop.take().unwrap().send(());
-    (&mut b.serving).await.unwrap().unwrap();
+    b.stop().await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     beat(&one.state.db, &fleet1, &addresses).await;
     let hosts: HostList = one.ok(&token, client::hosts()).await;
@@ -159,17 +138,7 @@ async fn two_api_servers_share_hosts_on_one_postgresql() {
 /// each its own pool (the second without a network of its own), busybox
 /// their default image.
 async fn movable_hosts(ca: &ClusterCa, test: &str) -> (Served, Served) {
-    let base = std::env::var("SPRITES_TEST_OBJECT_STORE")
-        .expect("SPRITES_TEST_OBJECT_STORE is not set: run scripts/test, which starts Garage");
-    let key_dir = tempfile::tempdir().unwrap();
-    let key = vmhost::replica::ReplicaKey::load_or_create(&key_dir.path().join("replica.key"))
-        .unwrap()
-        .0;
-    let config = vmhost::replica::BucketConfig {
-        url: format!("{base}/{test}-{}-{}", std::process::id(), vmhost::now_ms()),
-        ..Default::default()
-    };
-    let bucket = Arc::new(vmhost::replica::Bucket::open(&config, &key).unwrap());
+    let bucket = common::test_bucket(test);
     let instance = format!("t-{test}");
     let mut first = vmhost::testing::config(&instance);
     first.bucket = Some(bucket.clone());
@@ -185,27 +154,9 @@ async fn movable_hosts(ca: &ClusterCa, test: &str) -> (Served, Served) {
     second.default_image = "busybox".into();
     let second = vmhost::Host::open(second).await.unwrap();
     (
-        serve_local(ca, first, "ma").await,
-        serve_local(ca, second, "mb").await,
+        vmhost::testing::serve(ca, first, "ma").await,
+        vmhost::testing::serve(ca, second, "mb").await,
     )
-}
-
-async fn serve_local(ca: &ClusterCa, host: vmhost::Host, name: &str) -> Served {
-    let local = Arc::new(host);
-    let acceptor = ca.issue(Role::Host, name).unwrap().acceptor().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let verbs: Arc<dyn Verbs> = local.clone();
-    let serving = tokio::spawn(vmhost::remote::serve(listener, acceptor, verbs, async {
-        let _ = stopped.await;
-    }));
-    Served {
-        local,
-        addr,
-        stop: Some(stop),
-        serving,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

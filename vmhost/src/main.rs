@@ -139,15 +139,18 @@ enum Role {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // A host daemon tells what it does; the other commands only what fails.
+    let said = match cli.cmd {
+        Cmd::Serve { .. } => "warn,vmhost::remote=info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            // A host daemon tells what it does; the other commands only what fails.
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,vmhost::remote=info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| said.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

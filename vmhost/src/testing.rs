@@ -60,6 +60,51 @@ pub async fn host_with(cfg: HostConfig) -> Host {
     host
 }
 
+/// A real host answered by [`crate::remote::serve`] on a loopback port, as
+/// a host daemon of a cluster would, until stopped.
+pub struct Served {
+    pub local: std::sync::Arc<Host>,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// `host` served as host `name` of the cluster of authority `ca`.
+pub async fn serve(ca: &crate::cluster::ClusterCa, host: Host, name: &str) -> Served {
+    let local = std::sync::Arc::new(host);
+    let acceptor = ca
+        .issue(crate::cluster::Role::Host, name)
+        .and_then(|me| me.acceptor())
+        .expect("a host identity");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let addr = listener.local_addr().expect("bound").to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let verbs: std::sync::Arc<dyn crate::Verbs> = local.clone();
+    let serving = tokio::spawn(crate::remote::serve(listener, acceptor, verbs, async {
+        let _ = stopped.await;
+    }));
+    Served {
+        local,
+        addr,
+        stop: Some(stop),
+        serving,
+    }
+}
+
+impl Served {
+    /// Stops answering, every connection with it; the host keeps running.
+    pub async fn stop(&mut self) {
+        let _ = self.stop.take().expect("still served").send(());
+        (&mut self.serving)
+            .await
+            .expect("the daemon's task")
+            .expect("the daemon ended cleanly");
+    }
+}
+
 /// Destroys every sprite of the host.
 pub async fn destroy_all(host: &dyn crate::Verbs) {
     for s in host.list().await.expect("list sprites") {

@@ -14,39 +14,12 @@ use std::time::Duration;
 use common::name;
 use vmhost::cluster::{ClusterCa, Role};
 use vmhost::remote::{Fleet, Floors, Member, Remote};
+use vmhost::testing::Served;
 use vmhost::{Error, HostEvent, Phase, SpriteName, Verbs};
 
-/// A host of instance `instance` served as `host` until `stop` is sent.
-struct Served {
-    local: Arc<vmhost::Host>,
-    addr: std::net::SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    serving: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
+/// The host of instance `instance` served as `host`.
 async fn serve(ca: &ClusterCa, instance: &str, host: &str) -> Served {
-    let local = Arc::new(common::host(instance).await);
-    let acceptor = ca.issue(Role::Host, host).unwrap().acceptor().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let verbs: Arc<dyn Verbs> = local.clone();
-    let serving = tokio::spawn(vmhost::remote::serve(listener, acceptor, verbs, async {
-        let _ = stopped.await;
-    }));
-    Served {
-        local,
-        addr,
-        stop: Some(stop),
-        serving,
-    }
-}
-
-impl Served {
-    async fn stop(&mut self) {
-        let _ = self.stop.take().expect("serving").send(());
-        (&mut self.serving).await.unwrap().unwrap();
-    }
+    vmhost::testing::serve(ca, common::host(instance).await, host).await
 }
 
 /// A fleet of the hosts `hosts` (name, served), as API server `api` of `ca`.
@@ -54,9 +27,7 @@ async fn fleet(ca: &ClusterCa, api: &str, hosts: &[(&str, &Served)], floors: Flo
     let me = ca.issue(Role::Server, api).unwrap();
     let mut members = Vec::new();
     for (host, served) in hosts {
-        let remote = Remote::connect(host, &served.addr.to_string(), &me)
-            .await
-            .unwrap();
+        let remote = Remote::connect(host, &served.addr, &me).await.unwrap();
         members.push(Member {
             name: host.to_string(),
             verbs: Arc::new(remote),
@@ -218,38 +189,15 @@ async fn a_host_that_is_full_or_silent_takes_nothing_and_loses_nothing() {
     vmhost::testing::destroy_all(&*b.local).await;
 }
 
-/// `host` (a real host with the shared bucket) served as `as_name`.
-async fn serve_host(ca: &ClusterCa, host: vmhost::Host, as_name: &str) -> Served {
-    let local = Arc::new(host);
-    let acceptor = ca.issue(Role::Host, as_name).unwrap().acceptor().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let verbs: Arc<dyn Verbs> = local.clone();
-    let serving = tokio::spawn(vmhost::remote::serve(listener, acceptor, verbs, async {
-        let _ = stopped.await;
-    }));
-    Served {
-        local,
-        addr,
-        stop: Some(stop),
-        serving,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sprite_moves_between_hosts_through_the_object_store() {
     use common::replica::{bucket, busybox, first_host, second_host};
     let bucket = bucket("fleet-move");
     let ca = ClusterCa::generate("test").unwrap();
     // Two machines of one cluster: one instance, one bucket, own pools.
-    let a = serve_host(&ca, first_host("t-fleet-move", &bucket).await, "ma").await;
-    let b = serve_host(
-        &ca,
-        second_host("fleet-move", "t-fleet-move", bucket.clone()).await,
-        "mb",
-    )
-    .await;
+    let a = vmhost::testing::serve(&ca, first_host("t-fleet-move", &bucket).await, "ma").await;
+    let second = second_host("fleet-move", "t-fleet-move", bucket.clone()).await;
+    let b = vmhost::testing::serve(&ca, second, "mb").await;
     let hosts = [("ma", &a), ("mb", &b)];
     let api1 = fleet(&ca, "api1", &hosts, Floors::default()).await;
     let api2 = fleet(&ca, "api2", &hosts, Floors::default()).await;

@@ -72,6 +72,14 @@ pub async fn start_with_settings(
 /// A server replicating to a prefix of its own in the real Garage
 /// scripts/test starts.
 pub async fn start_replicated(instance: &str, settings: sprites_server::Settings) -> TestServer {
+    let mut cfg = vmhost::testing::config(instance);
+    cfg.bucket = Some(test_bucket(instance));
+    start_on(cfg, Backend::Sqlite, settings).await
+}
+
+/// A prefix of its own, named after `test`, in the real Garage
+/// scripts/test starts, sealed with a fresh key.
+pub fn test_bucket(test: &str) -> std::sync::Arc<vmhost::replica::Bucket> {
     let base = std::env::var("SPRITES_TEST_OBJECT_STORE")
         .expect("SPRITES_TEST_OBJECT_STORE is not set: run scripts/test, which starts Garage");
     let key_dir = tempfile::tempdir().unwrap();
@@ -79,18 +87,10 @@ pub async fn start_replicated(instance: &str, settings: sprites_server::Settings
         .unwrap()
         .0;
     let bucket = vmhost::replica::BucketConfig {
-        url: format!(
-            "{base}/{instance}-{}-{}",
-            std::process::id(),
-            vmhost::now_ms()
-        ),
+        url: format!("{base}/{test}-{}-{}", std::process::id(), vmhost::now_ms()),
         ..Default::default()
     };
-    let mut cfg = vmhost::testing::config(instance);
-    cfg.bucket = Some(std::sync::Arc::new(
-        vmhost::replica::Bucket::open(&bucket, &key).unwrap(),
-    ));
-    start_on(cfg, Backend::Sqlite, settings).await
+    std::sync::Arc::new(vmhost::replica::Bucket::open(&bucket, &key).unwrap())
 }
 
 async fn start_on(

@@ -29,16 +29,9 @@ impl Host {
     }
 
     pub(crate) async fn destroy_locked(&self, name: &SpriteName) -> Result<()> {
-        let paths = self.paths(name);
         self.stop_sandbox(name, Duration::ZERO).await?;
         step("destroy.stopped");
-        let trash = self
-            .dir
-            .join("trash")
-            .join(format!("{name}.{}", crate::now_ms()));
-        std::fs::rename(&paths.dir, &trash)
-            .map_err(|e| Error::path("cannot move to trash", &paths.dir, e))?;
-        record::sync_dir(&self.dir.join("sprites"))?;
+        let trash = self.unpublish(name, "trash")?;
         step("destroy.trashed");
         self.emit(name, super::Phase::Destroyed);
         self.note_forget(&trash)?;
@@ -49,13 +42,35 @@ impl Host {
             tracing::warn!(sprite = %name, error = %e, "a destroyed sprite's trash stays for now");
             empty_later(trash);
         }
+        self.remove_outside(name);
+        Ok(())
+    }
+
+    /// Moves sprite `name`'s folder into `into` of the host's folder
+    /// (`trash`: destroyed, its objects in the bucket noted for deletion by
+    /// the next start should this one stop; `staging`: let go, its objects
+    /// kept): from this instant the host has it no more. Where it went.
+    pub(crate) fn unpublish(&self, name: &SpriteName, into: &str) -> Result<std::path::PathBuf> {
+        let paths = self.paths(name);
+        let gone = self
+            .dir
+            .join(into)
+            .join(format!("{name}.{}", crate::now_ms()));
+        std::fs::rename(&paths.dir, &gone)
+            .map_err(|e| Error::path("cannot move away", &paths.dir, e))?;
+        record::sync_dir(&self.dir.join("sprites"))?;
+        Ok(gone)
+    }
+
+    /// Removes what of sprite `name` lives outside its folder: its
+    /// management socket's folders, its init's identity, its device nodes.
+    pub(crate) fn remove_outside(&self, name: &SpriteName) {
         let _ = std::fs::remove_dir_all(self.mgmt_dir(name));
         let _ = std::fs::remove_dir_all(self.mgmt_dir(name).with_extension("etc"));
         let _ = std::fs::remove_file(self.init_identity_path(name));
         for node in self.device_nodes_of(name) {
             let _ = std::fs::remove_file(node);
         }
-        Ok(())
     }
 }
 

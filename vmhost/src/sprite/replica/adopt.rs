@@ -27,10 +27,10 @@ use std::path::PathBuf;
 use sprites_wire::{CheckpointId, SpriteName};
 
 use super::{sprite_prefix, Bucket, Location, Parent, ReplicaState};
+use crate::btrfs;
 use crate::error::{Error, Result};
 use crate::failpoint::step;
 use crate::sprite::{wrong_phase, Host, Phase, SpriteInfo};
-use crate::{btrfs, record};
 
 impl Host {
     /// Takes on sprite `name` as the bucket holds it (the latest making of
@@ -167,18 +167,12 @@ impl Host {
                 "sprite {name} is still on this host's disk: evict it to the object store first"
             )));
         }
-        let trash = self
-            .dir
-            .join("trash")
-            .join(format!("{name}.{}", crate::now_ms()));
-        std::fs::rename(&paths.dir, &trash)
-            .map_err(|e| Error::path("cannot move to trash", &paths.dir, e))?;
-        record::sync_dir(&self.dir.join("sprites"))?;
-        step("release.trashed");
-        btrfs::remove_tree(&trash).map_err(|e| Error::path("cannot delete", &trash, e))?;
-        let _ = std::fs::remove_dir_all(self.mgmt_dir(name));
-        let _ = std::fs::remove_dir_all(self.mgmt_dir(name).with_extension("etc"));
-        let _ = std::fs::remove_file(self.init_identity_path(name));
+        // Not into the trash: what is found there at a start has its
+        // objects deleted, and these are the adopter's now.
+        let gone = self.unpublish(name, "staging")?;
+        step("release.unpublished");
+        btrfs::remove_tree(&gone).map_err(|e| Error::path("cannot delete", &gone, e))?;
+        self.remove_outside(name);
         Ok(())
     }
 }
