@@ -153,6 +153,15 @@ pub enum Call {
     Prefetch {
         name: SpriteName,
     },
+    HandOver {
+        name: SpriteName,
+    },
+    Stay {
+        name: SpriteName,
+    },
+    Arrive {
+        name: SpriteName,
+    },
     Prune {
         name: SpriteName,
     },
@@ -255,6 +264,9 @@ pub async fn answer(host: &dyn Verbs, call: Call) -> Result<Value, WireError> {
         C::Adopt { name } => reply(host.adopt(&name).await),
         C::Release { name } => reply(host.release(&name).await),
         C::Prefetch { name } => reply(host.prefetch(&name).await),
+        C::HandOver { name } => reply(host.hand_over(&name).await),
+        C::Stay { name } => reply(host.stay(&name).await),
+        C::Arrive { name } => reply(host.arrive(&name).await),
         C::Prune { name } => reply(host.prune(&name).await),
         C::ForgetDestroyed => reply(host.forget_destroyed().await),
         C::PoolUsedBytes => reply(host.pool_used_bytes().await),

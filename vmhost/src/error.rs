@@ -50,6 +50,8 @@ pub enum Error {
     /// No host of a cluster can take a new sprite; why, host by host.
     #[error("no host has room for a new sprite ({0})")]
     NoRoom(String),
+    #[error("sprite {0} is moving to another host; try again in a moment")]
+    Moving(String),
     #[error("cannot start {0:?}: {1}")]
     Spawn(String, String),
     #[error("invalid request: {0}")]
@@ -248,6 +250,9 @@ pub enum WireError {
     NoRoom {
         message: String,
     },
+    Moving {
+        sprite: String,
+    },
     Spawn {
         command: String,
         message: String,
@@ -363,6 +368,9 @@ impl From<&Error> for WireError {
             Error::NoRoom(message) => W::NoRoom {
                 message: message.clone(),
             },
+            Error::Moving(sprite) => W::Moving {
+                sprite: sprite.clone(),
+            },
             Error::Unreachable { dir, mode } => W::Unreachable {
                 dir: dir.clone(),
                 mode: *mode,
@@ -423,6 +431,7 @@ impl From<WireError> for Error {
             W::Corrupt { object } => Error::Corrupt { object },
             W::Refused { message } => Error::Refused(message),
             W::NoRoom { message } => Error::NoRoom(message),
+            W::Moving { sprite } => Error::Moving(sprite),
             W::Unreachable { dir, mode } => Error::Unreachable { dir, mode },
             W::Fault { message } => Error::Fault(message),
         }
@@ -531,6 +540,7 @@ mod tests {
             },
             Error::Refused("v1 did not come back".into()),
             Error::NoRoom("h1: 10 MiB of disk free".into()),
+            Error::Moving("s1".into()),
             Error::Unreachable {
                 dir: "/srv".into(),
                 mode: 0o700,

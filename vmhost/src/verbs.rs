@@ -160,10 +160,17 @@ pub trait Verbs: Send + Sync + 'static {
     async fn prune(&self, name: &SpriteName) -> Result<Vec<CheckpointId>>;
     async fn forget_destroyed(&self) -> Result<usize>;
     /// Takes on a sprite another host of the cluster left in the object
-    /// store: listed at once, asleep cold.
+    /// store: listed at once, asleep cold, and not woken until it arrives.
     async fn adopt(&self, name: &SpriteName) -> Result<SpriteInfo>;
     /// Lets go of a sprite, evicted, that another host adopted.
     async fn release(&self, name: &SpriteName) -> Result<()>;
+    /// Evicts a sprite asleep cold for a move: not brought back here until
+    /// released, or kept.
+    async fn hand_over(&self, name: &SpriteName) -> Result<()>;
+    /// Keeps a sprite handed over: its move given up.
+    async fn stay(&self, name: &SpriteName) -> Result<()>;
+    /// An adopted sprite is this host's: it may wake.
+    async fn arrive(&self, name: &SpriteName) -> Result<()>;
     /// Receives ahead, for an adoption to come, what the object store holds
     /// of a sprite another host keeps; the bytes received.
     async fn prefetch(&self, name: &SpriteName) -> Result<u64>;
@@ -383,6 +390,15 @@ impl Verbs for Host {
     }
     async fn release(&self, name: &SpriteName) -> Result<()> {
         Host::release(self, name).await
+    }
+    async fn hand_over(&self, name: &SpriteName) -> Result<()> {
+        Host::hand_over(self, name).await
+    }
+    async fn stay(&self, name: &SpriteName) -> Result<()> {
+        Host::stay(self, name).await
+    }
+    async fn arrive(&self, name: &SpriteName) -> Result<()> {
+        Host::arrive(self, name).await
     }
     async fn prefetch(&self, name: &SpriteName) -> Result<u64> {
         Host::prefetch(self, name).await

@@ -252,6 +252,23 @@ async fn a_sprite_moves_between_hosts_through_the_object_store() {
     assert_eq!(sh("cat /kept").await, "again");
     assert!(b.local.list().unwrap().is_empty());
 
+    // Mid-move, neither end brings it back, so it never runs on both: the
+    // host handing it over refuses to wake it, as does the host that
+    // adopted it until it has arrived; adopting again is the same
+    // adoption; a move given up keeps it where it was, whole.
+    let (here, there) = (&a.local, &b.local);
+    here.sleep_cold(&s).await.unwrap();
+    here.hand_over(&s).await.unwrap();
+    assert!(matches!(here.wake(&s).await, Err(Error::Moving(_))));
+    there.adopt(&s).await.unwrap();
+    there.adopt(&s).await.unwrap();
+    assert!(matches!(there.wake(&s).await, Err(Error::Moving(_))));
+    there.release(&s).await.unwrap();
+    here.stay(&s).await.unwrap();
+    here.wake(&s).await.unwrap();
+    assert_eq!(sh("cat /kept").await, "again");
+    assert!(there.list().unwrap().is_empty());
+
     // Nowhere to go: said.
     for (to, why) in [("ma", "already"), ("mz", "no host mz")] {
         match api1.move_sprite(&s, Some(to)).await {

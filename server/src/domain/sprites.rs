@@ -804,12 +804,22 @@ pub async fn host_names(db: &crate::db::Db) -> Result<std::collections::HashSet<
 }
 
 /// Removes rows whose host sprite never came to be (a crash mid-create).
+/// With host daemons, other API servers may be making sprites right now,
+/// and may know hosts this one does not: a row younger than
+/// [`SETTLING_MS`], or placed on a host this server does not know, stays.
 pub async fn reconcile(state: &AppState) -> Result<(), ApiError> {
     let rows = sqlx::query("SELECT * FROM sprites")
         .fetch_all(state.db.pool())
         .await?;
     for row in &rows {
         let r = record(row)?;
+        if let Some(fleet) = &state.cluster {
+            let machine: Option<String> = sqlx::Row::try_get(row, "machine")?;
+            let unknown_host = machine.is_some_and(|m| fleet.member_named(&m).is_err());
+            if unknown_host || now_ms() - r.created_at < SETTLING_MS {
+                continue;
+            }
+        }
         if let Err(vmhost::Error::NotFound(_)) = state.host.get(&host_name(&r)?).await {
             tracing::warn!(sprite = %r.name, "removing a sprite whose creation never finished");
             sqlx::query("DELETE FROM sprites WHERE id = $1")
@@ -821,6 +831,9 @@ pub async fn reconcile(state: &AppState) -> Result<(), ApiError> {
     }
     Ok(())
 }
+
+/// How long a new row may wait for its sprite, made by another API server.
+const SETTLING_MS: i64 = 10 * 60 * 1000;
 
 /// The machine's sprites, runtime and pool, for operators.
 pub async fn host_summary(state: &AppState) -> Result<sprites_wire::api::HostSummary, ApiError> {

@@ -700,6 +700,15 @@ impl Verbs for Remote {
     async fn prefetch(&self, name: &SpriteName) -> Result<u64> {
         self.call(Call::Prefetch { name: name.clone() }).await
     }
+    async fn hand_over(&self, name: &SpriteName) -> Result<()> {
+        self.call(Call::HandOver { name: name.clone() }).await
+    }
+    async fn stay(&self, name: &SpriteName) -> Result<()> {
+        self.call(Call::Stay { name: name.clone() }).await
+    }
+    async fn arrive(&self, name: &SpriteName) -> Result<()> {
+        self.call(Call::Arrive { name: name.clone() }).await
+    }
     async fn prune(&self, name: &SpriteName) -> Result<Vec<CheckpointId>> {
         self.call(Call::Prune { name: name.clone() }).await
     }

@@ -291,15 +291,19 @@ impl Fleet {
         Err(silent.unwrap_or_else(|| Error::NotFound(name.to_string())))
     }
 
-    /// Forgets that sprite `name` lives on `member`, if that was known;
-    /// whether it was.
-    fn unsettle(&self, name: &SpriteName, member: usize) -> bool {
+    /// After `member` said it has no sprite `name`: forgets that it is
+    /// there, if that was still known; whether the sprite may be elsewhere
+    /// (it was thought to be there, or is now thought to be on another).
+    fn moved_from(&self, name: &SpriteName, member: usize) -> bool {
         let mut places = self.places.lock().expect("places");
-        let known = places.get(name) == Some(&member);
-        if known {
-            places.remove(name);
+        match places.get(name) {
+            Some(at) if *at == member => {
+                places.remove(name);
+                true
+            }
+            Some(_) => true,
+            None => false,
         }
-        known
     }
 
     /// The member named `host`.
@@ -464,16 +468,19 @@ impl Fleet {
     /// 1. While it runs, everything it holds is shipped and `to` receives
     ///    it ahead, twice, so little is left for when it has stopped.
     /// 2. It stops on `from` (asleep cold): from here it answers nothing.
-    /// 3. `from` ships the rest and keeps only its records (evict).
-    /// 4. `to` adopts it from the object store.
+    /// 3. `from` ships the rest, keeps only its records, and brings it back
+    ///    no more (hand over).
+    /// 4. `to` adopts it from the object store, not to wake it yet.
     /// 5. `from` lets it go; from here it lives on `to`.
-    /// 6. It wakes on `to` (its disk fetched), if it was running; a
-    ///    sprite asleep arrives asleep cold (a warm sleep's memory does
-    ///    not travel).
+    /// 6. `to` is told it has arrived, and wakes it (its disk fetched) if
+    ///    it was running; a sprite asleep arrives asleep cold (a warm
+    ///    sleep's memory does not travel).
     ///
-    /// A failure before 5 leaves it on `from` (woken again if it was
-    /// awake; what was evicted comes back on that wake); a failure of 5
-    /// undoes 4. Once 5 is done it is on `to` whatever follows.
+    /// From 3 to 6 a wake on either host is refused (`Error::Moving`), so
+    /// it never runs on both. A failure before 5 undoes 4 and keeps it on
+    /// `from` (woken again if it was running; what was evicted comes back
+    /// on that wake); a release whose answer was lost counts as done when
+    /// `from` no longer has it. Once 5 is done it is on `to`.
     async fn shift(&self, name: &SpriteName, from: usize, to: usize) -> Result<Moved> {
         let (source, target) = (&self.members[from].verbs, &self.members[to].verbs);
         if !source.replicates() || !target.replicates() {
@@ -496,11 +503,23 @@ impl Fleet {
                 source.sleep_cold(name).await?;
                 step("stopped");
             }
-            source.evict(name).await?;
-            step("evicted");
-            target.adopt(name).await?;
+            source.hand_over(name).await?;
+            step("handed over");
+            match target.adopt(name).await {
+                Ok(_) => {}
+                // Adopted, maybe, with the answer lost: let go again.
+                Err(e @ Error::Fault(_)) => {
+                    let _ = target.release(name).await;
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            }
             step("adopted");
             if let Err(e) = source.release(name).await {
+                // Released, maybe, with the answer lost: then it is done.
+                if matches!(source.get(name).await, Err(Error::NotFound(_))) {
+                    return Ok(());
+                }
                 let _ = target.release(name).await;
                 return Err(e);
             }
@@ -508,12 +527,14 @@ impl Fleet {
             Ok(())
         };
         if let Err(e) = handed.await {
+            let _ = source.stay(name).await;
             if awake {
                 let _ = source.wake(name).await;
             }
             return Err(e);
         }
         self.settle(name, to);
+        target.arrive(name).await?;
         if awake {
             target.wake(name).await?;
             step("woken");
@@ -523,32 +544,6 @@ impl Fleet {
             downtime_ms: frozen.elapsed().as_millis() as u64,
         })
     }
-}
-
-/// An archive kept in an unnamed file, to be read once per host.
-fn spool(mut archive: Box<dyn std::io::Read + Send>, max_bytes: u64) -> Result<std::fs::File> {
-    use std::io::{Read, Seek};
-    let path = std::env::temp_dir().join(format!("vmhost-import-{:016x}", rand::random::<u64>()));
-    let mut file = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| Error::path("cannot keep the archive", &path, e))?;
-    let _ = std::fs::remove_file(&path);
-    // An archive holds its files' bytes and headers; compressed, fewer.
-    let most = max_bytes.saturating_mul(2).saturating_add(16 << 20);
-    let copied = std::io::copy(&mut (&mut archive).take(most + 1), &mut file)
-        .map_err(|e| Error::io("cannot read the archive", e))?;
-    if copied > most {
-        return Err(Error::Invalid(format!(
-            "the archive is larger than {} MiB",
-            most >> 20
-        )));
-    }
-    file.rewind()
-        .map_err(|e| Error::io("cannot read the archive", e))?;
-    Ok(file)
 }
 
 type Progress = Box<dyn for<'line> FnMut(&'line str) + Send + 'static>;
@@ -591,7 +586,7 @@ macro_rules! fleet_verbs {
                     let at = self.locate($name).await?;
                     match self.members[at].verbs.$verb($name $(, $arg.clone())*).await {
                         // Moved since it was placed: asked where it is now.
-                        Err(Error::NotFound(_)) if self.unsettle($name, at) => {
+                        Err(Error::NotFound(_)) if self.moved_from($name, at) => {
                             let at = self.locate($name).await?;
                             self.members[at].verbs.$verb($name $(, $arg)*).await
                         }
@@ -647,6 +642,9 @@ fleet_verbs! {
         fn evict(&self, name) -> ();
         fn prune(&self, name) -> Vec<CheckpointId>;
         fn release(&self, name) -> ();
+        fn hand_over(&self, name) -> ();
+        fn stay(&self, name) -> ();
+        fn arrive(&self, name) -> ();
     }
 
     /// On the host with the most room.
@@ -696,8 +694,15 @@ fleet_verbs! {
         .await
     }
     async fn destroy(&self, name: &SpriteName) -> Result<()> {
-        let member = self.locate(name).await?;
-        self.members[member].verbs.destroy(name).await?;
+        let mut member = self.locate(name).await?;
+        match self.members[member].verbs.destroy(name).await {
+            // Moved since it was placed: destroyed where it is now.
+            Err(Error::NotFound(_)) if self.moved_from(name, member) => {
+                member = self.locate(name).await?;
+                self.members[member].verbs.destroy(name).await?;
+            }
+            done => done?,
+        }
         let mut places = self.places.lock().expect("places");
         if places.get(name) == Some(&member) {
             places.remove(name);
@@ -755,8 +760,12 @@ fleet_verbs! {
         }
         Ok(image)
     }
-    /// Imported on every host, one after the other, from one copy of the
-    /// archive kept here meanwhile.
+    /// Imported on the host with the most room, only: an import on each
+    /// would make different images of one name, and a sprite's first
+    /// checkpoint, a difference from its image, could then be received by
+    /// no other host. Sprites made from it go to that host (the others
+    /// lack the image), and another host that receives one of them takes
+    /// the image from the object store.
     async fn import_image(
         &self,
         image: &str,
@@ -764,25 +773,11 @@ fleet_verbs! {
         max_bytes: u64,
         progress: Progress,
     ) -> Result<Image> {
-        use std::io::Seek;
-        let file = tokio::task::spawn_blocking(move || spool(archive, max_bytes))
+        let member = self.placement(0).await?[0];
+        self.members[member]
+            .verbs
+            .import_image(image, archive, max_bytes, progress)
             .await
-            .map_err(|e| Error::Fault(format!("keeping the archive: {e}")))??;
-        let shared = Arc::new(Mutex::new(progress));
-        let mut imported = None;
-        for m in &self.members {
-            let mut copy = file
-                .try_clone()
-                .map_err(|e| Error::io("cannot read the archive", e))?;
-            copy.rewind()
-                .map_err(|e| Error::io("cannot read the archive", e))?;
-            let made = m
-                .verbs
-                .import_image(image, Box::new(copy), max_bytes, progress_of(&shared, &m.name))
-                .await?;
-            imported.get_or_insert(made);
-        }
-        Ok(imported.expect("a fleet has a host"))
     }
 
     fn replicates(&self) -> bool {

@@ -565,7 +565,11 @@ impl Host {
         let full = format!("{name}@{}", recipe.hash(self.cfg.ids.base));
         if let Some(bucket) = self.cfg.bucket.as_deref() {
             progress(&format!("looking for image {full} in the object store"));
-            self.take_image_from(bucket, &full).await?;
+            // The store away: built here; it is put there with the first
+            // sprite shipped.
+            if let Err(e) = self.take_image_from(bucket, &full).await {
+                tracing::warn!(image = %full, error = %e, "the image is not taken from the object store");
+            }
         }
         let (pool, name, recipe) = (self.pool.clone(), name.to_string(), recipe.clone());
         let base = self.cfg.ids.base;
@@ -575,7 +579,9 @@ impl Host {
         .await
         .map_err(|e| Error::Runtime(format!("the image build stopped: {e}")))??;
         if let Some(bucket) = self.cfg.bucket.as_deref() {
-            self.publish_image(bucket, &full).await?;
+            if let Err(e) = self.publish_image(bucket, &full).await {
+                tracing::warn!(image = %full, error = %e, "the image is not in the object store yet");
+            }
         }
         Ok(image)
     }

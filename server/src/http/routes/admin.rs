@@ -7,7 +7,7 @@ use sprites_wire::accounts::{Invitation, InvitationList, NewInvitation, UserList
 use sprites_wire::api::{ClusterHost, DrainReport, HostList, MoveSprite, SpriteMoved};
 
 use super::answer::{made, Answer, Done, Made};
-use super::json::Body;
+use super::json::{Body, OptionalBody};
 use crate::domain::{admin, hosts};
 use crate::http::auth::Admin;
 use crate::AppState;
@@ -63,7 +63,7 @@ pub(super) async fn move_sprite(
     State(state): State<AppState>,
     _: Admin,
     Path((org, name)): Path<(String, String)>,
-    Body(req): Body<MoveSprite>,
+    OptionalBody(req): OptionalBody<MoveSprite>,
 ) -> Answer<SpriteMoved> {
     Ok(Json(hosts::move_sprite(&state, &org, &name, &req).await?))
 }

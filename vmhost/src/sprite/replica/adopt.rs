@@ -8,9 +8,13 @@
 //! first use); [`Host::release`] on the old host then drops its records,
 //! keeping every object (no tombstone: the sprite lives on).
 //!
-//! Between the two, both hosts list the sprite and neither holds its disk:
-//! whichever wakes it fetches the same checkpoints from the bucket. Which
-//! one people reach is the cluster's to say.
+//! Between the two, both hosts list the sprite and neither holds its disk,
+//! and neither brings it back: the old host was handed it over
+//! ([`Host::hand_over`]: evicted and marked leaving) and the new one
+//! adopted it arriving; a wake on either is refused (`Error::Moving`).
+//! The new host lets it wake once told it has arrived ([`Host::arrive`],
+//! after the release); a move given up keeps it on the old host
+//! ([`Host::stay`]). So it never runs on both.
 //!
 //! So that little is fetched once the sprite has stopped, the new host
 //! can [`Host::prefetch`] it while it still runs on the old one: every
@@ -26,7 +30,7 @@ use std::path::PathBuf;
 
 use sprites_wire::{CheckpointId, SpriteName};
 
-use super::{sprite_prefix, Bucket, Location, Parent, ReplicaState};
+use super::{sprite_prefix, Bucket, Location, Moving, Parent, ReplicaState};
 use crate::btrfs;
 use crate::error::{Error, Result};
 use crate::failpoint::step;
@@ -35,10 +39,16 @@ use crate::sprite::{wrong_phase, Host, Phase, SpriteInfo};
 impl Host {
     /// Takes on sprite `name` as the bucket holds it (the latest making of
     /// the name that was not destroyed): listed at once, asleep cold.
+    /// It does not wake until [`Host::arrive`]; adopting it again
+    /// meanwhile (a move tried again) is the same adoption.
     pub async fn adopt(&self, name: &SpriteName) -> Result<SpriteInfo> {
         let bucket = self.bucket()?;
         let _guard = self.lock(name).await;
-        if self.paths(name).record.exists() {
+        let paths = self.paths(name);
+        if paths.record.exists() {
+            if ReplicaState::read(&paths)?.moving == Some(Moving::Arriving) {
+                return self.get(name);
+            }
             return Err(Error::AlreadyExists(name.to_string()));
         }
         let born = self.born(bucket, name).await?;
@@ -47,8 +57,50 @@ impl Host {
         for failure in failures {
             tracing::warn!(sprite = %name, "adopted without: {failure}");
         }
+        self.set_moving(&paths, Some(Moving::Arriving))?;
         self.emit(name, Phase::SleepingCold);
         self.get(name)
+    }
+
+    /// Hands sprite `name`, asleep cold, over to a move: everything shipped
+    /// and only its records kept (as [`Host::evict`]), and it is not
+    /// brought back here until released or kept ([`Host::stay`]).
+    pub async fn hand_over(&self, name: &SpriteName) -> Result<()> {
+        self.evict(name).await?;
+        let _guard = self.lock(name).await;
+        let (paths, _) = self.load(name)?;
+        if ReplicaState::read(&paths)?.location != Location::Bucket {
+            return Err(Error::Invalid(format!(
+                "sprite {name} was woken while it was handed over; it stays"
+            )));
+        }
+        self.set_moving(&paths, Some(Moving::Leaving))
+    }
+
+    /// Keeps sprite `name` here after all: a move of it given up.
+    pub async fn stay(&self, name: &SpriteName) -> Result<()> {
+        let _guard = self.lock(name).await;
+        let (paths, _) = self.load(name)?;
+        if ReplicaState::read(&paths)?.moving == Some(Moving::Leaving) {
+            self.set_moving(&paths, None)?;
+        }
+        Ok(())
+    }
+
+    /// Sprite `name`, adopted, is this host's now: it may wake.
+    pub async fn arrive(&self, name: &SpriteName) -> Result<()> {
+        let _guard = self.lock(name).await;
+        let (paths, _) = self.load(name)?;
+        if ReplicaState::read(&paths)?.moving == Some(Moving::Arriving) {
+            self.set_moving(&paths, None)?;
+        }
+        Ok(())
+    }
+
+    fn set_moving(&self, paths: &crate::sprite::Paths, moving: Option<Moving>) -> Result<()> {
+        let mut state = ReplicaState::read(paths)?;
+        state.moving = moving;
+        state.write(paths)
     }
 
     /// When the sprite `name` the bucket holds was made (the latest making

@@ -261,6 +261,10 @@ impl Host {
         if state.location == Location::Local {
             return Ok(Vec::new());
         }
+        // Brought back on one end of a move, it could run on both.
+        if state.moving.is_some() {
+            return Err(Error::Moving(name.to_string()));
+        }
         let bucket = self.bucket()?;
         let mut failures = Vec::new();
         let prefix = sprite_prefix(&self.cfg.instance, name.as_str(), rec.created_at);

@@ -130,6 +130,20 @@ pub struct ReplicaState {
     /// The bucket layout `shipped` speaks of (see [`LAYOUT`]).
     #[serde(default)]
     pub layout: u32,
+    /// Between hosts: neither end brings its disk back meanwhile.
+    #[serde(default)]
+    pub moving: Option<Moving>,
+}
+
+/// A sprite's side of a move between hosts (see `adopt.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Moving {
+    /// Handed over: it stays here, in the bucket alone, until released
+    /// (or kept, should the move be given up).
+    Leaving,
+    /// Adopted: it wakes here once the host it left has released it.
+    Arriving,
 }
 
 /// The layout of the bucket this host writes (the module's): what was
