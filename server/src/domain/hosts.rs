@@ -8,7 +8,7 @@ use std::time::Duration;
 use sprites_wire::api::{
     ClusterHost, DrainReport, HostList, HostState, MoveSprite, NotMoved, SpriteMoved,
 };
-use vmhost::remote::Fleet;
+use vmhost::remote::{Fleet, Moved};
 use vmhost::{Capacity, SpriteName};
 
 use crate::db::{self, Db};
@@ -82,11 +82,7 @@ pub async fn settle(db: &Db, places: &HashMap<String, String>) -> Result<usize, 
             continue;
         };
         if machine.as_deref() != Some(host) {
-            sqlx::query("UPDATE sprites SET machine = $1 WHERE host_name = $2")
-                .bind(host)
-                .bind(&sprite)
-                .execute(db.pool())
-                .await?;
+            placed(db, &sprite, host).await?;
             changed += 1;
         }
     }
@@ -177,6 +173,7 @@ async fn known_as(db: &Db, sprite: &str) -> Result<(String, String), ApiError> {
     Ok(row.unwrap_or_else(|| (String::new(), sprite.to_string())))
 }
 
+/// Writes down that the sprite named `sprite` on its host lives on `host`.
 async fn placed(db: &Db, sprite: &str, host: &str) -> Result<(), ApiError> {
     sqlx::query("UPDATE sprites SET machine = $1 WHERE host_name = $2")
         .bind(host)
@@ -208,12 +205,16 @@ pub async fn move_sprite(
     let sprite = SpriteName::parse(&host_name).map_err(vmhost::Error::from)?;
     let moved = fleet.move_sprite(&sprite, req.to.as_deref()).await?;
     placed(&state.db, &host_name, &moved.host).await?;
-    Ok(SpriteMoved {
-        organization: org.to_string(),
-        name: name.to_string(),
+    Ok(sprite_moved(org.to_string(), name.to_string(), moved))
+}
+
+fn sprite_moved(organization: String, name: String, moved: Moved) -> SpriteMoved {
+    SpriteMoved {
+        organization,
+        name,
         host: moved.host,
         downtime_ms: moved.downtime_ms,
-    })
+    }
 }
 
 /// Host `host` takes no new sprite (every API server hears it on its next
@@ -222,10 +223,9 @@ pub async fn move_sprite(
 pub async fn drain(state: &AppState, host: &str) -> Result<DrainReport, ApiError> {
     let fleet = cluster(state)?;
     fleet.member_named(host)?;
-    // Written first: a heartbeat in between reads it, and does not open
-    // the host again.
+    // Written before the fleet's drain closes the host: a heartbeat in
+    // between reads it, and does not open the host again.
     set_cordoned(&state.db, host, true).await?;
-    fleet.set_open(host, false)?;
     let mut report = DrainReport {
         host: host.to_string(),
         moved: Vec::new(),
@@ -236,12 +236,7 @@ pub async fn drain(state: &AppState, host: &str) -> Result<DrainReport, ApiError
         match moved {
             Ok(moved) => {
                 placed(&state.db, sprite.as_str(), &moved.host).await?;
-                report.moved.push(SpriteMoved {
-                    organization,
-                    name,
-                    host: moved.host,
-                    downtime_ms: moved.downtime_ms,
-                });
+                report.moved.push(sprite_moved(organization, name, moved));
             }
             Err(e) => report.failed.push(NotMoved {
                 organization,

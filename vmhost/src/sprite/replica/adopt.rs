@@ -79,19 +79,19 @@ impl Host {
 
     /// Keeps sprite `name` here after all: a move of it given up.
     pub async fn stay(&self, name: &SpriteName) -> Result<()> {
-        let _guard = self.lock(name).await;
-        let (paths, _) = self.load(name)?;
-        if ReplicaState::read(&paths)?.moving == Some(Moving::Leaving) {
-            self.set_moving(&paths, None)?;
-        }
-        Ok(())
+        self.end_move(name, Moving::Leaving).await
     }
 
     /// Sprite `name`, adopted, is this host's now: it may wake.
     pub async fn arrive(&self, name: &SpriteName) -> Result<()> {
+        self.end_move(name, Moving::Arriving).await
+    }
+
+    /// Clears sprite `name`'s mark of a move, when it is `side`.
+    async fn end_move(&self, name: &SpriteName, side: Moving) -> Result<()> {
         let _guard = self.lock(name).await;
         let (paths, _) = self.load(name)?;
-        if ReplicaState::read(&paths)?.moving == Some(Moving::Arriving) {
+        if ReplicaState::read(&paths)?.moving == Some(side) {
             self.set_moving(&paths, None)?;
         }
         Ok(())
