@@ -101,6 +101,31 @@ async fn checkpoints_are_consistent_and_browsable() {
     cleanup(&host).await;
 }
 
+/// A checkpoint freezes the sprite for a few milliseconds: a command that
+/// comes then waits for the thaw instead of finding it asleep.
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_during_checkpoints_wait_for_the_thaw() {
+    let (host, s) = sprite("t-ckpt-exec", "busy").await;
+    let host = std::sync::Arc::new(host);
+    let taking = {
+        let (host, s) = (host.clone(), s.clone());
+        tokio::spawn(async move {
+            for _ in 0..20 {
+                host.checkpoint(&s, "").await.unwrap();
+            }
+        })
+    };
+    let mut ran = 0;
+    while !taking.is_finished() {
+        let out = host.run(&s, &["true"], b"").await;
+        assert_eq!(out.expect("a command during a checkpoint").code, 0);
+        ran += 1;
+    }
+    taking.await.unwrap();
+    assert!(ran > 20, "only {ran} commands ran beside the checkpoints");
+    cleanup(&host).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn fork_from_a_checkpoint_or_the_current_state() {
     let (host, s) = sprite("t-fork", "base").await;

@@ -9,17 +9,26 @@ use crate::error::{Error, Result};
 
 impl Host {
     /// The init of the running sprite, to ask for `op`; while the sprite
-    /// restarts, once it has (its old init is going away).
+    /// restarts, once it has (its old init is going away); while a
+    /// checkpoint holds it frozen, once it is thawed.
     async fn running_agent(
         &self,
         name: &SpriteName,
         op: &'static str,
     ) -> Result<crate::agent::Agent> {
-        if self.restarting.lock().unwrap().contains(name.as_str()) {
+        let restarting = self.restarting.lock().unwrap().contains(name.as_str());
+        if restarting || self.frozen_awake(name)? {
             drop(self.lock(name).await);
         }
         self.is_running(name, op)?;
         Ok(self.agent(name))
+    }
+
+    /// Whether the sprite is frozen while it is meant to run: a checkpoint
+    /// holds it for a few milliseconds, under its lock, and thaws it.
+    fn frozen_awake(&self, name: &SpriteName) -> Result<bool> {
+        let (_, rec) = self.load(name)?;
+        Ok(rec.desired == super::Desired::Running && self.observe(name)? == Phase::SleepingWarm)
     }
 
     /// Refuses `op` unless the sprite runs.
