@@ -97,6 +97,7 @@ impl ApiError {
                 E::PoolFull => (StatusCode::INSUFFICIENT_STORAGE, "pool_full"),
                 E::NoRoom(_) => (StatusCode::SERVICE_UNAVAILABLE, "no_room"),
                 E::Moving(_) => (StatusCode::CONFLICT, "moving"),
+                E::Fenced(_) => (StatusCode::SERVICE_UNAVAILABLE, "fenced"),
                 E::PortClosed(_) => (StatusCode::BAD_GATEWAY, "port_closed"),
                 // A disk that lives in the object store, which is away now.
                 E::Bucket(_) => (StatusCode::SERVICE_UNAVAILABLE, "object_store_unavailable"),

@@ -419,11 +419,15 @@ async fn run(
     sprites::reconcile(&state).await?;
     let state = state.with_background();
     let _heartbeat = match &opened {
-        Opened::Fleet(fleet, addresses) => Some(heartbeat::spawn_heartbeat(
-            state.db.clone(),
-            fleet.clone(),
-            addresses.clone(),
-        )),
+        Opened::Fleet(fleet, addresses) => Some(
+            heartbeat::Heart {
+                db: state.db.clone(),
+                fleet: fleet.clone(),
+                addresses: addresses.clone(),
+                timeout: state.settings.host_timeout(),
+            }
+            .spawn(),
+        ),
         Opened::Here(_) => None,
     };
     // Sprites on this machine reach the server over loopback.

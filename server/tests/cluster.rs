@@ -12,19 +12,38 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::TestServer;
-use sprites_server::workers::hosts::beat;
+use sprites_server::db::Db;
+use sprites_server::workers::hosts::Heart;
 use sprites_wire::api::{HostList, HostState, NewCheckpoint};
 use sprites_wire::client;
 use vmhost::cluster::{ClusterCa, Role};
 use vmhost::remote::{Fleet, Floors, Member, Remote};
 use vmhost::testing::Served;
-use vmhost::Verbs;
+use vmhost::{HostConfig, Verbs};
 
 async fn serve(ca: &ClusterCa, instance: &str, name: &str) -> Served {
     vmhost::testing::serve(ca, vmhost::testing::host(instance).await, name).await
 }
 
 /// An API server `api` over both hosts, on the database at `url`.
+/// How long a host may be silent in these tests before it is lost; the
+/// hosts' leases are half of it.
+const TIMEOUT: Duration = Duration::from_secs(3);
+
+/// One beat of `fleet`'s heartbeat, as the server's own would beat.
+async fn beat(db: &Db, fleet: &Arc<Fleet>, addresses: &HashMap<String, String>) {
+    heart(db, fleet, addresses).beat().await
+}
+
+fn heart(db: &Db, fleet: &Arc<Fleet>, addresses: &HashMap<String, String>) -> Heart {
+    Heart {
+        db: db.clone(),
+        fleet: fleet.clone(),
+        addresses: addresses.clone(),
+        timeout: TIMEOUT,
+    }
+}
+
 async fn api_server(
     ca: &ClusterCa,
     api: &str,
@@ -44,7 +63,7 @@ async fn api_server(
     }
     let fleet = Arc::new(Fleet::new(members, Floors::default()).await.unwrap());
     let settings = sprites_server::Settings {
-        host_timeout: Some(Duration::from_secs(2)),
+        host_timeout: Some(TIMEOUT),
         ..Default::default()
     };
     let srv = common::start_over(fleet.clone(), hosts[0].1.local.clone(), url, settings).await;
@@ -117,7 +136,7 @@ async fn two_api_servers_share_hosts_on_one_postgresql() {
     // hb stops answering: written down, and shown silent once the host
     // timeout has passed; its sprites stay where they are.
     b.stop().await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(TIMEOUT + Duration::from_millis(100)).await;
     beat(&one.state.db, &fleet1, &addresses).await;
     let hosts: HostList = one.ok(&token, client::hosts()).await;
     let hb = hosts.hosts.iter().find(|h| h.name == "hb").unwrap();
@@ -138,25 +157,33 @@ async fn two_api_servers_share_hosts_on_one_postgresql() {
 /// each its own pool (the second without a network of its own), busybox
 /// their default image.
 async fn movable_hosts(ca: &ClusterCa, test: &str) -> (Served, Served) {
-    let bucket = common::test_bucket(test);
-    let instance = format!("t-{test}");
-    let mut first = vmhost::testing::config(&instance);
-    first.bucket = Some(bucket.clone());
-    first.default_image = "busybox".into();
-    let first = vmhost::testing::host_with(first).await;
-    let mut second = vmhost::testing::config(&instance);
-    second.data_dir = format!("{}-{test}", vmhost::testing::data_dir().display()).into();
-    second.run_dir = format!("{}-{test}", vmhost::testing::run_dir().display()).into();
+    let (first, second) = movable_configs(test, None);
     vmhost::testing::fresh_data_dir(&second.data_dir).unwrap();
-    second.pool_image_size = 8 << 30;
-    second.egress = false;
-    second.bucket = Some(bucket);
-    second.default_image = "busybox".into();
+    let first = vmhost::testing::host_with(first).await;
     let second = vmhost::Host::open(second).await.unwrap();
     (
         vmhost::testing::serve(ca, first, "ma").await,
         vmhost::testing::serve(ca, second, "mb").await,
     )
+}
+
+/// The configurations of [`movable_hosts`], with a lease when given.
+fn movable_configs(test: &str, lease: Option<Duration>) -> (HostConfig, HostConfig) {
+    let bucket = common::test_bucket(test);
+    let instance = format!("t-{test}");
+    let mut first = vmhost::testing::config(&instance);
+    first.bucket = Some(bucket.clone());
+    first.default_image = "busybox".into();
+    first.lease = lease;
+    let mut second = vmhost::testing::config(&instance);
+    second.data_dir = format!("{}-{test}", vmhost::testing::data_dir().display()).into();
+    second.run_dir = format!("{}-{test}", vmhost::testing::run_dir().display()).into();
+    second.pool_image_size = 8 << 30;
+    second.egress = false;
+    second.bucket = Some(bucket);
+    second.default_image = "busybox".into();
+    second.lease = lease;
+    (first, second)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -246,4 +273,136 @@ async fn an_admin_moves_a_sprite_and_drains_a_host() {
 
     vmhost::testing::destroy_all(&*a.local).await;
     vmhost::testing::destroy_all(&*b.local).await;
+}
+
+/// A host lost, daemon and sandboxes killed at once: once the host timeout
+/// has passed, every sprite of it answers again on the other host, from
+/// its last state in the object store, and says so; none is lost or
+/// doubled; and when the host comes back it runs none of them and lets
+/// them go.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_hosts_sprites_come_back_on_the_other_and_never_run_twice() {
+    let ca = ClusterCa::generate("test").unwrap();
+    let (first, second) = movable_configs("cluster-lost", Some(TIMEOUT / 2));
+    vmhost::testing::fresh_data_dir(&second.data_dir).unwrap();
+    let a = vmhost::testing::serve(&ca, vmhost::testing::host_with(first).await, "la").await;
+    let host_b = vmhost::Host::open(second.clone()).await.unwrap();
+    let mut b = vmhost::testing::serve(&ca, host_b, "lb").await;
+    let url = common::postgres("t_cluster_lost").await;
+    let hosts = [("la", &a), ("lb", &b)];
+    let (one, fleet1, addresses) = api_server(&ca, "api1", &hosts, &url).await;
+    let (two, fleet2, _) = api_server(&ca, "api2", &hosts, &url).await;
+    // Both servers beat, as they do when they run.
+    let hearts = [
+        heart(&one.state.db, &fleet1, &addresses).spawn(),
+        heart(&two.state.db, &fleet2, &addresses).spawn(),
+    ];
+    fleet1
+        .prepare_image(
+            "busybox",
+            &vmhost::image::Recipe::busybox(),
+            Box::new(|_: &str| {}),
+        )
+        .await
+        .unwrap();
+    let token = one.user("ops").await;
+
+    // Sprites on lb, each with a file shipped and one written after.
+    let names: Vec<String> = (0..3).map(|i| format!("l{i}")).collect();
+    let mut on_b = Vec::new();
+    for name in &names {
+        let (status, v) = one.create(&token, name.clone()).await;
+        assert!(status.is_success(), "{status} {v}");
+        let host = one.host_name(name).await;
+        if fleet1.host_of(&host) != Some("lb") {
+            let to = sprites_wire::api::MoveSprite {
+                to: Some("lb".into()),
+            };
+            one.ok(&token, client::move_sprite("ops", name, &to)).await;
+        }
+        one.run(name, &["/bin/sh", "-c", &format!("echo {name} > /kept")])
+            .await;
+        fleet1.replicate(&host, Duration::ZERO).await.unwrap();
+        on_b.push(host);
+    }
+
+    // lb dies: its daemon and its sandboxes. Each sprite's last shipped
+    // checkpoint is what it comes back from.
+    b.stop().await;
+    vmhost::testing::kill_sandboxes(&b.local).await;
+    let mut last = Vec::new();
+    for host in &on_b {
+        let shipped = b.local.replication(host).unwrap().last_shipped;
+        last.push(shipped.expect("shipped").to_string());
+    }
+
+    // Back on la, through either server, once lb is lost.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    for host in &on_b {
+        while a.local.get(host).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{host} never came back"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    for ((name, host), last) in names.iter().zip(&on_b).zip(&last) {
+        let woken = two.ok(&token, client::wake(name)).await;
+        assert_eq!(woken.status, "running");
+        let out = a.local.run(host, &["cat", "/kept"], b"").await.unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), name.as_str());
+        let sprite = one.ok(&token, client::sprite(name)).await;
+        let resumed = sprite.resumed.expect("where it came back from");
+        assert_eq!(resumed.host, "lb");
+        assert_eq!(resumed.checkpoint.as_ref(), Some(last), "{resumed:?}");
+        assert!(resumed.shipped_at.is_some(), "{resumed:?}");
+        // Still the same one sprite: checkpoints go on from where they were.
+        let req = NewCheckpoint {
+            comment: "after the failover".into(),
+        };
+        let (status, v) = one.send(&token, &client::checkpoint(name, &req)).await;
+        assert!(status.is_success(), "{status} {v}");
+    }
+    assert!(b
+        .local
+        .list()
+        .unwrap()
+        .iter()
+        .all(|s| s.phase != vmhost::Phase::Running));
+
+    // lb comes back, as a new daemon on its old pool and address: it
+    // restarts none of them, and lets each go.
+    let addr = b.addr.clone();
+    drop(b);
+    let back = vmhost::Host::open(second).await.unwrap();
+    let back = std::sync::Arc::new(back);
+    vmhost::Host::spawn_lease_keeper(&back);
+    let b = vmhost::testing::serve_at(&ca, back, "lb", &addr).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = b.local.list().unwrap();
+        assert!(
+            left.iter().all(|s| s.phase != vmhost::Phase::Running),
+            "a returning host runs a sprite: {left:?}"
+        );
+        if left.is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "lb keeps {left:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Every sprite once, on la, answering.
+    let listed = two.ok(&token, client::sprites(None)).await;
+    assert_eq!(listed.sprites.len(), names.len());
+    for host in &on_b {
+        assert_eq!(fleet2.host_of(host), Some("la"));
+        let out = a.local.run(host, &["cat", "/kept"], b"").await.unwrap();
+        assert_eq!(out.code, 0);
+    }
+
+    for heart in hearts {
+        heart.abort();
+    }
+    vmhost::testing::destroy_all(&*a.local).await;
 }

@@ -162,6 +162,12 @@ pub enum Call {
     Arrive {
         name: SpriteName,
     },
+    Hold {
+        names: Vec<SpriteName>,
+    },
+    Forget {
+        name: SpriteName,
+    },
     Prune {
         name: SpriteName,
     },
@@ -267,6 +273,8 @@ pub async fn answer(host: &dyn Verbs, call: Call) -> Result<Value, WireError> {
         C::HandOver { name } => reply(host.hand_over(&name).await),
         C::Stay { name } => reply(host.stay(&name).await),
         C::Arrive { name } => reply(host.arrive(&name).await),
+        C::Hold { names } => reply(host.hold(&names).await),
+        C::Forget { name } => reply(host.forget(&name).await),
         C::Prune { name } => reply(host.prune(&name).await),
         C::ForgetDestroyed => reply(host.forget_destroyed().await),
         C::PoolUsedBytes => reply(host.pool_used_bytes().await),

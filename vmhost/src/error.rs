@@ -52,6 +52,10 @@ pub enum Error {
     NoRoom(String),
     #[error("sprite {0} is moving to another host; try again in a moment")]
     Moving(String),
+    /// The host's lease lapsed: it runs the sprite again only once the
+    /// control plane holds it (see the fence in `sprite`).
+    #[error("sprite {0} waits for the control plane on its host; try again in a moment")]
+    Fenced(String),
     #[error("cannot start {0:?}: {1}")]
     Spawn(String, String),
     #[error("invalid request: {0}")]
@@ -253,6 +257,9 @@ pub enum WireError {
     Moving {
         sprite: String,
     },
+    Fenced {
+        sprite: String,
+    },
     Spawn {
         command: String,
         message: String,
@@ -371,6 +378,9 @@ impl From<&Error> for WireError {
             Error::Moving(sprite) => W::Moving {
                 sprite: sprite.clone(),
             },
+            Error::Fenced(sprite) => W::Fenced {
+                sprite: sprite.clone(),
+            },
             Error::Unreachable { dir, mode } => W::Unreachable {
                 dir: dir.clone(),
                 mode: *mode,
@@ -432,6 +442,7 @@ impl From<WireError> for Error {
             W::Refused { message } => Error::Refused(message),
             W::NoRoom { message } => Error::NoRoom(message),
             W::Moving { sprite } => Error::Moving(sprite),
+            W::Fenced { sprite } => Error::Fenced(sprite),
             W::Unreachable { dir, mode } => Error::Unreachable { dir, mode },
             W::Fault { message } => Error::Fault(message),
         }
@@ -541,6 +552,7 @@ mod tests {
             Error::Refused("v1 did not come back".into()),
             Error::NoRoom("h1: 10 MiB of disk free".into()),
             Error::Moving("s1".into()),
+            Error::Fenced("s1".into()),
             Error::Unreachable {
                 dir: "/srv".into(),
                 mode: 0o700,

@@ -38,8 +38,8 @@ pub use net::UntrackedLoopback;
 pub use pool::Pool;
 pub use sprite::replica;
 pub use sprite::{
-    Activity, Capacity, Check, CheckpointInfo, Connection, CreateOptions, Desired, Duplex, Host,
-    HostConfig, HostEvent, MgmtConnection, MgmtListener, Origin, Phase, SpriteInfo,
+    Activity, Capacity, Check, CheckpointInfo, Connection, CreateOptions, Desired, Duplex, Held,
+    Host, HostConfig, HostEvent, MgmtConnection, MgmtListener, Origin, Phase, SpriteInfo,
 };
 pub use sprite_init::{
     ExecSpec, ServiceEvent, ServiceInfo, ServiceOp, ServiceSpec, ServiceState, SessionInfo, WinSize,

@@ -101,6 +101,11 @@ enum Cmd {
         /// The folder of this host's identity (`vmhost cluster-issue --role host`).
         #[arg(long)]
         identity: PathBuf,
+        /// Seconds a hold of the API servers lasts: with none for this long,
+        /// the sprites here are fenced (frozen, never restarted) until one
+        /// comes. Keep it well under the servers' `--host-timeout`.
+        #[arg(long, default_value_t = 15)]
+        lease: u64,
     },
     /// Make a cluster's certificate authority, kept in folder `dir`.
     ClusterInit {
@@ -142,7 +147,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // A host daemon tells what it does; the other commands only what fails.
     let said = match cli.cmd {
-        Cmd::Serve { .. } => "warn,vmhost::remote=info",
+        Cmd::Serve { .. } => "warn,vmhost::remote=info,vmhost::sprite::fence=info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -203,6 +208,7 @@ async fn serve(host: Host, listen: &str, identity: &std::path::Path) -> anyhow::
     let acceptor = me.acceptor()?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let host = Arc::new(host);
+    let keeper = Host::spawn_lease_keeper(&host);
     eprintln!(
         "vmhost: serving {} sprites on {}",
         host.list()?.len(),
@@ -216,6 +222,7 @@ async fn serve(host: Host, listen: &str, identity: &std::path::Path) -> anyhow::
         }
     };
     vmhost::remote::serve(listener, acceptor, host.clone(), stop).await?;
+    keeper.abort();
     // Every connection has ended; the sprites go on running, and the next
     // daemon finds them.
     if let Ok(host) = Arc::try_unwrap(host) {
@@ -235,6 +242,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Cmd::Bench { runs, json } = cli.cmd {
         vmhost::bench::run(cfg, &cli.host.mirror, runs, json).await?;
         return Ok(ExitCode::SUCCESS);
+    }
+    let mut cfg = cfg;
+    if let Cmd::Serve { lease, .. } = cli.cmd {
+        cfg.lease = Some(std::time::Duration::from_secs(lease.max(1)));
     }
     let host = Host::open(cfg).await?;
     match cli.cmd {
@@ -320,7 +331,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Cmd::Evict { name } => host.evict(&name).await?,
-        Cmd::Serve { listen, identity } => serve(host, &listen, &identity).await?,
+        Cmd::Serve {
+            listen, identity, ..
+        } => serve(host, &listen, &identity).await?,
         Cmd::Bench { .. } | Cmd::ClusterInit { .. } | Cmd::ClusterIssue { .. } => {
             unreachable!("handled above")
         }

@@ -56,6 +56,14 @@ pub async fn host_with(cfg: HostConfig) -> Host {
         host.ensure_image("debian", &Recipe::debian(&mirror()), &mut progress)
             .expect("debian image");
     });
+    // Leftovers of a host with a lease are fenced at start: held first.
+    let leftovers: Vec<SpriteName> = host
+        .list()
+        .expect("list sprites")
+        .iter()
+        .filter_map(|s| SpriteName::parse(&s.name).ok())
+        .collect();
+    host.hold(&leftovers).await.expect("hold the leftovers");
     destroy_all(&host).await;
     host
 }
@@ -70,14 +78,27 @@ pub struct Served {
     serving: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// `host` served as host `name` of the cluster of authority `ca`.
+/// `host` served as host `name` of the cluster of authority `ca`, its
+/// lease kept (when it has one).
 pub async fn serve(ca: &crate::cluster::ClusterCa, host: Host, name: &str) -> Served {
     let local = std::sync::Arc::new(host);
+    Host::spawn_lease_keeper(&local);
+    serve_at(ca, local, name, "127.0.0.1:0").await
+}
+
+/// `local` served as host `name` on `addr` (`127.0.0.1:0`: any port): a
+/// host that comes back where it was.
+pub async fn serve_at(
+    ca: &crate::cluster::ClusterCa,
+    local: std::sync::Arc<Host>,
+    name: &str,
+    addr: &str,
+) -> Served {
     let acceptor = ca
         .issue(crate::cluster::Role::Host, name)
         .and_then(|me| me.acceptor())
         .expect("a host identity");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
         .expect("a loopback port");
     let addr = listener.local_addr().expect("bound").to_string();
@@ -102,6 +123,19 @@ impl Served {
             .await
             .expect("the daemon's task")
             .expect("the daemon ended cleanly");
+    }
+}
+
+/// Kills every sandbox of the host at once, as a machine's death would:
+/// their records still say how they should run.
+pub async fn kill_sandboxes(host: &Host) {
+    for s in host.list().expect("list sprites") {
+        let name = SpriteName::parse(&s.name).expect("listed names are valid");
+        let id = host.sandbox_id(&name);
+        host.runtime()
+            .stop(&id, std::time::Duration::ZERO)
+            .await
+            .expect("kill");
     }
 }
 

@@ -25,6 +25,7 @@ use crate::diff::Change;
 use crate::fs::Files;
 use crate::image::{Image, Recipe};
 use crate::sprite::replica::{Replication, ShipReport};
+use crate::sprite::Held;
 use crate::{
     Capacity, Check, CheckpointId, CheckpointInfo, Connection, CreateOptions, ExecOutput, ExecSpec,
     FsWatch, Host, HostEvent, MgmtListener, Phase, Result, ServiceEvents, ServiceInfo, ServiceOp,
@@ -174,6 +175,13 @@ pub trait Verbs: Send + Sync + 'static {
     /// Receives ahead, for an adoption to come, what the object store holds
     /// of a sprite another host keeps; the bytes received.
     async fn prefetch(&self, name: &SpriteName) -> Result<u64>;
+    /// The control plane places these sprites on this host for another
+    /// lease: the fenced ones among them go on (see the fence in
+    /// `sprite`).
+    async fn hold(&self, names: &[SpriteName]) -> Result<Held>;
+    /// Drops this host's copy of a fenced sprite that lives on another
+    /// host now, keeping its objects.
+    async fn forget(&self, name: &SpriteName) -> Result<()>;
 
     // ---- the machine
 
@@ -402,6 +410,12 @@ impl Verbs for Host {
     }
     async fn prefetch(&self, name: &SpriteName) -> Result<u64> {
         Host::prefetch(self, name).await
+    }
+    async fn hold(&self, names: &[SpriteName]) -> Result<Held> {
+        Host::hold(self, names).await
+    }
+    async fn forget(&self, name: &SpriteName) -> Result<()> {
+        Host::forget(self, name).await
     }
     async fn prune(&self, name: &SpriteName) -> Result<Vec<CheckpointId>> {
         Host::prune(self, name).await

@@ -194,6 +194,26 @@ pub struct Sprite {
     /// RFC 3339: its last start or wake.
     #[serde(default)]
     pub last_running_at: Option<String>,
+    /// Brought back on another host when its own was lost: from what.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed: Option<Resumed>,
+}
+
+/// A sprite brought back on another host after its own was lost, from
+/// its last state in the object store: what it wrote after that was lost
+/// with the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Resumed {
+    /// The host it was lost with.
+    pub host: String,
+    /// The checkpoint it resumed from (`v7`; often a hidden one the
+    /// replication took), none when nothing had been shipped.
+    pub checkpoint: Option<String>,
+    /// RFC 3339: when that checkpoint reached the object store.
+    pub shipped_at: Option<String>,
+    /// RFC 3339: when it came back.
+    pub at: String,
 }
 
 /// How a sprite's copy in the object store stands.

@@ -32,6 +32,16 @@ pub(crate) struct Record {
     pub(crate) cold_after: Option<i64>,
     /// Who made it (`None` for sprites made before owners were kept).
     pub(crate) owner_id: Option<String>,
+    /// Brought back from a lost host: that host, the checkpoint and when
+    /// it was shipped, and when it came back (ms since the Unix epoch).
+    #[sqlx(default)]
+    pub(crate) resumed_from_host: Option<String>,
+    #[sqlx(default)]
+    pub(crate) resumed_checkpoint: Option<String>,
+    #[sqlx(default)]
+    pub(crate) resumed_shipped_at: Option<i64>,
+    #[sqlx(default)]
+    pub(crate) resumed_at: Option<i64>,
 }
 
 /// A sprite's labels, read from their JSON column (unreadable ones are

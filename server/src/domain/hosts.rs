@@ -68,27 +68,6 @@ pub async fn heard(
     Ok(())
 }
 
-/// Records the host each sprite lives on (by its name on its host), for
-/// the sprites whose row says otherwise; how many changed. Sprites not in
-/// `places` (their host silent) keep what was known.
-pub async fn settle(db: &Db, places: &HashMap<String, String>) -> Result<usize, ApiError> {
-    let rows: Vec<(String, Option<String>)> =
-        sqlx::query_as("SELECT host_name, machine FROM sprites")
-            .fetch_all(db.pool())
-            .await?;
-    let mut changed = 0;
-    for (sprite, machine) in rows {
-        let Some(host) = places.get(&sprite) else {
-            continue;
-        };
-        if machine.as_deref() != Some(host) {
-            placed(db, &sprite, host).await?;
-            changed += 1;
-        }
-    }
-    Ok(changed)
-}
-
 #[derive(sqlx::FromRow)]
 struct HostRow {
     name: String,
@@ -281,4 +260,198 @@ pub async fn cordoned(db: &Db) -> Result<HashSet<String>, ApiError> {
         .fetch_all(db.pool())
         .await?;
     Ok(rows.into_iter().map(|(name,)| name).collect())
+}
+
+/// A sprite's place as the control plane keeps it.
+#[derive(sqlx::FromRow)]
+pub struct Placement {
+    pub host_name: String,
+    pub machine: Option<String>,
+    pub generation: i64,
+}
+
+/// Every sprite's place.
+pub async fn placements(db: &Db) -> Result<Vec<Placement>, ApiError> {
+    Ok(
+        sqlx::query_as("SELECT host_name, machine, generation FROM sprites")
+            .fetch_all(db.pool())
+            .await?,
+    )
+}
+
+/// Makes the fleet and the control plane agree on where each sprite
+/// lives: a row that names no host yet takes the fleet's (a new sprite);
+/// otherwise the row wins, as a move or a failover wrote it. How many
+/// rows were written.
+pub async fn reconcile_places(db: &Db, fleet: &Fleet, rows: &[Placement]) -> usize {
+    let places = fleet.places();
+    let mut written = 0;
+    for row in rows {
+        let known = places.get(&row.host_name);
+        match (&row.machine, known) {
+            (None, Some(host)) => match placed(db, &row.host_name, host).await {
+                Ok(()) => written += 1,
+                Err(e) => {
+                    tracing::warn!(sprite = %row.host_name, error = %e, "its host is not written down")
+                }
+            },
+            (Some(machine), known) if known != Some(machine) => {
+                if let Ok(name) = SpriteName::parse(&row.host_name) {
+                    // A host this server does not know: its own cluster's.
+                    let _ = fleet.place(&name, machine);
+                }
+            }
+            _ => {}
+        }
+    }
+    written
+}
+
+/// Gives host `member` its hold for another lease: the sprites the rows
+/// place on it. What it had fenced and the rows place on another host
+/// that has it is forgotten there; what it wants woken is woken.
+pub async fn hold(fleet: &Fleet, member: &vmhost::remote::Member, rows: &[Placement]) {
+    let places = fleet.places();
+    let mine = |row: &&Placement| match &row.machine {
+        Some(machine) => *machine == member.name,
+        None => places.get(&row.host_name) == Some(&member.name),
+    };
+    let names: Vec<SpriteName> = rows
+        .iter()
+        .filter(mine)
+        .filter_map(|row| SpriteName::parse(&row.host_name).ok())
+        .collect();
+    let held = match member.verbs.hold(&names).await {
+        Ok(held) => held,
+        Err(e) => {
+            tracing::warn!(host = %member.name, error = %e, "the host's hold was not given");
+            return;
+        }
+    };
+    for name in held.to_wake {
+        let verbs = member.verbs.clone();
+        tokio::spawn(async move {
+            if let Err(e) = verbs.wake(&name).await {
+                tracing::warn!(sprite = %name, error = %e, "a sprite held again does not wake");
+            }
+        });
+    }
+    let by_name: HashMap<&str, &Placement> =
+        rows.iter().map(|r| (r.host_name.as_str(), r)).collect();
+    for name in held.fenced {
+        let Some(Some(elsewhere)) = by_name.get(name.as_str()).map(|r| &r.machine) else {
+            continue;
+        };
+        if *elsewhere == member.name {
+            continue;
+        }
+        // Only a copy another host has is dropped.
+        let Ok(other) = fleet.member_named(elsewhere) else {
+            continue;
+        };
+        if other.verbs.get(&name).await.is_err() {
+            continue;
+        }
+        match member.verbs.forget(&name).await {
+            Ok(()) => {
+                tracing::info!(sprite = %name, host = %member.name, now_on = %elsewhere, "a returning host's copy is dropped")
+            }
+            Err(e) => tracing::warn!(sprite = %name, error = %e, "a returning host keeps its copy"),
+        }
+    }
+}
+
+/// The hosts silent for longer than `timeout` that still have sprites.
+pub async fn lost(db: &Db, timeout: Duration) -> Result<Vec<String>, ApiError> {
+    let since = db::now_ms() - timeout.as_millis() as i64;
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT h.name FROM hosts h WHERE h.last_seen_at IS NOT NULL AND h.last_seen_at < $1 \
+         AND EXISTS (SELECT 1 FROM sprites s WHERE s.machine = h.name)",
+    )
+    .bind(since)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows.into_iter().map(|(name,)| name).collect())
+}
+
+/// Brings every sprite of lost host `host` back on the other hosts from
+/// its last state in the object store; how many came back.
+///
+/// Each is claimed first, by a compare-and-set of its generation, so of
+/// several API servers doing this at once one brings it back; one that
+/// cannot come back (never shipped, no room) is given back to its host.
+pub async fn fail_over(db: &Db, fleet: &Fleet, host: &str) -> Result<usize, ApiError> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT host_name, generation FROM sprites WHERE machine = $1")
+            .bind(host)
+            .fetch_all(db.pool())
+            .await?;
+    let mut back = 0;
+    for (sprite, generation) in rows {
+        let Ok(name) = SpriteName::parse(&sprite) else {
+            continue;
+        };
+        let to = match fleet.roomiest_but(host, 0).await {
+            Ok(to) => to,
+            Err(e) => {
+                tracing::warn!(sprite = %name, error = %e, "a lost host's sprite has nowhere to go");
+                continue;
+            }
+        };
+        let claimed = sqlx::query(
+            "UPDATE sprites SET machine = $1, generation = generation + 1 \
+             WHERE host_name = $2 AND machine = $3 AND generation = $4",
+        )
+        .bind(&to)
+        .bind(&sprite)
+        .bind(host)
+        .bind(generation)
+        .execute(db.pool())
+        .await?;
+        if claimed.rows_affected() != 1 {
+            continue;
+        }
+        match fleet.take_over(&name, &to).await {
+            Ok(taken) => {
+                resumed(db, &sprite, host, &taken).await?;
+                tracing::warn!(sprite = %name, lost = %host, now_on = %to, checkpoint = ?taken.checkpoint, "a lost host's sprite came back");
+                back += 1;
+            }
+            Err(e) => {
+                tracing::error!(sprite = %name, lost = %host, error = %e, "a lost host's sprite cannot come back");
+                sqlx::query(
+                    "UPDATE sprites SET machine = $1 WHERE host_name = $2 AND machine = $3 \
+                     AND generation = $4",
+                )
+                .bind(host)
+                .bind(&sprite)
+                .bind(&to)
+                .bind(generation + 1)
+                .execute(db.pool())
+                .await?;
+            }
+        }
+    }
+    Ok(back)
+}
+
+/// Writes down where sprite `sprite` came back from.
+async fn resumed(
+    db: &Db,
+    sprite: &str,
+    lost: &str,
+    taken: &vmhost::remote::TakenOver,
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "UPDATE sprites SET resumed_from_host = $1, resumed_checkpoint = $2, \
+         resumed_shipped_at = $3, resumed_at = $4 WHERE host_name = $5",
+    )
+    .bind(lost)
+    .bind(taken.checkpoint.map(|c| c.to_string()))
+    .bind(taken.shipped_at.map(|t| t as i64))
+    .bind(db::now_ms())
+    .bind(sprite)
+    .execute(db.pool())
+    .await?;
+    Ok(())
 }

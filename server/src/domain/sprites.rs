@@ -59,7 +59,18 @@ async fn view(state: &AppState, caller: &Caller, r: Record) -> Result<Sprite, Ap
     };
     let defaults = state.settings.sleep;
     let secs = |v: Option<i64>, d: std::time::Duration| v.map_or(d.as_secs(), |v| v.max(0) as u64);
+    let iso = |ms: i64| crate::db::iso_ms(ms.max(0) as u64);
+    let resumed = match (&r.resumed_from_host, r.resumed_at) {
+        (Some(host), Some(at)) => Some(sprites_wire::api::Resumed {
+            host: host.clone(),
+            checkpoint: r.resumed_checkpoint.clone(),
+            shipped_at: r.resumed_shipped_at.map(iso),
+            at: iso(at),
+        }),
+        _ => None,
+    };
     Ok(Sprite {
+        resumed,
         url: state.urls.sprite_url(&r.name, &caller.org_slug),
         keep_awake: keep_awake(state, &r.id).await?,
         last_active_at: state

@@ -22,6 +22,7 @@ use crate::diff::Change;
 use crate::fs::{Elsewhere, Entry, FileCall, Files, Reader, UploadElsewhere};
 use crate::image::{Image, Recipe};
 use crate::sprite::replica::{Replication, ShipReport};
+use crate::sprite::Held;
 use crate::{
     Capacity, Check, CheckpointId, CheckpointInfo, Connection, CreateOptions, Error, ExecOutput,
     ExecSpec, FsWatch, HostEvent, MgmtListener, Phase, Result, ServiceEvents, ServiceInfo,
@@ -708,6 +709,15 @@ impl Verbs for Remote {
     }
     async fn arrive(&self, name: &SpriteName) -> Result<()> {
         self.call(Call::Arrive { name: name.clone() }).await
+    }
+    async fn hold(&self, names: &[SpriteName]) -> Result<Held> {
+        self.call(Call::Hold {
+            names: names.to_vec(),
+        })
+        .await
+    }
+    async fn forget(&self, name: &SpriteName) -> Result<()> {
+        self.call(Call::Forget { name: name.clone() }).await
     }
     async fn prune(&self, name: &SpriteName) -> Result<Vec<CheckpointId>> {
         self.call(Call::Prune { name: name.clone() }).await

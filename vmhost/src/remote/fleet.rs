@@ -36,6 +36,7 @@ use crate::fs::Files;
 use crate::image::{Image, Recipe};
 use crate::runtime::Limits;
 use crate::sprite::replica::{Replication, ShipReport};
+use crate::sprite::Held;
 use crate::{
     Capacity, Check, CheckpointId, CheckpointInfo, Connection, CreateOptions, ExecOutput, ExecSpec,
     FsWatch, HostEvent, MgmtListener, Phase, ServiceEvents, ServiceInfo, ServiceOp, SessionInfo,
@@ -55,6 +56,16 @@ pub struct Member {
 pub struct Moved {
     pub host: String,
     pub downtime_ms: u64,
+}
+
+/// A sprite of a lost host taken on by another: where, and the state it
+/// resumed from (its last checkpoint in the object store, and when that
+/// was shipped, in ms since the Unix epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenOver {
+    pub host: String,
+    pub checkpoint: Option<CheckpointId>,
+    pub shipped_at: Option<u64>,
 }
 
 /// What a host keeps free: below either, it takes no new sprite.
@@ -263,6 +274,13 @@ impl Fleet {
             .collect()
     }
 
+    /// Sprite `name` lives on host `host`, as the control plane says.
+    pub fn place(&self, name: &SpriteName, host: &str) -> Result<()> {
+        let member = self.member(host)?;
+        self.settle(name, member);
+        Ok(())
+    }
+
     fn settle(&self, name: &SpriteName, member: usize) {
         self.places
             .lock()
@@ -462,6 +480,39 @@ impl Fleet {
         self.shift(name, from, to).await
     }
 
+    /// The host with the most room for a sprite of `memory` bytes, other
+    /// than `but`.
+    pub async fn roomiest_but(&self, but: &str, memory: u64) -> Result<String> {
+        let but = self.member(but)?;
+        let roomiest = self
+            .placement(memory)
+            .await?
+            .into_iter()
+            .find(|m| *m != but);
+        roomiest
+            .map(|m| self.members[m].name.clone())
+            .ok_or_else(|| Error::NoRoom("no other host can take it".into()))
+    }
+
+    /// Takes on sprite `name`, whose host was lost, on host `to` from its
+    /// last state in the object store: adopted and arrived there, asleep
+    /// cold (its disk comes on its first wake). The control plane has
+    /// claimed it for `to` first (see the server's failover), and the
+    /// lost host, its lease lapsed, runs nothing of it.
+    pub async fn take_over(&self, name: &SpriteName, to: &str) -> Result<TakenOver> {
+        let member = self.member(to)?;
+        let target = &self.members[member].verbs;
+        target.adopt(name).await?;
+        target.arrive(name).await?;
+        self.settle(name, member);
+        let replica = target.replication(name).await?;
+        Ok(TakenOver {
+            host: to.to_string(),
+            checkpoint: replica.last_shipped,
+            shipped_at: replica.last_shipped_at,
+        })
+    }
+
     /// Moves sprite `name` from member `from` to member `to` through the
     /// object store:
     ///
@@ -656,6 +707,18 @@ fleet_verbs! {
         let adopted = self.members[member].verbs.adopt(name).await?;
         self.settle(name, member);
         Ok(adopted)
+    }
+    /// Holds are given to each host by name (its member's verbs).
+    async fn hold(&self, _names: &[SpriteName]) -> Result<Held> {
+        Err(Error::Invalid(
+            "a hold is given to one host, not to the cluster".into(),
+        ))
+    }
+    /// Forgetting is asked of one host by name (its member's verbs).
+    async fn forget(&self, name: &SpriteName) -> Result<()> {
+        Err(Error::Invalid(format!(
+            "sprite {name} is forgotten by one host, not by the cluster"
+        )))
     }
     /// A fleet receives a sprite ahead only for a move of its own.
     async fn prefetch(&self, name: &SpriteName) -> Result<u64> {

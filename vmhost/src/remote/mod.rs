@@ -44,7 +44,7 @@ use crate::{CheckpointId, ExecSpec, ServiceOp, SpriteName};
 
 pub use client::Remote;
 pub use daemon::serve;
-pub use fleet::{Fleet, Floors, Member, Moved};
+pub use fleet::{Fleet, Floors, Member, Moved, TakenOver};
 
 /// The longest line either side reads: a call's arguments (a command's
 /// stdin), an answer (a sprite's list), an event.

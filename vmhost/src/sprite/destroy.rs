@@ -25,6 +25,8 @@ impl Host {
     pub async fn destroy(&self, name: &SpriteName) -> Result<()> {
         let _guard = self.lock(name).await;
         self.load(name)?;
+        // Its objects may be another host's now (see `fence`).
+        self.unfenced(name)?;
         self.destroy_locked(name).await
     }
 

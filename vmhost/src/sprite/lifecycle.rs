@@ -54,6 +54,7 @@ impl Host {
     }
 
     pub(crate) async fn wake_locked(&self, name: &SpriteName) -> Result<Phase> {
+        self.unfenced(name)?;
         // A disk only in the bucket comes back first.
         self.fetch_locked(name).await?;
         let (paths, mut rec) = self.load(name)?;

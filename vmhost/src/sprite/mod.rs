@@ -23,6 +23,7 @@ mod checkpoint;
 mod create;
 mod destroy;
 mod exec;
+mod fence;
 mod fork;
 mod lifecycle;
 pub(crate) mod mgmt;
@@ -54,6 +55,7 @@ pub use checkpoint::CheckpointInfo;
 pub(crate) use checkpoint::{recorded_ids, snapshot_ids, sync_fs, Taken, HIDDEN_BASE};
 pub use create::CreateOptions;
 pub use exec::Connection;
+pub use fence::Held;
 pub use mgmt::{Duplex, MgmtConnection, MgmtListener};
 pub use restart::Check;
 
@@ -272,6 +274,9 @@ pub struct HostConfig {
     /// How long the bucket keeps hidden checkpoints (see
     /// [`crate::sprite::replica`]'s retention).
     pub retention: Duration,
+    /// With a cluster: how long a hold of the control plane lasts (see
+    /// [`fence`]); `None`: the sprites are this host's alone.
+    pub lease: Option<Duration>,
 }
 
 impl HostConfig {
@@ -294,6 +299,7 @@ impl HostConfig {
             bucket: None,
             write_out_from: Some(WRITE_OUT_FROM),
             retention: Duration::from_secs(24 * 3600),
+            lease: None,
         }
     }
 }
@@ -385,6 +391,7 @@ pub struct Host {
     pub(crate) socket_owners: Mutex<HashMap<String, HashMap<u64, u32>>>,
     /// Sprites being restarted: what asks their init waits for the new one.
     pub(crate) restarting: Mutex<std::collections::HashSet<String>>,
+    pub(crate) fence: fence::Fence,
 }
 
 impl Host {
@@ -447,7 +454,14 @@ impl Host {
             fetching: Mutex::new(HashMap::new()),
             socket_owners: Mutex::new(HashMap::new()),
             restarting: Mutex::new(std::collections::HashSet::new()),
+            fence: fence::Fence::default(),
         };
+        let lapsed = host.lapsed_at_start();
+        if lapsed {
+            // Nothing restarts: the control plane may have placed these
+            // sprites elsewhere meanwhile.
+            host.fence_all().await?;
+        }
         host.reconcile().await?;
         if let Some(bucket) = &host.cfg.bucket {
             match bucket.check_key().await {
@@ -864,6 +878,7 @@ impl Host {
         paths: &Paths,
         rec: &SpriteRecord,
     ) -> Result<()> {
+        self.unfenced(name)?;
         let sock = self.socket_path(name);
         match std::fs::remove_file(&sock) {
             Ok(()) => {}

@@ -9,7 +9,9 @@
 //!    `root.old`.
 //! 3. Bring the sandbox to the desired phase: re-adopt a running sandbox
 //!    whose init answers; restart one that is stopped or does not answer;
-//!    thaw one frozen mid-checkpoint; stop one that should sleep cold.
+//!    thaw one frozen mid-checkpoint; stop one that should sleep cold. A
+//!    fenced sprite (a host whose lease lapsed, see `fence`) stays as it
+//!    is.
 //! 4. Stop sandboxes of this instance that belong to no sprite.
 //! 5. Wait until the kept sprites have their resolvers and network
 //!    policies again (see `crate::net::egress`).
@@ -112,6 +114,13 @@ impl Host {
     async fn settle(&self, name: &SpriteName, rec: &SpriteRecord) -> Result<()> {
         let id = self.sandbox_id(name);
         let status = self.runtime.status(&id)?;
+        if self.unfenced(name).is_err() {
+            // As it is, frozen or stopped, until the control plane holds it.
+            if matches!(status, SandboxStatus::Running | SandboxStatus::Frozen) {
+                self.connect_network(name, &rec.network_policy, false);
+            }
+            return Ok(());
+        }
         match (rec.desired, status) {
             (Desired::Running, SandboxStatus::Running) => {
                 if tokio::time::timeout(ADOPT_TIMEOUT, self.agent(name).ping())

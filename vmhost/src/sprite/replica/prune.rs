@@ -44,6 +44,7 @@ impl Host {
     /// to keep (see the module); returns them.
     pub async fn prune(&self, name: &SpriteName) -> Result<Vec<CheckpointId>> {
         let bucket = self.bucket()?;
+        self.unfenced(name)?;
         let _one = self.replica_lock(name).await;
         let (paths, rec) = self.load(name)?;
         let label = bucket.label().await?;

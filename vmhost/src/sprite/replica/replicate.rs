@@ -25,6 +25,7 @@ impl Host {
     /// the bucket (see the module).
     pub async fn replicate(&self, name: &SpriteName, every: Duration) -> Result<ShipReport> {
         self.bucket()?;
+        self.unfenced(name)?;
         let started = std::time::Instant::now();
         let taken = self.take_replica_checkpoint(name, every).await?;
         let took = taken.as_ref().map(|_| started.elapsed());

@@ -84,6 +84,7 @@ impl Host {
     /// checkpoint deleted meanwhile is skipped.
     pub async fn ship(&self, name: &SpriteName) -> Result<ShipReport> {
         let bucket = self.bucket()?;
+        self.unfenced(name)?;
         let _one = self.replica_lock(name).await;
         let (paths, rec) = self.load(name)?;
         let prefix = sprite_prefix(&self.cfg.instance, name.as_str(), rec.created_at);
