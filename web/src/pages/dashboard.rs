@@ -12,7 +12,7 @@ use sprites_wire::client;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::{ago, status_words, ErrorBanner, TopBar};
+use super::{ago, resumed_words, status_words, ErrorBanner, TopBar};
 use crate::{api, Session};
 
 /// Follows the server's event stream while the returned handle lives:
@@ -246,6 +246,15 @@ fn Card(
                 <dd>{last.unwrap_or_else(|| "never".into())}</dd>
                 <dt>"Disk used"</dt>
                 <dd>{move || used().unwrap_or_else(|| "…".into())}</dd>
+                {sprite
+                    .resumed
+                    .as_ref()
+                    .map(|r| {
+                        view! {
+                            <dt>"Recovered"</dt>
+                            <dd class="resumed">{resumed_words(r)}</dd>
+                        }
+                    })}
                 {backup_words(&sprite.replication)
                     .map(|(words, detail)| {
                         view! {

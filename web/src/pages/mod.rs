@@ -223,6 +223,23 @@ pub fn copy_label(copied: Option<bool>) -> &'static str {
     }
 }
 
+/// What happened to a sprite brought back after its host was lost, in a
+/// sentence: which checkpoint it resumed from, and that later changes
+/// were lost.
+pub fn resumed_words(r: &sprites_wire::api::Resumed) -> String {
+    let from = match (&r.checkpoint, &r.shipped_at) {
+        (Some(c), Some(at)) => format!("checkpoint {c}, copied {}", ago(at)),
+        (Some(c), None) => format!("checkpoint {c}"),
+        _ => "its last copy".into(),
+    };
+    format!(
+        "Its machine ({}) was lost; it was brought back on another {}, from {from}. \
+         Changes made after that copy were lost with the machine.",
+        r.host,
+        ago(&r.at)
+    )
+}
+
 /// "3 minutes ago" for an RFC 3339 time.
 pub fn ago(rfc3339: &str) -> String {
     let then = js_sys::Date::parse(rfc3339);

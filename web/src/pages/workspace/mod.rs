@@ -17,7 +17,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::dashboard::EventStream;
-use super::{ago, status_words, ErrorBanner, TopBar};
+use super::{ago, resumed_words, status_words, ErrorBanner, TopBar};
 use crate::api;
 
 /// What the panes of one workspace share.
@@ -200,6 +200,21 @@ pub fn Workspace() -> impl IntoView {
             }
         })
     };
+    // Brought back after its machine was lost: said where it is seen.
+    let resumed = move || {
+        ws.sprite.get().and_then(|s| s.resumed).map(|r| {
+            let words = resumed_words(&r);
+            let short = match &r.checkpoint {
+                Some(c) => format!("Recovered from {c}"),
+                None => "Recovered".to_string(),
+            };
+            view! {
+                <span class="resumed-note" role="note" title=words.clone() aria-label=words>
+                    {short}
+                </span>
+            }
+        })
+    };
     let style = move || {
         format!(
             "--tree: {}px; --side: {}px; --term: {}px",
@@ -246,6 +261,7 @@ pub fn Workspace() -> impl IntoView {
                 <a href="/">"← All sprites"</a>
                 <strong>{ws.name.get_value()}</strong>
                 {state}
+                {resumed}
                 <RestartButton />
             </div>
             <aside class="pane tree-pane">
