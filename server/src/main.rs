@@ -425,6 +425,7 @@ async fn run(
                 fleet: fleet.clone(),
                 addresses: addresses.clone(),
                 timeout: state.settings.host_timeout(),
+                since: std::time::Instant::now(),
             }
             .spawn(),
         ),

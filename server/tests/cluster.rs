@@ -28,7 +28,7 @@ async fn serve(ca: &ClusterCa, instance: &str, name: &str) -> Served {
 /// An API server `api` over both hosts, on the database at `url`.
 /// How long a host may be silent in these tests before it is lost; the
 /// hosts' leases are half of it.
-const TIMEOUT: Duration = Duration::from_secs(3);
+const TIMEOUT: Duration = Duration::from_secs(6);
 
 /// One beat of `fleet`'s heartbeat, as the server's own would beat.
 async fn beat(db: &Db, fleet: &Arc<Fleet>, addresses: &HashMap<String, String>) {
@@ -41,6 +41,7 @@ fn heart(db: &Db, fleet: &Arc<Fleet>, addresses: &HashMap<String, String>) -> He
         fleet: fleet.clone(),
         addresses: addresses.clone(),
         timeout: TIMEOUT,
+        since: std::time::Instant::now(),
     }
 }
 
@@ -275,11 +276,12 @@ async fn an_admin_moves_a_sprite_and_drains_a_host() {
     vmhost::testing::destroy_all(&*b.local).await;
 }
 
-/// A host lost, daemon and sandboxes killed at once: once the host timeout
-/// has passed, every sprite of it answers again on the other host, from
-/// its last state in the object store, and says so; none is lost or
-/// doubled; and when the host comes back it runs none of them and lets
-/// them go.
+/// A host cut off from the API servers, its sandboxes running on: it
+/// freezes them within its lease; once the host timeout has passed, every
+/// sprite of it answers again on the other host, from its last state in
+/// the object store, and says so (also one whose take-over a server left
+/// halfway); none is lost or doubled. Then its machine dies, and when it
+/// comes back it runs none of them and lets them go.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_hosts_sprites_come_back_on_the_other_and_never_run_twice() {
     let ca = ClusterCa::generate("test").unwrap();
@@ -326,15 +328,26 @@ async fn a_lost_hosts_sprites_come_back_on_the_other_and_never_run_twice() {
         on_b.push(host);
     }
 
-    // lb dies: its daemon and its sandboxes. Each sprite's last shipped
-    // checkpoint is what it comes back from.
+    // lb is cut off: its daemon answers no more, its sandboxes run on.
+    // Each sprite's last shipped checkpoint is what it comes back from.
     b.stop().await;
-    vmhost::testing::kill_sandboxes(&b.local).await;
     let mut last = Vec::new();
     for host in &on_b {
         let shipped = b.local.replication(host).unwrap().last_shipped;
         last.push(shipped.expect("shipped").to_string());
     }
+
+    // One of them was claimed for la by a server that died before la
+    // adopted it: a later beat finishes the take-over.
+    sqlx::query(
+        "UPDATE sprites SET machine = 'la', generation = generation + 1, \
+         resumed_from_host = 'lb', claimed_at = $1 WHERE host_name = $2",
+    )
+    .bind(vmhost::now_ms() as i64 - 60_000)
+    .bind(on_b[0].as_str())
+    .execute(one.state.db.pool())
+    .await
+    .unwrap();
 
     // Back on la, through either server, once lb is lost.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -347,6 +360,18 @@ async fn a_lost_hosts_sprites_come_back_on_the_other_and_never_run_twice() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+    // By then lb, held by no one for its lease, had frozen its copies.
+    let left = b.local.list().unwrap();
+    assert_eq!(left.len(), names.len());
+    assert!(
+        left.iter().all(|s| s.phase == vmhost::Phase::SleepingWarm),
+        "a cut-off host runs on: {left:?}"
+    );
+    // Nor does it delete what is the other host's now.
+    assert!(matches!(
+        b.local.destroy(&on_b[1]).await,
+        Err(vmhost::Error::Fenced(_))
+    ));
     for ((name, host), last) in names.iter().zip(&on_b).zip(&last) {
         let woken = two.ok(&token, client::wake(name)).await;
         assert_eq!(woken.status, "running");
@@ -369,10 +394,12 @@ async fn a_lost_hosts_sprites_come_back_on_the_other_and_never_run_twice() {
         .list()
         .unwrap()
         .iter()
-        .all(|s| s.phase != vmhost::Phase::Running));
+        .all(|s| s.phase == vmhost::Phase::SleepingWarm));
 
-    // lb comes back, as a new daemon on its old pool and address: it
-    // restarts none of them, and lets each go.
+    // lb's machine dies, sandboxes and all, and comes back as a new
+    // daemon on its old pool and address: it restarts none of them, and
+    // lets each go.
+    vmhost::testing::kill_sandboxes(&b.local).await;
     let addr = b.addr.clone();
     drop(b);
     let back = vmhost::Host::open(second).await.unwrap();

@@ -164,6 +164,7 @@ pub enum Call {
     },
     Hold {
         names: Vec<SpriteName>,
+        sent_at: u64,
     },
     Forget {
         name: SpriteName,
@@ -273,7 +274,7 @@ pub async fn answer(host: &dyn Verbs, call: Call) -> Result<Value, WireError> {
         C::HandOver { name } => reply(host.hand_over(&name).await),
         C::Stay { name } => reply(host.stay(&name).await),
         C::Arrive { name } => reply(host.arrive(&name).await),
-        C::Hold { names } => reply(host.hold(&names).await),
+        C::Hold { names, sent_at } => reply(host.hold(&names, sent_at).await),
         C::Forget { name } => reply(host.forget(&name).await),
         C::Prune { name } => reply(host.prune(&name).await),
         C::ForgetDestroyed => reply(host.forget_destroyed().await),

@@ -63,7 +63,9 @@ pub async fn host_with(cfg: HostConfig) -> Host {
         .iter()
         .filter_map(|s| SpriteName::parse(&s.name).ok())
         .collect();
-    host.hold(&leftovers).await.expect("hold the leftovers");
+    host.hold(&leftovers, crate::now_ms())
+        .await
+        .expect("hold the leftovers");
     destroy_all(&host).await;
     host
 }

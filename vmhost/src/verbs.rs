@@ -177,8 +177,8 @@ pub trait Verbs: Send + Sync + 'static {
     async fn prefetch(&self, name: &SpriteName) -> Result<u64>;
     /// The control plane places these sprites on this host for another
     /// lease: the fenced ones among them go on (see the fence in
-    /// `sprite`).
-    async fn hold(&self, names: &[SpriteName]) -> Result<Held>;
+    /// `sprite`); `sent_at`: ms since the Unix epoch.
+    async fn hold(&self, names: &[SpriteName], sent_at: u64) -> Result<Held>;
     /// Drops this host's copy of a fenced sprite that lives on another
     /// host now, keeping its objects.
     async fn forget(&self, name: &SpriteName) -> Result<()>;
@@ -411,8 +411,8 @@ impl Verbs for Host {
     async fn prefetch(&self, name: &SpriteName) -> Result<u64> {
         Host::prefetch(self, name).await
     }
-    async fn hold(&self, names: &[SpriteName]) -> Result<Held> {
-        Host::hold(self, names).await
+    async fn hold(&self, names: &[SpriteName], sent_at: u64) -> Result<Held> {
+        Host::hold(self, names, sent_at).await
     }
     async fn forget(&self, name: &SpriteName) -> Result<()> {
         Host::forget(self, name).await

@@ -309,8 +309,16 @@ pub async fn reconcile_places(db: &Db, fleet: &Fleet, rows: &[Placement]) -> usi
 
 /// Gives host `member` its hold for another lease: the sprites the rows
 /// place on it. What it had fenced and the rows place on another host
-/// that has it is forgotten there; what it wants woken is woken.
-pub async fn hold(fleet: &Fleet, member: &vmhost::remote::Member, rows: &[Placement]) {
+/// that has it is forgotten there; what it wants woken is woken. A host
+/// whose lease does not fit one and a half times in `timeout` is told of
+/// in the log.
+pub async fn hold(
+    db: &Db,
+    fleet: &Fleet,
+    member: &vmhost::remote::Member,
+    rows: &[Placement],
+    timeout: Duration,
+) {
     let places = fleet.places();
     let mine = |row: &&Placement| match &row.machine {
         Some(machine) => *machine == member.name,
@@ -321,13 +329,17 @@ pub async fn hold(fleet: &Fleet, member: &vmhost::remote::Member, rows: &[Placem
         .filter(mine)
         .filter_map(|row| SpriteName::parse(&row.host_name).ok())
         .collect();
-    let held = match member.verbs.hold(&names).await {
+    let sent_at = db::now_ms().max(0) as u64;
+    let held = match member.verbs.hold(&names, sent_at).await {
         Ok(held) => held,
         Err(e) => {
             tracing::warn!(host = %member.name, error = %e, "the host's hold was not given");
             return;
         }
     };
+    if held.lease_ms.saturating_mul(3) / 2 >= timeout.as_millis() as u64 {
+        tracing::error!(host = %member.name, lease_ms = held.lease_ms, ?timeout, "the host's lease is too long for the host timeout: a lost host's sprites could come back before it fences them");
+    }
     for name in held.to_wake {
         let verbs = member.verbs.clone();
         tokio::spawn(async move {
@@ -345,12 +357,16 @@ pub async fn hold(fleet: &Fleet, member: &vmhost::remote::Member, rows: &[Placem
         if *elsewhere == member.name {
             continue;
         }
-        // Only a copy another host has is dropped.
+        // Only a copy another host has is dropped, as the row says now.
         let Ok(other) = fleet.member_named(elsewhere) else {
             continue;
         };
         if other.verbs.get(&name).await.is_err() {
             continue;
+        }
+        match machine_of(db, name.as_str()).await {
+            Ok(Some(now)) if now == *elsewhere => {}
+            _ => continue,
         }
         match member.verbs.forget(&name).await {
             Ok(()) => {
@@ -359,6 +375,16 @@ pub async fn hold(fleet: &Fleet, member: &vmhost::remote::Member, rows: &[Placem
             Err(e) => tracing::warn!(sprite = %name, error = %e, "a returning host keeps its copy"),
         }
     }
+}
+
+/// The host the row of the sprite named `sprite` on its host places it on.
+async fn machine_of(db: &Db, sprite: &str) -> Result<Option<String>, ApiError> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT machine FROM sprites WHERE host_name = $1")
+            .bind(sprite)
+            .fetch_optional(db.pool())
+            .await?;
+    Ok(row.and_then(|(machine,)| machine))
 }
 
 /// The hosts silent for longer than `timeout` that still have sprites.
@@ -377,10 +403,16 @@ pub async fn lost(db: &Db, timeout: Duration) -> Result<Vec<String>, ApiError> {
 /// Brings every sprite of lost host `host` back on the other hosts from
 /// its last state in the object store; how many came back.
 ///
-/// Each is claimed first, by a compare-and-set of its generation, so of
-/// several API servers doing this at once one brings it back; one that
-/// cannot come back (never shipped, no room) is given back to its host.
-pub async fn fail_over(db: &Db, fleet: &Fleet, host: &str) -> Result<usize, ApiError> {
+/// Each is claimed first ([`claim`]), so of several API servers doing
+/// this at once one brings it back, and none once the host answers again;
+/// one that cannot come back (never shipped, no room) is given back to
+/// its host.
+pub async fn fail_over(
+    db: &Db,
+    fleet: &Fleet,
+    host: &str,
+    timeout: Duration,
+) -> Result<usize, ApiError> {
     let rows: Vec<(String, i64)> =
         sqlx::query_as("SELECT host_name, generation FROM sprites WHERE machine = $1")
             .bind(host)
@@ -398,30 +430,23 @@ pub async fn fail_over(db: &Db, fleet: &Fleet, host: &str) -> Result<usize, ApiE
                 continue;
             }
         };
-        let claimed = sqlx::query(
-            "UPDATE sprites SET machine = $1, generation = generation + 1 \
-             WHERE host_name = $2 AND machine = $3 AND generation = $4",
-        )
-        .bind(&to)
-        .bind(&sprite)
-        .bind(host)
-        .bind(generation)
-        .execute(db.pool())
-        .await?;
-        if claimed.rows_affected() != 1 {
+        if !claim(db, &sprite, host, &to, generation, timeout).await? {
             continue;
         }
         match fleet.take_over(&name, &to).await {
             Ok(taken) => {
-                resumed(db, &sprite, host, &taken).await?;
+                resumed(db, &sprite, &taken).await?;
                 tracing::warn!(sprite = %name, lost = %host, now_on = %to, checkpoint = ?taken.checkpoint, "a lost host's sprite came back");
                 back += 1;
             }
             Err(e) => {
                 tracing::error!(sprite = %name, lost = %host, error = %e, "a lost host's sprite cannot come back");
+                if let Ok(target) = fleet.member_named(&to) {
+                    let _ = target.verbs.release(&name).await;
+                }
                 sqlx::query(
-                    "UPDATE sprites SET machine = $1 WHERE host_name = $2 AND machine = $3 \
-                     AND generation = $4",
+                    "UPDATE sprites SET machine = $1, claimed_at = NULL, resumed_from_host = NULL \
+                     WHERE host_name = $2 AND machine = $3 AND generation = $4",
                 )
                 .bind(host)
                 .bind(&sprite)
@@ -435,18 +460,90 @@ pub async fn fail_over(db: &Db, fleet: &Fleet, host: &str) -> Result<usize, ApiE
     Ok(back)
 }
 
-/// Writes down where sprite `sprite` came back from.
-async fn resumed(
+/// Claims sprite `sprite` (at `generation`) of lost host `lost` for host
+/// `to`, in one transaction: the host's row first, locked, and only while
+/// it is still silent for `timeout` (a beat that hears it again waits for
+/// the claim, then places nothing claimed on it); then the sprite's row,
+/// compared and set on its host and generation. Whether it was claimed.
+async fn claim(
     db: &Db,
     sprite: &str,
     lost: &str,
-    taken: &vmhost::remote::TakenOver,
-) -> Result<(), ApiError> {
-    sqlx::query(
-        "UPDATE sprites SET resumed_from_host = $1, resumed_checkpoint = $2, \
-         resumed_shipped_at = $3, resumed_at = $4 WHERE host_name = $5",
+    to: &str,
+    generation: i64,
+    timeout: Duration,
+) -> Result<bool, ApiError> {
+    let mut tx = db.pool().begin().await?;
+    let silent = sqlx::query(
+        "UPDATE hosts SET last_error = last_error WHERE name = $1 AND last_seen_at < $2",
     )
     .bind(lost)
+    .bind(db::now_ms() - timeout.as_millis() as i64)
+    .execute(&mut *tx)
+    .await?;
+    if silent.rows_affected() != 1 {
+        return Ok(false);
+    }
+    let claimed = sqlx::query(
+        "UPDATE sprites SET machine = $1, generation = generation + 1, \
+         resumed_from_host = $3, claimed_at = $5, resumed_at = NULL, \
+         resumed_checkpoint = NULL, resumed_shipped_at = NULL \
+         WHERE host_name = $2 AND machine = $3 AND generation = $4",
+    )
+    .bind(to)
+    .bind(sprite)
+    .bind(lost)
+    .bind(generation)
+    .bind(db::now_ms())
+    .execute(&mut *tx)
+    .await?;
+    if claimed.rows_affected() != 1 {
+        return Ok(false);
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Finishes the take-overs claimed longer than `after` ago and not done
+/// (the API server that claimed them stopped halfway): each is taken over
+/// again where its row places it (an adoption already made counts);
+/// how many came back.
+pub async fn finish_claims(db: &Db, fleet: &Fleet, after: Duration) -> Result<usize, ApiError> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT host_name, machine FROM sprites WHERE claimed_at IS NOT NULL \
+         AND claimed_at < $1 AND resumed_at IS NULL AND machine IS NOT NULL",
+    )
+    .bind(db::now_ms() - after.as_millis() as i64)
+    .fetch_all(db.pool())
+    .await?;
+    let mut back = 0;
+    for (sprite, machine) in rows {
+        let Ok(name) = SpriteName::parse(&sprite) else {
+            continue;
+        };
+        if fleet.member_named(&machine).is_err() {
+            continue;
+        }
+        match fleet.take_over(&name, &machine).await {
+            Ok(taken) => {
+                resumed(db, &sprite, &taken).await?;
+                tracing::warn!(sprite = %name, now_on = %machine, "a take-over left halfway is finished");
+                back += 1;
+            }
+            Err(e) => {
+                tracing::warn!(sprite = %name, error = %e, "a take-over left halfway is not finished yet")
+            }
+        }
+    }
+    Ok(back)
+}
+
+/// Writes down what sprite `sprite`, taken over, came back from.
+async fn resumed(db: &Db, sprite: &str, taken: &vmhost::remote::TakenOver) -> Result<(), ApiError> {
+    sqlx::query(
+        "UPDATE sprites SET resumed_checkpoint = $1, \
+         resumed_shipped_at = $2, resumed_at = $3 WHERE host_name = $4",
+    )
     .bind(taken.checkpoint.map(|c| c.to_string()))
     .bind(taken.shipped_at.map(|t| t as i64))
     .bind(db::now_ms())

@@ -35,6 +35,10 @@ pub struct Heart {
     /// How long a host may be silent before its sprites come back
     /// elsewhere.
     pub timeout: Duration,
+    /// When this server began to beat: it brings nothing back until it
+    /// has itself asked the hosts for a whole host timeout (after every
+    /// API server was down, every host's last answer is old).
+    pub since: std::time::Instant,
 }
 
 impl Heart {
@@ -70,9 +74,17 @@ impl Heart {
             .iter()
             .zip(&answered)
             .filter(|(_, up)| **up)
-            .map(|(member, _)| hosts::hold(&self.fleet, member, &rows));
-        join_all(holds).await;
-        if members.iter().any(|m| m.verbs.replicates()) {
+            .map(|(member, _)| {
+                let hold = hosts::hold(&self.db, &self.fleet, member, &rows, self.timeout);
+                tokio::time::timeout(self.every(), hold)
+            });
+        for (done, member) in join_all(holds).await.into_iter().zip(members) {
+            if done.is_err() {
+                tracing::warn!(host = %member.name, "the host's hold took longer than a beat");
+            }
+        }
+        let heard_long_enough = self.since.elapsed() > self.timeout;
+        if heard_long_enough && members.iter().any(|m| m.verbs.replicates()) {
             self.fail_over().await;
         }
         // Hosts another API server began or stopped draining.
@@ -106,17 +118,25 @@ impl Heart {
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(_) => Err(format!("no answer within {every:?}")),
             };
-            answered.push(answer.is_ok());
+            let up = answer.is_ok();
             let address = self.addresses.get(&member.name).map_or("", String::as_str);
-            if let Err(e) = hosts::heard(&self.db, &member.name, address, answer).await {
+            // Held only when written down: a hold of a host whose answers
+            // are not would keep it running after the others count it lost.
+            let written = hosts::heard(&self.db, &member.name, address, answer).await;
+            if let Err(e) = &written {
                 tracing::warn!(host = %member.name, error = %e, "what the host said is not written down");
             }
+            answered.push(up && written.is_ok());
         }
         answered
     }
 
-    /// The sprites of every lost host, back on the others.
+    /// The sprites of every lost host, back on the others; take-overs
+    /// left halfway, finished.
     async fn fail_over(&self) {
+        if let Err(e) = hosts::finish_claims(&self.db, &self.fleet, self.timeout).await {
+            tracing::warn!(error = %e, "take-overs left halfway are not finished");
+        }
         let lost = match hosts::lost(&self.db, self.timeout).await {
             Ok(lost) => lost,
             Err(e) => {
@@ -128,7 +148,7 @@ impl Heart {
             if self.fleet.member_named(&host).is_err() {
                 continue;
             }
-            if let Err(e) = hosts::fail_over(&self.db, &self.fleet, &host).await {
+            if let Err(e) = hosts::fail_over(&self.db, &self.fleet, &host, self.timeout).await {
                 tracing::warn!(host = %host, error = %e, "a lost host's sprites are not all back");
             }
         }

@@ -710,9 +710,10 @@ impl Verbs for Remote {
     async fn arrive(&self, name: &SpriteName) -> Result<()> {
         self.call(Call::Arrive { name: name.clone() }).await
     }
-    async fn hold(&self, names: &[SpriteName]) -> Result<Held> {
+    async fn hold(&self, names: &[SpriteName], sent_at: u64) -> Result<Held> {
         self.call(Call::Hold {
             names: names.to_vec(),
+            sent_at,
         })
         .await
     }

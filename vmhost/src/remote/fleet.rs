@@ -502,7 +502,21 @@ impl Fleet {
     pub async fn take_over(&self, name: &SpriteName, to: &str) -> Result<TakenOver> {
         let member = self.member(to)?;
         let target = &self.members[member].verbs;
-        target.adopt(name).await?;
+        match target.adopt(name).await {
+            Ok(_) => {}
+            Err(Error::AlreadyExists(_)) => match target.forget(name).await {
+                // A copy from before its own lease lapsed: stale, and
+                // dropped for the one in the object store.
+                Ok(()) => {
+                    target.adopt(name).await?;
+                }
+                // Held there: taken over already, by a take-over left
+                // halfway.
+                Err(Error::Invalid(_)) => {}
+                Err(e) => return Err(e),
+            },
+            Err(e) => return Err(e),
+        }
         target.arrive(name).await?;
         self.settle(name, member);
         let replica = target.replication(name).await?;
@@ -709,7 +723,7 @@ fleet_verbs! {
         Ok(adopted)
     }
     /// Holds are given to each host by name (its member's verbs).
-    async fn hold(&self, _names: &[SpriteName]) -> Result<Held> {
+    async fn hold(&self, _names: &[SpriteName], _sent_at: u64) -> Result<Held> {
         Err(Error::Invalid(
             "a hold is given to one host, not to the cluster".into(),
         ))

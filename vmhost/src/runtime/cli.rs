@@ -104,6 +104,11 @@ pub struct OciCli {
     root: PathBuf,
     /// Where bundles are written.
     bundles: PathBuf,
+    /// The cgroup the sandboxes' cgroups go under: named after the run
+    /// directory (`/run/sprites`: `/sprites`), so hosts of one cluster
+    /// that share a machine and an instance name (tests) keep their
+    /// sandboxes' cgroups apart.
+    cgroup_parent: String,
     /// The records of sandboxes whose init was alive when last read. A
     /// record stays true while that same process (pid and start time)
     /// lives, so the state file is parsed once per start, not per request.
@@ -125,11 +130,15 @@ impl OciCli {
         for d in [&root, &bundles] {
             fs::create_dir_all(d).map_err(|e| Error::path("cannot create", d, e))?;
         }
+        let cgroup_parent = run_dir
+            .file_name()
+            .map_or_else(|| "sprites".into(), |n| n.to_string_lossy().into_owned());
         Ok(OciCli {
             flavor,
             layout: Layout::detect(),
             root,
             bundles,
+            cgroup_parent,
             live: Arc::default(),
             frozen: Arc::default(),
         })
@@ -355,7 +364,7 @@ impl OciCli {
     fn start_blocking(&self, spec: &SandboxSpec) -> Result<()> {
         let bundle = self.bundles.join(&spec.id);
         fs::create_dir_all(&bundle).map_err(|e| Error::path("cannot create", &bundle, e))?;
-        let cgroup = format!("/sprites/{}", spec.id);
+        let cgroup = format!("/{}/{}", self.cgroup_parent, spec.id);
         let config = oci::config(spec, &cgroup);
         let cfg_path = bundle.join("config.json");
         fs::write(

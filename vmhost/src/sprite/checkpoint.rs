@@ -83,7 +83,8 @@ impl Host {
         }
         step("checkpoint.frozen");
         let snap = btrfs::snapshot(&paths.root, &paths.checkpoint(id), true);
-        if froze {
+        // A sprite fenced meanwhile stays frozen (see `fence`).
+        if froze && self.unfenced(name).is_ok() {
             self.runtime.thaw(&sandbox)?;
         }
         snap.map_err(|e| Error::path("cannot snapshot", paths.checkpoint(id), e))?;

@@ -25,8 +25,11 @@ impl Host {
     pub async fn destroy(&self, name: &SpriteName) -> Result<()> {
         let _guard = self.lock(name).await;
         self.load(name)?;
-        // Its objects may be another host's now (see `fence`).
-        self.unfenced(name)?;
+        // Its objects in the bucket may be another host's now (see
+        // `fence`); without one, it has only its disk here.
+        if self.cfg.bucket.is_some() {
+            self.unfenced(name)?;
+        }
         self.destroy_locked(name).await
     }
 

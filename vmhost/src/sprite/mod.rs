@@ -456,12 +456,7 @@ impl Host {
             restarting: Mutex::new(std::collections::HashSet::new()),
             fence: fence::Fence::default(),
         };
-        let lapsed = host.lapsed_at_start();
-        if lapsed {
-            // Nothing restarts: the control plane may have placed these
-            // sprites elsewhere meanwhile.
-            host.fence_all().await?;
-        }
+        host.fence_at_start().await?;
         host.reconcile().await?;
         if let Some(bucket) = &host.cfg.bucket {
             match bucket.check_key().await {

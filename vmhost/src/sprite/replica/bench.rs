@@ -8,6 +8,8 @@
 //! - bringing back a sprite holding 1 GiB, against a plain GET of 1 GiB;
 //! - moving a running sprite with 1 GiB written to another host of a
 //!   fleet: how long it answers nothing, and the whole move;
+//! - bringing 10 sprites of a lost host back on another, from the
+//!   object store, until each answers;
 //! - the first command of an evicted sprite;
 //! - a checkpoint right after writing 100 MB;
 //! - the replication lag of 20 sprites writing at once.
@@ -166,6 +168,7 @@ pub async fn rows(host: &Host, second: HostConfig, runs: usize) -> anyhow::Resul
     host.replicate(&r, Duration::ZERO).await?;
     host.sleep_cold(&r).await?;
     let moving = second.clone();
+    let failing = second.clone();
     let other = Host::open(second).await?;
     let mut back = Vec::new();
     for _ in 0..heavy {
@@ -193,6 +196,7 @@ pub async fn rows(host: &Host, second: HostConfig, runs: usize) -> anyhow::Resul
     host.destroy(&r).await?;
     drop(other);
     rows.extend(move_rows(host.config(), moving, heavy).await?);
+    rows.extend(failover_rows(host.config(), failing, heavy).await?);
 
     // The first command of an evicted sprite.
     let e = name("r2");
@@ -326,4 +330,93 @@ async fn move_rows(
             "ship + receive ahead, then the downtime",
         ),
     ])
+}
+
+/// How many sprites the lost host of the failover rows had.
+const LOST: usize = 10;
+
+/// `rounds` times: 10 sprites, each with 16 MiB written and shipped, on a
+/// host whose sandboxes are then killed at once; the fleet takes each
+/// over on the other host, one after another, as the control plane does,
+/// then each is woken and runs a command, all at once, as their users'
+/// next requests would. From the kill until all have answered: what a
+/// failover costs after the host timeout has found the host lost.
+async fn failover_rows(
+    first: &HostConfig,
+    second: HostConfig,
+    rounds: usize,
+) -> anyhow::Result<Vec<Row>> {
+    use std::sync::Arc;
+
+    use crate::remote::{Fleet, Floors, Member};
+    use crate::Verbs;
+    let mut lost = first.clone();
+    lost.instance = "bench-failover".into();
+    let mut there = second;
+    there.instance = "bench-failover".into();
+    let (lost, there) = (Arc::new(Host::open(lost).await?), Host::open(there).await?);
+    for host in [&*lost, &there] {
+        for s in host.list()? {
+            host.destroy(&name(&s.name)).await?;
+        }
+    }
+    let members = vec![
+        Member {
+            name: "lost".into(),
+            verbs: lost.clone(),
+        },
+        Member {
+            name: "there".into(),
+            verbs: Arc::new(there),
+        },
+    ];
+    let fleet = Fleet::new(members, Floors::default()).await?;
+    let mut took = Vec::new();
+    for round in 0..rounds {
+        let names: Vec<SpriteName> = (0..LOST).map(|i| name(&format!("f{round}x{i}"))).collect();
+        for s in &names {
+            lost.create(s, CreateOptions::default()).await?;
+            sh(&lost, s, "head -c 16777216 /dev/urandom > /root/kept").await?;
+            lost.replicate(s, Duration::ZERO).await?;
+        }
+        let start = Instant::now();
+        for s in &names {
+            lost.runtime()
+                .stop(&lost.sandbox_id(s), Duration::ZERO)
+                .await?;
+        }
+        for s in &names {
+            fleet.take_over(s, "there").await?;
+        }
+        let answers = names.iter().map(|s| {
+            let fleet = &fleet;
+            async move {
+                fleet.wake(s).await?;
+                let out = fleet
+                    .run(s, &["stat", "-c", "%s", "/root/kept"], b"")
+                    .await?;
+                anyhow::ensure!(
+                    String::from_utf8_lossy(&out.stdout).trim() == "16777216",
+                    "{s} came back without its file"
+                );
+                anyhow::Ok(())
+            }
+        });
+        for answered in futures_util::future::join_all(answers).await {
+            answered?;
+        }
+        took.push(start.elapsed());
+        // The new host's copies go with their objects; the lost host's
+        // records, whose objects are gone, after.
+        for s in &names {
+            fleet.destroy(s).await?;
+            lost.destroy(s).await?;
+        }
+    }
+    Ok(vec![row(
+        &format!("fail over {LOST} sprites of a lost host (16 MiB each), after detection"),
+        &Samples(took),
+        None,
+        "+ --host-timeout (30 s) + a beat (<= 5 s)",
+    )])
 }

@@ -44,8 +44,8 @@ impl Host {
     /// to keep (see the module); returns them.
     pub async fn prune(&self, name: &SpriteName) -> Result<Vec<CheckpointId>> {
         let bucket = self.bucket()?;
-        self.unfenced(name)?;
         let _one = self.replica_lock(name).await;
+        self.unfenced(name)?;
         let (paths, rec) = self.load(name)?;
         let label = bucket.label().await?;
         let state = ReplicaState::read_for(&paths, Some(&label))?;
@@ -63,6 +63,8 @@ impl Host {
         );
         let prefix = sprite_prefix(&self.cfg.instance, name.as_str(), rec.created_at);
         for id in &doomed {
+            // Fenced meanwhile: these may be another host's now.
+            self.unfenced(name)?;
             let dir = format!("{prefix}{id}/");
             bucket.delete(&format!("{dir}manifest")).await?;
             step("prune.manifest");

@@ -84,8 +84,8 @@ impl Host {
     /// checkpoint deleted meanwhile is skipped.
     pub async fn ship(&self, name: &SpriteName) -> Result<ShipReport> {
         let bucket = self.bucket()?;
-        self.unfenced(name)?;
         let _one = self.replica_lock(name).await;
+        self.unfenced(name)?;
         let (paths, rec) = self.load(name)?;
         let prefix = sprite_prefix(&self.cfg.instance, name.as_str(), rec.created_at);
         let label = bucket.label().await?;
@@ -153,6 +153,7 @@ impl Host {
                 &mut journal,
                 &paths.shipping,
                 report,
+                &|| self.unfenced(name),
             )
             .await;
             if !paths.checkpoint_record(id).exists() {
@@ -171,6 +172,8 @@ impl Host {
                 shipped_at: crate::now_ms(),
                 depth,
             };
+            // What makes it the sprite's: never from a copy fenced since.
+            self.unfenced(name)?;
             let bytes = bucket
                 .put(&format!("{dir}manifest"), to_json(&manifest))
                 .await?;
@@ -202,6 +205,7 @@ impl Host {
         // the checkpoints it lists.
         let (stored, digest) = self.stored_record(name)?;
         if state.record_digest.as_deref() != Some(digest.as_str()) {
+            self.unfenced(name)?;
             report.bytes += bucket.put(&format!("{prefix}record"), stored).await?;
             state.record_digest = Some(digest);
             state.write(paths)?;
@@ -293,6 +297,7 @@ impl Host {
             &mut journal,
             &journal_path,
             report,
+            &|| Ok(()),
         )
         .await?;
         let manifest = ImageManifest {
@@ -332,7 +337,10 @@ fn chain_outgrown(state: &ReplicaState, last: &Shipped) -> bool {
 }
 
 /// Streams `btrfs send [-p parent] source` into segments under `dir`,
-/// skipping those `journal` (kept at `journal_path`) shows stored already.
+/// skipping those `journal` (kept at `journal_path`) shows stored already;
+/// `allowed` is asked before each segment is stored (a sprite fenced
+/// meanwhile stores nothing more).
+#[allow(clippy::too_many_arguments)]
 async fn send(
     bucket: &Bucket,
     source: &Path,
@@ -341,6 +349,7 @@ async fn send(
     journal: &mut Journal,
     journal_path: &Path,
     report: &mut ShipReport,
+    allowed: &(dyn Fn() -> Result<()> + Sync),
 ) -> Result<Vec<Segment>> {
     let mut cmd = tokio::process::Command::new("btrfs");
     cmd.arg("send").arg("-q");
@@ -386,6 +395,7 @@ async fn send(
             while storing.len() >= IN_FLIGHT {
                 stored(storing.next().await, journal, journal_path, report)?;
             }
+            allowed()?;
             let key = segment_key(dir, i);
             let done = segment.clone();
             storing.push(async move { bucket.put(&key, buf).await.map(|n| (i, done, n)) });

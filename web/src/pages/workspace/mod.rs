@@ -200,21 +200,6 @@ pub fn Workspace() -> impl IntoView {
             }
         })
     };
-    // Brought back after its machine was lost: said where it is seen.
-    let resumed = move || {
-        ws.sprite.get().and_then(|s| s.resumed).map(|r| {
-            let words = resumed_words(&r);
-            let short = match &r.checkpoint {
-                Some(c) => format!("Recovered from {c}"),
-                None => "Recovered".to_string(),
-            };
-            view! {
-                <span class="resumed-note" role="note" title=words.clone() aria-label=words>
-                    {short}
-                </span>
-            }
-        })
-    };
     let style = move || {
         format!(
             "--tree: {}px; --side: {}px; --term: {}px",
@@ -261,7 +246,7 @@ pub fn Workspace() -> impl IntoView {
                 <a href="/">"← All sprites"</a>
                 <strong>{ws.name.get_value()}</strong>
                 {state}
-                {resumed}
+                <ResumedNote />
                 <RestartButton />
             </div>
             <aside class="pane tree-pane">
@@ -306,6 +291,27 @@ pub fn Workspace() -> impl IntoView {
 
 /// Restarts the sprite, asking first: the way back for a sprite whose
 /// processes took all it may have.
+/// Said in the bar when the sprite was brought back after its machine
+/// was lost: the checkpoint, and in full on hover.
+#[component]
+fn ResumedNote() -> impl IntoView {
+    let ws = expect_context::<Ws>();
+    move || {
+        ws.sprite.get().and_then(|s| s.resumed).map(|r| {
+            let words = resumed_words(&r);
+            let short = match &r.checkpoint {
+                Some(c) => format!("Recovered from {c}"),
+                None => "Recovered".to_string(),
+            };
+            view! {
+                <span class="resumed-note" role="note" title=words.clone() aria-label=words>
+                    {short}
+                </span>
+            }
+        })
+    }
+}
+
 #[component]
 fn RestartButton() -> impl IntoView {
     let ws = expect_context::<Ws>();
