@@ -308,18 +308,18 @@ pub async fn reconcile_places(db: &Db, fleet: &Fleet, rows: &[Placement]) -> usi
 }
 
 /// Gives host `member` its hold for another lease: the sprites the rows
-/// place on it. What it had fenced and the rows place on another host
-/// that has it is forgotten there; what it wants woken is woken. A host
-/// whose lease does not fit one and a half times in `timeout` is told of
-/// in the log.
+/// place on it (or, for a new sprite, `places`, the fleet's). What it
+/// had fenced and the rows place on another host that has it is forgotten
+/// there; what it wants woken is woken. A host whose lease does not fit
+/// one and a half times in `timeout` is told of in the log.
 pub async fn hold(
     db: &Db,
     fleet: &Fleet,
     member: &vmhost::remote::Member,
     rows: &[Placement],
+    places: &HashMap<String, String>,
     timeout: Duration,
 ) {
-    let places = fleet.places();
     let mine = |row: &&Placement| match &row.machine {
         Some(machine) => *machine == member.name,
         None => places.get(&row.host_name) == Some(&member.name),

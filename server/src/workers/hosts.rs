@@ -70,15 +70,18 @@ impl Heart {
         };
         hosts::reconcile_places(&self.db, &self.fleet, &rows).await;
         let members = self.fleet.members();
-        let holds = members
+        let places = self.fleet.places();
+        let up: Vec<_> = members
             .iter()
             .zip(&answered)
             .filter(|(_, up)| **up)
-            .map(|(member, _)| {
-                let hold = hosts::hold(&self.db, &self.fleet, member, &rows, self.timeout);
-                tokio::time::timeout(self.every(), hold)
-            });
-        for (done, member) in join_all(holds).await.into_iter().zip(members) {
+            .map(|(member, _)| member)
+            .collect();
+        let holds = up.iter().map(|member| {
+            let hold = hosts::hold(&self.db, &self.fleet, member, &rows, &places, self.timeout);
+            tokio::time::timeout(self.every(), hold)
+        });
+        for (done, member) in join_all(holds).await.into_iter().zip(&up) {
             if done.is_err() {
                 tracing::warn!(host = %member.name, "the host's hold took longer than a beat");
             }

@@ -16,11 +16,16 @@ impl Host {
         name: &SpriteName,
         op: &'static str,
     ) -> Result<crate::agent::Agent> {
-        let restarting = self.restarting.lock().unwrap().contains(name.as_str());
-        if restarting || self.frozen_awake(name)? {
+        if self.restarting.lock().unwrap().contains(name.as_str()) {
             drop(self.lock(name).await);
         }
-        self.is_running(name, op)?;
+        if let Err(e) = self.is_running(name, op) {
+            if !self.frozen_awake(name)? {
+                return Err(e);
+            }
+            drop(self.lock(name).await);
+            self.is_running(name, op)?;
+        }
         Ok(self.agent(name))
     }
 

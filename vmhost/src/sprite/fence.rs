@@ -47,8 +47,6 @@ struct FenceState {
     lapsed: bool,
     /// Sprites that may not run until a hold names them.
     fenced: HashSet<String>,
-    /// Of those, the ones the lapse froze.
-    frozen: HashSet<String>,
 }
 
 /// The last hold, as written in the host's folder.
@@ -222,7 +220,6 @@ impl Host {
             self.runtime.stop(&id, Duration::ZERO).await?;
             return Ok(false);
         }
-        self.fence.0.lock().unwrap().frozen.insert(name.to_string());
         Ok(true)
     }
 
@@ -251,41 +248,34 @@ impl Host {
             };
             crate::record::write(&self.lease_file(), &last)?;
         }
-        let (released, frozen) = {
+        let released: Vec<&SpriteName> = {
             let mut state = self.fence.0.lock().unwrap();
             state.held_at = held_at;
             state.lapsed = false;
-            let mut released = Vec::new();
-            let mut frozen = HashSet::new();
-            for name in names {
-                if state.fenced.remove(name.as_str()) {
-                    if state.frozen.remove(name.as_str()) {
-                        frozen.insert(name.clone());
-                    }
-                    released.push(name.clone());
-                }
-            }
-            (released, frozen)
+            names
+                .iter()
+                .filter(|n| state.fenced.remove(n.as_str()))
+                .collect()
         };
         let mut held = Held {
             lease_ms: lease.map_or(0, |l| l.as_millis() as u64),
             ..Held::default()
         };
         for name in released {
-            let _guard = self.lock(&name).await;
-            let Ok((_, rec)) = self.load(&name) else {
+            let _guard = self.lock(name).await;
+            let Ok((_, rec)) = self.load(name) else {
                 continue;
             };
-            let _ = std::fs::remove_file(self.fence_mark(&name));
-            let id = self.sandbox_id(&name);
+            let _ = std::fs::remove_file(self.fence_mark(name));
+            if rec.desired != Desired::Running {
+                continue; // asleep as it was meant to be
+            }
+            // Frozen while meant to run: the fence froze it.
+            let id = self.sandbox_id(name);
             match self.runtime.status(&id)? {
-                SandboxStatus::Frozen if frozen.contains(&name) => self.runtime.thaw(&id)?,
-                SandboxStatus::Stopped | SandboxStatus::Absent
-                    if rec.desired == Desired::Running =>
-                {
-                    held.to_wake.push(name)
-                }
-                _ => {}
+                SandboxStatus::Frozen => self.runtime.thaw(&id)?,
+                SandboxStatus::Stopped | SandboxStatus::Absent => held.to_wake.push(name.clone()),
+                SandboxStatus::Running => {}
             }
         }
         let state = self.fence.0.lock().unwrap();
@@ -314,9 +304,7 @@ impl Host {
         let gone = self.unpublish(name, "staging")?;
         crate::btrfs::remove_tree(&gone).map_err(|e| Error::path("cannot delete", &gone, e))?;
         self.remove_outside(name);
-        let mut state = self.fence.0.lock().unwrap();
-        state.fenced.remove(name.as_str());
-        state.frozen.remove(name.as_str());
+        self.fence.0.lock().unwrap().fenced.remove(name.as_str());
         tracing::info!(sprite = %name, "forgot a sprite that lives on another host now");
         Ok(())
     }
